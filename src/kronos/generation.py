@@ -1,0 +1,241 @@
+"""Autoregressive generation of future bars: tokens in, sample paths out.
+
+Two paths compute the same thing:
+
+* ``use_cache=False`` is the original algorithm: each step runs the model over the whole window
+  (history + generated, the last ``max_context`` tokens) and every sample path is a separate row
+  from the start (the history is even encoded once per path). It is the parity and benchmark baseline.
+* ``use_cache=True`` prefills each series' window once, expands the key/value cache to the sample
+  paths (shared prefix), then feeds one token per step. While the window fits in ``max_context`` this
+  is exact. Once it would slide, ``window="exact"`` recomputes the slid window every step as the
+  original does; ``window="block"`` is a faster approximation that drops the oldest ``block`` tokens
+  at once and continues cached (so the model sees between ``max_context - block`` and
+  ``max_context`` tokens instead of always ``max_context``).
+
+Model code only: tensors in, tensors out, no pandas.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Literal
+
+import torch
+
+from kronos.model import Kronos
+from kronos.sampling import sample, validate_sampling
+from kronos.tokenizer import KronosTokenizer
+
+__all__ = ["WINDOW_MODES", "auto_regressive_inference", "generate_tokens", "sample_paths"]
+
+WindowMode = Literal["exact", "block"]
+WINDOW_MODES: tuple[str, ...] = ("exact", "block")
+
+
+def _sample_pair(
+    model: Kronos,
+    s1_logits: torch.Tensor,
+    s2_logits_fn: Callable[[torch.Tensor], torch.Tensor],
+    temperature: float,
+    top_k: int,
+    top_p: float,
+    generator: torch.Generator | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Draw all coarse tokens of the batch, then all fine tokens given them (the original's draw order)."""
+    s1 = sample(s1_logits.float(), temperature, top_k, top_p, generator)  # (B, 1)
+    s2 = sample(s2_logits_fn(s1).float(), temperature, top_k, top_p, generator)
+    return s1, s2
+
+
+def _generate_uncached(
+    model: Kronos,
+    s1: torch.Tensor,
+    s2: torch.Tensor,
+    stamps: torch.Tensor,
+    pred_len: int,
+    max_context: int,
+    temperature: float,
+    top_k: int,
+    top_p: float,
+    generator: torch.Generator | None,
+    on_step: Callable[[], None] | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    rows, hist = s1.shape
+    seq1 = torch.cat([s1, s1.new_zeros(rows, pred_len)], dim=1)
+    seq2 = torch.cat([s2, s2.new_zeros(rows, pred_len)], dim=1)
+    for i in range(pred_len):
+        end = hist + i
+        start = max(0, end - max_context)
+        s1_logits, context = model.decode_s1(seq1[:, start:end], seq2[:, start:end], stamps[:, start:end])
+        t1, t2 = _sample_pair(
+            model, s1_logits[:, -1], lambda tok: model.decode_s2(context, tok)[:, -1], temperature, top_k, top_p, generator
+        )
+        seq1[:, end], seq2[:, end] = t1[:, 0], t2[:, 0]
+        if on_step is not None:
+            on_step()
+    return seq1[:, hist:], seq2[:, hist:]
+
+
+def _generate_cached(
+    model: Kronos,
+    s1: torch.Tensor,
+    s2: torch.Tensor,
+    stamps: torch.Tensor,
+    pred_len: int,
+    max_context: int,
+    sample_count: int,
+    temperature: float,
+    top_k: int,
+    top_p: float,
+    generator: torch.Generator | None,
+    on_step: Callable[[], None] | None,
+    window: WindowMode,
+    block: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    series, hist = s1.shape
+    rows = series * sample_count
+    start = max(0, hist - max_context)
+    # Shared prefix: one prefill per series, then the cache is expanded to the sample paths.
+    cache = model.new_cache(series, max_context)
+    s1_logits, context = model.step_s1(s1[:, start:], s2[:, start:], stamps[:, start:hist], cache)
+    if sample_count > 1:
+        cache = cache.expand(sample_count)
+        s1_logits = s1_logits.repeat_interleave(sample_count, dim=0)
+        context = context.repeat_interleave(sample_count, dim=0)
+        stamps = stamps.repeat_interleave(sample_count, dim=0)
+        s1, s2 = s1.repeat_interleave(sample_count, dim=0), s2.repeat_interleave(sample_count, dim=0)
+    seq1 = torch.cat([s1, s1.new_zeros(rows, pred_len)], dim=1)
+    seq2 = torch.cat([s2, s2.new_zeros(rows, pred_len)], dim=1)
+    for i in range(pred_len):
+        end = hist + i
+        if i > 0:
+            if cache.length + 1 > max_context:
+                keep = max_context if window == "exact" else max_context - block
+                cache.reset()
+                lo = end - keep
+                s1_logits, context = model.step_s1(seq1[:, lo:end], seq2[:, lo:end], stamps[:, lo:end], cache)
+            else:
+                s1_logits, context = model.step_s1(seq1[:, end - 1 : end], seq2[:, end - 1 : end], stamps[:, end - 1 : end], cache)
+        ctx = context
+        t1, t2 = _sample_pair(model, s1_logits, lambda tok: model.step_s2(ctx, tok, cache), temperature, top_k, top_p, generator)
+        seq1[:, end], seq2[:, end] = t1[:, 0], t2[:, 0]
+        if on_step is not None:
+            on_step()
+    return seq1[:, hist:], seq2[:, hist:]
+
+
+@torch.no_grad()
+def generate_tokens(
+    model: Kronos,
+    s1: torch.Tensor,
+    s2: torch.Tensor,
+    stamps: torch.Tensor,
+    pred_len: int,
+    max_context: int,
+    *,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    sample_count: int = 1,
+    use_cache: bool = True,
+    window: WindowMode = "exact",
+    block: int | None = None,
+    generator: torch.Generator | None = None,
+    on_step: Callable[[], None] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sample ``pred_len`` future (coarse, fine) tokens for each series and path.
+
+    Args:
+        s1, s2: history token ids ``(series, hist)``; with ``use_cache=False`` they must already be
+            repeated per path (``series * sample_count`` rows, copies adjacent), as in the original.
+        stamps: calendar features ``(rows, hist + pred_len, 5)`` of history and future bars.
+        block: tokens dropped at once in ``window="block"`` mode (default ``max_context // 4``).
+
+    Returns:
+        ``(s1_new, s2_new)``, each ``(series * sample_count, pred_len)``, rows series-major.
+    """
+    validate_sampling(temperature, top_k, top_p)
+    if pred_len < 1:
+        raise ValueError(f"pred_len must be >= 1, got {pred_len}")
+    if window not in WINDOW_MODES:
+        raise ValueError(f"window must be one of {WINDOW_MODES}, got {window!r}")
+    if use_cache:
+        block = max(1, max_context // 4) if block is None else block
+        if not 0 < block < max_context:
+            raise ValueError(f"block must be in [1, max_context), got {block}")
+        return _generate_cached(
+            model, s1, s2, stamps, pred_len, max_context, sample_count, temperature, top_k, top_p, generator, on_step, window, block
+        )
+    return _generate_uncached(model, s1, s2, stamps, pred_len, max_context, temperature, top_k, top_p, generator, on_step)
+
+
+@torch.no_grad()
+def sample_paths(
+    tokenizer: KronosTokenizer,
+    model: Kronos,
+    x: torch.Tensor,
+    x_stamp: torch.Tensor,
+    y_stamp: torch.Tensor,
+    pred_len: int,
+    max_context: int,
+    *,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    sample_count: int = 1,
+    use_cache: bool = True,
+    window: WindowMode = "exact",
+    block: int | None = None,
+    generator: torch.Generator | None = None,
+    on_step: Callable[[], None] | None = None,
+) -> torch.Tensor:
+    """Normalised future bars ``(series, sample_count, pred_len, d_in)`` from normalised history ``x``.
+
+    The tokenizer sees the whole history; the model the last ``max_context`` tokens. At the end the
+    last ``max_context`` tokens of history + forecast are decoded and the last ``pred_len`` bars kept.
+    """
+    series, hist, _ = x.shape
+    if hist < 1:
+        raise ValueError("the history is empty")
+    stamps = torch.cat([x_stamp, y_stamp], dim=1)
+    if use_cache:
+        s1, s2 = tokenizer.encode(x, half=True)
+        hist_s1, hist_s2 = s1.repeat_interleave(sample_count, 0), s2.repeat_interleave(sample_count, 0)
+    else:  # the original: every path is its own row from the start
+        x = x.repeat_interleave(sample_count, dim=0)
+        stamps = stamps.repeat_interleave(sample_count, dim=0)
+        s1, s2 = tokenizer.encode(x, half=True)
+        hist_s1, hist_s2 = s1, s2
+    new1, new2 = generate_tokens(
+        model, s1, s2, stamps, pred_len, max_context, temperature=temperature, top_k=top_k, top_p=top_p,
+        sample_count=sample_count, use_cache=use_cache, window=window, block=block, generator=generator, on_step=on_step,
+    )  # fmt: skip
+    full1, full2 = torch.cat([hist_s1, new1], dim=1), torch.cat([hist_s2, new2], dim=1)
+    start = max(0, full1.shape[1] - max_context)
+    decoded = tokenizer.decode([full1[:, start:], full2[:, start:]], half=True)[:, -pred_len:]
+    return decoded.reshape(series, sample_count, pred_len, -1)
+
+
+def auto_regressive_inference(
+    tokenizer: KronosTokenizer,
+    model: Kronos,
+    x: torch.Tensor,
+    x_stamp: torch.Tensor,
+    y_stamp: torch.Tensor,
+    max_context: int,
+    pred_len: int,
+    clip: float = 5,
+    T: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 0.99,
+    sample_count: int = 5,
+    verbose: bool = False,
+    *,
+    use_cache: bool = True,
+):
+    """The original module-level function: mean over paths of normalised forecasts, as a NumPy array ``(B, pred_len, d_in)``."""
+    x = torch.clip(x, -clip, clip)
+    paths = sample_paths(
+        tokenizer, model, x, x_stamp, y_stamp, pred_len, max_context, temperature=T, top_k=top_k, top_p=top_p,
+        sample_count=sample_count, use_cache=use_cache,
+    )  # fmt: skip
+    return paths.float().cpu().numpy().mean(axis=1)

@@ -1,0 +1,374 @@
+"""The forecast pipeline: DataFrames of bars in, DataFrames (or :class:`Forecast` paths) of future bars out.
+
+Per series: fill volume/amount, validate, normalise with the history's own mean and std, clip,
+compute calendar features, generate token paths, decode, undo the normalisation. The predictor does
+no attention math; it turns pandas into tensors and back and calls :mod:`kronos.generation`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from kronos.device import autocast, resolve_device
+from kronos.forecast import Forecast
+from kronos.generation import WINDOW_MODES, sample_paths
+from kronos.hub import atomic_write_text, resolve_file
+from kronos.model import Kronos
+from kronos.preprocessing import (
+    FEATURE_COLS,
+    InputError,
+    Normalizer,
+    calendar_features,
+    prepare_features,
+    validate_timestamps,
+)
+from kronos.registry import resolve_published
+from kronos.sampling import validate_sampling
+from kronos.tokenizer import KronosTokenizer
+
+__all__ = ["KronosPredictor"]
+
+PREDICTOR_CONFIG = "predictor.json"
+
+
+@dataclass
+class _Prepared:
+    """One series ready for the model."""
+
+    x: np.ndarray  # (hist, 6) normalised and clipped, float32
+    x_stamp: np.ndarray  # (hist, 5)
+    y_stamp: np.ndarray  # (pred_len, 5)
+    norm: Normalizer
+    y_index: pd.DatetimeIndex
+    history: pd.DataFrame
+    last_close: float
+
+
+def _check_positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise InputError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+class KronosPredictor:
+    """Forecast future K-line bars with a Kronos model and its tokenizer.
+
+    Drop-in for the original ``KronosPredictor``: same constructor, ``predict`` and ``predict_batch``.
+    Additions: ``forecast`` returns every sample path as a :class:`Forecast`; generation uses a
+    key/value cache by default (``use_cache=False`` runs the original algorithm); ``window="block"``
+    is a faster approximation once the window slides; ``precision`` enables bf16/fp16 autocast on CUDA.
+    """
+
+    def __init__(
+        self,
+        model: Kronos,
+        tokenizer: KronosTokenizer,
+        device: str | torch.device | None = None,
+        max_context: int = 512,
+        clip: float = 5,
+        *,
+        precision: str = "fp32",
+    ) -> None:
+        tokenizer.check_compatible(model.config)
+        self.max_context = _check_positive_int("max_context", max_context)
+        if not clip > 0:
+            raise InputError(f"clip must be > 0, got {clip!r}")
+        self.device = resolve_device(device)
+        self.model = model.to(self.device).eval()
+        self.tokenizer = tokenizer.to(self.device).eval()
+        self.clip = clip
+        self.precision = precision
+        autocast(self.device, precision)  # validates the name
+        self.price_cols = FEATURE_COLS[:4]
+        self.vol_col, self.amt_vol = FEATURE_COLS[4], FEATURE_COLS[5]
+
+    # -- loading and saving ----------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | os.PathLike,
+        *,
+        tokenizer: str | os.PathLike | None = None,
+        device: str | torch.device | None = None,
+        max_context: int | None = None,
+        clip: float | None = None,
+        precision: str = "fp32",
+        **hub_kwargs: Any,
+    ) -> "KronosPredictor":
+        """A ready predictor from a published name, a hub id, or a local directory.
+
+        ``NeoQuasar/Kronos-small`` (or ``kronos-small``) pairs the model with its published tokenizer
+        and context length. A local directory holding ``model/`` and ``tokenizer/`` (and optionally
+        ``predictor.json`` with ``max_context`` and ``clip``) loads offline. ``tokenizer`` overrides
+        the pairing.
+        """
+        settings: dict[str, Any] = {}
+        local = Path(name_or_path)
+        if local.is_dir() and (local / "model").is_dir():
+            model_src: str | os.PathLike = local / "model"
+            tok_src: str | os.PathLike | None = local / "tokenizer" if (local / "tokenizer").is_dir() else None
+            if (local / PREDICTOR_CONFIG).is_file():
+                settings = json.loads((local / PREDICTOR_CONFIG).read_text())
+        else:
+            entry = resolve_published(str(name_or_path))
+            if entry is not None:
+                model_src, tok_src = entry.model, entry.tokenizer
+                settings = {"max_context": entry.max_context}
+            else:
+                model_src, tok_src = name_or_path, None
+                try:
+                    settings = json.loads(resolve_file(name_or_path, PREDICTOR_CONFIG, **hub_kwargs).read_text())
+                except Exception:
+                    settings = {}
+        tok_src = tokenizer if tokenizer is not None else tok_src
+        if tok_src is None:
+            raise FileNotFoundError(
+                f"no tokenizer found for {name_or_path}: pass tokenizer=... or use a directory with model/ and tokenizer/"
+            )
+        model = Kronos.from_pretrained(model_src, **hub_kwargs)
+        tok = KronosTokenizer.from_pretrained(tok_src, **hub_kwargs)
+        return cls(
+            model, tok, device=device, max_context=max_context or settings.get("max_context", 512),
+            clip=clip if clip is not None else settings.get("clip", 5), precision=precision,
+        )  # fmt: skip
+
+    def save_pretrained(self, save_directory: str | os.PathLike) -> Path:
+        """Write ``model/``, ``tokenizer/`` and ``predictor.json`` (max_context, clip): loadable offline."""
+        out = Path(save_directory)
+        self.model.save_pretrained(out / "model")
+        self.tokenizer.save_pretrained(out / "tokenizer")
+        atomic_write_text(out / PREDICTOR_CONFIG, json.dumps({"max_context": self.max_context, "clip": self.clip}, indent=2) + "\n")
+        return out
+
+    # -- preparation -----------------------------------------------------------------------------
+    def _prepare(self, df: pd.DataFrame, x_timestamp: Any, y_timestamp: Any, pred_len: int, label: str | None) -> _Prepared:
+        x = prepare_features(df, label=label)
+        x_idx = validate_timestamps(x_timestamp, name="x_timestamp", expected_len=len(df), label=label)
+        y_idx = validate_timestamps(y_timestamp, name="y_timestamp", expected_len=pred_len, label=label)
+        if y_idx[0] <= x_idx[-1]:
+            where = f"{label}: " if label else ""
+            raise InputError(f"{where}y_timestamp starts at {y_idx[0]}, not after the last history timestamp {x_idx[-1]}")
+        if isinstance(y_timestamp, pd.Series) and y_timestamp.name is not None:
+            y_idx = y_idx.rename(y_timestamp.name)
+        norm = Normalizer.fit(x.astype(np.float32), clip=self.clip)
+        return _Prepared(
+            x=norm.transform(x), x_stamp=calendar_features(x_idx), y_stamp=calendar_features(y_idx), norm=norm,
+            y_index=y_idx, history=pd.DataFrame(x, columns=FEATURE_COLS, index=x_idx), last_close=float(x[-1, 3]),
+        )  # fmt: skip
+
+    def _check_args(self, pred_len: Any, T: float, top_k: int, top_p: float, sample_count: Any, window: str) -> tuple[int, int]:
+        pred_len = _check_positive_int("pred_len", pred_len)
+        sample_count = _check_positive_int("sample_count", sample_count)
+        try:
+            validate_sampling(T, top_k, top_p)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+        if window not in WINDOW_MODES:
+            raise InputError(f"window must be one of {WINDOW_MODES}, got {window!r}")
+        return pred_len, sample_count
+
+    # -- generation ------------------------------------------------------------------------------
+    def _paths(
+        self,
+        prepared: Sequence[_Prepared],
+        pred_len: int,
+        *,
+        T: float,
+        top_k: int,
+        top_p: float,
+        sample_count: int,
+        verbose: bool,
+        use_cache: bool,
+        window: str,
+        block: int | None,
+        generator: torch.Generator | None,
+    ) -> list[np.ndarray]:
+        """Normalised paths ``(sample_count, pred_len, 6)`` per series, float32.
+
+        Series of equal history length run as one batch; different lengths form separate groups, so
+        each series gets exactly what it would get alone.
+        """
+        groups: dict[int, list[int]] = defaultdict(list)
+        for i, p in enumerate(prepared):
+            groups[len(p.x)].append(i)
+        out: list[np.ndarray | None] = [None] * len(prepared)
+        columns = [TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
+        with Progress(*columns, transient=True, disable=not verbose) as progress:
+            task = progress.add_task("Generating bars", total=pred_len * len(groups))
+            for members in groups.values():
+                x = torch.from_numpy(np.stack([prepared[i].x for i in members])).to(self.device)
+                xs = torch.from_numpy(np.stack([prepared[i].x_stamp for i in members])).to(self.device)
+                ys = torch.from_numpy(np.stack([prepared[i].y_stamp for i in members])).to(self.device)
+                with autocast(self.device, self.precision):
+                    paths = sample_paths(
+                        self.tokenizer, self.model, x, xs, ys, pred_len, self.max_context, temperature=T, top_k=top_k,
+                        top_p=top_p, sample_count=sample_count, use_cache=use_cache, window=window,  # type: ignore[arg-type]
+                        block=block, generator=generator, on_step=lambda: progress.advance(task),
+                    )  # fmt: skip
+                paths_np = paths.float().cpu().numpy()
+                for row, i in enumerate(members):
+                    out[i] = paths_np[row]
+        return out  # type: ignore[return-value]
+
+    def generate(
+        self,
+        x: np.ndarray,
+        x_stamp: np.ndarray,
+        y_stamp: np.ndarray,
+        pred_len: int,
+        T: float,
+        top_k: int,
+        top_p: float,
+        sample_count: int,
+        verbose: bool,
+        **kwargs: Any,
+    ) -> np.ndarray:
+        """The original's lower-level call: normalised arrays in, mean normalised forecast ``(B, pred_len, 6)`` out."""
+        x_t = torch.as_tensor(np.asarray(x, dtype=np.float32), device=self.device)
+        xs_t = torch.as_tensor(np.asarray(x_stamp, dtype=np.float32), device=self.device)
+        ys_t = torch.as_tensor(np.asarray(y_stamp, dtype=np.float32), device=self.device)
+        x_t = torch.clip(x_t, -self.clip, self.clip)
+        with autocast(self.device, self.precision):
+            paths = sample_paths(
+                self.tokenizer, self.model, x_t, xs_t, ys_t, pred_len, self.max_context, temperature=T, top_k=top_k,
+                top_p=top_p, sample_count=sample_count, **kwargs,
+            )  # fmt: skip
+        return paths.float().cpu().numpy().mean(axis=1)
+
+    # -- public API --------------------------------------------------------------------------------
+    def predict(
+        self,
+        df: pd.DataFrame,
+        x_timestamp: Any,
+        y_timestamp: Any,
+        pred_len: int,
+        T: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 0.9,
+        sample_count: int = 1,
+        verbose: bool = True,
+        *,
+        use_cache: bool = True,
+        window: str = "exact",
+        block: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> pd.DataFrame:
+        """Mean forecast over ``sample_count`` paths, indexed by ``y_timestamp`` (the original's output)."""
+        return self.predict_batch(
+            [df], [x_timestamp], [y_timestamp], pred_len, T=T, top_k=top_k, top_p=top_p, sample_count=sample_count,
+            verbose=verbose, use_cache=use_cache, window=window, block=block, generator=generator, _single=True,
+        )[0]  # fmt: skip
+
+    def predict_batch(
+        self,
+        df_list: Sequence[pd.DataFrame],
+        x_timestamp_list: Sequence[Any],
+        y_timestamp_list: Sequence[Any],
+        pred_len: int,
+        T: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 0.9,
+        sample_count: int = 1,
+        verbose: bool = True,
+        *,
+        use_cache: bool = True,
+        window: str = "exact",
+        block: int | None = None,
+        generator: torch.Generator | None = None,
+        _single: bool = False,
+    ) -> list[pd.DataFrame]:
+        """Mean forecasts for several series; unlike the original, histories may differ in length."""
+        prepared = self._prepare_many(df_list, x_timestamp_list, y_timestamp_list, pred_len, _single)
+        pred_len, sample_count = self._check_args(pred_len, T, top_k, top_p, sample_count, window)
+        paths = self._paths(
+            prepared, pred_len, T=T, top_k=top_k, top_p=top_p, sample_count=sample_count, verbose=verbose,
+            use_cache=use_cache, window=window, block=block, generator=generator,
+        )  # fmt: skip
+        frames = []
+        for p, z in zip(prepared, paths):
+            mean = z.mean(axis=0)  # float32, as the original averages before de-normalising
+            frames.append(pd.DataFrame(p.norm.inverse(mean), columns=FEATURE_COLS, index=p.y_index))
+        return frames
+
+    def forecast(
+        self,
+        df: pd.DataFrame,
+        x_timestamp: Any,
+        y_timestamp: Any,
+        pred_len: int,
+        T: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        sample_count: int = 100,
+        verbose: bool = False,
+        *,
+        use_cache: bool = True,
+        window: str = "exact",
+        block: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Forecast:
+        """Every sample path in price space as a :class:`Forecast` (quantiles, intervals, ``prob_up`` ...)."""
+        return self.forecast_batch(
+            [df], [x_timestamp], [y_timestamp], pred_len, T=T, top_k=top_k, top_p=top_p, sample_count=sample_count,
+            verbose=verbose, use_cache=use_cache, window=window, block=block, generator=generator, _single=True,
+        )[0]  # fmt: skip
+
+    def forecast_batch(
+        self,
+        df_list: Sequence[pd.DataFrame],
+        x_timestamp_list: Sequence[Any],
+        y_timestamp_list: Sequence[Any],
+        pred_len: int,
+        T: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        sample_count: int = 100,
+        verbose: bool = False,
+        *,
+        use_cache: bool = True,
+        window: str = "exact",
+        block: int | None = None,
+        generator: torch.Generator | None = None,
+        _single: bool = False,
+    ) -> list[Forecast]:
+        """:meth:`forecast` for several series (histories may differ in length)."""
+        prepared = self._prepare_many(df_list, x_timestamp_list, y_timestamp_list, pred_len, _single)
+        pred_len, sample_count = self._check_args(pred_len, T, top_k, top_p, sample_count, window)
+        paths = self._paths(
+            prepared, pred_len, T=T, top_k=top_k, top_p=top_p, sample_count=sample_count, verbose=verbose,
+            use_cache=use_cache, window=window, block=block, generator=generator,
+        )  # fmt: skip
+        info = {"T": T, "top_k": top_k, "top_p": top_p, "sample_count": sample_count, "max_context": self.max_context}
+        return [
+            Forecast(
+                paths=p.norm.inverse(z.astype(np.float64)), timestamps=p.y_index, last_close=p.last_close,
+                history=p.history, info=dict(info),
+            )  # fmt: skip
+            for p, z in zip(prepared, paths)
+        ]
+
+    def _prepare_many(
+        self, df_list: Sequence[pd.DataFrame], xs: Sequence[Any], ys: Sequence[Any], pred_len: Any, single: bool
+    ) -> list[_Prepared]:
+        if isinstance(df_list, pd.DataFrame) or not isinstance(df_list, (list, tuple)):
+            raise InputError("df_list must be a list of DataFrames")
+        if not (len(df_list) == len(xs) == len(ys)):
+            raise InputError(
+                f"df_list, x_timestamp_list and y_timestamp_list must have the same length, got {len(df_list)}, {len(xs)}, {len(ys)}"
+            )
+        if len(df_list) == 0:
+            raise InputError("df_list is empty")
+        pred_len = _check_positive_int("pred_len", pred_len)
+        return [
+            self._prepare(df, x, y, pred_len, label=None if single else f"series {i}") for i, (df, x, y) in enumerate(zip(df_list, xs, ys))
+        ]

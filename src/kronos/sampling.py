@@ -1,0 +1,61 @@
+"""Next-token sampling as small pure functions: temperature, then top-k, then top-p, then one draw.
+
+No function edits the caller's tensor. The filters reproduce the original's numbers exactly so that a
+seeded run consumes random draws in the same order and gets the same tokens.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["logits_to_probs", "sample", "top_k_filter", "top_p_filter", "validate_sampling"]
+
+
+def validate_sampling(temperature: float, top_k: int, top_p: float) -> None:
+    """Raise ``ValueError`` naming the parameter when a sampling setting is out of range."""
+    if not isinstance(temperature, (int, float)) or isinstance(temperature, bool) or not temperature > 0:
+        raise ValueError(f"T (temperature) must be > 0, got {temperature!r}")
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
+        raise ValueError(f"top_k must be an integer >= 0 (0 disables it), got {top_k!r}")
+    if not isinstance(top_p, (int, float)) or isinstance(top_p, bool) or not 0.0 < top_p <= 1.0:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
+
+
+def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
+    """Keep the ``k`` largest logits of each row (ties with the k-th kept), the rest become -inf."""
+    k = min(max(k, 1), logits.shape[-1])
+    kth = torch.topk(logits, k, dim=-1).values[..., -1:]
+    return logits.masked_fill(logits < kth, float("-inf"))
+
+
+def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
+    """Keep the smallest set of most likely tokens whose probability reaches ``p`` (the top token always)."""
+    sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+    cumulative = torch.cumsum(F.softmax(sorted_logits, dim=-1), dim=-1)
+    remove_sorted = cumulative > p
+    # Shift right so the token that crosses p is kept; the most likely token is always kept.
+    remove_sorted = torch.cat([torch.zeros_like(remove_sorted[..., :1]), remove_sorted[..., :-1]], dim=-1)
+    remove = remove_sorted.scatter(-1, order, remove_sorted)
+    return logits.masked_fill(remove, float("-inf"))
+
+
+def logits_to_probs(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
+    """Sampling distribution: ``logits / T``; top-k if ``top_k > 0`` (then top-p is ignored), else top-p if < 1."""
+    logits = logits / temperature
+    if top_k > 0:
+        logits = top_k_filter(logits, top_k)
+    elif top_p < 1.0:
+        logits = top_p_filter(logits, top_p)
+    return F.softmax(logits, dim=-1)
+
+
+def sample(
+    logits: torch.Tensor,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """One token per row ``(B, 1)`` drawn with ``torch.multinomial`` from the filtered distribution."""
+    return torch.multinomial(logits_to_probs(logits, temperature, top_k, top_p), num_samples=1, generator=generator)

@@ -1,0 +1,35 @@
+"""Shared test fixtures: where ``../shared`` lives, and skipping rules for it.
+
+Tests that need the shared market data or reference fixtures skip with a reason when the folder is
+absent, except under CI (``CI=true``), where its absence is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("KRONOS_SHARED", REPO_ROOT.parent / "shared"))
+
+
+def _require(path: Path) -> Path:
+    if not path.exists():
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(f"{path} is missing; CI needs ../shared beside the repository")
+        pytest.skip(f"{path} is absent (it lives in ../shared beside the repository)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data``: real market bars (read in place, never copied)."""
+    return _require(SHARED / "data")
+
+
+@pytest.fixture(scope="session")
+def tiny_reference() -> Path:
+    """``../shared/reference/kronos_tiny``: random-weight checkpoints and the original's outputs."""
+    return _require(SHARED / "reference" / "kronos_tiny")
