@@ -27,10 +27,14 @@ class _ConfigBase:
         return dataclasses.asdict(self)  # type: ignore[call-overload]
 
     @classmethod
-    def from_dict(cls: type[C], data: Mapping[str, Any], *, source: str = "config") -> C:
-        """Build from a mapping, rejecting missing and unknown keys by name."""
+    def from_dict(cls: type[C], data: Mapping[str, Any], *, source: str = "config", require_all: bool = False) -> C:
+        """Build from a mapping, rejecting unknown keys by name.
+
+        ``require_all`` (used for checkpoint ``config.json`` files, which list every key) also rejects
+        missing keys instead of filling in defaults.
+        """
         names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-        required = {
+        required = names if require_all else {
             f.name
             for f in fields(cls)  # type: ignore[arg-type]
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING

@@ -111,11 +111,14 @@ class PretrainedMixin:
             raise ConfigError(f"{config_path}: not valid JSON ({exc})") from None
         if not isinstance(raw, dict):
             raise ConfigError(f"{config_path}: expected a JSON object of constructor arguments")
-        config = cls.config_class.from_dict(raw, source=str(config_path))
+        config = cls.config_class.from_dict(raw, source=str(config_path), require_all=True)
         module = cls.from_config(config)
         weights_path = resolve_file(path_or_repo, WEIGHTS_NAME, **kwargs)  # type: ignore[arg-type]
         state = load_file(str(weights_path), device=str(map_location))
-        result = module.load_state_dict(state, strict=False)  # type: ignore[attr-defined]
+        try:
+            result = module.load_state_dict(state, strict=False)  # type: ignore[attr-defined]
+        except RuntimeError as exc:  # shape mismatches
+            raise ConfigError(f"{weights_path} does not fit {cls.__name__}({config}): {exc}") from None
         if strict and (result.missing_keys or result.unexpected_keys):
             raise ConfigError(
                 f"{weights_path} does not match {cls.__name__}({config}): "

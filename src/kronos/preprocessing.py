@@ -75,7 +75,7 @@ def prepare_features(df: pd.DataFrame, *, label: str | None = None, check_prices
     if bad.any():
         row, col = np.argwhere(bad)[0]
         raise InputError(
-            f"{where}column {FEATURE_COLS[col]!r} has a {'NaN' if np.isnan(x[row, col]) else 'infinite'} value "
+            f"{where}column {FEATURE_COLS[col]!r} has {'a NaN' if np.isnan(x[row, col]) else 'an infinite'} value "
             f"at row {row} (index {df.index[row]!r}); {int(bad.sum())} bad value(s) in all"
         )
     if check_prices:
@@ -83,7 +83,7 @@ def prepare_features(df: pd.DataFrame, *, label: str | None = None, check_prices
         if nonpos.any():
             row, col = np.argwhere(nonpos)[0]
             raise InputError(
-                f"{where}column {PRICE_COLS[col]!r} has a non-positive price {x[row, col]!r} at row {row} (index {df.index[row]!r})"
+                f"{where}column {PRICE_COLS[col]!r} has a non-positive price {float(x[row, col])!r} at row {row} (index {df.index[row]!r})"
             )
     return x
 

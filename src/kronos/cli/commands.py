@@ -1,0 +1,3 @@
+"""Registers every command group on the app. Each group lives in its own module."""
+
+from kronos.cli import forecast  # noqa: F401

@@ -1,0 +1,76 @@
+"""Cached generation computes what the original (uncached) algorithm computes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from kronos import Kronos, KronosPredictor, KronosTokenizer
+
+
+@pytest.fixture(scope="module")
+def predictor(tiny_reference):
+    return KronosPredictor.from_pretrained(tiny_reference, device="cpu", max_context=64)
+
+
+def _windows(shared_data, lengths, pred_len, path="us_equity/IBM_daily.parquet"):
+    df = pd.read_parquet(shared_data / path)
+    out = []
+    for i, n in enumerate(lengths):
+        part = df.iloc[2000 + 300 * i : 2000 + 300 * i + n + pred_len].reset_index(drop=True)
+        out.append((part.iloc[:n], part.timestamps.iloc[:n], part.timestamps.iloc[n:]))
+    return out
+
+
+@pytest.mark.parametrize("lookback, pred_len", [(40, 12), (60, 20)], ids=["fits-window", "window-slides"])
+def test_cached_greedy_equals_uncached_on_real_data(predictor, shared_data, lookback, pred_len):
+    (df, xt, yt), = _windows(shared_data, [lookback], pred_len)
+    a = predictor.predict(df, xt, yt, pred_len, top_k=1, verbose=False, use_cache=False)
+    b = predictor.predict(df, xt, yt, pred_len, top_k=1, verbose=False, use_cache=True)
+    np.testing.assert_allclose(b.to_numpy(), a.to_numpy(), rtol=1e-4)
+
+
+def test_shared_prefix_paths_match_uncached_paths_seeded(predictor, shared_data):
+    (df, xt, yt), = _windows(shared_data, [50], 8)
+    torch.manual_seed(5)
+    a = predictor.forecast(df, xt, yt, 8, sample_count=4, use_cache=False)
+    torch.manual_seed(5)
+    b = predictor.forecast(df, xt, yt, 8, sample_count=4, use_cache=True)
+    assert a.paths.shape == (4, 8, 6)
+    np.testing.assert_allclose(b.paths, a.paths, rtol=1e-4)
+    assert np.ptp(a.paths[:, -1, 3]) > 0  # the paths really differ from each other
+
+
+def test_predict_batch_with_different_lengths_matches_single_calls(predictor, shared_data):
+    items = _windows(shared_data, [30, 45, 30, 70], 10)
+    batch = predictor.predict_batch([d for d, _, _ in items], [x for _, x, _ in items], [y for _, _, y in items], 10, top_k=1, verbose=False)
+    for (df, xt, yt), got in zip(items, batch):
+        alone = predictor.predict(df, xt, yt, 10, top_k=1, verbose=False)
+        np.testing.assert_allclose(got.to_numpy(), alone.to_numpy(), rtol=1e-5)
+        assert (got.index == pd.DatetimeIndex(yt)).all()
+
+
+def test_block_window_mode_is_an_approximation_that_only_differs_after_sliding(predictor, shared_data):
+    (df, xt, yt), = _windows(shared_data, [56], 20)
+    exact = predictor.predict(df, xt, yt, 20, top_k=1, verbose=False, window="exact")
+    block = predictor.predict(df, xt, yt, 20, top_k=1, verbose=False, window="block", block=16)
+    # 56 + 8 = 64 bars fit the window, so the first 8 forecasts use identical context.
+    np.testing.assert_allclose(block.to_numpy()[:8], exact.to_numpy()[:8], rtol=1e-4)
+    assert np.isfinite(block.to_numpy()).all()
+
+
+def test_autoregressive_inference_function_keeps_the_original_signature(tiny_reference, shared_data):
+    from kronos.generation import auto_regressive_inference
+    from kronos.preprocessing import Normalizer, calendar_features, prepare_features
+
+    (df, xt, yt), = _windows(shared_data, [32], 6)
+    tok = KronosTokenizer.from_pretrained(tiny_reference / "tokenizer")
+    model = Kronos.from_pretrained(tiny_reference / "model")
+    x = Normalizer.fit(prepare_features(df)).transform(prepare_features(df))
+    out = auto_regressive_inference(
+        tok, model, torch.tensor(x)[None], torch.tensor(calendar_features(xt))[None], torch.tensor(calendar_features(yt))[None],
+        64, 6, clip=5, T=1.0, top_k=1, top_p=1.0, sample_count=2,
+    )  # fmt: skip
+    assert out.shape == (1, 6, 6)

@@ -1,0 +1,60 @@
+"""Sampling filters: each one unit-tested, none edits the caller's tensor."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from kronos.sampling import logits_to_probs, sample, top_k_filter, top_p_filter, validate_sampling
+
+
+def test_top_k_keeps_exactly_the_k_largest():
+    logits = torch.tensor([[1.0, 5.0, 3.0, 4.0, 2.0]])
+    before = logits.clone()
+    out = top_k_filter(logits, 2)
+    assert torch.isfinite(out).tolist() == [[False, True, False, True, False]]
+    assert torch.equal(logits, before)
+
+
+def test_top_p_keeps_smallest_set_reaching_p_and_always_the_top_token():
+    probs = torch.tensor([[0.5, 0.3, 0.15, 0.05]])
+    logits = probs.log()
+    assert torch.isfinite(top_p_filter(logits, 0.7)).tolist() == [[True, True, False, False]]
+    assert torch.isfinite(top_p_filter(logits, 0.81)).tolist() == [[True, True, True, False]]
+    assert torch.isfinite(top_p_filter(logits, 0.01)).tolist() == [[True, False, False, False]]
+
+
+def test_top_k_takes_precedence_over_top_p():
+    logits = torch.tensor([[0.0, 1.0, 2.0, 3.0]])
+    probs = logits_to_probs(logits, top_k=3, top_p=0.1)
+    assert (probs > 0).sum().item() == 3
+
+
+def test_temperature_sharpens_and_greedy_is_deterministic():
+    logits = torch.tensor([[0.0, 1.0, 2.0]])
+    assert logits_to_probs(logits, 0.5)[0, 2] > logits_to_probs(logits, 1.0)[0, 2]
+    g = torch.Generator().manual_seed(0)
+    draws = {sample(logits, top_k=1, generator=g).item() for _ in range(20)}
+    assert draws == {2}
+
+
+def test_generator_makes_draws_reproducible():
+    logits = torch.randn(4, 50)
+    a = sample(logits, generator=torch.Generator().manual_seed(3))
+    b = sample(logits, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(temperature=0.0, top_k=0, top_p=1.0), "T"),
+        (dict(temperature=-1.0, top_k=0, top_p=1.0), "T"),
+        (dict(temperature=1.0, top_k=-1, top_p=1.0), "top_k"),
+        (dict(temperature=1.0, top_k=0, top_p=0.0), "top_p"),
+        (dict(temperature=1.0, top_k=0, top_p=1.5), "top_p"),
+    ],
+)
+def test_out_of_range_settings_are_named(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        validate_sampling(**kwargs)
