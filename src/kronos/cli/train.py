@@ -1,0 +1,141 @@
+"""``kronos train``: tokenizer and predictor training, corpus building and config checking.
+
+Single process::
+
+    kronos train tokenizer configs/pretrain-mini-folder.yaml
+    kronos train predictor configs/finetune-small-csv.yaml --set train.max_steps=200
+
+Several processes or machines (the same command under torchrun)::
+
+    torchrun --nproc_per_node=4 -m kronos train predictor configs/finetune-small-csv.yaml
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from kronos.cli import app
+
+train_app = typer.Typer(
+    name="train",
+    help="Train or fine-tune the Kronos tokenizer and predictor from a YAML config (works under torchrun).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.add_typer(train_app, name="train")
+
+_SET_HELP = "Override a config value, KEY=VALUE with a dotted key (repeatable), e.g. --set train.max_steps=100."
+
+
+def _load(config: Path, kind: Optional[str], overrides: List[str], output_dir: Optional[str]) -> "object":
+    from kronos.training.config import load_config
+
+    extra = list(overrides) + ([f"output_dir={output_dir}"] if output_dir else [])
+    return load_config(config, kind=kind, overrides=extra)  # type: ignore[arg-type]
+
+
+def _fail(exc: BaseException) -> None:
+    """Print a known error as one clear line (no traceback) and exit with status 2."""
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(code=2)
+
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    from kronos.config import ConfigError
+    from kronos.data.sources import DataSourceError
+    from kronos.preprocessing import InputError
+    from kronos.training.checkpoint import CheckpointError
+    from kronos.training.trainer import TrainingError
+
+    return (ConfigError, DataSourceError, InputError, TrainingError, CheckpointError, FileNotFoundError)
+
+
+def _run(kind: str, config: Path, overrides: List[str], output_dir: Optional[str]) -> None:
+    from kronos.training import train
+
+    try:
+        cfg = _load(config, kind, overrides, output_dir)
+        result = train(kind, cfg)  # type: ignore[arg-type]
+    except _known_errors() as exc:
+        _fail(exc)
+        return
+    if result.model is not None and _is_main():
+        lines = [f"{kind} training finished after {result.steps} steps ({result.epochs} epochs{', stopped early' if result.stopped_early else ''})."]
+        if result.initial_val is not None and result.final_val is not None:
+            lines.append(f"validation loss {result.initial_val['loss']:.5f} -> {result.final_val['loss']:.5f}")
+        lines.append(f"best checkpoint: {result.best_dir} (step {result.best_step}, val metric {result.best_metric:.5f})")
+        lines.append(f"metrics: {result.output_dir / 'metrics.csv'}")
+        if (result.output_dir / "predictor").is_dir():
+            lines.append(f"forecast with: KronosPredictor.from_pretrained({str(result.output_dir / 'predictor')!r})")
+        typer.echo("\n".join(lines), err=True)
+
+
+def _is_main() -> bool:
+    import os
+
+    return os.environ.get("RANK", "0") == "0"
+
+
+@train_app.command("tokenizer")
+def tokenizer_command(
+    config: Path = typer.Argument(..., help="YAML run configuration (see docs/training.md)."),
+    set_: List[str] = typer.Option([], "--set", "-s", help=_SET_HELP),
+    output_dir: Optional[str] = typer.Option(None, "--output-dir", "-o", help="Override output_dir."),
+) -> None:
+    """Train (or fine-tune) the tokenizer: reconstruction + BSQ loss."""
+    _run("tokenizer", config, set_, output_dir)
+
+
+@train_app.command("predictor")
+def predictor_command(
+    config: Path = typer.Argument(..., help="YAML run configuration (see docs/training.md)."),
+    set_: List[str] = typer.Option([], "--set", "-s", help=_SET_HELP),
+    output_dir: Optional[str] = typer.Option(None, "--output-dir", "-o", help="Override output_dir."),
+) -> None:
+    """Train (or fine-tune) the predictor on the frozen tokenizer's tokens: next-token loss."""
+    _run("predictor", config, set_, output_dir)
+
+
+@train_app.command("corpus")
+def corpus_command(
+    config: Path = typer.Argument(..., help="YAML run configuration; only its data section (and output_dir) is used."),
+    set_: List[str] = typer.Option([], "--set", "-s", help=_SET_HELP),
+) -> None:
+    """Build (or check) the memory-mapped data corpus of a config, without training."""
+    from kronos.training.data import corpus_path, prepare_corpus
+    from kronos.training.distributed import DistEnv
+
+    try:
+        cfg = _load(config, None, set_, None)
+        corpus = prepare_corpus(cfg, DistEnv(), log=lambda m: typer.echo(m, err=True))  # type: ignore[arg-type]
+    except _known_errors() as exc:
+        _fail(exc)
+        return
+    m = corpus.meta
+    typer.echo(
+        f"{corpus_path(cfg)}: {m['n_instruments']} instruments, {m['n_bars']:,} bars; windows of {corpus.window} bars: "  # type: ignore[arg-type]
+        f"train {m['n_windows']['train']:,}, val {m['n_windows']['val']:,}, test {m['n_windows']['test']:,}"
+    )
+
+
+@train_app.command("check")
+def check_command(
+    config: Path = typer.Argument(..., help="YAML run configuration."),
+    kind: Optional[str] = typer.Option(None, help="tokenizer or predictor: also check the model section for that kind."),
+    set_: List[str] = typer.Option([], "--set", "-s", help=_SET_HELP),
+) -> None:
+    """Validate a config and print it with every default filled in."""
+    from kronos.training.config import dump_config
+
+    if kind not in (None, "tokenizer", "predictor"):
+        _fail(ValueError(f"--kind must be tokenizer or predictor, got {kind!r}"))
+    try:
+        cfg = _load(config, kind, set_, None)
+    except _known_errors() as exc:
+        _fail(exc)
+        return
+    sys.stdout.write(dump_config(cfg))  # type: ignore[arg-type]

@@ -1,0 +1,28 @@
+"""Training and fine-tuning of the Kronos tokenizer and predictor.
+
+``kronos train tokenizer CONFIG`` / ``kronos train predictor CONFIG`` on the command line (also under
+``torchrun -m kronos ...``), or from Python::
+
+    from kronos.training import train
+    result = train("predictor", "configs/finetune-small-csv.yaml")
+    result.best_dir  # hub layout: Kronos.from_pretrained(result.best_dir)
+
+See ``docs/training.md`` for the configuration reference and multi-GPU / multi-node launch.
+"""
+
+from kronos.training.config import DataConfig, ModelConfig, QlibConfig, RunConfig, TrainConfig, TrainConfigError, load_config, parse_config
+from kronos.training.trainer import TrainingError, TrainResult, train
+
+__all__ = [
+    "DataConfig",
+    "ModelConfig",
+    "QlibConfig",
+    "RunConfig",
+    "TrainConfig",
+    "TrainConfigError",
+    "TrainResult",
+    "TrainingError",
+    "load_config",
+    "parse_config",
+    "train",
+]

@@ -1,0 +1,97 @@
+"""Training metrics: ``<output_dir>/metrics.csv`` (rewritten atomically) and TensorBoard scalars.
+
+One row per logged training interval and per validation, with a fixed column order so the file is
+easy to load (``pd.read_csv``). Each flush rewrites the whole file through a temporary file, so a
+reader or a crash never sees a half-written row. On resume, rows after the resumed step are dropped
+so the file matches the checkpoint.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from kronos.data.fsutil import atomic_write_text
+
+__all__ = ["MetricsLogger"]
+
+BASE_COLUMNS = ("step", "epoch", "split", "loss")
+TAIL_COLUMNS = ("lr", "grad_norm", "bars_per_s", "elapsed_s", "time")
+
+
+class MetricsLogger:
+    """Collects metric rows on rank 0 and writes them to CSV (and TensorBoard when available)."""
+
+    def __init__(self, output_dir: Path, metric_names: Sequence[str], *, enabled: bool = True, tensorboard: bool = True) -> None:
+        self.path = Path(output_dir) / "metrics.csv"
+        self.columns = [*BASE_COLUMNS, *[m for m in metric_names if m not in BASE_COLUMNS], *TAIL_COLUMNS]
+        self.enabled = enabled
+        self.rows: list[dict[str, Any]] = []
+        self.started = time.time()
+        self._writer = None
+        self.tensorboard_error: str | None = None
+        if enabled and tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._writer = SummaryWriter(log_dir=str(Path(output_dir) / "tensorboard"))
+            except Exception as exc:  # tensorboard missing or broken: CSV still works
+                self.tensorboard_error = f"{type(exc).__name__}: {exc}"
+
+    def resume(self, step: int) -> None:
+        """Load earlier rows of this run, keeping those up to ``step``."""
+        if not self.enabled or not self.path.is_file():
+            return
+        with self.path.open(newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                try:
+                    if int(row.get("step", -1)) <= step:
+                        self.rows.append({k: v for k, v in row.items() if k in self.columns and v != ""})
+                except ValueError:
+                    continue
+
+    def log(self, split: str, step: int, epoch: int, values: dict[str, float], *, flush: bool = True) -> None:
+        """Record one row (``values`` holds loss and task metrics, lr, grad_norm, bars_per_s ...)."""
+        if not self.enabled:
+            return
+        row: dict[str, Any] = {"step": step, "epoch": epoch, "split": split, "elapsed_s": round(time.time() - self.started, 3),
+                               "time": time.strftime("%Y-%m-%dT%H:%M:%S")}  # fmt: skip
+        for k, v in values.items():
+            if k in self.columns and v is not None:
+                row[k] = float(v)
+        self.rows.append(row)
+        if self._writer is not None:
+            for k, v in values.items():
+                if v is not None and isinstance(v, (int, float)) and math.isfinite(float(v)):
+                    self._writer.add_scalar(f"{split}/{k}", float(v), step)
+        if flush:
+            self.flush()
+
+    def flush(self) -> None:
+        """Rewrite ``metrics.csv`` atomically with all rows so far."""
+        if not self.enabled:
+            return
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=self.columns, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        for row in self.rows:
+            writer.writerow({k: _fmt(v) for k, v in row.items()})
+        atomic_write_text(self.path, buf.getvalue())
+        if self._writer is not None:
+            self._writer.flush()
+
+    def close(self) -> None:
+        self.flush()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+def _fmt(value: Any) -> Any:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return value
