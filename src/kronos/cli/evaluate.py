@@ -1,0 +1,161 @@
+"""``kronos evaluate`` and ``kronos backtest``: honest comparisons of forecasters on real series.
+
+Thin wrappers over :mod:`kronos.evaluation.pipeline`; heavy imports happen inside the commands so
+``kronos --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+
+from kronos.cli import app
+
+console = Console(stderr=True)
+
+_FORECASTER_HELP = (
+    "Forecaster(s), repeatable or comma-separated: persistence, drift, drift-normal, garch, garch-t, ets, arima, "
+    "a Kronos checkpoint directory (model/ + tokenizer/) or published name; LABEL=SPEC sets the report name."
+)
+
+
+_CONSOLE_COLUMNS = ("forecaster", "n", "mae_ret", "mape", "dir_acc", "crps_ret", "cov80", "pit_ks", "rel_mae_ret")
+
+
+def _fail(exc: Exception) -> None:
+    console.print(f"[red]error:[/red] {exc}")
+    raise typer.Exit(code=2)
+
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    from kronos.preprocessing import InputError
+
+    return (InputError, FileNotFoundError, ValueError)
+
+
+def _kronos_options(max_context: Optional[int], device: Optional[str], temperature: float, top_k: int, top_p: float) -> dict:
+    return {"max_context": max_context, "device": device, "temperature": temperature, "top_k": top_k, "top_p": top_p}
+
+
+@app.command("evaluate")
+def evaluate_command(
+    data: Path = typer.Option(..., "--data", help="A parquet/CSV file, a panel with a 'symbol' column, or a folder of them."),
+    forecaster: List[str] = typer.Option(..., "--forecaster", "-f", help=_FORECASTER_HELP),
+    out: Path = typer.Option(..., "--out", help="Output folder (created; earlier results are replaced only on success)."),
+    lookback: int = typer.Option(256, "--lookback", help="Bars of history given to the forecaster at each origin."),
+    horizon: int = typer.Option(5, "--horizon", help="Bars forecast from each origin (steps 1..H are scored)."),
+    origins: int = typer.Option(20, "--origins", help="Forecast origins per series, counted back from the end."),
+    stride: Optional[int] = typer.Option(None, "--stride", help="Bars between origins (default: the horizon)."),
+    samples: int = typer.Option(100, "--samples", help="Sample paths per forecast."),
+    seed: int = typer.Option(0, "--seed", help="Run seed (each origin's seed derives from it)."),
+    align: str = typer.Option("auto", "--align", help="end | calendar | auto (calendar for panels)."),
+    jobs: int = typer.Option(0, "--jobs", "-j", help="Worker processes (0 = every core)."),
+    symbols: Optional[List[str]] = typer.Option(None, "--symbols", help="Only these series (comma-separated or repeated)."),
+    max_series: Optional[int] = typer.Option(None, "--max-series", help="Only the first N series in name order."),
+    max_context: Optional[int] = typer.Option(None, "--max-context", help="Kronos context length (default: the checkpoint's)."),
+    device: Optional[str] = typer.Option(None, "--device", help="Kronos device (cpu, cuda, ...)."),
+    temperature: float = typer.Option(1.0, "--temperature", "-T", help="Kronos sampling temperature."),
+    top_k: int = typer.Option(0, "--top-k", help="Kronos top-k sampling (0 = off)."),
+    top_p: float = typer.Option(1.0, "--top-p", help="Kronos nucleus sampling (1 = off)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Rolling-origin evaluation of forecasters: forecasts.parquet, metrics.csv, summary.md, plots, report.html."""
+    try:
+        from kronos.evaluation.pipeline import run_evaluation, split_names
+        from kronos.evaluation.report import overall_table
+        from kronos.evaluation.rolling import RollingConfig
+
+        config = RollingConfig(lookback=lookback, horizon=horizon, origins=origins, stride=stride,
+                               num_samples=samples, seed=seed, align=align)
+        output = run_evaluation(
+            data, forecaster, out, config, symbols=split_names(symbols) or None, max_series=max_series, n_jobs=jobs,
+            progress=progress, kronos_options=_kronos_options(max_context, device, temperature, top_k, top_p),
+        )  # fmt: skip
+    except _known_errors() as exc:
+        _fail(exc)
+        return
+    table = overall_table(output.metrics)
+    _print_table(table[[c for c in _CONSOLE_COLUMNS if c in table.columns]], "all series, all steps (full table: summary.md)")
+    if output.ic is not None:
+        ic_cols = ["forecaster", "dates", "ic_mean", "ic_ir", "rank_ic_mean", "rank_ic_ir", "rank_ic_t"]
+        _print_table(output.ic[ic_cols], "cross-sectional IC / RankIC")
+    failed = int(output.result.errors["forecaster"].notna().sum())
+    if failed:
+        console.print(f"[yellow]{failed} forecast(s) failed; see {out / 'errors.csv'}[/yellow]")
+    console.print(f"wrote {len(output.files)} files to {out}")
+
+
+@app.command("backtest")
+def backtest_command(
+    out: Path = typer.Option(..., "--out", help="Output folder."),
+    forecasts: Optional[Path] = typer.Option(None, "--forecasts", help="A forecasts.parquet from `kronos evaluate --stride 1`."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Panel (or series) to forecast when --forecasts is not given."),
+    forecaster: Optional[List[str]] = typer.Option(None, "--forecaster", "-f", help=_FORECASTER_HELP),
+    lookback: int = typer.Option(256, "--lookback", help="Bars of history per forecast."),
+    horizon: int = typer.Option(5, "--horizon", help="Bars forecast at each decision."),
+    origins: int = typer.Option(250, "--origins", help="Decision dates (one per bar, counted back from the end)."),
+    samples: int = typer.Option(20, "--samples", help="Sample paths per forecast."),
+    seed: int = typer.Option(0, "--seed"),
+    strategy: str = typer.Option("topk", "--strategy", help="topk (cross-sectional portfolio) or single (per-asset rule)."),
+    signal: str = typer.Option("last", "--signal", help="last | mean | max | min of the predicted close, minus the last close."),
+    relative: bool = typer.Option(False, "--relative/--absolute", help="Divide the signal by the last close."),
+    top: int = typer.Option(50, "--top", help="Names held by the top-k portfolio."),
+    n_drop: int = typer.Option(5, "--n-drop", help="Names the portfolio may replace per bar."),
+    min_hold: int = typer.Option(1, "--min-hold", help="Bars a name is held before it may be sold."),
+    cost_bps: float = typer.Option(10.0, "--cost-bps", help="Transaction cost per side, basis points of traded value."),
+    slippage_bps: float = typer.Option(5.0, "--slippage-bps", help="Slippage per side, basis points of traded value."),
+    benchmark: str = typer.Option("equal", "--benchmark", help="equal (universe), a series name, or a file of bars."),
+    long_short: bool = typer.Option(False, "--long-short/--long-flat", help="Single-asset rule: short on negative signals."),
+    threshold: float = typer.Option(0.0, "--threshold", help="Single-asset rule: |signal| needed to take a position."),
+    periods_per_year: Optional[float] = typer.Option(None, "--periods-per-year", help="Annualisation (default: inferred)."),
+    jobs: int = typer.Option(0, "--jobs", "-j", help="Worker processes (0 = every core)."),
+    symbols: Optional[List[str]] = typer.Option(None, "--symbols", help="Only these series."),
+    max_series: Optional[int] = typer.Option(None, "--max-series", help="Only the first N series."),
+    max_context: Optional[int] = typer.Option(None, "--max-context"),
+    device: Optional[str] = typer.Option(None, "--device"),
+    temperature: float = typer.Option(1.0, "--temperature", "-T"),
+    top_k: int = typer.Option(0, "--top-k"),
+    top_p: float = typer.Option(1.0, "--top-p"),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Backtest forecast signals: a top-k/n-drop portfolio or a single-asset rule, with costs and a benchmark."""
+    try:
+        from kronos.evaluation.backtest import TopkConfig
+        from kronos.evaluation.pipeline import run_backtest, split_names
+        from kronos.evaluation.rolling import RollingConfig
+
+        config = None
+        if forecasts is None:
+            config = RollingConfig(lookback=lookback, horizon=horizon, origins=origins, stride=1, num_samples=samples,
+                                   seed=seed, align="calendar" if strategy == "topk" else "end")
+        output = run_backtest(
+            out, forecasts_path=forecasts, data=data, forecasters=forecaster or [], config=config, strategy=strategy,
+            signal=signal, relative=relative,
+            topk=TopkConfig(top_k=top, n_drop=n_drop, min_hold=min_hold, cost_bps=cost_bps, slippage_bps=slippage_bps),
+            long_short=long_short, threshold=threshold, benchmark=benchmark, periods_per_year=periods_per_year,
+            symbols=split_names(symbols) or None, max_series=max_series, n_jobs=jobs, progress=progress,
+            kronos_options=_kronos_options(max_context, device, temperature, top_k, top_p),
+        )  # fmt: skip
+    except _known_errors() as exc:
+        _fail(exc)
+        return
+    cols = ["forecaster", "series", "row", "annual_return", "sharpe", "max_drawdown", "turnover", "excess_return"]
+    shown = output.stats[output.stats["row"] != "strategy (gross)"]
+    _print_table(shown[[c for c in cols if c in shown.columns]].head(40), "backtest")
+    console.print(f"wrote {len(output.files)} files to {out}")
+
+
+def _print_table(frame, title: str) -> None:
+    from rich.table import Table
+
+    from kronos.evaluation.report import _fmt
+
+    table = Table(title=title)
+    for col in frame.columns:
+        table.add_column(str(col))
+    for row in frame.itertuples(index=False):
+        table.add_row(*[_fmt(v) for v in row])
+    Console().print(table)

@@ -1,0 +1,26 @@
+"""Honest, reproducible evaluation of forecasters: rolling origins, baselines, metrics, backtests.
+
+Modules: :mod:`~kronos.evaluation.data` (reading series), :mod:`~kronos.evaluation.forecasters`
+(the interface, the Kronos adapter, names to forecasters), :mod:`~kronos.evaluation.baselines`,
+:mod:`~kronos.evaluation.rolling` (the rolling-origin engine), :mod:`~kronos.evaluation.metrics`,
+:mod:`~kronos.evaluation.crosssection` (IC / RankIC), :mod:`~kronos.evaluation.backtest` and
+:mod:`~kronos.evaluation.report` (summary.md, PNG and HTML).
+"""
+
+from kronos.evaluation.data import read_series
+from kronos.evaluation.forecasters import Forecaster, ForecasterSpec, KronosForecaster, load_forecaster, parse_forecaster_spec
+from kronos.evaluation.metrics import compute_metrics
+from kronos.evaluation.rolling import RollingConfig, RollingResult, rolling_evaluate
+
+__all__ = [
+    "Forecaster",
+    "ForecasterSpec",
+    "KronosForecaster",
+    "RollingConfig",
+    "RollingResult",
+    "compute_metrics",
+    "load_forecaster",
+    "parse_forecaster_spec",
+    "read_series",
+    "rolling_evaluate",
+]

@@ -1,0 +1,245 @@
+"""The one interface every model is evaluated through, and how names turn into forecasters.
+
+A forecaster takes the bars up to and including the forecast origin and the timestamps of the bars
+to forecast, and returns a :class:`~kronos.forecast.Forecast` of sample paths. Baselines and Kronos
+checkpoints (pre-trained or fine-tuned) implement the same method, so the rolling-origin engine,
+the metrics and the backtests never need to know which kind they are scoring.
+
+Names understood by :func:`load_forecaster`:
+
+* ``persistence``, ``drift``, ``drift-normal``, ``garch``, ``garch-t``, ``ets``, ``arima``: baselines
+  (see :mod:`kronos.evaluation.baselines`);
+* a directory holding ``model/`` and ``tokenizer/`` (a Kronos checkpoint, fine-tuned or not), a
+  published name (``kronos-small``) or a hub id (``NeoQuasar/Kronos-small``) when the hub is
+  reachable or the files are cached;
+* ``LABEL=SPEC`` for any of the above, to choose the name shown in reports (``tiny=/path/to/ckpt``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+
+from kronos.forecast import FEATURES, Forecast
+from kronos.preprocessing import InputError
+
+__all__ = [
+    "BASELINES",
+    "Forecaster",
+    "ForecasterSpec",
+    "KronosForecaster",
+    "load_forecaster",
+    "parse_forecaster_spec",
+]
+
+
+@runtime_checkable
+class Forecaster(Protocol):
+    """Anything that turns a history into a forecast distribution.
+
+    ``history`` has a ``timestamps`` column and ``open, high, low, close`` (``volume``/``amount``
+    optional), the last row being the forecast origin; nothing after the origin is ever passed.
+    ``future_timestamps`` are the times of the bars to forecast (their number is the horizon).
+    ``num_samples`` is the number of sample paths wanted (a deterministic forecaster may return
+    one). ``seed`` makes stochastic forecasters reproducible.
+    """
+
+    name: str
+
+    def forecast(
+        self,
+        history: pd.DataFrame,
+        future_timestamps: pd.DatetimeIndex,
+        num_samples: int,
+        *,
+        seed: int | None = None,
+    ) -> Forecast: ...
+
+
+class KronosForecaster:
+    """Adapter from a Kronos predictor (``KronosPredictor``) to the :class:`Forecaster` interface.
+
+    Sampling settings are fixed at construction so every origin is forecast the same way; the seed
+    of each call goes to ``torch.manual_seed`` so a run is reproducible and two runs that see the
+    same history draw the same paths (the basis of the no-look-ahead test). The seed feeds a private
+    ``torch.Generator``, so forecasts do not depend on the order in which origins are run.
+    """
+
+    def __init__(
+        self,
+        predictor: Any,
+        name: str = "kronos",
+        *,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+    ) -> None:
+        self.predictor = predictor
+        self.name = name
+        self.temperature = float(temperature)
+        self.top_k = int(top_k)
+        self.top_p = float(top_p)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path: str | Path,
+        *,
+        name: str | None = None,
+        device: str | None = None,
+        max_context: int | None = None,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+    ) -> "KronosForecaster":
+        """Load a checkpoint directory (``model/`` + ``tokenizer/``), a published name or a hub id.
+
+        ``max_context`` defaults to what the checkpoint declares (``predictor.json`` or the
+        published entry), else 512.
+        """
+        try:
+            from kronos import KronosPredictor  # type: ignore[attr-defined]
+        except ImportError as exc:  # the core model ships in the same package; say so if it is absent
+            raise InputError(f"cannot load Kronos checkpoint {path!s}: kronos.KronosPredictor is unavailable ({exc})") from None
+        kwargs: dict[str, Any] = {}
+        if max_context is not None:
+            kwargs["max_context"] = int(max_context)
+        if device is not None:
+            kwargs["device"] = device
+        predictor = KronosPredictor.from_pretrained(str(path), **kwargs)
+        label = name or Path(str(path).rstrip("/")).name or "kronos"
+        return cls(predictor, label, temperature=temperature, top_k=top_k, top_p=top_p)
+
+    def forecast(
+        self,
+        history: pd.DataFrame,
+        future_timestamps: pd.DatetimeIndex,
+        num_samples: int,
+        *,
+        seed: int | None = None,
+    ) -> Forecast:
+        import torch
+
+        generator = None
+        if seed is not None:  # a private generator: reproducible without touching torch's global RNG
+            generator = torch.Generator(device=getattr(self.predictor, "device", "cpu"))
+            generator.manual_seed(int(seed) % (2**63))
+        cols = [c for c in FEATURES if c in history.columns]
+        future = pd.DatetimeIndex(future_timestamps)
+        result = self.predictor.forecast(
+            df=history[cols].reset_index(drop=True),
+            x_timestamp=pd.Series(pd.DatetimeIndex(history["timestamps"])),
+            y_timestamp=pd.Series(future),
+            pred_len=len(future),
+            T=self.temperature,
+            top_k=self.top_k,
+            top_p=self.top_p,
+            sample_count=int(num_samples),
+            verbose=False,
+            generator=generator,
+        )
+        result.info.setdefault("forecaster", self.name)
+        return result
+
+
+# ----------------------------------------------------------------------------------------------
+# names -> forecasters
+
+
+def _baseline_factories() -> dict[str, Callable[[], Forecaster]]:
+    from kronos.evaluation import baselines as b
+
+    return {
+        "persistence": lambda: b.Persistence(),
+        "drift": lambda: b.DriftRandomWalk(method="bootstrap"),
+        "drift-normal": lambda: b.DriftRandomWalk(method="normal", name="drift-normal"),
+        "garch": lambda: b.Garch(dist="normal"),
+        "garch-t": lambda: b.Garch(dist="t", name="garch-t"),
+        "ets": lambda: b.StatsForecastModel("ets"),
+        "arima": lambda: b.StatsForecastModel("arima"),
+    }
+
+
+BASELINES: tuple[str, ...] = ("persistence", "drift", "drift-normal", "garch", "garch-t", "ets", "arima")
+
+
+@dataclass(frozen=True)
+class ForecasterSpec:
+    """A picklable recipe for a forecaster: what worker processes receive instead of a model.
+
+    ``source`` is a baseline name, a checkpoint directory or a hub id; ``label`` the report name;
+    ``options`` the Kronos loading/sampling options (``device``, ``max_context``, ``temperature``,
+    ``top_k``, ``top_p``), ignored by baselines.
+    """
+
+    label: str
+    source: str
+    options: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
+
+    def build(self) -> Forecaster:
+        return load_forecaster(self.source, name=self.label, **dict(self.options))
+
+
+def parse_forecaster_spec(text: str, **kronos_options: Any) -> ForecasterSpec:
+    """Parse ``NAME``, ``PATH`` or ``LABEL=NAME_OR_PATH`` into a :class:`ForecasterSpec`."""
+    text = text.strip()
+    if not text:
+        raise InputError("empty forecaster name")
+    label, sep, source = text.partition("=")
+    if not sep:
+        source = text
+        label = text.lower() if text.lower() in BASELINES else (Path(text.rstrip("/")).name or text)
+    label, source = label.strip(), source.strip()
+    if not label or not source:
+        raise InputError(f"forecaster {text!r}: expected NAME, PATH or LABEL=NAME_OR_PATH")
+    opts = tuple(sorted((k, v) for k, v in kronos_options.items() if v is not None))
+    return ForecasterSpec(label=label, source=source, options=opts)
+
+
+def load_forecaster(name_or_checkpoint: str, *, name: str | None = None, **kronos_options: Any) -> Forecaster:
+    """Build a forecaster from a baseline name, a Kronos checkpoint directory or a hub id.
+
+    Unknown names that are neither an existing directory nor look like a hub id (``owner/repo``)
+    are an error listing the baselines, so a typo is not mistaken for a download.
+    """
+    factories = _baseline_factories()
+    key = name_or_checkpoint.strip()
+    if key.lower() in factories:
+        forecaster = factories[key.lower()]()
+        if name:
+            forecaster.name = name
+        return forecaster
+    path = Path(key).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise InputError(f"forecaster {key!r}: a checkpoint must be a directory holding model/ and tokenizer/")
+        missing = [d for d in ("model", "tokenizer") if not (path / d).is_dir()]
+        if missing:
+            raise InputError(f"forecaster {key!r}: checkpoint directory lacks {missing} (expected model/ and tokenizer/)")
+        return KronosForecaster.from_pretrained(path, name=name, **kronos_options)
+    published = False
+    try:
+        from kronos.registry import resolve_published
+
+        published = resolve_published(key) is not None
+    except ImportError:  # pragma: no cover - the registry ships with the core package
+        pass
+    if published or (key.count("/") == 1 and not key.startswith((".", "/"))):
+        return KronosForecaster.from_pretrained(key, name=name, **kronos_options)
+    raise InputError(
+        f"unknown forecaster {key!r}: use one of {', '.join(BASELINES)}, a checkpoint directory "
+        "(holding model/ and tokenizer/) or a hub id like NeoQuasar/Kronos-small"
+    )
+
+
+def seed_for(base_seed: int, series: str, origin_time: pd.Timestamp) -> int:
+    """A stable seed per (run seed, series, origin), independent of everything after the origin."""
+    import zlib
+
+    stamp = int(pd.Timestamp(origin_time).value) & 0xFFFFFFFFFFFFFFFF
+    seq = np.random.SeedSequence([int(base_seed) & 0xFFFFFFFF, zlib.crc32(series.encode("utf-8")), stamp])
+    return int(seq.generate_state(1, dtype=np.uint32)[0])

@@ -1,0 +1,347 @@
+"""End-to-end runs behind ``kronos evaluate`` and ``kronos backtest``: compute, then write a folder.
+
+Everything is computed first and written into a staging folder inside the output folder; only when
+every file exists are they moved into place one by one with ``os.replace``. A run that fails (bad
+input, a crash, Ctrl-C) therefore leaves the results of an earlier run intact.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+
+from kronos.evaluation import report
+from kronos.evaluation.backtest import (
+    BacktestResult,
+    TopkConfig,
+    infer_periods_per_year,
+    long_flat_backtest,
+    period_returns,
+    signal_matrix,
+    topk_dropout_backtest,
+)
+from kronos.evaluation.crosssection import ic_summary, information_coefficient, make_signals, realised_returns
+from kronos.evaluation.data import read_series
+from kronos.evaluation.forecasters import parse_forecaster_spec
+from kronos.evaluation.metrics import compute_metrics
+from kronos.evaluation.rolling import RollingConfig, RollingResult, rolling_evaluate
+from kronos.preprocessing import InputError
+
+__all__ = ["EvaluationOutput", "BacktestOutput", "run_evaluation", "run_backtest", "split_names"]
+
+MIN_IC_NAMES = 10  # fewer instruments give too noisy a cross-sectional correlation to report
+
+
+def split_names(values: Sequence[str] | None) -> list[str]:
+    """Flatten repeated and comma-separated CLI values: ``["a,b", "c"]`` -> ``["a", "b", "c"]``."""
+    out: list[str] = []
+    for value in values or []:
+        out.extend(v.strip() for v in str(value).split(",") if v.strip())
+    return out
+
+
+@contextmanager
+def _staging(out_dir: Path) -> Iterator[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
+    try:
+        yield stage
+        for item in sorted(stage.iterdir()):
+            os.replace(item, out_dir / item.name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _settings_table(settings: dict[str, Any]) -> pd.DataFrame:
+    return pd.DataFrame({"setting": list(settings), "value": [str(v) for v in settings.values()]})
+
+
+# ----------------------------------------------------------------------------------------------
+# evaluate
+
+
+@dataclass
+class EvaluationOutput:
+    """What an evaluation produced (also written to ``out_dir``)."""
+
+    out_dir: Path
+    result: RollingResult
+    metrics: pd.DataFrame
+    ic_daily: pd.DataFrame | None
+    ic: pd.DataFrame | None
+    files: list[Path] = field(default_factory=list)
+
+
+def _cross_section(forecasts: pd.DataFrame, align: str) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """IC of the predicted horizon return against the realised one, when the data is a panel."""
+    if align != "calendar" or forecasts["series"].nunique() < MIN_IC_NAMES:
+        return None, None
+    signal = make_signals(forecasts, "last", relative=True)
+    daily = information_coefficient(signal, realised_returns(forecasts), min_names=MIN_IC_NAMES)
+    if daily.empty:
+        return None, None
+    return daily, ic_summary(daily)
+
+
+def run_evaluation(
+    data: str | os.PathLike,
+    forecasters: Sequence[str],
+    out_dir: str | os.PathLike,
+    config: RollingConfig,
+    *,
+    symbols: Sequence[str] | None = None,
+    max_series: int | None = None,
+    n_jobs: int = 0,
+    progress: bool = False,
+    kronos_options: dict[str, Any] | None = None,
+) -> EvaluationOutput:
+    """Evaluate forecasters on the series under ``data`` and write the report folder.
+
+    Files: ``forecasts.parquet`` (one row per forecaster, series, origin, step), ``metrics.csv``,
+    ``summary.md``, ``horizon.png``, ``calibration.png``, ``example.png``, ``report.html``; on
+    panels also ``ic.csv``, ``ic_daily.csv`` and ``ic.png``; ``errors.csv`` when forecasts failed.
+    """
+    names = split_names(forecasters)
+    if not names:
+        raise InputError("no forecaster given (use --forecaster persistence,drift,... or a checkpoint directory)")
+    specs = [parse_forecaster_spec(n, **(kronos_options or {})) for n in names]
+    series = read_series(data, symbols=list(symbols) if symbols else None, max_series=max_series)
+    result = rolling_evaluate(series, specs, config, n_jobs=n_jobs, progress=progress)
+    if result.forecasts.empty:
+        detail = "; ".join(result.errors["error"].astype(str).head(3)) if len(result.errors) else "no origin"
+        raise InputError(f"every forecast failed ({detail})")
+    metrics = compute_metrics(result.forecasts)
+    ic_daily, ic = _cross_section(result.forecasts, result.align)
+
+    out = Path(out_dir)
+    origins = result.forecasts["origin_time"]
+    settings = {
+        "data": str(data), "series": result.forecasts["series"].nunique(), "forecasters": ", ".join(s.label for s in specs),
+        "lookback": config.lookback, "horizon": config.horizon, "origins per series (max)": config.origins,
+        "stride": config.step, "sample paths": config.num_samples, "alignment": result.align, "seed": config.seed,
+        "origin range": f"{report._fmt(origins.min())} .. {report._fmt(origins.max())}",
+        "forecast rows": len(result.forecasts), "failed forecasts": int(result.errors["forecaster"].notna().sum()),
+    }
+    overall = report.overall_table(metrics)
+    per_series = metrics[(metrics["series"] != "(all)") & (metrics["step"].astype(str) == "all")]
+    pivot = per_series.pivot_table(index="series", columns="forecaster", values="crps_ret").reset_index()
+    pivot.columns.name = None
+
+    files: list[Path] = []
+    with _staging(out) as stage:
+        forecasts_out = result.forecasts.copy()
+        report.atomic_write(stage / "forecasts.parquet", lambda p: forecasts_out.to_parquet(p, index=False))
+        report.atomic_write(stage / "metrics.csv", metrics.to_csv(index=False))
+        if len(result.errors):
+            report.atomic_write(stage / "errors.csv", result.errors.to_csv(index=False))
+        if ic is not None and ic_daily is not None:
+            report.atomic_write(stage / "ic.csv", ic.to_csv(index=False))
+            report.atomic_write(stage / "ic_daily.csv", ic_daily.to_csv(index=False))
+        report.evaluation_figures(result.forecasts, metrics, stage, ic_daily)
+
+        md = ["# Kronos evaluation", "", report.markdown_table(_settings_table(settings)), "",
+              "## All series, all horizon steps", "",
+              "Return-scale metrics (`mae_ret`, `rmse_ret`, `crps_ret`, `width80`, `rv_mae`) are fractions of the "
+              "last close; `mape` is in %; `rel_mae_ret` < 1 beats persistence. Definitions: docs/evaluation.md.", "",
+              report.markdown_table(overall), ""]
+        if ic is not None:
+            md += ["## Cross-sectional skill (predicted vs realised horizon return)", "",
+                   report.markdown_table(ic), "", "![cumulative RankIC](ic.png)", ""]
+        md += ["## CRPS / last close per series", "", report.markdown_table(pivot), "",
+               "![error by horizon](horizon.png)", "", "![calibration](calibration.png)", "",
+               "![example](example.png)", ""]
+        if len(result.errors):
+            md += ["## Failures", "", f"{len(result.errors)} forecast(s) or series failed or were skipped; see errors.csv.", "",
+                   report.markdown_table(result.errors.head(10)), ""]
+        report.atomic_write(stage / "summary.md", "\n".join(md))
+
+        sections: list[tuple[str, list]] = [("settings", [_settings_table(settings)]),
+                                            ("all series, all horizon steps", [overall])]
+        if ic is not None:
+            sections.append(("cross-sectional IC / RankIC", [ic]))
+        sections.append(("plots", report.evaluation_plotly(result.forecasts, metrics, ic_daily)))
+        sections.append(("CRPS / last close per series", [pivot]))
+        report.write_html(stage / "report.html", "Kronos evaluation", sections)
+        files = sorted(out / p.name for p in stage.iterdir())
+    return EvaluationOutput(out_dir=out, result=result, metrics=metrics, ic_daily=ic_daily, ic=ic, files=files)
+
+
+# ----------------------------------------------------------------------------------------------
+# backtest
+
+
+@dataclass
+class BacktestOutput:
+    """Backtest results per forecaster (and series for the single-asset rule), and the stats table."""
+
+    out_dir: Path
+    results: dict[str, BacktestResult]
+    stats: pd.DataFrame
+    forecasts: pd.DataFrame
+    files: list[Path] = field(default_factory=list)
+
+
+def _benchmark_returns(benchmark: str, forecasts: pd.DataFrame, returns: pd.DataFrame, stride: int) -> pd.Series | None:
+    """``equal`` (None: the universe), a series of the forecasts, or a file of bars."""
+    if benchmark.lower() == "equal":
+        return None
+    if benchmark in returns.columns:
+        return returns[benchmark]
+    path = Path(benchmark)
+    if not path.exists():
+        raise InputError(f"--benchmark {benchmark!r}: not 'equal', not a series of the data, and no such file")
+    bench = read_series(path)
+    if len(bench) != 1:
+        raise InputError(f"--benchmark {benchmark}: expected one series, found {len(bench)}")
+    frame = next(iter(bench.values()))
+    close = pd.Series(frame["close"].to_numpy(), index=pd.DatetimeIndex(frame["timestamps"]))
+    pos = close.index.get_indexer(returns.index, method="ffill")
+    values = np.full(len(returns.index), np.nan)
+    ok = (pos >= 0) & (pos + stride < len(close))
+    values[ok] = close.to_numpy()[pos[ok] + stride] / close.to_numpy()[pos[ok]] - 1.0
+    return pd.Series(values, index=returns.index)
+
+
+def run_backtest(
+    out_dir: str | os.PathLike,
+    *,
+    forecasts: pd.DataFrame | None = None,
+    forecasts_path: str | os.PathLike | None = None,
+    data: str | os.PathLike | None = None,
+    forecasters: Sequence[str] = (),
+    config: RollingConfig | None = None,
+    strategy: str = "topk",
+    signal: str = "last",
+    relative: bool = False,
+    topk: TopkConfig = TopkConfig(),
+    long_short: bool = False,
+    threshold: float = 0.0,
+    benchmark: str = "equal",
+    periods_per_year: float | None = None,
+    symbols: Sequence[str] | None = None,
+    max_series: int | None = None,
+    n_jobs: int = 0,
+    progress: bool = False,
+    kronos_options: dict[str, Any] | None = None,
+) -> BacktestOutput:
+    """Backtest forecasts (given, read from ``forecasts.parquet`` or computed from ``data``).
+
+    ``strategy`` is ``"topk"`` (cross-sectional top-k / n-drop portfolio, rebalanced at every origin)
+    or ``"single"`` (a long/flat, or long/short, rule per series). The holding period between
+    decisions is the origins' stride, read from the forecasts (1 bar by default). Files:
+    ``backtest.csv`` (per-period returns), ``stats.csv``, ``summary.md``, ``equity.png``,
+    ``report.html`` and, when computed here, ``forecasts.parquet``.
+    """
+    if strategy not in {"topk", "single"}:
+        raise InputError(f"--strategy must be 'topk' or 'single', got {strategy!r}")
+    computed = False
+    if forecasts is None and forecasts_path is not None:
+        path = Path(forecasts_path)
+        if not path.exists():
+            raise InputError(f"--forecasts {path}: no such file")
+        forecasts = pd.read_parquet(path)
+    if forecasts is None:
+        if data is None or config is None:
+            raise InputError("give --forecasts FILE, or --data PATH with --forecaster to compute forecasts")
+        names = split_names(forecasters)
+        if not names:
+            raise InputError("no forecaster given")
+        specs = [parse_forecaster_spec(n, **(kronos_options or {})) for n in names]
+        series = read_series(data, symbols=list(symbols) if symbols else None, max_series=max_series)
+        if strategy == "topk" and len(series) < 2:
+            raise InputError(f"--strategy topk needs a panel of several series; {data} holds {len(series)}")
+        result = rolling_evaluate(series, specs, config, n_jobs=n_jobs, progress=progress)
+        forecasts = result.forecasts
+        computed = True
+    required = {"forecaster", "series", "origin_time", "step", "last_close", "y_true", "y_pred"}
+    missing = sorted(required - set(forecasts.columns))
+    if missing:
+        raise InputError(f"forecasts table lacks column(s) {missing}")
+    if forecasts.empty:
+        raise InputError("the forecasts table is empty: nothing to backtest")
+
+    stride = _stride_of(forecasts)
+    returns = period_returns(forecasts, stride=stride)
+    ppy = float(periods_per_year) if periods_per_year else infer_periods_per_year(returns.index)
+    bench = _benchmark_returns(benchmark, forecasts, returns, stride)
+    signals = make_signals(forecasts, signal, relative=relative)
+
+    results: dict[str, BacktestResult] = {}
+    stats_rows = []
+    for name, sig in signals.groupby("forecaster", sort=True):
+        matrix = signal_matrix(sig)
+        if strategy == "topk":
+            res = topk_dropout_backtest(matrix, returns, topk, benchmark=bench, periods_per_year=ppy)
+            results[str(name)] = res
+            stats_rows.append(res.stats.assign(forecaster=name, series="portfolio"))
+        else:
+            for series_name in matrix.columns:
+                res = long_flat_backtest(
+                    matrix[series_name], returns[series_name], long_short=long_short, threshold=threshold,
+                    cost_bps=topk.cost_bps, slippage_bps=topk.slippage_bps, periods_per_year=ppy,
+                )  # fmt: skip
+                results[f"{name} / {series_name}"] = res
+                stats_rows.append(res.stats.assign(forecaster=name, series=series_name))
+    stats = pd.concat(stats_rows).rename_axis("row").reset_index()
+    front = ["forecaster", "series", "row"]
+    stats = stats[front + [c for c in stats.columns if c not in front]]
+    periods = pd.concat({k: v.periods for k, v in results.items()}, names=["run", "origin_time"]).reset_index()
+
+    out = Path(out_dir)
+    settings: dict[str, Any] = {
+        "strategy": strategy if strategy == "single" else f"top-{topk.top_k}, drop {topk.n_drop}, min hold {topk.min_hold}",
+        "signal": f"{signal} of the predicted close minus last close{' (relative)' if relative else ''}",
+        "costs": f"{topk.cost_bps} bps + {topk.slippage_bps} bps slippage per side",
+        "benchmark": "equal-weighted universe" if benchmark.lower() == "equal" else benchmark,
+        "bars between decisions": stride, "periods per year": ppy,
+        "decisions": f"{returns.index.min()} .. {returns.index.max()} ({len(returns.index)})",
+        "series": forecasts["series"].nunique(),
+    }
+    if strategy == "single":
+        settings["rule"] = f"{'long/short' if long_short else 'long/flat'}, threshold {threshold}"
+    plot_results = results if strategy == "topk" else {k: v for k, v in results.items() if k.endswith(f"/ {sorted(forecasts['series'].unique())[0]}")}
+    shown = stats[stats["row"] != "strategy (gross)"]
+    with _staging(out) as stage:
+        if computed:
+            report.atomic_write(stage / "forecasts.parquet", lambda p: forecasts.to_parquet(p, index=False))
+        report.atomic_write(stage / "backtest.csv", periods.to_csv(index=False))
+        report.atomic_write(stage / "stats.csv", stats.to_csv(index=False))
+        report.backtest_figures(plot_results, stage, title=f"{strategy} backtest")
+        md = ["# Kronos backtest", "", report.markdown_table(_settings_table(settings)), "", "## Performance", "",
+              "Annualised figures; `max_drawdown` and returns are fractions; turnover is one-way per bar. "
+              "Gross rows (before costs) are in stats.csv.", "",
+              report.markdown_table(shown), "", "![equity](equity.png)", ""]
+        report.atomic_write(stage / "summary.md", "\n".join(md))
+        report.write_html(stage / "report.html", "Kronos backtest", [
+            ("settings", [_settings_table(settings)]), ("performance", [stats]),
+            ("equity", report.backtest_plotly(plot_results)),
+        ])
+        files = sorted(out / p.name for p in stage.iterdir())
+    return BacktestOutput(out_dir=out, results=results, stats=stats, forecasts=forecasts, files=files)
+
+
+def _stride_of(forecasts: pd.DataFrame) -> int:
+    """Bars between consecutive origins (the holding period of one decision).
+
+    Found as the horizon step whose target time is the next origin of the same series (the most
+    common one over all origins); origins further apart than the horizon cannot be backtested.
+    """
+    first = forecasts[forecasts["forecaster"] == forecasts["forecaster"].iloc[0]]
+    keys = first[["series", "origin_time"]].drop_duplicates().sort_values(["series", "origin_time"])
+    keys["next_origin"] = keys.groupby("series")["origin_time"].shift(-1)
+    keys = keys.dropna(subset=["next_origin"])
+    if keys.empty:
+        raise InputError("a backtest needs at least two forecast origins per series")
+    merged = first.merge(keys, on=["series", "origin_time"])
+    hits = merged.loc[merged["target_time"] == merged["next_origin"], "step"]
+    if hits.empty:
+        raise InputError("forecast origins are further apart than the horizon: compute forecasts with --stride 1")
+    return int(hits.mode().iloc[0])
