@@ -93,8 +93,8 @@ def attention_mask(
     Queries are the last ``q_len`` of the ``k_len`` keys. A padded query that would see no valid
     key may attend to itself, so padded rows stay finite (their outputs are never used).
     """
-    if key_valid is None and (not causal or q_len == k_len):
-        return None
+    if key_valid is None and (not causal or q_len == k_len or q_len == 1):
+        return None  # plain causal (q_len == k_len), or a single newest query that sees every key
     q_idx = torch.arange(k_len - q_len, k_len, device=device).unsqueeze(-1)
     k_idx = torch.arange(k_len, device=device).unsqueeze(0)
     mask = (k_idx <= q_idx) if causal else torch.ones(q_len, k_len, dtype=torch.bool, device=device)
@@ -127,8 +127,10 @@ class _Attention(nn.Module):
         return x.view(b, t, self.n_heads, self.head_dim).transpose(1, 2)  # (B, H, T, hd)
 
     def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, is_causal: bool) -> torch.Tensor:
+        # SDPA's is_causal aligns queries to the first keys, so it is only right when q_len == k_len.
+        is_causal = is_causal and mask is None and q.shape[-2] == k.shape[-2]
         out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, dropout_p=self.attn_dropout_p if self.training else 0.0, is_causal=is_causal and mask is None
+            q, k, v, attn_mask=mask, dropout_p=self.attn_dropout_p if self.training else 0.0, is_causal=is_causal
         )
         b, _, t, _ = out.shape
         return self.resid_dropout(self.out_proj(out.transpose(1, 2).contiguous().view(b, t, self.d_model)))

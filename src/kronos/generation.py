@@ -95,7 +95,7 @@ def _generate_cached(
     rows = series * sample_count
     start = max(0, hist - max_context)
     # Shared prefix: one prefill per series, then the cache is expanded to the sample paths.
-    cache = model.new_cache(series, max_context)
+    cache = model.new_cache(series, min(max_context, hist + pred_len))
     s1_logits, context = model.step_s1(s1[:, start:], s2[:, start:], stamps[:, start:hist], cache)
     if sample_count > 1:
         cache = cache.expand(sample_count)
@@ -108,7 +108,7 @@ def _generate_cached(
     for i in range(pred_len):
         end = hist + i
         if i > 0:
-            if cache.length + 1 > max_context:
+            if cache.length + 1 > cache.max_len:
                 keep = max_context if window == "exact" else max_context - block
                 cache.reset()
                 lo = end - keep
