@@ -18,9 +18,10 @@ never leaves a corpus that looks complete.
 
 Gap rule: consecutive bars more than ``max_gap`` apart split an instrument into segments, and no
 window crosses a segment boundary. ``max_gap="auto"`` (the default) uses, per instrument, the larger
-of 10 times its median bar spacing and 7 days: nights, weekends and ordinary holidays stay inside a
-series (as in the published models' training data), while missing months, long suspensions and
-other holes in the record split it. ``max_gap=None`` never splits; a duration string (``"3D"``,
+of 10 times its median bar spacing and 14 days: nights, weekends and holidays (even the week-long
+exchange closures around Chinese New Year) stay inside a series, as in the published models'
+training data, while missing months, suspensions of more than two weeks and other holes in the
+record split it. ``max_gap=None`` never splits; a duration string (``"3D"``,
 ``"2h"``) sets one threshold for every instrument.
 
 Time split: each instrument's bars are cut in time order into train, validation and test parts
@@ -63,7 +64,7 @@ class GapRule:
 
     max_gap: str | None = "auto"
     factor: float = 10.0
-    floor: str = "7D"
+    floor: str = "14D"
 
     def __post_init__(self) -> None:
         if self.max_gap not in (None, "auto"):

@@ -78,11 +78,13 @@ def _stem(path: Path) -> str:
     return path.stem
 
 
-def discover_files(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str]) -> list[Path]:
+def discover_files(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str], *, pattern: str | None = None) -> list[Path]:
     """Expand files and folders (recursively) into a sorted list of CSV/Parquet files.
 
-    A missing path, an unsupported file given explicitly, or a folder without any table is an error:
-    silently training on nothing is worse than stopping.
+    ``pattern`` (a glob such as ``"**/*_daily.parquet"``) selects files inside folders; by default
+    every CSV/Parquet file below a folder is taken. A missing path, an unsupported file given
+    explicitly, or a folder without any matching table is an error: silently training on nothing is
+    worse than stopping.
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
@@ -92,9 +94,11 @@ def discover_files(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[s
         if not path.exists():
             raise DataSourceError(f"data path {str(path)!r} does not exist")
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and _has_supported_suffix(p) and not p.name.startswith("."))
+            candidates = path.glob(pattern) if pattern else path.rglob("*")
+            found = sorted(p for p in candidates if p.is_file() and _has_supported_suffix(p) and not p.name.startswith("."))
             if not found:
-                raise DataSourceError(f"folder {str(path)!r} holds no CSV or Parquet file ({', '.join(SUPPORTED_SUFFIXES)})")
+                what = f"matching {pattern!r}" if pattern else f"({', '.join(SUPPORTED_SUFFIXES)})"
+                raise DataSourceError(f"folder {str(path)!r} holds no CSV or Parquet file {what}")
             files.extend(found)
         else:
             if not _has_supported_suffix(path):
@@ -202,6 +206,7 @@ def iter_series(
     timestamp_column: str | None = None,
     symbols: Sequence[str] | None = None,
     min_rows: int = 1,
+    pattern: str | None = None,
 ) -> Iterator[SeriesData]:
     """Yield every instrument found under ``paths``, one at a time (memory stays per-file).
 
@@ -214,7 +219,7 @@ def iter_series(
     found: set[str] = set()
     sym_col = symbol_column.strip().lower()
     emitted: dict[str, str] = {}
-    for path in discover_files(paths):
+    for path in discover_files(paths, pattern=pattern):
         df = read_table(path)
         source = str(path)
         if len(df) == 0:

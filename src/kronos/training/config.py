@@ -192,6 +192,7 @@ class DataConfig:
     """``data``: where the bars come from, window geometry, time split and gap rule."""
 
     paths: list[str] = field(default_factory=list)
+    glob: str | None = None
     qlib: QlibConfig | None = None
     symbol_column: str = "symbol"
     timestamp_column: str | None = None
@@ -345,13 +346,13 @@ class RunConfig:
                 try:
                     TokenizerConfig.from_dict(m.config, source="model.config")
                 except ConfigError as exc:
-                    raise TrainConfigError(str(exc)) from None
+                    raise TrainConfigError(_in_model_config(exc)) from None
         else:
             if m.config is not None:
                 try:
                     KronosConfig.from_dict(m.config, source="model.config")
                 except ConfigError as exc:
-                    raise TrainConfigError(str(exc)) from None
+                    raise TrainConfigError(_in_model_config(exc)) from None
                 if m.tokenizer is None:
                     raise TrainConfigError("model.tokenizer: predictor training needs the tokenizer (checkpoint path or hub id) that makes its tokens")
             elif m.tokenizer is None:
@@ -368,10 +369,53 @@ class RunConfig:
         return dataclasses.asdict(self)
 
 
+KIND_SECTIONS: tuple[str, ...] = ("tokenizer", "predictor")
+
+
+def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) and key != "config":
+            out[key] = _deep_merge(dict(out[key]), value)
+        else:
+            out[key] = value
+    return out
+
+
+def resolve_kind_sections(data: Mapping[str, Any], kind: Kind | None, source: str = "config") -> dict[str, Any]:
+    """Merge a top-level ``tokenizer:`` or ``predictor:`` section over the rest of the document.
+
+    One file can then describe a tokenizer/predictor pair that shares its ``data`` section: each kind
+    section may hold ``output_dir``, ``model``, ``train`` (or any other top-level key) for that run.
+    """
+    doc = dict(data)
+    sections = {k: doc.pop(k) for k in KIND_SECTIONS if k in doc}
+    for name, section in sections.items():
+        if not isinstance(section, Mapping):
+            raise TrainConfigError(f"{source}: {name}: expected a mapping of keys for {name} training, got {section!r}")
+    if not sections:
+        return doc
+    if kind is None:
+        raise TrainConfigError(f"{source}: the config has {sorted(sections)} section(s); say which run it is for (tokenizer or predictor)")
+    if kind not in sections:
+        raise TrainConfigError(f"{source}: the config has sections for {sorted(sections)} but not for {kind} training")
+    return _deep_merge(doc, sections[kind])
+
+
+def _in_model_config(exc: Exception) -> str:
+    msg = str(exc)
+    return msg if msg.startswith("model.config") else f"model.config: {msg}"
+
+
 def parse_config(data: Mapping[str, Any], *, kind: Kind | None = None, source: str = "config") -> RunConfig:
-    """Validate a mapping (a parsed YAML document) into a :class:`RunConfig`."""
+    """Validate a mapping (a parsed YAML document) into a :class:`RunConfig`.
+
+    Top-level ``tokenizer:`` / ``predictor:`` sections are merged for ``kind`` first
+    (see :func:`resolve_kind_sections`).
+    """
     if not isinstance(data, Mapping):
         raise TrainConfigError(f"{source}: the top level must be a mapping with output_dir, data, model and train")
+    data = resolve_kind_sections(data, kind, source)
     try:
         cfg = _section(RunConfig, data, "")
     except TrainConfigError as exc:
@@ -428,6 +472,12 @@ def load_config(path: str | os.PathLike[str], *, kind: Kind | None = None, overr
         doc = {}
     if not isinstance(doc, dict):
         raise TrainConfigError(f"{path}: the top level must be a mapping with output_dir, data, model and train")
+    try:
+        doc = resolve_kind_sections(doc, kind, str(path))
+    except TrainConfigError:
+        if kind is not None or not overrides:
+            raise
+    # Overrides apply after the kind section is merged, so `--set output_dir=...` wins over it.
     doc = apply_overrides(doc, overrides)
     return parse_config(doc, kind=kind, source=str(path))
 

@@ -40,7 +40,8 @@ def iter_config_series(data: DataConfig) -> Iterator[SeriesData]:
                 yield s
         return
     yield from iter_series(
-        data.paths, symbol_column=data.symbol_column, timestamp_column=data.timestamp_column, symbols=data.symbols, min_rows=data.min_rows
+        data.paths, symbol_column=data.symbol_column, timestamp_column=data.timestamp_column, symbols=data.symbols,
+        min_rows=data.min_rows, pattern=data.glob,
     )
 
 
@@ -49,7 +50,7 @@ def corpus_fingerprint(data: DataConfig) -> dict[str, Any]:
     if data.qlib is not None:
         files = list_qlib_sources(_qlib_source(data))
     else:
-        files = discover_files(data.paths)
+        files = discover_files(data.paths, pattern=data.glob)
     options = {k: v for k, v in data.__dict__.items() if k not in ("corpus_dir", "clip", "paths", "qlib")}
     if data.qlib is not None:
         options["qlib"] = dict(data.qlib.__dict__)

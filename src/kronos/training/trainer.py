@@ -408,7 +408,7 @@ class _Trainer:
                         sums.zero_()
                         n_logged, t_last = 0, now
                     for cb in self.callbacks:
-                        cb(st.step, {"epoch": epoch, "loss": float(terms["loss"])})
+                        cb(st.step, {"epoch": epoch, "loss": float(terms["loss"].detach())})
                     if t.checkpoint_every and st.step % t.checkpoint_every == 0 and st.step < self.total_steps:
                         self.save_last()
                     if st.step >= self.total_steps or st.epoch_position >= self.steps_per_epoch * self.global_batch:
