@@ -74,3 +74,27 @@ def test_autoregressive_inference_function_keeps_the_original_signature(tiny_ref
         64, 6, clip=5, T=1.0, top_k=1, top_p=1.0, sample_count=2,
     )  # fmt: skip
     assert out.shape == (1, 6, 6)
+
+
+def test_cached_generation_keeps_dtypes_consistent_under_bf16_autocast(tiny_reference):
+    """Reduced-precision autocast (as used on CUDA) must not break the cache or sampling; CPU autocast stands in here."""
+    from kronos.generation import sample_paths
+
+    p = KronosPredictor.from_pretrained(tiny_reference, device="cpu", max_context=64)
+    x, xs, ys = torch.randn(2, 60, 6), torch.zeros(2, 60, 5), torch.zeros(2, 10, 5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        paths = sample_paths(p.tokenizer, p.model, x, xs, ys, 10, 64, top_k=1, sample_count=3)
+    assert paths.shape == (2, 3, 10, 6) and torch.isfinite(paths.float()).all()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_cuda_generation_matches_cpu(tiny_reference, shared_data, precision):
+    (df, xt, yt), = _windows(shared_data, [60], 12)
+    cpu = KronosPredictor.from_pretrained(tiny_reference, device="cpu", max_context=64).predict(df, xt, yt, 12, top_k=1, verbose=False)
+    gpu = KronosPredictor.from_pretrained(tiny_reference, device="cuda", max_context=64, precision=precision)
+    out = gpu.predict(df, xt, yt, 12, top_k=1, verbose=False)
+    if precision == "fp32":
+        np.testing.assert_allclose(out.to_numpy(), cpu.to_numpy(), rtol=1e-3)
+    assert np.isfinite(out.to_numpy()).all()
