@@ -102,7 +102,8 @@ def ic_summary(ic_frame: pd.DataFrame, by: tuple[str, ...] = ("forecaster",)) ->
             out[f"{col}_mean"] = mean
             out[f"{col}_std"] = std
             out[f"{col}_ir"] = mean / std if std and np.isfinite(std) and std > 0 else np.nan
-            out[f"{col}_t"] = float(stats.ttest_1samp(values, 0.0).statistic) if len(values) > 1 else np.nan
+            varies = len(values) > 1 and np.isfinite(std) and std > 0
+            out[f"{col}_t"] = float(stats.ttest_1samp(values, 0.0).statistic) if varies else np.nan
         return pd.Series(out)
 
     if not keys:
