@@ -43,6 +43,24 @@ def test_shared_prefix_paths_match_uncached_paths_seeded(predictor, shared_data)
     assert np.ptp(a.paths[:, -1, 3]) > 0  # the paths really differ from each other
 
 
+def test_sliding_window_with_many_paths_matches_uncached_seeded(predictor, shared_data):
+    """After the window slides, the history part is shared by the paths and the generated part is per path."""
+    (df, xt, yt), = _windows(shared_data, [60], 14)
+    torch.manual_seed(11)
+    a = predictor.forecast(df, xt, yt, 14, sample_count=3, use_cache=False)
+    torch.manual_seed(11)
+    b = predictor.forecast(df, xt, yt, 14, sample_count=3, use_cache=True)
+    np.testing.assert_allclose(b.paths, a.paths, rtol=1e-4)
+
+
+def test_forecast_longer_than_the_context_matches_uncached(predictor, shared_data):
+    """pred_len > max_context: late windows hold generated bars only."""
+    (df, xt, yt), = _windows(shared_data, [20], 80)
+    a = predictor.predict(df, xt, yt, 80, top_k=1, sample_count=2, verbose=False, use_cache=False)
+    b = predictor.predict(df, xt, yt, 80, top_k=1, sample_count=2, verbose=False, use_cache=True)
+    np.testing.assert_allclose(b.to_numpy(), a.to_numpy(), rtol=1e-4)
+
+
 def test_predict_batch_with_different_lengths_matches_single_calls(predictor, shared_data):
     items = _windows(shared_data, [30, 45, 30, 70], 10)
     batch = predictor.predict_batch([d for d, _, _ in items], [x for _, x, _ in items], [y for _, _, y in items], 10, top_k=1, verbose=False)

@@ -41,10 +41,11 @@ class KVCache:
         dtype: torch.dtype = torch.float32,
     ) -> None:
         self.max_len = max_len
-        self.k = torch.zeros(n_layers, batch_size, n_heads, max_len, head_dim, device=device, dtype=dtype)
-        self.v = torch.zeros_like(self.k)
-        self.dep_k = torch.zeros(batch_size, dep_heads, max_len, dep_head_dim, device=device, dtype=dtype)
-        self.dep_v = torch.zeros_like(self.dep_k)
+        # Uninitialised: only the filled part [:length] is ever read.
+        self.k = torch.empty(n_layers, batch_size, n_heads, max_len, head_dim, device=device, dtype=dtype)
+        self.v = torch.empty_like(self.k)
+        self.dep_k = torch.empty(batch_size, dep_heads, max_len, dep_head_dim, device=device, dtype=dtype)
+        self.dep_v = torch.empty_like(self.dep_k)
         self.length = 0
 
     @property

@@ -21,11 +21,12 @@ from typing import Callable, Literal
 
 import torch
 
+from kronos.cache import KVCache
 from kronos.model import Kronos
 from kronos.sampling import sample, validate_sampling
 from kronos.tokenizer import KronosTokenizer
 
-__all__ = ["WINDOW_MODES", "auto_regressive_inference", "generate_tokens", "sample_paths"]
+__all__ = ["WINDOW_MODES", "auto_regressive_inference", "decode_tail", "generate_tokens", "sample_paths"]
 
 WindowMode = Literal["exact", "block"]
 WINDOW_MODES: tuple[str, ...] = ("exact", "block")
@@ -75,6 +76,41 @@ def _generate_uncached(
     return seq1[:, hist:], seq2[:, hist:]
 
 
+def _prefill(
+    model: Kronos,
+    hist1: torch.Tensor,
+    hist2: torch.Tensor,
+    hist_stamps: torch.Tensor,
+    seq1: torch.Tensor,
+    seq2: torch.Tensor,
+    stamps: torch.Tensor,
+    lo: int,
+    end: int,
+    sample_count: int,
+    max_len: int,
+) -> tuple[KVCache, torch.Tensor, torch.Tensor]:
+    """A fresh cache holding window ``[lo, end)``, with the coarse logits and context of its last bar.
+
+    Shared prefix: the part of the window that is history is the same for every sample path, and
+    causal attention makes its keys and values independent of what follows, so it runs once per
+    series and the cache is expanded to the paths; only the generated part runs per path.
+    """
+    hist = hist1.shape[1]
+    shared_end = min(hist, end)
+    if lo >= shared_end:  # the window holds generated bars only
+        cache = model.new_cache(seq1.shape[0], max_len)
+        logits, context = model.step_s1(seq1[:, lo:end], seq2[:, lo:end], stamps[:, lo:end], cache)
+        return cache, logits, context
+    cache = model.new_cache(hist1.shape[0], max_len)
+    logits, context = model.step_s1(hist1[:, lo:shared_end], hist2[:, lo:shared_end], hist_stamps[:, lo:shared_end], cache)
+    if sample_count > 1:
+        cache = cache.expand(sample_count)
+        logits, context = logits.repeat_interleave(sample_count, dim=0), context.repeat_interleave(sample_count, dim=0)
+    if shared_end < end:
+        logits, context = model.step_s1(seq1[:, shared_end:end], seq2[:, shared_end:end], stamps[:, shared_end:end], cache)
+    return cache, logits, context
+
+
 def _generate_cached(
     model: Kronos,
     s1: torch.Tensor,
@@ -92,31 +128,27 @@ def _generate_cached(
     block: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     series, hist = s1.shape
-    rows = series * sample_count
-    start = max(0, hist - max_context)
-    # Shared prefix: one prefill per series, then the cache is expanded to the sample paths.
-    cache = model.new_cache(series, min(max_context, hist + pred_len))
-    s1_logits, context = model.step_s1(s1[:, start:], s2[:, start:], stamps[:, start:hist], cache)
-    if sample_count > 1:
-        cache = cache.expand(sample_count)
-        s1_logits = s1_logits.repeat_interleave(sample_count, dim=0)
-        context = context.repeat_interleave(sample_count, dim=0)
-        stamps = stamps.repeat_interleave(sample_count, dim=0)
-        s1, s2 = s1.repeat_interleave(sample_count, dim=0), s2.repeat_interleave(sample_count, dim=0)
-    seq1 = torch.cat([s1, s1.new_zeros(rows, pred_len)], dim=1)
-    seq2 = torch.cat([s2, s2.new_zeros(rows, pred_len)], dim=1)
+    hist_stamps = stamps
+    row_stamps = stamps.repeat_interleave(sample_count, dim=0) if sample_count > 1 else stamps
+    seq1 = torch.cat([s1.repeat_interleave(sample_count, dim=0), s1.new_zeros(series * sample_count, pred_len)], dim=1)
+    seq2 = torch.cat([s2.repeat_interleave(sample_count, dim=0), s2.new_zeros(series * sample_count, pred_len)], dim=1)
+    max_len = min(max_context, hist + pred_len)
+
+    def prefill(lo: int, end: int) -> tuple[KVCache, torch.Tensor, torch.Tensor]:
+        return _prefill(model, s1, s2, hist_stamps, seq1, seq2, row_stamps, lo, end, sample_count, max_len)
+
+    cache, s1_logits, context = prefill(max(0, hist - max_context), hist)
     for i in range(pred_len):
         end = hist + i
         if i > 0:
-            if cache.length + 1 > cache.max_len:
-                keep = max_context if window == "exact" else max_context - block
-                cache.reset()
-                lo = end - keep
-                s1_logits, context = model.step_s1(seq1[:, lo:end], seq2[:, lo:end], stamps[:, lo:end], cache)
+            if cache.length + 1 > max_len:
+                # The window slides: "exact" recomputes the last max_context bars every step, as the
+                # original does; "block" drops `block` bars at once and runs cached until full again.
+                cache, s1_logits, context = prefill(end - (max_context if window == "exact" else max_context - block), end)
             else:
-                s1_logits, context = model.step_s1(seq1[:, end - 1 : end], seq2[:, end - 1 : end], stamps[:, end - 1 : end], cache)
-        ctx = context
-        t1, t2 = _sample_pair(model, s1_logits, lambda tok: model.step_s2(ctx, tok, cache), temperature, top_k, top_p, generator)
+                s1_logits, context = model.step_s1(seq1[:, end - 1 : end], seq2[:, end - 1 : end], row_stamps[:, end - 1 : end], cache)
+        ctx, kv = context, cache
+        t1, t2 = _sample_pair(model, s1_logits, lambda tok: model.step_s2(ctx, tok, kv), temperature, top_k, top_p, generator)
         seq1[:, end], seq2[:, end] = t1[:, 0], t2[:, 0]
         if on_step is not None:
             on_step()
@@ -210,9 +242,30 @@ def sample_paths(
         sample_count=sample_count, use_cache=use_cache, window=window, block=block, generator=generator, on_step=on_step,
     )  # fmt: skip
     full1, full2 = torch.cat([hist_s1, new1], dim=1), torch.cat([hist_s2, new2], dim=1)
-    start = max(0, full1.shape[1] - max_context)
-    decoded = tokenizer.decode([full1[:, start:], full2[:, start:]], half=True)[:, -pred_len:]
+    decoded = decode_tail(tokenizer, full1, full2, pred_len, max_context)
     return decoded.reshape(series, sample_count, pred_len, -1)
+
+
+def decode_tail(tokenizer: KronosTokenizer, s1: torch.Tensor, s2: torch.Tensor, n: int, window: int) -> torch.Tensor:
+    """Decode the last ``n`` bars of token sequences ``(B, T)`` with at most ``window`` tokens of context.
+
+    For ``n <= window`` this is the original: decode the last ``window`` tokens, keep the last ``n``.
+    Longer horizons (which the original cannot return) are decoded in chunks of ``window // 2`` bars,
+    each from the ``window`` tokens ending with it, so every bar has at least half a window of context.
+    """
+    total = s1.shape[1]
+    if n <= window:
+        lo = max(0, total - window)
+        return tokenizer.decode([s1[:, lo:], s2[:, lo:]], half=True)[:, -n:]
+    stride = max(1, window // 2)
+    parts = []
+    end = total
+    while end > total - n:
+        take = min(stride, end - (total - n))
+        lo = max(0, end - window)
+        parts.append(tokenizer.decode([s1[:, lo:end], s2[:, lo:end]], half=True)[:, -take:])
+        end -= take
+    return torch.cat(parts[::-1], dim=1)
 
 
 def auto_regressive_inference(
