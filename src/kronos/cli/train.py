@@ -103,14 +103,17 @@ def predictor_command(
 @train_app.command("corpus")
 def corpus_command(
     config: Path = typer.Argument(..., help="YAML run configuration; only its data section (and output_dir) is used."),
+    kind: Optional[str] = typer.Option(None, help="tokenizer or predictor: which section to use when the config has both."),
     set_: List[str] = typer.Option([], "--set", "-s", help=_SET_HELP),
 ) -> None:
     """Build (or check) the memory-mapped data corpus of a config, without training."""
     from kronos.training.data import corpus_path, prepare_corpus
     from kronos.training.distributed import DistEnv
 
+    if kind not in (None, "tokenizer", "predictor"):
+        _fail(ValueError(f"--kind must be tokenizer or predictor, got {kind!r}"))
     try:
-        cfg = _load(config, None, set_, None)
+        cfg = _load(config, kind, set_, None)
         corpus = prepare_corpus(cfg, DistEnv(), log=lambda m: typer.echo(m, err=True))  # type: ignore[arg-type]
     except _known_errors() as exc:
         _fail(exc)

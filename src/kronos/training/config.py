@@ -295,6 +295,7 @@ class TrainConfig:
     checkpoint_every: int | None = None
     resume: str = "auto"
     device: str = "auto"
+    cpu_threads: int | None = None
     distributed: Literal["ddp", "fsdp"] = "ddp"
     progress: bool = True
     tensorboard: bool = True
@@ -303,7 +304,7 @@ class TrainConfig:
         if self.epochs is None and self.max_steps is None:
             raise TrainConfigError(f"{where}: give train.epochs or train.max_steps (or both: whichever ends first)")
         for name in ("batch_size", "epochs", "max_steps", "steps_per_epoch", "accumulation_steps", "val_samples",
-                     "val_batch_size", "log_every", "checkpoint_every", "early_stopping_patience"):  # fmt: skip
+                     "val_batch_size", "log_every", "checkpoint_every", "early_stopping_patience", "cpu_threads"):  # fmt: skip
             _positive(getattr(self, name), f"{where}.{name}")
         for name in ("lr", "eps", "div_factor", "final_div_factor", "grad_clip"):
             _positive(getattr(self, name), f"{where}.{name}")
@@ -396,7 +397,7 @@ def resolve_kind_sections(data: Mapping[str, Any], kind: Kind | None, source: st
     if not sections:
         return doc
     if kind is None:
-        raise TrainConfigError(f"{source}: the config has {sorted(sections)} section(s); say which run it is for (tokenizer or predictor)")
+        raise TrainConfigError(f"{source}: the config has {sorted(sections)} section(s); say which run it is for (tokenizer or predictor; --kind on the command line)")
     if kind not in sections:
         raise TrainConfigError(f"{source}: the config has sections for {sorted(sections)} but not for {kind} training")
     return _deep_merge(doc, sections[kind])
@@ -472,11 +473,7 @@ def load_config(path: str | os.PathLike[str], *, kind: Kind | None = None, overr
         doc = {}
     if not isinstance(doc, dict):
         raise TrainConfigError(f"{path}: the top level must be a mapping with output_dir, data, model and train")
-    try:
-        doc = resolve_kind_sections(doc, kind, str(path))
-    except TrainConfigError:
-        if kind is not None or not overrides:
-            raise
+    doc = resolve_kind_sections(doc, kind, str(path))
     # Overrides apply after the kind section is merged, so `--set output_dir=...` wins over it.
     doc = apply_overrides(doc, overrides)
     return parse_config(doc, kind=kind, source=str(path))

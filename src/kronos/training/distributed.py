@@ -168,9 +168,15 @@ def wrap_model(model: nn.Module, env: DistEnv, strategy: str = "ddp") -> nn.Modu
             return DDP(model, device_ids=[env.device.index], output_device=env.device.index)
         return DDP(model)
     if strategy == "fsdp":
+        import warnings
+
         from torch.distributed.fsdp import fully_shard
 
         from kronos.blocks import TransformerBlock
+
+        # FSDP2 warns when a wrapped module returns a view (the logits are views); the trainer never
+        # modifies model outputs in place, which is what the warning is about.
+        warnings.filterwarnings("ignore", message=r"FSDP2-wrapped module .* returned a view tensor")
 
         for module in list(model.modules()):
             if isinstance(module, TransformerBlock):

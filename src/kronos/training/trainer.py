@@ -460,9 +460,13 @@ def train(
         cfg = config.for_kind(kind)
     else:
         cfg = load_config(config, kind=kind, overrides=overrides)
+    threads = torch.get_num_threads()
+    if cfg.train.cpu_threads is not None:
+        torch.set_num_threads(cfg.train.cpu_threads)
     trainer = _Trainer(kind, cfg, callbacks)
     try:
         trainer.setup()
         return trainer.run()
     finally:
         dd.teardown_distributed(trainer.env)
+        torch.set_num_threads(threads)

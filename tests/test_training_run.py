@@ -1,0 +1,142 @@
+"""End-to-end training in one process on real bars: the tiny pair, fine-tuning, resume, early stopping."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+from typer.testing import CliRunner
+
+from kronos import Kronos, KronosPredictor, KronosTokenizer
+from kronos.data import Corpus, EvalWindowSampler, WindowDataset
+from kronos.training import TrainingError, train
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "configs" / "tiny-pair.yaml"
+FILES = ["cn_equity/SH600977_5min.parquet", "crypto/BINANCE-ETHUSDT_1h.parquet", "fx/EURUSD_4h.parquet"]
+QUIET = ["train.progress=false", "train.tensorboard=false"]
+
+
+def _data(shared_data: Path, root: Path) -> list[str]:
+    return [f"data.paths={json.dumps([str(shared_data / f) for f in FILES])}", f"data.corpus_dir={root / 'corpus'}", *QUIET]
+
+
+@pytest.fixture(scope="module")
+def tiny_pair(shared_data, tmp_path_factory):
+    """Train the tiny tokenizer through the CLI, then the tiny predictor on its tokens (Python API)."""
+    from kronos.cli import app
+    from kronos.cli import commands  # noqa: F401
+
+    root = tmp_path_factory.mktemp("tiny")
+    cli = CliRunner().invoke(app, ["train", "tokenizer", str(TINY), "-o", str(root / "tokenizer"), *sum((["--set", o] for o in _data(shared_data, root)), [])])
+    assert cli.exit_code == 0, cli.output
+    tok_dir = root / "tokenizer"
+    predictor = train("predictor", TINY, overrides=[*_data(shared_data, root), f"output_dir={root / 'predictor'}", f"model.tokenizer={tok_dir / 'best'}"])
+    return root, tok_dir, predictor
+
+
+def _val_rows(metrics: Path) -> pd.DataFrame:
+    df = pd.read_csv(metrics)
+    return df[df["split"] == "val"].reset_index(drop=True)
+
+
+def test_tokenizer_learns_and_best_checkpoint_is_the_best(tiny_pair):
+    root, tok_dir, _ = tiny_pair
+    val = _val_rows(tok_dir / "metrics.csv")
+    assert list(val["step"]) == [0, 30, 60]
+    assert val["recon"].iloc[-1] < 0.6 * val["recon"].iloc[0]  # reconstruction error falls a lot
+    train_rows = pd.read_csv(tok_dir / "metrics.csv").query("split == 'train'")
+    assert len(train_rows) == 6 and np.isfinite(train_rows[["loss", "lr", "grad_norm", "bars_per_s"]].to_numpy()).all()
+    # best/ is the hub layout and holds the weights that scored best on validation
+    tok = KronosTokenizer.from_pretrained(tok_dir / "best")
+    assert json.loads((tok_dir / "best" / "config.json").read_text())["d_model"] == 32
+    corpus = Corpus.open(root / "corpus")
+    ds = WindowDataset(corpus, "val")
+    x = torch.stack([ds[i]["x"] for i in EvalWindowSampler(len(ds), 256)])
+    with torch.no_grad():
+        (_, z), _, _, _ = tok(x)
+    assert float(F.mse_loss(z, x)) == pytest.approx(val["recon"].min(), rel=1e-3)
+    s1, s2 = tok.encode(x[:2], half=True)
+    assert s1.max() < 64 and s2.max() < 64 and torch.isfinite(tok.decode([s1, s2], half=True)).all()
+
+
+def test_predictor_learns_and_the_saved_bundle_forecasts_real_bars(tiny_pair, shared_data):
+    root, tok_dir, result = tiny_pair
+    assert result.initial_val is not None and result.final_val is not None
+    assert result.final_val["loss"] < result.initial_val["loss"] - 0.5  # from ~ln(64)=4.16 towards the data's entropy
+    assert result.best_dir == root / "predictor" / "best"
+    model = Kronos.from_pretrained(result.best_dir)
+    assert model.config.d_model == 32 and model.config.n_layers == 1
+    bundle = root / "predictor" / "predictor"
+    assert json.loads((bundle / "predictor.json").read_text()) == {"max_context": 64, "clip": 5.0}
+    predictor = KronosPredictor.from_pretrained(bundle, device="cpu")
+    df = pd.read_parquet(shared_data / FILES[1]).iloc[-200:-20].reset_index(drop=True)
+    future = pd.read_parquet(shared_data / FILES[1])["timestamps"].iloc[-20:]
+    torch.manual_seed(0)
+    out = predictor.predict(df, df["timestamps"], future, pred_len=20, sample_count=2, verbose=False)
+    assert out.shape == (20, 6) and np.isfinite(out.to_numpy()).all()
+    assert 0.5 * df["close"].min() < out["close"].mean() < 2 * df["close"].max()
+
+
+def test_finetuning_a_checkpoint_teacher_forced(tiny_reference, shared_data, tmp_path):
+    result = train(
+        "predictor",
+        TINY,
+        overrides=[
+            *_data(shared_data, tmp_path), f"output_dir={tmp_path / 'ft'}", "model.config=null",
+            f"model.init={tiny_reference / 'model'}", f"model.tokenizer={tiny_reference / 'tokenizer'}",
+            "train.teacher_forcing=true", "train.max_steps=20", "train.steps_per_epoch=10", "train.lr=1e-3",
+        ],
+    )  # fmt: skip
+    assert result.final_val["loss"] < result.initial_val["loss"] - 0.3
+    start = Kronos.from_pretrained(tiny_reference / "model").state_dict()
+    tuned = Kronos.from_pretrained(result.best_dir).state_dict()
+    assert set(start) == set(tuned) and any(not torch.equal(start[k], tuned[k]) for k in start)
+
+
+def test_an_interrupted_run_resumes_exactly(tiny_pair, shared_data, tmp_path):
+    root, tok_dir, _ = tiny_pair
+    common = [*_data(shared_data, root), f"model.tokenizer={tok_dir / 'best'}", "train.max_steps=12", "train.steps_per_epoch=5",
+              "train.checkpoint_every=4", "model.config.resid_dropout_p=0.2"]  # fmt: skip
+    straight = train("predictor", TINY, overrides=[*common, f"output_dir={tmp_path / 'a'}"])
+
+    class Crash(Exception):
+        pass
+
+    def crash_at_10(step: int, info: dict) -> None:
+        if step == 10:
+            raise Crash
+
+    with pytest.raises(Crash):
+        train("predictor", TINY, overrides=[*common, f"output_dir={tmp_path / 'b'}"], callbacks=[crash_at_10])
+    state = torch.load(tmp_path / "b" / "last" / "trainer_state.pt", weights_only=True)
+    assert state["trainer"]["step"] == 8 and state["trainer"]["epoch"] == 1 and state["trainer"]["epoch_position"] == 3 * 32
+    resumed = train("predictor", TINY, overrides=[*common, f"output_dir={tmp_path / 'b'}"])
+    a, b = straight.model.state_dict(), resumed.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)  # dropout, sampled coarse tokens and data order all restored
+    assert resumed.final_val == straight.final_val
+    rows = pd.read_csv(tmp_path / "b" / "metrics.csv")
+    assert rows["step"].is_monotonic_increasing and list(rows.query("split == 'val'")["step"]) == [0, 5, 10, 12]
+    with pytest.raises(TrainingError, match="scheduled for 12 steps, the config now gives 20"):
+        train("predictor", TINY, overrides=[*common, f"output_dir={tmp_path / 'b'}", "train.max_steps=20"])
+
+
+def test_early_stopping_and_protection_of_earlier_results(tiny_pair, shared_data, tmp_path):
+    root, tok_dir, _ = tiny_pair
+    common = [*_data(shared_data, root), f"model.tokenizer={tok_dir / 'best'}", f"output_dir={tmp_path / 'run'}"]
+    result = train(
+        "predictor", TINY,
+        overrides=[*common, "train.lr=1e-7", "train.early_stopping_patience=1", "train.early_stopping_min_delta=0.5", "train.max_steps=60"],
+    )  # fmt: skip
+    assert result.stopped_early and result.steps == 30 and result.best_step == 0
+    before = {p.name: p.read_bytes() for p in (tmp_path / "run" / "best").iterdir()}
+    metrics_before = (tmp_path / "run" / "metrics.csv").read_bytes()
+    with pytest.raises(TrainingError, match="already holds a training checkpoint"):
+        train("predictor", TINY, overrides=[*common, "train.resume=never"])
+    assert {p.name: p.read_bytes() for p in (tmp_path / "run" / "best").iterdir()} == before
+    assert (tmp_path / "run" / "metrics.csv").read_bytes() == metrics_before
