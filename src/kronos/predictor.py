@@ -316,11 +316,26 @@ class KronosPredictor:
         window: str = "exact",
         block: int | None = None,
         generator: torch.Generator | None = None,
+        calibrate: bool = False,
+        calibration_origins: int = 20,
+        calibration_stride: int | None = None,
+        calibration_lookback: int | None = None,
+        calibration_samples: int | None = None,
     ) -> Forecast:
-        """Every sample path in price space as a :class:`Forecast` (quantiles, intervals, ``prob_up`` ...)."""
+        """Every sample path in price space as a :class:`Forecast` (quantiles, intervals, ``prob_up`` ...).
+
+        ``calibrate=True`` recalibrates the paths by split-conformal prediction on close returns, per
+        horizon step, from ``calibration_origins`` rolling origins inside ``df`` only (``stride`` bars
+        apart, default ``pred_len``; each forecast from ``calibration_lookback`` bars, default as many
+        as fit, at most ``max_context``; ``calibration_samples`` paths each, default ``sample_count``).
+        It costs about ``calibration_origins`` extra forecasts. The result's ``coverage_report()``
+        gives the coverage measured before and after; see :mod:`kronos.calibration`.
+        """
         return self.forecast_batch(
             [df], [x_timestamp], [y_timestamp], pred_len, T=T, top_k=top_k, top_p=top_p, sample_count=sample_count,
             verbose=verbose, use_cache=use_cache, window=window, block=block, generator=generator, _single=True,
+            calibrate=calibrate, calibration_origins=calibration_origins, calibration_stride=calibration_stride,
+            calibration_lookback=calibration_lookback, calibration_samples=calibration_samples,
         )[0]  # fmt: skip
 
     def forecast_batch(
@@ -339,23 +354,59 @@ class KronosPredictor:
         window: str = "exact",
         block: int | None = None,
         generator: torch.Generator | None = None,
+        calibrate: bool = False,
+        calibration_origins: int = 20,
+        calibration_stride: int | None = None,
+        calibration_lookback: int | None = None,
+        calibration_samples: int | None = None,
         _single: bool = False,
     ) -> list[Forecast]:
-        """:meth:`forecast` for several series (histories may differ in length)."""
+        """:meth:`forecast` for several series (histories may differ in length); each is calibrated on its own history.
+
+        With ``calibrate=True`` each forecast is made from the last ``lookback`` bars of its history, the
+        same window length as every calibration origin, so the calibration measures the very forecaster
+        it corrects (``info["calibration"]["lookback"]`` says how many).
+        """
         prepared = self._prepare_many(df_list, x_timestamp_list, y_timestamp_list, pred_len, _single)
         pred_len, sample_count = self._check_args(pred_len, T, top_k, top_p, sample_count, window)
+        if calibrate:
+            from kronos.calibration import origin_layout
+
+            cal_samples = sample_count if calibration_samples is None else _check_positive_int("calibration_samples", calibration_samples)
+            lookbacks = []
+            for i, df in enumerate(df_list):  # check the history is long enough before spending time on sampling
+                try:
+                    _, lb, _ = origin_layout(len(df), pred_len, calibration_origins, calibration_stride, calibration_lookback, self.max_context)
+                except InputError as exc:
+                    raise InputError(str(exc) if _single else f"series {i}: {exc}") from None
+                lookbacks.append(lb)
+            prepared = self._prepare_many(
+                [df.iloc[len(df) - lb :] for df, lb in zip(df_list, lookbacks)],
+                [pd.Series(p.history.index[len(p.history) - lb :]) for p, lb in zip(prepared, lookbacks)],
+                [pd.Series(p.y_index) for p in prepared], pred_len, _single,
+            )  # fmt: skip
         paths = self._paths(
             prepared, pred_len, T=T, top_k=top_k, top_p=top_p, sample_count=sample_count, verbose=verbose,
             use_cache=use_cache, window=window, block=block, generator=generator,
         )  # fmt: skip
         info = {"T": T, "top_k": top_k, "top_p": top_p, "sample_count": sample_count, "max_context": self.max_context}
-        return [
+        forecasts = [
             Forecast(
                 paths=p.norm.inverse(z.astype(np.float64)), timestamps=p.y_index, last_close=p.last_close,
                 history=p.history, info=dict(info),
             )  # fmt: skip
             for p, z in zip(prepared, paths)
         ]
+        if not calibrate:
+            return forecasts
+        from kronos.calibration import calibrate_forecasts
+
+        calibrations = calibrate_forecasts(
+            self, list(df_list), list(x_timestamp_list), pred_len, n_origins=calibration_origins, stride=calibration_stride,
+            lookback=calibration_lookback, sample_count=cal_samples, T=T, top_k=top_k, top_p=top_p, use_cache=use_cache,
+            window=window, block=block, generator=generator,
+        )  # fmt: skip
+        return [cal.apply(fc) for cal, fc in zip(calibrations, forecasts)]
 
     def _prepare_many(
         self, df_list: Sequence[pd.DataFrame], xs: Sequence[Any], ys: Sequence[Any], pred_len: Any, single: bool
@@ -372,3 +423,40 @@ class KronosPredictor:
         return [
             self._prepare(df, x, y, pred_len, label=None if single else f"series {i}") for i, (df, x, y) in enumerate(zip(df_list, xs, ys))
         ]
+
+    # -- other tasks: thin front-ends of kronos.tasks and kronos.synthesis ------------------------
+    def anomaly_scores(self, df: pd.DataFrame, x_timestamp: Any, *, stride: int | None = None) -> pd.DataFrame:
+        """Per-bar negative log-likelihood of the observed tokens given the bars before (``nll_s1``, ``nll_s2``, ``score``).
+
+        See :func:`kronos.tasks.anomaly_scores`; higher means more surprising to the model.
+        """
+        from kronos.tasks import anomaly_scores
+
+        return anomaly_scores(self, df, x_timestamp, stride=stride)
+
+    def embed(self, df: pd.DataFrame | Sequence[pd.DataFrame], x_timestamp: Any, *, pool: str = "mean") -> np.ndarray:
+        """Pooled final hidden states: ``(d_model,)`` for one frame, ``(n, d_model)`` for a list of frames."""
+        from kronos.tasks import embed_frames
+
+        if isinstance(df, pd.DataFrame):
+            return embed_frames(self, [df], [x_timestamp], pool=pool)[0]
+        return embed_frames(self, df, x_timestamp, pool=pool)
+
+    def embed_windows(
+        self, df: pd.DataFrame, x_timestamp: Any, window: int, *, stride: int = 1, pool: str = "mean"
+    ) -> pd.DataFrame:
+        """Embeddings of rolling windows, indexed by each window's last bar (see :func:`kronos.tasks.embed_rolling`)."""
+        from kronos.tasks import embed_rolling
+
+        return embed_rolling(self, df, x_timestamp, window, stride=stride, pool=pool)
+
+    def generate_synthetic(
+        self, n_bars: int, *, history: pd.DataFrame | None = None, x_timestamp: Any = None, n_paths: int = 1, **kwargs: Any
+    ) -> list[pd.DataFrame]:
+        """``n_paths`` synthetic series of ``n_bars`` valid OHLCV bars, unconditional or continuing ``history``.
+
+        See :func:`kronos.synthesis.synthesize` for the options (timestamps, scale, sampling, burn-in).
+        """
+        from kronos.synthesis import synthesize
+
+        return synthesize(self, n_bars, history=history, x_timestamp=x_timestamp, n_paths=n_paths, **kwargs)

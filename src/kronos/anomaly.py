@@ -1,0 +1,103 @@
+"""Per-bar anomaly scores: how surprised the model is by each observed bar, given the bars before it.
+
+The score of bar ``t`` is the negative log-likelihood (nats) of its observed tokens under the model,
+conditioned only on the tokens of bars ``< t`` (within the model's context):
+
+    score_t = -log p(s1_t | bars < t) - log p(s2_t | s1_t, bars < t)
+
+which is exactly the probability with which generation would have produced that bar: the coarse
+logits are those of the last context position, and the fine logits come from the dependency layer
+queried with the observed coarse token over the context hidden states (one query, no rotary angle,
+the residual taken from the last context position), as in :func:`kronos.generation.generate_tokens`.
+
+All positions are scored in one pass per window: the transformer is causal, and the fine head is
+evaluated with a causal mask over the context (query ``i`` sees hidden states ``<= i``), which equals
+running the length-1 generation query on each truncated context (pinned by a test). Histories longer
+than ``max_context + 1`` bars are scored in sliding windows advancing by ``stride`` bars; each bar
+then sees between ``max_context - stride + 1`` and ``max_context`` bars of context (``stride=1`` is
+exactly the generation window, at one forward pass per bar).
+
+Model code only: tensors in, tensors out.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from kronos.model import Kronos
+
+__all__ = ["causal_fine_logits", "token_nll"]
+
+
+def causal_fine_logits(model: Kronos, context: torch.Tensor, s1_next: torch.Tensor) -> torch.Tensor:
+    """Fine logits ``(B, T, V2)`` for every position: position ``i`` predicts the fine token of the next bar.
+
+    Args:
+        context: final hidden states ``(B, T, d)`` of bars ``0..T-1`` (from :meth:`Kronos.hidden_states`).
+        s1_next: the observed coarse ids ``(B, T)`` of bars ``1..T`` (the query of position ``i`` is the
+            coarse token of bar ``i + 1``).
+
+    Position ``i`` attends to context ``0..i`` only, without rotary angles, and adds the residual of
+    context ``i``: what ``decode_s2(context[:, :i + 1], s1_next[:, i:i + 1])[:, -1]`` gives in eval mode.
+    """
+    attn = model.dep_layer.cross_attn
+    b, t, d = context.shape
+    q = attn.q_proj(model.embedding.emb_s1(s1_next)).view(b, t, attn.n_heads, attn.head_dim).transpose(1, 2)
+    k, v = attn.project_kv(context)
+    out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    out = attn.out_proj(out.transpose(1, 2).reshape(b, t, d))
+    return model.head.cond_forward(model.dep_layer.norm(context + out))
+
+
+@torch.no_grad()
+def token_nll(
+    model: Kronos,
+    s1: torch.Tensor,
+    s2: torch.Tensor,
+    stamp: torch.Tensor | None,
+    max_context: int,
+    *,
+    stride: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Negative log-likelihood of each bar's coarse and fine tokens given the bars before it.
+
+    Args:
+        s1, s2: token ids ``(B, T)``.
+        stamp: calendar features ``(B, T, 5)`` or None.
+        max_context: the most bars the model sees at once.
+        stride: window advance for histories longer than ``max_context + 1`` bars (default
+            ``max(1, max_context // 8)``).
+
+    Returns:
+        ``(nll_s1, nll_s2)`` float32 ``(B, T)``; bar 0 has no context and is NaN.
+    """
+    if s1.shape != s2.shape or s1.dim() != 2:
+        raise ValueError(f"s1 and s2 must both be (batch, bars), got {tuple(s1.shape)} and {tuple(s2.shape)}")
+    if max_context < 1:
+        raise ValueError(f"max_context must be >= 1, got {max_context}")
+    stride = max(1, max_context // 8) if stride is None else stride
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    was_training = model.training
+    model.eval()
+    try:
+        b, t = s1.shape
+        nll1 = torch.full((b, t), float("nan"), device=s1.device)
+        nll2 = torch.full((b, t), float("nan"), device=s1.device)
+        n_inputs = t - 1  # inputs 0..T-2 predict bars 1..T-1
+        end, scored = min(max_context, n_inputs), 0
+        while scored < n_inputs:
+            start = end - min(max_context, end)
+            ctx = model.hidden_states(s1[:, start:end], s2[:, start:end], None if stamp is None else stamp[:, start:end])
+            s1_logits = model.head(ctx).float()
+            s2_logits = causal_fine_logits(model, ctx, s1[:, start + 1 : end + 1]).float()
+            lp1 = -torch.log_softmax(s1_logits, -1).gather(-1, s1[:, start + 1 : end + 1, None].long())[..., 0]
+            lp2 = -torch.log_softmax(s2_logits, -1).gather(-1, s2[:, start + 1 : end + 1, None].long())[..., 0]
+            keep = slice(scored - start, end - start)  # inputs not scored by an earlier window
+            nll1[:, scored + 1 : end + 1] = lp1[:, keep]
+            nll2[:, scored + 1 : end + 1] = lp2[:, keep]
+            scored, end = end, min(end + stride, n_inputs)
+        return nll1, nll2
+    finally:
+        model.train(was_training)

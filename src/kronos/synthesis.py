@@ -1,0 +1,233 @@
+"""Synthetic K-lines: sample whole OHLCV series from the model, unconditionally or continuing a history.
+
+Uses: stress scenarios, data augmentation, testing trading code on plausible series. Generation is
+the forecasting sampler run for as many bars as asked (windows slide past ``max_context``; tokens are
+decoded in overlapping windows of at most ``max_context`` bars), then mapped to prices and repaired
+into valid bars.
+
+* **Continuing a history**: the history is normalised with its own mean and std (as for a forecast),
+  tokenised, and the model continues it; prices come back through the same normalisation.
+* **Unconditional**: there is no start-of-series token in Kronos, so generation starts from the
+  token of a neutral bar (every feature at its mean), runs ``burn_in`` bars that are thrown away so
+  the start is forgotten, and keeps the next ``n_bars``. The normalised series is mapped to prices
+  with a scale you choose (``price_level``/``price_std``/``volume_level``/``volume_std``) or the
+  mean and std of a reference frame (``like=``).
+
+**Validity is enforced, not hoped for** (:func:`repair_bars`): ``high := max(high, open, close)``,
+``low := min(low, open, close)``, ``volume, amount := max(., 0)``, and prices are floored at a small
+positive ``price_floor``. The number of bars that needed a repair is in ``frame.attrs["repaired_bars"]``.
+
+The first section is model code (tensors only); the pandas wrapper is :func:`synthesize`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from kronos.generation import generate_tokens
+from kronos.preprocessing import (
+    FEATURE_COLS,
+    InputError,
+    Normalizer,
+    calendar_features,
+    prepare_features,
+    validate_timestamps,
+)
+from kronos.tokenizer import KronosTokenizer
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kronos.predictor import KronosPredictor
+
+__all__ = ["decode_long", "repair_bars", "sample_series", "synthesize"]
+
+
+# -- model code --------------------------------------------------------------------------------
+@torch.no_grad()
+def decode_long(tokenizer: KronosTokenizer, s1: torch.Tensor, s2: torch.Tensor, window: int) -> torch.Tensor:
+    """Decode ``(B, T)`` token ids to normalised bars ``(B, T, d_in)`` in windows of at most ``window`` tokens.
+
+    Each chunk of ``window // 2`` bars is decoded with up to ``window - window // 2`` earlier tokens as
+    context, so no bar is decoded from fewer than ``window // 2`` tokens (or all there are).
+    """
+    t = s1.shape[1]
+    if t <= window:
+        return tokenizer.decode([s1, s2], half=True)
+    chunk = max(1, window // 2)
+    parts = []
+    for c in range(0, t, chunk):
+        e = min(c + chunk, t)
+        a = max(0, e - window)
+        parts.append(tokenizer.decode([s1[:, a:e], s2[:, a:e]], half=True)[:, c - a :])
+    return torch.cat(parts, dim=1)
+
+
+@torch.no_grad()
+def sample_series(
+    tokenizer: KronosTokenizer,
+    model: Any,
+    x: torch.Tensor,
+    stamps: torch.Tensor,
+    n_bars: int,
+    max_context: int,
+    *,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    n_paths: int = 1,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Normalised continuations ``(n_paths, n_bars, d_in)`` of one normalised history ``x`` ``(1, hist, d_in)``.
+
+    ``stamps`` ``(1, hist + n_bars, 5)`` are the calendar features of history and new bars.
+    """
+    s1, s2 = tokenizer.encode(x, half=True)
+    new1, new2 = generate_tokens(
+        model, s1, s2, stamps, n_bars, max_context, temperature=temperature, top_k=top_k, top_p=top_p,
+        sample_count=n_paths, generator=generator,
+    )  # fmt: skip
+    keep = max(0, max_context - n_bars)  # history tokens that still give the decoder context
+    hist1 = s1[:, s1.shape[1] - keep :].repeat_interleave(n_paths, 0)
+    hist2 = s2[:, s2.shape[1] - keep :].repeat_interleave(n_paths, 0)
+    full1, full2 = torch.cat([hist1, new1], dim=1), torch.cat([hist2, new2], dim=1)
+    return decode_long(tokenizer, full1, full2, max_context)[:, -n_bars:]
+
+
+# -- bars --------------------------------------------------------------------------------------
+def repair_bars(bars: np.ndarray, price_floor: float = 1e-8) -> tuple[np.ndarray, int]:
+    """Make every bar of ``(..., 6)`` arrays (open, high, low, close, volume, amount) valid.
+
+    ``open, close := max(., price_floor)``; ``high := max(high, open, close)``;
+    ``low := min(max(low, price_floor), open, close)``; ``volume, amount := max(., 0)``.
+    Returns the repaired copy and how many bars changed.
+    """
+    x = np.array(bars, dtype=np.float64, copy=True)
+    if x.shape[-1] != len(FEATURE_COLS):
+        raise ValueError(f"bars must have {len(FEATURE_COLS)} features {FEATURE_COLS} in the last axis, got {x.shape}")
+    before = x.copy()
+    o, c = np.maximum(x[..., 0], price_floor), np.maximum(x[..., 3], price_floor)
+    x[..., 0], x[..., 3] = o, c
+    x[..., 1] = np.maximum.reduce([x[..., 1], o, c])
+    x[..., 2] = np.minimum.reduce([np.maximum(x[..., 2], price_floor), o, c])
+    x[..., 4:] = np.maximum(x[..., 4:], 0.0)
+    changed = int(np.any(x != before, axis=-1).sum())
+    return x, changed
+
+
+# -- the pandas wrapper ------------------------------------------------------------------------
+def _spacing(idx: pd.DatetimeIndex) -> str | pd.Timedelta:
+    freq = pd.infer_freq(idx[-min(len(idx), 50) :]) if len(idx) >= 3 else None
+    if freq is not None:
+        return freq
+    step = pd.Series(idx).diff().dropna().median()
+    if pd.isna(step) or step <= pd.Timedelta(0):
+        raise InputError("cannot infer the bar spacing from the history; pass timestamps=...")
+    if step == pd.Timedelta(days=1) and not (idx.weekday >= 5).any():
+        return "B"  # daily bars of a market closed at weekends
+    return step
+
+
+def _after(last: pd.Timestamp, n: int, freq: str | pd.Timedelta) -> pd.DatetimeIndex:
+    if isinstance(freq, pd.Timedelta):
+        return pd.DatetimeIndex([last + freq * (i + 1) for i in range(n)])
+    return pd.date_range(last, periods=n + 1, freq=freq)[1:]
+
+
+def synthesize(
+    predictor: "KronosPredictor",
+    n_bars: int,
+    *,
+    history: pd.DataFrame | None = None,
+    x_timestamp: Any = None,
+    timestamps: Sequence | pd.DatetimeIndex | None = None,
+    n_paths: int = 1,
+    T: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    start: str | pd.Timestamp = "2020-01-01",
+    freq: str = "B",
+    burn_in: int = 32,
+    like: pd.DataFrame | None = None,
+    price_level: float = 100.0,
+    price_std: float = 5.0,
+    volume_level: float = 1e6,
+    volume_std: float = 3e5,
+    price_floor: float = 1e-8,
+    generator: torch.Generator | None = None,
+) -> list[pd.DataFrame]:
+    """``n_paths`` synthetic series of ``n_bars`` valid OHLCV bars, each a DataFrame indexed by time.
+
+    With ``history`` (and its ``x_timestamp``) the series continue it; ``timestamps`` defaults to the
+    history's own spacing. Without it, generation is unconditional: bars are stamped from ``start``
+    at ``freq`` (or ``timestamps``), and scaled like ``like`` or by the ``*_level``/``*_std`` arguments.
+    """
+    from kronos.sampling import validate_sampling
+
+    for name, value in (("n_bars", n_bars), ("n_paths", n_paths)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise InputError(f"{name} must be an integer >= 1, got {value!r}")
+    try:
+        validate_sampling(T, top_k, top_p)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    if history is not None:
+        feats = prepare_features(history)
+        if x_timestamp is None:
+            raise InputError("continuing a history needs its x_timestamp")
+        x_idx = validate_timestamps(x_timestamp, name="x_timestamp", expected_len=len(history))
+        y_idx = (
+            _after(x_idx[-1], n_bars, _spacing(x_idx)) if timestamps is None
+            else validate_timestamps(timestamps, name="timestamps", expected_len=n_bars)
+        )  # fmt: skip
+        if y_idx[0] <= x_idx[-1]:
+            raise InputError(f"timestamps start at {y_idx[0]}, not after the last history timestamp {x_idx[-1]}")
+        norm = Normalizer.fit(feats.astype(np.float32), clip=predictor.clip)
+        x = norm.transform(feats)
+        context_idx = x_idx
+    else:
+        if isinstance(burn_in, bool) or not isinstance(burn_in, (int, np.integer)) or burn_in < 0:
+            raise InputError(f"burn_in must be an integer >= 0, got {burn_in!r}")
+        if timestamps is None:
+            try:
+                y_idx = pd.date_range(pd.Timestamp(start), periods=n_bars, freq=freq)
+            except (TypeError, ValueError) as exc:
+                raise InputError(f"cannot make timestamps from start={start!r}, freq={freq!r} ({exc})") from None
+        else:
+            y_idx = validate_timestamps(timestamps, name="timestamps", expected_len=n_bars)
+        step = freq if timestamps is None else _spacing(y_idx) if len(y_idx) >= 2 else pd.Timedelta(days=1)
+        if isinstance(step, pd.Timedelta):
+            context_idx = pd.DatetimeIndex([y_idx[0] - step * (burn_in + 1 - i) for i in range(burn_in + 1)])
+        else:
+            context_idx = pd.date_range(end=y_idx[0], periods=burn_in + 2, freq=step)[:-1]
+        if like is not None:
+            norm = Normalizer.fit(prepare_features(like, label="like").astype(np.float32), clip=predictor.clip)
+        else:
+            for name, value in (("price_level", price_level), ("price_std", price_std), ("volume_level", volume_level)):
+                if not value > 0:
+                    raise InputError(f"{name} must be > 0, got {value!r}")
+            if not volume_std >= 0:
+                raise InputError(f"volume_std must be >= 0, got {volume_std!r}")
+            mean = np.array([price_level] * 4 + [volume_level, volume_level * price_level], dtype=np.float32)
+            std = np.array([price_std] * 4 + [volume_std, volume_std * price_level], dtype=np.float32)
+            norm = Normalizer(mean=mean, std=std, clip=predictor.clip)
+        x = np.zeros((1, len(FEATURE_COLS)), dtype=np.float32)  # a neutral bar: every feature at its mean
+    all_idx = context_idx.append(y_idx)
+    stamps = calendar_features(all_idx)
+    dev = predictor.device
+    burn = 0 if history is not None else burn_in
+    z = sample_series(
+        predictor.tokenizer, predictor.model, torch.from_numpy(np.asarray(x, dtype=np.float32)[None]).to(dev),
+        torch.from_numpy(stamps[None]).to(dev), burn + n_bars, predictor.max_context, temperature=T, top_k=top_k,
+        top_p=top_p, n_paths=n_paths, generator=generator,
+    )[:, burn:]  # fmt: skip
+    bars = norm.inverse(z.float().cpu().numpy().astype(np.float64))
+    out = []
+    for path in bars:
+        fixed, changed = repair_bars(path, price_floor)
+        frame = pd.DataFrame(fixed, columns=FEATURE_COLS, index=pd.DatetimeIndex(y_idx, name="timestamps"))
+        frame.attrs["repaired_bars"] = changed
+        out.append(frame)
+    return out

@@ -1,0 +1,121 @@
+"""DataFrame front-ends of the other tasks the model gives almost for free: anomaly scores and embeddings.
+
+Each turns user frames into normalised, tokenised windows exactly as forecasting does (the same
+:mod:`kronos.preprocessing`), calls the model code in :mod:`kronos.anomaly` or
+:mod:`kronos.embeddings`, and returns pandas. Synthetic generation lives in :mod:`kronos.synthesis`;
+the realised-volatility forecast is a view on a :class:`~kronos.forecast.Forecast`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from kronos.anomaly import token_nll
+from kronos.embeddings import POOLING, pooled_hidden_states
+from kronos.preprocessing import InputError, Normalizer, calendar_features, prepare_features, validate_timestamps
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kronos.predictor import KronosPredictor
+
+__all__ = ["anomaly_scores", "embed_frames", "embed_rolling"]
+
+
+def _normalised(predictor: "KronosPredictor", df: pd.DataFrame, x_timestamp: Any, label: str | None) -> tuple[np.ndarray, np.ndarray, pd.DatetimeIndex]:
+    x = prepare_features(df, label=label)
+    idx = validate_timestamps(x_timestamp, name="x_timestamp", expected_len=len(df), label=label)
+    norm = Normalizer.fit(x.astype(np.float32), clip=predictor.clip)
+    return norm.transform(x), calendar_features(idx), idx
+
+
+@torch.no_grad()
+def _tokens(predictor: "KronosPredictor", x: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    s1, s2 = predictor.tokenizer.encode(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(predictor.device), half=True)
+    return s1, s2
+
+
+def anomaly_scores(predictor: "KronosPredictor", df: pd.DataFrame, x_timestamp: Any, *, stride: int | None = None) -> pd.DataFrame:
+    """Per-bar surprise of the model, indexed by ``x_timestamp``.
+
+    Columns: ``nll_s1`` and ``nll_s2`` (negative log-likelihood, nats, of the bar's coarse token and of its
+    fine token given the coarse one, conditioned on the bars before it) and ``score`` (their sum). The
+    first bar has no context and is NaN. The series is normalised with its own mean and std, as for a
+    forecast, so a single extreme bar also shifts that normalisation slightly. See :mod:`kronos.anomaly`.
+    """
+    if stride is not None and (isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 1):
+        raise InputError(f"stride must be an integer >= 1, got {stride!r}")
+    x, stamp, idx = _normalised(predictor, df, x_timestamp, None)
+    s1, s2 = _tokens(predictor, x[None])
+    stamp_t = torch.from_numpy(stamp[None]).to(predictor.device)
+    nll1, nll2 = token_nll(predictor.model, s1, s2, stamp_t, predictor.max_context, stride=stride)
+    a, b = nll1[0].cpu().numpy().astype(np.float64), nll2[0].cpu().numpy().astype(np.float64)
+    return pd.DataFrame({"nll_s1": a, "nll_s2": b, "score": a + b}, index=idx)
+
+
+def _embed_batch(predictor: "KronosPredictor", xs: np.ndarray, stamps: np.ndarray, pool: str) -> np.ndarray:
+    s1, s2 = _tokens(predictor, xs)
+    keep = predictor.max_context
+    st = torch.from_numpy(np.ascontiguousarray(stamps[:, -keep:])).to(predictor.device)
+    return pooled_hidden_states(predictor.model, s1[:, -keep:], s2[:, -keep:], st, pool=pool).cpu().numpy()
+
+
+def embed_frames(
+    predictor: "KronosPredictor", df_list: Sequence[pd.DataFrame], x_timestamp_list: Sequence[Any], *, pool: str = "mean"
+) -> np.ndarray:
+    """``(n_frames, d_model)`` embeddings, one per frame (each normalised on its own; the tokenizer reads the
+    whole frame, the model its last ``max_context`` bars). Frames of equal length run as one batch."""
+    if pool not in POOLING:
+        raise InputError(f"pool must be one of {POOLING}, got {pool!r}")
+    if isinstance(df_list, pd.DataFrame) or len(df_list) != len(x_timestamp_list) or len(df_list) == 0:
+        raise InputError("embed needs a non-empty list of DataFrames and a list of their timestamps of the same length")
+    prepared = [_normalised(predictor, df, xt, f"frame {i}" if len(df_list) > 1 else None) for i, (df, xt) in enumerate(zip(df_list, x_timestamp_list))]
+    out = np.zeros((len(prepared), predictor.model.d_model))
+    groups: dict[int, list[int]] = {}
+    for i, (x, _, _) in enumerate(prepared):
+        groups.setdefault(len(x), []).append(i)
+    for members in groups.values():
+        out[members] = _embed_batch(predictor, np.stack([prepared[i][0] for i in members]), np.stack([prepared[i][1] for i in members]), pool)
+    return out
+
+
+def embed_rolling(
+    predictor: "KronosPredictor",
+    df: pd.DataFrame,
+    x_timestamp: Any,
+    window: int,
+    *,
+    stride: int = 1,
+    pool: str = "mean",
+    batch_size: int = 256,
+) -> pd.DataFrame:
+    """Embeddings of rolling windows of ``window`` bars, ``stride`` bars apart, for regime work.
+
+    Returns a DataFrame indexed by each window's last timestamp with columns ``e0 .. e{d-1}``; each window
+    is normalised on its own, so only information up to its last bar is used.
+    """
+    for name, value in (("window", window), ("stride", stride), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise InputError(f"{name} must be an integer >= 1, got {value!r}")
+    if pool not in POOLING:
+        raise InputError(f"pool must be one of {POOLING}, got {pool!r}")
+    if window < 2:
+        raise InputError("window must hold at least 2 bars")
+    x = prepare_features(df)
+    idx = validate_timestamps(x_timestamp, name="x_timestamp", expected_len=len(df))
+    if len(df) < window:
+        raise InputError(f"the series has {len(df)} bars, fewer than one window of {window}")
+    stamps = calendar_features(idx)
+    ends = list(range(window - 1, len(df), stride))
+    rows = []
+    for b in range(0, len(ends), batch_size):
+        chunk = ends[b : b + batch_size]
+        xs = []
+        for e in chunk:
+            w = x[e + 1 - window : e + 1].astype(np.float32)
+            xs.append(Normalizer.fit(w, clip=predictor.clip).transform(w))
+        rows.append(_embed_batch(predictor, np.stack(xs), np.stack([stamps[e + 1 - window : e + 1] for e in chunk]), pool))
+    values = np.concatenate(rows)
+    return pd.DataFrame(values, index=idx[ends], columns=[f"e{i}" for i in range(values.shape[1])])
