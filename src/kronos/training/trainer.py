@@ -76,15 +76,24 @@ class TrainResult:
 StepCallback = Callable[[int, dict[str, Any]], None]
 
 
-def _mixed_precision(mode: str, device: torch.device) -> torch.dtype | None:
+def _mixed_precision(mode: str, device: torch.device, strategy: str = "ddp") -> torch.dtype | None:
+    """The autocast dtype: bf16 on GPUs that have it, else fp16 with loss scaling; none on CPU (``auto``).
+
+    fp16 loss scaling is not combined with FSDP's sharded gradients here, so ``auto`` falls back to
+    fp32 there on GPUs without bf16, and an explicit ``fp16`` with FSDP is an error.
+    """
     if mode == "no":
         return None
     if mode == "auto":
         if device.type != "cuda":
             return None
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        if torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return None if strategy == "fsdp" else torch.float16
     if mode == "fp16" and device.type != "cuda":
         raise TrainConfigError("train.mixed_precision: fp16 needs a CUDA device; use 'no' (or 'bf16') on CPU")
+    if mode == "fp16" and strategy == "fsdp":
+        raise TrainConfigError("train.mixed_precision: fp16 is not supported with train.distributed: fsdp; use bf16 (or 'no')")
     return torch.bfloat16 if mode == "bf16" else torch.float16
 
 
@@ -134,7 +143,7 @@ class _Trainer:
         limits = [x for x in (t.epochs * self.steps_per_epoch if t.epochs else None, t.max_steps) if x]
         self.total_steps = int(min(limits))
         self.n_epochs = math.ceil(self.total_steps / self.steps_per_epoch)
-        self.dtype = _mixed_precision(t.mixed_precision, env.device)
+        self.dtype = _mixed_precision(t.mixed_precision, env.device, t.distributed if env.distributed else "ddp")
 
         # Identical initial weights on every rank (FSDP does not broadcast), then per-rank randomness.
         _seed_all(cfg.seed)
