@@ -79,6 +79,7 @@ def _bad_csv(tmp_path, df, name="bad.csv"):
     return path
 
 
+@pytest.mark.filterwarnings("ignore:Could not infer format")
 @pytest.mark.parametrize(
     "mutate, pattern",
     [
