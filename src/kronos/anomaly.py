@@ -17,17 +17,26 @@ than ``max_context + 1`` bars are scored in sliding windows advancing by ``strid
 then sees between ``max_context - stride + 1`` and ``max_context`` bars of context (``stride=1`` is
 exactly the generation window, at one forward pass per bar).
 
+That one-pass scoring takes the tokens of one window, normalised as a whole. Strict causality (a
+bar's score must not change when later bars arrive, as live monitoring needs) also asks that each bar
+be normalised and tokenised with statistics of the bars before it only, exactly as a one-step
+forecast made just before it would see it: :func:`last_bar_nll` scores the last bar of each of a
+batch of such windows (one window per scored bar, right-padded; the tokenizer and the transformer are
+causal, so padding after a window's end changes nothing in it).
+
 Model code only: tensors in, tensors out.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from kronos.model import Kronos
 
-__all__ = ["causal_fine_logits", "token_nll"]
+__all__ = ["causal_fine_logits", "last_bar_nll", "token_nll"]
 
 
 def causal_fine_logits(model: Kronos, context: torch.Tensor, s1_next: torch.Tensor) -> torch.Tensor:
@@ -101,3 +110,44 @@ def token_nll(
         return nll1, nll2
     finally:
         model.train(was_training)
+
+
+@torch.no_grad()
+def last_bar_nll(
+    tokenizer: Any, model: Kronos, x: torch.Tensor, stamp: torch.Tensor, lengths: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """NLL of the last bar of each window given the bars before it in that window.
+
+    Args:
+        x: normalised windows ``(B, L, d_in)``, right-padded; window ``b`` holds ``lengths[b] >= 2`` bars,
+            its context then the scored bar.
+        stamp: calendar features ``(B, L, 5)``.
+        lengths: ``(B,)`` window lengths.
+
+    Returns:
+        ``(nll_s1, nll_s2)`` ``(B,)``: the coarse token of the scored bar under the coarse logits of the
+        last context position, and its fine token under the fine logits given that coarse token, the
+        dependency layer attending over the valid context only (the generation step).
+    """
+    was_training = (tokenizer.training, model.training)
+    tokenizer.eval()
+    model.eval()
+    try:
+        b, length, _ = x.shape
+        s1, s2 = tokenizer.encode(x, half=True)
+        lengths = lengths.to(s1.device).long()
+        if (lengths < 2).any() or (lengths > length).any():
+            raise ValueError(f"window lengths must be in [2, {length}]")
+        rows = torch.arange(b, device=s1.device)
+        ctx_len = length - 1
+        pad = torch.arange(ctx_len, device=s1.device)[None, :] >= (lengths - 1)[:, None]  # True after the context
+        s1_logits, context = model.decode_s1(s1[:, :ctx_len], s2[:, :ctx_len], stamp[:, :ctx_len])
+        last = lengths - 2  # the last context position
+        target1, target2 = s1[rows, lengths - 1], s2[rows, lengths - 1]
+        s2_logits = model.decode_s2(context, target1[:, None], padding_mask=pad)[rows, last]
+        nll1 = -torch.log_softmax(s1_logits[rows, last].float(), -1).gather(-1, target1[:, None].long())[:, 0]
+        nll2 = -torch.log_softmax(s2_logits.float(), -1).gather(-1, target2[:, None].long())[:, 0]
+        return nll1, nll2
+    finally:
+        tokenizer.train(was_training[0])
+        model.train(was_training[1])

@@ -425,14 +425,16 @@ class KronosPredictor:
         ]
 
     # -- other tasks: thin front-ends of kronos.tasks and kronos.synthesis ------------------------
-    def anomaly_scores(self, df: pd.DataFrame, x_timestamp: Any, *, stride: int | None = None) -> pd.DataFrame:
+    def anomaly_scores(
+        self, df: pd.DataFrame, x_timestamp: Any, *, causal: bool = True, min_context: int = 8, stride: int | None = None
+    ) -> pd.DataFrame:
         """Per-bar negative log-likelihood of the observed tokens given the bars before (``nll_s1``, ``nll_s2``, ``score``).
 
         See :func:`kronos.tasks.anomaly_scores`; higher means more surprising to the model.
         """
         from kronos.tasks import anomaly_scores
 
-        return anomaly_scores(self, df, x_timestamp, stride=stride)
+        return anomaly_scores(self, df, x_timestamp, causal=causal, min_context=min_context, stride=stride)
 
     def embed(self, df: pd.DataFrame | Sequence[pd.DataFrame], x_timestamp: Any, *, pool: str = "mean") -> np.ndarray:
         """Pooled final hidden states: ``(d_model,)`` for one frame, ``(n, d_model)`` for a list of frames."""

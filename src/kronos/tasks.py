@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from kronos.anomaly import token_nll
+from kronos.anomaly import last_bar_nll, token_nll
 from kronos.embeddings import POOLING, pooled_hidden_states
 from kronos.preprocessing import InputError, Normalizer, calendar_features, prepare_features, validate_timestamps
 
@@ -37,21 +37,65 @@ def _tokens(predictor: "KronosPredictor", x: np.ndarray) -> tuple[torch.Tensor, 
     return s1, s2
 
 
-def anomaly_scores(predictor: "KronosPredictor", df: pd.DataFrame, x_timestamp: Any, *, stride: int | None = None) -> pd.DataFrame:
+def anomaly_scores(
+    predictor: "KronosPredictor",
+    df: pd.DataFrame,
+    x_timestamp: Any,
+    *,
+    causal: bool = True,
+    min_context: int = 8,
+    stride: int | None = None,
+    batch_size: int = 128,
+) -> pd.DataFrame:
     """Per-bar surprise of the model, indexed by ``x_timestamp``.
 
-    Columns: ``nll_s1`` and ``nll_s2`` (negative log-likelihood, nats, of the bar's coarse token and of its
-    fine token given the coarse one, conditioned on the bars before it) and ``score`` (their sum). The
-    first bar has no context and is NaN. The series is normalised with its own mean and std, as for a
-    forecast, so a single extreme bar also shifts that normalisation slightly. See :mod:`kronos.anomaly`.
+    Columns: ``nll_s1`` and ``nll_s2`` (negative log-likelihood, nats, of the bar's coarse token and of
+    its fine token given the coarse one, conditioned on the bars before it) and ``score`` (their sum).
+
+    * ``causal=True`` (default): bar ``t`` is normalised and tokenised with the mean and std of the
+      (up to ``max_context``) bars before it, exactly as a one-step forecast made at ``t - 1`` sees it;
+      nothing after ``t`` is used, so a score never changes when later bars arrive. The first
+      ``min_context`` bars are NaN. Cost: one batched window per bar.
+    * ``causal=False``: the whole frame is normalised at once and scored in one pass (sliding windows
+      ``stride`` bars apart past ``max_context``); much faster, but the normalisation sees every bar,
+      so an extreme bar shifts the scores of the others a little. Only the first bar is NaN.
+
+    See :mod:`kronos.anomaly`.
     """
     if stride is not None and (isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 1):
         raise InputError(f"stride must be an integer >= 1, got {stride!r}")
-    x, stamp, idx = _normalised(predictor, df, x_timestamp, None)
-    s1, s2 = _tokens(predictor, x[None])
-    stamp_t = torch.from_numpy(stamp[None]).to(predictor.device)
-    nll1, nll2 = token_nll(predictor.model, s1, s2, stamp_t, predictor.max_context, stride=stride)
-    a, b = nll1[0].cpu().numpy().astype(np.float64), nll2[0].cpu().numpy().astype(np.float64)
+    for name, value, low in (("min_context", min_context, 2), ("batch_size", batch_size, 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise InputError(f"{name} must be an integer >= {low}, got {value!r}")
+    if not causal:
+        x, stamp, idx = _normalised(predictor, df, x_timestamp, None)
+        s1, s2 = _tokens(predictor, x[None])
+        stamp_t = torch.from_numpy(stamp[None]).to(predictor.device)
+        nll1, nll2 = token_nll(predictor.model, s1, s2, stamp_t, predictor.max_context, stride=stride)
+        a, b = nll1[0].cpu().numpy().astype(np.float64), nll2[0].cpu().numpy().astype(np.float64)
+        return pd.DataFrame({"nll_s1": a, "nll_s2": b, "score": a + b}, index=idx)
+    raw = prepare_features(df)
+    idx = validate_timestamps(x_timestamp, name="x_timestamp", expected_len=len(df))
+    stamps = calendar_features(idx)
+    a = np.full(len(df), np.nan)
+    b = np.full(len(df), np.nan)
+    targets = list(range(min_context, len(df)))
+    for start in range(0, len(targets), batch_size):
+        chunk = targets[start : start + batch_size]
+        width = min(predictor.max_context, chunk[-1]) + 1
+        xs = np.zeros((len(chunk), width, raw.shape[1]), dtype=np.float32)
+        st = np.zeros((len(chunk), width, stamps.shape[1]), dtype=np.float32)
+        lengths = []
+        for row, t in enumerate(chunk):
+            c = min(predictor.max_context, t)
+            norm = Normalizer.fit(raw[t - c : t].astype(np.float32), clip=predictor.clip)  # the past only
+            xs[row, : c + 1] = norm.transform(raw[t - c : t + 1])
+            st[row, : c + 1] = stamps[t - c : t + 1]
+            lengths.append(c + 1)
+        dev = predictor.device
+        n1, n2 = last_bar_nll(predictor.tokenizer, predictor.model, torch.from_numpy(xs).to(dev), torch.from_numpy(st).to(dev),
+                              torch.tensor(lengths, device=dev))  # fmt: skip
+        a[chunk], b[chunk] = n1.cpu().numpy(), n2.cpu().numpy()
     return pd.DataFrame({"nll_s1": a, "nll_s2": b, "score": a + b}, index=idx)
 
 

@@ -1,0 +1,247 @@
+"""The other tasks on real bars: anomaly scores, embeddings, synthetic K-lines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from kronos import InputError, KronosPredictor
+from kronos.anomaly import token_nll
+from kronos.preprocessing import Normalizer, calendar_features, prepare_features
+from kronos.synthesis import repair_bars
+
+
+@pytest.fixture(scope="module")
+def predictor(tiny_reference):
+    return KronosPredictor.from_pretrained(tiny_reference, device="cpu", max_context=64)
+
+
+@pytest.fixture(scope="module")
+def ibm(shared_data):
+    return pd.read_parquet(shared_data / "us_equity" / "IBM_daily.parquet")
+
+
+def _tokens(predictor, df):
+    x = prepare_features(df)
+    z = Normalizer.fit(x.astype(np.float32), clip=predictor.clip).transform(x)
+    s1, s2 = predictor.tokenizer.encode(torch.from_numpy(z[None]), half=True)
+    return s1, s2, torch.from_numpy(calendar_features(df["timestamps"])[None])
+
+
+def _reference_nll(model, s1, s2, stamp, max_context):
+    """The generation step, one bar at a time: coarse logits of the last context position, then the
+    fine logits of the length-1 query with the observed coarse token."""
+    out1, out2 = [np.nan], [np.nan]
+    with torch.no_grad():
+        for t in range(1, s1.shape[1]):
+            a = max(0, t - max_context)
+            l1, ctx = model.decode_s1(s1[:, a:t], s2[:, a:t], stamp[:, a:t])
+            l2 = model.decode_s2(ctx, s1[:, t : t + 1])[:, -1]
+            out1.append(-torch.log_softmax(l1[0, -1], -1)[s1[0, t]].item())
+            out2.append(-torch.log_softmax(l2[0], -1)[s2[0, t]].item())
+    return np.array(out1), np.array(out2)
+
+
+# -- anomaly scores ------------------------------------------------------------------------------
+@pytest.mark.parametrize("bars", [50, 90], ids=["fits-context", "slides"])
+def test_token_nll_equals_the_generation_step_bar_by_bar(predictor, ibm, bars):
+    df = ibm.iloc[3000 : 3000 + bars].reset_index(drop=True)
+    s1, s2, stamp = _tokens(predictor, df)
+    ref1, ref2 = _reference_nll(predictor.model, s1, s2, stamp, 64)
+    nll1, nll2 = token_nll(predictor.model, s1, s2, stamp, 64, stride=1)
+    np.testing.assert_allclose(nll1[0].numpy(), ref1, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(nll2[0].numpy(), ref2, rtol=1e-4, atol=1e-4)
+    if bars > 65:  # a coarser stride is exact while the window fits, an approximation after
+        c1, _ = token_nll(predictor.model, s1, s2, stamp, 64, stride=8)
+        np.testing.assert_allclose(c1[0, :65].numpy(), ref1[:65], rtol=1e-4, atol=1e-4)
+        assert np.isfinite(c1[0, 1:].numpy()).all()
+
+
+def test_window_mode_anomaly_scores_frame(predictor, ibm):
+    df = ibm.iloc[3000:3040].reset_index(drop=True)
+    scores = predictor.anomaly_scores(df, df["timestamps"], causal=False)
+    assert list(scores.columns) == ["nll_s1", "nll_s2", "score"]
+    assert (scores.index == pd.DatetimeIndex(df["timestamps"])).all()
+    assert np.isnan(scores["score"].iloc[0]) and (scores["score"].iloc[1:] > 0).all()
+    np.testing.assert_allclose(scores["score"], scores["nll_s1"] + scores["nll_s2"])
+    s1, s2, stamp = _tokens(predictor, df)
+    ref1, ref2 = _reference_nll(predictor.model, s1, s2, stamp, 64)
+    np.testing.assert_allclose(scores["score"].to_numpy()[1:], (ref1 + ref2)[1:], rtol=1e-4)
+    with pytest.raises(InputError, match="stride"):
+        predictor.anomaly_scores(df, df["timestamps"], stride=0)
+
+
+def test_causal_anomaly_scores_are_one_step_forecast_likelihoods(predictor, ibm):
+    df = ibm.iloc[3000:3090].reset_index(drop=True)  # longer than max_context: the context slides
+    scores = predictor.anomaly_scores(df, df["timestamps"], min_context=8)
+    assert scores["score"].iloc[:8].isna().all() and (scores["score"].iloc[8:] > 0).all()
+    x, stamp = prepare_features(df), calendar_features(df["timestamps"])
+    model = predictor.model
+    for t in (8, 40, 64, 89):  # by hand: normalise the past only, tokenise, one generation step
+        c = min(64, t)
+        z = Normalizer.fit(x[t - c : t].astype(np.float32), clip=predictor.clip).transform(x[t - c : t + 1])
+        with torch.no_grad():
+            s1, s2 = predictor.tokenizer.encode(torch.from_numpy(z[None]), half=True)
+            st = torch.from_numpy(stamp[None, t - c : t + 1])
+            l1, ctx = model.decode_s1(s1[:, :c], s2[:, :c], st[:, :c])
+            l2 = model.decode_s2(ctx, s1[:, c : c + 1])[:, -1]
+        expected = -torch.log_softmax(l1[0, -1], -1)[s1[0, c]] - torch.log_softmax(l2[0], -1)[s2[0, c]]
+        assert scores["score"].iloc[t] == pytest.approx(expected.item(), rel=1e-4)
+    # causal: changing a later bar leaves every earlier score exactly as it was
+    later = df.copy()
+    later.loc[70:, ["open", "high", "low", "close"]] *= 1.3
+    again = predictor.anomaly_scores(later, later["timestamps"], min_context=8)
+    np.testing.assert_array_equal(again["score"].to_numpy()[:70], scores["score"].to_numpy()[:70])
+    with pytest.raises(InputError, match="min_context"):
+        predictor.anomaly_scores(df, df["timestamps"], min_context=1)
+
+
+def _fit_briefly(predictor, train: pd.DataFrame, steps: int = 120) -> None:
+    """A few Adam steps of next-bar training on real windows: enough to learn which tokens are usual.
+
+    (Random weights cannot tell a corrupted bar from a real one; any trained model can.)
+    """
+    x, stamp = prepare_features(train), calendar_features(train["timestamps"])
+    windows = [(x[a : a + 64], stamp[a : a + 64]) for a in range(0, len(train) - 64, 8)]
+    z = torch.from_numpy(np.stack([Normalizer.fit(w.astype(np.float32)).transform(w) for w, _ in windows]))
+    st = torch.from_numpy(np.stack([s for _, s in windows]))
+    with torch.no_grad():
+        s1, s2 = predictor.tokenizer.encode(z, half=True)
+    model = predictor.model
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(steps):
+        b = torch.randint(0, len(z), (16,), generator=gen)
+        l1, l2 = model(s1[b, :-1], s2[b, :-1], st[b, :-1], use_teacher_forcing=True, s1_targets=s1[b, 1:])
+        loss, _, _ = model.head.compute_loss(l1, l2, s1[b, 1:], s2[b, 1:])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+
+
+def test_anomaly_score_is_higher_on_a_corrupted_bar(tiny_reference, ibm):
+    """A briefly trained model scores corrupted closes (25% print errors, up or down) above the real bars.
+
+    The fixture tokenizer keeps its random weights, so detection is statistical, not certain: the
+    test asks for a clear majority and a large typical rise, over 32 corruptions in held-out stretches.
+    """
+    torch.manual_seed(0)
+    fitted = KronosPredictor.from_pretrained(tiny_reference, device="cpu", max_context=64)  # its own copy: trained below
+    _fit_briefly(fitted, ibm.iloc[5000:7000].reset_index(drop=True))
+    rises = []
+    for start in (7200, 7600, 8000, 8400):  # held-out stretches, after the training rows
+        df = ibm.iloc[start : start + 64].reset_index(drop=True)
+        base = fitted.anomaly_scores(df, df["timestamps"])["score"].to_numpy()
+        for i in (15, 30, 45, 60):
+            for factor in (1.25, 0.8):
+                bad = df.copy()
+                bad.loc[i, "close"] *= factor
+                bad.loc[i, "high"] = max(bad.loc[i, "high"], bad.loc[i, "close"])
+                bad.loc[i, "low"] = min(bad.loc[i, "low"], bad.loc[i, "close"])
+                corrupted = fitted.anomaly_scores(bad, bad["timestamps"])["score"].to_numpy()
+                rises.append(corrupted[i] - base[i])
+                np.testing.assert_array_equal(corrupted[:i], base[:i])  # causal: earlier bars do not move
+    rises = np.array(rises)
+    assert (rises > 0).mean() >= 0.7 and np.median(rises) > 1.0, np.round(rises, 2)
+
+
+# -- embeddings ----------------------------------------------------------------------------------
+def test_embed_is_pooled_hidden_states(predictor, ibm):
+    df = ibm.iloc[4000:4100].reset_index(drop=True)
+    vec = predictor.embed(df, df["timestamps"])
+    assert vec.shape == (predictor.model.d_model,)
+    s1, s2, stamp = _tokens(predictor, df)
+    with torch.no_grad():
+        h = predictor.model.hidden_states(s1[:, -64:], s2[:, -64:], stamp[:, -64:])
+    np.testing.assert_allclose(vec, h[0].mean(0).numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(predictor.embed(df, df["timestamps"], pool="last"), h[0, -1].numpy(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(InputError, match="pool"):
+        predictor.embed(df, df["timestamps"], pool="median")
+
+
+def test_embeddings_ignore_price_level_but_see_shape(predictor, ibm, shared_data):
+    df = ibm.iloc[4000:4064].reset_index(drop=True)
+    scaled = df.copy()
+    scaled[["open", "high", "low", "close"]] *= 10.0
+    a, b = predictor.embed(df, df["timestamps"]), predictor.embed(scaled, scaled["timestamps"])
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    other = pd.read_parquet(shared_data / "fx" / "EURUSD_1h.parquet").iloc[5000:5064].reset_index(drop=True)
+    both = predictor.embed([df, other], [df["timestamps"], other["timestamps"]])
+    assert both.shape == (2, predictor.model.d_model)
+    np.testing.assert_allclose(both[0], a, rtol=1e-5, atol=1e-6)
+    assert np.abs(both[0] - both[1]).max() > 1e-3
+
+
+def test_embed_windows_match_single_windows(predictor, ibm):
+    df = ibm.iloc[4000:4100].reset_index(drop=True)
+    frame = predictor.embed_windows(df, df["timestamps"], 40, stride=15)
+    ends = list(range(39, 100, 15))
+    assert frame.shape == (len(ends), predictor.model.d_model)
+    assert (frame.index == pd.DatetimeIndex(df["timestamps"].iloc[ends])).all()
+    one = df.iloc[ends[2] - 39 : ends[2] + 1]
+    np.testing.assert_allclose(frame.iloc[2].to_numpy(), predictor.embed(one, one["timestamps"]), rtol=1e-5, atol=1e-6)
+    with pytest.raises(InputError, match="fewer than one window"):
+        predictor.embed_windows(df.iloc[:10], df["timestamps"].iloc[:10], 40)
+
+
+# -- synthetic K-lines ---------------------------------------------------------------------------
+def _assert_valid(frame: pd.DataFrame) -> None:
+    o, h, lo, c = (frame[k].to_numpy() for k in ("open", "high", "low", "close"))
+    assert (h >= np.maximum(o, c)).all() and (lo <= np.minimum(o, c)).all()
+    assert (frame[["volume", "amount"]].to_numpy() >= 0).all() and (lo > 0).all()
+    assert np.isfinite(frame.to_numpy()).all()
+
+
+def test_unconditional_generation_gives_valid_bars(predictor):
+    frames = predictor.generate_synthetic(80, n_paths=3, start="2021-03-01", freq="B", generator=torch.Generator().manual_seed(1))
+    assert len(frames) == 3
+    for frame in frames:
+        assert frame.shape == (80, 6) and frame.index[0] == pd.Timestamp("2021-03-01")
+        assert (frame.index.dayofweek < 5).all()
+        _assert_valid(frame)
+    assert not np.allclose(frames[0]["close"], frames[1]["close"])  # paths differ
+    again = predictor.generate_synthetic(80, n_paths=3, start="2021-03-01", freq="B", generator=torch.Generator().manual_seed(1))
+    np.testing.assert_allclose(again[2].to_numpy(), frames[2].to_numpy())  # seeded: reproducible
+
+
+def test_generation_continuing_a_real_history(predictor, ibm):
+    hist = ibm.iloc[6000:6100].reset_index(drop=True)
+    frames = predictor.generate_synthetic(70, history=hist, x_timestamp=hist["timestamps"], n_paths=2)  # longer than max_context
+    for frame in frames:
+        assert len(frame) == 70 and frame.index[0] > hist["timestamps"].iloc[-1]
+        assert (frame.index.dayofweek < 5).all()  # business days, like the history
+        _assert_valid(frame)
+        # the level continues the history (same normalisation), not some arbitrary scale
+        assert 0.5 < frame["close"].median() / hist["close"].median() < 2.0
+    like = predictor.generate_synthetic(30, like=hist)
+    assert 0.5 < like[0]["close"].median() / hist["close"].mean() < 2.0
+
+
+def test_repair_bars_enforces_validity():
+    broken = np.array(
+        [
+            [10.0, 9.0, 11.0, 10.5, -5.0, 3.0],  # high below open/close, low above them, negative volume
+            [10.0, 12.0, 9.0, 11.0, 100.0, 1000.0],  # already valid
+            [-1.0, 1.0, -2.0, 0.5, 0.0, -1.0],  # non-positive prices
+        ]
+    )
+    fixed, changed = repair_bars(broken)
+    assert changed == 2
+    np.testing.assert_array_equal(fixed[1], broken[1])
+    assert fixed[0, 1] == 10.5 and fixed[0, 2] == 10.0 and fixed[0, 4] == 0.0
+    assert (fixed[2, :4] > 0).all() and fixed[2, 5] == 0.0
+    o, h, lo, c = fixed[:, 0], fixed[:, 1], fixed[:, 2], fixed[:, 3]
+    assert (h >= np.maximum(o, c)).all() and (lo <= np.minimum(o, c)).all()
+
+
+def test_generation_bad_input(predictor, ibm):
+    with pytest.raises(InputError, match="n_bars"):
+        predictor.generate_synthetic(0)
+    with pytest.raises(InputError, match="x_timestamp"):
+        predictor.generate_synthetic(5, history=ibm.iloc[:50])
+    with pytest.raises(InputError, match="price_std"):
+        predictor.generate_synthetic(5, price_std=0)
