@@ -3,3 +3,4 @@
 from kronos.cli import forecast  # noqa: F401
 from kronos.cli import train  # noqa: F401
 from kronos.cli import evaluate  # noqa: F401
+from kronos.cli import probabilistic  # noqa: F401
