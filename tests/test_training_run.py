@@ -33,7 +33,8 @@ def tiny_pair(shared_data, tmp_path_factory):
     from kronos.cli import commands  # noqa: F401
 
     root = tmp_path_factory.mktemp("tiny")
-    cli = CliRunner().invoke(app, ["train", "tokenizer", str(TINY), "-o", str(root / "tokenizer"), *sum((["--set", o] for o in _data(shared_data, root)), [])])
+    sets = sum((["--set", o] for o in [*_data(shared_data, root), "train.tensorboard=true"]), [])
+    cli = CliRunner().invoke(app, ["train", "tokenizer", str(TINY), "-o", str(root / "tokenizer"), *sets])
     assert cli.exit_code == 0, cli.output
     tok_dir = root / "tokenizer"
     predictor = train("predictor", TINY, overrides=[*_data(shared_data, root), f"output_dir={root / 'predictor'}", f"model.tokenizer={tok_dir / 'best'}"])
@@ -63,6 +64,28 @@ def test_tokenizer_learns_and_best_checkpoint_is_the_best(tiny_pair):
     assert float(F.mse_loss(z, x)) == pytest.approx(val["recon"].min(), rel=1e-3)
     s1, s2 = tok.encode(x[:2], half=True)
     assert s1.max() < 64 and s2.max() < 64 and torch.isfinite(tok.decode([s1, s2], half=True)).all()
+
+
+def test_tensorboard_has_the_csv_scalars(tiny_pair):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    _, tok_dir, _ = tiny_pair
+    events = EventAccumulator(str(tok_dir / "tensorboard"))
+    events.Reload()
+    recon = [e.value for e in events.Scalars("val/recon")]
+    csv = _val_rows(tok_dir / "metrics.csv")["recon"].tolist()
+    assert recon == pytest.approx(csv, rel=1e-5) and len(events.Scalars("train/loss")) == 6
+
+
+def test_gradient_accumulation_matches_the_larger_batch(tiny_pair, shared_data, tmp_path):
+    root, tok_dir, _ = tiny_pair
+    common = [*_data(shared_data, root), f"model.tokenizer={tok_dir / 'best'}", "train.max_steps=6", "train.steps_per_epoch=3",
+              "train.teacher_forcing=true", "train.val_samples=64"]  # fmt: skip  (no dropout in the tiny config)
+    big = train("predictor", TINY, overrides=[*common, f"output_dir={tmp_path / 'big'}", "train.batch_size=32"])
+    acc = train("predictor", TINY, overrides=[*common, f"output_dir={tmp_path / 'acc'}", "train.batch_size=16", "train.accumulation_steps=2"])
+    a, b = big.model.state_dict(), acc.model.state_dict()
+    assert all(torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-6) for k in a)
+    assert big.final_val["loss"] == pytest.approx(acc.final_val["loss"], rel=1e-5)
 
 
 def test_predictor_learns_and_the_saved_bundle_forecasts_real_bars(tiny_pair, shared_data):
