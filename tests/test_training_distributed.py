@@ -14,7 +14,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from kronos import Kronos, KronosTokenizer
+from kronos import Kronos, KronosPredictor, KronosTokenizer
 from kronos.data import Corpus, EvalWindowSampler
 
 REPO = Path(__file__).resolve().parents[1]
@@ -55,6 +55,13 @@ def test_ddp_ranks_hold_identical_weights_draw_disjoint_windows_and_learn(shared
     saved = Kronos.from_pretrained(run / "best").state_dict()
     final_is_best = val["loss"].iloc[-1] == val["loss"].min()
     assert all(torch.equal(saved[k], w0[k]) for k in saved) == final_is_best  # best/ written by rank 0
+
+    # the bundle written by rank 0 forecasts real bars
+    predictor = KronosPredictor.from_pretrained(run / "predictor", device="cpu")
+    bars = pd.read_parquet(shared_data / FILES[0]).iloc[-80:].reset_index(drop=True)
+    torch.manual_seed(0)
+    fc = predictor.predict(bars.iloc[:60], bars["timestamps"].iloc[:60], bars["timestamps"].iloc[60:], pred_len=20, verbose=False)
+    assert fc.shape == (20, 6) and np.isfinite(fc.to_numpy()).all()
 
     seen = [json.loads((out / f"rank{r}_windows.json").read_text()) for r in (0, 1)]
     train_rows = [[row for split, row in s if split == "train"] for s in seen]

@@ -53,6 +53,10 @@ class MetricsLogger:
                         self.rows.append({k: v for k, v in row.items() if k in self.columns and v != ""})
                 except ValueError:
                     continue
+        # elapsed_s continues from the last kept row rather than restarting at zero
+        elapsed = [float(r["elapsed_s"]) for r in self.rows if "elapsed_s" in r]
+        if elapsed:
+            self.started = time.time() - max(elapsed)
 
     def log(self, split: str, step: int, epoch: int, values: dict[str, float], *, flush: bool = True) -> None:
         """Record one row (``values`` holds loss and task metrics, lr, grad_norm, bars_per_s ...)."""
