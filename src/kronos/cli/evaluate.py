@@ -36,8 +36,10 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     return (InputError, FileNotFoundError, ValueError)
 
 
-def _kronos_options(max_context: Optional[int], device: Optional[str], temperature: float, top_k: int, top_p: float) -> dict:
-    return {"max_context": max_context, "device": device, "temperature": temperature, "top_k": top_k, "top_p": top_p}
+def _kronos_options(max_context: Optional[int], device: Optional[str], temperature: float, top_k: int, top_p: float,
+                    full_history: bool = False) -> dict:
+    return {"max_context": max_context, "device": device, "temperature": temperature, "top_k": top_k, "top_p": top_p,
+            "max_history": 0 if full_history else None}
 
 
 @app.command("evaluate")
@@ -60,6 +62,7 @@ def evaluate_command(
     temperature: float = typer.Option(1.0, "--temperature", "-T", help="Kronos sampling temperature."),
     top_k: int = typer.Option(0, "--top-k", help="Kronos top-k sampling (0 = off)."),
     top_p: float = typer.Option(1.0, "--top-p", help="Kronos nucleus sampling (1 = off)."),
+    full_history: bool = typer.Option(False, "--kronos-full-history", help="Give Kronos the whole lookback, not only its last max_context bars."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Rolling-origin evaluation of forecasters: forecasts.parquet, metrics.csv, summary.md, plots, report.html."""
@@ -72,7 +75,7 @@ def evaluate_command(
                                num_samples=samples, seed=seed, align=align)
         output = run_evaluation(
             data, forecaster, out, config, symbols=split_names(symbols) or None, max_series=max_series, n_jobs=jobs,
-            progress=progress, kronos_options=_kronos_options(max_context, device, temperature, top_k, top_p),
+            progress=progress, kronos_options=_kronos_options(max_context, device, temperature, top_k, top_p, full_history),
         )  # fmt: skip
     except _known_errors() as exc:
         _fail(exc)
@@ -119,6 +122,7 @@ def backtest_command(
     temperature: float = typer.Option(1.0, "--temperature", "-T"),
     top_k: int = typer.Option(0, "--top-k"),
     top_p: float = typer.Option(1.0, "--top-p"),
+    full_history: bool = typer.Option(False, "--kronos-full-history"),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Backtest forecast signals: a top-k/n-drop portfolio or a single-asset rule, with costs and a benchmark."""
@@ -137,7 +141,7 @@ def backtest_command(
             topk=TopkConfig(top_k=top, n_drop=n_drop, min_hold=min_hold, cost_bps=cost_bps, slippage_bps=slippage_bps),
             long_short=long_short, threshold=threshold, benchmark=benchmark, periods_per_year=periods_per_year,
             symbols=split_names(symbols) or None, max_series=max_series, n_jobs=jobs, progress=progress,
-            kronos_options=_kronos_options(max_context, device, temperature, top_k, top_p),
+            kronos_options=_kronos_options(max_context, device, temperature, top_k, top_p, full_history),
         )  # fmt: skip
     except _known_errors() as exc:
         _fail(exc)

@@ -67,6 +67,13 @@ class KronosForecaster:
     of each call goes to ``torch.manual_seed`` so a run is reproducible and two runs that see the
     same history draw the same paths (the basis of the no-look-ahead test). The seed feeds a private
     ``torch.Generator``, so forecasts do not depend on the order in which origins are run.
+
+    ``max_history`` (default: the predictor's ``max_context``) keeps only the last bars of a longer
+    history. Kronos normalises a series with the statistics of everything it is given but attends to
+    at most ``max_context`` tokens, so a lookback longer than the context shifts the inputs away from
+    what the model was trained on (on real futures a 256-bar history tripled a 64-context model's
+    error). Trimming lets every forecaster share one ``--lookback`` while Kronos uses what it can;
+    ``max_history=0`` passes the whole lookback, as the original ``predict`` would.
     """
 
     def __init__(
@@ -77,12 +84,16 @@ class KronosForecaster:
         temperature: float = 1.0,
         top_k: int = 0,
         top_p: float = 1.0,
+        max_history: int | None = None,
     ) -> None:
         self.predictor = predictor
         self.name = name
         self.temperature = float(temperature)
         self.top_k = int(top_k)
         self.top_p = float(top_p)
+        if max_history is None:
+            max_history = int(getattr(predictor, "max_context", 0) or 0)
+        self.max_history = int(max_history)
 
     @classmethod
     def from_pretrained(
@@ -95,6 +106,7 @@ class KronosForecaster:
         temperature: float = 1.0,
         top_k: int = 0,
         top_p: float = 1.0,
+        max_history: int | None = None,
     ) -> "KronosForecaster":
         """Load a checkpoint directory (``model/`` + ``tokenizer/``), a published name or a hub id.
 
@@ -112,7 +124,7 @@ class KronosForecaster:
             kwargs["device"] = device
         predictor = KronosPredictor.from_pretrained(str(path), **kwargs)
         label = name or Path(str(path).rstrip("/")).name or "kronos"
-        return cls(predictor, label, temperature=temperature, top_k=top_k, top_p=top_p)
+        return cls(predictor, label, temperature=temperature, top_k=top_k, top_p=top_p, max_history=max_history)
 
     def forecast(
         self,
@@ -128,6 +140,8 @@ class KronosForecaster:
         if seed is not None:  # a private generator: reproducible without touching torch's global RNG
             generator = torch.Generator(device=getattr(self.predictor, "device", "cpu"))
             generator.manual_seed(int(seed) % (2**63))
+        if self.max_history > 0 and len(history) > self.max_history:
+            history = history.iloc[-self.max_history :]
         cols = [c for c in FEATURES if c in history.columns]
         future = pd.DatetimeIndex(future_timestamps)
         result = self.predictor.forecast(
@@ -173,7 +187,7 @@ class ForecasterSpec:
 
     ``source`` is a baseline name, a checkpoint directory or a hub id; ``label`` the report name;
     ``options`` the Kronos loading/sampling options (``device``, ``max_context``, ``temperature``,
-    ``top_k``, ``top_p``), ignored by baselines.
+    ``top_k``, ``top_p``, ``max_history``), ignored by baselines.
     """
 
     label: str

@@ -90,7 +90,9 @@ def score_paths(
     equal = (paths == truth).mean(axis=0)
     out["pit"] = below + 0.5 * equal
     base = np.log(last_close)
-    path_r = np.diff(np.concatenate([np.full((paths.shape[0], 1), base), np.log(paths)], axis=1), axis=1)
+    # a model may sample non-positive prices; floor them so their (huge) returns count against it
+    floor = 1e-9 * abs(last_close)
+    path_r = np.diff(np.concatenate([np.full((paths.shape[0], 1), base), np.log(np.maximum(paths, floor))], axis=1), axis=1)
     true_r = np.diff(np.concatenate([[base], np.log(truth)]))
     out["rv_pred"] = np.sqrt(np.cumsum(path_r**2, axis=1).mean(axis=0))
     out["rv_true"] = np.sqrt(np.cumsum(true_r**2))

@@ -186,6 +186,7 @@ class BacktestOutput:
     results: dict[str, BacktestResult]
     stats: pd.DataFrame
     forecasts: pd.DataFrame
+    ic: pd.DataFrame | None = None
     files: list[Path] = field(default_factory=list)
 
 
@@ -238,7 +239,7 @@ def run_backtest(
     or ``"single"`` (a long/flat, or long/short, rule per series). The holding period between
     decisions is the origins' stride, read from the forecasts (1 bar by default). Files:
     ``backtest.csv`` (per-period returns), ``stats.csv``, ``summary.md``, ``equity.png``,
-    ``report.html`` and, when computed here, ``forecasts.parquet``.
+    ``report.html``, ``ic.csv`` (10 or more series) and, when computed here, ``forecasts.parquet``.
     """
     if strategy not in {"topk", "single"}:
         raise InputError(f"--strategy must be 'topk' or 'single', got {strategy!r}")
@@ -290,6 +291,12 @@ def run_backtest(
                 )  # fmt: skip
                 results[f"{name} / {series_name}"] = res
                 stats_rows.append(res.stats.assign(forecaster=name, series=series_name))
+    ic = None
+    if forecasts["series"].nunique() >= MIN_IC_NAMES:
+        # skill of the same signal, as a predicted return, against the return earned while holding it
+        daily = information_coefficient(make_signals(forecasts, signal, relative=True),
+                                        realised_returns(forecasts, step=stride), min_names=MIN_IC_NAMES)
+        ic = ic_summary(daily) if len(daily) else None
     stats = pd.concat(stats_rows).rename_axis("row").reset_index()
     front = ["forecaster", "series", "row"]
     stats = stats[front + [c for c in stats.columns if c not in front]]
@@ -302,7 +309,7 @@ def run_backtest(
         "costs": f"{topk.cost_bps} bps + {topk.slippage_bps} bps slippage per side",
         "benchmark": "equal-weighted universe" if benchmark.lower() == "equal" else benchmark,
         "bars between decisions": stride, "periods per year": ppy,
-        "decisions": f"{returns.index.min()} .. {returns.index.max()} ({len(returns.index)})",
+        "decisions": f"{report._fmt(returns.index.min())} .. {report._fmt(returns.index.max())} ({len(returns.index)})",
         "series": forecasts["series"].nunique(),
     }
     if strategy == "single":
@@ -319,13 +326,17 @@ def run_backtest(
               "Annualised figures; `max_drawdown` and returns are fractions; turnover is one-way per bar. "
               "Gross rows (before costs) are in stats.csv.", "",
               report.markdown_table(shown), "", "![equity](equity.png)", ""]
+        if ic is not None:
+            report.atomic_write(stage / "ic.csv", ic.to_csv(index=False))
+            md += ["## Signal IC / RankIC against the return over the holding period", "", report.markdown_table(ic), ""]
         report.atomic_write(stage / "summary.md", "\n".join(md))
         report.write_html(stage / "report.html", "Kronos backtest", [
             ("settings", [_settings_table(settings)]), ("performance", [stats]),
+            *([("signal IC / RankIC", [ic])] if ic is not None else []),
             ("equity", report.backtest_plotly(plot_results)),
         ])
         files = sorted(out / p.name for p in stage.iterdir())
-    return BacktestOutput(out_dir=out, results=results, stats=stats, forecasts=forecasts, files=files)
+    return BacktestOutput(out_dir=out, results=results, stats=stats, forecasts=forecasts, ic=ic, files=files)
 
 
 def _stride_of(forecasts: pd.DataFrame) -> int:

@@ -140,8 +140,11 @@ def evaluation_figures(
         axes[1].plot(part["step"], part["crps_ret"] * 100, marker="o", label=name)
     axes[0].set(title="MAE of the return (%)", xlabel="horizon step", ylabel="% of last close")
     axes[1].set(title="CRPS / last close (%)", xlabel="horizon step")
+    from matplotlib.ticker import MaxNLocator
+
     for ax in axes:
         ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[1].legend(fontsize=8)
     written.append(_save_png(fig, out / "horizon.png"))
 
