@@ -37,7 +37,7 @@ def provider(shared_data, tmp_path_factory):
             np.concatenate([[first], aligned[field].to_numpy()]).astype("<f4").tofile(folder / f"{field}.day.bin")
         lines.append(f"{sym}\t{df.index[0]:%Y-%m-%d}\t{df.index[-1]:%Y-%m-%d}")
     (root / "instruments" / "all.txt").write_text("\n".join(lines) + "\n")
-    (root / "instruments" / "half.txt").write_text(f"SH600519\t2019-01-01\t2019-06-30\nSZ000001\t2019-10-01\t2019-12-31\n")
+    (root / "instruments" / "half.txt").write_text("SH600519\t2019-01-01\t2019-06-30\nSZ000001\t2019-10-01\t2019-12-31\n")
     return root, source
 
 

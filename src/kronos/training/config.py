@@ -222,7 +222,7 @@ class DataConfig:
                 raise TrainConfigError(f"{where}.{name}: must be in [0, 1), got {v!r}")
         if self.val_fraction + self.test_fraction >= 1.0:
             raise TrainConfigError(f"{where}: val_fraction + test_fraction must be below 1")
-        from kronos.data.corpus import CorpusError, GapRule, SplitSpec
+        from kronos.data.corpus import CorpusError, GapRule
 
         try:
             GapRule(max_gap=self.max_gap)
