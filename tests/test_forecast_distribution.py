@@ -15,6 +15,15 @@ from kronos.forecast import FEATURES
 PRED_LEN, PATHS = 8, 40
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """Tiny models gain nothing from intra-op threads, and on a busy 2-core machine they thrash; restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def predictor(tiny_reference):
     return KronosPredictor.from_pretrained(tiny_reference, device="cpu", max_context=64)
