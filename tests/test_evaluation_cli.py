@@ -53,6 +53,8 @@ def test_evaluate_writes_the_report_folder(shared_data, tiny_reference, tmp_path
     np.testing.assert_allclose(rows["y_true"], spy.reindex(rows["target_time"]).to_numpy())
     np.testing.assert_allclose(rows["last_close"], spy.reindex(rows["origin_time"]).to_numpy())
 
+    pit = pd.read_csv(out / "pit_histogram.csv")
+    assert len(pit) == 10 and np.allclose(pit[["persistence", "tiny"]].mean(), 1.0)  # densities average to 1
     metrics = pd.read_csv(out / "metrics.csv")
     assert set(metrics["series"]) == {"(all)", "SPY_daily", "TLT_daily"}
     summary = (out / "summary.md").read_text()

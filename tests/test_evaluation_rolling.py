@@ -165,3 +165,31 @@ def test_bad_input_names_the_problem(spy, tmp_path, shared_data):
         load_forecaster("persistance")
     with pytest.raises(InputError, match="lookback must be >= 1"):
         RollingConfig(lookback=0, horizon=1, origins=1)
+
+
+class _RecordingPredictor:
+    """Stands in for KronosPredictor: records what the adapter hands it, answers with persistence."""
+
+    max_context = 32
+    device = "cpu"
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[int, pd.Timestamp, int, int]] = []
+
+    def forecast(self, df, x_timestamp, y_timestamp, pred_len, **kwargs):
+        self.seen.append((len(df), pd.Timestamp(x_timestamp.iloc[-1]), pred_len, kwargs["sample_count"]))
+        history = df.assign(timestamps=pd.DatetimeIndex(x_timestamp).to_numpy())
+        return Persistence().forecast(history, pd.DatetimeIndex(y_timestamp), 1)
+
+
+def test_kronos_adapter_gives_the_model_the_last_context_bars(spy):
+    from kronos.evaluation.forecasters import KronosForecaster
+
+    config = RollingConfig(lookback=100, horizon=4, origins=2, num_samples=7)
+    trimmed, full = _RecordingPredictor(), _RecordingPredictor()
+    forecasters = [KronosForecaster(trimmed, "ctx"), KronosForecaster(full, "all", max_history=0)]
+    rows = rolling_evaluate({"SPY": spy}, forecasters, config, raise_errors=True).forecasts
+    origins = sorted(rows["origin_time"].unique())
+    assert [s[:2] for s in trimmed.seen] == [(32, pd.Timestamp(o)) for o in origins]
+    assert [s[:2] for s in full.seen] == [(100, pd.Timestamp(o)) for o in origins]
+    assert all(s[2:] == (4, 7) for s in trimmed.seen + full.seen)

@@ -101,8 +101,8 @@ def ic_summary(ic_frame: pd.DataFrame, by: tuple[str, ...] = ("forecaster",)) ->
             std = float(np.std(values, ddof=1)) if len(values) > 1 else np.nan
             out[f"{col}_mean"] = mean
             out[f"{col}_std"] = std
-            out[f"{col}_ir"] = mean / std if std and np.isfinite(std) and std > 0 else np.nan
-            varies = len(values) > 1 and np.isfinite(std) and std > 0
+            out[f"{col}_ir"] = mean / std if np.isfinite(std) and std > 1e-12 else np.nan
+            varies = len(values) > 1 and np.isfinite(std) and std > 1e-12  # constant ICs have no t-stat
             out[f"{col}_t"] = float(stats.ttest_1samp(values, 0.0).statistic) if varies else np.nan
         return pd.Series(out)
 

@@ -31,7 +31,7 @@ from kronos.evaluation.backtest import (
 from kronos.evaluation.crosssection import ic_summary, information_coefficient, make_signals, realised_returns
 from kronos.evaluation.data import read_series
 from kronos.evaluation.forecasters import parse_forecaster_spec
-from kronos.evaluation.metrics import compute_metrics
+from kronos.evaluation.metrics import compute_metrics, pit_histogram
 from kronos.evaluation.rolling import RollingConfig, RollingResult, rolling_evaluate
 from kronos.preprocessing import InputError
 
@@ -80,6 +80,15 @@ class EvaluationOutput:
     files: list[Path] = field(default_factory=list)
 
 
+def _pit_table(forecasts: pd.DataFrame, bins: int = 10) -> pd.DataFrame:
+    """PIT histogram densities per forecaster: one row per bin (1.0 everywhere when calibrated)."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    table = pd.DataFrame({"bin_low": edges[:-1], "bin_high": edges[1:]})
+    for name, part in forecasts.groupby("forecaster", sort=True):
+        table[str(name)] = pit_histogram(part["pit"], bins=bins)
+    return table
+
+
 def _cross_section(forecasts: pd.DataFrame, align: str) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
     """IC of the predicted horizon return against the realised one, when the data is a panel."""
     if align != "calendar" or forecasts["series"].nunique() < MIN_IC_NAMES:
@@ -106,7 +115,7 @@ def run_evaluation(
     """Evaluate forecasters on the series under ``data`` and write the report folder.
 
     Files: ``forecasts.parquet`` (one row per forecaster, series, origin, step), ``metrics.csv``,
-    ``summary.md``, ``horizon.png``, ``calibration.png``, ``example.png``, ``report.html``; on
+    ``pit_histogram.csv``, ``summary.md``, ``horizon.png``, ``calibration.png``, ``example.png``, ``report.html``; on
     panels also ``ic.csv``, ``ic_daily.csv`` and ``ic.png``; ``errors.csv`` when forecasts failed.
     """
     names = split_names(forecasters)
@@ -140,6 +149,7 @@ def run_evaluation(
         forecasts_out = result.forecasts.copy()
         report.atomic_write(stage / "forecasts.parquet", lambda p: forecasts_out.to_parquet(p, index=False))
         report.atomic_write(stage / "metrics.csv", metrics.to_csv(index=False))
+        report.atomic_write(stage / "pit_histogram.csv", _pit_table(result.forecasts).to_csv(index=False))
         if len(result.errors):
             report.atomic_write(stage / "errors.csv", result.errors.to_csv(index=False))
         if ic is not None and ic_daily is not None:
