@@ -134,3 +134,13 @@ def test_forecast_matches_original(tiny_reference, ref, name, use_cache):
     assert list(out.columns) == ["open", "high", "low", "close", "volume", "amount"]
     assert (out.index == pd.DatetimeIndex(yt)).all()
     np.testing.assert_allclose(out.to_numpy(dtype=np.float64), ref[f"pred_{name}"], rtol=RTOL)
+
+
+def test_eval_mode_with_causal_dependency_layer_equals_training_forward(model, ref):
+    """Validation scores whole windows in eval mode; dep_causal=True keeps later bars out of the fine head."""
+    s1, s2, stamp = torch.tensor(ref["tok_s1"]), torch.tensor(ref["tok_s2"]), torch.tensor(ref["stamp"])
+    with torch.no_grad():
+        leaky = model(s1[:, :-1], s2[:, :-1], stamp[:, :-1], use_teacher_forcing=True, s1_targets=s1[:, 1:])[1]
+        causal = model(s1[:, :-1], s2[:, :-1], stamp[:, :-1], use_teacher_forcing=True, s1_targets=s1[:, 1:], dep_causal=True)[1]
+    assert_close(causal, ref["train_s2_logits"])
+    assert not np.allclose(leaky.numpy(), ref["train_s2_logits"], atol=1e-3)

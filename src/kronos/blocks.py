@@ -169,10 +169,12 @@ class CrossAttention(_Attention):
         value: torch.Tensor,
         *,
         key_valid: torch.Tensor | None = None,
+        causal: bool | None = None,
     ) -> torch.Tensor:
+        """``causal=None`` follows the module's mode (the published behaviour); True/False force it."""
         q, k, v = self._heads(self.q_proj(query)), self._heads(self.k_proj(key)), self._heads(self.v_proj(value))
         q, k = self.rotary(q, k)
-        causal = self.training
+        causal = self.training if causal is None else causal
         mask = attention_mask(q.shape[-2], k.shape[-2], causal=causal, key_valid=key_valid, device=query.device)
         return self._attend(q, k, v, mask, is_causal=causal)
 

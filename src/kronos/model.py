@@ -87,9 +87,15 @@ class DependencyAwareLayer(nn.Module):
         self.cross_attn = CrossAttention(d_model, n_heads, attn_dropout_p, resid_dropout_p)
         self.norm = RMSNorm(d_model)
 
-    def forward(self, hidden_states: torch.Tensor, sibling_embed: torch.Tensor, key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        sibling_embed: torch.Tensor,
+        key_padding_mask: torch.Tensor | None = None,
+        causal: bool | None = None,
+    ) -> torch.Tensor:
         key_valid = None if key_padding_mask is None else ~key_padding_mask.bool()
-        attn = self.cross_attn(sibling_embed, hidden_states, hidden_states, key_valid=key_valid)
+        attn = self.cross_attn(sibling_embed, hidden_states, hidden_states, key_valid=key_valid, causal=causal)
         # With a single sibling query (generation) the residual broadcasts over the window.
         return self.norm(hidden_states + attn)
 
@@ -211,11 +217,15 @@ class Kronos(PretrainedMixin, nn.Module):
         padding_mask: torch.Tensor | None = None,
         use_teacher_forcing: bool = False,
         s1_targets: torch.Tensor | None = None,
+        dep_causal: bool | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Training forward: ``(s1_logits, s2_logits)`` for every position.
 
         The fine head is conditioned on the true next coarse ids (``use_teacher_forcing``) or, as in
         the original fine-tuning, on coarse ids sampled from the model's own coarse distribution.
+        ``dep_causal=None`` keeps the published quirk (the dependency layer is causal only in training
+        mode); pass True to score a whole window in eval mode (validation) without the fine head
+        seeing later bars.
         """
         h = self.hidden_states(s1_ids, s2_ids, stamp, padding_mask)
         s1_logits = self.head(h)
@@ -227,7 +237,7 @@ class Kronos(PretrainedMixin, nn.Module):
             probs = F.softmax(s1_logits.detach(), dim=-1)
             sampled = torch.multinomial(probs.view(-1, self.s1_vocab_size), 1).view(s1_ids.shape)
             sibling = self.embedding.emb_s1(sampled)
-        x2 = self.dep_layer(h, sibling, key_padding_mask=padding_mask)
+        x2 = self.dep_layer(h, sibling, key_padding_mask=padding_mask, causal=dep_causal)
         return s1_logits, self.head.cond_forward(x2)
 
     def decode_s1(

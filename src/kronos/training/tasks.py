@@ -156,7 +156,8 @@ class PredictorTask(Task):
         stamp = batch["stamp"]
         s1_in, s2_in, stamp_in = s1[:, :-1], s2[:, :-1], stamp[:, :-1]
         s1_tgt, s2_tgt = s1[:, 1:], s2[:, 1:]
-        s1_logits, s2_logits = model(s1_in, s2_in, stamp_in, use_teacher_forcing=teacher_forcing, s1_targets=s1_tgt)
+        # dep_causal=True: in eval mode too, the fine head must not see later bars of the window.
+        s1_logits, s2_logits = model(s1_in, s2_in, stamp_in, use_teacher_forcing=teacher_forcing, s1_targets=s1_tgt, dep_causal=True)
         head = _inner(model).head
         loss, ce_s1, ce_s2 = head.compute_loss(s1_logits.float(), s2_logits.float(), s1_tgt, s2_tgt)
         return {"loss": loss, "ce_s1": ce_s1, "ce_s2": ce_s2}
@@ -167,28 +168,6 @@ class PredictorTask(Task):
 
     def eval_metrics(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return self._loss(model, batch, teacher_forcing=True)
-
-    @contextlib.contextmanager
-    def eval_mode(self, model: nn.Module) -> Iterator[None]:
-        """Eval mode (no dropout) but with the dependency layer's attention causal.
-
-        The published model's dependency layer attends over the whole window in eval mode (right for
-        generation, where the query is the newest bar). Over a full training window that would let
-        the fine head see later bars, so validation would read a leaked, too-low loss. Its attention
-        is put back in training mode (it has no dropout) for the duration; the rest stays in eval.
-        """
-        model.eval()
-        attn = getattr(getattr(_inner(model), "dep_layer", None), "cross_attn", None)
-        saved_p = None
-        if attn is not None:
-            attn.training = True  # only this module: its children (dropout) stay in eval mode
-            saved_p, attn.attn_dropout_p = getattr(attn, "attn_dropout_p", 0.0), 0.0
-        try:
-            yield
-        finally:
-            if attn is not None:
-                attn.attn_dropout_p = saved_p
-            model.train()
 
     def bars_per_sample(self) -> int:
         return self.cfg.data.lookback + self.cfg.data.horizon - 1
