@@ -254,6 +254,7 @@ def run_backtest(
     if strategy not in {"topk", "single"}:
         raise InputError(f"--strategy must be 'topk' or 'single', got {strategy!r}")
     computed = False
+    errors = pd.DataFrame()
     if forecasts is None and forecasts_path is not None:
         path = Path(forecasts_path)
         if not path.exists():
@@ -270,7 +271,7 @@ def run_backtest(
         if strategy == "topk" and len(series) < 2:
             raise InputError(f"--strategy topk needs a panel of several series; {data} holds {len(series)}")
         result = rolling_evaluate(series, specs, config, n_jobs=n_jobs, progress=progress)
-        forecasts = result.forecasts
+        forecasts, errors = result.forecasts, result.errors
         computed = True
     required = {"forecaster", "series", "origin_time", "step", "last_close", "y_true", "y_pred"}
     missing = sorted(required - set(forecasts.columns))
@@ -322,6 +323,8 @@ def run_backtest(
         "decisions": f"{report._fmt(returns.index.min())} .. {report._fmt(returns.index.max())} ({len(returns.index)})",
         "series": forecasts["series"].nunique(),
     }
+    if len(errors):
+        settings["skipped or failed (errors.csv)"] = len(errors)
     if strategy == "single":
         settings["rule"] = f"{'long/short' if long_short else 'long/flat'}, threshold {threshold}"
     plot_results = results if strategy == "topk" else {k: v for k, v in results.items() if k.endswith(f"/ {sorted(forecasts['series'].unique())[0]}")}
@@ -329,6 +332,8 @@ def run_backtest(
     with _staging(out) as stage:
         if computed:
             report.atomic_write(stage / "forecasts.parquet", lambda p: forecasts.to_parquet(p, index=False))
+        if len(errors):
+            report.atomic_write(stage / "errors.csv", errors.to_csv(index=False))
         report.atomic_write(stage / "backtest.csv", periods.to_csv(index=False))
         report.atomic_write(stage / "stats.csv", stats.to_csv(index=False))
         report.backtest_figures(plot_results, stage, title=f"{strategy} backtest")
