@@ -7,8 +7,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from kronos.cli import app
-from kronos.cli import commands  # noqa: F401  (registers the commands)
+from kronos.cli import (
+    app,
+    commands,  # noqa: F401  (registers the commands)
+)
 
 runner = CliRunner()
 

@@ -7,7 +7,6 @@ Thin wrappers over :mod:`kronos.evaluation.pipeline`; heavy imports happen insid
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 from rich.console import Console
@@ -36,7 +35,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     return (InputError, FileNotFoundError, ValueError)
 
 
-def _kronos_options(max_context: Optional[int], device: Optional[str], temperature: float, top_k: int, top_p: float,
+def _kronos_options(max_context: int | None, device: str | None, temperature: float, top_k: int, top_p: float,
                     full_history: bool = False) -> dict:
     return {"max_context": max_context, "device": device, "temperature": temperature, "top_k": top_k, "top_p": top_p,
             "max_history": 0 if full_history else None}
@@ -45,20 +44,20 @@ def _kronos_options(max_context: Optional[int], device: Optional[str], temperatu
 @app.command("evaluate")
 def evaluate_command(
     data: Path = typer.Option(..., "--data", help="A parquet/CSV file, a panel with a 'symbol' column, or a folder of them."),
-    forecaster: List[str] = typer.Option(..., "--forecaster", "-f", help=_FORECASTER_HELP),
+    forecaster: list[str] = typer.Option(..., "--forecaster", "-f", help=_FORECASTER_HELP),
     out: Path = typer.Option(..., "--out", help="Output folder (created; earlier results are replaced only on success)."),
     lookback: int = typer.Option(256, "--lookback", help="Bars of history given to the forecaster at each origin."),
     horizon: int = typer.Option(5, "--horizon", help="Bars forecast from each origin (steps 1..H are scored)."),
     origins: int = typer.Option(20, "--origins", help="Forecast origins per series, counted back from the end."),
-    stride: Optional[int] = typer.Option(None, "--stride", help="Bars between origins (default: the horizon)."),
+    stride: int | None = typer.Option(None, "--stride", help="Bars between origins (default: the horizon)."),
     samples: int = typer.Option(100, "--samples", help="Sample paths per forecast."),
     seed: int = typer.Option(0, "--seed", help="Run seed (each origin's seed derives from it)."),
     align: str = typer.Option("auto", "--align", help="end | calendar | auto (calendar for panels)."),
     jobs: int = typer.Option(0, "--jobs", "-j", help="Worker processes (0 = every core)."),
-    symbols: Optional[List[str]] = typer.Option(None, "--symbols", help="Only these series (comma-separated or repeated)."),
-    max_series: Optional[int] = typer.Option(None, "--max-series", help="Only the first N series in name order."),
-    max_context: Optional[int] = typer.Option(None, "--max-context", help="Kronos context length (default: the checkpoint's)."),
-    device: Optional[str] = typer.Option(None, "--device", help="Kronos device (cpu, cuda, ...)."),
+    symbols: list[str] | None = typer.Option(None, "--symbols", help="Only these series (comma-separated or repeated)."),
+    max_series: int | None = typer.Option(None, "--max-series", help="Only the first N series in name order."),
+    max_context: int | None = typer.Option(None, "--max-context", help="Kronos context length (default: the checkpoint's)."),
+    device: str | None = typer.Option(None, "--device", help="Kronos device (cpu, cuda, ...)."),
     temperature: float = typer.Option(1.0, "--temperature", "-T", help="Kronos sampling temperature."),
     top_k: int = typer.Option(0, "--top-k", help="Kronos top-k sampling (0 = off)."),
     top_p: float = typer.Option(1.0, "--top-p", help="Kronos nucleus sampling (1 = off)."),
@@ -94,9 +93,9 @@ def evaluate_command(
 @app.command("backtest")
 def backtest_command(
     out: Path = typer.Option(..., "--out", help="Output folder."),
-    forecasts: Optional[Path] = typer.Option(None, "--forecasts", help="A forecasts.parquet from `kronos evaluate --stride 1`."),
-    data: Optional[Path] = typer.Option(None, "--data", help="Panel (or series) to forecast when --forecasts is not given."),
-    forecaster: Optional[List[str]] = typer.Option(None, "--forecaster", "-f", help=_FORECASTER_HELP),
+    forecasts: Path | None = typer.Option(None, "--forecasts", help="A forecasts.parquet from `kronos evaluate --stride 1`."),
+    data: Path | None = typer.Option(None, "--data", help="Panel (or series) to forecast when --forecasts is not given."),
+    forecaster: list[str] | None = typer.Option(None, "--forecaster", "-f", help=_FORECASTER_HELP),
     lookback: int = typer.Option(256, "--lookback", help="Bars of history per forecast."),
     horizon: int = typer.Option(5, "--horizon", help="Bars forecast at each decision."),
     origins: int = typer.Option(250, "--origins", help="Decision dates (one per bar, counted back from the end)."),
@@ -113,12 +112,12 @@ def backtest_command(
     benchmark: str = typer.Option("equal", "--benchmark", help="equal (universe), a series name, or a file of bars."),
     long_short: bool = typer.Option(False, "--long-short/--long-flat", help="Single-asset rule: short on negative signals."),
     threshold: float = typer.Option(0.0, "--threshold", help="Single-asset rule: |signal| needed to take a position."),
-    periods_per_year: Optional[float] = typer.Option(None, "--periods-per-year", help="Annualisation (default: inferred)."),
+    periods_per_year: float | None = typer.Option(None, "--periods-per-year", help="Annualisation (default: inferred)."),
     jobs: int = typer.Option(0, "--jobs", "-j", help="Worker processes (0 = every core)."),
-    symbols: Optional[List[str]] = typer.Option(None, "--symbols", help="Only these series."),
-    max_series: Optional[int] = typer.Option(None, "--max-series", help="Only the first N series."),
-    max_context: Optional[int] = typer.Option(None, "--max-context"),
-    device: Optional[str] = typer.Option(None, "--device"),
+    symbols: list[str] | None = typer.Option(None, "--symbols", help="Only these series."),
+    max_series: int | None = typer.Option(None, "--max-series", help="Only the first N series."),
+    max_context: int | None = typer.Option(None, "--max-context"),
+    device: str | None = typer.Option(None, "--device"),
     temperature: float = typer.Option(1.0, "--temperature", "-T"),
     top_k: int = typer.Option(0, "--top-k"),
     top_p: float = typer.Option(1.0, "--top-p"),

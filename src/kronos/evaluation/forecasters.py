@@ -17,9 +17,10 @@ Names understood by :func:`load_forecaster`:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -107,7 +108,7 @@ class KronosForecaster:
         top_k: int = 0,
         top_p: float = 1.0,
         max_history: int | None = None,
-    ) -> "KronosForecaster":
+    ) -> KronosForecaster:
         """Load a checkpoint directory (``model/`` + ``tokenizer/``), a published name or a hub id.
 
         ``max_context`` defaults to what the checkpoint declares (``predictor.json`` or the

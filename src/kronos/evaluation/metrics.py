@@ -29,7 +29,7 @@ Metric definitions (``r = y / last_close - 1`` is the simple return from the ori
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -53,7 +53,7 @@ ALL = "(all)"
 
 def quantile_column(q: float) -> str:
     """Name of the column holding quantile ``q`` of the close: ``q05``, ``q50``, ``q95``..."""
-    return f"q{int(round(q * 100)):02d}"
+    return f"q{round(q * 100):02d}"
 
 
 def interval_columns(level: float) -> tuple[str, str]:
@@ -123,7 +123,7 @@ def _row_terms(df: pd.DataFrame, levels: Iterable[float]) -> pd.DataFrame:
     )
     for level in levels:
         lo, hi = interval_columns(level)
-        tag = int(round(level * 100))
+        tag = round(level * 100)
         if lo in df and hi in df:
             terms[f"cov{tag}"] = ((df["y_true"] >= df[lo]) & (df["y_true"] <= df[hi])).astype(float)
             terms[f"width{tag}"] = (df[hi] - df[lo]) / df["last_close"]

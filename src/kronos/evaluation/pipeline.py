@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,7 +36,7 @@ from kronos.evaluation.metrics import compute_metrics, pit_histogram
 from kronos.evaluation.rolling import RollingConfig, RollingResult, rolling_evaluate
 from kronos.preprocessing import InputError
 
-__all__ = ["EvaluationOutput", "BacktestOutput", "run_evaluation", "run_backtest", "split_names"]
+__all__ = ["BacktestOutput", "EvaluationOutput", "run_backtest", "run_evaluation", "split_names"]
 
 MIN_IC_NAMES = 10  # fewer instruments give too noisy a cross-sectional correlation to report
 
@@ -159,8 +160,8 @@ def run_evaluation(
 
         md = ["# Kronos evaluation", "", report.markdown_table(_settings_table(settings)), "",
               "## All series, all horizon steps", "",
-              "Return-scale metrics (`mae_ret`, `rmse_ret`, `crps_ret`, `width80`, `rv_mae`) are fractions of the "
-              "last close; `mape` is in %; `rel_mae_ret` < 1 beats persistence. Definitions: docs/evaluation.md.", "",
+              ("Return-scale metrics (`mae_ret`, `rmse_ret`, `crps_ret`, `width80`, `rv_mae`) are fractions of the "
+               "last close; `mape` is in %; `rel_mae_ret` < 1 beats persistence. Definitions: docs/evaluation.md."), "",
               report.markdown_table(overall), ""]
         if ic is not None:
             md += ["## Cross-sectional skill (predicted vs realised horizon return)", "",
@@ -327,7 +328,8 @@ def run_backtest(
         settings["skipped or failed (errors.csv)"] = len(errors)
     if strategy == "single":
         settings["rule"] = f"{'long/short' if long_short else 'long/flat'}, threshold {threshold}"
-    plot_results = results if strategy == "topk" else {k: v for k, v in results.items() if k.endswith(f"/ {sorted(forecasts['series'].unique())[0]}")}
+    first_series = min(forecasts["series"].unique())
+    plot_results = results if strategy == "topk" else {k: v for k, v in results.items() if k.endswith(f"/ {first_series}")}
     shown = stats[stats["row"] != "strategy (gross)"]
     with _staging(out) as stage:
         if computed:
@@ -338,8 +340,8 @@ def run_backtest(
         report.atomic_write(stage / "stats.csv", stats.to_csv(index=False))
         report.backtest_figures(plot_results, stage, title=f"{strategy} backtest")
         md = ["# Kronos backtest", "", report.markdown_table(_settings_table(settings)), "", "## Performance", "",
-              "Annualised figures; `max_drawdown` and returns are fractions; turnover is one-way per bar. "
-              "Gross rows (before costs) are in stats.csv.", "",
+              ("Annualised figures; `max_drawdown` and returns are fractions; turnover is one-way per bar. "
+               "Gross rows (before costs) are in stats.csv."), "",
               report.markdown_table(shown), "", "![equity](equity.png)", ""]
         if ic is not None:
             report.atomic_write(stage / "ic.csv", ic.to_csv(index=False))

@@ -10,8 +10,8 @@ import html
 import io
 import os
 import tempfile
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -153,7 +153,7 @@ def evaluation_figures(
     nominal = np.array(INTERVAL_LEVELS)
     axes[0].plot([0, 1], [0, 1], color="grey", linestyle="--", label="calibrated")
     for name in names:
-        cov = [overall.loc[name].get(f"cov{int(round(level * 100))}", np.nan) for level in nominal]
+        cov = [overall.loc[name].get(f"cov{round(level * 100)}", np.nan) for level in nominal]
         axes[0].plot(nominal, cov, marker="o", label=name)
         hist = pit_histogram(forecasts.loc[forecasts["forecaster"] == name, "pit"])
         axes[1].step(np.linspace(0.05, 0.95, len(hist)), hist, where="mid", label=name)
@@ -165,7 +165,7 @@ def evaluation_figures(
     axes[0].legend(fontsize=8)
     written.append(_save_png(fig, out / "calibration.png"))
 
-    first = sorted(forecasts["series"].unique())[0]
+    first = min(forecasts["series"].unique())
     rows = forecasts[forecasts["series"] == first]
     origin = rows["origin_time"].max()
     rows = rows[rows["origin_time"] == origin]
@@ -198,7 +198,7 @@ def evaluation_figures(
     return written
 
 
-def backtest_figures(results: dict[str, "object"], out_dir: str | os.PathLike, title: str = "backtest") -> list[Path]:
+def backtest_figures(results: dict[str, object], out_dir: str | os.PathLike, title: str = "backtest") -> list[Path]:
     """``equity.png``: equity curves (net, gross, benchmark) and drawdown of each named result."""
     plt = _plt()
     fig, axes = plt.subplots(2, 1, figsize=(10, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
@@ -287,9 +287,11 @@ def write_html(path: str | os.PathLike, title: str, sections: Sequence[tuple[str
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
         f"<title>{html.escape(title)}</title>",
-        "<style>body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}"
-        "table{border-collapse:collapse;font-size:13px;margin:0.5em 0}"
-        "td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}th{background:#f3f3f3}</style>",
+        (
+            "<style>body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}"
+            "table{border-collapse:collapse;font-size:13px;margin:0.5em 0}"
+            "td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}th{background:#f3f3f3}</style>"
+        ),
         f"</head><body><h1>{html.escape(title)}</h1>",
     ]
     js_included = False

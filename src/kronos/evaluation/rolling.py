@@ -17,13 +17,14 @@ chunk of origins), with a rich progress bar.
 from __future__ import annotations
 
 import math
+import multiprocessing as mp
 import os
 import sys
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
-import multiprocessing as mp
 import numpy as np
 import pandas as pd
 
@@ -31,7 +32,7 @@ from kronos.evaluation.forecasters import Forecaster, ForecasterSpec, seed_for
 from kronos.evaluation.metrics import QUANTILES, score_paths
 from kronos.preprocessing import InputError
 
-__all__ = ["RollingConfig", "RollingResult", "origin_plan", "rolling_evaluate", "forecast_origins"]
+__all__ = ["RollingConfig", "RollingResult", "forecast_origins", "origin_plan", "rolling_evaluate"]
 
 FORECAST_COLUMNS: tuple[str, ...] = (
     "forecaster", "series", "origin_time", "step", "target_time", "last_close", "y_true", "y_pred", "y_median",
