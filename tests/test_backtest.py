@@ -116,3 +116,21 @@ def test_periods_per_year_follow_the_data(shared_data):
     btc = pd.read_parquet(shared_data / "crypto" / "BINANCE-BTCUSDT_daily.parquet", columns=["timestamps"])["timestamps"]
     assert infer_periods_per_year(spy.iloc[-500:]) == 252
     assert infer_periods_per_year(btc.iloc[-500:]) == 365
+
+
+def test_spaced_origins_hold_each_decision_for_the_stride(shared_data, tmp_path):
+    from kronos.evaluation import RollingConfig, load_forecaster, read_series, rolling_evaluate
+    from kronos.evaluation.pipeline import run_backtest
+
+    spy = read_series(shared_data / "etf" / "SPY_daily.parquet")["SPY_daily"].iloc[-300:].reset_index(drop=True)
+    config = RollingConfig(lookback=60, horizon=5, origins=20, stride=3, num_samples=20)
+    forecasts = rolling_evaluate({"SPY": spy}, [load_forecaster("drift")], config, raise_errors=True).forecasts
+    out = run_backtest(tmp_path, forecasts=forecasts, strategy="single")
+    periods = out.results["drift / SPY"].periods
+    close = spy.set_index("timestamps")["close"]
+    held = (close.shift(-3) / close - 1.0).reindex(periods.index)  # close to close over the 3-bar stride
+    np.testing.assert_allclose(periods["benchmark"], held.to_numpy())
+    strategy = out.stats.set_index("row").loc["strategy"]
+    assert strategy["periods"] == 20
+    # 252 trading days a year, one decision every 3 bars
+    assert strategy["annual_volatility"] == pytest.approx(periods["net"].std(ddof=1) * np.sqrt(84))

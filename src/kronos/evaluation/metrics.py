@@ -183,7 +183,7 @@ def compute_metrics(forecasts: pd.DataFrame, levels: Sequence[float] = INTERVAL_
     table = pd.concat([overall, per_series, by_step], ignore_index=True)
 
     if "persistence" in set(df["forecaster"]):
-        # relative error on exactly the rows both forecasters scored
+        # relative to persistence on the same series and step (rows that failed for one of them differ)
         base = table[table["forecaster"] == "persistence"].set_index(["series", "step"])["mae_ret"]
         keys = pd.MultiIndex.from_arrays([table["series"], table["step"]])
         table["rel_mae_ret"] = table["mae_ret"].to_numpy() / base.reindex(keys).to_numpy()

@@ -283,7 +283,7 @@ def run_backtest(
 
     stride = _stride_of(forecasts)
     returns = period_returns(forecasts, stride=stride)
-    ppy = float(periods_per_year) if periods_per_year else infer_periods_per_year(returns.index)
+    ppy = float(periods_per_year) if periods_per_year else _decisions_per_year(forecasts, stride)
     bench = _benchmark_returns(benchmark, forecasts, returns, stride)
     signals = make_signals(forecasts, signal, relative=relative)
 
@@ -354,6 +354,14 @@ def run_backtest(
         ])
         files = sorted(out / p.name for p in stage.iterdir())
     return BacktestOutput(out_dir=out, results=results, stats=stats, forecasts=forecasts, ic=ic, files=files)
+
+
+def _decisions_per_year(forecasts: pd.DataFrame, stride: int) -> float:
+    """Bars per year of the data (from one series' consecutive forecast targets) over the stride."""
+    first = forecasts[forecasts["forecaster"] == forecasts["forecaster"].iloc[0]]
+    one = first[first["series"] == first["series"].iloc[0]]
+    bars = pd.DatetimeIndex(one["target_time"].unique()).union(pd.DatetimeIndex(one["origin_time"].unique()))
+    return infer_periods_per_year(bars) / stride
 
 
 def _stride_of(forecasts: pd.DataFrame) -> int:
