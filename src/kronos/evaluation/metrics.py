@@ -186,7 +186,9 @@ def compute_metrics(forecasts: pd.DataFrame, levels: Sequence[float] = INTERVAL_
         # relative to persistence on the same series and step (rows that failed for one of them differ)
         base = table[table["forecaster"] == "persistence"].set_index(["series", "step"])["mae_ret"]
         keys = pd.MultiIndex.from_arrays([table["series"], table["step"]])
-        table["rel_mae_ret"] = table["mae_ret"].to_numpy() / base.reindex(keys).to_numpy()
+        denom = base.reindex(keys).to_numpy(dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):  # a series that never moved: undefined
+            table["rel_mae_ret"] = np.where(denom > 0, table["mae_ret"].to_numpy() / denom, np.nan)
     return table
 
 
