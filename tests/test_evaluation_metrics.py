@@ -40,14 +40,17 @@ class _Climatology:
 
 
 class _Oracle:
-    """A single path equal to the realised future (deliberate look-ahead, for the metric limits)."""
+    """A single path equal to the realised future (deliberate look-ahead, for the metric limits).
+
+    Its ``forecast`` takes no seed: the engine accepts the plain three-argument protocol too.
+    """
 
     name = "oracle"
 
     def __init__(self, frame: pd.DataFrame) -> None:
         self.close = frame.set_index("timestamps")["close"]
 
-    def forecast(self, history, future_timestamps, num_samples, *, seed=None):
+    def forecast(self, history, future_timestamps, num_samples):
         path = self.close.reindex(pd.DatetimeIndex(future_timestamps)).to_numpy()[None, :]
         return paths_to_forecast(path, history, future_timestamps, self.name)
 

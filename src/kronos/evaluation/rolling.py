@@ -155,6 +155,7 @@ def forecast_origins(
     origin (progress).
     """
     L, H = config.lookback, config.horizon
+    seeded = [_accepts_seed(f) for f in forecasters]
     stamps = pd.DatetimeIndex(frame["timestamps"])
     close = frame["close"].to_numpy(dtype=np.float64)
     chunks: list[dict[str, Any]] = []
@@ -168,9 +169,12 @@ def forecast_origins(
         future_times = stamps[pos + 1 : pos + 1 + H]
         y_true = close[pos + 1 : pos + 1 + H]
         seed = seed_for(config.seed, name, origin_time)
-        for forecaster in forecasters:
+        for forecaster, takes_seed in zip(forecasters, seeded):
             try:
-                fc = forecaster.forecast(history, future_times, config.num_samples, seed=seed)
+                if takes_seed:
+                    fc = forecaster.forecast(history, future_times, config.num_samples, seed=seed)
+                else:  # a plain ``forecast(history, future_timestamps, num_samples)`` is fine too
+                    fc = forecaster.forecast(history, future_times, config.num_samples)
                 paths = fc.column("close")
                 if paths.shape[1] != H:
                     raise ValueError(f"returned {paths.shape[1]} bars, {H} were asked for")
@@ -201,6 +205,16 @@ def forecast_origins(
         return pd.DataFrame(columns=list(FORECAST_COLUMNS)), errors
     rows = pd.DataFrame({k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]})
     return rows, errors
+
+
+def _accepts_seed(forecaster: Forecaster) -> bool:
+    import inspect
+
+    try:
+        params = inspect.signature(forecaster.forecast).parameters
+    except (TypeError, ValueError):
+        return True
+    return "seed" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
 # ----------------------------------------------------------------------------------------------
