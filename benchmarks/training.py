@@ -27,11 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-SMALL = dict(s1_bits=10, s2_bits=10, n_layers=8, d_model=512, n_heads=8, ff_dim=1024, ffn_dropout_p=0.25,
-             attn_dropout_p=0.1, resid_dropout_p=0.25, token_dropout_p=0.1, learn_te=True)  # fmt: skip
-TOKENIZER_BASE = dict(d_in=6, d_model=256, n_heads=4, ff_dim=512, n_enc_layers=4, n_dec_layers=4, ffn_dropout_p=0.0,
-                      attn_dropout_p=0.0, resid_dropout_p=0.0, s1_bits=10, s2_bits=10, beta=0.05, gamma0=1.0,
-                      gamma=1.1, zeta=0.05, group_size=4)  # fmt: skip
+from kronos.registry import PUBLISHED_CONFIGS
+
+SMALL = PUBLISHED_CONFIGS["Kronos-small"].to_dict()
+TOKENIZER_BASE = PUBLISHED_CONFIGS["Kronos-Tokenizer-base"].to_dict()
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SERIES = ["crypto/BINANCE-BTCUSDT_1h.parquet", "fx/EURUSD_1h.parquet", "crypto/BINANCE-ETHUSDT_1h.parquet"]
 

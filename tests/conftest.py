@@ -33,3 +33,19 @@ def shared_data() -> Path:
 def tiny_reference() -> Path:
     """``../shared/reference/kronos_tiny``: random-weight checkpoints and the original's outputs."""
     return _require(SHARED / "reference" / "kronos_tiny")
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op thread for a module of tiny-model tests, restored afterwards.
+
+    Tiny models gain nothing from intra-op threads, and on a busy 2-core machine the threads thrash
+    (a module's runtime grew tenfold under load). Opt in with
+    ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 from typer.testing import CliRunner
 
 from kronos.cli import (
@@ -13,15 +12,6 @@ from kronos.cli import (
 )
 
 runner = CliRunner()
-
-
-@pytest.fixture()
-def one_torch_thread():
-    torch = pytest.importorskip("torch")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _evaluate_args(shared_data, tiny_reference, out, *extra):

@@ -19,15 +19,6 @@ def spy(shared_data) -> pd.DataFrame:
     return frame.iloc[-400:].reset_index(drop=True)
 
 
-@pytest.fixture()
-def one_torch_thread():
-    torch = pytest.importorskip("torch")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _scramble_after(frame: pd.DataFrame, position: int, seed: int) -> pd.DataFrame:
     """Shuffle every bar after ``position`` (prices and volumes move together; times stay)."""
     out = frame.copy()

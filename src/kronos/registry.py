@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["PUBLISHED", "PublishedModel", "resolve_published"]
+from kronos.config import KronosConfig, TokenizerConfig
+
+__all__ = ["PUBLISHED", "PUBLISHED_CONFIGS", "PublishedModel", "resolve_published"]
 
 
 @dataclass(frozen=True)
@@ -32,3 +34,24 @@ def resolve_published(name: str) -> PublishedModel | None:
         return PUBLISHED[name]
     key = _ALIASES.get(name.lower())
     return PUBLISHED[key] if key else None
+
+
+# The published configurations (SPEC.md), for random-weight benchmarks and fresh pretraining.
+PUBLISHED_CONFIGS: dict[str, KronosConfig | TokenizerConfig] = {
+    "Kronos-Tokenizer-base": TokenizerConfig(
+        d_in=6, d_model=256, n_heads=4, ff_dim=512, n_enc_layers=4, n_dec_layers=4, ffn_dropout_p=0.0, attn_dropout_p=0.0,
+        resid_dropout_p=0.0, s1_bits=10, s2_bits=10, beta=0.05, gamma0=1.0, gamma=1.1, zeta=0.05, group_size=4,
+    ),
+    "Kronos-mini": KronosConfig(
+        s1_bits=10, s2_bits=10, n_layers=4, d_model=256, n_heads=4, ff_dim=512, ffn_dropout_p=0.2, attn_dropout_p=0.0,
+        resid_dropout_p=0.2, token_dropout_p=0.0, learn_te=True,
+    ),
+    "Kronos-small": KronosConfig(
+        s1_bits=10, s2_bits=10, n_layers=8, d_model=512, n_heads=8, ff_dim=1024, ffn_dropout_p=0.25, attn_dropout_p=0.1,
+        resid_dropout_p=0.25, token_dropout_p=0.1, learn_te=True,
+    ),
+    "Kronos-base": KronosConfig(
+        s1_bits=10, s2_bits=10, n_layers=12, d_model=832, n_heads=16, ff_dim=2048, ffn_dropout_p=0.2, attn_dropout_p=0.0,
+        resid_dropout_p=0.2, token_dropout_p=0.0, learn_te=True,
+    ),
+}  # fmt: skip
