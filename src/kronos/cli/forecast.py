@@ -72,11 +72,12 @@ def show_forecast(fc: Forecast, title: str, rows: int = 10) -> None:
     mean = fc.mean()
     lo, hi = fc.interval(0.8)
     table = Table(title=title)
-    for col in ("time", "open", "high", "low", "close", "close 10%", "close 90%", "P(up)"):
+    daily = bool((mean.index == mean.index.normalize()).all())
+    table.add_column("time", no_wrap=True, min_width=10 if daily else 16)
+    for col in ("open", "high", "low", "close", "close 10%", "close 90%", "P(up)"):
         table.add_column(col, justify="right")
     prob = fc.prob_up()
-    daily = bool((mean.index == mean.index.normalize()).all())
-    fmt = "{:.6g}".format
+    fmt = "{:.5g}".format
     for i, t in enumerate(mean.index[:rows]):
         r = mean.iloc[i]
         table.add_row(
