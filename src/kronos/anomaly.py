@@ -32,31 +32,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from kronos.model import Kronos
 
-__all__ = ["causal_fine_logits", "last_bar_nll", "token_nll"]
-
-
-def causal_fine_logits(model: Kronos, context: torch.Tensor, s1_next: torch.Tensor) -> torch.Tensor:
-    """Fine logits ``(B, T, V2)`` for every position: position ``i`` predicts the fine token of the next bar.
-
-    Args:
-        context: final hidden states ``(B, T, d)`` of bars ``0..T-1`` (from :meth:`Kronos.hidden_states`).
-        s1_next: the observed coarse ids ``(B, T)`` of bars ``1..T`` (the query of position ``i`` is the
-            coarse token of bar ``i + 1``).
-
-    Position ``i`` attends to context ``0..i`` only, without rotary angles, and adds the residual of
-    context ``i``: what ``decode_s2(context[:, :i + 1], s1_next[:, i:i + 1])[:, -1]`` gives in eval mode.
-    """
-    attn = model.dep_layer.cross_attn
-    b, t, d = context.shape
-    q = attn.q_proj(model.embedding.emb_s1(s1_next)).view(b, t, attn.n_heads, attn.head_dim).transpose(1, 2)
-    k, v = attn.project_kv(context)
-    out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-    out = attn.out_proj(out.transpose(1, 2).reshape(b, t, d))
-    return model.head.cond_forward(model.dep_layer.norm(context + out))
+__all__ = ["last_bar_nll", "token_nll"]
 
 
 @torch.no_grad()
@@ -100,7 +79,7 @@ def token_nll(
             start = end - min(max_context, end)
             ctx = model.hidden_states(s1[:, start:end], s2[:, start:end], None if stamp is None else stamp[:, start:end])
             s1_logits = model.head(ctx).float()
-            s2_logits = causal_fine_logits(model, ctx, s1[:, start + 1 : end + 1]).float()
+            s2_logits = model.fine_logits_each_position(ctx, s1[:, start + 1 : end + 1]).float()
             lp1 = -torch.log_softmax(s1_logits, -1).gather(-1, s1[:, start + 1 : end + 1, None].long())[..., 0]
             lp2 = -torch.log_softmax(s2_logits, -1).gather(-1, s2[:, start + 1 : end + 1, None].long())[..., 0]
             keep = slice(scored - start, end - start)  # inputs not scored by an earlier window

@@ -182,6 +182,16 @@ class CrossAttention(_Attention):
         """Keys and values of new context positions, for the generation-time cache (unrotated)."""
         return self._heads(self.k_proj(context)), self._heads(self.v_proj(context))
 
+    def attend_each_position(self, query: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """Query ``i`` over context ``0..i``, unrotated: ``T`` generation steps (length-1 queries) in one pass.
+
+        Equals :meth:`attend_cached` of query ``i`` over the first ``i + 1`` context positions, for
+        every ``i`` at once (used to score observed bars).
+        """
+        q = self._heads(self.q_proj(query))
+        k, v = self.project_kv(context)
+        return self._attend(q, k, v, None, is_causal=True)
+
     def attend_cached(self, query: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_valid: torch.Tensor | None = None) -> torch.Tensor:
         """One query token per row over cached keys/values: the eval-mode generation step.
 

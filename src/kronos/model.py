@@ -252,6 +252,16 @@ class Kronos(PretrainedMixin, nn.Module):
         x2 = self.dep_layer(context, self.embedding.emb_s1(s1_ids), key_padding_mask=padding_mask)
         return self.head.cond_forward(x2)
 
+    def fine_logits_each_position(self, context: torch.Tensor, s1_next: torch.Tensor) -> torch.Tensor:
+        """Fine logits ``(B, T, V2)`` where position ``i`` is the generation step for bar ``i + 1``.
+
+        ``context`` holds the final hidden states of bars ``0..T-1``; ``s1_next`` the coarse ids of bars
+        ``1..T``. Position ``i`` equals ``decode_s2(context[:, :i + 1], s1_next[:, i:i + 1])[:, -1]``
+        (eval mode), i.e. what generation computes, for all positions in one pass.
+        """
+        attn = self.dep_layer.cross_attn.attend_each_position(self.embedding.emb_s1(s1_next), context)
+        return self.head.cond_forward(self.dep_layer.norm(context + attn))
+
     # -- cached generation ---------------------------------------------------------------------
     def new_cache(self, batch_size: int, max_len: int, *, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> KVCache:
         """An empty cache for ``batch_size`` rows of up to ``max_len`` positions."""
