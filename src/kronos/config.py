@@ -60,7 +60,7 @@ class _ConfigBase:
                 raise ConfigError(f"{type(self).__name__}.{name} must be in [0, 1), got {value!r}")
 
     def _check_heads(self) -> None:
-        d_model, n_heads = getattr(self, "d_model"), getattr(self, "n_heads")
+        d_model, n_heads = self.d_model, self.n_heads  # type: ignore[attr-defined]
         if d_model % n_heads:
             raise ConfigError(f"{type(self).__name__}: d_model ({d_model}) must be divisible by n_heads ({n_heads})")
         if (d_model // n_heads) % 2:

@@ -32,21 +32,6 @@ WindowMode = Literal["exact", "block"]
 WINDOW_MODES: tuple[str, ...] = ("exact", "block")
 
 
-def _sample_pair(
-    model: Kronos,
-    s1_logits: torch.Tensor,
-    s2_logits_fn: Callable[[torch.Tensor], torch.Tensor],
-    temperature: float,
-    top_k: int,
-    top_p: float,
-    generator: torch.Generator | None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Draw all coarse tokens of the batch, then all fine tokens given them (the original's draw order)."""
-    s1 = sample(s1_logits.float(), temperature, top_k, top_p, generator)  # (B, 1)
-    s2 = sample(s2_logits_fn(s1).float(), temperature, top_k, top_p, generator)
-    return s1, s2
-
-
 def _generate_uncached(
     model: Kronos,
     s1: torch.Tensor,
@@ -67,9 +52,9 @@ def _generate_uncached(
         end = hist + i
         start = max(0, end - max_context)
         s1_logits, context = model.decode_s1(seq1[:, start:end], seq2[:, start:end], stamps[:, start:end])
-        t1, t2 = _sample_pair(
-            model, s1_logits[:, -1], lambda tok: model.decode_s2(context, tok)[:, -1], temperature, top_k, top_p, generator
-        )
+        # One draw for all coarse tokens of the batch, then one for all fine tokens (the original's order).
+        t1 = sample(s1_logits[:, -1].float(), temperature, top_k, top_p, generator)
+        t2 = sample(model.decode_s2(context, t1)[:, -1].float(), temperature, top_k, top_p, generator)
         seq1[:, end], seq2[:, end] = t1[:, 0], t2[:, 0]
         if on_step is not None:
             on_step()
@@ -147,8 +132,8 @@ def _generate_cached(
                 cache, s1_logits, context = prefill(end - (max_context if window == "exact" else max_context - block), end)
             else:
                 s1_logits, context = model.step_s1(seq1[:, end - 1 : end], seq2[:, end - 1 : end], row_stamps[:, end - 1 : end], cache)
-        ctx, kv = context, cache
-        t1, t2 = _sample_pair(model, s1_logits, lambda tok: model.step_s2(ctx, tok, kv), temperature, top_k, top_p, generator)
+        t1 = sample(s1_logits.float(), temperature, top_k, top_p, generator)
+        t2 = sample(model.step_s2(context, t1, cache).float(), temperature, top_k, top_p, generator)
         seq1[:, end], seq2[:, end] = t1[:, 0], t2[:, 0]
         if on_step is not None:
             on_step()
