@@ -119,7 +119,12 @@ def test_periods_per_year_follow_the_data(shared_data):
 
 
 def test_spaced_origins_hold_each_decision_for_the_stride(shared_data, tmp_path):
-    from kronos.evaluation import RollingConfig, load_forecaster, read_series, rolling_evaluate
+    from kronos.evaluation import (
+        RollingConfig,
+        load_forecaster,
+        read_series,
+        rolling_evaluate,
+    )
     from kronos.evaluation.pipeline import run_backtest
 
     spy = read_series(shared_data / "etf" / "SPY_daily.parquet")["SPY_daily"].iloc[-300:].reset_index(drop=True)

@@ -8,7 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kronos.data import Corpus, CorpusError, GapRule, SplitSpec, build_corpus, iter_series
+from kronos.data import (
+    Corpus,
+    CorpusError,
+    GapRule,
+    SplitSpec,
+    build_corpus,
+    iter_series,
+)
 from kronos.preprocessing import calendar_features
 
 

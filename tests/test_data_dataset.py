@@ -7,7 +7,14 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from kronos.data import EvalWindowSampler, RandomWindowSampler, SplitSpec, WindowDataset, build_corpus, iter_series
+from kronos.data import (
+    EvalWindowSampler,
+    RandomWindowSampler,
+    SplitSpec,
+    WindowDataset,
+    build_corpus,
+    iter_series,
+)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,12 @@ import pytest
 
 from kronos.evaluation import RollingConfig, read_series, rolling_evaluate
 from kronos.evaluation.baselines import paths_to_forecast
-from kronos.evaluation.crosssection import ic_summary, information_coefficient, make_signals, realised_returns
+from kronos.evaluation.crosssection import (
+    ic_summary,
+    information_coefficient,
+    make_signals,
+    realised_returns,
+)
 
 H = 5
 

@@ -6,7 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kronos.evaluation import RollingConfig, compute_metrics, read_series, rolling_evaluate
+from kronos.evaluation import (
+    RollingConfig,
+    compute_metrics,
+    read_series,
+    rolling_evaluate,
+)
 from kronos.evaluation.baselines import DriftRandomWalk, Persistence, paths_to_forecast
 from kronos.evaluation.metrics import pit_histogram, score_paths
 

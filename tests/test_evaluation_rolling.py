@@ -6,7 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kronos.evaluation import RollingConfig, compute_metrics, load_forecaster, read_series, rolling_evaluate
+from kronos.evaluation import (
+    RollingConfig,
+    compute_metrics,
+    load_forecaster,
+    read_series,
+    rolling_evaluate,
+)
 from kronos.evaluation.baselines import Persistence
 from kronos.evaluation.forecasters import parse_forecaster_spec
 from kronos.evaluation.rolling import origin_plan

@@ -138,8 +138,10 @@ def test_plot_without_matplotlib_names_the_extra(fc, monkeypatch):
 def test_forecast_dist_command_on_the_bundled_sample(tmp_path):
     from typer.testing import CliRunner
 
-    from kronos.cli import app
-    from kronos.cli import commands  # noqa: F401  (registers the commands)
+    from kronos.cli import (
+        app,
+        commands,  # noqa: F401  (registers the commands)
+    )
 
     out = tmp_path / "q.csv"
     result = CliRunner().invoke(app, [

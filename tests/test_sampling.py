@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from kronos.sampling import logits_to_probs, sample, top_k_filter, top_p_filter, validate_sampling
+from kronos.sampling import (
+    logits_to_probs,
+    sample,
+    top_k_filter,
+    top_p_filter,
+    validate_sampling,
+)
 
 
 def test_top_k_keeps_exactly_the_k_largest():

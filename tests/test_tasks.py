@@ -12,7 +12,6 @@ from kronos.anomaly import token_nll
 from kronos.preprocessing import Normalizer, calendar_features, prepare_features
 from kronos.synthesis import repair_bars
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

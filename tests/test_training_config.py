@@ -123,8 +123,10 @@ def test_overrides_and_file_errors(tmp_path):
 
 
 def test_cli_reports_config_errors_without_a_traceback(tmp_path):
-    from kronos.cli import app
-    from kronos.cli import commands  # noqa: F401  (registers the command groups)
+    from kronos.cli import (
+        app,
+        commands,  # noqa: F401  (registers the command groups)
+    )
 
     path = tmp_path / "run.yaml"
     path.write_text(yaml.safe_dump(_with("train.lrr", 1)))

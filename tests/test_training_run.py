@@ -29,8 +29,10 @@ def _data(shared_data: Path, root: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def tiny_pair(shared_data, tmp_path_factory):
     """Train the tiny tokenizer through the CLI, then the tiny predictor on its tokens (Python API)."""
-    from kronos.cli import app
-    from kronos.cli import commands  # noqa: F401
+    from kronos.cli import (
+        app,
+        commands,  # noqa: F401
+    )
 
     root = tmp_path_factory.mktemp("tiny")
     sets = sum((["--set", o] for o in [*_data(shared_data, root), "train.tensorboard=true"]), [])

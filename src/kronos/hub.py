@@ -18,8 +18,9 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from kronos.config import ConfigError
+from kronos.fileio import atomic_write, atomic_write_text
 
-__all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "PretrainedMixin", "atomic_write_text", "resolve_file"]
+__all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "PretrainedMixin", "resolve_file"]
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -57,19 +58,6 @@ def resolve_file(
             cache_dir=cache_dir, local_files_only=local_files_only, token=token,
         )  # fmt: skip
     )
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write a text file so that readers see the old or the new content, never half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class PretrainedMixin:
@@ -132,14 +120,7 @@ class PretrainedMixin:
         out = Path(save_directory)
         out.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().to("cpu").contiguous() for k, v in self.state_dict().items()}  # type: ignore[attr-defined]
-        fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{WEIGHTS_NAME}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            save_file(state, tmp, metadata={"format": "pt"})
-            os.replace(tmp, out / WEIGHTS_NAME)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(out / WEIGHTS_NAME, lambda tmp: save_file(state, str(tmp), metadata={"format": "pt"}))
         atomic_write_text(out / CONFIG_NAME, json.dumps(self.config.to_dict(), indent=2, sort_keys=True) + "\n")
         return out
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import pandas as pd
+
+from kronos.fileio import atomic_write_bytes
 
 if TYPE_CHECKING:  # pragma: no cover
     from kronos.forecast import Forecast
@@ -38,20 +39,6 @@ def _need(module: str) -> Any:
             f"plotting needs the optional dependency '{module.split('.')[0]}': install it with "
             "pip install 'kronos-kline[eval]' (or pip install matplotlib plotly)"
         ) from None
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> Path:
-    """Write bytes so that readers see the old or the new file, never a partial one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _check_levels(levels: Sequence[float]) -> list[float]:
@@ -176,7 +163,7 @@ def save_png(fc: "Forecast", path: str | os.PathLike, *, dpi: int = 110, **kwarg
     fig = plot_forecast(fc, **kwargs)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
-    return _atomic_write_bytes(Path(path), buf.getvalue())
+    return atomic_write_bytes(Path(path), buf.getvalue())
 
 
 def plotly_figure(
@@ -236,4 +223,4 @@ def save_html(fc: "Forecast", path: str | os.PathLike, *, include_plotlyjs: bool
     ``include_plotlyjs=True`` embeds plotly.js (about 4.5 MB, works offline); ``"cdn"`` links it instead.
     """
     html = plotly_figure(fc, **kwargs).to_html(include_plotlyjs=include_plotlyjs, full_html=True)
-    return _atomic_write_bytes(Path(path), html.encode("utf-8"))
+    return atomic_write_bytes(Path(path), html.encode("utf-8"))

@@ -17,12 +17,20 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from kronos.device import autocast, resolve_device
+from kronos.fileio import atomic_write_text
 from kronos.forecast import Forecast
 from kronos.generation import WINDOW_MODES, sample_paths
-from kronos.hub import atomic_write_text, resolve_file
+from kronos.hub import resolve_file
 from kronos.model import Kronos
 from kronos.preprocessing import (
     FEATURE_COLS,

@@ -16,7 +16,13 @@ import torch
 
 from kronos.anomaly import last_bar_nll, token_nll
 from kronos.embeddings import POOLING, pooled_hidden_states
-from kronos.preprocessing import InputError, Normalizer, calendar_features, prepare_features, validate_timestamps
+from kronos.preprocessing import (
+    InputError,
+    Normalizer,
+    calendar_features,
+    prepare_features,
+    validate_timestamps,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from kronos.predictor import KronosPredictor

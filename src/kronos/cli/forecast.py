@@ -146,7 +146,7 @@ def demo_command(
 
 
 def _write_forecast_csv(fc: Forecast, out: Path) -> None:
-    from kronos.hub import atomic_write_text
+    from kronos.fileio import atomic_write_text
 
     frame = fc.mean().add_prefix("mean_")
     for q in (0.1, 0.5, 0.9):

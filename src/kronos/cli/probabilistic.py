@@ -11,7 +11,12 @@ from rich.console import Console
 from rich.table import Table
 
 from kronos.cli import app
-from kronos.cli.forecast import future_timestamps, random_tiny_predictor, read_bars, sample_data_path
+from kronos.cli.forecast import (
+    future_timestamps,
+    random_tiny_predictor,
+    read_bars,
+    sample_data_path,
+)
 from kronos.forecast import Forecast
 from kronos.preprocessing import InputError
 

@@ -9,10 +9,30 @@ Typical use::
     train = WindowDataset(corpus, "train")
 """
 
-from kronos.data.corpus import CORPUS_FORMAT_VERSION, SPLITS, Corpus, CorpusError, GapRule, SplitSpec, build_corpus
-from kronos.data.dataset import EvalWindowSampler, RandomWindowSampler, WindowDataset, normalize_window
+from kronos.data.corpus import (
+    CORPUS_FORMAT_VERSION,
+    SPLITS,
+    Corpus,
+    CorpusError,
+    GapRule,
+    SplitSpec,
+    build_corpus,
+)
+from kronos.data.dataset import (
+    EvalWindowSampler,
+    RandomWindowSampler,
+    WindowDataset,
+    normalize_window,
+)
 from kronos.data.qlib import QlibSource, iter_qlib_series, pyqlib_available
-from kronos.data.sources import DataSourceError, SeriesData, discover_files, iter_series, read_table, series_from_frame
+from kronos.data.sources import (
+    DataSourceError,
+    SeriesData,
+    discover_files,
+    iter_series,
+    read_table,
+    series_from_frame,
+)
 
 __all__ = [
     "CORPUS_FORMAT_VERSION",

@@ -42,7 +42,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from kronos.data.fsutil import atomic_write_text, new_temp_dir, recover_dir, replace_dir
+from kronos.fileio import atomic_write_text, new_temp_dir, recover_dir, replace_dir
 from kronos.data.sources import DataSourceError, SeriesData
 from kronos.preprocessing import calendar_features
 

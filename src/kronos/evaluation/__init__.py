@@ -8,7 +8,13 @@ Modules: :mod:`~kronos.evaluation.data` (reading series), :mod:`~kronos.evaluati
 """
 
 from kronos.evaluation.data import read_series
-from kronos.evaluation.forecasters import Forecaster, ForecasterSpec, KronosForecaster, load_forecaster, parse_forecaster_spec
+from kronos.evaluation.forecasters import (
+    Forecaster,
+    ForecasterSpec,
+    KronosForecaster,
+    load_forecaster,
+    parse_forecaster_spec,
+)
 from kronos.evaluation.metrics import compute_metrics
 from kronos.evaluation.rolling import RollingConfig, RollingResult, rolling_evaluate
 

@@ -29,11 +29,17 @@ from kronos.evaluation.backtest import (
     signal_matrix,
     topk_dropout_backtest,
 )
-from kronos.evaluation.crosssection import ic_summary, information_coefficient, make_signals, realised_returns
+from kronos.evaluation.crosssection import (
+    ic_summary,
+    information_coefficient,
+    make_signals,
+    realised_returns,
+)
 from kronos.evaluation.data import read_series
 from kronos.evaluation.forecasters import parse_forecaster_spec
 from kronos.evaluation.metrics import compute_metrics, pit_histogram
 from kronos.evaluation.rolling import RollingConfig, RollingResult, rolling_evaluate
+from kronos.fileio import atomic_write
 from kronos.preprocessing import InputError
 
 __all__ = ["BacktestOutput", "EvaluationOutput", "run_backtest", "run_evaluation", "split_names"]
@@ -148,14 +154,14 @@ def run_evaluation(
     files: list[Path] = []
     with _staging(out) as stage:
         forecasts_out = result.forecasts.copy()
-        report.atomic_write(stage / "forecasts.parquet", lambda p: forecasts_out.to_parquet(p, index=False))
-        report.atomic_write(stage / "metrics.csv", metrics.to_csv(index=False))
-        report.atomic_write(stage / "pit_histogram.csv", _pit_table(result.forecasts).to_csv(index=False))
+        atomic_write(stage / "forecasts.parquet", lambda p: forecasts_out.to_parquet(p, index=False))
+        atomic_write(stage / "metrics.csv", metrics.to_csv(index=False))
+        atomic_write(stage / "pit_histogram.csv", _pit_table(result.forecasts).to_csv(index=False))
         if len(result.errors):
-            report.atomic_write(stage / "errors.csv", result.errors.to_csv(index=False))
+            atomic_write(stage / "errors.csv", result.errors.to_csv(index=False))
         if ic is not None and ic_daily is not None:
-            report.atomic_write(stage / "ic.csv", ic.to_csv(index=False))
-            report.atomic_write(stage / "ic_daily.csv", ic_daily.to_csv(index=False))
+            atomic_write(stage / "ic.csv", ic.to_csv(index=False))
+            atomic_write(stage / "ic_daily.csv", ic_daily.to_csv(index=False))
         report.evaluation_figures(result.forecasts, metrics, stage, ic_daily)
 
         md = ["# Kronos evaluation", "", report.markdown_table(_settings_table(settings)), "",
@@ -172,7 +178,7 @@ def run_evaluation(
         if len(result.errors):
             md += ["## Failures", "", f"{len(result.errors)} forecast(s) or series failed or were skipped; see errors.csv.", "",
                    report.markdown_table(result.errors.head(10)), ""]
-        report.atomic_write(stage / "summary.md", "\n".join(md))
+        atomic_write(stage / "summary.md", "\n".join(md))
 
         sections: list[tuple[str, list]] = [("settings", [_settings_table(settings)]),
                                             ("all series, all horizon steps", [overall])]
@@ -333,20 +339,20 @@ def run_backtest(
     shown = stats[stats["row"] != "strategy (gross)"]
     with _staging(out) as stage:
         if computed:
-            report.atomic_write(stage / "forecasts.parquet", lambda p: forecasts.to_parquet(p, index=False))
+            atomic_write(stage / "forecasts.parquet", lambda p: forecasts.to_parquet(p, index=False))
         if len(errors):
-            report.atomic_write(stage / "errors.csv", errors.to_csv(index=False))
-        report.atomic_write(stage / "backtest.csv", periods.to_csv(index=False))
-        report.atomic_write(stage / "stats.csv", stats.to_csv(index=False))
+            atomic_write(stage / "errors.csv", errors.to_csv(index=False))
+        atomic_write(stage / "backtest.csv", periods.to_csv(index=False))
+        atomic_write(stage / "stats.csv", stats.to_csv(index=False))
         report.backtest_figures(plot_results, stage, title=f"{strategy} backtest")
         md = ["# Kronos backtest", "", report.markdown_table(_settings_table(settings)), "", "## Performance", "",
               ("Annualised figures; `max_drawdown` and returns are fractions; turnover is one-way per bar. "
                "Gross rows (before costs) are in stats.csv."), "",
               report.markdown_table(shown), "", "![equity](equity.png)", ""]
         if ic is not None:
-            report.atomic_write(stage / "ic.csv", ic.to_csv(index=False))
+            atomic_write(stage / "ic.csv", ic.to_csv(index=False))
             md += ["## Signal IC / RankIC against the return over the holding period", "", report.markdown_table(ic), ""]
-        report.atomic_write(stage / "summary.md", "\n".join(md))
+        atomic_write(stage / "summary.md", "\n".join(md))
         report.write_html(stage / "report.html", "Kronos backtest", [
             ("settings", [_settings_table(settings)]), ("performance", [stats]),
             *([("signal IC / RankIC", [ic])] if ic is not None else []),

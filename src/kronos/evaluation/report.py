@@ -9,18 +9,22 @@ from __future__ import annotations
 import html
 import io
 import os
-import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from kronos.evaluation.metrics import ALL, INTERVAL_LEVELS, interval_columns, pit_histogram
+from kronos.evaluation.metrics import (
+    ALL,
+    INTERVAL_LEVELS,
+    interval_columns,
+    pit_histogram,
+)
+from kronos.fileio import atomic_write
 
 __all__ = [
     "SUMMARY_COLUMNS",
-    "atomic_write",
     "backtest_figures",
     "evaluation_figures",
     "markdown_table",
@@ -35,34 +39,6 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
 
 # ----------------------------------------------------------------------------------------------
 # files
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[Path], None] | bytes | str) -> Path:
-    """Write ``path`` atomically: ``write(tmp_path)`` (or the given bytes/text) then ``os.replace``.
-
-    The temporary file keeps the target's suffix (writers such as ``to_parquet`` or ``savefig``
-    look at it) and is removed if writing fails.
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        if isinstance(write, bytes):
-            tmp.write_bytes(write)
-        elif isinstance(write, str):
-            tmp.write_text(write, encoding="utf-8")
-        else:
-            write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return target
 
 
 def _fmt(value: object, digits: int = 4) -> str:

@@ -282,7 +282,14 @@ def rolling_evaluate(
     total = int(sum(len(p) for p in plan.values()))
     parallel = jobs > 1 and total > 1 and all(isinstance(f, ForecasterSpec) for f in forecasters)
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     columns = (TextColumn("[bold]evaluate"), BarColumn(), MofNCompleteColumn(), TextColumn("origins"),
                TimeElapsedColumn(), TimeRemainingColumn())

@@ -10,7 +10,16 @@
 See ``docs/training.md`` for the configuration reference and multi-GPU / multi-node launch.
 """
 
-from kronos.training.config import DataConfig, ModelConfig, QlibConfig, RunConfig, TrainConfig, TrainConfigError, load_config, parse_config
+from kronos.training.config import (
+    DataConfig,
+    ModelConfig,
+    QlibConfig,
+    RunConfig,
+    TrainConfig,
+    TrainConfigError,
+    load_config,
+    parse_config,
+)
 from kronos.training.trainer import TrainingError, TrainResult, train
 
 __all__ = [

@@ -12,7 +12,13 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from kronos.data.corpus import Corpus, CorpusError, GapRule, build_corpus, file_fingerprint
+from kronos.data.corpus import (
+    Corpus,
+    CorpusError,
+    GapRule,
+    build_corpus,
+    file_fingerprint,
+)
 from kronos.data.qlib import QlibSource, iter_qlib_series, list_qlib_sources
 from kronos.data.sources import SeriesData, discover_files, iter_series
 from kronos.training.config import DataConfig, RunConfig

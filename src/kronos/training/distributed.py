@@ -214,7 +214,10 @@ def _fsdp_no_sync(model: nn.Module) -> Iterator[None]:
 def full_model_state(model: nn.Module) -> dict[str, torch.Tensor]:
     """The full (unsharded) state dict on CPU, on every rank (collective under FSDP: call on all ranks)."""
     if _is_fsdp(model):
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+        from torch.distributed.checkpoint.state_dict import (
+            StateDictOptions,
+            get_model_state_dict,
+        )
 
         state = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=False))
         return {k: (v.full_tensor() if hasattr(v, "full_tensor") else v).detach().cpu() for k, v in state.items()}
@@ -224,7 +227,10 @@ def full_model_state(model: nn.Module) -> dict[str, torch.Tensor]:
 def optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
     """Optimiser state to save (collective under FSDP: gathered to full tensors keyed by parameter name)."""
     if _is_fsdp(model):
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+        from torch.distributed.checkpoint.state_dict import (
+            StateDictOptions,
+            get_optimizer_state_dict,
+        )
 
         return get_optimizer_state_dict(model, optimizer, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
     return optimizer.state_dict()
@@ -233,7 +239,10 @@ def optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[
 def load_optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
     """Inverse of :func:`optimizer_state` (collective under FSDP)."""
     if _is_fsdp(model):
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+        from torch.distributed.checkpoint.state_dict import (
+            StateDictOptions,
+            set_optimizer_state_dict,
+        )
 
         set_optimizer_state_dict(model, optimizer, state, options=StateDictOptions(full_state_dict=True))
         return
@@ -243,7 +252,10 @@ def load_optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer, sta
 def load_model_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
     """Load a full state dict into a (possibly wrapped or sharded) model (collective under FSDP)."""
     if _is_fsdp(model):
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+        from torch.distributed.checkpoint.state_dict import (
+            StateDictOptions,
+            set_model_state_dict,
+        )
 
         set_model_state_dict(model, state, options=StateDictOptions(full_state_dict=True))
         return

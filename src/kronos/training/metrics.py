@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from kronos.data.fsutil import atomic_write_text
+from kronos.fileio import atomic_write_text
 
 __all__ = ["MetricsLogger"]
 

@@ -32,7 +32,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from kronos.data.dataset import EvalWindowSampler, RandomWindowSampler, WindowDataset
-from kronos.data.fsutil import atomic_write_text, new_temp_dir, replace_dir
+from kronos.fileio import atomic_write_text, new_temp_dir, replace_dir
 from kronos.training import distributed as dd
 from kronos.training.checkpoint import (
     CheckpointError,
@@ -43,7 +43,13 @@ from kronos.training.checkpoint import (
     save_checkpoint,
     save_model_dir,
 )
-from kronos.training.config import Kind, RunConfig, TrainConfigError, dump_config, load_config
+from kronos.training.config import (
+    Kind,
+    RunConfig,
+    TrainConfigError,
+    dump_config,
+    load_config,
+)
 from kronos.training.data import prepare_corpus
 from kronos.training.metrics import MetricsLogger
 from kronos.training.tasks import PredictorTask, Task, make_task
@@ -341,7 +347,14 @@ class _Trainer:
         if not (self.env.is_main and self.t.progress):
             return
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self.progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),

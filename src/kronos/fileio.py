@@ -12,39 +12,54 @@ import shutil
 import tempfile
 import uuid
 from pathlib import Path
+from typing import Callable
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "new_temp_dir", "recover_dir", "replace_dir"]
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "new_temp_dir", "recover_dir", "replace_dir"]
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None] | bytes | str) -> Path:
+    """Write ``path`` atomically: ``write(tmp_path)`` (or the given bytes / UTF-8 text), then ``os.replace``.
+
+    The temporary file sits in the same folder and keeps the target's suffix (writers such as
+    ``to_parquet`` or ``savefig`` look at it); it gets the usual permissions, is synced before the
+    rename, and is removed if writing fails.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
     try:
+        if isinstance(write, bytes):
+            tmp.write_bytes(write)
+        elif isinstance(write, str):
+            tmp.write_text(write, encoding="utf-8")
+        else:
+            write(tmp)
         os.chmod(tmp, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
+        with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        tmp.unlink(missing_ok=True)
         raise
+    return target
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically."""
+    return atomic_write(path, data)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write UTF-8 ``text`` to ``path`` atomically."""
+    return atomic_write(path, text)
 
 
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
-    """Write UTF-8 ``text`` to ``path`` atomically."""
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def new_temp_dir(target: str | os.PathLike[str]) -> Path:
