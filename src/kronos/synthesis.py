@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from kronos.generation import generate_tokens
+from kronos.generation import sample_paths
 from kronos.preprocessing import (
     FEATURE_COLS,
     InputError,
@@ -42,29 +42,10 @@ from kronos.tokenizer import KronosTokenizer
 if TYPE_CHECKING:  # pragma: no cover
     from kronos.predictor import KronosPredictor
 
-__all__ = ["decode_long", "repair_bars", "sample_series", "synthesize"]
+__all__ = ["repair_bars", "sample_series", "synthesize"]
 
 
 # -- model code --------------------------------------------------------------------------------
-@torch.no_grad()
-def decode_long(tokenizer: KronosTokenizer, s1: torch.Tensor, s2: torch.Tensor, window: int) -> torch.Tensor:
-    """Decode ``(B, T)`` token ids to normalised bars ``(B, T, d_in)`` in windows of at most ``window`` tokens.
-
-    Each chunk of ``window // 2`` bars is decoded with up to ``window - window // 2`` earlier tokens as
-    context, so no bar is decoded from fewer than ``window // 2`` tokens (or all there are).
-    """
-    t = s1.shape[1]
-    if t <= window:
-        return tokenizer.decode([s1, s2], half=True)
-    chunk = max(1, window // 2)
-    parts = []
-    for c in range(0, t, chunk):
-        e = min(c + chunk, t)
-        a = max(0, e - window)
-        parts.append(tokenizer.decode([s1[:, a:e], s2[:, a:e]], half=True)[:, c - a :])
-    return torch.cat(parts, dim=1)
-
-
 @torch.no_grad()
 def sample_series(
     tokenizer: KronosTokenizer,
@@ -82,18 +63,15 @@ def sample_series(
 ) -> torch.Tensor:
     """Normalised continuations ``(n_paths, n_bars, d_in)`` of one normalised history ``x`` ``(1, hist, d_in)``.
 
-    ``stamps`` ``(1, hist + n_bars, 5)`` are the calendar features of history and new bars.
+    ``stamps`` ``(1, hist + n_bars, 5)`` are the calendar features of history and new bars. This is
+    forecasting by another name: :func:`kronos.generation.sample_paths`, which also decodes runs
+    longer than ``max_context``.
     """
-    s1, s2 = tokenizer.encode(x, half=True)
-    new1, new2 = generate_tokens(
-        model, s1, s2, stamps, n_bars, max_context, temperature=temperature, top_k=top_k, top_p=top_p,
-        sample_count=n_paths, generator=generator,
-    )  # fmt: skip
-    keep = max(0, max_context - n_bars)  # history tokens that still give the decoder context
-    hist1 = s1[:, s1.shape[1] - keep :].repeat_interleave(n_paths, 0)
-    hist2 = s2[:, s2.shape[1] - keep :].repeat_interleave(n_paths, 0)
-    full1, full2 = torch.cat([hist1, new1], dim=1), torch.cat([hist2, new2], dim=1)
-    return decode_long(tokenizer, full1, full2, max_context)[:, -n_bars:]
+    hist = x.shape[1]
+    return sample_paths(
+        tokenizer, model, x, stamps[:, :hist], stamps[:, hist:], n_bars, max_context, temperature=temperature,
+        top_k=top_k, top_p=top_p, sample_count=n_paths, generator=generator,
+    )[0]  # fmt: skip
 
 
 # -- bars --------------------------------------------------------------------------------------
