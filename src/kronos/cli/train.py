@@ -38,6 +38,17 @@ def _load(config: Path, kind: Optional[str], overrides: List[str], output_dir: O
     return load_config(config, kind=kind, overrides=extra)  # type: ignore[arg-type]
 
 
+def _load_or_exit(config: Path, kind: Optional[str], overrides: List[str]) -> "object":
+    """Validate ``--kind`` and load the config, or print the problem and exit with status 2."""
+    if kind not in (None, "tokenizer", "predictor"):
+        _fail(ValueError(f"--kind must be tokenizer or predictor, got {kind!r}"))
+    try:
+        return _load(config, kind, overrides, None)
+    except _known_errors() as exc:
+        _fail(exc)
+        raise  # unreachable: _fail exits
+
+
 def _fail(exc: BaseException) -> None:
     """Print a known error as one clear line (no traceback) and exit with status 2."""
     typer.echo(f"error: {exc}", err=True)
@@ -110,10 +121,8 @@ def corpus_command(
     from kronos.training.data import corpus_path, prepare_corpus
     from kronos.training.distributed import DistEnv
 
-    if kind not in (None, "tokenizer", "predictor"):
-        _fail(ValueError(f"--kind must be tokenizer or predictor, got {kind!r}"))
+    cfg = _load_or_exit(config, kind, set_)
     try:
-        cfg = _load(config, kind, set_, None)
         corpus = prepare_corpus(cfg, DistEnv(), log=lambda m: typer.echo(m, err=True))  # type: ignore[arg-type]
     except _known_errors() as exc:
         _fail(exc)
@@ -134,11 +143,5 @@ def check_command(
     """Validate a config and print it with every default filled in."""
     from kronos.training.config import dump_config
 
-    if kind not in (None, "tokenizer", "predictor"):
-        _fail(ValueError(f"--kind must be tokenizer or predictor, got {kind!r}"))
-    try:
-        cfg = _load(config, kind, set_, None)
-    except _known_errors() as exc:
-        _fail(exc)
-        return
+    cfg = _load_or_exit(config, kind, set_)
     sys.stdout.write(dump_config(cfg))  # type: ignore[arg-type]
