@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Callable
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "new_temp_dir", "recover_dir", "replace_dir"]
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "check_writable", "new_temp_dir", "recover_dir", "replace_dir"]
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None] | bytes | str) -> Path:
@@ -43,6 +43,28 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None] | b
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    return target
+
+
+def check_writable(path: str | os.PathLike[str]) -> Path:
+    """Check, before any long computation, that a file can later be written at ``path``.
+
+    Refuses a path that is a directory, whose parent is a file, or whose folder (the nearest existing
+    ancestor, since :func:`atomic_write` creates missing folders) is not writable. Raises
+    ``FileNotFoundError`` / ``IsADirectoryError`` / ``PermissionError`` naming the path; creates nothing.
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise IsADirectoryError(f"{target} is a directory; give a file name to write")
+    if target.exists() and not os.access(target, os.W_OK):
+        raise PermissionError(f"{target} exists and is not writable")
+    folder = target.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise FileNotFoundError(f"cannot write {target}: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(f"cannot write {target}: folder {folder} is not writable")
     return target
 
 

@@ -20,7 +20,7 @@ from safetensors.torch import load_file, save_file
 from kronos.config import ConfigError
 from kronos.fileio import atomic_write, atomic_write_text
 
-__all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "PretrainedMixin", "resolve_file"]
+__all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "CheckpointNotFoundError", "PretrainedMixin", "hub_unreachable_reason", "resolve_file"]
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -51,13 +51,59 @@ def resolve_file(
     if Path(path_or_repo).exists() or not _HUB_ID.fullmatch(str(path_or_repo)):
         raise FileNotFoundError(f"{path_or_repo} is neither a checkpoint directory nor a hub id like 'NeoQuasar/Kronos-small'")
     from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
 
-    return Path(
-        hf_hub_download(
-            repo_id=str(path_or_repo), filename=filename, subfolder=subfolder, revision=revision,
-            cache_dir=cache_dir, local_files_only=local_files_only, token=token,
-        )  # fmt: skip
-    )
+    local_only = local_files_only
+    if not local_only:
+        # one quick probe instead of huggingface_hub's retries (25 s) when the hub is out of reach;
+        # a file already in the hub cache is still found
+        unreachable = hub_unreachable_reason()
+        local_only = unreachable is not None
+    kwargs = dict(repo_id=str(path_or_repo), filename=filename, subfolder=subfolder, revision=revision, cache_dir=cache_dir, token=token)
+    try:
+        return Path(hf_hub_download(**kwargs, local_files_only=local_only))  # type: ignore[arg-type]
+    except LocalEntryNotFoundError:
+        why = "local_files_only=True was given" if local_files_only else f"the hub {unreachable}"
+        raise CheckpointNotFoundError(
+            f"{path_or_repo}: no such local directory, and {filename} of hub repo {path_or_repo!r} is not in the hub cache "
+            f"({why})"
+        ) from None
+    except (RepositoryNotFoundError, RevisionNotFoundError) as exc:
+        raise CheckpointNotFoundError(
+            f"{path_or_repo}: no such local directory, and the hub has no accessible repo of that name ({type(exc).__name__})"
+        ) from None
+    except EntryNotFoundError:
+        raise CheckpointNotFoundError(f"hub repo {path_or_repo!r} has no {filename}") from None
+
+
+class CheckpointNotFoundError(FileNotFoundError):
+    """A checkpoint that is neither a local directory nor reachable on the hub (or lacks a file)."""
+
+
+def hub_unreachable_reason(timeout: float = 5.0) -> str | None:
+    """``None`` when the Hugging Face hub answers, else why not (offline mode, or the network error).
+
+    One HEAD request with a short timeout; the result is remembered for the process.
+    """
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}:
+        return "is offline (HF_HUB_OFFLINE is set)"
+    endpoint = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
+    if endpoint not in _PROBED:
+        import urllib.error
+        import urllib.request
+
+        try:
+            urllib.request.urlopen(urllib.request.Request(endpoint, method="HEAD"), timeout=timeout).close()
+            _PROBED[endpoint] = None
+        except urllib.error.HTTPError:  # an HTTP answer, even an error status, means the hub is there
+            _PROBED[endpoint] = None
+        except (OSError, ValueError) as exc:  # URLError, timeouts, refused connections, a malformed endpoint
+            reason = getattr(exc, "reason", exc)
+            _PROBED[endpoint] = f"could not be reached at {endpoint} ({reason})"
+    return _PROBED[endpoint]
+
+
+_PROBED: dict[str, str | None] = {}
 
 
 class PretrainedMixin:
@@ -102,7 +148,14 @@ class PretrainedMixin:
         config = cls.config_class.from_dict(raw, source=str(config_path), require_all=True)
         module = cls.from_config(config)
         weights_path = resolve_file(path_or_repo, WEIGHTS_NAME, **kwargs)  # type: ignore[arg-type]
-        state = load_file(str(weights_path), device=str(map_location))
+        try:
+            state = load_file(str(weights_path), device=str(map_location))
+        except Exception as exc:  # safetensors raises its own error types for truncated or foreign files
+            raise ConfigError(f"{weights_path}: not a readable safetensors file ({type(exc).__name__}: {exc}); is it truncated?") from None
+        for key, tensor in state.items():
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                bad = int((~torch.isfinite(tensor)).sum())
+                raise ConfigError(f"{weights_path}: tensor {key!r} has {bad} NaN or infinite value(s); the checkpoint is corrupt")
         try:
             result = module.load_state_dict(state, strict=False)  # type: ignore[attr-defined]
         except RuntimeError as exc:  # shape mismatches

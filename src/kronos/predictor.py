@@ -30,7 +30,8 @@ from kronos.device import autocast, resolve_device
 from kronos.fileio import atomic_write_text
 from kronos.forecast import Forecast
 from kronos.generation import WINDOW_MODES, sample_paths
-from kronos.hub import resolve_file
+from kronos.config import ConfigError
+from kronos.hub import CONFIG_NAME, resolve_file
 from kronos.model import Kronos
 from kronos.preprocessing import (
     FEATURE_COLS,
@@ -47,6 +48,27 @@ from kronos.tokenizer import KronosTokenizer
 __all__ = ["KronosPredictor"]
 
 PREDICTOR_CONFIG = "predictor.json"
+DEFAULT_MAX_CONTEXT = 512  # the original's default, used when neither the caller nor predictor.json gives one
+
+
+def read_predictor_settings(path: Path) -> dict[str, Any]:
+    """``max_context`` and ``clip`` from a ``predictor.json``; a malformed file is an error naming it."""
+    try:
+        raw = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a JSON object with max_context and clip, got {type(raw).__name__}")
+    unknown = sorted(set(raw) - {"max_context", "clip"})
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {unknown}; allowed are max_context and clip")
+    mc = raw.get("max_context", DEFAULT_MAX_CONTEXT)
+    if isinstance(mc, bool) or not isinstance(mc, int) or mc < 1:
+        raise ConfigError(f"{path}: max_context must be an integer >= 1, got {mc!r}")
+    clip = raw.get("clip", 5)
+    if isinstance(clip, bool) or not isinstance(clip, (int, float)) or not np.isfinite(clip) or clip <= 0:
+        raise ConfigError(f"{path}: clip must be a number > 0, got {clip!r}")
+    return raw
 
 
 @dataclass
@@ -126,7 +148,7 @@ class KronosPredictor:
             model_src: str | os.PathLike = local / "model"
             tok_src: str | os.PathLike | None = local / "tokenizer" if (local / "tokenizer").is_dir() else None
             if (local / PREDICTOR_CONFIG).is_file():
-                settings = json.loads((local / PREDICTOR_CONFIG).read_text())
+                settings = read_predictor_settings(local / PREDICTOR_CONFIG)
         else:
             entry = resolve_published(str(name_or_path))
             if entry is not None:
@@ -134,10 +156,13 @@ class KronosPredictor:
                 settings = {"max_context": entry.max_context}
             else:
                 model_src, tok_src = name_or_path, None
+                resolve_file(name_or_path, CONFIG_NAME, **hub_kwargs)  # a missing path or unreachable hub fails here, once
                 try:
-                    settings = json.loads(resolve_file(name_or_path, PREDICTOR_CONFIG, **hub_kwargs).read_text())
-                except Exception:
+                    settings_path = resolve_file(name_or_path, PREDICTOR_CONFIG, **hub_kwargs)
+                except FileNotFoundError:  # optional: a bare model has none
                     settings = {}
+                else:
+                    settings = read_predictor_settings(settings_path)
         tok_src = tokenizer if tokenizer is not None else tok_src
         if tok_src is None:
             raise FileNotFoundError(
@@ -146,7 +171,8 @@ class KronosPredictor:
         model = Kronos.from_pretrained(model_src, **hub_kwargs)
         tok = KronosTokenizer.from_pretrained(tok_src, **hub_kwargs)
         return cls(
-            model, tok, device=device, max_context=max_context or settings.get("max_context", 512),
+            model, tok, device=device,
+            max_context=max_context if max_context is not None else settings.get("max_context", DEFAULT_MAX_CONTEXT),
             clip=clip if clip is not None else settings.get("clip", 5), precision=precision,
         )  # fmt: skip
 
@@ -163,8 +189,14 @@ class KronosPredictor:
         x = prepare_features(df, label=label)
         x_idx = validate_timestamps(x_timestamp, name="x_timestamp", expected_len=len(df), label=label)
         y_idx = validate_timestamps(y_timestamp, name="y_timestamp", expected_len=pred_len, label=label)
+        where = f"{label}: " if label else ""
+        if (x_idx.tz is None) != (y_idx.tz is None):
+            aware, naive = ("x_timestamp", "y_timestamp") if x_idx.tz is not None else ("y_timestamp", "x_timestamp")
+            raise InputError(
+                f"{where}{aware} has a time zone ({(x_idx.tz or y_idx.tz)}) but {naive} has none; give both in the same "
+                "zone (tz_localize / tz_convert) so the calendar features and the order are unambiguous"
+            )
         if y_idx[0] <= x_idx[-1]:
-            where = f"{label}: " if label else ""
             raise InputError(f"{where}y_timestamp starts at {y_idx[0]}, not after the last history timestamp {x_idx[-1]}")
         if isinstance(y_timestamp, pd.Series) and y_timestamp.name is not None:
             y_idx = y_idx.rename(y_timestamp.name)

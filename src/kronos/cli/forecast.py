@@ -13,10 +13,13 @@ from rich.console import Console
 from rich.table import Table
 
 from kronos.cli import app
+from kronos.config import ConfigError
+from kronos.device import DeviceError
+from kronos.fileio import check_writable
 from kronos.forecast import Forecast
 from kronos.model import Kronos
 from kronos.predictor import KronosPredictor
-from kronos.preprocessing import InputError
+from kronos.preprocessing import InputError, to_datetime_index
 from kronos.tokenizer import KronosTokenizer
 
 console = Console()
@@ -36,12 +39,21 @@ def read_bars(path: Path, time_column: str = "timestamps") -> pd.DataFrame:
     """Read a CSV or Parquet file of bars with a time column, sorted as given."""
     if not path.exists():
         raise InputError(f"{path} does not exist")
-    df = pd.read_parquet(path) if path.suffix.lower() in {".parquet", ".pq"} else pd.read_csv(path)
+    if path.is_dir():
+        raise InputError(f"{path} is a directory, not a CSV or Parquet file")
+    try:
+        df = pd.read_parquet(path) if path.suffix.lower() in {".parquet", ".pq"} else pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path}: the file is empty") from None
+    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        kind = "Parquet" if path.suffix.lower() in {".parquet", ".pq"} else "CSV"
+        raise InputError(f"{path}: cannot be read as {kind} ({type(exc).__name__}: {exc})") from None
     df.columns = [str(c).strip().lower() for c in df.columns]
     time_column = time_column.lower()
     if time_column not in df.columns:
         raise InputError(f"{path}: no time column {time_column!r}; columns are {list(df.columns)}")
-    df[time_column] = pd.to_datetime(df[time_column])
+    # integer epochs (Binance milliseconds, Unix seconds) get their unit from the magnitude
+    df[time_column] = to_datetime_index(df[time_column], name=f"column {time_column!r}", label=str(path))
     return df.reset_index(drop=True)
 
 
@@ -97,21 +109,29 @@ def forecast_command(
     samples: int = typer.Option(20, min=1, help="Sample paths."),
     temperature: float = typer.Option(1.0, "--T", help="Sampling temperature."),
     top_p: float = typer.Option(0.9, help="Nucleus sampling threshold."),
-    max_context: Optional[int] = typer.Option(None, help="Model context (default: the model's own)."),
+    max_context: Optional[int] = typer.Option(
+        None, min=1, help="Model context in bars (default: the checkpoint's predictor.json, the published context, else 512)."
+    ),
     time_column: str = typer.Option("timestamps", help="Name of the time column."),
     out: Optional[Path] = typer.Option(None, help="Write the mean forecast and quantiles to this CSV."),
     seed: int = typer.Option(0, help="Random seed."),
     device: Optional[str] = typer.Option(None, help="cuda, mps or cpu (default: best available)."),
 ) -> None:
     """Forecast the next bars of one series with a Kronos checkpoint."""
-    df = read_bars(data, time_column)
-    hist = df.tail(lookback)
-    predictor = KronosPredictor.from_pretrained(model, tokenizer=tokenizer, max_context=max_context, device=device)
-    torch.manual_seed(seed)
-    fc = predictor.forecast(
-        hist, hist[time_column.lower()], future_timestamps(hist[time_column.lower()], pred_len), pred_len,
-        T=temperature, top_p=top_p, sample_count=samples, verbose=True,
-    )  # fmt: skip
+    try:
+        if out is not None:
+            check_writable(out)  # before minutes of sampling, not after
+        df = read_bars(data, time_column)
+        hist = df.tail(lookback)
+        predictor = KronosPredictor.from_pretrained(model, tokenizer=tokenizer, max_context=max_context, device=device)
+        torch.manual_seed(seed)
+        fc = predictor.forecast(
+            hist, hist[time_column.lower()], future_timestamps(hist[time_column.lower()], pred_len), pred_len,
+            T=temperature, top_p=top_p, sample_count=samples, verbose=True,
+        )  # fmt: skip
+    except (InputError, ConfigError, DeviceError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
     show_forecast(fc, f"{data.name}: {pred_len} bars ahead, {samples} paths")
     if out is not None:
         _write_forecast_csv(fc, out)

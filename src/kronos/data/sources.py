@@ -21,7 +21,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-from kronos.preprocessing import FEATURE_COLS, PRICE_COLS, InputError, prepare_features
+from kronos.preprocessing import FEATURE_COLS, PRICE_COLS, InputError, prepare_features, to_datetime_index
 
 __all__ = [
     "DataSourceError",
@@ -157,9 +157,9 @@ def _find_timestamp_column(df: pd.DataFrame, configured: str | None, where: str)
 
 def _parse_times(values: pd.Series, where: str, column: str) -> np.ndarray:
     try:
-        idx = pd.DatetimeIndex(pd.to_datetime(values))
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise DataSourceError(f"{where}: column {column!r} cannot be read as timestamps ({exc})") from None
+        idx = to_datetime_index(values, name=f"column {column!r}", label=where)  # integer epochs: unit from magnitude
+    except InputError as exc:
+        raise DataSourceError(str(exc)) from None
     if idx.tz is not None:
         idx = idx.tz_localize(None)
     if idx.hasnans:

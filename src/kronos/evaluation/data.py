@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kronos.preprocessing import InputError, prepare_features, validate_timestamps
+from kronos.preprocessing import InputError, prepare_features, to_datetime_index, validate_timestamps
 
 __all__ = ["read_series"]
 
@@ -42,10 +42,7 @@ def _clean(frame: pd.DataFrame, label: str) -> pd.DataFrame:
         raise InputError(f"{label}: missing column(s) {missing}; the file has columns {list(frame.columns)}")
     cols = [c for c in (*_REQUIRED, *_OPTIONAL) if c in frame.columns]
     out = frame[cols].reset_index(drop=True).copy()
-    try:
-        out["timestamps"] = pd.to_datetime(out["timestamps"])
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"{label}: column 'timestamps' cannot be read as dates ({exc})") from None
+    out["timestamps"] = to_datetime_index(out["timestamps"], name="column 'timestamps'", label=label)
     if getattr(out["timestamps"].dt, "tz", None) is not None:
         out["timestamps"] = out["timestamps"].dt.tz_localize(None)
     validate_timestamps(out["timestamps"], name="column 'timestamps'", label=label)
