@@ -8,13 +8,14 @@ process dies between them, :func:`recover_dir` finds the previous version under 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import uuid
 from pathlib import Path
 from typing import Callable
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "check_writable", "new_temp_dir", "recover_dir", "replace_dir"]
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "check_writable", "new_temp_dir", "recover_dir", "remove_empty_tree", "remove_stale_temp_dirs", "replace_dir"]
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None] | bytes | str) -> Path:
@@ -91,6 +92,52 @@ def new_temp_dir(target: str | os.PathLike[str]) -> Path:
     tmp = target.parent / f".{target.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     return tmp
+
+
+_TEMP_DIR = re.compile(r"\.(?P<name>.+)\.tmp-(?P<pid>\d+)-[0-9a-f]{8}")
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def remove_stale_temp_dirs(folder: str | os.PathLike[str]) -> list[Path]:
+    """Delete the half-built folders that :func:`new_temp_dir` left in ``folder`` for processes now dead.
+
+    A process killed while writing a checkpoint leaves ``.NAME.tmp-PID-XXXXXXXX``; the next run in the
+    same folder calls this. Folders of a live process (this one included) are kept. Returns what was removed.
+    """
+    folder = Path(folder)
+    removed: list[Path] = []
+    if not folder.is_dir():
+        return removed
+    for entry in sorted(folder.iterdir()):
+        m = _TEMP_DIR.fullmatch(entry.name)
+        if m and entry.is_dir() and not entry.is_symlink() and not _pid_alive(int(m.group("pid"))):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
+def remove_empty_tree(folder: str | os.PathLike[str]) -> bool:
+    """Remove ``folder`` if it holds no file at any depth (only empty sub-folders); True if removed."""
+    folder = Path(folder)
+    if not folder.is_dir() or folder.is_symlink():
+        return False
+    if any(not p.is_dir() or p.is_symlink() for p in folder.rglob("*")):
+        return False
+    shutil.rmtree(folder, ignore_errors=True)
+    return not folder.exists()
 
 
 def _old_name(target: Path) -> Path:

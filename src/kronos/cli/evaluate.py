@@ -84,10 +84,26 @@ def evaluate_command(
     if output.ic is not None:
         ic_cols = ["forecaster", "dates", "ic_mean", "ic_ir", "rank_ic_mean", "rank_ic_ir", "rank_ic_t"]
         _print_table(output.ic[ic_cols], "cross-sectional IC / RankIC")
-    failed = int(output.result.errors["forecaster"].notna().sum())
-    if failed:
-        console.print(f"[yellow]{failed} forecast(s) failed; see {out / 'errors.csv'}[/yellow]")
+    report_problems(output.result.errors, out)
     console.print(f"wrote {len(output.files)} files to {out}")
+
+
+def report_problems(errors, out: Path, shown: int = 10) -> None:
+    """Print how many series were skipped and forecasts failed, with the reasons (errors.csv has them all)."""
+    if errors is None or len(errors) == 0:
+        return
+    skipped = errors[errors["forecaster"].isna()]
+    failed = errors[errors["forecaster"].notna()]
+    if len(skipped):
+        console.print(f"[yellow]{len(skipped)} series skipped (see {out / 'errors.csv'}):[/yellow]")
+        for row in skipped.head(shown).itertuples(index=False):
+            console.print(f"  {row.series}: {str(row.error).removeprefix('skipped: ')}", markup=False, highlight=False)
+        if len(skipped) > shown:
+            console.print(f"  ... and {len(skipped) - shown} more")
+    if len(failed):
+        console.print(f"[yellow]{len(failed)} forecast(s) failed (see {out / 'errors.csv'}); most common reasons:[/yellow]")
+        for reason, count in failed["error"].astype(str).value_counts().head(5).items():
+            console.print(f"  {count} x {reason}", markup=False, highlight=False)
 
 
 @app.command("backtest")
@@ -148,6 +164,7 @@ def backtest_command(
     cols = ["forecaster", "series", "row", "annual_return", "sharpe", "max_drawdown", "turnover", "excess_return"]
     shown = output.stats[output.stats["row"] != "strategy (gross)"]
     _print_table(shown[[c for c in cols if c in shown.columns]].head(40), "backtest")
+    report_problems(output.errors, out)
     console.print(f"wrote {len(output.files)} files to {out}")
 
 

@@ -205,6 +205,7 @@ class BacktestOutput:
     forecasts: pd.DataFrame
     ic: pd.DataFrame | None = None
     files: list[Path] = field(default_factory=list)
+    errors: pd.DataFrame | None = None  # skipped series and failed forecasts (also errors.csv)
 
 
 def _benchmark_returns(benchmark: str, forecasts: pd.DataFrame, returns: pd.DataFrame, stride: int) -> pd.Series | None:
@@ -359,7 +360,7 @@ def run_backtest(
             ("equity", report.backtest_plotly(plot_results)),
         ])
         files = sorted(out / p.name for p in stage.iterdir())
-    return BacktestOutput(out_dir=out, results=results, stats=stats, forecasts=forecasts, ic=ic, files=files)
+    return BacktestOutput(out_dir=out, results=results, stats=stats, forecasts=forecasts, ic=ic, files=files, errors=errors)
 
 
 def _decisions_per_year(forecasts: pd.DataFrame, stride: int) -> float:

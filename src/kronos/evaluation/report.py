@@ -28,6 +28,7 @@ __all__ = [
     "backtest_figures",
     "evaluation_figures",
     "markdown_table",
+    "plotly_js_file",
     "write_html",
 ]
 
@@ -224,10 +225,13 @@ def evaluation_plotly(forecasts: pd.DataFrame, metrics: pd.DataFrame, ic_daily: 
         fig.update_layout(title=title, xaxis_title="horizon step", height=380)
         figs.append(fig)
     fig = go.Figure()
+    bins = 10
+    centres = (np.arange(bins) + 0.5) / bins
     for name, part in forecasts.groupby("forecaster", sort=True):
-        fig.add_trace(go.Histogram(x=part["pit"], xbins={"start": 0, "end": 1, "size": 0.1}, histnorm="probability density",
-                                   name=str(name), opacity=0.6))
-    fig.update_layout(title="PIT histogram (flat at 1 = calibrated)", barmode="overlay", height=380)
+        # densities from pit_histogram (closed last bin): plotly's own binning is half-open and drops PIT = 1
+        # exactly, which is where a too-narrow forecast puts every outcome above all its samples
+        fig.add_trace(go.Bar(x=centres, y=pit_histogram(part["pit"], bins=bins), width=1 / bins, name=str(name), opacity=0.6))
+    fig.update_layout(title="PIT histogram (flat at 1 = calibrated)", barmode="overlay", height=380, xaxis={"range": [0, 1], "title": "PIT"})
     figs.append(fig)
     if ic_daily is not None and len(ic_daily):
         fig = go.Figure()
@@ -256,13 +260,32 @@ def backtest_plotly(results: dict[str, object]) -> list:
     return [fig]
 
 
+def plotly_js_file(folder: str | os.PathLike) -> str:
+    """Write plotly.js once into ``folder`` (``plotly-VERSION.min.js``, kept if present); return its file name.
+
+    Reports in the same folder share it, so each HTML file stays small and still opens offline.
+    """
+    from plotly.offline import get_plotlyjs, get_plotlyjs_version
+
+    name = f"plotly-{get_plotlyjs_version()}.min.js"
+    target = Path(folder) / name
+    if not target.is_file():
+        atomic_write(target, get_plotlyjs())
+    return name
+
+
 def write_html(path: str | os.PathLike, title: str, sections: Sequence[tuple[str, Iterable]]) -> Path:
-    """A self-contained HTML report: each section is (heading, items), items being plotly figures,
-    DataFrames (rendered as tables) or strings (paragraphs). plotly.js is embedded once, so the
-    file opens offline."""
+    """An HTML report: each section is (heading, items), items being plotly figures, DataFrames
+    (rendered as tables) or strings (paragraphs). plotly.js is not inlined: it is written once beside
+    the report (:func:`plotly_js_file`) and linked, so the folder opens offline and each report is small.
+    Keep the ``.js`` file with the report when moving it."""
+    sections = [(heading, list(items)) for heading, items in sections]
+    has_figures = any(not isinstance(item, (pd.DataFrame, str)) for _, items in sections for item in items)
+    script = f"<script src='{plotly_js_file(Path(path).parent)}'></script>" if has_figures else ""
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
         f"<title>{html.escape(title)}</title>",
+        script,
         (
             "<style>body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}"
             "table{border-collapse:collapse;font-size:13px;margin:0.5em 0}"
@@ -270,7 +293,6 @@ def write_html(path: str | os.PathLike, title: str, sections: Sequence[tuple[str
         ),
         f"</head><body><h1>{html.escape(title)}</h1>",
     ]
-    js_included = False
     for heading, items in sections:
         parts.append(f"<h2>{html.escape(heading)}</h2>")
         for item in items:
@@ -279,7 +301,6 @@ def write_html(path: str | os.PathLike, title: str, sections: Sequence[tuple[str
             elif isinstance(item, str):
                 parts.append(f"<p>{html.escape(item)}</p>")
             else:
-                parts.append(item.to_html(full_html=False, include_plotlyjs=not js_included))
-                js_included = True
+                parts.append(item.to_html(full_html=False, include_plotlyjs=False))
     parts.append("</body></html>")
     return atomic_write(path, "\n".join(parts))

@@ -32,7 +32,7 @@ from kronos.evaluation.forecasters import Forecaster, ForecasterSpec, seed_for
 from kronos.evaluation.metrics import QUANTILES, score_paths
 from kronos.preprocessing import InputError
 
-__all__ = ["RollingConfig", "RollingResult", "forecast_origins", "origin_plan", "rolling_evaluate"]
+__all__ = ["RollingConfig", "RollingResult", "forecast_origins", "origin_plan", "rolling_evaluate", "skip_reasons"]
 
 FORECAST_COLUMNS: tuple[str, ...] = (
     "forecaster", "series", "origin_time", "step", "target_time", "last_close", "y_true", "y_pred", "y_median",
@@ -322,8 +322,37 @@ def rolling_evaluate(
     else:
         forecasts = pd.DataFrame(columns=list(FORECAST_COLUMNS))
     err_frame = pd.DataFrame(errors, columns=["forecaster", "series", "origin_time", "error"])
-    for name, positions in plan.items():
-        if len(positions) == 0:
-            err_frame.loc[len(err_frame)] = [None, name, pd.NaT,
-                                             f"skipped: {len(series[name])} bars, no origin fits lookback+horizon"]
+    for name, reason in skip_reasons(series, plan, config, align).items():
+        err_frame.loc[len(err_frame)] = [None, name, pd.NaT, f"skipped: {reason}"]
     return RollingResult(forecasts=forecasts, errors=err_frame, align=align)
+
+
+def skip_reasons(series: dict[str, pd.DataFrame], plan: dict[str, np.ndarray], config: RollingConfig, align: str) -> dict[str, str]:
+    """Why each series without an origin in ``plan`` was left out, in words.
+
+    Too few bars for ``lookback + horizon`` is one reason; under calendar alignment a long series can
+    also miss every common origin date (it ends before them, starts after them, or has no bar on them).
+    """
+    need = config.lookback + config.horizon
+    chosen = pd.DatetimeIndex(
+        np.unique(np.concatenate([series[n]["timestamps"].to_numpy()[p] for n, p in plan.items() if len(p)] or [np.array([], "M8[ns]")]))
+    )
+    reasons: dict[str, str] = {}
+    for name, positions in plan.items():
+        if len(positions):
+            continue
+        frame = series[name]
+        n = len(frame)
+        if n < need:
+            reasons[name] = f"too short: {n} bars, lookback {config.lookback} + horizon {config.horizon} needs {need}"
+            continue
+        stamps = pd.DatetimeIndex(frame["timestamps"])
+        first_ok, last_ok = stamps[config.lookback - 1], stamps[n - 1 - config.horizon]
+        span = f"the {len(chosen)} common origin dates {chosen[0]:%Y-%m-%d %H:%M} .. {chosen[-1]:%Y-%m-%d %H:%M}" if len(chosen) else "the common origin dates"
+        if len(chosen) and last_ok < chosen[0]:
+            reasons[name] = f"ends too early: its last usable origin {last_ok} (data end {stamps[-1]}) is before {span}"
+        elif len(chosen) and first_ok > chosen[-1]:
+            reasons[name] = f"starts too late: its first usable origin {first_ok} is after {span}"
+        else:
+            reasons[name] = f"no bar with {config.lookback} bars before and {config.horizon} after on {span} ({align} alignment)"
+    return reasons

@@ -32,7 +32,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from kronos.data.dataset import EvalWindowSampler, RandomWindowSampler, WindowDataset
-from kronos.fileio import atomic_write_text, new_temp_dir, replace_dir
+from kronos.fileio import atomic_write_text, new_temp_dir, remove_empty_tree, remove_stale_temp_dirs, replace_dir
 from kronos.training import distributed as dd
 from kronos.training.checkpoint import (
     CheckpointError,
@@ -134,6 +134,8 @@ class _Trainer:
         cfg, t, env = self.cfg, self.t, self.env
         if env.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
+            for stale in remove_stale_temp_dirs(self.out):
+                self.log(f"removed {stale.name}, left by an interrupted run")
         dd.barrier(env)
         self.corpus = prepare_corpus(cfg, env, log=self.log)
         self.train_set = WindowDataset(self.corpus, "train", clip=cfg.data.clip)
@@ -486,8 +488,16 @@ def train(
     if cfg.train.cpu_threads is not None:
         torch.set_num_threads(cfg.train.cpu_threads)
     trainer = _Trainer(kind, cfg, callbacks)
+    out_existed = trainer.out.exists()
     try:
-        trainer.setup()
+        try:
+            trainer.setup()
+        except BaseException:
+            # a run that cannot start (missing data, too few windows, a clashing checkpoint ...) leaves no
+            # empty output folder behind; files already there (a built corpus, earlier results) stay
+            if not out_existed and trainer.env.is_main:
+                remove_empty_tree(trainer.out)
+            raise
         return trainer.run()
     finally:
         dd.teardown_distributed(trainer.env)
