@@ -337,7 +337,10 @@ class KronosPredictor:
         frames = []
         for p, z in zip(prepared, paths):
             mean = z.mean(axis=0)  # float32, as the original averages before de-normalising
-            frames.append(pd.DataFrame(p.norm.inverse(mean), columns=FEATURE_COLS, index=p.y_index))
+            values = p.norm.inverse(mean)
+            if not np.isfinite(values).all():  # levels near the float32 limit: de-normalise in float64 instead
+                values = p.norm.inverse(mean.astype(np.float64))
+            frames.append(pd.DataFrame(values, columns=FEATURE_COLS, index=p.y_index))
         return frames
 
     def forecast(

@@ -6,6 +6,7 @@ into model input in exactly one way. Errors name the column, row and value at fa
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -200,7 +201,15 @@ def to_datetime_index(timestamps: Iterable, *, name: str = "timestamps", label: 
                 raise TypeError("epoch timestamps must be whole numbers")
             unit = epoch_unit(vals, name=name, label=label)
             return pd.DatetimeIndex(pd.to_datetime(series.to_numpy(dtype=np.int64), unit=unit))
-        return pd.DatetimeIndex(pd.to_datetime(series))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", FutureWarning)  # pandas' warning for mixed UTC offsets
+            try:
+                return pd.DatetimeIndex(pd.to_datetime(series))
+            except FutureWarning:
+                raise InputError(
+                    f"{where}{name} mix UTC offsets (strings across a daylight-saving change?); convert them first, "
+                    "e.g. pd.to_datetime(values, utc=True).tz_convert('America/New_York')"
+                ) from None
     except InputError:
         raise
     except (TypeError, ValueError, OverflowError, pd.errors.OutOfBoundsDatetime) as exc:
@@ -266,7 +275,7 @@ class Normalizer:
         if bad.any():
             col = int(np.flatnonzero(bad)[0])
             name = FEATURE_COLS[col] if x32.shape[1] == len(FEATURE_COLS) else f"#{col}"
-            raise InputError(f"column {name!r}: its spread overflows float32 (values up to {float(np.max(np.abs(x32[:, col]))):.4g}); rescale the series")
+            raise InputError(f"column {name!r}: its mean or spread overflows float32 (values up to {float(np.max(np.abs(x32[:, col]))):.4g}); rescale the series")
         return cls(mean=mean, std=std, clip=clip)
 
     @property
