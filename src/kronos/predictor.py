@@ -38,6 +38,7 @@ from kronos.preprocessing import (
     InputError,
     Normalizer,
     calendar_features,
+    check_same_zone,
     prepare_features,
     validate_timestamps,
 )
@@ -190,12 +191,7 @@ class KronosPredictor:
         x_idx = validate_timestamps(x_timestamp, name="x_timestamp", expected_len=len(df), label=label)
         y_idx = validate_timestamps(y_timestamp, name="y_timestamp", expected_len=pred_len, label=label)
         where = f"{label}: " if label else ""
-        if (x_idx.tz is None) != (y_idx.tz is None):
-            aware, naive = ("x_timestamp", "y_timestamp") if x_idx.tz is not None else ("y_timestamp", "x_timestamp")
-            raise InputError(
-                f"{where}{aware} has a time zone ({(x_idx.tz or y_idx.tz)}) but {naive} has none; give both in the same "
-                "zone (tz_localize / tz_convert) so the calendar features and the order are unambiguous"
-            )
+        check_same_zone(x_idx, y_idx, label=label)
         if y_idx[0] <= x_idx[-1]:
             raise InputError(f"{where}y_timestamp starts at {y_idx[0]}, not after the last history timestamp {x_idx[-1]}")
         if isinstance(y_timestamp, pd.Series) and y_timestamp.name is not None:

@@ -23,6 +23,7 @@ __all__ = [
     "Normalizer",
     "calendar_features",
     "check_bars",
+    "check_same_zone",
     "prepare_features",
     "to_datetime_index",
     "validate_timestamps",
@@ -234,6 +235,20 @@ def validate_timestamps(timestamps: Iterable, *, name: str, expected_len: int | 
             row = int(np.flatnonzero(diffs < 0)[0]) + 1
             raise InputError(f"{where}{name} is not sorted: {idx[row]} at position {row} comes after {idx[row - 1]}")
     return idx
+
+
+def check_same_zone(past: pd.DatetimeIndex, future: pd.DatetimeIndex, *, names: tuple[str, str] = ("x_timestamp", "y_timestamp"), label: str | None = None) -> None:
+    """Refuse a time-zone-aware index paired with a naive one (either way round), naming both.
+
+    Two aware indexes in different zones are fine (they compare as instants); aware against naive is
+    ambiguous, and pandas would raise a bare ``TypeError`` when ordering them.
+    """
+    if (past.tz is None) != (future.tz is None):
+        aware, naive = names if past.tz is not None else names[::-1]
+        raise InputError(
+            f"{_where(label)}{aware} has a time zone ({past.tz or future.tz}) but {naive} has none; give both in the same "
+            "zone (tz_localize / tz_convert) so the calendar features and the order are unambiguous"
+        )
 
 
 def calendar_features(timestamps: Sequence | pd.DatetimeIndex | pd.Series) -> np.ndarray:

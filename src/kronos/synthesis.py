@@ -34,6 +34,7 @@ from kronos.preprocessing import (
     InputError,
     Normalizer,
     calendar_features,
+    check_same_zone,
     prepare_features,
     validate_timestamps,
 )
@@ -160,6 +161,7 @@ def synthesize(
             _after(x_idx[-1], n_bars, _spacing(x_idx)) if timestamps is None
             else validate_timestamps(timestamps, name="timestamps", expected_len=n_bars)
         )  # fmt: skip
+        check_same_zone(x_idx, y_idx, names=("x_timestamp", "timestamps"))
         if y_idx[0] <= x_idx[-1]:
             raise InputError(f"timestamps start at {y_idx[0]}, not after the last history timestamp {x_idx[-1]}")
         norm = Normalizer.fit(feats.astype(np.float32), clip=predictor.clip)
