@@ -30,7 +30,8 @@ def test_windows_are_normalised_with_lookback_statistics_only(corpus):
         item = ds[int(i)]
         start = item["row"]
         raw = np.asarray(corpus.features[start : start + 80], dtype=np.float32)
-        mean, std = raw[:64].mean(axis=0), raw[:64].std(axis=0)
+        look = np.asfortranarray(raw[:64])  # column-major, as the original's df.values.astype(np.float32)
+        mean, std = look.mean(axis=0), look.std(axis=0)
         expected = np.clip((raw - mean) / (std + 1e-5), -5, 5)  # whole-window statistics would not match
         np.testing.assert_allclose(item["x"].numpy(), expected, rtol=1e-5, atol=1e-5)
         assert item["x"].shape == (80, 6) and item["stamp"].shape == (80, 5) and item["stamp"].dtype == torch.int64
