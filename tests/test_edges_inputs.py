@@ -147,8 +147,15 @@ def test_integer_epochs_are_read_in_their_unit(predictor, eurusd, unit, div):
 
 def test_small_integers_are_not_taken_for_timestamps(predictor, eurusd):
     df, _, _ = _window(eurusd, 500, 40, 4)
-    with pytest.raises(InputError, match=r"x_timestamp are integers from 0 to 39, which are not epoch timestamps"):
+    with pytest.raises(InputError, match=r"x_timestamp are numbers from 0 to 39, which are not epoch timestamps"):
         _greedy(predictor, df, pd.Series(range(40)), pd.Series(range(40, 44)))
+
+
+def test_fractional_epoch_seconds_keep_their_fraction():
+    from kronos.preprocessing import to_datetime_index
+
+    idx = to_datetime_index(pd.Series([1_700_000_000.5, 1_700_000_060.25]))
+    assert list(idx) == [pd.Timestamp("2023-11-14 22:13:20.5"), pd.Timestamp("2023-11-14 22:14:20.25")]
 
 
 def test_reader_detects_binance_milliseconds(tmp_path, eurusd):

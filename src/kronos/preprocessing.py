@@ -172,7 +172,7 @@ def epoch_unit(values: np.ndarray, *, name: str = "timestamps", label: str | Non
         if lo <= top < hi and low >= lo / 1e3:
             return unit
     raise InputError(
-        f"{_where(label)}{name} are integers from {low:.0f} to {top:.0f}, which are not epoch timestamps in seconds, "
+        f"{_where(label)}{name} are numbers from {low:.0f} to {top:.0f}, which are not epoch timestamps in seconds, "
         "milliseconds, microseconds or nanoseconds after 1973; pass datetimes (or convert with pd.to_datetime(..., unit=...))"
     )
 
@@ -198,10 +198,12 @@ def to_datetime_index(timestamps: Iterable, *, name: str = "timestamps", label: 
             if np.isnan(vals).any():
                 row = int(np.flatnonzero(np.isnan(vals))[0])
                 raise InputError(f"{where}{name} has a missing timestamp at position {row}")
-            if not np.all(vals == np.round(vals)):
-                raise TypeError("epoch timestamps must be whole numbers")
+            if not np.isfinite(vals).all():
+                raise TypeError("infinite epoch timestamps")
             unit = epoch_unit(vals, name=name, label=label)
-            return pd.DatetimeIndex(pd.to_datetime(series.to_numpy(dtype=np.int64), unit=unit))
+            if np.all(vals == np.round(vals)):
+                return pd.DatetimeIndex(pd.to_datetime(series.to_numpy(dtype=np.int64), unit=unit))
+            return pd.DatetimeIndex(pd.to_datetime(vals, unit=unit))  # fractional seconds (or ms, us)
         with warnings.catch_warnings():
             warnings.simplefilter("error", FutureWarning)  # pandas' warning for mixed UTC offsets
             try:
