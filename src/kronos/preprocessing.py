@@ -24,6 +24,7 @@ __all__ = [
     "calendar_features",
     "check_bars",
     "check_same_zone",
+    "epoch_unit",
     "prepare_features",
     "to_datetime_index",
     "validate_timestamps",
