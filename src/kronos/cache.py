@@ -3,7 +3,10 @@
 One buffer pair per transformer block holds rotated keys and values of the window so far; one more
 pair holds the dependency layer's keys and values of the context (the final hidden states), which the
 fine-token step attends to. ``length`` is the number of filled positions; the model writes new
-positions through :meth:`KVCache.layer` and the caller advances ``length`` after a step.
+positions through :meth:`KVCache.layer` and the caller advances ``length`` after a step. Rows of
+different history lengths share one cache left-padded: ``offset`` holds each row's padding, which is
+masked out of every attention and shifts the row's rotary positions so that it computes what it would
+compute alone.
 """
 
 from __future__ import annotations
@@ -47,6 +50,9 @@ class KVCache:
         self.dep_k = torch.empty(batch_size, dep_heads, max_len, dep_head_dim, device=device, dtype=dtype)
         self.dep_v = torch.empty_like(self.dep_k)
         self.length = 0
+        # Left padding per row ``(B,)`` (positions before it are padding: masked, and the row's rotary
+        # positions start after it), or None when no row is padded.
+        self.offset: torch.Tensor | None = None
 
     @property
     def batch_size(self) -> int:
@@ -82,4 +88,11 @@ class KVCache:
         new.v = self.v.repeat_interleave(repeats, dim=1)
         new.dep_k = self.dep_k.repeat_interleave(repeats, dim=0)
         new.dep_v = self.dep_v.repeat_interleave(repeats, dim=0)
+        new.offset = None if self.offset is None else self.offset.repeat_interleave(repeats, dim=0)
         return new
+
+    def key_valid(self, k_len: int) -> torch.Tensor | None:
+        """``(B, k_len)`` True where a cached position holds a real token (None when nothing is padded)."""
+        if self.offset is None:
+            return None
+        return torch.arange(k_len, device=self.offset.device).unsqueeze(0) >= self.offset.unsqueeze(1)

@@ -23,13 +23,29 @@ import torch
 
 from kronos.cache import KVCache
 from kronos.model import Kronos
-from kronos.sampling import sample, validate_sampling
+from kronos.sampling import sample, sample_from_uniform, validate_sampling
 from kronos.tokenizer import KronosTokenizer
 
 __all__ = ["WINDOW_MODES", "auto_regressive_inference", "decode_tail", "generate_tokens", "sample_paths"]
 
 WindowMode = Literal["exact", "block"]
 WINDOW_MODES: tuple[str, ...] = ("exact", "block")
+
+
+def _draw(
+    logits: torch.Tensor,
+    temperature: float,
+    top_k: int,
+    top_p: float,
+    generator: torch.Generator | None,
+    uniforms: torch.Tensor | None,
+    step: int,
+    which: int,
+) -> torch.Tensor:
+    """Next tokens ``(rows, 1)``: from the row's own uniforms when given, else one multinomial draw for all rows."""
+    if uniforms is None:
+        return sample(logits.float(), temperature, top_k, top_p, generator)
+    return sample_from_uniform(logits.float(), uniforms[:, step, which], temperature, top_k, top_p)
 
 
 def _generate_uncached(
@@ -44,6 +60,7 @@ def _generate_uncached(
     top_p: float,
     generator: torch.Generator | None,
     on_step: Callable[[], None] | None,
+    uniforms: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     rows, hist = s1.shape
     seq1 = torch.cat([s1, s1.new_zeros(rows, pred_len)], dim=1)
@@ -53,8 +70,8 @@ def _generate_uncached(
         start = max(0, end - max_context)
         s1_logits, context = model.decode_s1(seq1[:, start:end], seq2[:, start:end], stamps[:, start:end])
         # One draw for all coarse tokens of the batch, then one for all fine tokens (the original's order).
-        t1 = sample(s1_logits[:, -1].float(), temperature, top_k, top_p, generator)
-        t2 = sample(model.decode_s2(context, t1)[:, -1].float(), temperature, top_k, top_p, generator)
+        t1 = _draw(s1_logits[:, -1], temperature, top_k, top_p, generator, uniforms, i, 0)
+        t2 = _draw(model.decode_s2(context, t1)[:, -1], temperature, top_k, top_p, generator, uniforms, i, 1)
         seq1[:, end], seq2[:, end] = t1[:, 0], t2[:, 0]
         if on_step is not None:
             on_step()
@@ -73,12 +90,14 @@ def _prefill(
     end: int,
     sample_count: int,
     max_len: int,
+    pad: torch.Tensor | None = None,
 ) -> tuple[KVCache, torch.Tensor, torch.Tensor]:
     """A fresh cache holding window ``[lo, end)``, with the coarse logits and context of its last bar.
 
     Shared prefix: the part of the window that is history is the same for every sample path, and
     causal attention makes its keys and values independent of what follows, so it runs once per
     series and the cache is expanded to the paths; only the generated part runs per path.
+    ``pad`` ``(series,)`` is each series' left padding in the history columns (masked, positions shifted).
     """
     hist = hist1.shape[1]
     shared_end = min(hist, end)
@@ -87,6 +106,9 @@ def _prefill(
         logits, context = model.step_s1(seq1[:, lo:end], seq2[:, lo:end], stamps[:, lo:end], cache)
         return cache, logits, context
     cache = model.new_cache(hist1.shape[0], max_len)
+    if pad is not None:
+        offset = (pad - lo).clamp(min=0)
+        cache.offset = offset if bool((offset > 0).any()) else None
     logits, context = model.step_s1(hist1[:, lo:shared_end], hist2[:, lo:shared_end], hist_stamps[:, lo:shared_end], cache)
     if sample_count > 1:
         cache = cache.expand(sample_count)
@@ -111,6 +133,8 @@ def _generate_cached(
     on_step: Callable[[], None] | None,
     window: WindowMode,
     block: int,
+    uniforms: torch.Tensor | None = None,
+    pad: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     series, hist = s1.shape
     hist_stamps = stamps
@@ -120,7 +144,7 @@ def _generate_cached(
     max_len = min(max_context, hist + pred_len)
 
     def prefill(lo: int, end: int) -> tuple[KVCache, torch.Tensor, torch.Tensor]:
-        return _prefill(model, s1, s2, hist_stamps, seq1, seq2, row_stamps, lo, end, sample_count, max_len)
+        return _prefill(model, s1, s2, hist_stamps, seq1, seq2, row_stamps, lo, end, sample_count, max_len, pad)
 
     cache, s1_logits, context = prefill(max(0, hist - max_context), hist)
     for i in range(pred_len):
@@ -132,8 +156,8 @@ def _generate_cached(
                 cache, s1_logits, context = prefill(end - (max_context if window == "exact" else max_context - block), end)
             else:
                 s1_logits, context = model.step_s1(seq1[:, end - 1 : end], seq2[:, end - 1 : end], row_stamps[:, end - 1 : end], cache)
-        t1 = sample(s1_logits.float(), temperature, top_k, top_p, generator)
-        t2 = sample(model.step_s2(context, t1, cache).float(), temperature, top_k, top_p, generator)
+        t1 = _draw(s1_logits, temperature, top_k, top_p, generator, uniforms, i, 0)
+        t2 = _draw(model.step_s2(context, t1, cache), temperature, top_k, top_p, generator, uniforms, i, 1)
         seq1[:, end], seq2[:, end] = t1[:, 0], t2[:, 0]
         if on_step is not None:
             on_step()
@@ -158,6 +182,8 @@ def generate_tokens(
     block: int | None = None,
     generator: torch.Generator | None = None,
     on_step: Callable[[], None] | None = None,
+    uniforms: torch.Tensor | None = None,
+    pad: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Sample ``pred_len`` future (coarse, fine) tokens for each series and path.
 
@@ -166,6 +192,12 @@ def generate_tokens(
             repeated per path (``series * sample_count`` rows, copies adjacent), as in the original.
         stamps: calendar features ``(rows, hist + pred_len, 5)`` of history and future bars.
         block: tokens dropped at once in ``window="block"`` mode (default ``max_context // 4``).
+        uniforms: optional ``(series * sample_count, pred_len, 2)`` draws in [0, 1) for the coarse and
+            fine token of every row and step; each row then samples by inverse CDF from its own
+            draws (see :func:`kronos.sampling.sample_from_uniform`) instead of ``generator``.
+        pad: optional ``(series,)`` left padding of each history (cached path only): padded columns
+            are masked and each row's positions start after its padding, so rows of different
+            lengths share a batch and each computes what it would alone.
 
     Returns:
         ``(s1_new, s2_new)``, each ``(series * sample_count, pred_len)``, rows series-major.
@@ -180,9 +212,12 @@ def generate_tokens(
         if not 0 < block < max_context:
             raise ValueError(f"block must be in [1, max_context), got {block}")
         return _generate_cached(
-            model, s1, s2, stamps, pred_len, max_context, sample_count, temperature, top_k, top_p, generator, on_step, window, block
-        )
-    return _generate_uncached(model, s1, s2, stamps, pred_len, max_context, temperature, top_k, top_p, generator, on_step)
+            model, s1, s2, stamps, pred_len, max_context, sample_count, temperature, top_k, top_p, generator, on_step, window, block,
+            uniforms, pad,
+        )  # fmt: skip
+    if pad is not None and bool((pad > 0).any()):
+        raise ValueError("padded histories need use_cache=True; the original algorithm takes equal lengths")
+    return _generate_uncached(model, s1, s2, stamps, pred_len, max_context, temperature, top_k, top_p, generator, on_step, uniforms)
 
 
 @torch.no_grad()
@@ -204,15 +239,30 @@ def sample_paths(
     block: int | None = None,
     generator: torch.Generator | None = None,
     on_step: Callable[[], None] | None = None,
+    uniforms: torch.Tensor | None = None,
+    lengths: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Normalised future bars ``(series, sample_count, pred_len, d_in)`` from normalised history ``x``.
 
     The tokenizer sees the whole history; the model the last ``max_context`` tokens. At the end the
     last ``max_context`` tokens of history + forecast are decoded and the last ``pred_len`` bars kept.
+
+    ``lengths`` ``(series,)``: histories of different lengths, left-padded in ``x`` and ``x_stamp``
+    to the longest (cached path). The tokenizer encodes and decodes each length group unpadded; the
+    model runs the whole batch with the padding masked (see :func:`generate_tokens`), so each series
+    gets what it would get alone. ``uniforms``: per-row draws, see :func:`generate_tokens`.
     """
     series, hist, _ = x.shape
     if hist < 1:
         raise ValueError("the history is empty")
+    if lengths is not None and bool((lengths != hist).any()):
+        if not use_cache:
+            raise ValueError("histories of different lengths need use_cache=True")
+        return _sample_padded(
+            tokenizer, model, x, x_stamp, y_stamp, lengths, pred_len, max_context, temperature=temperature, top_k=top_k,
+            top_p=top_p, sample_count=sample_count, window=window, block=block, generator=generator, on_step=on_step,
+            uniforms=uniforms,
+        )  # fmt: skip
     stamps = torch.cat([x_stamp, y_stamp], dim=1)
     if use_cache:
         s1, s2 = tokenizer.encode(x, half=True)
@@ -225,10 +275,48 @@ def sample_paths(
     new1, new2 = generate_tokens(
         model, s1, s2, stamps, pred_len, max_context, temperature=temperature, top_k=top_k, top_p=top_p,
         sample_count=sample_count, use_cache=use_cache, window=window, block=block, generator=generator, on_step=on_step,
+        uniforms=uniforms,
     )  # fmt: skip
     full1, full2 = torch.cat([hist_s1, new1], dim=1), torch.cat([hist_s2, new2], dim=1)
     decoded = decode_tail(tokenizer, full1, full2, pred_len, max_context)
     return decoded.reshape(series, sample_count, pred_len, -1)
+
+
+def _sample_padded(
+    tokenizer: KronosTokenizer,
+    model: Kronos,
+    x: torch.Tensor,
+    x_stamp: torch.Tensor,
+    y_stamp: torch.Tensor,
+    lengths: torch.Tensor,
+    pred_len: int,
+    max_context: int,
+    **kwargs,
+) -> torch.Tensor:
+    """:func:`sample_paths` for left-padded histories of different ``lengths`` (cached path)."""
+    series, hist, _ = x.shape
+    sample_count = kwargs["sample_count"]
+    lengths = lengths.to(device=x.device, dtype=torch.long)
+    if bool((lengths < 1).any()) or bool((lengths > hist).any()):
+        raise ValueError(f"lengths must be in [1, {hist}], got {lengths.tolist()}")
+    pad = hist - lengths
+    s1 = torch.zeros(series, hist, dtype=torch.long, device=x.device)
+    s2 = torch.zeros_like(s1)
+    groups = {int(n): torch.nonzero(lengths == n).flatten() for n in torch.unique(lengths).tolist()}
+    for n, rows in groups.items():  # the tokenizer has no key mask: encode each length unpadded
+        g1, g2 = tokenizer.encode(x[rows, hist - n :], half=True)
+        s1[rows, hist - n :], s2[rows, hist - n :] = g1.long(), g2.long()
+    stamps = torch.cat([x_stamp, y_stamp], dim=1)
+    new1, new2 = generate_tokens(model, s1, s2, stamps, pred_len, max_context, use_cache=True, pad=pad, **kwargs)
+    out = torch.empty(series, sample_count, pred_len, x.shape[-1], device=x.device, dtype=x.dtype)
+    new1 = new1.view(series, sample_count, pred_len)
+    new2 = new2.view(series, sample_count, pred_len)
+    for n, rows in groups.items():
+        full1 = torch.cat([s1[rows, hist - n :].repeat_interleave(sample_count, 0), new1[rows].flatten(0, 1)], dim=1)
+        full2 = torch.cat([s2[rows, hist - n :].repeat_interleave(sample_count, 0), new2[rows].flatten(0, 1)], dim=1)
+        decoded = decode_tail(tokenizer, full1, full2, pred_len, max_context)
+        out[rows] = decoded.reshape(len(rows), sample_count, pred_len, -1).to(out.dtype)
+    return out
 
 
 def decode_tail(tokenizer: KronosTokenizer, s1: torch.Tensor, s2: torch.Tensor, n: int, window: int) -> torch.Tensor:

@@ -204,6 +204,9 @@ class Kronos(PretrainedMixin, nn.Module):
         positions = None
         if cache is not None:
             positions = torch.arange(cache.length, cache.length + s1_ids.shape[1], device=s1_ids.device)
+            if cache.offset is not None:  # left-padded rows: own positions, padding masked
+                positions = positions.unsqueeze(0) - cache.offset.unsqueeze(1)
+                key_valid = cache.key_valid(cache.length + s1_ids.shape[1])
         for i, layer in enumerate(self.transformer):
             x = layer(x, positions=positions, key_valid=key_valid, cache=None if cache is None else cache.layer(i))
         return self.norm(x)
@@ -290,5 +293,5 @@ class Kronos(PretrainedMixin, nn.Module):
         """
         k = cache.dep_k[:, :, : cache.length]
         v = cache.dep_v[:, :, : cache.length]
-        attn = self.dep_layer.cross_attn.attend_cached(self.embedding.emb_s1(s1_ids), k, v)
+        attn = self.dep_layer.cross_attn.attend_cached(self.embedding.emb_s1(s1_ids), k, v, cache.key_valid(cache.length))
         return self.head.cond_forward(self.dep_layer.norm(last_context + attn))[:, -1]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["logits_to_probs", "sample", "top_k_filter", "top_p_filter", "validate_sampling"]
+__all__ = ["logits_to_probs", "sample", "sample_from_uniform", "top_k_filter", "top_p_filter", "validate_sampling"]
 
 
 def validate_sampling(temperature: float, top_k: int, top_p: float) -> None:
@@ -59,3 +59,20 @@ def sample(
 ) -> torch.Tensor:
     """One token per row ``(B, 1)`` drawn with ``torch.multinomial`` from the filtered distribution."""
     return torch.multinomial(logits_to_probs(logits, temperature, top_k, top_p), num_samples=1, generator=generator)
+
+
+def sample_from_uniform(
+    logits: torch.Tensor, uniform: torch.Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0
+) -> torch.Tensor:
+    """One token per row ``(B, 1)`` by inverse CDF of the filtered distribution at ``uniform`` ``(B,)`` in [0, 1).
+
+    The draw of a row depends only on its own logits and its own uniform, never on the other rows of
+    the batch: with uniforms drawn from a per-series generator a series gets the same tokens alone,
+    in any batch and in any order (what ``torch.multinomial`` with one shared generator cannot give).
+    """
+    probs = logits_to_probs(logits, temperature, top_k, top_p).double()
+    cdf = probs.cumsum(dim=-1)
+    target = (uniform.to(cdf.dtype) * cdf[:, -1]).unsqueeze(-1)
+    # right=True: the first token whose cumulative probability exceeds the target; zero-probability
+    # tokens (filtered out) can never be chosen.
+    return torch.searchsorted(cdf, target, right=True).clamp_(max=logits.shape[-1] - 1)
