@@ -46,7 +46,7 @@ from kronos.registry import resolve_published
 from kronos.sampling import validate_sampling
 from kronos.tokenizer import KronosTokenizer
 
-__all__ = ["KronosPredictor"]
+__all__ = ["KronosPredictor", "series_uniforms"]
 
 PREDICTOR_CONFIG = "predictor.json"
 DEFAULT_MAX_CONTEXT = 512  # the original's default, used when neither the caller nor predictor.json gives one
@@ -83,6 +83,16 @@ class _Prepared:
     y_index: pd.DatetimeIndex
     history: pd.DataFrame
     last_close: float
+
+
+def series_uniforms(seed: int, sample_count: int, pred_len: int) -> torch.Tensor:
+    """The draws ``(sample_count, pred_len, 2)`` in [0, 1) of one series' coarse and fine tokens, from its own seed.
+
+    A CPU generator, so the same seed gives the same draws on every device and rank.
+    """
+    gen = torch.Generator(device="cpu")
+    gen.manual_seed(int(seed) % (2**63))
+    return torch.rand(sample_count, pred_len, 2, generator=gen)
 
 
 def _check_positive_int(name: str, value: Any) -> int:
@@ -228,33 +238,80 @@ class KronosPredictor:
         window: str,
         block: int | None,
         generator: torch.Generator | None,
+        seeds: Sequence[int] | None = None,
+        batch_size: int | None = None,
     ) -> list[np.ndarray]:
         """Normalised paths ``(sample_count, pred_len, 6)`` per series, float32.
 
-        Series of equal history length run as one batch; different lengths form separate groups, so
-        each series gets exactly what it would get alone.
+        Cached exact generation runs histories of different lengths in one left-padded batch with
+        the padding masked; the original algorithm (``use_cache=False``) and ``window="block"`` run
+        one batch per length. Either way each series computes what it would compute alone. With
+        ``seeds`` every series samples from its own generator (inverse CDF of its own uniforms), so
+        its paths do not depend on the batch, its order or ``batch_size``: series are then sorted by
+        length and run ``batch_size`` at a time (default: as many as fit a ~2 GiB key/value cache).
+        Without seeds the draws come from ``generator`` in one stream over the whole batch, as in
+        the original, and ``batch_size`` defaults to all series at once.
         """
-        groups: dict[int, list[int]] = defaultdict(list)
-        for i, p in enumerate(prepared):
-            groups[len(p.x)].append(i)
+        batches = self._batches(prepared, pred_len, sample_count, use_cache and window == "exact", seeds, batch_size)
         out: list[np.ndarray | None] = [None] * len(prepared)
         columns = [TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
         with Progress(*columns, transient=True, disable=not verbose) as progress:
-            task = progress.add_task("Generating bars", total=pred_len * len(groups))
-            for members in groups.values():
-                x = torch.from_numpy(np.stack([prepared[i].x for i in members])).to(self.device)
-                xs = torch.from_numpy(np.stack([prepared[i].x_stamp for i in members])).to(self.device)
+            task = progress.add_task("Generating bars", total=pred_len * len(batches))
+            for members in batches:
+                longest = max(len(prepared[i].x) for i in members)
+
+                def padded(arrays: list[np.ndarray]) -> torch.Tensor:
+                    batch = np.zeros((len(arrays), longest, arrays[0].shape[1]), dtype=np.float32)
+                    for row, a in enumerate(arrays):
+                        batch[row, longest - len(a) :] = a
+                    return torch.from_numpy(batch).to(self.device)
+
+                x = padded([prepared[i].x for i in members])
+                xs = padded([prepared[i].x_stamp for i in members])
                 ys = torch.from_numpy(np.stack([prepared[i].y_stamp for i in members])).to(self.device)
+                lengths = torch.tensor([len(prepared[i].x) for i in members], device=self.device)
+                uniforms = None
+                if seeds is not None:
+                    uniforms = torch.cat([series_uniforms(seeds[i], sample_count, pred_len) for i in members]).to(self.device)
                 with autocast(self.device, self.precision):
                     paths = sample_paths(
                         self.tokenizer, self.model, x, xs, ys, pred_len, self.max_context, temperature=T, top_k=top_k,
                         top_p=top_p, sample_count=sample_count, use_cache=use_cache, window=window,  # type: ignore[arg-type]
-                        block=block, generator=generator, on_step=lambda: progress.advance(task),
+                        block=block, generator=generator, on_step=lambda: progress.advance(task), uniforms=uniforms,
+                        lengths=lengths,
                     )  # fmt: skip
                 paths_np = paths.float().cpu().numpy()
                 for row, i in enumerate(members):
                     out[i] = paths_np[row]
         return out  # type: ignore[return-value]
+
+    def _batches(
+        self, prepared: Sequence[_Prepared], pred_len: int, sample_count: int, pad: bool, seeds: Sequence[int] | None,
+        batch_size: int | None,
+    ) -> list[list[int]]:
+        """Which series run together: padded batches (``pad``) or one group per length, at most ``batch_size`` each."""
+        order = list(range(len(prepared)))
+        if seeds is not None:
+            if len(seeds) != len(prepared):
+                raise InputError(f"seeds has {len(seeds)} entries for {len(prepared)} series")
+            order.sort(key=lambda i: -len(prepared[i].x))  # similar lengths together: little padding
+            if batch_size is None:
+                batch_size = self._auto_batch_size(max(len(p.x) for p in prepared), pred_len, sample_count)
+        if batch_size is not None:
+            batch_size = _check_positive_int("batch_size", batch_size)
+        groups: dict[int, list[int]] = defaultdict(list)
+        for i in order:
+            groups[0 if pad else len(prepared[i].x)].append(i)
+        size = batch_size or len(prepared)
+        return [members[k : k + size] for members in groups.values() for k in range(0, len(members), size)]
+
+    def _auto_batch_size(self, hist: int, pred_len: int, sample_count: int, budget: int = 2 << 30) -> int:
+        """Series per batch whose key/value cache (all paths) fits ``budget`` bytes."""
+        cfg = self.model.config
+        window = min(self.max_context, hist + pred_len)
+        itemsize = next(self.model.parameters()).element_size()
+        per_row = window * cfg.d_model * itemsize * 2 * (cfg.n_layers + 1)
+        return max(1, budget // (per_row * sample_count))
 
     def generate(
         self,
@@ -298,11 +355,16 @@ class KronosPredictor:
         window: str = "exact",
         block: int | None = None,
         generator: torch.Generator | None = None,
+        seed: int | None = None,
     ) -> pd.DataFrame:
-        """Mean forecast over ``sample_count`` paths, indexed by ``y_timestamp`` (the original's output)."""
+        """Mean forecast over ``sample_count`` paths, indexed by ``y_timestamp`` (the original's output).
+
+        ``seed`` samples from a private per-series generator (see :meth:`predict_batch`'s ``seeds``).
+        """
         return self.predict_batch(
             [df], [x_timestamp], [y_timestamp], pred_len, T=T, top_k=top_k, top_p=top_p, sample_count=sample_count,
             verbose=verbose, use_cache=use_cache, window=window, block=block, generator=generator, _single=True,
+            seeds=None if seed is None else [seed],
         )[0]  # fmt: skip
 
     def predict_batch(
@@ -321,14 +383,23 @@ class KronosPredictor:
         window: str = "exact",
         block: int | None = None,
         generator: torch.Generator | None = None,
+        seeds: Sequence[int] | None = None,
+        batch_size: int | None = None,
         _single: bool = False,
     ) -> list[pd.DataFrame]:
-        """Mean forecasts for several series; unlike the original, histories may differ in length."""
+        """Mean forecasts for several series; unlike the original, histories may differ in length.
+
+        Different lengths share a left-padded batch with the padding masked, so each series gets
+        what it gets alone. ``seeds`` (one int per series) gives every series its own random
+        stream: its paths are then the same alone, in any batch, in any order and on any process;
+        ``batch_size`` bounds the series run at once (default: a ~2 GiB key/value cache with seeds,
+        all of them without).
+        """
         prepared = self._prepare_many(df_list, x_timestamp_list, y_timestamp_list, pred_len, _single)
         pred_len, sample_count = self._check_args(pred_len, T, top_k, top_p, sample_count, window)
         paths = self._paths(
             prepared, pred_len, T=T, top_k=top_k, top_p=top_p, sample_count=sample_count, verbose=verbose,
-            use_cache=use_cache, window=window, block=block, generator=generator,
+            use_cache=use_cache, window=window, block=block, generator=generator, seeds=seeds, batch_size=batch_size,
         )  # fmt: skip
         frames = []
         for p, z in zip(prepared, paths):
@@ -360,6 +431,7 @@ class KronosPredictor:
         calibration_stride: int | None = None,
         calibration_lookback: int | None = None,
         calibration_samples: int | None = None,
+        seed: int | None = None,
     ) -> Forecast:
         """Every sample path in price space as a :class:`Forecast` (quantiles, intervals, ``prob_up`` ...).
 
@@ -368,13 +440,15 @@ class KronosPredictor:
         apart, default ``pred_len``; each forecast from ``calibration_lookback`` bars, default as many
         as fit, at most ``max_context``; ``calibration_samples`` paths each, default ``sample_count``).
         It costs about ``calibration_origins`` extra forecasts. The result's ``coverage_report()``
-        gives the coverage measured before and after; see :mod:`kronos.calibration`.
+        gives the coverage measured before and after; see :mod:`kronos.calibration`. ``seed`` samples
+        from a private per-series generator (see :meth:`forecast_batch`).
         """
         return self.forecast_batch(
             [df], [x_timestamp], [y_timestamp], pred_len, T=T, top_k=top_k, top_p=top_p, sample_count=sample_count,
             verbose=verbose, use_cache=use_cache, window=window, block=block, generator=generator, _single=True,
             calibrate=calibrate, calibration_origins=calibration_origins, calibration_stride=calibration_stride,
             calibration_lookback=calibration_lookback, calibration_samples=calibration_samples,
+            seeds=None if seed is None else [seed],
         )[0]  # fmt: skip
 
     def forecast_batch(
@@ -398,13 +472,16 @@ class KronosPredictor:
         calibration_stride: int | None = None,
         calibration_lookback: int | None = None,
         calibration_samples: int | None = None,
+        seeds: Sequence[int] | None = None,
+        batch_size: int | None = None,
         _single: bool = False,
     ) -> list[Forecast]:
         """:meth:`forecast` for several series (histories may differ in length); each is calibrated on its own history.
 
         With ``calibrate=True`` each forecast is made from the last ``lookback`` bars of its history, the
         same window length as every calibration origin, so the calibration measures the very forecaster
-        it corrects (``info["calibration"]["lookback"]`` says how many).
+        it corrects (``info["calibration"]["lookback"]`` says how many). ``seeds`` and ``batch_size``
+        as in :meth:`predict_batch` (the calibration forecasts still draw from ``generator``).
         """
         prepared = self._prepare_many(df_list, x_timestamp_list, y_timestamp_list, pred_len, _single)
         pred_len, sample_count = self._check_args(pred_len, T, top_k, top_p, sample_count, window)
@@ -426,7 +503,7 @@ class KronosPredictor:
             )  # fmt: skip
         paths = self._paths(
             prepared, pred_len, T=T, top_k=top_k, top_p=top_p, sample_count=sample_count, verbose=verbose,
-            use_cache=use_cache, window=window, block=block, generator=generator,
+            use_cache=use_cache, window=window, block=block, generator=generator, seeds=seeds, batch_size=batch_size,
         )  # fmt: skip
         info = {"T": T, "top_k": top_k, "top_p": top_p, "sample_count": sample_count, "max_context": self.max_context}
         forecasts = [
@@ -462,6 +539,32 @@ class KronosPredictor:
         return [
             self._prepare(df, x, y, pred_len, label=None if single else f"series {i}") for i, (df, x, y) in enumerate(zip(df_list, xs, ys))
         ]
+
+    def forecast_df(
+        self,
+        df: pd.DataFrame,
+        h: int,
+        *,
+        id_col: str | None = "symbol",
+        time_col: str = "timestamps",
+        quantiles: Sequence[float] = (0.1, 0.5, 0.9),
+        sample_count: int = 20,
+        seed: int = 0,
+        **kwargs: Any,
+    ) -> pd.DataFrame:
+        """Forecast every series of a long-format panel: ``id_col, time_col``, the six means and ``{column}_q{level}``.
+
+        One row per series and future bar. Future times follow each series' own trading schedule
+        (``calendar="XSHG"`` for an exchange's sessions and holidays) unless ``future_timestamps``
+        gives them; each series samples from its own seed. Options (``lookback``, ``calendar``,
+        ``future_timestamps``, ``T``, ``top_k``, ``top_p``, ``batch_size``, ``verbose``): see
+        :func:`kronos.panel.forecast_df`.
+        """
+        from kronos.panel import forecast_df
+
+        return forecast_df(
+            self, df, h, id_col=id_col, time_col=time_col, quantiles=quantiles, sample_count=sample_count, seed=seed, **kwargs
+        )
 
     # -- other tasks: thin front-ends of kronos.tasks and kronos.synthesis ------------------------
     def anomaly_scores(
