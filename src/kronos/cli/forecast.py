@@ -57,18 +57,11 @@ def read_bars(path: Path, time_column: str = "timestamps") -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
-def future_timestamps(past: pd.Series, pred_len: int) -> pd.DatetimeIndex:
-    """Future bar times continuing the series' own spacing (business days for daily bars)."""
-    idx = pd.DatetimeIndex(past)
-    freq = pd.infer_freq(idx[-min(len(idx), 50) :]) if len(idx) >= 3 else None
-    if freq is None:
-        step = pd.Series(idx).diff().dropna().median()
-        if pd.isna(step) or step <= pd.Timedelta(0):
-            raise InputError("cannot infer the bar spacing from the timestamps; give at least two distinct times")
-        if step >= pd.Timedelta(days=1):
-            return pd.bdate_range(idx[-1] + pd.offsets.BDay(1), periods=pred_len)
-        return pd.DatetimeIndex([idx[-1] + step * (i + 1) for i in range(pred_len)])
-    return pd.date_range(idx[-1], periods=pred_len + 1, freq=freq)[1:]
+def future_timestamps(past: pd.Series, pred_len: int, calendar: str | None = None) -> pd.DatetimeIndex:
+    """Future bar times on the series' own trading schedule, or an exchange ``calendar``'s (see :mod:`kronos.calendars`)."""
+    from kronos.calendars import future_timestamps as market_future_timestamps
+
+    return market_future_timestamps(past, pred_len, calendar=calendar).rename(None)
 
 
 def random_tiny_predictor(seed: int = 0) -> KronosPredictor:
@@ -101,7 +94,10 @@ def show_forecast(fc: Forecast, title: str, rows: int = 10) -> None:
 
 @app.command("forecast")
 def forecast_command(
-    data: Path = typer.Option(..., "--data", help="CSV or Parquet file of bars (timestamps, open, high, low, close[, volume, amount])."),
+    data: Path = typer.Option(
+        ..., "--data",
+        help="CSV or Parquet file of bars (timestamps, open, high, low, close[, volume, amount]); a panel has a symbol column.",
+    ),  # fmt: skip
     model: str = typer.Option(..., "--model", help="Checkpoint directory (with model/ and tokenizer/), hub id, or published name."),
     tokenizer: Optional[str] = typer.Option(None, help="Tokenizer directory or hub id, when --model is a bare model."),
     lookback: int = typer.Option(400, min=1, help="History bars to use (the last ones)."),
@@ -113,29 +109,66 @@ def forecast_command(
         None, min=1, help="Model context in bars (default: the checkpoint's predictor.json, the published context, else 512)."
     ),
     time_column: str = typer.Option("timestamps", help="Name of the time column."),
-    out: Optional[Path] = typer.Option(None, help="Write the mean forecast and quantiles to this CSV."),
-    seed: int = typer.Option(0, help="Random seed."),
+    id_column: str = typer.Option("symbol", "--id-column", help="Series id column of a panel (absent: one series, named after the file)."),
+    out: Optional[Path] = typer.Option(
+        None, help="Write the long forecast (symbol, timestamps, means, {column}_q{level}): Parquet for .parquet, else CSV."
+    ),
+    seed: int = typer.Option(0, help="Random seed (each series draws from a seed derived from it and its id)."),
     device: Optional[str] = typer.Option(None, help="cuda, mps or cpu (default: best available)."),
+    calendar: Optional[str] = typer.Option(
+        None, help="Exchange calendar for future times (exchange_calendars name: XSHG, XNYS, XLON ...); default: each series' own schedule."
+    ),
+    future_timestamps_file: Optional[Path] = typer.Option(
+        None, "--future-timestamps", help="CSV/Parquet of future times (time column, and symbol column for per-series times)."
+    ),
+    quantiles: str = typer.Option("0.1,0.5,0.9", help="Comma-separated quantile levels written as {column}_q{level}."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Series per model batch (default: what fits ~2 GiB of cache)."),
 ) -> None:
-    """Forecast the next bars of one series with a Kronos checkpoint."""
+    """Forecast the next bars of one series or of every series of a panel (shard it with torchrun)."""
+    from kronos.cli.panel import run_forecast
+
     try:
         if out is not None:
             check_writable(out)  # before minutes of sampling, not after
-        df = read_bars(data, time_column)
-        hist = df.tail(lookback)
-        predictor = KronosPredictor.from_pretrained(model, tokenizer=tokenizer, max_context=max_context, device=device)
-        torch.manual_seed(seed)
-        fc = predictor.forecast(
-            hist, hist[time_column.lower()], future_timestamps(hist[time_column.lower()], pred_len), pred_len,
-            T=temperature, top_p=top_p, sample_count=samples, verbose=True,
+        try:
+            levels = [float(q) for q in quantiles.split(",") if q.strip()]
+        except ValueError:
+            raise InputError(f"--quantiles must be comma-separated numbers, got {quantiles!r}") from None
+        result, ctx = run_forecast(
+            data=data, model=model, tokenizer=tokenizer, lookback=lookback, pred_len=pred_len, samples=samples,
+            temperature=temperature, top_p=top_p, max_context=max_context, time_column=time_column, id_column=id_column,
+            out=out, seed=seed, device=device, calendar=calendar, future_timestamps=future_timestamps_file,
+            quantiles=levels, batch_size=batch_size,
         )  # fmt: skip
     except (InputError, ConfigError, DeviceError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from None
-    show_forecast(fc, f"{data.name}: {pred_len} bars ahead, {samples} paths")
+    if result is None or ctx.rank != 0:
+        return
+    id_col, tcol = id_column.lower(), time_column.lower()
+    n_series = result[id_col].nunique()
+    first = result[result[id_col] == result[id_col].iloc[0]]
+    show_long_forecast(first, tcol, f"{data.name}: {first[id_col].iloc[0]}, {pred_len} bars ahead, {samples} paths")
     if out is not None:
-        _write_forecast_csv(fc, out)
-        console.print(f"wrote {out}")
+        console.print(f"wrote {len(result)} rows for {n_series} series to {out}")
+
+
+def show_long_forecast(frame: pd.DataFrame, time_col: str, title: str, rows: int = 10) -> None:
+    """Print one series of a long forecast frame: mean OHLC and the close quantiles."""
+    table = Table(title=title)
+    stamps = pd.DatetimeIndex(frame[time_col])
+    daily = bool((stamps == stamps.normalize()).all())
+    qcols = [c for c in frame.columns if c.startswith("close_q")]
+    table.add_column("time", no_wrap=True, min_width=10 if daily else 16)
+    for col in ("open", "high", "low", "close", *qcols):
+        table.add_column(col.replace("_q", " q"), justify="right")
+    fmt = "{:.5g}".format
+    for i in range(min(rows, len(frame))):
+        r = frame.iloc[i]
+        table.add_row(
+            stamps[i].strftime("%Y-%m-%d" if daily else "%Y-%m-%d %H:%M"), *(fmt(r[c]) for c in ("open", "high", "low", "close", *qcols))
+        )
+    console.print(table)
 
 
 @app.command("demo")
@@ -164,12 +197,3 @@ def demo_command(
     )
     show_forecast(fc, f"{SAMPLE_FILES[sample.lower()]}: last close {fc.last_close:.4f}, {pred_len} bars ahead", rows=pred_len)
 
-
-def _write_forecast_csv(fc: Forecast, out: Path) -> None:
-    from kronos.fileio import atomic_write_text
-
-    frame = fc.mean().add_prefix("mean_")
-    for q in (0.1, 0.5, 0.9):
-        frame[f"close_q{int(q * 100)}"] = fc.quantile(q)["close"]  # type: ignore[index]
-    frame["prob_up"] = fc.prob_up()
-    atomic_write_text(out, frame.to_csv(index_label="timestamp"))

@@ -1,0 +1,168 @@
+"""``kronos forecast`` on a panel: long-format in and out, sharded over ``torchrun`` ranks.
+
+Every process of a ``torchrun`` job (one or many machines) reads the panel, forecasts its share of
+the series (series ``i`` goes to rank ``i % world_size``), and writes its part to
+``.{out}.parts/`` beside the output; rank 0 waits for all parts and assembles the output atomically
+in the order of the input. Each series samples from its own seed (:func:`kronos.panel.series_seed`),
+so the output is identical to a single process. Across machines the output folder must be on a
+shared file system (as for training's ``output_dir``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+from kronos.fileio import atomic_write
+from kronos.preprocessing import InputError
+
+__all__ = ["DistContext", "dist_context", "run_forecast", "write_table"]
+
+PARQUET_SUFFIXES = {".parquet", ".pq"}
+
+
+@dataclass
+class DistContext:
+    """This process's place in a ``torchrun`` job (rank 0 of 1 without one)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    initialised: bool = False
+
+    def barrier(self) -> None:
+        if self.initialised:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+    def close(self) -> None:
+        if self.initialised:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+            self.initialised = False
+
+
+def dist_context(device: str | None) -> DistContext:
+    """Join the ``torchrun`` job described by the environment (gloo on CPU, NCCL on CUDA), if any."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistContext()
+    import torch
+    import torch.distributed as dist
+
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    cuda = torch.cuda.is_available() and (device is None or str(device).startswith("cuda"))
+    if cuda:
+        torch.cuda.set_device(local)
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if cuda else "gloo")
+    return DistContext(rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=local, initialised=True)
+
+
+def write_table(frame: pd.DataFrame, path: Path) -> Path:
+    """Write ``frame`` atomically as Parquet (``.parquet``/``.pq``) or CSV (anything else), without its index."""
+    if path.suffix.lower() in PARQUET_SUFFIXES:
+        return atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
+    return atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+
+
+def run_forecast(
+    *,
+    data: Path,
+    model: str,
+    tokenizer: str | None,
+    lookback: int,
+    pred_len: int,
+    samples: int,
+    temperature: float,
+    top_p: float,
+    max_context: int | None,
+    time_column: str,
+    id_column: str,
+    out: Path | None,
+    seed: int,
+    device: str | None,
+    calendar: str | None,
+    future_timestamps: Path | None,
+    quantiles: Sequence[float],
+    batch_size: int | None,
+    verbose: bool = True,
+) -> tuple[pd.DataFrame | None, DistContext]:
+    """Forecast every series of ``data``; returns the long frame on rank 0 (None on other ranks)."""
+    from kronos.panel import forecast_df, split_panel
+    from kronos.predictor import KronosPredictor
+
+    from kronos.cli.forecast import read_bars
+
+    time_column, id_column = time_column.strip().lower(), id_column.strip().lower()
+    df = read_bars(data, time_column)  # read errors and epoch times handled as for one series
+    id_col: str | None = id_column
+    if id_column not in df.columns:  # one series: named after the file
+        df = df.assign(**{id_column: data.stem})
+    future = None
+    if future_timestamps is not None:
+        future = read_bars(future_timestamps, time_column)
+    ctx = dist_context(device)
+    try:
+        keys = list(split_panel(df[[id_column, time_column]], id_col, time_column))
+        mine = keys[ctx.rank :: ctx.world_size]
+        dev = f"cuda:{ctx.local_rank}" if ctx.initialised and (device is None or device == "cuda") and _has_cuda() else device
+        predictor = KronosPredictor.from_pretrained(model, tokenizer=tokenizer, max_context=max_context, device=dev)
+        part = None
+        if mine:
+            part = forecast_df(
+                predictor, df[df[id_column].isin(mine)], pred_len, id_col=id_col, time_col=time_column,
+                quantiles=quantiles, sample_count=samples, seed=seed, lookback=lookback, calendar=calendar,
+                future_timestamps=future, T=temperature, top_p=top_p, batch_size=batch_size,
+                verbose=verbose and ctx.rank == 0,
+            )  # fmt: skip
+        if not ctx.initialised:
+            result = part
+        else:
+            result = _assemble(part, keys, id_column, out, ctx)
+        if result is not None and out is not None and ctx.rank == 0:
+            write_table(result, out)
+        return result, ctx
+    finally:
+        ctx.close()
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _parts_dir(out: Path | None) -> Path:
+    if out is None:
+        raise InputError("a forecast under torchrun needs --out (each rank writes its part beside it)")
+    return out.parent / f".{out.name}.parts"
+
+
+def _assemble(part: pd.DataFrame | None, keys: list[Any], id_column: str, out: Path | None, ctx: DistContext) -> pd.DataFrame | None:
+    """Each rank writes its part; rank 0 reads them all back in input order (the parts are then removed)."""
+    parts = _parts_dir(out)
+    if part is not None:
+        write_table(part, parts / f"rank{ctx.rank:05d}.parquet")
+    ctx.barrier()
+    result = None
+    if ctx.rank == 0:
+        frames = [pd.read_parquet(p) for p in sorted(parts.glob("rank*.parquet"))]
+        merged = pd.concat(frames, ignore_index=True)
+        order = {k: i for i, k in enumerate(keys)}
+        merged = merged.iloc[merged[id_column].map(order).argsort(kind="stable")].reset_index(drop=True)
+        if merged[id_column].nunique() != len(keys):
+            missing = sorted(set(keys) - set(merged[id_column]), key=str)[:5]
+            raise InputError(f"assembled forecast lacks series {missing}: a rank's part is missing in {parts}")
+        result = merged
+    ctx.barrier()
+    if ctx.rank == 0:
+        shutil.rmtree(parts, ignore_errors=True)
+    return result
