@@ -1,0 +1,154 @@
+"""Panels: padded batches equal each series alone, per-series seeds, the long schema, the CLI and torchrun."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from kronos import Kronos, KronosPredictor, KronosTokenizer
+from kronos.cli import app
+from kronos.cli.forecast import random_tiny_predictor
+from kronos.generation import sample_paths
+from kronos.panel import output_columns, series_seed
+from kronos.preprocessing import InputError
+from kronos.sampling import logits_to_probs, sample_from_uniform
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+REPO = Path(__file__).resolve().parents[1]
+VALUES = [c for c in output_columns(None, "t", (0.1, 0.5, 0.9)) if c != "t"]
+
+
+@pytest.fixture(scope="module")
+def panel(shared_data) -> pd.DataFrame:
+    """Six real S&P 500 series of different lengths (one with holes), rows shuffled across symbols."""
+    sp = pd.read_parquet(shared_data / "us_equity" / "sp500_daily_panel.parquet")
+    symbols = ["AAPL", "MSFT", "XOM", "JPM", "KO", "AMZN"]
+    parts = [sp[sp["symbol"] == s].tail(40 + 7 * i) for i, s in enumerate(symbols)]
+    parts[2] = parts[2].iloc[::2]  # a thinned series: its own length and spacing
+    return pd.concat(parts).sample(frac=1.0, random_state=0).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_reference) -> KronosPredictor:
+    tok = KronosTokenizer.from_pretrained(tiny_reference / "tokenizer")
+    model = Kronos.from_pretrained(tiny_reference / "model")
+    return KronosPredictor(model, tok, device="cpu", max_context=32)  # small: the window slides
+
+
+def test_sample_from_uniform_follows_the_filtered_distribution():
+    torch.manual_seed(0)
+    logits = torch.randn(3, 12)
+    probs = logits_to_probs(logits, 1.0, 0, 0.8)
+    u = torch.rand(20000)
+    draws = torch.cat([sample_from_uniform(logits[i : i + 1].expand(len(u), -1), u, 1.0, 0, 0.8) for i in range(3)], dim=1)
+    for i in range(3):
+        freq = torch.bincount(draws[:, i], minlength=12).double() / len(u)
+        assert torch.all(freq[probs[i] == 0] == 0)  # filtered tokens are never drawn
+        assert torch.allclose(freq, probs[i].double(), atol=0.015)
+    # a row's draw depends on its own logits and uniform only
+    assert sample_from_uniform(logits, u[:3])[1].item() == sample_from_uniform(logits[1:2], u[1:2]).item()
+
+
+@pytest.mark.parametrize("max_context", [256, 24])  # the second slides the window during generation
+def test_padded_batch_equals_each_series_alone(max_context):
+    predictor = random_tiny_predictor(seed=1)
+    torch.manual_seed(2)
+    lengths, pred_len, paths = [17, 30, 9], 7, 3
+    xs = [torch.randn(n, 6) for n in lengths]
+    stamps = [torch.rand(n, 5) for n in lengths]
+    future = torch.rand(3, pred_len, 5)
+    uniforms = torch.rand(3 * paths, pred_len, 2)
+    longest = max(lengths)
+    x = torch.zeros(3, longest, 6)
+    xstamp = torch.zeros(3, longest, 5)
+    for i, n in enumerate(lengths):
+        x[i, longest - n :], xstamp[i, longest - n :] = xs[i], stamps[i]
+    args = (predictor.tokenizer, predictor.model)
+    batch = sample_paths(*args, x, xstamp, future, pred_len, max_context, sample_count=paths, uniforms=uniforms,
+                         lengths=torch.tensor(lengths))  # fmt: skip
+    for i, n in enumerate(lengths):
+        own = uniforms[i * paths : (i + 1) * paths]
+        alone = sample_paths(*args, xs[i][None], stamps[i][None], future[i : i + 1], pred_len, max_context,
+                             sample_count=paths, uniforms=own)  # fmt: skip
+        original = sample_paths(*args, xs[i][None], stamps[i][None], future[i : i + 1], pred_len, max_context,
+                                sample_count=paths, uniforms=own, use_cache=False)  # fmt: skip
+        torch.testing.assert_close(batch[i], alone[0], rtol=0, atol=0)
+        torch.testing.assert_close(alone, original, rtol=0, atol=0)
+
+
+def test_forecast_df_long_schema_and_each_series_equals_itself_alone(tiny, panel):
+    out = tiny.forecast_df(panel, 5, sample_count=6, seed=11, quantiles=[0.1, 0.5, 0.9])
+    assert list(out.columns) == output_columns("symbol", "timestamps", (0.1, 0.5, 0.9))
+    assert "close_q0.1" in out.columns and len(out) == 5 * panel["symbol"].nunique()
+    assert list(out["symbol"].unique()) == list(panel["symbol"].unique())  # order of first appearance
+    assert (out["close_q0.1"] <= out["close_q0.5"]).all() and (out["close_q0.5"] <= out["close_q0.9"]).all()
+    for symbol, rows in out.groupby("symbol"):
+        history = panel[panel["symbol"] == symbol].sort_values("timestamps")
+        assert rows["timestamps"].min() > history["timestamps"].max()
+        assert (pd.DatetimeIndex(rows["timestamps"]).dayofweek < 5).all()
+        alone = tiny.forecast_df(history, 5, sample_count=6, seed=11)
+        np.testing.assert_array_equal(rows[VALUES].to_numpy(), alone[VALUES].to_numpy())
+    # any row order, any batch size: the same numbers
+    again = tiny.forecast_df(panel.iloc[::-1], 5, sample_count=6, seed=11, batch_size=2)
+    key = ["symbol", "timestamps"]
+    pd.testing.assert_frame_equal(out.sort_values(key, ignore_index=True), again.sort_values(key, ignore_index=True))
+    other = tiny.forecast_df(panel, 5, sample_count=6, seed=12)
+    assert not np.allclose(other["close"], out["close"])  # the seed matters
+
+
+def test_forecast_df_given_future_timestamps_and_errors(tiny, panel):
+    one = panel[panel["symbol"] == "KO"]
+    last = one["timestamps"].max()
+    given = pd.DataFrame({"symbol": "KO", "timestamps": pd.date_range(last, periods=4, freq="7D")[1:]})
+    out = tiny.forecast_df(one, 3, sample_count=2, future_timestamps=given)
+    assert list(out["timestamps"]) == list(given["timestamps"])
+    with pytest.raises(InputError, match="series 'KO': 3 given future timestamp"):
+        tiny.forecast_df(one, 4, sample_count=2, future_timestamps=given)
+    with pytest.raises(InputError, match="series 'KO': duplicate timestamp"):
+        tiny.forecast_df(pd.concat([one, one.tail(1)]), 2, sample_count=2)
+    with pytest.raises(InputError, match="quantiles must be in"):
+        tiny.forecast_df(one, 2, quantiles=[0.5, 1.5])
+    assert series_seed(0, "KO") == series_seed(0, "KO") != series_seed(0, "AAPL")
+
+
+def _cli(args: list[str]) -> None:
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output + repr(result.exception)
+
+
+def test_cli_forecasts_a_panel_file_as_each_symbol_alone(panel, tiny_reference, tmp_path):
+    panel.to_parquet(tmp_path / "panel.parquet", index=False)
+    common = ["--model", str(tiny_reference), "--max-context", "32", "--pred-len", "5", "--samples", "4", "--seed", "3"]
+    _cli(["forecast", "--data", str(tmp_path / "panel.parquet"), *common, "--out", str(tmp_path / "f.parquet")])
+    out = pd.read_parquet(tmp_path / "f.parquet")
+    assert list(out.columns) == output_columns("symbol", "timestamps", (0.1, 0.5, 0.9))
+    assert set(out["symbol"]) == set(panel["symbol"]) and len(out) == 5 * panel["symbol"].nunique()
+    for symbol in ("AMZN", "XOM"):
+        panel[panel["symbol"] == symbol].to_csv(tmp_path / f"{symbol}.csv", index=False)
+        _cli(["forecast", "--data", str(tmp_path / f"{symbol}.csv"), *common, "--out", str(tmp_path / f"{symbol}.csv.out.csv")])
+        alone = pd.read_csv(tmp_path / f"{symbol}.csv.out.csv", parse_dates=["timestamps"])
+        rows = out[out["symbol"] == symbol].reset_index(drop=True)
+        pd.testing.assert_frame_equal(rows[["timestamps", *VALUES]], alone[["timestamps", *VALUES]], check_exact=False, rtol=1e-12)
+
+
+def test_torchrun_two_ranks_equal_one_process(panel, tiny_reference, tmp_path):
+    panel.to_parquet(tmp_path / "panel.parquet", index=False)
+    args = ["forecast", "--data", str(tmp_path / "panel.parquet"), "--model", str(tiny_reference), "--max-context", "32",
+            "--pred-len", "4", "--samples", "4", "--calendar", "XNYS"]  # fmt: skip
+    _cli([*args, "--out", str(tmp_path / "one.parquet")])
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO / "src")}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "kronos", *args,
+           "--out", str(tmp_path / "two.parquet")]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "one.parquet"), pd.read_parquet(tmp_path / "two.parquet"))
+    assert not list(tmp_path.glob(".two.parquet.parts*"))  # the parts are cleaned up
