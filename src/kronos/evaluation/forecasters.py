@@ -65,9 +65,11 @@ class KronosForecaster:
     """Adapter from a Kronos predictor (``KronosPredictor``) to the :class:`Forecaster` interface.
 
     Sampling settings are fixed at construction so every origin is forecast the same way; the seed
-    of each call goes to ``torch.manual_seed`` so a run is reproducible and two runs that see the
-    same history draw the same paths (the basis of the no-look-ahead test). The seed feeds a private
-    ``torch.Generator``, so forecasts do not depend on the order in which origins are run.
+    of each call is the origin's own random stream (``seeds`` of ``KronosPredictor.forecast_batch``),
+    so a run is reproducible, two runs that see the same history draw the same paths (the basis of
+    the no-look-ahead test), and forecasts do not depend on the order in which origins are run nor on
+    which origins share a batch: :meth:`forecast_many` (what the rolling engine calls) runs many
+    origins in one padded batch and gives exactly what :meth:`forecast` gives for each.
 
     ``max_history`` (default: the predictor's ``max_context``) keeps only the last bars of a longer
     history. Kronos normalises a series with the statistics of everything it is given but attends to
@@ -135,30 +137,44 @@ class KronosForecaster:
         *,
         seed: int | None = None,
     ) -> Forecast:
-        import torch
+        return self.forecast_many([history], [future_timestamps], num_samples, seeds=None if seed is None else [seed])[0]
 
-        generator = None
-        if seed is not None:  # a private generator: reproducible without touching torch's global RNG
-            generator = torch.Generator(device=getattr(self.predictor, "device", "cpu"))
-            generator.manual_seed(int(seed) % (2**63))
-        if self.max_history > 0 and len(history) > self.max_history:
-            history = history.iloc[-self.max_history :]
-        cols = [c for c in FEATURES if c in history.columns]
-        future = pd.DatetimeIndex(future_timestamps)
-        result = self.predictor.forecast(
-            df=history[cols].reset_index(drop=True),
-            x_timestamp=pd.Series(pd.DatetimeIndex(history["timestamps"])),
-            y_timestamp=pd.Series(future),
-            pred_len=len(future),
-            T=self.temperature,
-            top_k=self.top_k,
-            top_p=self.top_p,
-            sample_count=int(num_samples),
-            verbose=False,
-            generator=generator,
-        )
-        result.info.setdefault("forecaster", self.name)
-        return result
+    def forecast_many(
+        self,
+        histories: list[pd.DataFrame],
+        future_timestamps: list[pd.DatetimeIndex],
+        num_samples: int,
+        *,
+        seeds: list[int] | None = None,
+    ) -> list[Forecast]:
+        """:meth:`forecast` of many origins (or series) with the same horizon, in padded batches.
+
+        With ``seeds`` each forecast equals the single call with that seed; without, the draws come
+        from torch's global generator.
+        """
+        frames, xs, ys = [], [], []
+        for history, future_times in zip(histories, future_timestamps):
+            if self.max_history > 0 and len(history) > self.max_history:
+                history = history.iloc[-self.max_history :]
+            cols = [c for c in FEATURES if c in history.columns]
+            frames.append(history[cols].reset_index(drop=True))
+            xs.append(pd.Series(pd.DatetimeIndex(history["timestamps"])))
+            ys.append(pd.Series(pd.DatetimeIndex(future_times)))
+        horizons = {len(y) for y in ys}
+        if len(horizons) != 1:
+            raise InputError(f"forecast_many needs one horizon for every origin, got {sorted(horizons)}")
+        pred_len = horizons.pop()
+        options = dict(T=self.temperature, top_k=self.top_k, top_p=self.top_p, sample_count=int(num_samples), verbose=False)
+        seed_list = [None] * len(frames) if seeds is None else [int(s) for s in seeds]
+        if hasattr(self.predictor, "forecast_batch"):
+            results = self.predictor.forecast_batch(
+                frames, xs, ys, pred_len, seeds=None if seeds is None else seed_list, **options
+            )
+        else:  # a predictor with only forecast(): one call per origin
+            results = [self.predictor.forecast(f, x, y, pred_len, seed=s, **options) for f, x, y, s in zip(frames, xs, ys, seed_list)]
+        for result in results:
+            result.info.setdefault("forecaster", self.name)
+        return results
 
 
 # ----------------------------------------------------------------------------------------------

@@ -160,18 +160,34 @@ def forecast_origins(
     close = frame["close"].to_numpy(dtype=np.float64)
     chunks: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
+    origins = []
     for pos in positions:
         pos = int(pos)
         if pos - L + 1 < 0 or pos + H >= len(frame):
             raise InputError(f"{name}: origin at row {pos} needs rows {pos - L + 1}..{pos + H}, the series has {len(frame)}")
         origin_time = stamps[pos]
         history = frame.iloc[pos - L + 1 : pos + 1].reset_index(drop=True).copy()
-        future_times = stamps[pos + 1 : pos + 1 + H]
-        y_true = close[pos + 1 : pos + 1 + H]
-        seed = seed_for(config.seed, name, origin_time)
-        for forecaster, takes_seed in zip(forecasters, seeded):
+        origins.append((pos, origin_time, history, stamps[pos + 1 : pos + 1 + H], seed_for(config.seed, name, origin_time)))
+    # Forecasters that batch (Kronos) forecast every origin of the series at once; each origin keeps
+    # its own seed, so the result equals one call per origin. On failure they fall back to one call
+    # per origin, so a single bad origin is reported alone.
+    batched: dict[int, list[Any]] = {}
+    for j, forecaster in enumerate(forecasters):
+        many = getattr(forecaster, "forecast_many", None)
+        if callable(many) and len(origins) > 1:
             try:
-                if takes_seed:
+                batched[j] = many([o[2] for o in origins], [o[3] for o in origins], config.num_samples,
+                                  seeds=[o[4] for o in origins])  # fmt: skip
+            except Exception:
+                if raise_errors:
+                    raise
+    for k, (pos, origin_time, history, future_times, seed) in enumerate(origins):
+        y_true = close[pos + 1 : pos + 1 + H]
+        for j, (forecaster, takes_seed) in enumerate(zip(forecasters, seeded)):
+            try:
+                if j in batched:
+                    fc = batched[j][k]
+                elif takes_seed:
                     fc = forecaster.forecast(history, future_times, config.num_samples, seed=seed)
                 else:  # a plain ``forecast(history, future_timestamps, num_samples)`` is fine too
                     fc = forecaster.forecast(history, future_times, config.num_samples)
