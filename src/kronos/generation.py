@@ -26,7 +26,7 @@ from kronos.model import Kronos
 from kronos.sampling import sample, sample_from_uniform, validate_sampling
 from kronos.tokenizer import KronosTokenizer
 
-__all__ = ["WINDOW_MODES", "auto_regressive_inference", "decode_tail", "generate_tokens", "sample_paths"]
+__all__ = ["WINDOW_MODES", "auto_regressive_inference", "decode_paths", "decode_tail", "generate_tokens", "sample_paths"]
 
 WindowMode = Literal["exact", "block"]
 WINDOW_MODES: tuple[str, ...] = ("exact", "block")
@@ -277,8 +277,11 @@ def sample_paths(
         sample_count=sample_count, use_cache=use_cache, window=window, block=block, generator=generator, on_step=on_step,
         uniforms=uniforms,
     )  # fmt: skip
-    full1, full2 = torch.cat([hist_s1, new1], dim=1), torch.cat([hist_s2, new2], dim=1)
-    decoded = decode_tail(tokenizer, full1, full2, pred_len, max_context)
+    if use_cache:
+        decoded = decode_paths(tokenizer, s1, s2, new1, new2, sample_count, max_context)
+    else:
+        full1, full2 = torch.cat([hist_s1, new1], dim=1), torch.cat([hist_s2, new2], dim=1)
+        decoded = decode_tail(tokenizer, full1, full2, pred_len, max_context)
     return decoded.reshape(series, sample_count, pred_len, -1)
 
 
@@ -312,11 +315,61 @@ def _sample_padded(
     new1 = new1.view(series, sample_count, pred_len)
     new2 = new2.view(series, sample_count, pred_len)
     for n, rows in groups.items():
-        full1 = torch.cat([s1[rows, hist - n :].repeat_interleave(sample_count, 0), new1[rows].flatten(0, 1)], dim=1)
-        full2 = torch.cat([s2[rows, hist - n :].repeat_interleave(sample_count, 0), new2[rows].flatten(0, 1)], dim=1)
-        decoded = decode_tail(tokenizer, full1, full2, pred_len, max_context)
+        decoded = decode_paths(
+            tokenizer, s1[rows, hist - n :], s2[rows, hist - n :], new1[rows].flatten(0, 1), new2[rows].flatten(0, 1),
+            sample_count, max_context,
+        )  # fmt: skip
         out[rows] = decoded.reshape(len(rows), sample_count, pred_len, -1).to(out.dtype)
     return out
+
+
+def decode_paths(
+    tokenizer: KronosTokenizer,
+    hist1: torch.Tensor,
+    hist2: torch.Tensor,
+    new1: torch.Tensor,
+    new2: torch.Tensor,
+    sample_count: int,
+    window: int,
+) -> torch.Tensor:
+    """:func:`decode_tail` of history + generated tokens per path, the history part decoded once per series.
+
+    ``hist1/2`` ``(series, hist)``, ``new1/2`` ``(series * sample_count, n)`` series-major. The
+    tokenizer's decoder is causal, so the keys and values of the history part of the decode window
+    are the same for every path of a series: they are computed once, cached, expanded to the paths,
+    and only the ``n`` generated bars run per path (the same numbers as decoding the whole window,
+    up to floating-point rounding).
+    """
+    series, hist = hist1.shape
+    n = new1.shape[1]
+    lo = max(0, hist + n - window)
+    if n > window or lo >= hist:  # chunked long horizons, or no history left in the window
+        full1 = torch.cat([hist1.repeat_interleave(sample_count, 0), new1], dim=1)
+        full2 = torch.cat([hist2.repeat_interleave(sample_count, 0), new2], dim=1)
+        return decode_tail(tokenizer, full1, full2, n, window)
+    layers = tokenizer.decoder
+    if len(layers) == 0:
+        return tokenizer.decode([new1, new2], half=True)
+    attn = layers[0].self_attn
+    weight = tokenizer.post_quant_embed.weight
+    prefix = hist - lo
+    cache = KVCache(
+        n_layers=len(layers), batch_size=series, n_heads=attn.n_heads, head_dim=attn.head_dim, dep_heads=1, dep_head_dim=1,
+        max_len=prefix + n, device=weight.device, dtype=weight.dtype,
+    )  # fmt: skip
+
+    def run(s1: torch.Tensor, s2: torch.Tensor, cache: KVCache) -> torch.Tensor:
+        z = tokenizer.post_quant_embed(tokenizer.indices_to_bits([s1, s2], half=True).to(weight.dtype))
+        positions = torch.arange(cache.length, cache.length + s1.shape[1], device=z.device)
+        for i, layer in enumerate(layers):
+            z = layer(z, positions=positions, cache=cache.layer(i))
+        cache.advance(s1.shape[1])
+        return z
+
+    run(hist1[:, lo:], hist2[:, lo:], cache)
+    if sample_count > 1:
+        cache = cache.expand(sample_count)
+    return tokenizer.head(run(new1, new2, cache))
 
 
 def decode_tail(tokenizer: KronosTokenizer, s1: torch.Tensor, s2: torch.Tensor, n: int, window: int) -> torch.Tensor:
