@@ -111,6 +111,8 @@ def run_forecast(
         future = read_bars(future_timestamps, time_column)
     ctx = dist_context(device)
     try:
+        if ctx.initialised:
+            _parts_dir(out)  # every rank refuses a missing --out before any sampling
         keys = list(split_panel(df[[id_column, time_column]], id_col, time_column))
         mine = keys[ctx.rank :: ctx.world_size]
         dev = f"cuda:{ctx.local_rank}" if ctx.initialised and (device is None or device == "cuda") and _has_cuda() else device
