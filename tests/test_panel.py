@@ -188,3 +188,18 @@ def test_evaluate_batches_kronos_origins_and_equals_one_origin_at_a_time(tiny, p
     assert calls[0] == len(positions)  # every origin in one batched call
     assert not errors and len(together) == len(positions) * config.horizon
     pd.testing.assert_frame_equal(together, one_by_one)
+
+
+def test_cli_future_timestamps_file_quantile_names_and_bad_quantiles(panel, tiny_reference, tmp_path):
+    one = panel[panel["symbol"] == "KO"]
+    one.drop(columns="symbol").to_csv(tmp_path / "ko.csv", index=False)  # one series: named after the file
+    last = one["timestamps"].max()
+    pd.DataFrame({"timestamps": pd.date_range(last, periods=4, freq="h")[1:]}).to_csv(tmp_path / "future.csv", index=False)
+    common = ["forecast", "--data", str(tmp_path / "ko.csv"), "--model", str(tiny_reference), "--max-context", "32",
+              "--pred-len", "3", "--samples", "3"]  # fmt: skip
+    _cli([*common, "--future-timestamps", str(tmp_path / "future.csv"), "--quantiles", "0.05,0.95", "--out", str(tmp_path / "o.csv")])
+    out = pd.read_csv(tmp_path / "o.csv", parse_dates=["timestamps"])
+    assert list(out["timestamps"]) == list(pd.date_range(last, periods=4, freq="h")[1:])
+    assert list(out.columns) == output_columns("symbol", "timestamps", (0.05, 0.95)) and set(out["symbol"]) == {"ko"}
+    bad = CliRunner().invoke(app, [*common, "--quantiles", "0.5,nope"])
+    assert bad.exit_code == 2 and "--quantiles" in bad.output
