@@ -2,7 +2,7 @@
 
     python docs/make_figures.py            # writes docs/images/forecast_googl_calibrated.png (+ .html beside it with --html)
 
-Uses the bundled GOOGL daily sample and the package's random tiny demo model, so it runs offline
+Uses the bundled GOOGL daily sample and the shipped kronos-open model, so it runs offline
 from a clean clone; the numbers it prints (coverage before/after calibration) are those quoted in the docs.
 """
 
@@ -13,7 +13,8 @@ from pathlib import Path
 
 import torch
 
-from kronos.cli.forecast import future_timestamps, random_tiny_predictor, read_bars, sample_data_path
+from kronos import KronosPredictor
+from kronos.cli.forecast import future_timestamps, read_bars, sample_data_path
 
 HERE = Path(__file__).resolve().parent
 
@@ -25,7 +26,7 @@ def main() -> None:
     args = ap.parse_args()
 
     df = read_bars(sample_data_path("googl"))
-    predictor = random_tiny_predictor()
+    predictor = KronosPredictor.from_pretrained("kronos-open")
     future = future_timestamps(df["timestamps"], 20)
     torch.manual_seed(0)
     fc = predictor.forecast(
@@ -36,7 +37,7 @@ def main() -> None:
     print(f"lookback {fc.info['calibration']['lookback']} bars, {fc.calibration.n_origins} origins")
     print(report.loc["all"].round(3).to_string())
     fc.plot_png(args.out, levels=(0.5, 0.8, 0.95), history_bars=80,
-                title="GOOGL daily (bundled sample), random tiny model: calibrated bands, raw 80% dashed")  # fmt: skip
+                title="GOOGL daily (bundled sample), kronos-open: calibrated bands, raw 80% dashed")  # fmt: skip
     print(f"wrote {args.out}")
     if args.html:
         html = fc.plot_html(args.out.with_suffix(".html"), include_plotlyjs="cdn")

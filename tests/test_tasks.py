@@ -247,3 +247,28 @@ def test_generation_bad_input(predictor, ibm):
         predictor.generate_synthetic(5, history=ibm.iloc[:50])
     with pytest.raises(InputError, match="price_std"):
         predictor.generate_synthetic(5, price_std=0)
+
+
+def test_anomaly_scores_accept_impossible_bars_and_rank_spikes_high():
+    """An impossible bar (high and low swapped) is refused by forecasting but scored by anomaly detection;
+    with the shipped trained model a 10-sigma spike scores above 95% of the clean bars."""
+    from kronos import KronosPredictor
+    from kronos.preprocessing import InputError
+    from kronos.samples import load_sample
+
+    predictor = KronosPredictor.from_pretrained("kronos-open", device="cpu")
+    df = load_sample("googl").tail(200).reset_index(drop=True)
+    cols = ["open", "high", "low", "close", "volume"]
+    swapped = df.copy()
+    swapped.loc[180, ["high", "low"]] = [df.loc[180, "low"], df.loc[180, "high"]]
+    with pytest.raises(InputError, match="row 180"):
+        predictor.predict(swapped[cols], swapped["timestamps"], pd.Series(pd.bdate_range("2030-01-01", periods=2)), pred_len=2, verbose=False)
+    scored = predictor.anomaly_scores(swapped[cols], swapped["timestamps"], min_context=150)["score"]
+    assert np.isfinite(scored.iloc[150:]).all()
+    clean = predictor.anomaly_scores(df[cols], df["timestamps"], min_context=150)["score"]
+    spiked = df.copy()
+    sigma = float(np.log(df["close"]).diff().std())
+    spiked.loc[180, "close"] = df.loc[180, "close"] * float(np.exp(10 * sigma))
+    spiked.loc[180, "high"] = max(df.loc[180, "high"], spiked.loc[180, "close"])
+    spike = predictor.anomaly_scores(spiked[cols], spiked["timestamps"], min_context=150)["score"]
+    assert spike.iloc[180] > clean.iloc[150:].quantile(0.95)

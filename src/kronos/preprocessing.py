@@ -53,12 +53,16 @@ def _where(label: str | None) -> str:
     return f"{label}: " if label else ""
 
 
-def prepare_features(df: pd.DataFrame, *, label: str | None = None, check_prices: bool = True) -> np.ndarray:
+def prepare_features(
+    df: pd.DataFrame, *, label: str | None = None, check_prices: bool = True, check_bar_rules: bool = True
+) -> np.ndarray:
     """Return the six model features ``(n, 6)`` float64 of an OHLC[V[A]] frame.
 
     Missing ``volume`` means volume and amount are 0; volume without ``amount`` gives
     ``amount = volume * mean(open, high, low, close)`` (the original's convention). NaN or infinite
-    values and non-positive prices are errors naming the first bad row.
+    values and non-positive prices are errors naming the first bad row, and so are impossible bars
+    (:func:`check_bars`) unless ``check_bar_rules=False`` — what anomaly scoring passes, since finding
+    such bars is its job.
     """
     where = _where(label)
     if not isinstance(df, pd.DataFrame):
@@ -116,7 +120,8 @@ def prepare_features(df: pd.DataFrame, *, label: str | None = None, check_prices
                 f"{where}column {PRICE_COLS[col]!r} has {float(x[row, col])!r} at row {row} (index {df.index[row]!r}), "
                 f"below the smallest normal float32 ({F32_TINY:.4g}); rescale the series"
             )
-        check_bars(x, index=df.index, label=label)
+        if check_bar_rules:
+            check_bars(x, index=df.index, label=label)
     return x
 
 

@@ -1,12 +1,19 @@
-"""The published Kronos family: which tokenizer and context length go with which model."""
+"""The Kronos family: which tokenizer and context length go with which model.
+
+Two kinds of entries: the published checkpoints on the Hugging Face hub (``NeoQuasar/Kronos-*``) and the
+models shipped inside this package (``kronos-open``), which load offline from the installed package data.
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
 
 from kronos.config import KronosConfig, TokenizerConfig
 
-__all__ = ["PUBLISHED", "PUBLISHED_CONFIGS", "PublishedModel", "resolve_published"]
+__all__ = ["DEFAULT_MODEL", "PUBLISHED", "PUBLISHED_CONFIGS", "SHIPPED", "PublishedModel", "resolve_published", "shipped_dir"]
 
 
 @dataclass(frozen=True)
@@ -28,10 +35,40 @@ PUBLISHED: dict[str, PublishedModel] = {
 _ALIASES = {key.split("/")[1].lower(): key for key in PUBLISHED} | {key.split("-")[1].lower(): key for key in PUBLISHED}
 
 
+#: Models shipped as package data under ``kronos/pretrained/<name>/`` (``model/``, ``tokenizer/``,
+#: ``predictor.json``, ``MODEL_CARD.md``): they need no network.
+SHIPPED: tuple[str, ...] = ("kronos-open",)
+
+#: The model every command uses unless told otherwise.
+DEFAULT_MODEL = "kronos-open"
+
+
+def shipped_dir(name: str) -> Path | None:
+    """Directory of a model shipped in the installed package (``kronos-open``), or None for other names."""
+    if str(name).lower() not in SHIPPED:
+        return None
+    return Path(str(resources.files("kronos") / "pretrained" / str(name).lower()))
+
+
+def _shipped_entry(name: str) -> PublishedModel | None:
+    root = shipped_dir(name)
+    if root is None:
+        return None
+    if not (root / "model").is_dir() or not (root / "tokenizer").is_dir():
+        raise FileNotFoundError(f"the shipped model {name!r} is missing from the installed package ({root}); reinstall kronos-kline")
+    settings = json.loads((root / "predictor.json").read_text()) if (root / "predictor.json").is_file() else {}
+    return PublishedModel(str(root / "model"), str(root / "tokenizer"), int(settings.get("max_context", 512)), "shipped")
+
+
 def resolve_published(name: str) -> PublishedModel | None:
-    """The entry for a hub id (``NeoQuasar/Kronos-small``) or a short name (``kronos-small``, ``small``)."""
+    """The entry for a hub id (``NeoQuasar/Kronos-small``), a short name (``kronos-small``, ``small``) or a
+    shipped model (``kronos-open``, whose ``model``/``tokenizer`` are directories inside the package)."""
+    name = str(name)
     if name in PUBLISHED:
         return PUBLISHED[name]
+    shipped = _shipped_entry(name)
+    if shipped is not None:
+        return shipped
     key = _ALIASES.get(name.lower())
     return PUBLISHED[key] if key else None
 

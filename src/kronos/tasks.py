@@ -30,8 +30,10 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["anomaly_scores", "embed_frames", "embed_rolling"]
 
 
-def _normalised(predictor: "KronosPredictor", df: pd.DataFrame, x_timestamp: Any, label: str | None) -> tuple[np.ndarray, np.ndarray, pd.DatetimeIndex]:
-    x = prepare_features(df, label=label)
+def _normalised(
+    predictor: "KronosPredictor", df: pd.DataFrame, x_timestamp: Any, label: str | None, *, check_bar_rules: bool = True
+) -> tuple[np.ndarray, np.ndarray, pd.DatetimeIndex]:
+    x = prepare_features(df, label=label, check_bar_rules=check_bar_rules)
     idx = validate_timestamps(x_timestamp, name="x_timestamp", expected_len=len(df), label=label)
     norm = Normalizer.fit(x.astype(np.float32), clip=predictor.clip)
     return norm.transform(x), calendar_features(idx), idx
@@ -66,7 +68,8 @@ def anomaly_scores(
       ``stride`` bars apart past ``max_context``); much faster, but the normalisation sees every bar,
       so an extreme bar shifts the scores of the others a little. Only the first bar is NaN.
 
-    See :mod:`kronos.anomaly`.
+    Impossible bars (high below low, open or close; negative volume) are scored, not refused: they are
+    among the things this score exists to find. See :mod:`kronos.anomaly`.
     """
     if stride is not None and (isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 1):
         raise InputError(f"stride must be an integer >= 1, got {stride!r}")
@@ -74,13 +77,13 @@ def anomaly_scores(
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise InputError(f"{name} must be an integer >= {low}, got {value!r}")
     if not causal:
-        x, stamp, idx = _normalised(predictor, df, x_timestamp, None)
+        x, stamp, idx = _normalised(predictor, df, x_timestamp, None, check_bar_rules=False)
         s1, s2 = _tokens(predictor, x[None])
         stamp_t = torch.from_numpy(stamp[None]).to(predictor.device)
         nll1, nll2 = token_nll(predictor.model, s1, s2, stamp_t, predictor.max_context, stride=stride)
         a, b = nll1[0].cpu().numpy().astype(np.float64), nll2[0].cpu().numpy().astype(np.float64)
         return pd.DataFrame({"nll_s1": a, "nll_s2": b, "score": a + b}, index=idx)
-    raw = prepare_features(df)
+    raw = prepare_features(df, check_bar_rules=False)  # impossible bars (high < low ...) are what it should flag
     idx = validate_timestamps(x_timestamp, name="x_timestamp", expected_len=len(df))
     stamps = calendar_features(idx)
     a = np.full(len(df), np.nan)

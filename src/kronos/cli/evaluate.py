@@ -16,8 +16,9 @@ from kronos.cli import app
 console = Console(stderr=True)
 
 _FORECASTER_HELP = (
-    "Forecaster(s), repeatable or comma-separated: persistence, drift, drift-normal, garch, garch-t, ets, arima, "
-    "a Kronos checkpoint directory (model/ + tokenizer/) or published name; LABEL=SPEC sets the report name."
+    "Forecaster(s), repeatable or comma-separated: kronos (the shipped model), kronos-cal (the same, calibrated), "
+    "persistence, drift, drift-normal, garch, garch-t, ets, arima, a Kronos checkpoint directory (model/ + tokenizer/) "
+    "or published name; LABEL=SPEC sets the report name."
 )
 
 

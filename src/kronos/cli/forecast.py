@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 from typing import Optional
 
@@ -20,20 +19,11 @@ from kronos.forecast import Forecast
 from kronos.model import Kronos
 from kronos.predictor import KronosPredictor
 from kronos.preprocessing import InputError, to_datetime_index
+from kronos.registry import DEFAULT_MODEL
+from kronos.samples import SAMPLE_FILES, sample_data_path
 from kronos.tokenizer import KronosTokenizer
 
 console = Console()
-
-SAMPLE_FILES = {"googl": "GOOGL_daily.csv", "eurusd": "EURUSD_1h.csv"}
-
-
-def sample_data_path(name: str = "googl") -> Path:
-    """Path of a bundled sample series (``googl`` daily or ``eurusd`` hourly)."""
-    try:
-        return Path(str(resources.files("kronos") / "sample_data" / SAMPLE_FILES[name.lower()]))
-    except KeyError:
-        raise InputError(f"unknown sample {name!r}; choose from {sorted(SAMPLE_FILES)}") from None
-
 
 def read_bars(path: Path, time_column: str = "timestamps") -> pd.DataFrame:
     """Read a CSV or Parquet file of bars with a time column, sorted as given."""
@@ -65,11 +55,26 @@ def future_timestamps(past: pd.Series, pred_len: int, calendar: str | None = Non
 
 
 def random_tiny_predictor(seed: int = 0) -> KronosPredictor:
-    """A randomly initialised tiny predictor: shows the pipeline, forecasts nothing real."""
+    """A randomly initialised tiny predictor: exercises the pipeline in tests, forecasts nothing real."""
     torch.manual_seed(seed)
     tokenizer = KronosTokenizer(d_model=32, n_heads=2, ff_dim=64, n_enc_layers=2, n_dec_layers=2, s1_bits=4, s2_bits=4)
     model = Kronos(s1_bits=4, s2_bits=4, n_layers=2, d_model=32, n_heads=2, ff_dim=64)
     return KronosPredictor(model, tokenizer, device="cpu", max_context=256)
+
+
+RANDOM_TINY_HELP = "Use a randomly initialised tiny model instead of --model (for tests: its numbers mean nothing)."
+
+
+def load_predictor(
+    model: str, *, tokenizer: str | None = None, max_context: int | None = None, device: str | None = None,
+    random_tiny: bool = False,
+) -> KronosPredictor:
+    """The predictor a command runs: a checkpoint, hub id or registry name (default ``kronos-open``, shipped
+    in the package), or the random tiny model when explicitly asked for."""
+    if random_tiny:
+        console.print("[yellow]NOTE: --random-tiny: a RANDOMLY INITIALISED tiny model; the numbers mean nothing.[/yellow]")
+        return random_tiny_predictor()
+    return KronosPredictor.from_pretrained(model, tokenizer=tokenizer, max_context=max_context, device=device)
 
 
 def show_forecast(fc: Forecast, title: str, rows: int = 10) -> None:
@@ -98,7 +103,7 @@ def forecast_command(
         ..., "--data",
         help="CSV or Parquet file of bars (timestamps, open, high, low, close[, volume, amount]); a panel has a symbol column.",
     ),  # fmt: skip
-    model: str = typer.Option(..., "--model", help="Checkpoint directory (with model/ and tokenizer/), hub id, or published name."),
+    model: str = typer.Option(DEFAULT_MODEL, "--model", help="Checkpoint directory (with model/ and tokenizer/), hub id, or registry name (default: the shipped kronos-open)."),
     tokenizer: Optional[str] = typer.Option(None, help="Tokenizer directory or hub id, when --model is a bare model."),
     lookback: int = typer.Option(400, min=1, help="History bars to use (the last ones)."),
     pred_len: int = typer.Option(24, "--pred-len", min=1, help="Bars to forecast."),
@@ -123,6 +128,7 @@ def forecast_command(
     ),
     quantiles: str = typer.Option("0.1,0.5,0.9", help="Comma-separated quantile levels written as {column}_q{level}."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Series per model batch (default: what fits ~2 GiB of cache)."),
+    random_tiny: bool = typer.Option(False, "--random-tiny", help=RANDOM_TINY_HELP, hidden=True),
 ) -> None:
     """Forecast the next bars of one series or of every series of a panel (shard it with torchrun)."""
     from kronos.cli.panel import run_forecast
@@ -138,7 +144,7 @@ def forecast_command(
             data=data, model=model, tokenizer=tokenizer, lookback=lookback, pred_len=pred_len, samples=samples,
             temperature=temperature, top_p=top_p, max_context=max_context, time_column=time_column, id_column=id_column,
             out=out, seed=seed, device=device, calendar=calendar, future_timestamps=future_timestamps_file,
-            quantiles=levels, batch_size=batch_size,
+            quantiles=levels, batch_size=batch_size, random_tiny=random_tiny,
         )  # fmt: skip
     except (InputError, ConfigError, DeviceError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -177,20 +183,15 @@ def demo_command(
     lookback: int = typer.Option(256, min=1),
     pred_len: int = typer.Option(20, "--pred-len", min=1),
     samples: int = typer.Option(20, min=1),
-    model: Optional[str] = typer.Option(None, help="Checkpoint to use instead of the random tiny model."),
+    model: str = typer.Option(DEFAULT_MODEL, help="Checkpoint directory, hub id or registry name (default: the shipped kronos-open)."),
+    random_tiny: bool = typer.Option(False, "--random-tiny", help=RANDOM_TINY_HELP, hidden=True),
 ) -> None:
-    """Forecast the bundled sample data: proves the install works, offline."""
+    """Forecast the bundled sample data with the shipped model: proves the install works, offline."""
     df = read_bars(sample_data_path(sample))
     hist = df.tail(lookback)
-    if model is None:
-        console.print(
-            "[yellow]NOTE: no trained default model ships yet, so this demo uses a RANDOMLY INITIALISED tiny model. "
-            "The numbers show the pipeline working end to end, not a meaningful forecast. "
-            "Pass --model NeoQuasar/Kronos-small (network) or a local checkpoint for real forecasts.[/yellow]"
-        )
-        predictor = random_tiny_predictor()
-    else:
-        predictor = KronosPredictor.from_pretrained(model)
+    predictor = load_predictor(model, random_tiny=random_tiny)
+    if not random_tiny:
+        console.print(f"model: {model} (context {predictor.max_context} bars)")
     torch.manual_seed(0)
     fc = predictor.forecast(
         hist, hist["timestamps"], future_timestamps(hist["timestamps"], pred_len), pred_len, sample_count=samples, verbose=True

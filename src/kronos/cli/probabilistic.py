@@ -12,13 +12,15 @@ from rich.table import Table
 
 from kronos.cli import app
 from kronos.cli.forecast import (
+    RANDOM_TINY_HELP,
     future_timestamps,
-    random_tiny_predictor,
+    load_predictor,
     read_bars,
     sample_data_path,
 )
 from kronos.forecast import Forecast
 from kronos.preprocessing import InputError
+from kronos.registry import DEFAULT_MODEL
 
 console = Console()
 
@@ -66,7 +68,8 @@ def _write_csv(fc: Forecast, levels: list[float], out: Path) -> None:
 def forecast_dist_command(
     data: Optional[Path] = typer.Option(None, "--data", help="CSV or Parquet file of bars (default: the bundled sample)."),
     sample: str = typer.Option("googl", help="Bundled sample series when --data is not given: googl or eurusd."),
-    model: Optional[str] = typer.Option(None, help="Checkpoint directory, hub id or published name (default: random tiny demo model)."),
+    model: str = typer.Option(DEFAULT_MODEL, help="Checkpoint directory, hub id or registry name (default: the shipped kronos-open)."),
+    random_tiny: bool = typer.Option(False, "--random-tiny", help=RANDOM_TINY_HELP, hidden=True),
     lookback: int = typer.Option(600, min=2, help="History bars to use (the last ones)."),
     pred_len: int = typer.Option(20, "--pred-len", min=1, help="Bars to forecast."),
     samples: int = typer.Option(100, min=1, help="Sample paths."),
@@ -86,13 +89,7 @@ def forecast_dist_command(
     df = read_bars(data if data is not None else sample_data_path(sample), time_column)
     hist = df.tail(lookback).reset_index(drop=True)
     tcol = time_column.lower()
-    if model is None:
-        console.print("[yellow]NOTE: using a RANDOMLY INITIALISED tiny model (no trained default ships); pass --model for real forecasts.[/yellow]")
-        predictor = random_tiny_predictor()
-    else:
-        from kronos.predictor import KronosPredictor
-
-        predictor = KronosPredictor.from_pretrained(model, device=device)
+    predictor = load_predictor(model, device=device, random_tiny=random_tiny)
     torch.manual_seed(seed)
     fc = predictor.forecast(
         hist, hist[tcol], future_timestamps(hist[tcol], pred_len), pred_len, sample_count=samples, verbose=True,

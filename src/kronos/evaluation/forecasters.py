@@ -9,6 +9,8 @@ Names understood by :func:`load_forecaster`:
 
 * ``persistence``, ``drift``, ``drift-normal``, ``garch``, ``garch-t``, ``ets``, ``arima``: baselines
   (see :mod:`kronos.evaluation.baselines`);
+* ``kronos``: the model shipped in the package (``kronos-open``), offline; ``kronos-cal``: the same model
+  with split-conformal calibration on rolling origins inside each history (``calibrate=True``);
 * a directory holding ``model/`` and ``tokenizer/`` (a Kronos checkpoint, fine-tuned or not), a
   published name (``kronos-small``) or a hub id (``NeoQuasar/Kronos-small``) when the hub is
   reachable or the files are cached;
@@ -33,6 +35,7 @@ __all__ = [
     "Forecaster",
     "ForecasterSpec",
     "KronosForecaster",
+    "SHIPPED_FORECASTERS",
     "load_forecaster",
     "parse_forecaster_spec",
 ]
@@ -88,14 +91,21 @@ class KronosForecaster:
         top_k: int = 0,
         top_p: float = 1.0,
         max_history: int | None = None,
+        calibrate: bool = False,
+        calibration_origins: int = 20,
+        calibration_samples: int | None = None,
     ) -> None:
         self.predictor = predictor
         self.name = name
         self.temperature = float(temperature)
         self.top_k = int(top_k)
         self.top_p = float(top_p)
+        self.calibrate = bool(calibrate)
+        self.calibration_origins = int(calibration_origins)
+        self.calibration_samples = calibration_samples
         if max_history is None:
-            max_history = int(getattr(predictor, "max_context", 0) or 0)
+            # calibration needs the history before the forecast window for its rolling origins
+            max_history = 0 if self.calibrate else int(getattr(predictor, "max_context", 0) or 0)
         self.max_history = int(max_history)
 
     @classmethod
@@ -110,11 +120,16 @@ class KronosForecaster:
         top_k: int = 0,
         top_p: float = 1.0,
         max_history: int | None = None,
+        calibrate: bool = False,
+        calibration_origins: int = 20,
+        calibration_samples: int | None = None,
     ) -> KronosForecaster:
-        """Load a checkpoint directory (``model/`` + ``tokenizer/``), a published name or a hub id.
+        """Load a checkpoint directory (``model/`` + ``tokenizer/``), a registry name or a hub id.
 
         ``max_context`` defaults to what the checkpoint declares (``predictor.json`` or the
-        published entry), else 512.
+        registry entry), else 512. ``calibrate=True`` calibrates every forecast on
+        ``calibration_origins`` rolling origins inside the history it is given (so give it a lookback of
+        about ``max_context + calibration_origins x horizon`` bars).
         """
         try:
             from kronos import KronosPredictor  # type: ignore[attr-defined]
@@ -127,7 +142,8 @@ class KronosForecaster:
             kwargs["device"] = device
         predictor = KronosPredictor.from_pretrained(str(path), **kwargs)
         label = name or Path(str(path).rstrip("/")).name or "kronos"
-        return cls(predictor, label, temperature=temperature, top_k=top_k, top_p=top_p, max_history=max_history)
+        return cls(predictor, label, temperature=temperature, top_k=top_k, top_p=top_p, max_history=max_history,
+                   calibrate=calibrate, calibration_origins=calibration_origins, calibration_samples=calibration_samples)
 
     def forecast(
         self,
@@ -164,7 +180,9 @@ class KronosForecaster:
         if len(horizons) != 1:
             raise InputError(f"forecast_many needs one horizon for every origin, got {sorted(horizons)}")
         pred_len = horizons.pop()
-        options = dict(T=self.temperature, top_k=self.top_k, top_p=self.top_p, sample_count=int(num_samples), verbose=False)
+        options = dict(T=self.temperature, top_k=self.top_k, top_p=self.top_p, sample_count=int(num_samples), verbose=False,
+                       calibrate=self.calibrate, calibration_origins=self.calibration_origins,
+                       calibration_samples=self.calibration_samples)  # fmt: skip
         seed_list = [None] * len(frames) if seeds is None else [int(s) for s in seeds]
         if hasattr(self.predictor, "forecast_batch"):
             results = self.predictor.forecast_batch(
@@ -197,6 +215,9 @@ def _baseline_factories() -> dict[str, Callable[[], Forecaster]]:
 
 BASELINES: tuple[str, ...] = ("persistence", "drift", "drift-normal", "garch", "garch-t", "ets", "arima")
 
+#: Names of the shipped model as a forecaster: raw, and calibrated on each history.
+SHIPPED_FORECASTERS: tuple[str, ...] = ("kronos", "kronos-cal")
+
 
 @dataclass(frozen=True)
 class ForecasterSpec:
@@ -223,7 +244,8 @@ def parse_forecaster_spec(text: str, **kronos_options: Any) -> ForecasterSpec:
     label, sep, source = text.partition("=")
     if not sep:
         source = text
-        label = text.lower() if text.lower() in BASELINES else (Path(text.rstrip("/")).name or text)
+        known = text.lower() in BASELINES or text.lower() in SHIPPED_FORECASTERS
+        label = text.lower() if known else (Path(text.rstrip("/")).name or text)
     label, source = label.strip(), source.strip()
     if not label or not source:
         raise InputError(f"forecaster {text!r}: expected NAME, PATH or LABEL=NAME_OR_PATH")
@@ -244,6 +266,12 @@ def load_forecaster(name_or_checkpoint: str, *, name: str | None = None, **krono
         if name:
             forecaster.name = name
         return forecaster
+    if key.lower() in SHIPPED_FORECASTERS:
+        from kronos.registry import DEFAULT_MODEL
+
+        if key.lower() == "kronos-cal":
+            kronos_options.setdefault("calibrate", True)
+        return KronosForecaster.from_pretrained(DEFAULT_MODEL, name=name or key.lower(), **kronos_options)
     path = Path(key).expanduser()
     if path.exists():
         if not path.is_dir():
@@ -262,7 +290,7 @@ def load_forecaster(name_or_checkpoint: str, *, name: str | None = None, **krono
     if published or (key.count("/") == 1 and not key.startswith((".", "/"))):
         return KronosForecaster.from_pretrained(key, name=name, **kronos_options)
     raise InputError(
-        f"unknown forecaster {key!r}: use one of {', '.join(BASELINES)}, a checkpoint directory "
+        f"unknown forecaster {key!r}: use one of {', '.join(BASELINES + SHIPPED_FORECASTERS)}, a checkpoint directory "
         "(holding model/ and tokenizer/) or a hub id like NeoQuasar/Kronos-small"
     )
 

@@ -23,9 +23,12 @@ from kronos.training.config import RunConfig
 __all__ = ["PredictorTask", "Task", "TokenizerTask", "make_task"]
 
 
-def _resolve_init(name: str) -> str:
+def _resolve_init(name: str, part: str = "model") -> str:
+    """A registry name (``kronos-small``, ``kronos-open``) to its model or tokenizer source; anything else as is."""
     entry = resolve_published(name)
-    return entry.model if entry is not None else name
+    if entry is None:
+        return name
+    return entry.model if part == "model" else entry.tokenizer
 
 
 class Task:
@@ -82,7 +85,7 @@ class TokenizerTask(Task):
     def build_model(self) -> nn.Module:
         m = self.cfg.model
         if m.init is not None:
-            model = KronosTokenizer.from_pretrained(m.init)
+            model = KronosTokenizer.from_pretrained(_resolve_init(m.init, "tokenizer"))
         else:
             model = KronosTokenizer.from_config(TokenizerConfig.from_dict(m.config or {}, source="model.config"))
         return model.train()
@@ -123,7 +126,7 @@ class PredictorTask(Task):
     def _tokenizer_source(self) -> str:
         m = self.cfg.model
         if m.tokenizer is not None:
-            return m.tokenizer
+            return _resolve_init(m.tokenizer, "tokenizer")
         entry = resolve_published(str(m.init))
         assert entry is not None, "checked by RunConfig.for_kind"
         return entry.tokenizer

@@ -1,0 +1,250 @@
+"""Evaluate the shipped model on the held-out test period of ``../shared/data``, by frequency group and pooled.
+
+The model card's table comes from here. Each series' last 10% of bars (``test_fraction`` of
+``configs/kronos-open.yaml``) were never trained on; every forecast target scored here lies inside that
+period (checked, and the count printed). Series are chosen deterministically from ``MANIFEST.csv``: an
+even spread of the single-instrument files of each frequency group, plus a few symbols of each daily panel.
+Each group is scored by the ``kronos evaluate`` command itself (one run per group, in its own folder),
+then all groups' forecasts are pooled and scored again.
+
+    python benchmarks/kronos_open_eval.py --out runs/kronos-open-eval            # ~15 min on 2 cores
+    python benchmarks/kronos_open_eval.py --per-group 4 --origins 4 --out /tmp/e  # a quick look
+
+Prints markdown tables (also written to ``<out>/tables.md``): per group and pooled, CRPS of close
+returns, MAE of returns, directional accuracy, 80% coverage, realised-volatility MAE and the PIT's KS
+distance from uniform, for ``kronos`` (raw), ``kronos-cal`` (calibrated) and the baselines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+GROUPS = {"daily": ("daily",), "hourly": ("1h", "4h"), "intraday": ("1min", "5min")}
+PANEL_SYMBOLS = 4  # symbols taken from each daily panel
+COLUMNS = ["forecaster", "n", "crps_ret", "mae_ret", "dir_acc", "cov80", "rv_mae", "pit_ks"]
+
+
+def choose_series(manifest: pd.DataFrame, freqs: tuple[str, ...], per_group: int, min_rows: int) -> list[str]:
+    """An even spread (by path order, so markets mix) of the group's single-instrument files."""
+    rows = manifest[manifest["frequency"].isin(freqs) & (manifest["n_symbols"] == 1) & (manifest["rows"] >= min_rows)]
+    paths = sorted(rows["path"])
+    if len(paths) <= per_group:
+        return paths
+    picks = np.linspace(0, len(paths) - 1, per_group).round().astype(int)
+    return [paths[i] for i in sorted(set(picks))]
+
+
+def stage_group(data: Path, folder: Path, files: list[str], panels: list[str], n_test: dict[str, int],
+                test_fraction: float) -> None:  # fmt: skip
+    """Links to the chosen files (panels: a parquet of a few symbols) in ``folder``, outside the repository."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for rel in files:
+        link = folder / Path(rel).name
+        if not link.exists():
+            link.symlink_to(data / rel)
+        n = int(pd.read_parquet(data / rel, columns=["close"]).shape[0])
+        n_test[Path(rel).stem] = int(round(n * test_fraction))
+    for rel in panels:
+        panel = pd.read_parquet(data / rel)
+        symbols = sorted(panel["symbol"].unique())
+        keep = [symbols[i] for i in np.linspace(0, len(symbols) - 1, PANEL_SYMBOLS).round().astype(int)]
+        part = panel[panel["symbol"].isin(keep)]
+        for sym, frame in part.groupby("symbol"):
+            n_test[str(sym)] = int(round(len(frame) * test_fraction))
+        part.to_parquet(folder / f"{Path(rel).stem}_subset.parquet", index=False)
+
+
+def check_test_period(forecasts: pd.DataFrame, data_dir: Path, n_test: dict[str, int]) -> tuple[int, int]:
+    """(rows whose target lies in the held-out test period, rows in all) — they should be equal."""
+    from kronos.evaluation.data import read_series
+
+    series = read_series(data_dir)
+    inside = 0
+    for name, frame in series.items():
+        first_test = frame["timestamps"].iloc[len(frame) - n_test[name]]
+        rows = forecasts[forecasts["series"] == name]
+        inside += int((pd.to_datetime(rows["target_time"]) >= first_test).sum())
+    return inside, len(forecasts)
+
+
+def inject(frame: pd.DataFrame, positions: np.ndarray, kind: str) -> pd.DataFrame:
+    """A copy of ``frame`` with a bad bar of ``kind`` at each of ``positions``.
+
+    * ``spike``: the close (and high) jump by 10 standard deviations of the one-bar return, then the
+      series carries on as before (a fat-finger print);
+    * ``swap``: high and low exchanged (an impossible bar, the typical column mix-up);
+    * ``stale``: open = high = low = close = the previous close and the previous volume (a feed that froze).
+    """
+    out = frame.copy()
+    sigma = float(np.log(frame["close"]).diff().std())
+    for t in positions:
+        prev = out.iloc[t - 1]
+        if kind == "spike":
+            out.loc[out.index[t], "close"] = out["close"].iloc[t] * float(np.exp(10 * sigma))
+            out.loc[out.index[t], "high"] = max(out["high"].iloc[t], out["close"].iloc[t])
+        elif kind == "swap":
+            hi, lo = out["high"].iloc[t], out["low"].iloc[t]
+            out.loc[out.index[t], ["high", "low"]] = [lo, hi]
+        elif kind == "stale":
+            out.loc[out.index[t], ["open", "high", "low", "close"]] = [prev["close"]] * 4
+            for col in ("volume", "amount"):
+                if col in out:
+                    out.loc[out.index[t], col] = prev[col]
+    return out
+
+
+def anomaly_study(model: str | None, groups: dict[str, Path], n_test: dict[str, int], *, scored: int = 64,
+                  every: int = 8, seed: int = 0) -> pd.DataFrame:  # fmt: skip
+    """ROC AUC of causal anomaly scores: injected bad bars against the same positions left clean.
+
+    For each series a window ending inside its test period is scored twice per kind: clean, and with a
+    bad bar every ``every`` bars among the last ``scored`` (positions jittered per series). Positives are
+    the injected bars' scores, negatives the clean copy's scores at every scored position.
+    """
+    from scipy.stats import mannwhitneyu
+
+    from kronos import KronosPredictor
+    from kronos.evaluation.data import read_series
+    from kronos.registry import DEFAULT_MODEL
+
+    predictor = KronosPredictor.from_pretrained(model or DEFAULT_MODEL, device="cpu")
+    rng = np.random.default_rng(seed)
+    pos_scores: dict[str, list[float]] = {"spike": [], "swap": [], "stale": []}
+    neg_scores: list[float] = []
+    rows = []
+    for group, folder in groups.items():
+        for name, frame in read_series(folder).items():
+            n = len(frame)
+            window = predictor.max_context + scored
+            end = n - int(rng.integers(0, max(1, n_test[name] - window // 4)))  # the window ends inside the test period
+            part = frame.iloc[max(0, end - window) : end].reset_index(drop=True)
+            if len(part) < scored + 16:
+                continue
+            first = len(part) - scored
+            positions = first + np.arange(int(rng.integers(0, every)), scored, every)
+            cols = [c for c in ("open", "high", "low", "close", "volume", "amount") if c in part]
+            clean = predictor.anomaly_scores(part[cols], part["timestamps"], min_context=first)["score"].to_numpy()
+            neg_scores.extend(clean[first:])
+            for kind in pos_scores:
+                bad = inject(part, positions, kind)
+                score = predictor.anomaly_scores(bad[cols], bad["timestamps"], min_context=first)["score"].to_numpy()
+                pos_scores[kind].extend(score[positions])
+            rows.append({"group": group, "series": name})
+    neg = np.asarray(neg_scores)
+    result = []
+    for kind, values in [*pos_scores.items(), ("all", sum(pos_scores.values(), []))]:
+        pos = np.asarray(values)
+        u = mannwhitneyu(pos, neg, alternative="two-sided").statistic
+        result.append({"kind": kind, "injected": len(pos), "clean": len(neg), "roc_auc": float(u) / (len(pos) * len(neg))})
+    print(f"anomaly study on {len(rows)} series")
+    return pd.DataFrame(result)
+
+
+def table_md(frame: pd.DataFrame) -> str:
+    cols = [c for c in COLUMNS if c in frame.columns]
+    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in frame[cols].itertuples(index=False):
+        cells = []
+        for c, v in zip(cols, row):
+            if c in ("forecaster",):
+                cells.append(str(v))
+            elif c == "n":
+                cells.append(f"{int(v):,}")
+            elif c in ("crps_ret", "mae_ret", "rv_mae"):
+                cells.append(f"{v * 1e4:.1f}")
+            else:
+                cells.append(f"{v:.3f}")
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=SHARED)
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "kronos-open-eval")
+    parser.add_argument("--forecasters", default="kronos,kronos-cal,persistence,drift,garch,ets")
+    parser.add_argument("--model", default=None, help="Evaluate this checkpoint directory as 'kronos' (default: the shipped model).")
+    parser.add_argument("--per-group", type=int, default=16)
+    parser.add_argument("--lookback", type=int, default=512, help="History per origin (kronos itself uses its context; kronos-cal calibrates on the rest).")
+    parser.add_argument("--horizon", type=int, default=5)
+    parser.add_argument("--origins", type=int, default=12)
+    parser.add_argument("--samples", type=int, default=50)
+    parser.add_argument("--test-fraction", type=float, default=0.10)
+    parser.add_argument("--jobs", type=int, default=0)
+    parser.add_argument("--groups", default=",".join(GROUPS))
+    parser.add_argument("--no-anomaly", action="store_true", help="Skip the injected-anomaly ROC AUC study.")
+    args = parser.parse_args()
+
+    manifest = pd.read_csv(args.data / "MANIFEST.csv")
+    # the test period must hold every scored target: origins x stride + horizon bars, plus the lookback
+    need = int(np.ceil((args.origins * args.horizon + args.horizon + 1) / args.test_fraction))
+    min_rows = max(need, args.lookback + args.origins * args.horizon + args.horizon + 1)
+    forecasters = args.forecasters
+    if args.model:
+        forecasters = ",".join(f"kronos={args.model}" if f == "kronos" else f for f in forecasters.split(","))
+    staging = args.out / "data"
+    all_forecasts, sections = [], []
+    all_n_test: dict[str, int] = {}
+    started = time.time()
+    for group in args.groups.split(","):
+        freqs = GROUPS[group]
+        files = choose_series(manifest, freqs, args.per_group, min_rows)
+        panels = sorted(manifest[(manifest["n_symbols"] > 1) & manifest["frequency"].isin(freqs)]["path"])
+        n_test: dict[str, int] = {}
+        stage_group(args.data, staging / group, files, panels, n_test, args.test_fraction)
+        cmd = [sys.executable, "-m", "kronos", "evaluate", "--data", str(staging / group), "-f", forecasters,
+               "--out", str(args.out / group), "--lookback", str(args.lookback), "--horizon", str(args.horizon),
+               "--origins", str(args.origins), "--samples", str(args.samples), "--jobs", str(args.jobs), "--no-progress"]  # fmt: skip
+        t0 = time.time()
+        print(f"[{group}] {len(n_test)} series: {' '.join(cmd[2:])}", flush=True)
+        subprocess.run(cmd, check=True)
+        forecasts = pd.read_parquet(args.out / group / "forecasts.parquet")
+        inside, total = check_test_period(forecasts, staging / group, n_test)
+        print(f"[{group}] {time.time() - t0:.0f} s; {inside}/{total} forecast rows target the held-out test period", flush=True)
+        all_forecasts.append(forecasts.assign(group=group))
+        all_n_test.update(n_test)
+        sections.append((group, len(n_test), pd.read_csv(args.out / group / "metrics.csv")))
+
+    from kronos.evaluation.metrics import compute_metrics, pit_histogram
+    from kronos.evaluation.report import overall_table
+
+    pooled = pd.concat(all_forecasts, ignore_index=True)
+    pooled["series"] = pooled["group"] + "/" + pooled["series"].astype(str)
+    lines = [f"Held-out test period (last {args.test_fraction:.0%} of each series), horizon {args.horizon}, "
+             f"{args.origins} origins per series (stride {args.horizon}), {args.samples} paths, lookback {args.lookback}. "
+             "CRPS, MAE and RV MAE in basis points of the last close.", ""]  # fmt: skip
+    for group, n_series, metrics in sections:
+        lines += [f"**{group}** ({n_series} series)", "", table_md(overall_table(metrics)), ""]
+    pooled_table = overall_table(compute_metrics(pooled))
+    lines += [f"**pooled** ({pooled['series'].nunique()} series)", "", table_md(pooled_table), ""]
+    pit = ["| forecaster | " + " | ".join(f"{i / 10:.1f}" for i in range(10)) + " |", "|---|" + "---|" * 10]
+    for name, rows in pooled.groupby("forecaster"):
+        hist = pit_histogram(rows["pit"].to_numpy())
+        pit.append(f"| {name} | " + " | ".join(f"{v:.2f}" for v in hist) + " |")
+    lines += ["PIT histogram (pooled; density per decile of the PIT, 1.00 everywhere when calibrated)", "", *pit, ""]
+    if not args.no_anomaly:
+        t0 = time.time()
+        auc = anomaly_study(args.model, {g: staging / g for g in args.groups.split(",")}, all_n_test)
+        lines += ["Anomaly scores (causal), injected bad bars vs the same positions left clean, test period:", "",
+                  "| injected | bars | clean bars | ROC AUC |", "|---|---|---|---|"]  # fmt: skip
+        lines += [f"| {r.kind} | {r.injected} | {r.clean} | {r.roc_auc:.3f} |" for r in auc.itertuples()]
+        lines.append("")
+        print(f"anomaly study {time.time() - t0:.0f} s", flush=True)
+    text = "\n".join(lines)
+    (args.out / "tables.md").write_text(text + "\n")
+    pooled.to_parquet(args.out / "pooled_forecasts.parquet", index=False)
+    print(text)
+    print(f"total {time.time() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

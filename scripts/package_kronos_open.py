@@ -1,0 +1,203 @@
+"""Copy a trained kronos-open pair into the package and write its model card.
+
+Run after the two training commands of ``configs/kronos-open.yaml`` (and, for the evaluation table,
+``benchmarks/kronos_open_eval.py --model runs/kronos-open/predictor/predictor``):
+
+    python scripts/package_kronos_open.py --eval runs/kronos-open-eval/tables.md
+
+Writes ``src/kronos/pretrained/kronos-open/``: ``model/`` and ``tokenizer/`` (the runs' ``best/`` checkpoints,
+config.json + model.safetensors, the published layout), ``predictor.json``, ``loss_curves.png`` and
+``MODEL_CARD.md`` (data: file list and MANIFEST hash; bars and tokens seen; parameter counts; wall time;
+hardware; loss curves; the evaluation table). Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import platform
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import torch
+import yaml
+
+from kronos import Kronos, KronosTokenizer
+from kronos.fileio import atomic_write, atomic_write_text
+
+ROOT = Path(__file__).resolve().parents[1]
+DEST = ROOT / "src" / "kronos" / "pretrained" / "kronos-open"
+
+
+def _hardware() -> str:
+    model = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{model}, {os.cpu_count()} cores, 1 training thread per stage (PyTorch {torch.__version__})"
+
+
+def _params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def _loss_png(tok_metrics: pd.DataFrame, pred_metrics: pd.DataFrame) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for ax, frame, cols, title in (
+        (axes[0], tok_metrics, ("recon",), "tokenizer: reconstruction MSE"),
+        (axes[1], pred_metrics, ("loss",), "predictor: next-token cross-entropy (nats)"),
+    ):
+        for split, style in (("train", "-"), ("val", "o-")):
+            rows = frame[frame["split"] == split]
+            for col in cols:
+                ax.plot(rows["step"], rows[col], style, ms=3, lw=1, label=f"{split} {col}")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("optimiser step")
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _run_summary(run: Path) -> dict:
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    metrics = pd.read_csv(run / "metrics.csv")
+    train = metrics[metrics["split"] == "train"]
+    val = metrics[metrics["split"] == "val"]
+    steps = int(train["step"].max())
+    window = cfg["data"]["lookback"] + cfg["data"]["horizon"]
+    batch = cfg["train"]["batch_size"] * cfg["train"]["accumulation_steps"]
+    return {
+        "config": cfg, "metrics": metrics, "steps": steps, "bars": steps * batch * window, "window": window, "batch": batch,
+        "wall_s": float(metrics["elapsed_s"].max()), "val_first": val.iloc[0], "val_best": val.loc[val[val.columns[3]].idxmin()],
+        "val_last": val.iloc[-1], "bars_per_s": float(train["bars_per_s"].median()),
+    }  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "kronos-open")
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--eval", type=Path, default=None, help="tables.md written by benchmarks/kronos_open_eval.py")
+    parser.add_argument("--hardware", default=_hardware(), help="Where the pair was trained (default: this machine).")
+    args = parser.parse_args()
+
+    tok_run, pred_run = args.runs / "tokenizer", args.runs / "predictor"
+    tok, pred = _run_summary(tok_run), _run_summary(pred_run)
+    tokenizer = KronosTokenizer.from_pretrained(tok_run / "best")
+    model = Kronos.from_pretrained(pred_run / "best")
+    max_context = int(pred["config"]["model"]["max_context"])
+
+    DEST.mkdir(parents=True, exist_ok=True)
+    for part, src in (("model", pred_run / "best"), ("tokenizer", tok_run / "best")):
+        for name in ("config.json", "model.safetensors"):
+            (DEST / part).mkdir(exist_ok=True)
+            atomic_write(DEST / part / name, (src / name).read_bytes())
+    atomic_write_text(DEST / "predictor.json", json.dumps({"max_context": max_context, "clip": float(pred["config"]["data"]["clip"])}, indent=2) + "\n")
+    atomic_write(DEST / "loss_curves.png", _loss_png(tok["metrics"], pred["metrics"]))
+
+    manifest = args.data / "MANIFEST.csv"
+    digest = hashlib.sha256(manifest.read_bytes()).hexdigest()
+    files = pd.read_csv(manifest)
+    corpus_meta = json.loads((Path(pred["config"]["data"]["corpus_dir"]) / "meta.json").read_text()) if (Path(pred["config"]["data"]["corpus_dir"]) / "meta.json").is_file() else {}
+    file_lines = "\n".join(f"| `{r.path}` | {r.frequency} | {int(r.n_symbols)} | {int(r.rows):,} |" for r in files.itertuples())
+    eval_text = args.eval.read_text() if args.eval and args.eval.is_file() else "(not evaluated yet)"
+    n_model, n_tok = _params(model), _params(tokenizer)
+    card = f"""# kronos-open
+
+A Kronos tokenizer + predictor pair trained from scratch on real market bars, shipped inside the
+`kronos-kline` package so that every command works offline. Load it with
+`KronosPredictor.from_pretrained("kronos-open")`; it is the default model of `kronos demo`, `forecast`,
+`forecast-dist`, `serve` and of `-f kronos` / `-f kronos-cal` in `kronos evaluate` and `kronos backtest`.
+The files are in the published layout (`config.json` + `model.safetensors`, the original's key names),
+so the original Kronos code loads them too.
+
+## Model
+
+| part | parameters | configuration |
+|---|---|---|
+| predictor (`model/`) | {n_model:,} | {json.dumps(model.config.to_dict(), sort_keys=True)} |
+| tokenizer (`tokenizer/`) | {n_tok:,} | {json.dumps(tokenizer.config.to_dict(), sort_keys=True)} |
+
+Context: {max_context} bars (`predictor.json`); windows of {pred['window']} bars in training
+({pred['config']['data']['lookback']} lookback + {pred['config']['data']['horizon']} horizon), normalised with the
+lookback's mean and standard deviation and clipped to ±{pred['config']['data']['clip']}.
+
+## Training
+
+Recipe: `configs/kronos-open.yaml`, reproduced by
+
+```bash
+kronos train tokenizer configs/kronos-open.yaml
+kronos train predictor configs/kronos-open.yaml
+python scripts/package_kronos_open.py --eval runs/kronos-open-eval/tables.md
+```
+
+| stage | steps | batch × window | bars seen | tokens seen | per parameter | wall time | throughput | validation |
+|---|---|---|---|---|---|---|---|---|
+| tokenizer | {tok['steps']:,} | {tok['batch']} × {tok['window']} | {tok['bars']:,} | — | {tok['bars'] / n_tok:.0f} bars | {tok['wall_s'] / 60:.1f} min | {tok['bars_per_s']:,.0f} bars/s | recon {tok['val_first']['recon']:.4f} → {tok['val_best']['recon']:.4f} (best) |
+| predictor | {pred['steps']:,} | {pred['batch']} × {pred['window']} | {pred['bars']:,} | {2 * pred['bars']:,} (coarse + fine) | {pred['bars'] / n_model:.1f} bars, {2 * pred['bars'] / n_model:.1f} tokens | {pred['wall_s'] / 60:.1f} min | {pred['bars_per_s']:,.0f} bars/s | loss {pred['val_first']['loss']:.3f} → {pred['val_best']['loss']:.3f} (best; ce_s1 {pred['val_best']['ce_s1']:.3f}, ce_s2 {pred['val_best']['ce_s2']:.3f}) |
+
+Hardware: {args.hardware}; training device `cpu` (`train.device: auto` found no GPU), total wall time {(tok["wall_s"] + pred["wall_s"]) / 60:.0f} min. Optimiser: AdamW (betas 0.9/0.95, weight decay 0.1), one-cycle
+schedule, peak lr {tok['config']['train']['lr']} (tokenizer) and {pred['config']['train']['lr']} (predictor), fp32.
+
+![loss curves](loss_curves.png)
+
+## Data
+
+Every file of the shared market-data folder ({len(files)} files, {int(files['n_symbols'].sum()):,} instruments,
+{int(files['rows'].sum()):,} bars; MANIFEST.csv SHA-256 `{digest}`): daily equities (S&P 500 panel, long-history
+US large caps, A-share panel, NSE), ETFs, indices, futures, FX (hourly, 4-hour, daily, minute), crypto (Binance and
+Gemini, minute to monthly) and intraday A-share/India 5-minute bars. Each series is split by time: the last
+{pred['config']['data']['test_fraction']:.0%} of its bars are a held-out **test period** (never trained on; the
+evaluation below uses only it), the {pred['config']['data']['val_fraction']:.0%} before it validation, the rest
+training. Series are cut at gaps longer than max(10 × the median bar spacing, 14 days); windows never cross a cut.
+Windows are drawn uniformly over all valid window starts, so minute-bar series (most bars) weigh most.
+{('Corpus: ' + json.dumps({k: corpus_meta[k] for k in corpus_meta if k in ('n_instruments', 'n_bars', 'n_segments')})) if corpus_meta else ''}
+
+<details><summary>File list (from MANIFEST.csv)</summary>
+
+| file | frequency | instruments | bars |
+|---|---|---|---|
+{file_lines}
+
+</details>
+
+## Evaluation on the held-out test period
+
+`python benchmarks/kronos_open_eval.py` (which runs `kronos evaluate` per frequency group, then pools). `kronos` is
+the raw model, `kronos-cal` the same model with split-conformal calibration on rolling origins of each history.
+
+{eval_text}
+
+## Limits
+
+A small model trained on one CPU for about two hours: it knows the shapes of bars and volatility regimes, not
+news; returns are close to unpredictable at these horizons and the tables above say how it compares with simple
+baselines. The training data's licences are listed per file in the shared MANIFEST; the weights are released
+under the project's MIT licence.
+"""
+    atomic_write_text(DEST / "MODEL_CARD.md", card)
+    size = sum(p.stat().st_size for p in DEST.rglob("*") if p.is_file())
+    print(f"wrote {DEST} ({size / 2**20:.1f} MB)")
+    shutil.rmtree(DEST / "__pycache__", ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
