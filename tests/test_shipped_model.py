@@ -192,3 +192,16 @@ def test_evaluate_shipped_forecasters_on_a_folder_of_bars(tmp_path):
     raw = forecasts[forecasts["forecaster"] == "kronos"]
     # the calibrated forecaster really recalibrates: its intervals differ from the raw model's
     assert not np.allclose(cal["q90"].to_numpy() - cal["q10"].to_numpy(), raw["q90"].to_numpy() - raw["q10"].to_numpy())
+
+
+def test_greedy_forecast_matches_the_original_code_on_the_shipped_checkpoint():
+    """The original implementation, run outside this repository on the shipped files, gave these numbers."""
+    case = json.loads((REPO / "tests" / "fixtures" / "kronos_open_original_greedy.json").read_text())
+    c = case["case"]
+    predictor = KronosPredictor.from_pretrained("kronos-open", device="cpu")
+    assert predictor.max_context == c["max_context"]
+    df = load_sample(c["sample"]).tail(c["tail"]).reset_index(drop=True)
+    future = pd.Series(pd.bdate_range(df["timestamps"].iloc[-1] + pd.offsets.BDay(1), periods=c["pred_len"]))
+    pred = predictor.predict(df[c["columns"]], df["timestamps"], future, c["pred_len"], T=c["T"], top_k=c["top_k"],
+                             top_p=c["top_p"], sample_count=c["sample_count"], verbose=False)  # fmt: skip
+    np.testing.assert_allclose(pred.to_numpy(), np.asarray(case["expected"]), rtol=2e-6)
