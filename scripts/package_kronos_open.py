@@ -95,6 +95,8 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "kronos-open")
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--eval", type=Path, default=None, help="tables.md written by benchmarks/kronos_open_eval.py")
+    parser.add_argument("--notes", type=Path, default=ROOT / "docs" / "kronos-open-results.md",
+                        help="Reading of the evaluation (markdown), placed under the table")
     parser.add_argument("--hardware", default=_hardware(), help="Where the pair was trained (default: this machine).")
     args = parser.parse_args()
 
@@ -118,6 +120,8 @@ def main() -> None:
     corpus_meta = json.loads((Path(pred["config"]["data"]["corpus_dir"]) / "meta.json").read_text()) if (Path(pred["config"]["data"]["corpus_dir"]) / "meta.json").is_file() else {}
     file_lines = "\n".join(f"| `{r.path}` | {r.frequency} | {int(r.n_symbols)} | {int(r.rows):,} |" for r in files.itertuples())
     eval_text = args.eval.read_text() if args.eval and args.eval.is_file() else "(not evaluated yet)"
+    if args.eval and args.notes and args.notes.is_file():
+        eval_text += "\n" + args.notes.read_text()
     n_model, n_tok = _params(model), _params(tokenizer)
     card = f"""# kronos-open
 
