@@ -1,0 +1,54 @@
+"""``kronos serve``: the HTTP API and web page (FastAPI + uvicorn, the ``server`` extra)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from kronos.cli import app
+
+DEFAULT_MODEL = "kronos-open"
+
+
+@app.command("serve")
+def serve_command(
+    model: str = typer.Option(DEFAULT_MODEL, "--model", help="Shipped model name, checkpoint directory (model/, tokenizer/) or hub id."),
+    host: str = typer.Option("127.0.0.1", help="Interface to bind (loopback by default; 0.0.0.0 exposes it to the network)."),
+    port: int = typer.Option(8000, min=0, max=65535, help="TCP port (0: any free port)."),
+    device: Optional[str] = typer.Option(None, help="cuda, mps or cpu (default: best available)."),
+    max_context: Optional[int] = typer.Option(None, help="Model context (default: the model's own)."),
+    batch_window_ms: float = typer.Option(5.0, min=0, help="How long concurrent requests are gathered into one batch."),
+    max_batch: int = typer.Option(32, min=1, help="Most requests in one batch (1 turns micro-batching off)."),
+    threads: Optional[int] = typer.Option(None, min=1, help="PyTorch intra-op threads (default: PyTorch's own)."),
+    max_bars: int = typer.Option(4096, min=1, help="Most history bars per request."),
+    max_pred_len: int = typer.Option(512, min=1, help="Largest pred_len."),
+    max_sample_count: int = typer.Option(1000, min=1, help="Largest sample_count."),
+    max_body_bytes: int = typer.Option(2_000_000, min=1, help="Largest request body."),
+    log_level: str = typer.Option("info", help="uvicorn log level."),
+) -> None:
+    """Serve forecasts over HTTP: POST /v1/forecast, docs at /docs, a web page at /. Set KRONOS_API_KEY to require a key."""
+    try:
+        import uvicorn
+
+        from kronos.server import Limits, ServerSettings, create_app
+    except ImportError as exc:
+        raise typer.BadParameter(f"{exc}. Install the extra: pip install 'kronos-kline[server]'") from None
+    import torch
+
+    from kronos.predictor import KronosPredictor
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    limits = Limits(max_bars=max_bars, max_pred_len=max_pred_len, max_sample_count=max_sample_count, max_body_bytes=max_body_bytes)
+    settings = ServerSettings(limits=limits, batch_window_ms=batch_window_ms, max_batch=max_batch)
+
+    typer.echo(f"loading model {model} ...", err=True)
+    try:  # loaded once, before serving: a model that cannot load stops here with the reason
+        predictor = KronosPredictor.from_pretrained(model, device=device, max_context=max_context)
+    except Exception as exc:
+        typer.echo(f"error: could not load model {model!r}: {type(exc).__name__}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    application = create_app(predictor, model_name=model, settings=settings)
+    # Never debug mode and never auto-reload: one process that loads the model once.
+    uvicorn.run(application, host=host, port=port, log_level=log_level, reload=False, access_log=log_level == "debug")

@@ -1,0 +1,184 @@
+"""From an API request to a forecast and back: limits, the library's input checks, batched runs.
+
+A request becomes a :class:`Job` (a validated frame of bars, the future times and the sampling
+settings) before it is queued, so bad input is refused without touching the model. Jobs whose
+histories have the same length and whose settings are equal share one ``forecast_batch`` call with
+one generator per job (seeded by the job's own seed), so each answer is exactly what the job would
+get alone. Calibrated jobs run on their own (they are many forecasts each).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from dataclasses import dataclass, field
+from typing import Any, Hashable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from kronos.forecast import Forecast
+from kronos.predictor import KronosPredictor
+from kronos.preprocessing import FEATURE_COLS, InputError, prepare_features, validate_timestamps
+from kronos.server.schemas import ForecastRequest, ModelInfo
+
+__all__ = ["Job", "Limits", "RequestError", "build_job", "forecast_body", "model_info", "run_group"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may ask for. Exceeding ``max_bars`` or ``max_body_bytes`` gives 413, the rest 422."""
+
+    min_bars: int = 16
+    max_bars: int = 4096
+    max_pred_len: int = 512
+    max_sample_count: int = 1000
+    max_body_bytes: int = 2_000_000
+
+
+class RequestError(Exception):
+    """A refused request: HTTP ``status``, the field (``loc``) and the reason."""
+
+    def __init__(self, status: int, loc: Sequence[str | int], msg: str) -> None:
+        super().__init__(msg)
+        self.status, self.loc, self.msg = status, list(loc), msg
+
+    def detail(self) -> list[dict[str, Any]]:
+        return [{"loc": self.loc, "msg": self.msg, "type": "limit" if self.status == 413 else "value_error"}]
+
+
+@dataclass
+class Job:
+    """A request that passed every check, ready for the model."""
+
+    bars: pd.DataFrame  # timestamps + the six feature columns
+    future: pd.DatetimeIndex
+    pred_len: int
+    sample_count: int
+    T: float
+    top_p: float
+    seed: int
+    calibrate: bool
+    key: Hashable = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Equal keys may share a batch: same history length (one tensor) and the same sampling settings.
+        same = (len(self.bars), self.pred_len, self.sample_count, self.T, self.top_p)
+        self.key = ("calibrate", id(self)) if self.calibrate else same
+
+    def generator(self, device: torch.device) -> torch.Generator:
+        return torch.Generator(device=device).manual_seed(self.seed)
+
+
+def build_job(req: ForecastRequest, limits: Limits) -> Job:
+    """Check a request against the limits and the library's input checks; raise :class:`RequestError`."""
+    n = len(req.bars)
+    if n > limits.max_bars:
+        raise RequestError(413, ["body", "bars"], f"{n} bars sent; the limit is max_bars={limits.max_bars}")
+    if n < limits.min_bars:
+        raise RequestError(422, ["body", "bars"], f"{n} bars sent; at least min_bars={limits.min_bars} are needed")
+    if req.pred_len > limits.max_pred_len:
+        raise RequestError(422, ["body", "pred_len"], f"pred_len={req.pred_len} exceeds the limit max_pred_len={limits.max_pred_len}")
+    if req.sample_count > limits.max_sample_count:
+        raise RequestError(
+            422, ["body", "sample_count"], f"sample_count={req.sample_count} exceeds the limit max_sample_count={limits.max_sample_count}"
+        )
+    columns: dict[str, Any] = {"timestamps": [b.timestamps for b in req.bars]}
+    for col in FEATURE_COLS:
+        values = [getattr(b, col) for b in req.bars]
+        if col in ("volume", "amount") and all(v is None for v in values):
+            continue  # absent: the library's convention fills it
+        columns[col] = [np.nan if v is None else v for v in values]
+    frame = pd.DataFrame({k: v for k, v in columns.items() if k != "timestamps"})
+    try:
+        prepare_features(frame)
+        stamps = validate_timestamps(columns["timestamps"], name="bars.timestamps")
+    except InputError as exc:
+        raise RequestError(422, ["body", "bars"], str(exc)) from None
+    frame.insert(0, "timestamps", stamps)
+    if req.future_timestamps is not None:
+        try:
+            future = validate_timestamps(req.future_timestamps, name="future_timestamps", expected_len=req.pred_len)
+        except InputError as exc:
+            raise RequestError(422, ["body", "future_timestamps"], str(exc)) from None
+        if future[0] <= stamps[-1]:
+            raise RequestError(
+                422, ["body", "future_timestamps"], f"future_timestamps starts at {future[0]}, not after the last bar {stamps[-1]}"
+            )
+    else:
+        from kronos.cli.forecast import future_timestamps
+
+        try:
+            future = future_timestamps(frame["timestamps"], req.pred_len)
+        except InputError as exc:
+            raise RequestError(422, ["body", "bars"], str(exc)) from None
+    seed = req.seed if req.seed is not None else secrets.randbelow(2**31)
+    return Job(frame, pd.DatetimeIndex(future), req.pred_len, req.sample_count, req.T, req.top_p, seed, req.calibrate)
+
+
+def _run_one(predictor: KronosPredictor, job: Job) -> Forecast | Exception:
+    try:
+        return predictor.forecast(
+            job.bars, job.bars["timestamps"], pd.Series(job.future), job.pred_len, T=job.T, top_p=job.top_p,
+            sample_count=job.sample_count, generator=job.generator(predictor.device), calibrate=job.calibrate,
+        )  # fmt: skip
+    except Exception as exc:  # handed to that request's caller only
+        return exc
+
+
+def run_group(predictor: KronosPredictor, jobs: Sequence[Job]) -> list[Forecast | Exception]:
+    """Forecasts of jobs with one key: one batched call with a generator per job, or one call each.
+
+    If the batched call fails, each job runs alone so that one failure reaches only its own request.
+    """
+    if len(jobs) == 1 or jobs[0].calibrate:
+        return [_run_one(predictor, job) for job in jobs]
+    first = jobs[0]
+    try:
+        # Equal history lengths: the predictor runs them as one tensor, rows in job order, so the
+        # i-th generator draws the i-th job's paths only.
+        return list(
+            predictor.forecast_batch(
+                [j.bars for j in jobs], [j.bars["timestamps"] for j in jobs], [pd.Series(j.future) for j in jobs],
+                first.pred_len, T=first.T, top_p=first.top_p, sample_count=first.sample_count,
+                generator=[j.generator(predictor.device) for j in jobs],  # type: ignore[arg-type]
+            )
+        )  # fmt: skip
+    except Exception:
+        return [_run_one(predictor, job) for job in jobs]
+
+
+def _columns(frame: pd.DataFrame) -> dict[str, list[float]]:
+    return {str(c): frame[c].astype(float).tolist() for c in frame.columns}
+
+
+def forecast_body(fc: Forecast, req: ForecastRequest, job: Job, info: ModelInfo) -> dict[str, Any]:
+    """The JSON response of one forecast (see :class:`kronos.server.schemas.ForecastResponse`)."""
+    body: dict[str, Any] = {
+        "timestamps": [t.isoformat() for t in fc.timestamps],
+        "mean": _columns(fc.mean()),
+        "quantiles": {str(float(q)): _columns(fc.quantile(float(q))) for q in req.quantiles},  # type: ignore[arg-type]
+        "prob_up": fc.prob_up().astype(float).tolist(),
+        "model": info.model_dump(),
+        "seed": job.seed,
+        "sample_count": fc.n_paths,
+        "calibrated": fc.is_calibrated,
+        "paths": None,
+    }
+    if req.return_paths:
+        body["paths"] = {c: fc.column(c).tolist() for c in fc.columns}
+    return body
+
+
+def model_info(predictor: KronosPredictor, name: str | os.PathLike) -> ModelInfo:
+    """Name, content version (hash of every weight of the model and tokenizer), context and size."""
+    digest = hashlib.sha256()
+    count = 0
+    for module in (predictor.model, predictor.tokenizer):
+        for key, tensor in sorted(module.state_dict().items()):
+            digest.update(key.encode())
+            digest.update(tensor.detach().cpu().reshape(-1).view(torch.uint8).numpy().tobytes())
+        count += sum(p.numel() for p in module.parameters())
+    return ModelInfo(name=str(name), version=digest.hexdigest()[:12], max_context=predictor.max_context, parameters=count)

@@ -1,0 +1,78 @@
+"""Request and response bodies of the HTTP API (pydantic models; they also make the OpenAPI docs).
+
+Field-level checks (types, ranges, list sizes) happen here; the checks on the series itself (NaN,
+order, duplicates, non-positive prices) are the library's own, run in :mod:`kronos.server.inference`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = ["Bar", "ForecastRequest", "ForecastResponse", "ModelInfo", "ModelsResponse"]
+
+
+class Bar(BaseModel):
+    """One candlestick. ``volume`` and ``amount`` are optional (missing volume means 0)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timestamps: datetime = Field(description="Bar time, ISO 8601 (e.g. 2024-05-01T09:30:00).")
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: Optional[float] = None
+    amount: Optional[float] = None
+
+
+class ForecastRequest(BaseModel):
+    """A forecast of the bars after ``bars``. Limits (bars, ``pred_len``, ``sample_count``) are the server's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bars: list[Bar] = Field(description="History, oldest first.")
+    pred_len: int = Field(ge=1, description="Bars to forecast.")
+    sample_count: int = Field(100, ge=1, description="Sample paths drawn; quantiles and prob_up come from them.")
+    quantiles: list[float] = Field([0.1, 0.5, 0.9], min_length=1, max_length=20, description="Levels in (0, 1).")
+    T: float = Field(1.0, gt=0, description="Sampling temperature.")
+    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling threshold.")
+    seed: Optional[int] = Field(None, ge=0, lt=2**63, description="Random seed; the response names the one used.")
+    calibrate: bool = Field(False, description="Conformal calibration on the history (needs a long history).")
+    future_timestamps: Optional[list[datetime]] = Field(
+        None, description="Times of the forecast bars (default: continue the history's spacing)."
+    )
+    return_paths: bool = Field(False, description="Include every sample path in the response.")
+
+    @field_validator("quantiles")
+    @classmethod
+    def _levels_in_range(cls, levels: list[float]) -> list[float]:
+        for q in levels:
+            if not 0.0 < q < 1.0:
+                raise ValueError(f"quantile level {q} is not in (0, 1)")
+        return levels
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: str = Field(description="Content hash of the weights (first 12 hex digits of SHA-256).")
+    max_context: int
+    parameters: int
+
+
+class ForecastResponse(BaseModel):
+    timestamps: list[str] = Field(description="ISO times of the forecast bars.")
+    mean: dict[str, list[float]] = Field(description="Column -> mean over paths, per bar.")
+    quantiles: dict[str, dict[str, list[float]]] = Field(description='Level ("0.1") -> column -> values.')
+    prob_up: list[float] = Field(description="Per bar, share of paths whose close ends above the last close.")
+    model: ModelInfo
+    seed: int
+    sample_count: int
+    calibrated: bool
+    paths: Optional[dict[str, list[list[float]]]] = Field(None, description="Column -> paths x bars (when asked).")
+
+
+class ModelsResponse(BaseModel):
+    models: list[ModelInfo]
