@@ -100,6 +100,7 @@ def test_forecast_matches_the_library_and_has_the_documented_shape(server, predi
     np.testing.assert_array_equal(np.array(out["mean"]["close"]), fc.mean()["close"].to_numpy())
     np.testing.assert_array_equal(np.array(out["paths"]["high"]), fc.column("high"))
     np.testing.assert_array_equal(np.array(out["prob_up"]), fc.prob_up().to_numpy())
+    np.testing.assert_array_equal(np.array(out["quantiles"]["0.9"]["low"]), fc.quantile(0.9)["low"].to_numpy())
     # paths only when asked for
     assert server.post("/v1/forecast", json=body | {"return_paths": False}).json()["paths"] is None
 

@@ -150,17 +150,24 @@ def run_group(predictor: KronosPredictor, jobs: Sequence[Job]) -> list[Forecast 
         return [_run_one(predictor, job) for job in jobs]
 
 
-def _columns(frame: pd.DataFrame) -> dict[str, list[float]]:
-    return {str(c): frame[c].astype(float).tolist() for c in frame.columns}
+def _columns(values: np.ndarray, columns: Sequence[str]) -> dict[str, list[float]]:
+    return {c: values[:, i].tolist() for i, c in enumerate(columns)}
 
 
 def forecast_body(fc: Forecast, req: ForecastRequest, job: Job, info: ModelInfo) -> dict[str, Any]:
-    """The JSON response of one forecast (see :class:`kronos.server.schemas.ForecastResponse`)."""
+    """The JSON response of one forecast (see :class:`kronos.server.schemas.ForecastResponse`).
+
+    The numbers are the :class:`Forecast`'s own definitions (mean and quantiles over paths,
+    ``prob_up``), computed on its array directly: this runs on the event loop for every request.
+    """
+    levels = [float(q) for q in req.quantiles]
+    quantiles = np.quantile(fc.paths, levels, axis=0)  # (levels, bars, columns), as Forecast.quantile
+    close = fc.column("close")
     body: dict[str, Any] = {
         "timestamps": [t.isoformat() for t in fc.timestamps],
-        "mean": _columns(fc.mean()),
-        "quantiles": {str(float(q)): _columns(fc.quantile(float(q))) for q in req.quantiles},  # type: ignore[arg-type]
-        "prob_up": fc.prob_up().astype(float).tolist(),
+        "mean": _columns(fc.paths.mean(axis=0), fc.columns),
+        "quantiles": {str(q): _columns(quantiles[i], fc.columns) for i, q in enumerate(levels)},
+        "prob_up": (close > fc.last_close).mean(axis=0).tolist(),
         "model": info.model_dump(),
         "seed": job.seed,
         "sample_count": fc.n_paths,

@@ -1,0 +1,225 @@
+"""Load benchmark of ``kronos serve``: concurrent clients on loopback, micro-batching on and off.
+
+Starts the server as its own process (``python -m kronos serve``) on a free loopback port, once per
+mode, and runs ``--clients`` client threads for ``--duration`` seconds each, every client sending
+forecast requests back to back (histories cut from the bundled GOOGL sample at random offsets,
+every request with its own seed). Prints requests/s, p50/p99 latency, status counts, the mean batch
+size the server reported and the server's resident memory before and after the run.
+
+    python benchmarks/serve.py                                  # the shipped model, 16 clients, 60 s per mode
+    python benchmarks/serve.py --model random --duration 10     # random weights, kronos-open's configuration
+
+Only loopback addresses are used; every loop is bounded by ``--duration``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import psutil
+import torch
+
+from kronos.cli.forecast import read_bars, sample_data_path
+
+REPO = Path(__file__).resolve().parents[1]
+HOST = "127.0.0.1"
+
+
+def random_open_model(out: Path) -> Path:
+    """Random weights with the configuration of the shipped kronos-open pair (configs/kronos-open.yaml)."""
+    import yaml
+
+    from kronos import Kronos, KronosPredictor, KronosTokenizer
+
+    recipe = yaml.safe_load((REPO / "configs" / "kronos-open.yaml").read_text())
+    torch.manual_seed(0)
+    tok = KronosTokenizer(**recipe["tokenizer"]["model"]["config"])
+    model = Kronos(**recipe["predictor"]["model"]["config"])
+    KronosPredictor(model, tok, device="cpu", max_context=recipe["predictor"]["model"]["max_context"]).save_pretrained(out)
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def request_bodies(n: int, lookback: int, pred_len: int, samples: int, seed: int) -> list[bytes]:
+    df = read_bars(sample_data_path("googl"))
+    rng = random.Random(seed)
+    bodies = []
+    for i in range(n):
+        start = rng.randrange(0, len(df) - lookback)
+        hist = df.iloc[start : start + lookback]
+        bars = hist.assign(timestamps=hist["timestamps"].map(lambda t: t.isoformat())).to_dict("records")
+        bodies.append(json.dumps({"bars": bars, "pred_len": pred_len, "sample_count": samples, "seed": i}).encode())
+    return bodies
+
+
+@dataclass
+class Client:
+    latencies: list[float] = field(default_factory=list)
+    statuses: dict[str, int] = field(default_factory=dict)
+    batch_sizes: list[int] = field(default_factory=list)
+
+    def run(self, port: int, bodies: list[bytes], until: float, offset: int) -> None:
+        conn = http.client.HTTPConnection(HOST, port, timeout=120)
+        i = offset
+        while time.monotonic() < until:
+            body = bodies[i % len(bodies)]
+            i += 1
+            started = time.perf_counter()
+            try:
+                conn.request("POST", "/v1/forecast", body=body, headers={"Content-Type": "application/json"})
+                resp = conn.getresponse()
+                resp.read()
+                key = f"{resp.status // 100}xx"
+                if resp.status == 200:
+                    self.batch_sizes.append(int(resp.getheader("X-Batch-Size", "1")))
+            except (OSError, http.client.HTTPException) as exc:
+                key = f"error:{type(exc).__name__}"
+                conn.close()
+                conn = http.client.HTTPConnection(HOST, port, timeout=120)
+            if time.monotonic() <= until:  # count only requests that finished inside the window
+                self.latencies.append(time.perf_counter() - started)
+                self.statuses[key] = self.statuses.get(key, 0) + 1
+        conn.close()
+
+
+def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited with {proc.returncode}")
+        try:
+            conn = http.client.HTTPConnection(HOST, port, timeout=5)
+            conn.request("GET", "/readyz")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError("the server did not become ready")
+
+
+def run_mode(args: argparse.Namespace, model: str, batching: bool, bodies: list[bytes]) -> dict:
+    port = free_port()
+    cmd = [
+        sys.executable, "-m", "kronos", "serve", "--model", model, "--host", HOST, "--port", str(port),
+        "--threads", str(args.threads), "--log-level", "warning",
+        "--max-batch", str(args.max_batch if batching else 1), "--batch-window-ms", str(args.window_ms if batching else 0),
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_ready(port, proc)
+        server = psutil.Process(proc.pid)
+        # Warm-up at full concurrency, so that the batch sizes (and buffers) of the run are reached first.
+        warm_until = time.monotonic() + args.warmup
+        warmers = [threading.Thread(target=Client().run, args=(port, bodies, warm_until, 31 * k)) for k in range(args.clients)]
+        for t in warmers:
+            t.start()
+        for t in warmers:
+            t.join()
+        rss_before = server.memory_info().rss
+        cpu_before, own_before = sum(server.cpu_times()[:2]), sum(psutil.Process().cpu_times()[:2])
+        clients = [Client() for _ in range(args.clients)]
+        until = time.monotonic() + args.duration
+        threads = [threading.Thread(target=c.run, args=(port, bodies, until, 97 * k)) for k, c in enumerate(clients)]
+        rss_peak = rss_before
+        for t in threads:
+            t.start()
+        while any(t.is_alive() for t in threads):
+            rss_peak = max(rss_peak, server.memory_info().rss)
+            time.sleep(0.5)
+        rss_after = server.memory_info().rss
+        server_cpu, client_cpu = sum(server.cpu_times()[:2]) - cpu_before, sum(psutil.Process().cpu_times()[:2]) - own_before
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    lat = np.array([x for c in clients for x in c.latencies])
+    statuses: dict[str, int] = {}
+    for c in clients:
+        for k, v in c.statuses.items():
+            statuses[k] = statuses.get(k, 0) + v
+    sizes = [s for c in clients for s in c.batch_sizes]
+    return {
+        "mode": "on" if batching else "off",
+        "requests": int(lat.size),
+        "rps": lat.size / args.duration,
+        "p50_ms": float(np.percentile(lat, 50) * 1000) if lat.size else float("nan"),
+        "p99_ms": float(np.percentile(lat, 99) * 1000) if lat.size else float("nan"),
+        "statuses": statuses,
+        "mean_batch": float(np.mean(sizes)) if sizes else float("nan"),
+        "rss_before_mb": rss_before / 2**20,
+        "rss_after_mb": rss_after / 2**20,
+        "rss_peak_mb": rss_peak / 2**20,
+        "server_cpu_ms_per_request": server_cpu * 1000 / max(1, lat.size),
+        "client_cpu_ms_per_request": client_cpu * 1000 / max(1, lat.size),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="kronos-open", help="model to serve; 'random' = random weights, kronos-open's configuration")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of load per mode")
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds of warm-up at full concurrency before measuring")
+    parser.add_argument("--modes", default="on,off", help="micro-batching on, off, or both")
+    parser.add_argument("--lookback", type=int, default=64, help="history bars per request")
+    parser.add_argument("--pred-len", type=int, default=32)
+    parser.add_argument("--samples", type=int, default=1, help="sample_count per request")
+    parser.add_argument("--threads", type=int, default=1, help="server's PyTorch threads")
+    parser.add_argument("--window-ms", type=float, default=5.0)
+    parser.add_argument("--max-batch", type=int, default=32)
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model = str(random_open_model(Path(tmp) / "random-open")) if args.model == "random" else args.model
+        bodies = request_bodies(256, args.lookback, args.pred_len, args.samples, seed=0)
+        print(
+            f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}; model {args.model}; "
+            f"{args.clients} clients x {args.duration:.0f} s per mode; requests: {args.lookback} bars, "
+            f"pred_len {args.pred_len}, sample_count {args.samples}; server threads {args.threads}"
+        )
+        results = [run_mode(args, model, mode == "on", bodies) for mode in args.modes.split(",")]
+    print("| micro-batching | requests/s | p50 ms | p99 ms | 2xx | 4xx | 5xx | errors | mean batch | RSS MB before → after (peak) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        s = r["statuses"]
+        errors = sum(v for k, v in s.items() if k.startswith("error"))
+        print(
+            f"| {r['mode']} | {r['rps']:.2f} | {r['p50_ms']:.0f} | {r['p99_ms']:.0f} | {s.get('2xx', 0)} | {s.get('4xx', 0)} | "
+            f"{s.get('5xx', 0)} | {errors} | {r['mean_batch']:.1f} | {r['rss_before_mb']:.0f} → {r['rss_after_mb']:.0f} ({r['rss_peak_mb']:.0f}) |"
+        )
+    for r in results:
+        print(f"micro-batching {r['mode']}: CPU per request {r['server_cpu_ms_per_request']:.1f} ms in the server, "
+              f"{r['client_cpu_ms_per_request']:.1f} ms in the load generator")
+    if len(results) == 2 and results[1]["rps"] > 0:
+        print(f"speed-up of micro-batching: {results[0]['rps'] / results[1]['rps']:.2f}x requests/s")
+    if args.json:
+        from kronos.fileio import atomic_write_text
+
+        atomic_write_text(args.json, json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
