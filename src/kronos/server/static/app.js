@@ -74,14 +74,19 @@ function draw(bars, fc) {
     { x: fc.timestamps, y: q(0.5, "close"), mode: "lines", name: "median close", line: { color: "#2f6fd6" } },
     { x: fc.timestamps, y: fc.mean.close, mode: "lines", name: "mean close", line: { color: "#d6552f", dash: "dash" } },
   ];
+  // Daily bars without weekend bars: hide weekends so that candles and the fan sit side by side.
+  const days = t.map((x) => new Date(x));
+  const daily = days.length > 2 && (days[days.length - 1] - days[0]) / (days.length - 1) >= 86400000
+    && days.every((d) => d.getDay() !== 0 && d.getDay() !== 6);
   const title = `${fc.model.name} (${fc.model.version}) · ${fc.sample_count} paths · seed ${fc.seed}${fc.calibrated ? " · calibrated" : ""}`;
   Plotly.newPlot("chart", traces, {
     title: { text: title, font: { size: 13 } }, margin: { t: 40, r: 20, b: 40, l: 60 },
-    xaxis: { rangeslider: { visible: false } }, legend: { orientation: "h" },
+    xaxis: { rangeslider: { visible: false }, rangebreaks: daily ? [{ bounds: ["sat", "mon"] }] : [] },
+    legend: { orientation: "h" },
   }, { responsive: true, displaylogo: false });
   Plotly.newPlot("probup", [{ type: "bar", name: "P(up)", x: fc.timestamps, y: fc.prob_up, marker: { color: "#2f6fd6" } }], {
     title: { text: "P(close above the last close)", font: { size: 13 } }, margin: { t: 35, r: 20, b: 40, l: 60 },
-    yaxis: { range: [0, 1] },
+    yaxis: { range: [0, 1] }, xaxis: { rangebreaks: daily ? [{ bounds: ["sat", "mon"] }] : [] },
   }, { responsive: true, displaylogo: false });
 }
 
