@@ -105,6 +105,15 @@ def test_forecast_matches_the_library_and_has_the_documented_shape(server, predi
     assert server.post("/v1/forecast", json=body | {"return_paths": False}).json()["paths"] is None
 
 
+def test_calibrated_forecast_and_a_history_too_short_to_calibrate(server, googl):
+    body = {"bars": bars_of(googl), "pred_len": 4, "sample_count": 20, "seed": 2, "calibrate": True}
+    r = server.post("/v1/forecast", json=body)
+    assert r.status_code == 200, r.text
+    assert r.json()["calibrated"] is True
+    short = server.post("/v1/forecast", json=body | {"bars": bars_of(googl.tail(60))})
+    assert short.status_code == 422 and "bars" in short.json()["detail"][0]["msg"]
+
+
 def test_csv_upload_gives_the_same_answer_as_json(server, googl):
     hist = googl.tail(80)
     common = {"pred_len": 5, "sample_count": 30, "seed": 5}
@@ -262,6 +271,14 @@ def test_batcher_groups_by_key_and_keeps_failures_to_their_request():
 
 def test_kronos_serve_command_serves_the_model_dir(model_dir, tmp_path):
     import socket
+
+    from typer.testing import CliRunner
+
+    from kronos.cli import app
+    from kronos.cli import commands  # noqa: F401  (registers the commands)
+
+    help_text = CliRunner().invoke(app, ["serve", "--help"], env={"COLUMNS": "200"}).output
+    assert "kronos-open" in help_text and "127.0.0.1" in help_text
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -56,7 +56,8 @@ async function historyBars() {
     bars = (await resp.json()).bars;
   }
   const lookback = Math.max(1, parseInt($("lookback").value, 10) || bars.length);
-  return bars.slice(-lookback);
+  // Calibration forecasts from rolling origins inside the history: it gets every bar, the chart the last ones.
+  return { sent: $("calibrate").checked ? bars : bars.slice(-lookback), shown: bars.slice(-lookback) };
 }
 
 function draw(bars, fc) {
@@ -101,9 +102,9 @@ async function run() {
   $("run").disabled = true;
   setStatus("forecasting…");
   try {
-    const bars = await historyBars();
+    const { sent, shown } = await historyBars();
     const body = {
-      bars, pred_len: parseInt($("pred_len").value, 10), sample_count: parseInt($("sample_count").value, 10),
+      bars: sent, pred_len: parseInt($("pred_len").value, 10), sample_count: parseInt($("sample_count").value, 10),
       T: parseFloat($("temperature").value), top_p: parseFloat($("top_p").value), calibrate: $("calibrate").checked,
       quantiles: LEVELS,
     };
@@ -113,8 +114,8 @@ async function run() {
     const resp = await fetch("/v1/forecast", { method: "POST", headers: headers({ "Content-Type": "application/json" }), body: JSON.stringify(body) });
     if (!resp.ok) throw new Error(`${resp.status}: ${await errorText(resp)}`);
     const fc = await resp.json();
-    last = { bars, fc };
-    draw(bars, fc);
+    last = { bars: shown, fc };
+    draw(shown, fc);
     $("download").disabled = false;
     setStatus(`done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   } catch (e) {
