@@ -269,6 +269,25 @@ def test_batcher_groups_by_key_and_keeps_failures_to_their_request():
     assert sorted(map(sorted, calls)) == [[-1, 1, 3], [2]]
 
 
+def test_batcher_splits_a_group_by_weight():
+    calls: list[list] = []
+
+    def run_group(items):
+        calls.append(list(items))
+        return list(items)
+
+    async def main():
+        batcher = MicroBatcher(run_group, window_ms=50, max_batch=8, weight=lambda x: x, max_weight=10)
+        await batcher.start()
+        results = await asyncio.gather(*(batcher.submit("same", x) for x in (4, 5, 3, 20, 1)))
+        await batcher.stop()
+        return results
+
+    results = asyncio.run(main())
+    assert calls == [[4, 5], [3], [20], [1]]  # each run at most 10 in all; 20 alone
+    assert [size for _, size in results] == [2, 2, 1, 1, 1]
+
+
 def test_kronos_serve_command_serves_the_model_dir(model_dir, tmp_path):
     import socket
 

@@ -20,6 +20,7 @@ def serve_command(
     max_context: Optional[int] = typer.Option(None, help="Model context (default: the model's own)."),
     batch_window_ms: float = typer.Option(5.0, min=0, help="How long concurrent requests are gathered into one batch."),
     max_batch: int = typer.Option(32, min=1, help="Most requests in one batch (1 turns micro-batching off)."),
+    max_batch_paths: int = typer.Option(2048, min=1, help="Most sample paths (sum of sample_count) in one batched run: bounds its memory."),
     threads: Optional[int] = typer.Option(None, min=1, help="PyTorch intra-op threads (default: PyTorch's own)."),
     max_bars: int = typer.Option(4096, min=1, help="Most history bars per request."),
     max_pred_len: int = typer.Option(512, min=1, help="Largest pred_len."),
@@ -41,7 +42,7 @@ def serve_command(
     if threads is not None:
         torch.set_num_threads(threads)
     limits = Limits(max_bars=max_bars, max_pred_len=max_pred_len, max_sample_count=max_sample_count, max_body_bytes=max_body_bytes)
-    settings = ServerSettings(limits=limits, batch_window_ms=batch_window_ms, max_batch=max_batch)
+    settings = ServerSettings(limits=limits, batch_window_ms=batch_window_ms, max_batch=max_batch, max_batch_paths=max_batch_paths)
 
     typer.echo(f"loading model {model} ...", err=True)
     try:  # loaded once, before serving: a model that cannot load stops here with the reason

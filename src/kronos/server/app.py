@@ -44,11 +44,16 @@ TIME_COLUMNS = ("timestamps", "timestamp", "datetime", "date", "time")
 
 @dataclass
 class ServerSettings:
-    """Limits, batching and access. ``api_key`` defaults to the ``KRONOS_API_KEY`` environment variable."""
+    """Limits, batching and access. ``api_key`` defaults to the ``KRONOS_API_KEY`` environment variable.
+
+    ``max_batch_paths`` caps the sample paths (sum of ``sample_count``) of one batched run, which
+    bounds its memory; a larger single request still runs, alone.
+    """
 
     limits: Limits = field(default_factory=Limits)
     batch_window_ms: float = 5.0
     max_batch: int = 32
+    max_batch_paths: int = 2048
     api_key: Optional[str] = field(default_factory=lambda: os.environ.get("KRONOS_API_KEY") or None)
 
 
@@ -174,7 +179,10 @@ def create_app(
 
     if predictor is not None:
         ready(predictor)
-    batcher = MicroBatcher(lambda jobs: run_group(state.predictor, jobs), window_ms=settings.batch_window_ms, max_batch=settings.max_batch)  # type: ignore[arg-type]
+    batcher = MicroBatcher(
+        lambda jobs: run_group(state.predictor, jobs), window_ms=settings.batch_window_ms, max_batch=settings.max_batch,  # type: ignore[arg-type]
+        weight=lambda job: job.sample_count, max_weight=settings.max_batch_paths,
+    )  # fmt: skip
 
     async def load() -> None:
         try:

@@ -28,10 +28,20 @@ class MicroBatcher:
     """Collects items for up to ``window_ms`` (at most ``max_batch``), then runs each group of equal keys once.
 
     ``run_group(items)`` runs in a single worker thread and returns one result per item, in order; a
-    result that is an exception is raised to that item's caller only.
+    result that is an exception is raised to that item's caller only. With ``weight`` (an item's cost,
+    e.g. its number of sample paths) a group is split into runs of at most ``max_weight`` in all, which
+    bounds the memory one run takes; an item heavier than that runs alone.
     """
 
-    def __init__(self, run_group: Callable[[Sequence[Any]], Sequence[Any]], *, window_ms: float = 5.0, max_batch: int = 32) -> None:
+    def __init__(
+        self,
+        run_group: Callable[[Sequence[Any]], Sequence[Any]],
+        *,
+        window_ms: float = 5.0,
+        max_batch: int = 32,
+        weight: Callable[[Any], float] | None = None,
+        max_weight: float = float("inf"),
+    ) -> None:
         if window_ms < 0:
             raise ValueError(f"window_ms must be >= 0, got {window_ms}")
         if max_batch < 1:
@@ -39,6 +49,7 @@ class MicroBatcher:
         self.run_group = run_group
         self.window = window_ms / 1000.0
         self.max_batch = max_batch
+        self.weight, self.max_weight = weight, max_weight
         self.batches_run = 0
         self.items_run = 0
         self._queue: asyncio.Queue[_Pending] | None = None
@@ -91,6 +102,20 @@ class MicroBatcher:
                 break
         return batch
 
+    def _split(self, group: list[_Pending]) -> list[list[_Pending]]:
+        if self.weight is None:
+            return [group]
+        runs: list[list[_Pending]] = [[]]
+        total = 0.0
+        for pending in group:
+            w = self.weight(pending.item)
+            if runs[-1] and total + w > self.max_weight:
+                runs.append([])
+                total = 0.0
+            runs[-1].append(pending)
+            total += w
+        return runs
+
     async def _collect(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
@@ -99,7 +124,7 @@ class MicroBatcher:
             for pending in batch:
                 if not pending.future.done():  # a caller that went away is not computed for
                     groups.setdefault(pending.key, []).append(pending)
-            for members in groups.values():
+            for members in (run for group in groups.values() for run in self._split(group)):
                 try:
                     results = await loop.run_in_executor(self._executor, self.run_group, [m.item for m in members])
                 except Exception as exc:  # run_group itself failed: every member learns why
