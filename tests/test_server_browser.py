@@ -12,12 +12,14 @@ import os
 import shutil
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pandas as pd
 import pytest
 
-from kronos.cli.forecast import random_tiny_predictor, read_bars, sample_data_path
+pytest.importorskip("fastapi", reason="the server extra is not installed")
+httpx = pytest.importorskip("httpx", reason="httpx (dev extra) is not installed")
+
+from kronos.cli.forecast import random_tiny_predictor, read_bars, sample_data_path  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
