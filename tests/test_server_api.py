@@ -163,6 +163,8 @@ def _post_raw(server, text: str):
         (lambda b: b.update(top_p=0), 422, "top_p", ["greater than 0"]),
         (lambda b: b["bars"][2].pop("close"), 422, "close", ["required"]),
         (lambda b: b.update(future_timestamps=["2030-01-01"]), 422, "future_timestamps", ["3 are needed"]),
+        (lambda b: b.update(future_timestamps=["2030-01-0%dT00:00:00Z" % d for d in (1, 2, 3)]), 422, "future_timestamps", ["time zone"]),
+        (lambda b: b["bars"][4].update(high=b["bars"][4]["low"] / 2), 422, "bars", ["row 4", "high"]),
         (lambda b: b.update(path="/etc/passwd"), 422, "path", ["not permitted"]),
     ],
 )

@@ -21,7 +21,7 @@ import torch
 
 from kronos.forecast import Forecast
 from kronos.predictor import KronosPredictor
-from kronos.preprocessing import FEATURE_COLS, InputError, prepare_features, validate_timestamps
+from kronos.preprocessing import FEATURE_COLS, InputError, check_same_zone, prepare_features, validate_timestamps
 from kronos.server.schemas import ForecastRequest, ModelInfo
 
 __all__ = ["Job", "Limits", "RequestError", "build_job", "forecast_body", "model_info", "run_group"]
@@ -101,6 +101,7 @@ def build_job(req: ForecastRequest, limits: Limits) -> Job:
     if req.future_timestamps is not None:
         try:
             future = validate_timestamps(req.future_timestamps, name="future_timestamps", expected_len=req.pred_len)
+            check_same_zone(stamps, future, names=("bars.timestamps", "future_timestamps"))
         except InputError as exc:
             raise RequestError(422, ["body", "future_timestamps"], str(exc)) from None
         if future[0] <= stamps[-1]:
