@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 pytest.importorskip("fastapi", reason="the server extra is not installed")
 httpx = pytest.importorskip("httpx", reason="httpx (dev extra) is not installed")
@@ -95,8 +94,7 @@ def test_forecast_matches_the_library_and_has_the_documented_shape(server, predi
     assert np.array(out["paths"]["close"]).shape == (40, 7)
     # The same forecast from the library, with the same seed: identical numbers.
     future = pd.Series(pd.to_datetime(out["timestamps"]))
-    fc = predictor.forecast(hist, hist["timestamps"], future, 7, T=0.9, top_p=0.95, sample_count=40,
-                            generator=torch.Generator().manual_seed(11))  # fmt: skip
+    fc = predictor.forecast(hist, hist["timestamps"], future, 7, T=0.9, top_p=0.95, sample_count=40, seed=11)
     np.testing.assert_array_equal(np.array(out["mean"]["close"]), fc.mean()["close"].to_numpy())
     np.testing.assert_array_equal(np.array(out["paths"]["high"]), fc.column("high"))
     np.testing.assert_array_equal(np.array(out["prob_up"]), fc.prob_up().to_numpy())
@@ -129,18 +127,18 @@ def test_concurrent_requests_are_batched_and_each_answer_is_the_one_it_gets_alon
     def request(start: int, seed: int, n: int = 100) -> dict:
         return {"bars": bars_of(googl.iloc[start : start + n]), "pred_len": 6, "sample_count": 25, "seed": seed}
 
-    alone = server.post("/v1/forecast", json=request(200, 42))
-    assert alone.headers["x-batch-size"] == "1"
-    # Seven others (different histories and seeds, one of a different length) arrive with it.
-    others = [request(10 * i, 1000 + i) for i in range(6)] + [request(0, 7, n=90)]
+    mine, short = request(200, 42), request(0, 7, n=70)  # the second has a shorter history
+    alone = [server.post("/v1/forecast", json=body) for body in (mine, short)]
+    assert [r.headers["x-batch-size"] for r in alone] == ["1", "1"]
+    # Six others (different histories and seeds) arrive with them.
+    others = [request(10 * i, 1000 + i) for i in range(6)]
     with ThreadPoolExecutor(8) as pool:
-        futures = [pool.submit(server.post, "/v1/forecast", json=body) for body in [request(200, 42)] + others]
+        futures = [pool.submit(server.post, "/v1/forecast", json=body) for body in [mine, short] + others]
         replies = [f.result() for f in futures]
     assert all(r.status_code == 200 for r in replies), [r.text for r in replies if r.status_code != 200]
-    batched = replies[0]
-    assert int(batched.headers["x-batch-size"]) > 1, "the concurrent requests were not batched"
-    assert batched.json() == alone.json()
-    assert replies[-1].headers["x-batch-size"] == "1"  # the other length ran in its own group
+    for batched, single in zip(replies[:2], alone):
+        assert int(batched.headers["x-batch-size"]) > 1, "the concurrent requests were not batched"
+        assert batched.json() == single.json()
     assert len({json.dumps(r.json()["mean"]) for r in replies}) == len(replies)  # different inputs, different answers
 
 

@@ -1,10 +1,10 @@
 """From an API request to a forecast and back: limits, the library's input checks, batched runs.
 
 A request becomes a :class:`Job` (a validated frame of bars, the future times and the sampling
-settings) before it is queued, so bad input is refused without touching the model. Jobs whose
-histories have the same length and whose settings are equal share one ``forecast_batch`` call with
-one generator per job (seeded by the job's own seed), so each answer is exactly what the job would
-get alone. Calibrated jobs run on their own (they are many forecasts each).
+settings) before it is queued, so bad input is refused without touching the model. Jobs with equal
+sampling settings share one ``forecast_batch`` call (a padded batch: histories may differ in length)
+with one seed per job, and the predictor draws each series' paths from its own seed, so each answer
+is exactly what the job would get alone. Calibrated jobs run on their own (they are many forecasts each).
 """
 
 from __future__ import annotations
@@ -64,11 +64,12 @@ class Job:
     key: Hashable = field(init=False)
 
     def __post_init__(self) -> None:
-        # Equal keys may share a batch: same history length (one tensor) and the same sampling settings.
-        same = (len(self.bars), self.pred_len, self.sample_count, self.T, self.top_p)
+        # Equal keys may share a batch: the same sampling settings (history lengths may differ).
+        same = (self.pred_len, self.sample_count, self.T, self.top_p)
         self.key = ("calibrate", id(self)) if self.calibrate else same
 
     def generator(self, device: torch.device) -> torch.Generator:
+        """The generator of the calibration forecasts (the forecast itself samples from ``seed``)."""
         return torch.Generator(device=device).manual_seed(self.seed)
 
 
@@ -123,14 +124,14 @@ def _run_one(predictor: KronosPredictor, job: Job) -> Forecast | Exception:
     try:
         return predictor.forecast(
             job.bars, job.bars["timestamps"], pd.Series(job.future), job.pred_len, T=job.T, top_p=job.top_p,
-            sample_count=job.sample_count, generator=job.generator(predictor.device), calibrate=job.calibrate,
+            sample_count=job.sample_count, seed=job.seed, generator=job.generator(predictor.device), calibrate=job.calibrate,
         )  # fmt: skip
     except Exception as exc:  # handed to that request's caller only
         return exc
 
 
 def run_group(predictor: KronosPredictor, jobs: Sequence[Job]) -> list[Forecast | Exception]:
-    """Forecasts of jobs with one key: one batched call with a generator per job, or one call each.
+    """Forecasts of jobs with one key: one padded batch with a seed per job, or one call each.
 
     If the batched call fails, each job runs alone so that one failure reaches only its own request.
     """
@@ -138,13 +139,11 @@ def run_group(predictor: KronosPredictor, jobs: Sequence[Job]) -> list[Forecast 
         return [_run_one(predictor, job) for job in jobs]
     first = jobs[0]
     try:
-        # Equal history lengths: the predictor runs them as one tensor, rows in job order, so the
-        # i-th generator draws the i-th job's paths only.
         return list(
             predictor.forecast_batch(
                 [j.bars for j in jobs], [j.bars["timestamps"] for j in jobs], [pd.Series(j.future) for j in jobs],
                 first.pred_len, T=first.T, top_p=first.top_p, sample_count=first.sample_count,
-                generator=[j.generator(predictor.device) for j in jobs],  # type: ignore[arg-type]
+                seeds=[j.seed for j in jobs], batch_size=len(jobs),
             )
         )  # fmt: skip
     except Exception:
