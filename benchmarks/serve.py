@@ -1,9 +1,11 @@
 """Load benchmark of ``kronos serve``: concurrent clients on loopback, micro-batching on and off.
 
-Starts the server as its own process (``python -m kronos serve``) on a free loopback port, once per
+Starts the server as its own process (``python -m kronos serve``) on a free loopback port, one per
 mode, and runs ``--clients`` client threads for ``--duration`` seconds each, every client sending
 forecast requests back to back (histories cut from the bundled GOOGL sample at random offsets,
-every request with its own seed). Prints requests/s, p50/p99 latency, status counts, the mean batch
+every request with its own seed). Both servers run at once and the load alternates between them in
+``--rounds`` segments (``--duration`` seconds per mode in all), so that other work on the machine
+weighs on both modes alike. Prints requests/s, p50/p99 latency, status counts, the mean batch
 size the server reported and the server's resident memory before and after the run.
 
     python benchmarks/serve.py                                  # the shipped model, 16 clients, 60 s per mode
@@ -117,63 +119,93 @@ def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 300) -> None:
     raise RuntimeError("the server did not become ready")
 
 
-def run_mode(args: argparse.Namespace, model: str, batching: bool, bodies: list[bytes]) -> dict:
-    port = free_port()
-    cmd = [
-        sys.executable, "-m", "kronos", "serve", "--model", model, "--host", HOST, "--port", str(port),
-        "--threads", str(args.threads), "--log-level", "warning",
-        "--max-batch", str(args.max_batch if batching else 1), "--batch-window-ms", str(args.window_ms if batching else 0),
-    ]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_ready(port, proc)
-        server = psutil.Process(proc.pid)
+class Server:
+    """One ``kronos serve`` process (micro-batching on or off) and what its load segments measured."""
+
+    def __init__(self, args: argparse.Namespace, model: str, batching: bool) -> None:
+        self.args, self.batching, self.port = args, batching, free_port()
+        cmd = [
+            sys.executable, "-m", "kronos", "serve", "--model", model, "--host", HOST, "--port", str(self.port),
+            "--threads", str(args.threads), "--log-level", "warning",
+            "--max-batch", str(args.max_batch if batching else 1), "--batch-window-ms", str(args.window_ms if batching else 0),
+        ]  # fmt: skip
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.clients: list[Client] = []
+        self.seconds = self.server_cpu = self.client_cpu = 0.0
+        self.rss_before = self.rss_peak = self.rss_after = 0
+
+    def ready(self, bodies: list[bytes]) -> None:
+        wait_ready(self.port, self.proc)
+        self.ps = psutil.Process(self.proc.pid)
         # Warm-up at full concurrency, so that the batch sizes (and buffers) of the run are reached first.
-        warm_until = time.monotonic() + args.warmup
-        warmers = [threading.Thread(target=Client().run, args=(port, bodies, warm_until, 31 * k)) for k in range(args.clients)]
-        for t in warmers:
-            t.start()
-        for t in warmers:
-            t.join()
-        rss_before = server.memory_info().rss
-        cpu_before, own_before = sum(server.cpu_times()[:2]), sum(psutil.Process().cpu_times()[:2])
-        clients = [Client() for _ in range(args.clients)]
-        until = time.monotonic() + args.duration
-        threads = [threading.Thread(target=c.run, args=(port, bodies, until, 97 * k)) for k, c in enumerate(clients)]
-        rss_peak = rss_before
+        self._load(bodies, self.args.warmup, [Client() for _ in range(self.args.clients)])
+        self.rss_before = self.rss_peak = self.ps.memory_info().rss
+
+    def _load(self, bodies: list[bytes], seconds: float, clients: list[Client]) -> None:
+        until = time.monotonic() + seconds
+        threads = [threading.Thread(target=c.run, args=(self.port, bodies, until, 97 * k + len(self.clients))) for k, c in enumerate(clients)]
         for t in threads:
             t.start()
         while any(t.is_alive() for t in threads):
-            rss_peak = max(rss_peak, server.memory_info().rss)
+            if self.rss_before:
+                self.rss_peak = max(self.rss_peak, self.ps.memory_info().rss)
             time.sleep(0.5)
-        rss_after = server.memory_info().rss
-        server_cpu, client_cpu = sum(server.cpu_times()[:2]) - cpu_before, sum(psutil.Process().cpu_times()[:2]) - own_before
-    finally:
-        proc.terminate()
+
+    def segment(self, bodies: list[bytes], seconds: float) -> None:
+        """``seconds`` of load by ``--clients`` clients; CPU time of the server and of this process counted."""
+        cpu, own = sum(self.ps.cpu_times()[:2]), sum(psutil.Process().cpu_times()[:2])
+        clients = [Client() for _ in range(self.args.clients)]
+        self._load(bodies, seconds, clients)
+        self.server_cpu += sum(self.ps.cpu_times()[:2]) - cpu
+        self.client_cpu += sum(psutil.Process().cpu_times()[:2]) - own
+        self.seconds += seconds
+        self.clients += clients
+        self.rss_after = self.ps.memory_info().rss
+
+    def stop(self) -> None:
+        self.proc.terminate()
         try:
-            proc.wait(30)
+            self.proc.wait(30)
         except subprocess.TimeoutExpired:
-            proc.kill()
-    lat = np.array([x for c in clients for x in c.latencies])
-    statuses: dict[str, int] = {}
-    for c in clients:
-        for k, v in c.statuses.items():
-            statuses[k] = statuses.get(k, 0) + v
-    sizes = [s for c in clients for s in c.batch_sizes]
-    return {
-        "mode": "on" if batching else "off",
-        "requests": int(lat.size),
-        "rps": lat.size / args.duration,
-        "p50_ms": float(np.percentile(lat, 50) * 1000) if lat.size else float("nan"),
-        "p99_ms": float(np.percentile(lat, 99) * 1000) if lat.size else float("nan"),
-        "statuses": statuses,
-        "mean_batch": float(np.mean(sizes)) if sizes else float("nan"),
-        "rss_before_mb": rss_before / 2**20,
-        "rss_after_mb": rss_after / 2**20,
-        "rss_peak_mb": rss_peak / 2**20,
-        "server_cpu_ms_per_request": server_cpu * 1000 / max(1, lat.size),
-        "client_cpu_ms_per_request": client_cpu * 1000 / max(1, lat.size),
-    }
+            self.proc.kill()
+
+    def result(self) -> dict:
+        lat = np.array([x for c in self.clients for x in c.latencies])
+        statuses: dict[str, int] = {}
+        for c in self.clients:
+            for k, v in c.statuses.items():
+                statuses[k] = statuses.get(k, 0) + v
+        sizes = [s for c in self.clients for s in c.batch_sizes]
+        return {
+            "mode": "on" if self.batching else "off",
+            "requests": int(lat.size),
+            "rps": lat.size / self.seconds,
+            "p50_ms": float(np.percentile(lat, 50) * 1000) if lat.size else float("nan"),
+            "p99_ms": float(np.percentile(lat, 99) * 1000) if lat.size else float("nan"),
+            "statuses": statuses,
+            "mean_batch": float(np.mean(sizes)) if sizes else float("nan"),
+            "rss_before_mb": self.rss_before / 2**20,
+            "rss_after_mb": self.rss_after / 2**20,
+            "rss_peak_mb": self.rss_peak / 2**20,
+            "server_cpu_ms_per_request": self.server_cpu * 1000 / max(1, lat.size),
+            "client_cpu_ms_per_request": self.client_cpu * 1000 / max(1, lat.size),
+        }
+
+
+def run(args: argparse.Namespace, model: str, bodies: list[bytes]) -> list[dict]:
+    """Both servers up at once (an idle one costs nothing); the load alternates between them in
+    ``--rounds`` segments, so a change in the machine's other load hits both modes alike."""
+    servers = [Server(args, model, mode == "on") for mode in args.modes.split(",")]
+    try:
+        for server in servers:
+            server.ready(bodies)
+        for _ in range(args.rounds):
+            for server in servers:
+                server.segment(bodies, args.duration / args.rounds)
+    finally:
+        for server in servers:
+            server.stop()
+    return [server.result() for server in servers]
 
 
 def main() -> None:
@@ -183,6 +215,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of load per mode")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds of warm-up at full concurrency before measuring")
     parser.add_argument("--modes", default="on,off", help="micro-batching on, off, or both")
+    parser.add_argument("--rounds", type=int, default=6, help="segments per mode, alternating between the modes")
     parser.add_argument("--lookback", type=int, default=64, help="history bars per request")
     parser.add_argument("--pred-len", type=int, default=32)
     parser.add_argument("--samples", type=int, default=1, help="sample_count per request")
@@ -200,7 +233,7 @@ def main() -> None:
             f"{args.clients} clients x {args.duration:.0f} s per mode; requests: {args.lookback} bars, "
             f"pred_len {args.pred_len}, sample_count {args.samples}; server threads {args.threads}"
         )
-        results = [run_mode(args, model, mode == "on", bodies) for mode in args.modes.split(",")]
+        results = run(args, model, bodies)
     print("| micro-batching | requests/s | p50 ms | p99 ms | 2xx | 4xx | 5xx | errors | mean batch | RSS MB before → after (peak) |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
