@@ -14,7 +14,9 @@ from pathlib import Path
 import torch
 
 from kronos import KronosPredictor
-from kronos.cli.forecast import future_timestamps, read_bars, sample_data_path
+from kronos.calendars import future_timestamps
+from kronos.cli.forecast import read_bars
+from kronos.samples import sample_data_path
 
 HERE = Path(__file__).resolve().parent
 

@@ -19,7 +19,6 @@ import io
 import json
 import os
 import platform
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -75,7 +74,8 @@ def _loss_png(tok_metrics: pd.DataFrame, pred_metrics: pd.DataFrame) -> bytes:
     return buf.getvalue()
 
 
-def _run_summary(run: Path) -> dict:
+def _run_summary(run: Path, select: str) -> dict:
+    """A run's configuration, metrics and headline figures; ``select`` is the validation metric that chose best/."""
     cfg = yaml.safe_load((run / "config.yaml").read_text())
     metrics = pd.read_csv(run / "metrics.csv")
     train = metrics[metrics["split"] == "train"]
@@ -85,7 +85,7 @@ def _run_summary(run: Path) -> dict:
     batch = cfg["train"]["batch_size"] * cfg["train"]["accumulation_steps"]
     return {
         "config": cfg, "metrics": metrics, "steps": steps, "bars": steps * batch * window, "window": window, "batch": batch,
-        "wall_s": float(metrics["elapsed_s"].max()), "val_first": val.iloc[0], "val_best": val.loc[val[val.columns[3]].idxmin()],
+        "wall_s": float(metrics["elapsed_s"].max()), "val_first": val.iloc[0], "val_best": val.loc[val[select].idxmin()],
         "val_last": val.iloc[-1], "bars_per_s": float(train["bars_per_s"].median()),
     }  # fmt: skip
 
@@ -101,7 +101,7 @@ def main() -> None:
     args = parser.parse_args()
 
     tok_run, pred_run = args.runs / "tokenizer", args.runs / "predictor"
-    tok, pred = _run_summary(tok_run), _run_summary(pred_run)
+    tok, pred = _run_summary(tok_run, "recon"), _run_summary(pred_run, "loss")
     tokenizer = KronosTokenizer.from_pretrained(tok_run / "best")
     model = Kronos.from_pretrained(pred_run / "best")
     max_context = int(pred["config"]["model"]["max_context"])
@@ -200,7 +200,6 @@ under the project's MIT licence.
     atomic_write_text(DEST / "MODEL_CARD.md", card)
     size = sum(p.stat().st_size for p in DEST.rglob("*") if p.is_file())
     print(f"wrote {DEST} ({size / 2**20:.1f} MB)")
-    shutil.rmtree(DEST / "__pycache__", ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -26,11 +26,11 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from kronos.config import ConfigError
 from kronos.device import autocast, resolve_device
 from kronos.fileio import atomic_write_text
 from kronos.forecast import Forecast
 from kronos.generation import WINDOW_MODES, sample_paths
-from kronos.config import ConfigError
 from kronos.hub import CONFIG_NAME, resolve_file
 from kronos.model import Kronos
 from kronos.preprocessing import (

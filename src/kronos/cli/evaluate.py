@@ -7,11 +7,15 @@ Thin wrappers over :mod:`kronos.evaluation.pipeline`; heavy imports happen insid
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
 from kronos.cli import app
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 console = Console(stderr=True)
 
@@ -89,7 +93,7 @@ def evaluate_command(
     console.print(f"wrote {len(output.files)} files to {out}")
 
 
-def report_problems(errors, out: Path, shown: int = 10) -> None:
+def report_problems(errors: pd.DataFrame | None, out: Path, shown: int = 10) -> None:
     """Print how many series were skipped and forecasts failed, with the reasons (errors.csv has them all)."""
     if errors is None or len(errors) == 0:
         return

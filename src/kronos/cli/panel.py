@@ -98,9 +98,8 @@ def run_forecast(
 ) -> tuple[pd.DataFrame | None, DistContext]:
     """Forecast every series of ``data``; returns the long frame on rank 0 (None on other ranks)."""
     from kronos.panel import forecast_df, split_panel
-    from kronos.predictor import KronosPredictor
 
-    from kronos.cli.forecast import random_tiny_predictor, read_bars
+    from kronos.cli.forecast import load_predictor, read_bars
 
     time_column, id_column = time_column.strip().lower(), id_column.strip().lower()
     df = read_bars(data, time_column)  # read errors and epoch times handled as for one series
@@ -117,10 +116,7 @@ def run_forecast(
         keys = list(split_panel(df[[id_column, time_column]], id_col, time_column))
         mine = keys[ctx.rank :: ctx.world_size]
         dev = f"cuda:{ctx.local_rank}" if ctx.initialised and (device is None or device == "cuda") and _has_cuda() else device
-        if random_tiny:
-            predictor = random_tiny_predictor()
-        else:
-            predictor = KronosPredictor.from_pretrained(model, tokenizer=tokenizer, max_context=max_context, device=dev)
+        predictor = load_predictor(model, tokenizer=tokenizer, max_context=max_context, device=dev, random_tiny=random_tiny)
         part = None
         if mine:
             part = forecast_df(

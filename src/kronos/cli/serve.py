@@ -7,8 +7,7 @@ from typing import Optional
 import typer
 
 from kronos.cli import app
-
-DEFAULT_MODEL = "kronos-open"
+from kronos.registry import DEFAULT_MODEL
 
 
 @app.command("serve")

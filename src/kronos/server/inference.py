@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from kronos.calendars import future_timestamps
 from kronos.forecast import Forecast
 from kronos.predictor import KronosPredictor
 from kronos.preprocessing import FEATURE_COLS, InputError, check_same_zone, prepare_features, validate_timestamps
@@ -110,8 +111,6 @@ def build_job(req: ForecastRequest, limits: Limits) -> Job:
                 422, ["body", "future_timestamps"], f"future_timestamps starts at {future[0]}, not after the last bar {stamps[-1]}"
             )
     else:
-        from kronos.cli.forecast import future_timestamps
-
         try:
             future = future_timestamps(frame["timestamps"], req.pred_len)
         except InputError as exc:
