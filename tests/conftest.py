@@ -29,10 +29,21 @@ def shared_data() -> Path:
     return _require(SHARED / "data")
 
 
+#: A copy of ``../shared/reference/kronos_tiny`` (1.4 MB), so the parity and core tests run in a bare clone;
+#: tests/test_parity.py checks that it still equals the shared original when that is present.
+TINY_FIXTURE = REPO_ROOT / "tests" / "fixtures" / "kronos_tiny"
+
+
+@pytest.fixture(scope="session")
+def shared_root() -> Path:
+    """Where ``../shared`` is expected (it may be absent)."""
+    return SHARED
+
+
 @pytest.fixture(scope="session")
 def tiny_reference() -> Path:
-    """``../shared/reference/kronos_tiny``: random-weight checkpoints and the original's outputs."""
-    return _require(SHARED / "reference" / "kronos_tiny")
+    """``kronos_tiny``: random-weight checkpoints and the original's outputs (the committed copy)."""
+    return _require(TINY_FIXTURE)
 
 
 @pytest.fixture(scope="module")

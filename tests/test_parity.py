@@ -144,3 +144,15 @@ def test_eval_mode_with_causal_dependency_layer_equals_training_forward(model, r
         causal = model(s1[:, :-1], s2[:, :-1], stamp[:, :-1], use_teacher_forcing=True, s1_targets=s1[:, 1:], dep_causal=True)[1]
     assert_close(causal, ref["train_s2_logits"])
     assert not np.allclose(leaky.numpy(), ref["train_s2_logits"], atol=1e-3)
+
+
+def test_committed_tiny_fixture_equals_the_shared_reference(tiny_reference, shared_root):
+    """tests/fixtures/kronos_tiny is a verbatim copy of ../shared/reference/kronos_tiny (when that is here)."""
+    shared = shared_root / "reference" / "kronos_tiny"
+    if not shared.exists():
+        pytest.skip(f"{shared} is absent: nothing to compare the committed copy with")
+    ours = sorted(p.relative_to(tiny_reference) for p in tiny_reference.rglob("*") if p.is_file())
+    theirs = sorted(p.relative_to(shared) for p in shared.rglob("*") if p.is_file())
+    assert ours == theirs
+    for rel in ours:
+        assert (tiny_reference / rel).read_bytes() == (shared / rel).read_bytes(), rel
