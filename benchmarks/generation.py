@@ -68,12 +68,16 @@ def _worker(case: str, mode: str, device: str, threads: int, queue: mp.Queue) ->
     c = CASES[case]
     frames = load_series(c["n_series"], c["lookback"])
     xs = [f["timestamps"] for f in frames]
-    ys = [pd.Series(pd.bdate_range(f["timestamps"].iloc[-1] + pd.offsets.BDay(1), periods=c["pred_len"])) for f in frames]
+    ys = [
+        pd.Series(pd.bdate_range(f["timestamps"].iloc[-1] + pd.offsets.BDay(1), periods=c["pred_len"])) for f in frames
+    ]
     kwargs = dict(use_cache=mode != "uncached", window="block" if mode == "block" else "exact")
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
-    out = predictor.predict_batch(frames, xs, ys, c["pred_len"], top_k=1, sample_count=c["sample_count"], verbose=False, **kwargs)
+    out = predictor.predict_batch(
+        frames, xs, ys, c["pred_len"], top_k=1, sample_count=c["sample_count"], verbose=False, **kwargs
+    )
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
@@ -104,8 +108,14 @@ def main() -> None:
     import torch
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    where = torch.cuda.get_device_name(0) if device.startswith("cuda") else f"{platform.processor() or platform.machine()}, {args.threads} threads"
-    print(f"Kronos-small + Tokenizer-base (random weights), greedy, device {device} ({where}), torch {torch.__version__}")
+    where = (
+        torch.cuda.get_device_name(0)
+        if device.startswith("cuda")
+        else f"{platform.processor() or platform.machine()}, {args.threads} threads"
+    )
+    print(
+        f"Kronos-small + Tokenizer-base (random weights), greedy, device {device} ({where}), torch {torch.__version__}"
+    )
     print(f"{'case':<34}{'uncached s':>11}{'cached s':>10}{'speed-up':>10}{'peak MB unc/cached':>21}  same output")
     for case in args.cases:
         c = CASES[case]

@@ -43,8 +43,9 @@ def choose_series(manifest: pd.DataFrame, freqs: tuple[str, ...], per_group: int
     return [paths[i] for i in sorted(set(picks))]
 
 
-def stage_group(data: Path, folder: Path, files: list[str], panels: list[str], n_test: dict[str, int],
-                test_fraction: float) -> None:  # fmt: skip
+def stage_group(
+    data: Path, folder: Path, files: list[str], panels: list[str], n_test: dict[str, int], test_fraction: float
+) -> None:
     """Links to the chosen files (panels: a parquet of a few symbols) in ``folder``, outside the repository."""
     folder.mkdir(parents=True, exist_ok=True)
     for rel in files:
@@ -102,8 +103,15 @@ def inject(frame: pd.DataFrame, positions: np.ndarray, kind: str) -> pd.DataFram
     return out
 
 
-def anomaly_study(model: str | None, groups: dict[str, Path], n_test: dict[str, int], *, scored: int = 64,
-                  every: int = 8, seed: int = 0) -> pd.DataFrame:  # fmt: skip
+def anomaly_study(
+    model: str | None,
+    groups: dict[str, Path],
+    n_test: dict[str, int],
+    *,
+    scored: int = 64,
+    every: int = 8,
+    seed: int = 0,
+) -> pd.DataFrame:
     """ROC AUC of causal anomaly scores: injected bad bars against the same positions left clean.
 
     For each series a window ending inside its test period is scored twice per kind: clean, and with a
@@ -144,7 +152,9 @@ def anomaly_study(model: str | None, groups: dict[str, Path], n_test: dict[str, 
     for kind, values in [*pos_scores.items(), ("all", sum(pos_scores.values(), []))]:
         pos = np.asarray(values)
         u = mannwhitneyu(pos, neg, alternative="two-sided").statistic
-        result.append({"kind": kind, "injected": len(pos), "clean": len(neg), "roc_auc": float(u) / (len(pos) * len(neg))})
+        result.append(
+            {"kind": kind, "injected": len(pos), "clean": len(neg), "roc_auc": float(u) / (len(pos) * len(neg))}
+        )
     print(f"anomaly study on {len(rows)} series")
     return pd.DataFrame(result)
 
@@ -172,9 +182,16 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=SHARED)
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "kronos-open-eval")
     parser.add_argument("--forecasters", default="kronos,kronos-cal,persistence,drift,garch,ets")
-    parser.add_argument("--model", default=None, help="Evaluate this checkpoint directory as 'kronos' (default: the shipped model).")
+    parser.add_argument(
+        "--model", default=None, help="Evaluate this checkpoint directory as 'kronos' (default: the shipped model)."
+    )
     parser.add_argument("--per-group", type=int, default=16)
-    parser.add_argument("--lookback", type=int, default=512, help="History per origin (kronos itself uses its context; kronos-cal calibrates on the rest).")
+    parser.add_argument(
+        "--lookback",
+        type=int,
+        default=512,
+        help="History per origin (kronos itself uses its context; kronos-cal calibrates on the rest).",
+    )
     parser.add_argument("--horizon", type=int, default=5)
     parser.add_argument("--origins", type=int, default=12)
     parser.add_argument("--samples", type=int, default=50)
@@ -201,15 +218,38 @@ def main() -> None:
         panels = sorted(manifest[(manifest["n_symbols"] > 1) & manifest["frequency"].isin(freqs)]["path"])
         n_test: dict[str, int] = {}
         stage_group(args.data, staging / group, files, panels, n_test, args.test_fraction)
-        cmd = [sys.executable, "-m", "kronos", "evaluate", "--data", str(staging / group), "-f", forecasters,
-               "--out", str(args.out / group), "--lookback", str(args.lookback), "--horizon", str(args.horizon),
-               "--origins", str(args.origins), "--samples", str(args.samples), "--jobs", str(args.jobs), "--no-progress"]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "kronos",
+            "evaluate",
+            "--data",
+            str(staging / group),
+            "-f",
+            forecasters,
+            "--out",
+            str(args.out / group),
+            "--lookback",
+            str(args.lookback),
+            "--horizon",
+            str(args.horizon),
+            "--origins",
+            str(args.origins),
+            "--samples",
+            str(args.samples),
+            "--jobs",
+            str(args.jobs),
+            "--no-progress",
+        ]
         t0 = time.time()
         print(f"[{group}] {len(n_test)} series: {' '.join(cmd[2:])}", flush=True)
         subprocess.run(cmd, check=True)
         forecasts = pd.read_parquet(args.out / group / "forecasts.parquet")
         inside, total = check_test_period(forecasts, staging / group, n_test)
-        print(f"[{group}] {time.time() - t0:.0f} s; {inside}/{total} forecast rows target the held-out test period", flush=True)
+        print(
+            f"[{group}] {time.time() - t0:.0f} s; {inside}/{total} forecast rows target the held-out test period",
+            flush=True,
+        )
         all_forecasts.append(forecasts.assign(group=group))
         all_n_test.update(n_test)
         sections.append((group, len(n_test), pd.read_csv(args.out / group / "metrics.csv")))
@@ -219,9 +259,12 @@ def main() -> None:
 
     pooled = pd.concat(all_forecasts, ignore_index=True)
     pooled["series"] = pooled["group"] + "/" + pooled["series"].astype(str)
-    lines = [f"Held-out test period (last {args.test_fraction:.0%} of each series), horizon {args.horizon}, "
-             f"{args.origins} origins per series (stride {args.horizon}), {args.samples} paths, lookback {args.lookback}. "
-             "CRPS, MAE and RV MAE in basis points of the last close.", ""]  # fmt: skip
+    lines = [
+        f"Held-out test period (last {args.test_fraction:.0%} of each series), horizon {args.horizon}, "
+        f"{args.origins} origins per series (stride {args.horizon}), {args.samples} paths, lookback {args.lookback}. "
+        "CRPS, MAE and RV MAE in basis points of the last close.",
+        "",
+    ]
     for group, n_series, metrics in sections:
         lines += [f"**{group}** ({n_series} series)", "", table_md(overall_table(metrics)), ""]
     pooled_table = overall_table(compute_metrics(pooled))
@@ -234,8 +277,12 @@ def main() -> None:
     if not args.no_anomaly:
         t0 = time.time()
         auc = anomaly_study(args.model, {g: staging / g for g in args.groups.split(",")}, all_n_test)
-        lines += ["Anomaly scores (causal), injected bad bars vs the same positions left clean, test period:", "",
-                  "| injected | bars | clean bars | ROC AUC |", "|---|---|---|---|"]  # fmt: skip
+        lines += [
+            "Anomaly scores (causal), injected bad bars vs the same positions left clean, test period:",
+            "",
+            "| injected | bars | clean bars | ROC AUC |",
+            "|---|---|---|---|",
+        ]
         lines += [f"| {r.kind} | {r.injected} | {r.clean} | {r.roc_auc:.3f} |" for r in auc.itertuples()]
         lines.append("")
         print(f"anomaly study {time.time() - t0:.0f} s", flush=True)

@@ -35,7 +35,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "us_equity" / "sp500_daily_panel.parquet"
@@ -114,9 +113,27 @@ def run_original(model_dir: str, mode: str, n: int, device: str, threads: int) -
 def run_cli(model_dir: str, panel_file: Path, out: Path, procs: int, device: str, threads: int) -> dict:
     """``kronos forecast`` on the panel (under torchrun when ``procs > 1``): wall time and the largest child RSS."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
-    args = ["-m", "kronos", "forecast", "--data", str(panel_file), "--model", model_dir, "--lookback", str(LOOKBACK),
-            "--pred-len", str(PRED_LEN), "--samples", str(PATHS), "--top-p", str(TOP_P), "--out", str(out),
-            "--device", device]  # fmt: skip
+    args = [
+        "-m",
+        "kronos",
+        "forecast",
+        "--data",
+        str(panel_file),
+        "--model",
+        model_dir,
+        "--lookback",
+        str(LOOKBACK),
+        "--pred-len",
+        str(PRED_LEN),
+        "--samples",
+        str(PATHS),
+        "--top-p",
+        str(TOP_P),
+        "--out",
+        str(out),
+        "--device",
+        device,
+    ]
     if procs > 1:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}", *args]
     else:
@@ -167,8 +184,11 @@ def bench_model(spec: str, args: argparse.Namespace, device: str, tmp: Path) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", action="append", help="'random' or a predictor directory/name; repeatable "
-                        "(default: random and kronos-open)")  # fmt: skip
+    parser.add_argument(
+        "--model",
+        action="append",
+        help="'random' or a predictor directory/name; repeatable (default: random and kronos-open)",
+    )
     parser.add_argument("--n-original", type=int, default=3, help="series timed for (a) and (b) (slow)")
     parser.add_argument("--n-series", type=int, default=32, help="series timed for (c) and (d)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
@@ -181,10 +201,17 @@ def main() -> None:
 
     models = args.model or ["random", "kronos-open"]
     where = platform.processor() or platform.machine()
-    print(f"S&P 500 daily panel, lookback {LOOKBACK}, pred_len {PRED_LEN}, {PATHS} paths; {where}, {os.cpu_count()} cores, "
-          f"{args.threads} thread(s) per process, torch {torch.__version__}, device {args.device}")  # fmt: skip
-    labels = {"a": "(a) original, one series at a time", "b": "(b) original predict_batch",
-              "c": "(c) ours, one process", "d": "(d) ours, torchrun 2 processes"}  # fmt: skip
+    print(
+        f"S&P 500 daily panel, lookback {LOOKBACK}, pred_len {PRED_LEN}, {PATHS} paths; {where}, "
+        f"{os.cpu_count()} cores, "
+        f"{args.threads} thread(s) per process, torch {torch.__version__}, device {args.device}"
+    )
+    labels = {
+        "a": "(a) original, one series at a time",
+        "b": "(b) original predict_batch",
+        "c": "(c) ours, one process",
+        "d": "(d) ours, torchrun 2 processes",
+    }
     with tempfile.TemporaryDirectory(prefix="kronos-panel-bench-") as tmp:
         for spec in models:
             rows = bench_model(spec, args, args.device, Path(tmp))
@@ -195,8 +222,15 @@ def main() -> None:
             print("|---|---|---|---|---|---|")
             for mode, r in rows:
                 rate = r["series"] / r["seconds"]
-                note = "" if "same_as_c" not in r else (" (output equal to c)" if r["same_as_c"] else " (OUTPUT DIFFERS from c)")
-                print(f"| {labels[mode]}{note} | {r['series']} | {r['seconds']:.1f} | {rate:.3f} | {rate / base:.1f}x | {r['peak_mb']:.0f} |")
+                note = (
+                    ""
+                    if "same_as_c" not in r
+                    else (" (output equal to c)" if r["same_as_c"] else " (OUTPUT DIFFERS from c)")
+                )
+                print(
+                    f"| {labels[mode]}{note} | {r['series']} | {r['seconds']:.1f} | {rate:.3f} | "
+                    f"{rate / base:.1f}x | {r['peak_mb']:.0f} |"
+                )
             print(flush=True)
 
 

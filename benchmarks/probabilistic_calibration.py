@@ -36,8 +36,21 @@ SERIES = {
 }
 
 
-def study(predictor: KronosPredictor, path: Path, start: int, *, n_cal: int, n_test: int, pred_len: int, lookback: int,
-          stride: int, samples: int, scale: str, level: float = 0.8, seed: int = 0) -> dict[str, float]:  # fmt: skip
+def study(
+    predictor: KronosPredictor,
+    path: Path,
+    start: int,
+    *,
+    n_cal: int,
+    n_test: int,
+    pred_len: int,
+    lookback: int,
+    stride: int,
+    samples: int,
+    scale: str,
+    level: float = 0.8,
+    seed: int = 0,
+) -> dict[str, float]:
     """Coverage of the central ``level`` interval on held-out origins, raw and calibrated."""
     df = pd.read_parquet(path)
     n_origins = n_cal + n_test
@@ -45,7 +58,13 @@ def study(predictor: KronosPredictor, path: Path, start: int, *, n_cal: int, n_t
     origins = [lookback - 1 + i * stride for i in range(n_origins)]
     torch.manual_seed(seed)
     fcs, realized = origin_forecasts(
-        predictor, frame.drop(columns="timestamps"), frame["timestamps"], pred_len, origins, lookback, sample_count=samples
+        predictor,
+        frame.drop(columns="timestamps"),
+        frame["timestamps"],
+        pred_len,
+        origins,
+        lookback,
+        sample_count=samples,
     )
     scales = forecast_scales(fcs[:n_cal]) if scale == "history" else None
     cal = fit_conformal(np.stack([fc.returns() for fc in fcs[:n_cal]]), realized[:n_cal], scales=scales)
@@ -55,8 +74,12 @@ def study(predictor: KronosPredictor, path: Path, start: int, *, n_cal: int, n_t
             lo, hi = f.interval(level)
             r_lo, r_hi = lo["close"].to_numpy() / f.last_close - 1, hi["close"].to_numpy() / f.last_close - 1
             out.append((y >= r_lo) & (y <= r_hi))
-    return {"before": float(np.mean(before)), "after": float(np.mean(after)), "cal_cv": float(cal.coverage[f"after_cv_{round(level * 100)}"].mean()),
-            "n_test": n_test * pred_len}  # fmt: skip
+    return {
+        "before": float(np.mean(before)),
+        "after": float(np.mean(after)),
+        "cal_cv": float(cal.coverage[f"after_cv_{round(level * 100)}"].mean()),
+        "n_test": n_test * pred_len,
+    }
 
 
 def main() -> None:
@@ -78,9 +101,23 @@ def main() -> None:
     rows = {}
     t0 = time.time()
     for name, (rel, start) in SERIES.items():
-        rows[name] = study(predictor, SHARED / "data" / rel, start, n_cal=args.cal, n_test=args.test, pred_len=args.pred_len,
-                           lookback=args.lookback, stride=args.stride, samples=args.samples, scale=args.scale)  # fmt: skip
-        print(f"{name:15s} 80% coverage on {args.test} held-out origins: raw {rows[name]['before']:.3f} -> calibrated {rows[name]['after']:.3f}", flush=True)
+        rows[name] = study(
+            predictor,
+            SHARED / "data" / rel,
+            start,
+            n_cal=args.cal,
+            n_test=args.test,
+            pred_len=args.pred_len,
+            lookback=args.lookback,
+            stride=args.stride,
+            samples=args.samples,
+            scale=args.scale,
+        )
+        print(
+            f"{name:15s} 80% coverage on {args.test} held-out origins: raw {rows[name]['before']:.3f} -> "
+            f"calibrated {rows[name]['after']:.3f}",
+            flush=True,
+        )
     table = pd.DataFrame(rows).T
     table.loc["all (mean)"] = table.mean()
     print(table[["before", "after", "cal_cv"]].round(3).to_string())

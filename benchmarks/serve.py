@@ -51,7 +51,9 @@ def random_open_model(out: Path) -> Path:
     torch.manual_seed(0)
     tok = KronosTokenizer(**recipe["tokenizer"]["model"]["config"])
     model = Kronos(**recipe["predictor"]["model"]["config"])
-    KronosPredictor(model, tok, device="cpu", max_context=recipe["predictor"]["model"]["max_context"]).save_pretrained(out)
+    KronosPredictor(model, tok, device="cpu", max_context=recipe["predictor"]["model"]["max_context"]).save_pretrained(
+        out
+    )
     return out
 
 
@@ -125,10 +127,25 @@ class Server:
     def __init__(self, args: argparse.Namespace, model: str, batching: bool) -> None:
         self.args, self.batching, self.port = args, batching, free_port()
         cmd = [
-            sys.executable, "-m", "kronos", "serve", "--model", model, "--host", HOST, "--port", str(self.port),
-            "--threads", str(args.threads), "--log-level", "warning",
-            "--max-batch", str(args.max_batch if batching else 1), "--batch-window-ms", str(args.window_ms if batching else 0),
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "kronos",
+            "serve",
+            "--model",
+            model,
+            "--host",
+            HOST,
+            "--port",
+            str(self.port),
+            "--threads",
+            str(args.threads),
+            "--log-level",
+            "warning",
+            "--max-batch",
+            str(args.max_batch if batching else 1),
+            "--batch-window-ms",
+            str(args.window_ms if batching else 0),
+        ]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.clients: list[Client] = []
         self.seconds = self.server_cpu = self.client_cpu = 0.0
@@ -143,7 +160,10 @@ class Server:
 
     def _load(self, bodies: list[bytes], seconds: float, clients: list[Client]) -> None:
         until = time.monotonic() + seconds
-        threads = [threading.Thread(target=c.run, args=(self.port, bodies, until, 97 * k + len(self.clients))) for k, c in enumerate(clients)]
+        threads = [
+            threading.Thread(target=c.run, args=(self.port, bodies, until, 97 * k + len(self.clients)))
+            for k, c in enumerate(clients)
+        ]
         for t in threads:
             t.start()
         while any(t.is_alive() for t in threads):
@@ -210,10 +230,14 @@ def run(args: argparse.Namespace, model: str, bodies: list[bytes]) -> list[dict]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="kronos-open", help="model to serve; 'random' = random weights, kronos-open's configuration")
+    parser.add_argument(
+        "--model", default="kronos-open", help="model to serve; 'random' = random weights, kronos-open's configuration"
+    )
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of load per mode")
-    parser.add_argument("--warmup", type=float, default=5.0, help="seconds of warm-up at full concurrency before measuring")
+    parser.add_argument(
+        "--warmup", type=float, default=5.0, help="seconds of warm-up at full concurrency before measuring"
+    )
     parser.add_argument("--modes", default="on,off", help="micro-batching on, off, or both")
     parser.add_argument("--rounds", type=int, default=6, help="segments per mode, alternating between the modes")
     parser.add_argument("--lookback", type=int, default=64, help="history bars per request")
@@ -234,24 +258,33 @@ def main() -> None:
             f"pred_len {args.pred_len}, sample_count {args.samples}; server threads {args.threads}"
         )
         results = run(args, model, bodies)
-    print("| micro-batching | requests/s | p50 ms | p99 ms | 2xx | 4xx | 5xx | errors | mean batch | RSS MB before → after (peak) |")
+    print(
+        "| micro-batching | requests/s | p50 ms | p99 ms | 2xx | 4xx | 5xx | errors | mean batch | RSS MB "
+        "before → after (peak) |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         s = r["statuses"]
         errors = sum(v for k, v in s.items() if k.startswith("error"))
         print(
-            f"| {r['mode']} | {r['rps']:.2f} | {r['p50_ms']:.0f} | {r['p99_ms']:.0f} | {s.get('2xx', 0)} | {s.get('4xx', 0)} | "
-            f"{s.get('5xx', 0)} | {errors} | {r['mean_batch']:.1f} | {r['rss_before_mb']:.0f} → {r['rss_after_mb']:.0f} ({r['rss_peak_mb']:.0f}) |"
+            f"| {r['mode']} | {r['rps']:.2f} | {r['p50_ms']:.0f} | {r['p99_ms']:.0f} | {s.get('2xx', 0)} | "
+            f"{s.get('4xx', 0)} | "
+            f"{s.get('5xx', 0)} | {errors} | {r['mean_batch']:.1f} | {r['rss_before_mb']:.0f} → "
+            f"{r['rss_after_mb']:.0f} ({r['rss_peak_mb']:.0f}) |"
         )
     for r in results:
-        print(f"micro-batching {r['mode']}: CPU per request {r['server_cpu_ms_per_request']:.1f} ms in the server, "
-              f"{r['client_cpu_ms_per_request']:.1f} ms in the load generator")
+        print(
+            f"micro-batching {r['mode']}: CPU per request {r['server_cpu_ms_per_request']:.1f} ms in the server, "
+            f"{r['client_cpu_ms_per_request']:.1f} ms in the load generator"
+        )
     if len(results) == 2 and results[1]["rps"] > 0:
         print(f"speed-up of micro-batching: {results[0]['rps'] / results[1]['rps']:.2f}x requests/s")
     if args.json:
         from kronos.fileio import atomic_write_text
 
-        atomic_write_text(args.json, json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": results}, indent=2))
+        atomic_write_text(
+            args.json, json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": results}, indent=2)
+        )
 
 
 if __name__ == "__main__":

@@ -61,7 +61,16 @@ def _windows(batch: int, window: int, seed: int = 0) -> tuple[np.ndarray, np.nda
     return np.stack(xs), np.stack(stamps)
 
 
-def run_case(case: str, device_name: str, batch: int, window: int, steps: int, warmup: int, threads: int | None, queue: "mp.Queue") -> None:
+def run_case(
+    case: str,
+    device_name: str,
+    batch: int,
+    window: int,
+    steps: int,
+    warmup: int,
+    threads: int | None,
+    queue: mp.Queue,
+) -> None:
     import torch
 
     from kronos.tokenizer import KronosTokenizer
@@ -81,9 +90,11 @@ def run_case(case: str, device_name: str, batch: int, window: int, steps: int, w
     else:
         model_cfg = ModelConfig(config=TOKENIZER_BASE)
     cfg = RunConfig(
-        output_dir=tmp, data=DataConfig(paths=["-"], lookback=window - 10, horizon=10), model=model_cfg,
+        output_dir=tmp,
+        data=DataConfig(paths=["-"], lookback=window - 10, horizon=10),
+        model=model_cfg,
         train=TrainConfig(batch_size=batch, max_steps=steps),
-    )  # fmt: skip
+    )
     task = PredictorTask(cfg, device) if case == "predictor" else TokenizerTask(cfg, device)
     model = task.build_model().to(device)
     n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -116,11 +127,20 @@ def run_case(case: str, device_name: str, batch: int, window: int, steps: int, w
     elapsed = time.perf_counter() - t0
     bars = batch * (window - 1 if case == "predictor" else window) * steps
     result = {
-        "case": case, "params": n_params, "device": str(device), "precision": str(dtype or "fp32").replace("torch.", ""),
-        "threads": torch.get_num_threads(), "batch": batch, "window": window, "step_s": elapsed / steps,
-        "bars_per_s": bars / elapsed, "tokens_per_s": bars / elapsed * (2 if case == "predictor" else 1), "loss": loss,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "rss_before_mb": rss_before,
-    }  # fmt: skip
+        "case": case,
+        "params": n_params,
+        "device": str(device),
+        "precision": str(dtype or "fp32").replace("torch.", ""),
+        "threads": torch.get_num_threads(),
+        "batch": batch,
+        "window": window,
+        "step_s": elapsed / steps,
+        "bars_per_s": bars / elapsed,
+        "tokens_per_s": bars / elapsed * (2 if case == "predictor" else 1),
+        "loss": loss,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rss_before_mb": rss_before,
+    }
     if device.type == "cuda":
         result["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
     queue.put(result)
@@ -142,24 +162,37 @@ def main() -> None:
     batch = args.batch_size or (32 if cuda else 8)
     steps = args.steps or (20 if cuda else 5)
     load = ", load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs{load}, torch {torch.__version__}, device {args.device}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs{load}, torch "
+        f"{torch.__version__}, device {args.device}"
+    )
     ctx = mp.get_context("spawn")
     for case in [c.strip() for c in args.cases.split(",") if c.strip()]:
         if case not in ("predictor", "tokenizer"):
             raise SystemExit(f"unknown case {case!r}")
         queue = ctx.Queue()
-        proc = ctx.Process(target=run_case, args=(case, args.device, batch, args.window, steps, args.warmup, args.threads, queue))
+        proc = ctx.Process(
+            target=run_case, args=(case, args.device, batch, args.window, steps, args.warmup, args.threads, queue)
+        )
         proc.start()
         proc.join()
         if proc.exitcode != 0:
             raise SystemExit(f"case {case} failed (exit {proc.exitcode})")
         r = queue.get()
         name = "Kronos-small predictor" if case == "predictor" else "Tokenizer-base tokenizer"
-        mem = f"peak CUDA memory {r['peak_cuda_mb']:.0f} MiB" if "peak_cuda_mb" in r else (
-            f"peak RSS {r['peak_rss_mb']:.0f} MiB (+{r['peak_rss_mb'] - r['rss_before_mb']:.0f} MiB over the loaded model and data)")
+        mem = (
+            f"peak CUDA memory {r['peak_cuda_mb']:.0f} MiB"
+            if "peak_cuda_mb" in r
+            else (
+                f"peak RSS {r['peak_rss_mb']:.0f} MiB (+{r['peak_rss_mb'] - r['rss_before_mb']:.0f} MiB over "
+                "the loaded model and data)"
+            )
+        )
         print(
-            f"{name} ({r['params'] / 1e6:.1f}M trainable params), {r['device']} {r['precision']}, {r['threads']} threads, "
-            f"batch {r['batch']} x {r['window']} bars: {r['step_s'] * 1000:.0f} ms/step, {r['bars_per_s']:,.0f} bars/s, "
+            f"{name} ({r['params'] / 1e6:.1f}M trainable params), {r['device']} {r['precision']}, "
+            f"{r['threads']} threads, "
+            f"batch {r['batch']} x {r['window']} bars: {r['step_s'] * 1000:.0f} ms/step, "
+            f"{r['bars_per_s']:,.0f} bars/s, "
             f"{r['tokens_per_s']:,.0f} tokens/s; {mem}; loss {r['loss']:.3f}"
         )
 

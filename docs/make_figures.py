@@ -1,6 +1,6 @@
 """Make the figures of docs/probabilistic.md and the README's probabilistic section.
 
-    python docs/make_figures.py            # writes docs/images/forecast_googl_calibrated.png (+ .html beside it with --html)
+    python docs/make_figures.py   # docs/images/forecast_googl_calibrated.png (+ .html beside it with --html)
 
 Uses the bundled GOOGL daily sample and the shipped kronos-open model, so it runs offline
 from a clean clone; the numbers it prints (coverage before/after calibration) are those quoted in the docs.
@@ -32,14 +32,24 @@ def main() -> None:
     future = future_timestamps(df["timestamps"], 20)
     torch.manual_seed(0)
     fc = predictor.forecast(
-        df, df["timestamps"], future, pred_len=20, sample_count=100,
-        calibrate=True, calibration_origins=30, calibration_stride=10,
-    )  # fmt: skip
+        df,
+        df["timestamps"],
+        future,
+        pred_len=20,
+        sample_count=100,
+        calibrate=True,
+        calibration_origins=30,
+        calibration_stride=10,
+    )
     report = fc.coverage_report()
     print(f"lookback {fc.info['calibration']['lookback']} bars, {fc.calibration.n_origins} origins")
     print(report.loc["all"].round(3).to_string())
-    fc.plot_png(args.out, levels=(0.5, 0.8, 0.95), history_bars=80,
-                title="GOOGL daily (bundled sample), kronos-open: calibrated bands, raw 80% dashed")  # fmt: skip
+    fc.plot_png(
+        args.out,
+        levels=(0.5, 0.8, 0.95),
+        history_bars=80,
+        title="GOOGL daily (bundled sample), kronos-open: calibrated bands, raw 80% dashed",
+    )
     print(f"wrote {args.out}")
     if args.html:
         html = fc.plot_html(args.out.with_suffix(".html"), include_plotlyjs="cdn")

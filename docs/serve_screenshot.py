@@ -32,7 +32,9 @@ def main() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "kronos", "serve", "--model", args.model, "--port", str(port), "--log-level", "warning"])
+    server = subprocess.Popen(
+        [sys.executable, "-m", "kronos", "serve", "--model", args.model, "--port", str(port), "--log-level", "warning"]
+    )
     try:
         deadline = time.monotonic() + 300
         while True:
@@ -46,10 +48,21 @@ def main() -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         tmp = args.out.with_suffix(".tmp.png")
         subprocess.run(
-            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1200,1000",
-             "--virtual-time-budget=60000", f"--screenshot={tmp}", f"http://127.0.0.1:{port}/?autorun=1&{args.query}"],
-            check=True, capture_output=True, timeout=300,
-        )  # fmt: skip
+            [
+                browser,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+                "--window-size=1200,1000",
+                "--virtual-time-budget=60000",
+                f"--screenshot={tmp}",
+                f"http://127.0.0.1:{port}/?autorun=1&{args.query}",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
         tmp.replace(args.out)  # atomic: the old picture stays until the new one is complete
         print(f"wrote {args.out}")
     finally:

@@ -84,10 +84,18 @@ def _run_summary(run: Path, select: str) -> dict:
     window = cfg["data"]["lookback"] + cfg["data"]["horizon"]
     batch = cfg["train"]["batch_size"] * cfg["train"]["accumulation_steps"]
     return {
-        "config": cfg, "metrics": metrics, "steps": steps, "bars": steps * batch * window, "window": window, "batch": batch,
-        "wall_s": float(metrics["elapsed_s"].max()), "val_first": val.iloc[0], "val_best": val.loc[val[select].idxmin()],
-        "val_last": val.iloc[-1], "bars_per_s": float(train["bars_per_s"].median()),
-    }  # fmt: skip
+        "config": cfg,
+        "metrics": metrics,
+        "steps": steps,
+        "bars": steps * batch * window,
+        "window": window,
+        "batch": batch,
+        "wall_s": float(metrics["elapsed_s"].max()),
+        "val_first": val.iloc[0],
+        "val_best": val.loc[val[select].idxmin()],
+        "val_last": val.iloc[-1],
+        "bars_per_s": float(train["bars_per_s"].median()),
+    }
 
 
 def main() -> None:
@@ -95,8 +103,12 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "kronos-open")
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--eval", type=Path, default=None, help="tables.md written by benchmarks/kronos_open_eval.py")
-    parser.add_argument("--notes", type=Path, default=ROOT / "docs" / "kronos-open-results.md",
-                        help="Reading of the evaluation (markdown), placed under the table")
+    parser.add_argument(
+        "--notes",
+        type=Path,
+        default=ROOT / "docs" / "kronos-open-results.md",
+        help="Reading of the evaluation (markdown), placed under the table",
+    )
     parser.add_argument("--hardware", default=_hardware(), help="Where the pair was trained (default: this machine).")
     args = parser.parse_args()
 
@@ -111,14 +123,23 @@ def main() -> None:
         for name in ("config.json", "model.safetensors"):
             (DEST / part).mkdir(exist_ok=True)
             atomic_write(DEST / part / name, (src / name).read_bytes())
-    atomic_write_text(DEST / "predictor.json", json.dumps({"max_context": max_context, "clip": float(pred["config"]["data"]["clip"])}, indent=2) + "\n")
+    atomic_write_text(
+        DEST / "predictor.json",
+        json.dumps({"max_context": max_context, "clip": float(pred["config"]["data"]["clip"])}, indent=2) + "\n",
+    )
     atomic_write(DEST / "loss_curves.png", _loss_png(tok["metrics"], pred["metrics"]))
 
     manifest = args.data / "MANIFEST.csv"
     digest = hashlib.sha256(manifest.read_bytes()).hexdigest()
     files = pd.read_csv(manifest)
-    corpus_meta = json.loads((Path(pred["config"]["data"]["corpus_dir"]) / "meta.json").read_text()) if (Path(pred["config"]["data"]["corpus_dir"]) / "meta.json").is_file() else {}
-    file_lines = "\n".join(f"| `{r.path}` | {r.frequency} | {int(r.n_symbols)} | {int(r.rows):,} |" for r in files.itertuples())
+    corpus_meta = (
+        json.loads((Path(pred["config"]["data"]["corpus_dir"]) / "meta.json").read_text())
+        if (Path(pred["config"]["data"]["corpus_dir"]) / "meta.json").is_file()
+        else {}
+    )
+    file_lines = "\n".join(
+        f"| `{r.path}` | {r.frequency} | {int(r.n_symbols)} | {int(r.rows):,} |" for r in files.itertuples()
+    )
     eval_text = args.eval.read_text() if args.eval and args.eval.is_file() else "(not evaluated yet)"
     if args.eval and args.notes and args.notes.is_file():
         eval_text += "\n" + args.notes.read_text()
@@ -139,9 +160,9 @@ so the original Kronos code loads them too.
 | predictor (`model/`) | {n_model:,} | {json.dumps(model.config.to_dict(), sort_keys=True)} |
 | tokenizer (`tokenizer/`) | {n_tok:,} | {json.dumps(tokenizer.config.to_dict(), sort_keys=True)} |
 
-Context: {max_context} bars (`predictor.json`); windows of {pred['window']} bars in training
-({pred['config']['data']['lookback']} lookback + {pred['config']['data']['horizon']} horizon), normalised with the
-lookback's mean and standard deviation and clipped to ±{pred['config']['data']['clip']}.
+Context: {max_context} bars (`predictor.json`); windows of {pred["window"]} bars in training
+({pred["config"]["data"]["lookback"]} lookback + {pred["config"]["data"]["horizon"]} horizon), normalised with the
+lookback's mean and standard deviation and clipped to ±{pred["config"]["data"]["clip"]}.
 
 ## Training
 
@@ -155,25 +176,25 @@ python scripts/package_kronos_open.py --eval runs/kronos-open-eval/tables.md
 
 | stage | steps | batch × window | bars seen | tokens seen | per parameter | wall time | throughput | validation |
 |---|---|---|---|---|---|---|---|---|
-| tokenizer | {tok['steps']:,} | {tok['batch']} × {tok['window']} | {tok['bars']:,} | — | {tok['bars'] / n_tok:.0f} bars | {tok['wall_s'] / 60:.1f} min | {tok['bars_per_s']:,.0f} bars/s | recon {tok['val_first']['recon']:.4f} → {tok['val_best']['recon']:.4f} (best) |
-| predictor | {pred['steps']:,} | {pred['batch']} × {pred['window']} | {pred['bars']:,} | {2 * pred['bars']:,} (coarse + fine) | {pred['bars'] / n_model:.1f} bars, {2 * pred['bars'] / n_model:.1f} tokens | {pred['wall_s'] / 60:.1f} min | {pred['bars_per_s']:,.0f} bars/s | loss {pred['val_first']['loss']:.3f} → {pred['val_best']['loss']:.3f} (best; ce_s1 {pred['val_best']['ce_s1']:.3f}, ce_s2 {pred['val_best']['ce_s2']:.3f}) |
+| tokenizer | {tok["steps"]:,} | {tok["batch"]} × {tok["window"]} | {tok["bars"]:,} | — | {tok["bars"] / n_tok:.0f} bars | {tok["wall_s"] / 60:.1f} min | {tok["bars_per_s"]:,.0f} bars/s | recon {tok["val_first"]["recon"]:.4f} → {tok["val_best"]["recon"]:.4f} (best) |
+| predictor | {pred["steps"]:,} | {pred["batch"]} × {pred["window"]} | {pred["bars"]:,} | {2 * pred["bars"]:,} (coarse + fine) | {pred["bars"] / n_model:.1f} bars, {2 * pred["bars"] / n_model:.1f} tokens | {pred["wall_s"] / 60:.1f} min | {pred["bars_per_s"]:,.0f} bars/s | loss {pred["val_first"]["loss"]:.3f} → {pred["val_best"]["loss"]:.3f} (best; ce_s1 {pred["val_best"]["ce_s1"]:.3f}, ce_s2 {pred["val_best"]["ce_s2"]:.3f}) |
 
 Hardware: {args.hardware}; training device `cpu` (`train.device: auto` found no GPU), total wall time {(tok["wall_s"] + pred["wall_s"]) / 60:.0f} min. Optimiser: AdamW (betas 0.9/0.95, weight decay 0.1), one-cycle
-schedule, peak lr {tok['config']['train']['lr']} (tokenizer) and {pred['config']['train']['lr']} (predictor), fp32.
+schedule, peak lr {tok["config"]["train"]["lr"]} (tokenizer) and {pred["config"]["train"]["lr"]} (predictor), fp32.
 
 ![loss curves](loss_curves.png)
 
 ## Data
 
-Every file of the shared market-data folder ({len(files)} files, {int(files['n_symbols'].sum()):,} instruments,
-{int(files['rows'].sum()):,} bars; MANIFEST.csv SHA-256 `{digest}`): daily equities (S&P 500 panel, long-history
+Every file of the shared market-data folder ({len(files)} files, {int(files["n_symbols"].sum()):,} instruments,
+{int(files["rows"].sum()):,} bars; MANIFEST.csv SHA-256 `{digest}`): daily equities (S&P 500 panel, long-history
 US large caps, A-share panel, NSE), ETFs, indices, futures, FX (hourly, 4-hour, daily, minute), crypto (Binance and
 Gemini, minute to monthly) and intraday A-share/India 5-minute bars. Each series is split by time: the last
-{pred['config']['data']['test_fraction']:.0%} of its bars are a held-out **test period** (never trained on; the
-evaluation below uses only it), the {pred['config']['data']['val_fraction']:.0%} before it validation, the rest
+{pred["config"]["data"]["test_fraction"]:.0%} of its bars are a held-out **test period** (never trained on; the
+evaluation below uses only it), the {pred["config"]["data"]["val_fraction"]:.0%} before it validation, the rest
 training. Series are cut at gaps longer than max(10 × the median bar spacing, 14 days); windows never cross a cut.
 Windows are drawn uniformly over all valid window starts, so minute-bar series (most bars) weigh most.
-{('Corpus: ' + json.dumps({k: corpus_meta[k] for k in corpus_meta if k in ('n_instruments', 'n_bars', 'n_segments')})) if corpus_meta else ''}
+{("Corpus: " + json.dumps({k: corpus_meta[k] for k in corpus_meta if k in ("n_instruments", "n_bars", "n_segments")})) if corpus_meta else ""}
 
 <details><summary>File list (from MANIFEST.csv)</summary>
 

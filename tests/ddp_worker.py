@@ -33,7 +33,9 @@ def main() -> None:
     dataset.WindowDataset.__getitem__ = spy  # type: ignore[method-assign]
     result = train(kind, config, overrides=overrides)  # type: ignore[arg-type]
     assert result.model is not None
-    save_file({k: v.detach().contiguous() for k, v in result.model.state_dict().items()}, str(out / f"rank{rank}.safetensors"))
+    save_file(
+        {k: v.detach().contiguous() for k, v in result.model.state_dict().items()}, str(out / f"rank{rank}.safetensors")
+    )
     (out / f"rank{rank}_windows.json").write_text(json.dumps(seen))
 
 

@@ -17,7 +17,9 @@ from kronos.evaluation.backtest import (
 
 @pytest.fixture(scope="module")
 def close(shared_data) -> pd.DataFrame:
-    panel = pd.read_parquet(shared_data / "us_equity" / "sp500_daily_panel.parquet", columns=["symbol", "timestamps", "close"])
+    panel = pd.read_parquet(
+        shared_data / "us_equity" / "sp500_daily_panel.parquet", columns=["symbol", "timestamps", "close"]
+    )
     wide = panel.pivot(index="timestamps", columns="symbol", values="close")
     return wide.loc[:, wide.notna().all()].iloc[-300:, :80]
 
@@ -59,7 +61,7 @@ def test_topk_ndrop_rules_hold(momentum, next_returns):
     result = topk_dropout_backtest(momentum, next_returns, cfg)
     held = _held(result)
     assert all(len(h) == 8 for h in held)
-    bought_at: dict[str, int] = {name: 0 for name in held[0]}
+    bought_at: dict[str, int] = dict.fromkeys(held[0], 0)
     for t in range(1, len(held)):
         sold = held[t - 1] - held[t]
         assert len(sold) <= 2 and len(held[t] - held[t - 1]) == len(sold)
@@ -113,7 +115,9 @@ def test_performance_statistics_match_their_definitions(next_returns):
 
 def test_periods_per_year_follow_the_data(shared_data):
     spy = pd.read_parquet(shared_data / "etf" / "SPY_daily.parquet", columns=["timestamps"])["timestamps"]
-    btc = pd.read_parquet(shared_data / "crypto" / "BINANCE-BTCUSDT_daily.parquet", columns=["timestamps"])["timestamps"]
+    btc = pd.read_parquet(shared_data / "crypto" / "BINANCE-BTCUSDT_daily.parquet", columns=["timestamps"])[
+        "timestamps"
+    ]
     assert infer_periods_per_year(spy.iloc[-500:]) == 252
     assert infer_periods_per_year(btc.iloc[-500:]) == 365
 

@@ -120,8 +120,9 @@ def eurusd(shared_data):
 def test_forecast_calibrate_end_to_end(predictor, eurusd):
     hist, fut = eurusd.iloc[:190], eurusd["timestamps"].iloc[190:196]
     torch.manual_seed(3)
-    fc = predictor.forecast(hist, hist["timestamps"], fut, 6, sample_count=30, calibrate=True,
-                            calibration_origins=12, calibration_stride=6)  # fmt: skip
+    fc = predictor.forecast(
+        hist, hist["timestamps"], fut, 6, sample_count=30, calibrate=True, calibration_origins=12, calibration_stride=6
+    )
     assert fc.is_calibrated and fc.paths.shape == fc.raw_paths.shape == (30, 6, 6)
     lookback = fc.info["calibration"]["lookback"]
     assert lookback == 64 and fc.calibration.n_origins == 12
@@ -154,8 +155,13 @@ def test_calibrate_with_too_short_history_says_how_many_bars(predictor, eurusd):
     with pytest.raises(InputError, match=r"needs at least 232 bars of history .* got 120"):
         predictor.forecast(hist, hist["timestamps"], fut, 10, sample_count=5, calibrate=True)
     with pytest.raises(InputError, match=r"series 1: .*needs at least"):
-        predictor.forecast_batch([eurusd, hist], [eurusd["timestamps"], hist["timestamps"]],
-                                 [pd.date_range("2030-01-01", periods=10, freq="h")] * 2, 10, calibrate=True)  # fmt: skip
+        predictor.forecast_batch(
+            [eurusd, hist],
+            [eurusd["timestamps"], hist["timestamps"]],
+            [pd.date_range("2030-01-01", periods=10, freq="h")] * 2,
+            10,
+            calibrate=True,
+        )
 
 
 # -- the claim: calibration moves held-out 80% coverage toward 80% on real series -------------------
@@ -176,13 +182,19 @@ def test_calibration_moves_held_out_coverage_toward_80_percent(predictor, shared
         frame = df.iloc[start : start + lookback + pred_len + (n_cal + n_test - 1) * stride].reset_index(drop=True)
         origins = [lookback - 1 + i * stride for i in range(n_cal + n_test)]
         torch.manual_seed(0)
-        fcs, realized = origin_forecasts(predictor, frame, frame["timestamps"], pred_len, origins, lookback, sample_count=30)
-        cal = fit_conformal(np.stack([f.returns() for f in fcs[:n_cal]]), realized[:n_cal], scales=forecast_scales(fcs[:n_cal]))
+        fcs, realized = origin_forecasts(
+            predictor, frame, frame["timestamps"], pred_len, origins, lookback, sample_count=30
+        )
+        cal = fit_conformal(
+            np.stack([f.returns() for f in fcs[:n_cal]]), realized[:n_cal], scales=forecast_scales(fcs[:n_cal])
+        )
         before, after = [], []
         for f, y in zip(fcs[n_cal:], realized[n_cal:]):
             for g, out in ((f, before), (cal.apply(f), after)):
                 lo, hi = g.interval(0.8)
-                out.append((y >= lo["close"].to_numpy() / g.last_close - 1) & (y <= hi["close"].to_numpy() / g.last_close - 1))
+                out.append(
+                    (y >= lo["close"].to_numpy() / g.last_close - 1) & (y <= hi["close"].to_numpy() / g.last_close - 1)
+                )
         b, a = float(np.mean(before)), float(np.mean(after))
         lines.append(f"{rel}: 80% coverage on {n_test} held-out origins {b:.3f} -> {a:.3f}")
         assert abs(a - 0.8) < abs(b - 0.8), lines[-1]

@@ -31,7 +31,9 @@ def files(shared_data):
 @pytest.fixture(scope="module")
 def corpus(files, tmp_path_factory):
     out = tmp_path_factory.mktemp("corpus") / "c"
-    return build_corpus(iter_series(files), out, lookback=60, horizon=20, split=SplitSpec(val_fraction=0.1, test_fraction=0.1))
+    return build_corpus(
+        iter_series(files), out, lookback=60, horizon=20, split=SplitSpec(val_fraction=0.1, test_fraction=0.1)
+    )
 
 
 def test_arrays_hold_the_source_bars(corpus, files):
@@ -42,7 +44,9 @@ def test_arrays_hold_the_source_bars(corpus, files):
         assert inst["n_bars"] == len(df)
         expected = df[["open", "high", "low", "close", "volume"]].to_numpy(np.float32)
         np.testing.assert_array_equal(corpus.features[rows][:, :5], expected)
-        np.testing.assert_array_equal(corpus.timestamps[rows], df["timestamps"].to_numpy().astype("datetime64[ns]").astype(np.int64))
+        np.testing.assert_array_equal(
+            corpus.timestamps[rows], df["timestamps"].to_numpy().astype("datetime64[ns]").astype(np.int64)
+        )
         np.testing.assert_array_equal(corpus.stamps[rows], calendar_features(df["timestamps"]).astype(np.uint8))
     assert corpus.n_bars == sum(i["n_bars"] for i in corpus.instruments)
 
@@ -87,10 +91,18 @@ def test_splits_follow_time_within_each_instrument(corpus):
 
 def test_split_by_date(files, tmp_path):
     c = build_corpus(
-        iter_series(files[2]), tmp_path / "c", lookback=30, horizon=5, split=SplitSpec(val_start="2015-01-01", test_start="2018-01-01")
+        iter_series(files[2]),
+        tmp_path / "c",
+        lookback=30,
+        horizon=5,
+        split=SplitSpec(val_start="2015-01-01", test_start="2018-01-01"),
     )
     ts = np.asarray(c.timestamps)
-    for split, lo, hi in (("train", None, "2015-01-01"), ("val", "2015-01-01", "2018-01-01"), ("test", "2018-01-01", None)):
+    for split, lo, hi in (
+        ("train", None, "2015-01-01"),
+        ("val", "2015-01-01", "2018-01-01"),
+        ("test", "2018-01-01", None),
+    ):
         w = np.asarray(c.windows(split))
         assert len(w)
         if lo:
@@ -110,7 +122,10 @@ def test_explicit_and_disabled_gap_rules(files, tmp_path):
 
 
 def test_too_long_window_is_a_clear_error(files, tmp_path):
-    with pytest.raises(CorpusError, match=r"no training window fits: lookback \+ horizon = 5000 bars.*longest gap-free training stretch"):
+    with pytest.raises(
+        CorpusError,
+        match=r"no training window fits: lookback \+ horizon = 5000 bars.*longest gap-free training stretch",
+    ):
         build_corpus(iter_series(files[0]), tmp_path / "c", lookback=4990, horizon=10)
     assert not (tmp_path / "c").exists()
     assert not list(tmp_path.iterdir())  # no temporary folder left behind

@@ -20,7 +20,13 @@ from kronos.data import (
 @pytest.fixture(scope="module")
 def corpus(shared_data, tmp_path_factory):
     files = [shared_data / "crypto" / "BINANCE-ETHUSDT_1h.parquet", shared_data / "index" / "VIX_daily.parquet"]
-    return build_corpus(iter_series(files), tmp_path_factory.mktemp("ds") / "c", lookback=64, horizon=16, split=SplitSpec(val_fraction=0.2))
+    return build_corpus(
+        iter_series(files),
+        tmp_path_factory.mktemp("ds") / "c",
+        lookback=64,
+        horizon=16,
+        split=SplitSpec(val_fraction=0.2),
+    )
 
 
 def test_windows_are_normalised_with_lookback_statistics_only(corpus):
@@ -60,7 +66,11 @@ def test_each_rank_draws_different_windows_and_the_order_is_reproducible():
 def test_more_draws_than_windows_repeats_whole_permutations():
     s = RandomWindowSampler(100, 250, seed=0)
     order = s.global_order()
-    assert len(order) == 250 and sorted(order[:100].tolist()) == list(range(100)) and sorted(order[100:200].tolist()) == list(range(100))
+    assert (
+        len(order) == 250
+        and sorted(order[:100].tolist()) == list(range(100))
+        and sorted(order[100:200].tolist()) == list(range(100))
+    )
 
 
 def test_eval_sampler_gives_equal_disjoint_shares():

@@ -18,7 +18,9 @@ FIELDS = ["open", "high", "low", "close", "volume", "amount"]
 def provider(shared_data, tmp_path_factory):
     """A provider directory in Qlib's layout: calendar, instrument lists, one float32 .bin per field."""
     panel = pd.read_parquet(shared_data / "cn_equity" / "ashare_daily_panel.parquet")
-    panel = panel[panel["symbol"].isin(SYMBOLS) & (panel["timestamps"] >= "2019-01-01") & (panel["timestamps"] < "2020-01-01")]
+    panel = panel[
+        panel["symbol"].isin(SYMBOLS) & (panel["timestamps"] >= "2019-01-01") & (panel["timestamps"] < "2020-01-01")
+    ]
     root = tmp_path_factory.mktemp("qlib")
     calendar = pd.DatetimeIndex(sorted(panel["timestamps"].unique()))
     (root / "calendars").mkdir()
@@ -37,7 +39,9 @@ def provider(shared_data, tmp_path_factory):
             np.concatenate([[first], aligned[field].to_numpy()]).astype("<f4").tofile(folder / f"{field}.day.bin")
         lines.append(f"{sym}\t{df.index[0]:%Y-%m-%d}\t{df.index[-1]:%Y-%m-%d}")
     (root / "instruments" / "all.txt").write_text("\n".join(lines) + "\n")
-    (root / "instruments" / "half.txt").write_text("SH600519\t2019-01-01\t2019-06-30\nSZ000001\t2019-10-01\t2019-12-31\n")
+    (root / "instruments" / "half.txt").write_text(
+        "SH600519\t2019-01-01\t2019-06-30\nSZ000001\t2019-10-01\t2019-12-31\n"
+    )
     return root, source
 
 

@@ -27,7 +27,9 @@ def test_parquet_file_is_one_instrument_named_after_the_file(shared_data, a_shar
     assert series.symbol == "SH600977_5min"
     assert len(series) == len(a_share_5min) == 2500
     np.testing.assert_array_equal(series.features, prepare_features(a_share_5min))
-    np.testing.assert_array_equal(series.timestamps, a_share_5min["timestamps"].to_numpy().astype("datetime64[ns]").astype(np.int64))
+    np.testing.assert_array_equal(
+        series.timestamps, a_share_5min["timestamps"].to_numpy().astype("datetime64[ns]").astype(np.int64)
+    )
 
 
 def test_csv_reads_the_same_as_parquet(tmp_path, a_share_5min):
@@ -49,7 +51,9 @@ def test_long_table_with_symbol_column_yields_one_series_per_symbol(tmp_path, sp
     for sym, s in got.items():
         ref = sp500_slice[sp500_slice["symbol"] == sym]
         assert len(s) == len(ref) == 300
-        np.testing.assert_allclose(s.features[:, :5], ref[["open", "high", "low", "close", "volume"]].to_numpy(), rtol=1e-12)
+        np.testing.assert_allclose(
+            s.features[:, :5], ref[["open", "high", "low", "close", "volume"]].to_numpy(), rtol=1e-12
+        )
         # no amount column: amount = volume * mean(open, high, low, close), as at inference
         expected_amount = ref["volume"].to_numpy() * ref[["open", "high", "low", "close"]].to_numpy().mean(axis=1)
         np.testing.assert_allclose(s.features[:, 5], expected_amount, rtol=1e-12)
@@ -85,8 +89,14 @@ def _bad_csv(tmp_path, df, name="bad.csv"):
     [
         (lambda d: d.drop(columns=["close"]), r"bad\.csv: missing price column\(s\) \['close'\]"),
         (lambda d: d.assign(close=d["close"].where(d.index != 7)), r"column 'close' has a NaN value at row 7"),
-        (lambda d: d.assign(low=d["low"].where(d.index != 5, -1.0)), r"column 'low' has a non-positive price -1\.0 at row 5"),
-        (lambda d: d.assign(timestamps=d["timestamps"].where(d.index != 9, d["timestamps"][8])), r"row 9 .* is a duplicate of row 8"),
+        (
+            lambda d: d.assign(low=d["low"].where(d.index != 5, -1.0)),
+            r"column 'low' has a non-positive price -1\.0 at row 5",
+        ),
+        (
+            lambda d: d.assign(timestamps=d["timestamps"].where(d.index != 9, d["timestamps"][8])),
+            r"row 9 .* is a duplicate of row 8",
+        ),
         (lambda d: d.iloc[[0, 1, 3, 2, 4]], r"row 3 .* is earlier than row 2"),
         (lambda d: d.rename(columns={"timestamps": "when"}), r"no timestamp column"),
         (lambda d: d.assign(timestamps=["not a date"] * len(d)), r"column 'timestamps' cannot be read as timestamps"),
@@ -104,4 +114,6 @@ def test_stamps_of_naive_and_tz_aware_times_agree(tmp_path, a_share_5min):
     aware = part.assign(timestamps=part["timestamps"].dt.tz_localize("Asia/Shanghai"))
     aware.to_parquet(tmp_path / "aware.parquet")
     (s,) = list(iter_series(tmp_path / "aware.parquet"))
-    np.testing.assert_array_equal(calendar_features(pd.DatetimeIndex(s.timestamps)), calendar_features(part["timestamps"]))
+    np.testing.assert_array_equal(
+        calendar_features(pd.DatetimeIndex(s.timestamps)), calendar_features(part["timestamps"])
+    )

@@ -74,7 +74,9 @@ def _original_reduction(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.nd
     return x_mean, x_std, z
 
 
-@pytest.mark.parametrize("columns", [PRICES + ["volume"], PRICES, PRICES + ["volume", "amount"]], ids=["no_amount", "no_volume", "all"])
+@pytest.mark.parametrize(
+    "columns", [PRICES + ["volume"], PRICES, PRICES + ["volume", "amount"]], ids=["no_amount", "no_volume", "all"]
+)
 def test_normaliser_reduces_exactly_like_the_original(eurusd, shared_data, columns):
     frames = [eurusd, pd.read_parquet(shared_data / "cn_equity" / "SH600977_5min.parquet")]
     checked = 0
@@ -102,13 +104,19 @@ SCALES = [10.0**e for e in range(-9, 10)]
 @pytest.mark.parametrize("mode", ["greedy", "seeded"])
 def test_forecasts_are_scale_equivariant(predictor, eurusd, mode):
     df, xt, yt = _window(eurusd, 132, 48, 12)
-    kw = dict(T=1.0, top_k=1, top_p=1.0, sample_count=1) if mode == "greedy" else dict(T=1.0, top_k=0, top_p=0.9, sample_count=4)
+    kw = (
+        dict(T=1.0, top_k=1, top_p=1.0, sample_count=1)
+        if mode == "greedy"
+        else dict(T=1.0, top_k=0, top_p=0.9, sample_count=4)
+    )
 
     def run(k_price: float, k_volume: float = 1.0) -> np.ndarray:
         scaled = df.copy()
         scaled[PRICES] *= k_price
         scaled["volume"] *= k_volume
-        return predictor.predict(scaled, xt, yt, 12, verbose=False, generator=torch.Generator().manual_seed(5), **kw).to_numpy()
+        return predictor.predict(
+            scaled, xt, yt, 12, verbose=False, generator=torch.Generator().manual_seed(5), **kw
+        ).to_numpy()
 
     base = run(1.0)
     for k in SCALES:
@@ -169,11 +177,14 @@ def test_reader_detects_binance_milliseconds(tmp_path, eurusd):
 # -- 4. values beyond float32; 5. invalid bars -------------------------------------------------------
 
 
-@pytest.mark.parametrize("columns,value,match", [
-    (PRICES, 1e40, r"column 'open' has 1e\+40 at row 3 .*beyond float32"),
-    (["volume"], 1e39, r"column 'volume' has 1e\+39 at row 3 .*beyond float32"),
-    (PRICES, 1e-46, r"column 'open' has 1e-46 at row 3 .*below the smallest normal float32"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "columns,value,match",
+    [
+        (PRICES, 1e40, r"column 'open' has 1e\+40 at row 3 .*beyond float32"),
+        (["volume"], 1e39, r"column 'volume' has 1e\+39 at row 3 .*beyond float32"),
+        (PRICES, 1e-46, r"column 'open' has 1e-46 at row 3 .*below the smallest normal float32"),
+    ],
+)
 def test_values_outside_float32_are_refused(predictor, eurusd, columns, value, match):
     df, xt, yt = _window(eurusd, 500, 20, 4)
     df = df.copy()
@@ -189,12 +200,15 @@ def test_a_spread_that_overflows_float32_is_refused(predictor, eurusd):
         _greedy(predictor, df, xt, yt)
 
 
-@pytest.mark.parametrize("change,match", [
-    ({"high": 1.0}, r"invalid bar at row 6 .*: high 1.0 is below low"),
-    ({"low": 5.0, "high": 6.0}, r"invalid bar at row 6 .*: low 5.0 is above open"),
-    ({"close": 9.0}, r"invalid bar at row 6 .*: high .* is below close 9.0"),
-    ({"volume": -3.0}, r"invalid bar at row 6 .*: volume -3.0 is negative"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "change,match",
+    [
+        ({"high": 1.0}, r"invalid bar at row 6 .*: high 1.0 is below low"),
+        ({"low": 5.0, "high": 6.0}, r"invalid bar at row 6 .*: low 5.0 is above open"),
+        ({"close": 9.0}, r"invalid bar at row 6 .*: high .* is below close 9.0"),
+        ({"volume": -3.0}, r"invalid bar at row 6 .*: volume -3.0 is negative"),
+    ],
+)
 def test_invalid_bars_are_named(predictor, eurusd, change, match):
     df, xt, yt = _window(eurusd, 500, 20, 4)
     df = df.copy()

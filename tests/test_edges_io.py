@@ -51,11 +51,17 @@ def unreachable_hub(monkeypatch):
 # -- 7. a missing path or an unreachable hub fails fast, in one message ------------------------------
 
 
-@pytest.mark.parametrize("env,why", [("offline", r"the hub is offline \(HF_HUB_OFFLINE is set\)"), ("unreachable_hub", "the hub could not be reached")])
+@pytest.mark.parametrize(
+    "env,why",
+    [("offline", r"the hub is offline \(HF_HUB_OFFLINE is set\)"), ("unreachable_hub", "the hub could not be reached")],
+)
 def test_missing_local_path_fails_fast_with_one_message(env, why, request, tmp_path, monkeypatch):
     request.getfixturevalue(env)
     monkeypatch.chdir(tmp_path)
-    for load in (lambda: KronosPredictor.from_pretrained("runs/mymodel"), lambda: Kronos.from_pretrained("runs/mymodel")):
+    for load in (
+        lambda: KronosPredictor.from_pretrained("runs/mymodel"),
+        lambda: Kronos.from_pretrained("runs/mymodel"),
+    ):
         start = time.perf_counter()
         with pytest.raises(FileNotFoundError, match=rf"runs/mymodel: no such local directory, .*{why}"):
             load()
@@ -91,13 +97,16 @@ def test_nan_weights_are_refused_at_load_time(bundle):
         KronosPredictor.from_pretrained(bundle)
 
 
-@pytest.mark.parametrize("text,match", [
-    ("{max_context: 64", "not valid JSON"),
-    ("[64]", "expected a JSON object"),
-    ('{"max_context": 0}', "max_context must be an integer >= 1, got 0"),
-    ('{"clip": -1}', "clip must be a number > 0"),
-    ('{"max_ctx": 64}', r"unknown key\(s\) \['max_ctx'\]"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "text,match",
+    [
+        ("{max_context: 64", "not valid JSON"),
+        ("[64]", "expected a JSON object"),
+        ('{"max_context": 0}', "max_context must be an integer >= 1, got 0"),
+        ('{"clip": -1}', "clip must be a number > 0"),
+        ('{"max_ctx": 64}', r"unknown key\(s\) \['max_ctx'\]"),
+    ],
+)
 def test_invalid_predictor_json_names_the_file(bundle, text, match):
     (bundle / "predictor.json").write_text(text)
     with pytest.raises(ConfigError, match=rf"{bundle / 'predictor.json'}: {match}"):
@@ -124,7 +133,9 @@ def test_forecast_refuses_an_unusable_out_before_loading_anything(tmp_path):
     (tmp_path / "somefile").write_text("x")
     for out in (tmp_path, tmp_path / "somefile" / "f.csv"):
         # the model does not exist: had the destination not been checked first, the error would be about the model
-        result = runner.invoke(app, ["forecast", "--data", "nowhere.csv", "--model", "no/such-model", "--out", str(out)])
+        result = runner.invoke(
+            app, ["forecast", "--data", "nowhere.csv", "--model", "no/such-model", "--out", str(out)]
+        )
         assert result.exit_code == 2, result.output
         assert "Traceback" not in result.output and "no/such-model" not in result.output
         assert ("is a directory" in result.output) if out == tmp_path else ("is a file, not a folder" in result.output)
@@ -138,7 +149,9 @@ def test_cuda_on_a_build_without_it_is_named(bundle, tmp_path, shared_data):
         resolve_device("gpu0")
     bars = pd.read_parquet(shared_data / "fx" / "EURUSD_1h.parquet").iloc[:80]
     bars.to_csv(tmp_path / "bars.csv", index=False)
-    result = runner.invoke(app, ["forecast", "--data", str(tmp_path / "bars.csv"), "--model", str(bundle), "--device", "cuda"])
+    result = runner.invoke(
+        app, ["forecast", "--data", str(tmp_path / "bars.csv"), "--model", str(bundle), "--device", "cuda"]
+    )
     assert result.exit_code == 2 and "Traceback" not in result.output
     expected = "CUDA is not available in this PyTorch build" if torch.version.cuda is None else "no CUDA GPU is visible"
     assert expected in result.output
@@ -158,8 +171,13 @@ def test_stale_temp_folders_are_removed_and_live_ones_kept(tmp_path):
 
 
 def _failing_run(out: Path, tmp_path: Path) -> list[str]:
-    return [f"output_dir={out}", f"data.paths={json.dumps([str(tmp_path / 'absent.parquet')])}",
-            f"data.corpus_dir={out / 'corpus'}", "train.progress=false", "train.tensorboard=false"]  # fmt: skip
+    return [
+        f"output_dir={out}",
+        f"data.paths={json.dumps([str(tmp_path / 'absent.parquet')])}",
+        f"data.corpus_dir={out / 'corpus'}",
+        "train.progress=false",
+        "train.tensorboard=false",
+    ]
 
 
 def test_a_run_that_cannot_start_leaves_no_output_folder_and_cleans_stale_ones(tmp_path):
@@ -195,8 +213,27 @@ def test_evaluate_prints_the_skip_count_and_reasons(shared_data, tmp_path):
     (tmp_path / "data").mkdir()
     spy.iloc[-300:].to_parquet(tmp_path / "data" / "SPY.parquet")
     spy.iloc[:40].to_parquet(tmp_path / "data" / "SPY_short.parquet")
-    result = runner.invoke(app, ["evaluate", "--data", str(tmp_path / "data"), "-f", "persistence", "--lookback", "50",
-                                 "--horizon", "2", "--origins", "2", "--jobs", "1", "--no-progress", "--out", str(tmp_path / "out")])
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--data",
+            str(tmp_path / "data"),
+            "-f",
+            "persistence",
+            "--lookback",
+            "50",
+            "--horizon",
+            "2",
+            "--origins",
+            "2",
+            "--jobs",
+            "1",
+            "--no-progress",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "1 series skipped" in result.output
     assert "SPY_short: too short: 40 bars, lookback 50 + horizon 2 needs 52" in result.output

@@ -16,10 +16,31 @@ runner = CliRunner()
 
 def _evaluate_args(shared_data, tiny_reference, out, *extra):
     return [
-        "evaluate", "--data", str(shared_data / "etf"), "--symbols", "SPY_daily,TLT_daily",
-        "-f", "persistence,drift,garch,ets", "-f", f"tiny={tiny_reference}", "--max-context", "64",
-        "--lookback", "64", "--horizon", "3", "--origins", "3", "--samples", "8", "--jobs", "1", "--no-progress",
-        "--out", str(out), *extra,
+        "evaluate",
+        "--data",
+        str(shared_data / "etf"),
+        "--symbols",
+        "SPY_daily,TLT_daily",
+        "-f",
+        "persistence,drift,garch,ets",
+        "-f",
+        f"tiny={tiny_reference}",
+        "--max-context",
+        "64",
+        "--lookback",
+        "64",
+        "--horizon",
+        "3",
+        "--origins",
+        "3",
+        "--samples",
+        "8",
+        "--jobs",
+        "1",
+        "--no-progress",
+        "--out",
+        str(out),
+        *extra,
     ]
 
 
@@ -27,7 +48,15 @@ def test_evaluate_writes_the_report_folder(shared_data, tiny_reference, tmp_path
     out = tmp_path / "eval"
     result = runner.invoke(app, _evaluate_args(shared_data, tiny_reference, out))
     assert result.exit_code == 0, result.output
-    for name in ("forecasts.parquet", "metrics.csv", "summary.md", "report.html", "horizon.png", "calibration.png", "example.png"):
+    for name in (
+        "forecasts.parquet",
+        "metrics.csv",
+        "summary.md",
+        "report.html",
+        "horizon.png",
+        "calibration.png",
+        "example.png",
+    ):
         assert (out / name).stat().st_size > 0, name
     assert (out / "horizon.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(out.glob(".staging-*")) and not list(out.glob(".*tmp*"))
@@ -57,9 +86,26 @@ def test_evaluate_writes_the_report_folder(shared_data, tiny_reference, tmp_path
 
 def test_a_failed_evaluate_leaves_the_earlier_results_intact(shared_data, tmp_path, monkeypatch):
     out = tmp_path / "eval"
-    args = ["evaluate", "--data", str(shared_data / "etf" / "GLD_daily.parquet"), "-f", "persistence,drift",
-            "--lookback", "50", "--horizon", "2", "--origins", "2", "--samples", "5", "--jobs", "1", "--no-progress",
-            "--out", str(out)]
+    args = [
+        "evaluate",
+        "--data",
+        str(shared_data / "etf" / "GLD_daily.parquet"),
+        "-f",
+        "persistence,drift",
+        "--lookback",
+        "50",
+        "--horizon",
+        "2",
+        "--origins",
+        "2",
+        "--samples",
+        "5",
+        "--jobs",
+        "1",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
     assert runner.invoke(app, args).exit_code == 0
     before = {p.name: p.read_bytes() for p in out.iterdir()}
 
@@ -82,8 +128,19 @@ def test_evaluate_rejects_bad_data_naming_row_and_column(shared_data, tmp_path):
     bars = pd.read_parquet(shared_data / "etf" / "TLT_daily.parquet").iloc[-200:].reset_index(drop=True)
     bars.loc[123, "high"] = -1.0
     bars.to_csv(tmp_path / "bad.csv", index=False)
-    result = runner.invoke(app, ["evaluate", "--data", str(tmp_path / "bad.csv"), "-f", "persistence",
-                                 "--out", str(tmp_path / "out"), "--no-progress"])
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--data",
+            str(tmp_path / "bad.csv"),
+            "-f",
+            "persistence",
+            "--out",
+            str(tmp_path / "out"),
+            "--no-progress",
+        ],
+    )
     assert result.exit_code == 2
     assert "'high'" in result.output and "row 123" in result.output
     assert not (tmp_path / "out" / "summary.md").exists()
@@ -92,12 +149,39 @@ def test_evaluate_rejects_bad_data_naming_row_and_column(shared_data, tmp_path):
 def test_backtest_runs_the_topk_portfolio_on_the_daily_panel(shared_data, tmp_path):
     out = tmp_path / "bt"
     symbols = "AAPL,MSFT,AMZN,JPM,XOM,JNJ,PG,KO,PFE,INTC,CSCO,T,VZ,WMT,HD,BA,GE,F,GS,MRK"
-    result = runner.invoke(app, [
-        "backtest", "--data", str(shared_data / "us_equity" / "sp500_daily_panel.parquet"), "--symbols", symbols,
-        "-f", "drift", "--lookback", "60", "--horizon", "5", "--origins", "40", "--samples", "10",
-        "--top", "5", "--n-drop", "1", "--cost-bps", "10", "--slippage-bps", "5", "--jobs", "1", "--no-progress",
-        "--out", str(out),
-    ])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "backtest",
+            "--data",
+            str(shared_data / "us_equity" / "sp500_daily_panel.parquet"),
+            "--symbols",
+            symbols,
+            "-f",
+            "drift",
+            "--lookback",
+            "60",
+            "--horizon",
+            "5",
+            "--origins",
+            "40",
+            "--samples",
+            "10",
+            "--top",
+            "5",
+            "--n-drop",
+            "1",
+            "--cost-bps",
+            "10",
+            "--slippage-bps",
+            "5",
+            "--jobs",
+            "1",
+            "--no-progress",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     for name in ("backtest.csv", "stats.csv", "summary.md", "equity.png", "report.html", "forecasts.parquet"):
         assert (out / name).stat().st_size > 0, name
@@ -105,15 +189,42 @@ def test_backtest_runs_the_topk_portfolio_on_the_daily_panel(shared_data, tmp_pa
     assert len(periods) == 40 and periods["n_holdings"].eq(5).all()
     np.testing.assert_allclose(periods["net"], periods["gross"] - 2 * periods["turnover"] * 15e-4, atol=1e-15)
     stats = pd.read_csv(out / "stats.csv").set_index("row")
-    assert {"annual_return", "annual_volatility", "sharpe", "max_drawdown", "turnover", "excess_return"} <= set(stats.columns)
+    assert {"annual_return", "annual_volatility", "sharpe", "max_drawdown", "turnover", "excess_return"} <= set(
+        stats.columns
+    )
     assert "| strategy |" in (out / "summary.md").read_text()
 
     # the same forecasts, read back, give the same backtest; the single-asset rule runs per series
-    again = runner.invoke(app, ["backtest", "--forecasts", str(out / "forecasts.parquet"), "--top", "5", "--n-drop", "1",
-                                "--out", str(tmp_path / "bt2"), "--no-progress"])
+    again = runner.invoke(
+        app,
+        [
+            "backtest",
+            "--forecasts",
+            str(out / "forecasts.parquet"),
+            "--top",
+            "5",
+            "--n-drop",
+            "1",
+            "--out",
+            str(tmp_path / "bt2"),
+            "--no-progress",
+        ],
+    )
     assert again.exit_code == 0, again.output
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "bt2" / "backtest.csv"), periods)
-    single = runner.invoke(app, ["backtest", "--forecasts", str(out / "forecasts.parquet"), "--strategy", "single",
-                                 "--long-short", "--out", str(tmp_path / "bt3"), "--no-progress"])
+    single = runner.invoke(
+        app,
+        [
+            "backtest",
+            "--forecasts",
+            str(out / "forecasts.parquet"),
+            "--strategy",
+            "single",
+            "--long-short",
+            "--out",
+            str(tmp_path / "bt3"),
+            "--no-progress",
+        ],
+    )
     assert single.exit_code == 0, single.output
     assert set(pd.read_csv(tmp_path / "bt3" / "stats.csv")["series"]) == set(symbols.split(","))

@@ -20,7 +20,9 @@ H = 5
 
 @pytest.fixture(scope="module")
 def realised(shared_data) -> pd.DataFrame:
-    panel = pd.read_parquet(shared_data / "us_equity" / "sp500_daily_panel.parquet", columns=["symbol", "timestamps", "close"])
+    panel = pd.read_parquet(
+        shared_data / "us_equity" / "sp500_daily_panel.parquet", columns=["symbol", "timestamps", "close"]
+    )
     close = panel.pivot(index="timestamps", columns="symbol", values="close")
     close = close.loc[:, close.notna().all()].iloc[-260:, :150]
     forward = (close.shift(-H) / close - 1.0).iloc[:-H]
@@ -44,7 +46,9 @@ def test_noisy_oracle_ic_matches_its_signal_to_noise(realised):
     rng = np.random.default_rng(0)
     # noise with the cross-sectional spread of each day: expected correlation 1/sqrt(2)
     spread = realised.groupby("origin_time")["realised"].transform("std")
-    signal = realised.assign(signal=realised["realised"] + rng.standard_normal(len(realised)) * spread).drop(columns="realised")
+    signal = realised.assign(signal=realised["realised"] + rng.standard_normal(len(realised)) * spread).drop(
+        columns="realised"
+    )
     s = _summary(signal, realised)
     assert 0.62 < s["ic_mean"] < 0.78
     assert s["ic_t"] > 50 and s["ic_ir"] > 3
@@ -90,7 +94,11 @@ def test_signals_from_forecasts_rank_by_return_only_when_relative(shared_data):
     # the four signal kinds aggregate the predicted close path as their names say
     one = forecasts[(forecasts["series"] == "AAPL") & (forecasts["origin_time"] == forecasts["origin_time"].max())]
     last_close = one["last_close"].iloc[0]
-    for kind, expected in (("last", one["y_pred"].iloc[-1]), ("mean", one["y_pred"].mean()),
-                           ("max", one["y_pred"].max()), ("min", one["y_pred"].min())):
+    for kind, expected in (
+        ("last", one["y_pred"].iloc[-1]),
+        ("mean", one["y_pred"].mean()),
+        ("max", one["y_pred"].max()),
+        ("min", one["y_pred"].min()),
+    ):
         sig = make_signals(one, kind)
         assert sig["signal"].iloc[0] == pytest.approx(expected - last_close)

@@ -96,7 +96,9 @@ def test_oracle_reaches_the_metric_limits(gld):
     config = RollingConfig(lookback=20, horizon=H, origins=30, num_samples=1)
     forecasts = rolling_evaluate({"GLD": gld}, [_Oracle(gld), Persistence()], config, raise_errors=True).forecasts
     metrics = compute_metrics(forecasts)
-    oracle = metrics[(metrics["forecaster"] == "oracle") & (metrics["series"] == "(all)") & (metrics["step"] == "all")].iloc[0]
+    oracle = metrics[
+        (metrics["forecaster"] == "oracle") & (metrics["series"] == "(all)") & (metrics["step"] == "all")
+    ].iloc[0]
     assert oracle["mae"] == 0 and oracle["rmse_ret"] == 0 and oracle["crps"] == 0 and oracle["mape"] == 0
     assert oracle["dir_acc"] == 1.0
     assert oracle["rv_mae"] == pytest.approx(0, abs=1e-15)

@@ -51,8 +51,10 @@ def _check_no_lookahead(frame: pd.DataFrame, name: str, forecasters, config: Rol
         left = base[upto].reset_index(drop=True)
         right = again[again["origin_time"] <= origins[k]].reset_index(drop=True)
         # every forecast made at or before the origin is bit-for-bit the same ...
-        pd.testing.assert_frame_equal(left[["forecaster", "origin_time", "step", *PRED_COLS]],
-                                      right[["forecaster", "origin_time", "step", *PRED_COLS]])
+        pd.testing.assert_frame_equal(
+            left[["forecaster", "origin_time", "step", *PRED_COLS]],
+            right[["forecaster", "origin_time", "step", *PRED_COLS]],
+        )
         # ... while what they are scored against did change
         assert not np.allclose(left["y_true"], right["y_true"])
 
@@ -120,8 +122,9 @@ def test_persistence_mae_is_the_mean_absolute_change_over_the_horizon(spy):
 
 
 def test_calendar_alignment_forecasts_a_panel_at_common_dates(shared_data):
-    panel = read_series(shared_data / "us_equity" / "sp500_daily_panel.parquet",
-                        symbols=["AAPL", "MSFT", "XOM", "JPM", "KO", "PFE"])
+    panel = read_series(
+        shared_data / "us_equity" / "sp500_daily_panel.parquet", symbols=["AAPL", "MSFT", "XOM", "JPM", "KO", "PFE"]
+    )
     config = RollingConfig(lookback=40, horizon=5, origins=6, stride=5)
     plan, align = origin_plan(panel, config)
     assert align == "calendar"

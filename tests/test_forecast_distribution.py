@@ -144,14 +144,34 @@ def test_forecast_dist_command_on_the_bundled_sample(tmp_path):
     )
 
     out = tmp_path / "q.csv"
-    result = CliRunner().invoke(app, [
-        "forecast-dist", "--sample", "eurusd", "--lookback", "200", "--pred-len", "5", "--samples", "20",
-        "--origins", "9", "--stride", "5", "--csv", str(out), "--png", str(tmp_path / "f.png"),
-    ])  # fmt: skip
+    result = CliRunner().invoke(
+        app,
+        [
+            "forecast-dist",
+            "--sample",
+            "eurusd",
+            "--lookback",
+            "200",
+            "--pred-len",
+            "5",
+            "--samples",
+            "20",
+            "--origins",
+            "9",
+            "--stride",
+            "5",
+            "--csv",
+            str(out),
+            "--png",
+            str(tmp_path / "f.png"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "cross-fitted" in result.output and (tmp_path / "f.png").stat().st_size > 5000
     table = pd.read_csv(out, index_col=0)
     assert len(table) == 5 and {"close_q0.1", "close_q0.9", "prob_up", "realized_vol_mean"} <= set(table.columns)
     assert (table["close_q0.1"] <= table["close_q0.9"]).all()
-    bad = CliRunner().invoke(app, ["forecast-dist", "--sample", "eurusd", "--lookback", "50", "--pred-len", "5", "--samples", "5"])
+    bad = CliRunner().invoke(
+        app, ["forecast-dist", "--sample", "eurusd", "--lookback", "50", "--pred-len", "5", "--samples", "5"]
+    )
     assert bad.exit_code != 0 and "bars of history" in str(bad.exception)

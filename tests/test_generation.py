@@ -26,14 +26,14 @@ def _windows(shared_data, lengths, pred_len, path="us_equity/IBM_daily.parquet")
 
 @pytest.mark.parametrize("lookback, pred_len", [(40, 12), (60, 20)], ids=["fits-window", "window-slides"])
 def test_cached_greedy_equals_uncached_on_real_data(predictor, shared_data, lookback, pred_len):
-    (df, xt, yt), = _windows(shared_data, [lookback], pred_len)
+    ((df, xt, yt),) = _windows(shared_data, [lookback], pred_len)
     a = predictor.predict(df, xt, yt, pred_len, top_k=1, verbose=False, use_cache=False)
     b = predictor.predict(df, xt, yt, pred_len, top_k=1, verbose=False, use_cache=True)
     np.testing.assert_allclose(b.to_numpy(), a.to_numpy(), rtol=1e-4)
 
 
 def test_shared_prefix_paths_match_uncached_paths_seeded(predictor, shared_data):
-    (df, xt, yt), = _windows(shared_data, [50], 8)
+    ((df, xt, yt),) = _windows(shared_data, [50], 8)
     torch.manual_seed(5)
     a = predictor.forecast(df, xt, yt, 8, sample_count=4, use_cache=False)
     torch.manual_seed(5)
@@ -45,7 +45,7 @@ def test_shared_prefix_paths_match_uncached_paths_seeded(predictor, shared_data)
 
 def test_sliding_window_with_many_paths_matches_uncached_seeded(predictor, shared_data):
     """After the window slides, the history part is shared by the paths and the generated part is per path."""
-    (df, xt, yt), = _windows(shared_data, [60], 14)
+    ((df, xt, yt),) = _windows(shared_data, [60], 14)
     torch.manual_seed(11)
     a = predictor.forecast(df, xt, yt, 14, sample_count=3, use_cache=False)
     torch.manual_seed(11)
@@ -55,7 +55,7 @@ def test_sliding_window_with_many_paths_matches_uncached_seeded(predictor, share
 
 def test_forecast_longer_than_the_context_matches_uncached(predictor, shared_data):
     """pred_len > max_context: late windows hold generated bars only."""
-    (df, xt, yt), = _windows(shared_data, [20], 80)
+    ((df, xt, yt),) = _windows(shared_data, [20], 80)
     a = predictor.predict(df, xt, yt, 80, top_k=1, sample_count=2, verbose=False, use_cache=False)
     b = predictor.predict(df, xt, yt, 80, top_k=1, sample_count=2, verbose=False, use_cache=True)
     np.testing.assert_allclose(b.to_numpy(), a.to_numpy(), rtol=1e-4)
@@ -63,7 +63,9 @@ def test_forecast_longer_than_the_context_matches_uncached(predictor, shared_dat
 
 def test_predict_batch_with_different_lengths_matches_single_calls(predictor, shared_data):
     items = _windows(shared_data, [30, 45, 30, 70], 10)
-    batch = predictor.predict_batch([d for d, _, _ in items], [x for _, x, _ in items], [y for _, _, y in items], 10, top_k=1, verbose=False)
+    batch = predictor.predict_batch(
+        [d for d, _, _ in items], [x for _, x, _ in items], [y for _, _, y in items], 10, top_k=1, verbose=False
+    )
     for (df, xt, yt), got in zip(items, batch):
         alone = predictor.predict(df, xt, yt, 10, top_k=1, verbose=False)
         np.testing.assert_allclose(got.to_numpy(), alone.to_numpy(), rtol=1e-5)
@@ -71,7 +73,7 @@ def test_predict_batch_with_different_lengths_matches_single_calls(predictor, sh
 
 
 def test_block_window_mode_is_an_approximation_that_only_differs_after_sliding(predictor, shared_data):
-    (df, xt, yt), = _windows(shared_data, [56], 20)
+    ((df, xt, yt),) = _windows(shared_data, [56], 20)
     exact = predictor.predict(df, xt, yt, 20, top_k=1, verbose=False, window="exact")
     block = predictor.predict(df, xt, yt, 20, top_k=1, verbose=False, window="block", block=16)
     # 56 + 8 = 64 bars fit the window, so the first 8 forecasts use identical context.
@@ -83,19 +85,29 @@ def test_autoregressive_inference_function_keeps_the_original_signature(tiny_ref
     from kronos.generation import auto_regressive_inference
     from kronos.preprocessing import Normalizer, calendar_features, prepare_features
 
-    (df, xt, yt), = _windows(shared_data, [32], 6)
+    ((df, xt, yt),) = _windows(shared_data, [32], 6)
     tok = KronosTokenizer.from_pretrained(tiny_reference / "tokenizer")
     model = Kronos.from_pretrained(tiny_reference / "model")
     x = Normalizer.fit(prepare_features(df)).transform(prepare_features(df))
     out = auto_regressive_inference(
-        tok, model, torch.tensor(x)[None], torch.tensor(calendar_features(xt))[None], torch.tensor(calendar_features(yt))[None],
-        64, 6, clip=5, T=1.0, top_k=1, top_p=1.0, sample_count=2,
-    )  # fmt: skip
+        tok,
+        model,
+        torch.tensor(x)[None],
+        torch.tensor(calendar_features(xt))[None],
+        torch.tensor(calendar_features(yt))[None],
+        64,
+        6,
+        clip=5,
+        T=1.0,
+        top_k=1,
+        top_p=1.0,
+        sample_count=2,
+    )
     assert out.shape == (1, 6, 6)
 
 
 def test_cached_generation_keeps_dtypes_consistent_under_bf16_autocast(tiny_reference):
-    """Reduced-precision autocast (as used on CUDA) must not break the cache or sampling; CPU autocast stands in here."""
+    """Reduced-precision autocast (as on CUDA) must not break the cache or sampling; CPU autocast stands in."""
     from kronos.generation import sample_paths
 
     p = KronosPredictor.from_pretrained(tiny_reference, device="cpu", max_context=64)
@@ -109,8 +121,10 @@ def test_cached_generation_keeps_dtypes_consistent_under_bf16_autocast(tiny_refe
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_cuda_generation_matches_cpu(tiny_reference, shared_data, precision):
-    (df, xt, yt), = _windows(shared_data, [60], 12)
-    cpu = KronosPredictor.from_pretrained(tiny_reference, device="cpu", max_context=64).predict(df, xt, yt, 12, top_k=1, verbose=False)
+    ((df, xt, yt),) = _windows(shared_data, [60], 12)
+    cpu = KronosPredictor.from_pretrained(tiny_reference, device="cpu", max_context=64).predict(
+        df, xt, yt, 12, top_k=1, verbose=False
+    )
     gpu = KronosPredictor.from_pretrained(tiny_reference, device="cuda", max_context=64, precision=precision)
     out = gpu.predict(df, xt, yt, 12, top_k=1, verbose=False)
     if precision == "fp32":

@@ -20,7 +20,9 @@ def test_save_then_load_reproduces_state_and_config(tiny_reference, tmp_path):
     assert saved.keys() == original.keys()  # exactly the published keys: the original loads it strictly
     for key in original:
         assert torch.equal(saved[key], original[key]), key
-    assert json.loads((tmp_path / "m" / "config.json").read_text()) == json.loads((tiny_reference / "model" / "config.json").read_text())
+    assert json.loads((tmp_path / "m" / "config.json").read_text()) == json.loads(
+        (tiny_reference / "model" / "config.json").read_text()
+    )
 
 
 def test_tokenizer_round_trip_keeps_saved_buffers(tiny_reference, tmp_path):

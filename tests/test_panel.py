@@ -49,7 +49,9 @@ def test_sample_from_uniform_follows_the_filtered_distribution():
     logits = torch.randn(3, 12)
     probs = logits_to_probs(logits, 1.0, 0, 0.8)
     u = torch.rand(20000)
-    draws = torch.cat([sample_from_uniform(logits[i : i + 1].expand(len(u), -1), u, 1.0, 0, 0.8) for i in range(3)], dim=1)
+    draws = torch.cat(
+        [sample_from_uniform(logits[i : i + 1].expand(len(u), -1), u, 1.0, 0, 0.8) for i in range(3)], dim=1
+    )
     for i in range(3):
         freq = torch.bincount(draws[:, i], minlength=12).double() / len(u)
         assert torch.all(freq[probs[i] == 0] == 0)  # filtered tokens are never drawn
@@ -73,14 +75,40 @@ def test_padded_batch_equals_each_series_alone(max_context):
     for i, n in enumerate(lengths):
         x[i, longest - n :], xstamp[i, longest - n :] = xs[i], stamps[i]
     args = (predictor.tokenizer, predictor.model)
-    batch = sample_paths(*args, x, xstamp, future, pred_len, max_context, sample_count=paths, uniforms=uniforms,
-                         lengths=torch.tensor(lengths))  # fmt: skip
-    for i, n in enumerate(lengths):
+    batch = sample_paths(
+        *args,
+        x,
+        xstamp,
+        future,
+        pred_len,
+        max_context,
+        sample_count=paths,
+        uniforms=uniforms,
+        lengths=torch.tensor(lengths),
+    )
+    for i in range(len(lengths)):
         own = uniforms[i * paths : (i + 1) * paths]
-        alone = sample_paths(*args, xs[i][None], stamps[i][None], future[i : i + 1], pred_len, max_context,
-                             sample_count=paths, uniforms=own)  # fmt: skip
-        original = sample_paths(*args, xs[i][None], stamps[i][None], future[i : i + 1], pred_len, max_context,
-                                sample_count=paths, uniforms=own, use_cache=False)  # fmt: skip
+        alone = sample_paths(
+            *args,
+            xs[i][None],
+            stamps[i][None],
+            future[i : i + 1],
+            pred_len,
+            max_context,
+            sample_count=paths,
+            uniforms=own,
+        )
+        original = sample_paths(
+            *args,
+            xs[i][None],
+            stamps[i][None],
+            future[i : i + 1],
+            pred_len,
+            max_context,
+            sample_count=paths,
+            uniforms=own,
+            use_cache=False,
+        )
         torch.testing.assert_close(batch[i], alone[0], rtol=0, atol=0)
         torch.testing.assert_close(alone, original)  # same tokens; the decode differs only by rounding
 
@@ -134,20 +162,54 @@ def test_cli_forecasts_a_panel_file_as_each_symbol_alone(panel, tiny_reference, 
     assert set(out["symbol"]) == set(panel["symbol"]) and len(out) == 5 * panel["symbol"].nunique()
     for symbol in ("AMZN", "XOM"):
         panel[panel["symbol"] == symbol].to_csv(tmp_path / f"{symbol}.csv", index=False)
-        _cli(["forecast", "--data", str(tmp_path / f"{symbol}.csv"), *common, "--out", str(tmp_path / f"{symbol}.csv.out.csv")])
+        _cli(
+            [
+                "forecast",
+                "--data",
+                str(tmp_path / f"{symbol}.csv"),
+                *common,
+                "--out",
+                str(tmp_path / f"{symbol}.csv.out.csv"),
+            ]
+        )
         alone = pd.read_csv(tmp_path / f"{symbol}.csv.out.csv", parse_dates=["timestamps"])
         rows = out[out["symbol"] == symbol].reset_index(drop=True)
-        pd.testing.assert_frame_equal(rows[["timestamps", *VALUES]], alone[["timestamps", *VALUES]], check_exact=False, rtol=1e-12)
+        pd.testing.assert_frame_equal(
+            rows[["timestamps", *VALUES]], alone[["timestamps", *VALUES]], check_exact=False, rtol=1e-12
+        )
 
 
 def test_torchrun_two_ranks_equal_one_process(panel, tiny_reference, tmp_path):
     panel.to_parquet(tmp_path / "panel.parquet", index=False)
-    args = ["forecast", "--data", str(tmp_path / "panel.parquet"), "--model", str(tiny_reference), "--max-context", "32",
-            "--pred-len", "4", "--samples", "4", "--calendar", "XNYS"]  # fmt: skip
+    args = [
+        "forecast",
+        "--data",
+        str(tmp_path / "panel.parquet"),
+        "--model",
+        str(tiny_reference),
+        "--max-context",
+        "32",
+        "--pred-len",
+        "4",
+        "--samples",
+        "4",
+        "--calendar",
+        "XNYS",
+    ]
     _cli([*args, "--out", str(tmp_path / "one.parquet")])
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO / "src")}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "kronos", *args,
-           "--out", str(tmp_path / "two.parquet")]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "kronos",
+        *args,
+        "--out",
+        str(tmp_path / "two.parquet"),
+    ]
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "one.parquet"), pd.read_parquet(tmp_path / "two.parquet"))
@@ -194,10 +256,33 @@ def test_cli_future_timestamps_file_quantile_names_and_bad_quantiles(panel, tiny
     one = panel[panel["symbol"] == "KO"]
     one.drop(columns="symbol").to_csv(tmp_path / "ko.csv", index=False)  # one series: named after the file
     last = one["timestamps"].max()
-    pd.DataFrame({"timestamps": pd.date_range(last, periods=4, freq="h")[1:]}).to_csv(tmp_path / "future.csv", index=False)
-    common = ["forecast", "--data", str(tmp_path / "ko.csv"), "--model", str(tiny_reference), "--max-context", "32",
-              "--pred-len", "3", "--samples", "3"]  # fmt: skip
-    _cli([*common, "--future-timestamps", str(tmp_path / "future.csv"), "--quantiles", "0.05,0.95", "--out", str(tmp_path / "o.csv")])
+    pd.DataFrame({"timestamps": pd.date_range(last, periods=4, freq="h")[1:]}).to_csv(
+        tmp_path / "future.csv", index=False
+    )
+    common = [
+        "forecast",
+        "--data",
+        str(tmp_path / "ko.csv"),
+        "--model",
+        str(tiny_reference),
+        "--max-context",
+        "32",
+        "--pred-len",
+        "3",
+        "--samples",
+        "3",
+    ]
+    _cli(
+        [
+            *common,
+            "--future-timestamps",
+            str(tmp_path / "future.csv"),
+            "--quantiles",
+            "0.05,0.95",
+            "--out",
+            str(tmp_path / "o.csv"),
+        ]
+    )
     out = pd.read_csv(tmp_path / "o.csv", parse_dates=["timestamps"])
     assert list(out["timestamps"]) == list(pd.date_range(last, periods=4, freq="h")[1:])
     assert list(out.columns) == output_columns("symbol", "timestamps", (0.05, 0.95)) and set(out["symbol"]) == {"ko"}

@@ -73,7 +73,9 @@ def test_group_codebook_entropy_differs_from_published_behaviour(tokenizer, ref)
 
 def test_model_inference_logits_match_original(model, ref):
     with torch.no_grad():
-        s1_logits, context = model.decode_s1(torch.tensor(ref["tok_s1"]), torch.tensor(ref["tok_s2"]), torch.tensor(ref["stamp"]))
+        s1_logits, context = model.decode_s1(
+            torch.tensor(ref["tok_s1"]), torch.tensor(ref["tok_s2"]), torch.tensor(ref["stamp"])
+        )
         s2_last = model.decode_s2(context, torch.tensor(ref["tok_s1"])[:, -1:])[:, -1]
     assert_close(s1_logits, ref["s1_logits"])
     assert_close(s2_last, ref["s2_logits_last"])
@@ -100,7 +102,9 @@ def test_model_training_forward_and_loss_match_original(model, ref):
         m.p = 0.0
     try:
         with torch.no_grad():
-            s1_logits, s2_logits = model(s1[:, :-1], s2[:, :-1], stamp[:, :-1], use_teacher_forcing=True, s1_targets=s1[:, 1:])
+            s1_logits, s2_logits = model(
+                s1[:, :-1], s2[:, :-1], stamp[:, :-1], use_teacher_forcing=True, s1_targets=s1[:, 1:]
+            )
             loss, _, _ = model.head.compute_loss(s1_logits, s2_logits, s1[:, 1:], s2[:, 1:])
     finally:
         for m, p in zip(dropouts, saved):
@@ -125,12 +129,22 @@ def _case(tiny_reference, ref, name):
 @pytest.mark.parametrize("name", ["greedy_short", "greedy_slide", "sampled"])
 def test_forecast_matches_original(tiny_reference, ref, name, use_cache):
     c, cases, df, xt, yt = _case(tiny_reference, ref, name)
-    predictor = KronosPredictor.from_pretrained(tiny_reference, device="cpu", max_context=cases["max_context"], clip=cases["clip"])
+    predictor = KronosPredictor.from_pretrained(
+        tiny_reference, device="cpu", max_context=cases["max_context"], clip=cases["clip"]
+    )
     torch.manual_seed(c["torch_manual_seed_before_predict"])
     out = predictor.predict(
-        df, xt, yt, c["pred_len"], T=c["T"], top_k=c["top_k"], top_p=c["top_p"], sample_count=c["sample_count"],
-        verbose=False, use_cache=use_cache,
-    )  # fmt: skip
+        df,
+        xt,
+        yt,
+        c["pred_len"],
+        T=c["T"],
+        top_k=c["top_k"],
+        top_p=c["top_p"],
+        sample_count=c["sample_count"],
+        verbose=False,
+        use_cache=use_cache,
+    )
     assert list(out.columns) == ["open", "high", "low", "close", "volume", "amount"]
     assert (out.index == pd.DatetimeIndex(yt)).all()
     np.testing.assert_allclose(out.to_numpy(dtype=np.float64), ref[f"pred_{name}"], rtol=RTOL)
@@ -141,7 +155,9 @@ def test_eval_mode_with_causal_dependency_layer_equals_training_forward(model, r
     s1, s2, stamp = torch.tensor(ref["tok_s1"]), torch.tensor(ref["tok_s2"]), torch.tensor(ref["stamp"])
     with torch.no_grad():
         leaky = model(s1[:, :-1], s2[:, :-1], stamp[:, :-1], use_teacher_forcing=True, s1_targets=s1[:, 1:])[1]
-        causal = model(s1[:, :-1], s2[:, :-1], stamp[:, :-1], use_teacher_forcing=True, s1_targets=s1[:, 1:], dep_causal=True)[1]
+        causal = model(
+            s1[:, :-1], s2[:, :-1], stamp[:, :-1], use_teacher_forcing=True, s1_targets=s1[:, 1:], dep_causal=True
+        )[1]
     assert_close(causal, ref["train_s2_logits"])
     assert not np.allclose(leaky.numpy(), ref["train_s2_logits"], atol=1e-3)
 

@@ -51,7 +51,9 @@ def cases(draw):
     open_ = np.r_[close[:1], close[:-1]]
     high = np.maximum(open_, close) * (1 + np.abs(rng.normal(0, 0.01, n)))
     low = np.minimum(open_, close) * (1 - np.abs(rng.normal(0, 0.01, n)))
-    df = pd.DataFrame({"open": open_, "high": high, "low": low, "close": close, "volume": volume_scale * rng.lognormal(0, 1, n)})
+    df = pd.DataFrame(
+        {"open": open_, "high": high, "low": low, "close": close, "volume": volume_scale * rng.lognormal(0, 1, n)}
+    )
     if draw(st.booleans()):
         df["amount"] = df["volume"] * df["close"]
     missing = draw(st.sampled_from([(), ("volume",), (), ("low",), (), ("amount",), (), ("volume", "amount"), ()]))
@@ -61,9 +63,15 @@ def cases(draw):
         df.loc[row, col] = draw(st.sampled_from([np.nan, np.inf, -np.inf, 0.0, -1.0, 1e300]))
 
     freq = draw(st.sampled_from(FREQS))
-    start = pd.Timestamp("1990-01-01") + pd.Timedelta(days=draw(st.integers(0, 14000)), minutes=draw(st.integers(0, 1439)))
+    start = pd.Timestamp("1990-01-01") + pd.Timedelta(
+        days=draw(st.integers(0, 14000)), minutes=draw(st.integers(0, 1439))
+    )
     grid = pd.date_range(start, periods=2 * (n + pred_len) + 2, freq=freq)
-    keep = np.sort(rng.choice(len(grid), size=n + pred_len, replace=False)) if draw(st.booleans()) else np.arange(n + pred_len)
+    keep = (
+        np.sort(rng.choice(len(grid), size=n + pred_len, replace=False))
+        if draw(st.booleans())
+        else np.arange(n + pred_len)
+    )
     stamps = grid[keep]
     x_zone = draw(st.sampled_from(ZONES))
     y_zone = draw(st.sampled_from([x_zone, x_zone, x_zone, *ZONES]))  # sometimes another zone, or none
@@ -100,7 +108,9 @@ def _check(result_index, values: np.ndarray, yt) -> None:
     assert (pd.DatetimeIndex(result_index) == _expected_index(yt)).all()
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(case=cases())
 def test_predict_forecast_and_reader_give_a_result_or_an_input_error(predictor, case):
     df, xt, yt, pred_len, fmt = case
@@ -127,7 +137,12 @@ def test_predict_forecast_and_reader_give_a_result_or_an_input_error(predictor, 
         frame = df.assign(timestamps=list(xt) if len(xt) == len(df) else pd.NaT)
         try:
             frame.to_csv(path, index=False) if fmt == "csv" else frame.to_parquet(path, index=False)
-        except (ValueError, TypeError, OverflowError, ImportError):  # pyarrow refuses some mixed columns: not ours to read
+        except (
+            ValueError,
+            TypeError,
+            OverflowError,
+            ImportError,
+        ):  # pyarrow refuses some mixed columns: not ours to read
             return
         try:
             bars = read_bars(path)
@@ -135,7 +150,9 @@ def test_predict_forecast_and_reader_give_a_result_or_an_input_error(predictor, 
             return
         assert "timestamps" in bars.columns and len(bars) == len(df)
         try:
-            out = predictor.predict(bars.drop(columns="timestamps"), bars["timestamps"], yt, pred_len, verbose=False, generator=gen)
+            out = predictor.predict(
+                bars.drop(columns="timestamps"), bars["timestamps"], yt, pred_len, verbose=False, generator=gen
+            )
         except InputError:
             return
         _check(out.index, out.to_numpy(), yt)
@@ -145,7 +162,11 @@ def test_the_generator_reaches_both_outcomes(predictor):
     """Guard against a vacuous property: the strategy must produce valid frames and refused ones."""
     outcomes = set()
 
-    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+    @settings(
+        max_examples=60,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )
     @given(case=cases())
     def probe(case):
         df, xt, yt, pred_len, _ = case

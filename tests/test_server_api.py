@@ -79,7 +79,15 @@ def test_probes_models_and_docs(server):
 
 def test_forecast_matches_the_library_and_has_the_documented_shape(server, predictor, googl):
     hist = googl.tail(120).reset_index(drop=True)
-    body = {"bars": bars_of(hist), "pred_len": 7, "sample_count": 40, "seed": 11, "T": 0.9, "top_p": 0.95, "return_paths": True}
+    body = {
+        "bars": bars_of(hist),
+        "pred_len": 7,
+        "sample_count": 40,
+        "seed": 11,
+        "T": 0.9,
+        "top_p": 0.95,
+        "return_paths": True,
+    }
     r = server.post("/v1/forecast", json=body)
     assert r.status_code == 200, r.text
     out = r.json()
@@ -161,7 +169,12 @@ def _post_raw(server, text: str):
         (lambda b: b.update(top_p=0), 422, "top_p", ["greater than 0"]),
         (lambda b: b["bars"][2].pop("close"), 422, "close", ["required"]),
         (lambda b: b.update(future_timestamps=["2030-01-01"]), 422, "future_timestamps", ["3 are needed"]),
-        (lambda b: b.update(future_timestamps=["2030-01-0%dT00:00:00Z" % d for d in (1, 2, 3)]), 422, "future_timestamps", ["time zone"]),
+        (
+            lambda b: b.update(future_timestamps=[f"2030-01-0{d}T00:00:00Z" for d in (1, 2, 3)]),
+            422,
+            "future_timestamps",
+            ["time zone"],
+        ),
         (lambda b: b["bars"][4].update(high=b["bars"][4]["low"] / 2), 422, "bars", ["row 4", "high"]),
         (lambda b: b.update(path="/etc/passwd"), 422, "path", ["not permitted"]),
     ],
@@ -293,8 +306,10 @@ def test_kronos_serve_command_serves_the_model_dir(model_dir, tmp_path):
 
     from typer.testing import CliRunner
 
-    from kronos.cli import app
-    from kronos.cli import commands  # noqa: F401  (registers the commands)
+    from kronos.cli import (
+        app,
+        commands,  # noqa: F401  (registers the commands)
+    )
 
     help_text = CliRunner().invoke(app, ["serve", "--help"], env={"COLUMNS": "200"}).output
     assert "kronos-open" in help_text and "127.0.0.1" in help_text
@@ -302,13 +317,27 @@ def test_kronos_serve_command_serves_the_model_dir(model_dir, tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).parents[1] / "src"), os.environ.get("PYTHONPATH")])))
-    bad = subprocess.run([sys.executable, "-m", "kronos", "serve", "--model", str(tmp_path / "nothing")], env=env, capture_output=True, text=True, timeout=120)
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(
+            filter(None, [str(Path(__file__).parents[1] / "src"), os.environ.get("PYTHONPATH")])
+        ),
+    )
+    bad = subprocess.run(
+        [sys.executable, "-m", "kronos", "serve", "--model", str(tmp_path / "nothing")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 1 and "could not load model" in bad.stderr
     proc = subprocess.Popen(
         [sys.executable, "-m", "kronos", "serve", "--model", str(model_dir), "--port", str(port), "--threads", "1"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -316,7 +345,9 @@ def test_kronos_serve_command_serves_the_model_dir(model_dir, tmp_path):
                 r = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
                 break
             except httpx.TransportError:
-                assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.poll() is not None else "timeout"
+                assert proc.poll() is None and time.monotonic() < deadline, (
+                    proc.stdout.read() if proc.poll() is not None else "timeout"
+                )
                 time.sleep(0.2)
         assert r.status_code == 200 and r.json()["model"] == str(model_dir)
         assert "Plotly" in httpx.get(f"http://127.0.0.1:{port}/static/vendor/plotly.min.js", timeout=30).text[:5000]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -52,7 +51,9 @@ def base_url(tmp_path_factory):
 
     model_dir = tmp_path_factory.mktemp("tiny-model")
     random_tiny_predictor(seed=1).save_pretrained(model_dir)
-    app = create_app(KronosPredictor.from_pretrained(model_dir), model_name="tiny-browser", settings=ServerSettings(api_key=None))
+    app = create_app(
+        KronosPredictor.from_pretrained(model_dir), model_name="tiny-browser", settings=ServerSettings(api_key=None)
+    )
     with serve_in_thread(app) as url:
         yield url
 
@@ -100,7 +101,9 @@ def test_page_forecasts_the_sample_draws_the_fan_and_downloads_csv(chromium, bas
                 timeout=60_000,
             )
             first_shown = sample_data_path("eurusd").read_text().splitlines()[-100].split(",")[0]
-            assert page.evaluate("document.getElementById('chart').data[0].x[0]") == first_shown  # the upload's last 100 bars
+            assert (
+                page.evaluate("document.getElementById('chart').data[0].x[0]") == first_shown
+            )  # the upload's last 100 bars
         finally:
             browser.close()
 
@@ -116,9 +119,10 @@ def test_page_forecasts_the_sample_draws_the_fan_and_downloads_csv(chromium, bas
     df = read_bars(sample_data_path("googl")).tail(256)
     bars = df.assign(timestamps=df["timestamps"].map(lambda t: t.isoformat())).to_dict("records")
     api = httpx.post(
-        base_url + "/v1/forecast", timeout=60,
+        base_url + "/v1/forecast",
+        timeout=60,
         json={"bars": bars, "pred_len": 12, "sample_count": 50, "seed": 9, "quantiles": [0.1, 0.25, 0.5, 0.75, 0.9]},
-    ).json()  # fmt: skip
+    ).json()
     np.testing.assert_allclose(csv["mean_close"], api["mean"]["close"], rtol=1e-12)
     np.testing.assert_allclose(csv["close_q90"], api["quantiles"]["0.9"]["close"], rtol=1e-12)
     assert list(pd.to_datetime(csv["timestamp"])) == list(pd.to_datetime(api["timestamps"]))

@@ -34,12 +34,18 @@ def shipped() -> KronosPredictor:
 
 def _published_model_keys(n_layers: int) -> set[str]:
     """State-dict keys of a Kronos predictor in the published checkpoints' layout (SPEC.md)."""
-    attn = [f"{p}_proj.{w}" for p in "qkv" for w in ("weight", "bias")] + ["out_proj.weight", "out_proj.bias", "rotary.inv_freq"]
+    attn = [f"{p}_proj.{w}" for p in "qkv" for w in ("weight", "bias")] + [
+        "out_proj.weight",
+        "out_proj.bias",
+        "rotary.inv_freq",
+    ]
     keys = {f"embedding.{k}" for k in ("emb_s1.weight", "emb_s2.weight", "fusion_proj.weight", "fusion_proj.bias")}
     keys |= {f"time_emb.{k}_embed.weight" for k in ("minute", "hour", "weekday", "day", "month")}
     for i in range(n_layers):
         keys |= {f"transformer.{i}.self_attn.{a}" for a in attn}
-        keys |= {f"transformer.{i}.ffn.w{j}.weight" for j in (1, 2, 3)} | {f"transformer.{i}.norm{j}.weight" for j in (1, 2)}
+        keys |= {f"transformer.{i}.ffn.w{j}.weight" for j in (1, 2, 3)} | {
+            f"transformer.{i}.norm{j}.weight" for j in (1, 2)
+        }
     keys |= {"norm.weight", "dep_layer.norm.weight"} | {f"dep_layer.cross_attn.{a}" for a in attn}
     keys |= {f"head.proj_s{j}.{w}" for j in (1, 2) for w in ("weight", "bias")}
     return keys
@@ -48,8 +54,15 @@ def _published_model_keys(n_layers: int) -> set[str]:
 def test_default_model_is_the_shipped_one_and_has_every_file():
     root = shipped_dir(DEFAULT_MODEL)
     assert DEFAULT_MODEL == "kronos-open" and root is not None
-    for rel in ("model/config.json", "model/model.safetensors", "tokenizer/config.json", "tokenizer/model.safetensors",
-                "predictor.json", "MODEL_CARD.md", "loss_curves.png"):  # fmt: skip
+    for rel in (
+        "model/config.json",
+        "model/model.safetensors",
+        "tokenizer/config.json",
+        "tokenizer/model.safetensors",
+        "predictor.json",
+        "MODEL_CARD.md",
+        "loss_curves.png",
+    ):
         assert (root / rel).is_file(), rel
     size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
     assert size <= 25 * 2**20, f"shipped model is {size / 2**20:.1f} MB (limit 25 MB)"
@@ -66,12 +79,18 @@ def test_config_equals_the_recipe():
         assert model_cfg[key] == value, key
     for key, value in recipe["tokenizer"]["model"]["config"].items():
         assert tok_cfg[key] == value, key
-    assert json.loads((root / "predictor.json").read_text())["max_context"] == recipe["predictor"]["model"]["max_context"]
+    assert (
+        json.loads((root / "predictor.json").read_text())["max_context"] == recipe["predictor"]["model"]["max_context"]
+    )
 
 
 def _published_tokenizer_keys(n_enc_layers: int, n_dec_layers: int) -> set[str]:
     """State-dict keys of a Kronos tokenizer in the published layout (the original builds n - 1 blocks per side)."""
-    attn = [f"{p}_proj.{w}" for p in "qkv" for w in ("weight", "bias")] + ["out_proj.weight", "out_proj.bias", "rotary.inv_freq"]
+    attn = [f"{p}_proj.{w}" for p in "qkv" for w in ("weight", "bias")] + [
+        "out_proj.weight",
+        "out_proj.bias",
+        "rotary.inv_freq",
+    ]
     keys: set[str] = set()
     for side, n in (("encoder", n_enc_layers), ("decoder", n_dec_layers)):
         for i in range(n - 1):
@@ -116,8 +135,22 @@ def test_forecasts_on_the_bundled_samples_are_finite_and_move(shipped, sample, p
 def test_loads_from_an_installed_wheel_offline(tmp_path):
     """Build the wheel, unpack it elsewhere and load the model from there, with the hub switched off."""
     wheel_dir = tmp_path / "wheel"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheel_dir), str(REPO)],
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(wheel_dir),
+            str(REPO),
+        ],
+        check=True,
+        capture_output=True,
+    )
     (wheel,) = wheel_dir.glob("*.whl")
     site = tmp_path / "site"
     with zipfile.ZipFile(wheel) as zf:
@@ -130,7 +163,9 @@ def test_loads_from_an_installed_wheel_offline(tmp_path):
         "print(pathlib.Path(kronos.__file__).parent, p.max_context)"
     )
     env = {**os.environ, "PYTHONPATH": str(site), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True, cwd=tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True, cwd=tmp_path
+    )
     where, ctx = out.stdout.split()
     assert Path(where) == site / "kronos" and int(ctx) > 0
 
@@ -154,10 +189,20 @@ def test_finetune_recipe_runs_offline_from_the_shipped_pair(tmp_path, monkeypatc
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.chdir(REPO)  # the recipe's data path is relative to the project root
-    common = [f"data.corpus_dir={tmp_path / 'corpus'}", "train.max_steps=3", "train.steps_per_epoch=3", "train.val_samples=16",
-              "train.progress=false", "train.tensorboard=false"]  # fmt: skip
+    common = [
+        f"data.corpus_dir={tmp_path / 'corpus'}",
+        "train.max_steps=3",
+        "train.steps_per_epoch=3",
+        "train.val_samples=16",
+        "train.progress=false",
+        "train.tensorboard=false",
+    ]
     tok = train("tokenizer", FINETUNE, overrides=[*common, f"output_dir={tmp_path / 'tok'}"])
-    pred = train("predictor", FINETUNE, overrides=[*common, f"output_dir={tmp_path / 'pred'}", f"model.tokenizer={tmp_path / 'tok' / 'best'}"])
+    pred = train(
+        "predictor",
+        FINETUNE,
+        overrides=[*common, f"output_dir={tmp_path / 'pred'}", f"model.tokenizer={tmp_path / 'tok' / 'best'}"],
+    )
     val = pd.read_csv(tmp_path / "pred" / "metrics.csv").query("split == 'val'")
     assert list(val["step"]) == [0, 3] and np.isfinite(val["loss"]).all()
     # step 0 is the shipped predictor itself: a trained model, far below the uniform-guess loss
@@ -178,11 +223,29 @@ def test_evaluate_shipped_forecasters_on_a_folder_of_bars(tmp_path):
     from kronos.samples import sample_data_path
 
     out = tmp_path / "eval"
-    result = CliRunner().invoke(app, [
-        "evaluate", "--data", str(sample_data_path("googl").parent), "-f", "kronos,kronos-cal,drift,garch",
-        "--out", str(out), "--lookback", "300", "--horizon", "3", "--origins", "2", "--samples", "12", "--jobs", "1",
-        "--no-progress",
-    ])  # fmt: skip
+    result = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--data",
+            str(sample_data_path("googl").parent),
+            "-f",
+            "kronos,kronos-cal,drift,garch",
+            "--out",
+            str(out),
+            "--lookback",
+            "300",
+            "--horizon",
+            "3",
+            "--origins",
+            "2",
+            "--samples",
+            "12",
+            "--jobs",
+            "1",
+            "--no-progress",
+        ],
+    )
     assert result.exit_code == 0, result.output
     forecasts = pd.read_parquet(out / "forecasts.parquet")
     counts = forecasts.groupby("forecaster")["series"].nunique().to_dict()
@@ -202,6 +265,15 @@ def test_greedy_forecast_matches_the_original_code_on_the_shipped_checkpoint():
     assert predictor.max_context == c["max_context"]
     df = load_sample(c["sample"]).tail(c["tail"]).reset_index(drop=True)
     future = pd.Series(pd.bdate_range(df["timestamps"].iloc[-1] + pd.offsets.BDay(1), periods=c["pred_len"]))
-    pred = predictor.predict(df[c["columns"]], df["timestamps"], future, c["pred_len"], T=c["T"], top_k=c["top_k"],
-                             top_p=c["top_p"], sample_count=c["sample_count"], verbose=False)  # fmt: skip
+    pred = predictor.predict(
+        df[c["columns"]],
+        df["timestamps"],
+        future,
+        c["pred_len"],
+        T=c["T"],
+        top_k=c["top_k"],
+        top_p=c["top_p"],
+        sample_count=c["sample_count"],
+        verbose=False,
+    )
     np.testing.assert_allclose(pred.to_numpy(), np.asarray(case["expected"]), rtol=2e-6)

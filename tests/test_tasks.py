@@ -132,7 +132,9 @@ def test_anomaly_score_is_higher_on_a_corrupted_bar(tiny_reference, ibm):
     test asks for a clear majority and a large typical rise, over 32 corruptions in held-out stretches.
     """
     torch.manual_seed(0)
-    fitted = KronosPredictor.from_pretrained(tiny_reference, device="cpu", max_context=64)  # its own copy: trained below
+    fitted = KronosPredictor.from_pretrained(
+        tiny_reference, device="cpu", max_context=64
+    )  # its own copy: trained below
     _fit_briefly(fitted, ibm.iloc[5000:7000].reset_index(drop=True))
     rises = []
     for start in (7200, 7600, 8000, 8400):  # held-out stretches, after the training rows
@@ -160,7 +162,9 @@ def test_embed_is_pooled_hidden_states(predictor, ibm):
     with torch.no_grad():
         h = predictor.model.hidden_states(s1[:, -64:], s2[:, -64:], stamp[:, -64:])
     np.testing.assert_allclose(vec, h[0].mean(0).numpy(), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(predictor.embed(df, df["timestamps"], pool="last"), h[0, -1].numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        predictor.embed(df, df["timestamps"], pool="last"), h[0, -1].numpy(), rtol=1e-5, atol=1e-6
+    )
     with pytest.raises(InputError, match="pool"):
         predictor.embed(df, df["timestamps"], pool="median")
 
@@ -199,20 +203,26 @@ def _assert_valid(frame: pd.DataFrame) -> None:
 
 
 def test_unconditional_generation_gives_valid_bars(predictor):
-    frames = predictor.generate_synthetic(80, n_paths=3, start="2021-03-01", freq="B", generator=torch.Generator().manual_seed(1))
+    frames = predictor.generate_synthetic(
+        80, n_paths=3, start="2021-03-01", freq="B", generator=torch.Generator().manual_seed(1)
+    )
     assert len(frames) == 3
     for frame in frames:
         assert frame.shape == (80, 6) and frame.index[0] == pd.Timestamp("2021-03-01")
         assert (frame.index.dayofweek < 5).all()
         _assert_valid(frame)
     assert not np.allclose(frames[0]["close"], frames[1]["close"])  # paths differ
-    again = predictor.generate_synthetic(80, n_paths=3, start="2021-03-01", freq="B", generator=torch.Generator().manual_seed(1))
+    again = predictor.generate_synthetic(
+        80, n_paths=3, start="2021-03-01", freq="B", generator=torch.Generator().manual_seed(1)
+    )
     np.testing.assert_allclose(again[2].to_numpy(), frames[2].to_numpy())  # seeded: reproducible
 
 
 def test_generation_continuing_a_real_history(predictor, ibm):
     hist = ibm.iloc[6000:6100].reset_index(drop=True)
-    frames = predictor.generate_synthetic(70, history=hist, x_timestamp=hist["timestamps"], n_paths=2)  # longer than max_context
+    frames = predictor.generate_synthetic(
+        70, history=hist, x_timestamp=hist["timestamps"], n_paths=2
+    )  # longer than max_context
     for frame in frames:
         assert len(frame) == 70 and frame.index[0] > hist["timestamps"].iloc[-1]
         assert (frame.index.dayofweek < 5).all()  # business days, like the history
@@ -262,7 +272,13 @@ def test_anomaly_scores_accept_impossible_bars_and_rank_spikes_high():
     swapped = df.copy()
     swapped.loc[180, ["high", "low"]] = [df.loc[180, "low"], df.loc[180, "high"]]
     with pytest.raises(InputError, match="row 180"):
-        predictor.predict(swapped[cols], swapped["timestamps"], pd.Series(pd.bdate_range("2030-01-01", periods=2)), pred_len=2, verbose=False)
+        predictor.predict(
+            swapped[cols],
+            swapped["timestamps"],
+            pd.Series(pd.bdate_range("2030-01-01", periods=2)),
+            pred_len=2,
+            verbose=False,
+        )
     scored = predictor.anomaly_scores(swapped[cols], swapped["timestamps"], min_context=150)["score"]
     assert np.isfinite(scored.iloc[150:]).all()
     clean = predictor.anomaly_scores(df[cols], df["timestamps"], min_context=150)["score"]

@@ -16,7 +16,17 @@ CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
 BASE = {
     "output_dir": "runs/x",
     "data": {"paths": ["data.csv"], "lookback": 32, "horizon": 8},
-    "model": {"config": {"d_model": 32, "n_heads": 2, "ff_dim": 64, "n_enc_layers": 2, "n_dec_layers": 2, "s1_bits": 4, "s2_bits": 4}},
+    "model": {
+        "config": {
+            "d_model": 32,
+            "n_heads": 2,
+            "ff_dim": 64,
+            "n_enc_layers": 2,
+            "n_dec_layers": 2,
+            "s1_bits": 4,
+            "s2_bits": 4,
+        }
+    },
     "train": {"batch_size": 8, "lr": 1e-3, "max_steps": 10},
 }
 
@@ -76,7 +86,11 @@ def test_defaults_follow_the_original_recipe():
         ("train.lr", -1.0, r"train\.lr: must be positive"),
         ("train.batch_size", 0, r"train\.batch_size: must be positive, got 0"),
         ("train.batch_size", 2.5, r"train\.batch_size: expected an integer, got 2\.5"),
-        ("train.mixed_precision", "fp8", r"train\.mixed_precision: must be one of \['auto', 'no', 'bf16', 'fp16'\], got 'fp8'"),
+        (
+            "train.mixed_precision",
+            "fp8",
+            r"train\.mixed_precision: must be one of \['auto', 'no', 'bf16', 'fp16'\], got 'fp8'",
+        ),
         ("train.betas", [0.9], r"train\.betas: must be two numbers"),
         ("train.max_steps", _DELETE, r"train: give train\.epochs or train\.max_steps"),
         ("data.max_gap", "soon", r"data\.max_gap: max_gap must be 'auto', null or a duration"),
@@ -98,7 +112,9 @@ def test_bad_values_are_errors_naming_the_key(path, value, message):
 
 
 def test_predictor_specific_checks():
-    fresh = _with("model.config", {"s1_bits": 4, "s2_bits": 4, "n_layers": 1, "d_model": 32, "n_heads": 2, "ff_dim": 64})
+    fresh = _with(
+        "model.config", {"s1_bits": 4, "s2_bits": 4, "n_layers": 1, "d_model": 32, "n_heads": 2, "ff_dim": 64}
+    )
     with pytest.raises(TrainConfigError, match="model.tokenizer: predictor training needs the tokenizer"):
         parse_config(fresh, kind="predictor")
     ckpt = _with("model", {"init": "/some/checkpoint"})
@@ -111,7 +127,11 @@ def test_predictor_specific_checks():
 def test_overrides_and_file_errors(tmp_path):
     path = tmp_path / "run.yaml"
     path.write_text(yaml.safe_dump(BASE))
-    cfg = load_config(path, kind="tokenizer", overrides=["train.max_steps=25", "data.paths=[a.csv, b.parquet]", "train.grad_clip=null"])
+    cfg = load_config(
+        path,
+        kind="tokenizer",
+        overrides=["train.max_steps=25", "data.paths=[a.csv, b.parquet]", "train.grad_clip=null"],
+    )
     assert cfg.train.max_steps == 25 and cfg.data.paths == ["a.csv", "b.parquet"] and cfg.train.grad_clip is None
     with pytest.raises(TrainConfigError, match="expected KEY=VALUE"):
         load_config(path, overrides=["train.max_steps"])

@@ -30,8 +30,12 @@ def _torchrun(args: list[str], cwd: Path, timeout: int = 240) -> subprocess.Comp
 
 
 def _common(shared_data: Path, root: Path) -> list[str]:
-    return [f"data.paths={json.dumps([str(shared_data / f) for f in FILES])}", f"data.corpus_dir={root / 'corpus'}",
-            "train.progress=false", "train.tensorboard=false"]  # fmt: skip
+    return [
+        f"data.paths={json.dumps([str(shared_data / f) for f in FILES])}",
+        f"data.corpus_dir={root / 'corpus'}",
+        "train.progress=false",
+        "train.tensorboard=false",
+    ]
 
 
 def test_ddp_ranks_hold_identical_weights_draw_disjoint_windows_and_learn(shared_data, tiny_reference, tmp_path):
@@ -39,10 +43,17 @@ def test_ddp_ranks_hold_identical_weights_draw_disjoint_windows_and_learn(shared
     out.mkdir()
     run = tmp_path / "ddp"
     overrides = [
-        *_common(shared_data, tmp_path), f"output_dir={run}", "model.config=null", f"model.init={tiny_reference / 'model'}",
-        f"model.tokenizer={tiny_reference / 'tokenizer'}", "train.batch_size=16", "train.max_steps=20", "train.steps_per_epoch=10",
-        "train.lr=1e-3", "model.max_context=64",
-    ]  # fmt: skip
+        *_common(shared_data, tmp_path),
+        f"output_dir={run}",
+        "model.config=null",
+        f"model.init={tiny_reference / 'model'}",
+        f"model.tokenizer={tiny_reference / 'tokenizer'}",
+        "train.batch_size=16",
+        "train.max_steps=20",
+        "train.steps_per_epoch=10",
+        "train.lr=1e-3",
+        "model.max_context=64",
+    ]
     _torchrun([str(REPO / "tests" / "ddp_worker.py"), str(out), "predictor", str(TINY), *overrides], cwd=tmp_path)
 
     w0, w1 = load_file(str(out / "rank0.safetensors")), load_file(str(out / "rank1.safetensors"))
@@ -59,7 +70,9 @@ def test_ddp_ranks_hold_identical_weights_draw_disjoint_windows_and_learn(shared
     predictor = KronosPredictor.from_pretrained(run / "predictor", device="cpu")
     bars = pd.read_parquet(shared_data / FILES[0]).iloc[-80:].reset_index(drop=True)
     torch.manual_seed(0)
-    fc = predictor.predict(bars.iloc[:60], bars["timestamps"].iloc[:60], bars["timestamps"].iloc[60:], pred_len=20, verbose=False)
+    fc = predictor.predict(
+        bars.iloc[:60], bars["timestamps"].iloc[:60], bars["timestamps"].iloc[60:], pred_len=20, verbose=False
+    )
     assert fc.shape == (20, 6) and np.isfinite(fc.to_numpy()).all()
 
     seen = [json.loads((out / f"rank{r}_windows.json").read_text()) for r in (0, 1)]
@@ -71,14 +84,27 @@ def test_ddp_ranks_hold_identical_weights_draw_disjoint_windows_and_learn(shared
     # validation windows are shared out: each rank evaluates its own half of the same fixed set
     corpus = Corpus.open(tmp_path / "corpus")
     val_rows = [{row for split, row in s if split == "val"} for s in seen]
-    expected = set(np.asarray(corpus.windows("val"))[EvalWindowSampler(int(corpus.meta["n_windows"]["val"]), 256).indices].tolist())
+    expected = set(
+        np.asarray(corpus.windows("val"))[EvalWindowSampler(int(corpus.meta["n_windows"]["val"]), 256).indices].tolist()
+    )
     assert not val_rows[0] & val_rows[1] and val_rows[0] | val_rows[1] == expected
 
 
 def test_fsdp_tokenizer_via_the_cli_under_torchrun(shared_data, tmp_path):
     run = tmp_path / "fsdp"
-    sets = sum((["--set", o] for o in [*_common(shared_data, tmp_path), "train.distributed=fsdp", "train.max_steps=20",
-                                        "train.steps_per_epoch=10", "train.checkpoint_every=5"]), [])  # fmt: skip
+    sets = sum(
+        (
+            ["--set", o]
+            for o in [
+                *_common(shared_data, tmp_path),
+                "train.distributed=fsdp",
+                "train.max_steps=20",
+                "train.steps_per_epoch=10",
+                "train.checkpoint_every=5",
+            ]
+        ),
+        [],
+    )
     proc = _torchrun(["-m", "kronos", "train", "tokenizer", str(TINY), "-o", str(run), *sets], cwd=REPO)
     assert "tokenizer training finished after 20 steps" in proc.stderr
     val = pd.read_csv(run / "metrics.csv").query("split == 'val'")

@@ -23,7 +23,11 @@ QUIET = ["train.progress=false", "train.tensorboard=false"]
 
 
 def _data(shared_data: Path, root: Path) -> list[str]:
-    return [f"data.paths={json.dumps([str(shared_data / f) for f in FILES])}", f"data.corpus_dir={root / 'corpus'}", *QUIET]
+    return [
+        f"data.paths={json.dumps([str(shared_data / f) for f in FILES])}",
+        f"data.corpus_dir={root / 'corpus'}",
+        *QUIET,
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +43,15 @@ def tiny_pair(shared_data, tmp_path_factory):
     cli = CliRunner().invoke(app, ["train", "tokenizer", str(TINY), "-o", str(root / "tokenizer"), *sets])
     assert cli.exit_code == 0, cli.output
     tok_dir = root / "tokenizer"
-    predictor = train("predictor", TINY, overrides=[*_data(shared_data, root), f"output_dir={root / 'predictor'}", f"model.tokenizer={tok_dir / 'best'}"])
+    predictor = train(
+        "predictor",
+        TINY,
+        overrides=[
+            *_data(shared_data, root),
+            f"output_dir={root / 'predictor'}",
+            f"model.tokenizer={tok_dir / 'best'}",
+        ],
+    )
     return root, tok_dir, predictor
 
 
@@ -81,10 +93,20 @@ def test_tensorboard_has_the_csv_scalars(tiny_pair):
 
 def test_gradient_accumulation_matches_the_larger_batch(tiny_pair, shared_data, tmp_path):
     root, tok_dir, _ = tiny_pair
-    common = [*_data(shared_data, root), f"model.tokenizer={tok_dir / 'best'}", "train.max_steps=6", "train.steps_per_epoch=3",
-              "train.teacher_forcing=true", "train.val_samples=64"]  # fmt: skip  (no dropout in the tiny config)
+    common = [
+        *_data(shared_data, root),
+        f"model.tokenizer={tok_dir / 'best'}",
+        "train.max_steps=6",
+        "train.steps_per_epoch=3",
+        "train.teacher_forcing=true",
+        "train.val_samples=64",
+    ]  # no dropout in the tiny config
     big = train("predictor", TINY, overrides=[*common, f"output_dir={tmp_path / 'big'}", "train.batch_size=32"])
-    acc = train("predictor", TINY, overrides=[*common, f"output_dir={tmp_path / 'acc'}", "train.batch_size=16", "train.accumulation_steps=2"])
+    acc = train(
+        "predictor",
+        TINY,
+        overrides=[*common, f"output_dir={tmp_path / 'acc'}", "train.batch_size=16", "train.accumulation_steps=2"],
+    )
     a, b = big.model.state_dict(), acc.model.state_dict()
     assert all(torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-6) for k in a)
     assert big.final_val["loss"] == pytest.approx(acc.final_val["loss"], rel=1e-5)
@@ -113,11 +135,17 @@ def test_finetuning_a_checkpoint_teacher_forced(tiny_reference, shared_data, tmp
         "predictor",
         TINY,
         overrides=[
-            *_data(shared_data, tmp_path), f"output_dir={tmp_path / 'ft'}", "model.config=null",
-            f"model.init={tiny_reference / 'model'}", f"model.tokenizer={tiny_reference / 'tokenizer'}",
-            "train.teacher_forcing=true", "train.max_steps=20", "train.steps_per_epoch=10", "train.lr=1e-3",
+            *_data(shared_data, tmp_path),
+            f"output_dir={tmp_path / 'ft'}",
+            "model.config=null",
+            f"model.init={tiny_reference / 'model'}",
+            f"model.tokenizer={tiny_reference / 'tokenizer'}",
+            "train.teacher_forcing=true",
+            "train.max_steps=20",
+            "train.steps_per_epoch=10",
+            "train.lr=1e-3",
         ],
-    )  # fmt: skip
+    )
     assert result.final_val["loss"] < result.initial_val["loss"] - 0.3
     start = Kronos.from_pretrained(tiny_reference / "model").state_dict()
     tuned = Kronos.from_pretrained(result.best_dir).state_dict()
@@ -126,8 +154,14 @@ def test_finetuning_a_checkpoint_teacher_forced(tiny_reference, shared_data, tmp
 
 def test_an_interrupted_run_resumes_exactly(tiny_pair, shared_data, tmp_path):
     root, tok_dir, _ = tiny_pair
-    common = [*_data(shared_data, root), f"model.tokenizer={tok_dir / 'best'}", "train.max_steps=12", "train.steps_per_epoch=5",
-              "train.checkpoint_every=4", "model.config.resid_dropout_p=0.2"]  # fmt: skip
+    common = [
+        *_data(shared_data, root),
+        f"model.tokenizer={tok_dir / 'best'}",
+        "train.max_steps=12",
+        "train.steps_per_epoch=5",
+        "train.checkpoint_every=4",
+        "model.config.resid_dropout_p=0.2",
+    ]
     straight = train("predictor", TINY, overrides=[*common, f"output_dir={tmp_path / 'a'}"])
 
     class Crash(Exception):
@@ -140,7 +174,11 @@ def test_an_interrupted_run_resumes_exactly(tiny_pair, shared_data, tmp_path):
     with pytest.raises(Crash):
         train("predictor", TINY, overrides=[*common, f"output_dir={tmp_path / 'b'}"], callbacks=[crash_at_10])
     state = torch.load(tmp_path / "b" / "last" / "trainer_state.pt", weights_only=True)
-    assert state["trainer"]["step"] == 8 and state["trainer"]["epoch"] == 1 and state["trainer"]["epoch_position"] == 3 * 32
+    assert (
+        state["trainer"]["step"] == 8
+        and state["trainer"]["epoch"] == 1
+        and state["trainer"]["epoch_position"] == 3 * 32
+    )
     resumed = train("predictor", TINY, overrides=[*common, f"output_dir={tmp_path / 'b'}"])
     a, b = straight.model.state_dict(), resumed.model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)  # dropout, sampled coarse tokens and data order all restored
@@ -155,9 +193,16 @@ def test_early_stopping_and_protection_of_earlier_results(tiny_pair, shared_data
     root, tok_dir, _ = tiny_pair
     common = [*_data(shared_data, root), f"model.tokenizer={tok_dir / 'best'}", f"output_dir={tmp_path / 'run'}"]
     result = train(
-        "predictor", TINY,
-        overrides=[*common, "train.lr=1e-7", "train.early_stopping_patience=1", "train.early_stopping_min_delta=0.5", "train.max_steps=60"],
-    )  # fmt: skip
+        "predictor",
+        TINY,
+        overrides=[
+            *common,
+            "train.lr=1e-7",
+            "train.early_stopping_patience=1",
+            "train.early_stopping_min_delta=0.5",
+            "train.max_steps=60",
+        ],
+    )
     assert result.stopped_early and result.steps == 30 and result.best_step == 0
     before = {p.name: p.read_bytes() for p in (tmp_path / "run" / "best").iterdir()}
     metrics_before = (tmp_path / "run" / "metrics.csv").read_bytes()

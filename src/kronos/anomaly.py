@@ -77,7 +77,9 @@ def token_nll(
         end, scored = min(max_context, n_inputs), 0
         while scored < n_inputs:
             start = end - min(max_context, end)
-            ctx = model.hidden_states(s1[:, start:end], s2[:, start:end], None if stamp is None else stamp[:, start:end])
+            ctx = model.hidden_states(
+                s1[:, start:end], s2[:, start:end], None if stamp is None else stamp[:, start:end]
+            )
             s1_logits = model.head(ctx).float()
             s2_logits = model.fine_logits_each_position(ctx, s1[:, start + 1 : end + 1]).float()
             lp1 = -torch.log_softmax(s1_logits, -1).gather(-1, s1[:, start + 1 : end + 1, None].long())[..., 0]

@@ -17,7 +17,15 @@ from torch import nn
 if TYPE_CHECKING:
     from kronos.cache import LayerCache
 
-__all__ = ["CrossAttention", "FeedForward", "RMSNorm", "RotaryEmbedding", "SelfAttention", "TransformerBlock", "attention_mask"]
+__all__ = [
+    "CrossAttention",
+    "FeedForward",
+    "RMSNorm",
+    "RotaryEmbedding",
+    "SelfAttention",
+    "TransformerBlock",
+    "attention_mask",
+]
 
 
 class RMSNorm(nn.Module):
@@ -126,7 +134,9 @@ class _Attention(nn.Module):
         b, t, _ = x.shape
         return x.view(b, t, self.n_heads, self.head_dim).transpose(1, 2)  # (B, H, T, hd)
 
-    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, is_causal: bool) -> torch.Tensor:
+    def _attend(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, is_causal: bool
+    ) -> torch.Tensor:
         # SDPA's is_causal aligns queries to the first keys, so it is only right when q_len == k_len.
         is_causal = is_causal and mask is None and q.shape[-2] == k.shape[-2]
         out = F.scaled_dot_product_attention(
@@ -145,7 +155,7 @@ class SelfAttention(_Attention):
         *,
         positions: torch.Tensor | None = None,
         key_valid: torch.Tensor | None = None,
-        cache: "LayerCache | None" = None,
+        cache: LayerCache | None = None,
     ) -> torch.Tensor:
         q, k, v = self._heads(self.q_proj(x)), self._heads(self.k_proj(x)), self._heads(self.v_proj(x))
         q, k = self.rotary(q, k, positions)
@@ -192,7 +202,9 @@ class CrossAttention(_Attention):
         k, v = self.project_kv(context)
         return self._attend(q, k, v, None, is_causal=True)
 
-    def attend_cached(self, query: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_valid: torch.Tensor | None = None) -> torch.Tensor:
+    def attend_cached(
+        self, query: torch.Tensor, k: torch.Tensor, v: torch.Tensor, key_valid: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """One query token per row over cached keys/values: the eval-mode generation step.
 
         With a length-1 query the rotary angle is zero, so neither q nor k is rotated.
@@ -226,7 +238,7 @@ class TransformerBlock(nn.Module):
         *,
         positions: torch.Tensor | None = None,
         key_valid: torch.Tensor | None = None,
-        cache: "LayerCache | None" = None,
+        cache: LayerCache | None = None,
     ) -> torch.Tensor:
         x = x + self.self_attn(self.norm1(x), positions=positions, key_valid=key_valid, cache=cache)
         return x + self.ffn(self.norm2(x))

@@ -19,7 +19,7 @@ __all__ = ["KVCache", "LayerCache"]
 class LayerCache:
     """The view of one block on a :class:`KVCache`."""
 
-    def __init__(self, cache: "KVCache", index: int) -> None:
+    def __init__(self, cache: KVCache, index: int) -> None:
         self.cache, self.index = cache, index
 
     def update(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -61,7 +61,9 @@ class KVCache:
     def layer(self, index: int) -> LayerCache:
         return LayerCache(self, index)
 
-    def _write(self, kbuf: torch.Tensor, vbuf: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _write(
+        self, kbuf: torch.Tensor, vbuf: torch.Tensor, k: torch.Tensor, v: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         start, end = self.length, self.length + k.shape[-2]
         if end > self.max_len:
             raise RuntimeError(f"KV cache overflow: {end} positions for a cache of {self.max_len}")
@@ -80,7 +82,7 @@ class KVCache:
         """Forget every position (the buffers are reused)."""
         self.length = 0
 
-    def expand(self, repeats: int) -> "KVCache":
+    def expand(self, repeats: int) -> KVCache:
         """A cache with each row repeated ``repeats`` times, copies adjacent (shared prefix → sample paths)."""
         new = KVCache.__new__(KVCache)
         new.max_len, new.length = self.max_len, self.length

@@ -68,7 +68,11 @@ def get_calendar(name: str, start: pd.Timestamp | None = None) -> Any:
         ) from None
     kwargs: dict[str, Any] = {}
     if start is not None:
-        kwargs["start"] = pd.Timestamp(start).tz_localize(None).normalize() if pd.Timestamp(start).tzinfo else pd.Timestamp(start).normalize()
+        kwargs["start"] = (
+            pd.Timestamp(start).tz_localize(None).normalize()
+            if pd.Timestamp(start).tzinfo
+            else pd.Timestamp(start).normalize()
+        )
     try:
         return xcals.get_calendar(name, **kwargs)
     except xcals.errors.InvalidCalendarName:
@@ -80,7 +84,13 @@ def get_calendar(name: str, start: pd.Timestamp | None = None) -> Any:
 
 def _to_index(timestamps: Any) -> pd.DatetimeIndex:
     try:
-        idx = pd.DatetimeIndex(pd.to_datetime(pd.Series(np.asarray(timestamps)) if not isinstance(timestamps, (pd.Series, pd.DatetimeIndex)) else timestamps))
+        idx = pd.DatetimeIndex(
+            pd.to_datetime(
+                pd.Series(np.asarray(timestamps))
+                if not isinstance(timestamps, (pd.Series, pd.DatetimeIndex))
+                else timestamps
+            )
+        )
     except (TypeError, ValueError) as exc:
         raise InputError(f"timestamps cannot be read as dates: {exc}") from None
     if idx.hasnans:

@@ -36,8 +36,9 @@ with the predictor's ``forecast_batch`` method.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -68,9 +69,30 @@ __all__ = [
 #: Quantile levels the offsets are fitted at; every central interval of 50/60/70/80/90/95/96% has
 #: both ends on the grid, other levels interpolate between neighbouring offsets.
 DEFAULT_LEVELS: tuple[float, ...] = (
-    0.02, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5,
-    0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.975, 0.98,
-)  # fmt: skip
+    0.02,
+    0.025,
+    0.05,
+    0.1,
+    0.15,
+    0.2,
+    0.25,
+    0.3,
+    0.35,
+    0.4,
+    0.45,
+    0.5,
+    0.55,
+    0.6,
+    0.65,
+    0.7,
+    0.75,
+    0.8,
+    0.85,
+    0.9,
+    0.95,
+    0.975,
+    0.98,
+)
 #: Central interval levels whose coverage is measured and reported.
 REPORT_LEVELS: tuple[float, ...] = (0.5, 0.8, 0.9)
 #: How scores are normalised: by the origin's recent return volatility, or not at all.
@@ -141,7 +163,10 @@ def conformal_offsets(
     pred = np.asarray(pred_returns, dtype=np.float64)
     y = np.asarray(realized, dtype=np.float64)
     if pred.ndim != 3 or y.ndim != 2 or pred.shape[0] != y.shape[0] or pred.shape[2] != y.shape[1]:
-        raise ValueError(f"pred_returns (origins, paths, horizon) {pred.shape} and realized (origins, horizon) {y.shape} do not match")
+        raise ValueError(
+            f"pred_returns (origins, paths, horizon) {pred.shape} and realized (origins, horizon) {y.shape} do "
+            "not match"
+        )
     lv = np.asarray(levels, dtype=np.float64)
     qhat = np.quantile(pred, lv, axis=1)  # (L, n, H)
     div = np.ones(y.shape[0]) if scales is None else np.asarray(scales, dtype=np.float64)
@@ -168,7 +193,9 @@ def apply_offsets(
         raise ValueError(f"offsets cover {offsets.shape[0]} horizon steps, the paths have {horizon}")
     lv = np.asarray(levels, dtype=np.float64)
     flat = r.reshape(-1, n_paths, horizon)
-    mult = np.broadcast_to(np.ones(1) if scales is None else np.asarray(scales, dtype=np.float64).reshape(-1), (flat.shape[0],))
+    mult = np.broadcast_to(
+        np.ones(1) if scales is None else np.asarray(scales, dtype=np.float64).reshape(-1), (flat.shape[0],)
+    )
     out = np.empty_like(flat)
     for b in range(flat.shape[0]):
         for h in range(horizon):
@@ -258,22 +285,34 @@ class ConformalCalibration:
                 paths[:, :, forecast.columns.index(name)] += shift
         info = dict(forecast.info)
         info["calibration"] = {
-            "method": "split-conformal on close returns, per horizon step", "scale": self.scale, "n_origins": self.n_origins,
+            "method": "split-conformal on close returns, per horizon step",
+            "scale": self.scale,
+            "n_origins": self.n_origins,
             **self.settings,
-        }  # fmt: skip
+        }
         return Forecast(
-            paths=paths, timestamps=forecast.timestamps, last_close=forecast.last_close, columns=forecast.columns,
-            history=forecast.history, info=info, raw_paths=raw, calibration=self,
-        )  # fmt: skip
+            paths=paths,
+            timestamps=forecast.timestamps,
+            last_close=forecast.last_close,
+            columns=forecast.columns,
+            history=forecast.history,
+            info=info,
+            raw_paths=raw,
+            calibration=self,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form (levels, offsets, coverage summary, settings)."""
         return {
-            "levels": self.levels.tolist(), "offsets": self.offsets.tolist(), "guaranteed": self.guaranteed.tolist(),
-            "n_origins": self.n_origins, "origins": [str(t) for t in self.origins],
+            "levels": self.levels.tolist(),
+            "offsets": self.offsets.tolist(),
+            "guaranteed": self.guaranteed.tolist(),
+            "n_origins": self.n_origins,
+            "origins": [str(t) for t in self.origins],
             "coverage": {k: {str(q): v for q, v in row.items()} for k, row in self.coverage_summary().iterrows()},
-            "settings": dict(self.settings), "scale": self.scale,
-        }  # fmt: skip
+            "settings": dict(self.settings),
+            "scale": self.scale,
+        }
 
 
 def _folds(n: int, k: int) -> list[np.ndarray]:
@@ -325,14 +364,24 @@ def fit_conformal(
             cols[f"{kind}_{round(level * 100)}"] = interval_coverage(paths, y, level).mean(axis=0)
     coverage = pd.DataFrame(cols, index=pd.RangeIndex(1, horizon + 1, name="step"))
     return ConformalCalibration(
-        levels=lv, offsets=offsets, guaranteed=guaranteed, n_origins=n,
-        origins=pd.DatetimeIndex([] if origins is None else origins), coverage=coverage, settings=dict(settings or {}),
+        levels=lv,
+        offsets=offsets,
+        guaranteed=guaranteed,
+        n_origins=n,
+        origins=pd.DatetimeIndex([] if origins is None else origins),
+        coverage=coverage,
+        settings=dict(settings or {}),
         scale="none" if scales is None else "history",
-    )  # fmt: skip
+    )
 
 
 def origin_layout(
-    n_bars: int, pred_len: int, n_origins: int, stride: int | None = None, lookback: int | None = None, max_context: int = 512
+    n_bars: int,
+    pred_len: int,
+    n_origins: int,
+    stride: int | None = None,
+    lookback: int | None = None,
+    max_context: int = 512,
 ) -> tuple[list[int], int, int]:
     """Origin bar indices (the last bar each origin sees), the lookback and the stride.
 
@@ -385,7 +434,7 @@ def forecast_scales(forecasts: Sequence[Forecast]) -> np.ndarray:
 
 
 def origin_forecasts(
-    predictor: "KronosPredictor",
+    predictor: KronosPredictor,
     df: pd.DataFrame,
     x_timestamp: Any,
     pred_len: int,
@@ -422,15 +471,18 @@ def origin_forecasts(
                 [frame.iloc[t + 1 - lookback : t + 1] for t in chunk],
                 [pd.Series(x_idx[t + 1 - lookback : t + 1]) for t in chunk],
                 [pd.Series(x_idx[t + 1 : t + 1 + pred_len]) for t in chunk],
-                pred_len, sample_count=sample_count, calibrate=False, **sampling,
-            )  # fmt: skip
+                pred_len,
+                sample_count=sample_count,
+                calibrate=False,
+                **sampling,
+            )
         )
     realized = np.stack([close[t + 1 : t + 1 + pred_len] / close[t] - 1.0 for t in origins])
     return forecasts, realized
 
 
 def calibrate_forecasts(
-    predictor: "KronosPredictor",
+    predictor: KronosPredictor,
     df_list: Sequence[pd.DataFrame],
     x_timestamp_list: Sequence[Any],
     pred_len: int,
@@ -458,15 +510,28 @@ def calibrate_forecasts(
         label = None if len(df_list) == 1 else f"series {s}"
         origins, lb, st = origin_layout(len(df), pred_len, n_origins, stride, lookback, predictor.max_context)
         forecasts, realized = origin_forecasts(
-            predictor, df, xt, pred_len, origins, lb, sample_count=sample_count, max_rows=max_rows, label=label, **sampling
+            predictor,
+            df,
+            xt,
+            pred_len,
+            origins,
+            lb,
+            sample_count=sample_count,
+            max_rows=max_rows,
+            label=label,
+            **sampling,
         )
         settings: dict[str, Any] = {"lookback": lb, "stride": st, "sample_count": sample_count, "pred_len": pred_len}
         settings.update({k: v for k, v in sampling.items() if k in ("T", "top_k", "top_p")})
         x_idx = validate_timestamps(xt, name="x_timestamp", expected_len=len(df), label=label)
         out.append(
             fit_conformal(
-                np.stack([fc.returns("close") for fc in forecasts]), realized, levels=levels, origins=x_idx[origins],
-                settings=settings, scales=forecast_scales(forecasts) if scale == "history" else None,
-            )  # fmt: skip
+                np.stack([fc.returns("close") for fc in forecasts]),
+                realized,
+                levels=levels,
+                origins=x_idx[origins],
+                settings=settings,
+                scales=forecast_scales(forecasts) if scale == "history" else None,
+            )
         )
     return out

@@ -9,8 +9,9 @@ reported where it enters, with its name.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Mapping, TypeVar
+from typing import Any, TypeVar
 
 __all__ = ["ConfigError", "KronosConfig", "TokenizerConfig"]
 
@@ -34,14 +35,20 @@ class _ConfigBase:
         missing keys instead of filling in defaults.
         """
         names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-        required = names if require_all else {
-            f.name
-            for f in fields(cls)  # type: ignore[arg-type]
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        }
+        required = (
+            names
+            if require_all
+            else {
+                f.name
+                for f in fields(cls)  # type: ignore[arg-type]
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+            }
+        )
         unknown = sorted(set(data) - names)
         if unknown:
-            raise ConfigError(f"{source}: unknown key(s) {unknown} for {cls.__name__}; expected keys are {sorted(names)}")
+            raise ConfigError(
+                f"{source}: unknown key(s) {unknown} for {cls.__name__}; expected keys are {sorted(names)}"
+            )
         missing = sorted(required - set(data))
         if missing:
             raise ConfigError(f"{source}: missing key(s) {missing} for {cls.__name__}")
@@ -64,7 +71,10 @@ class _ConfigBase:
         if d_model % n_heads:
             raise ConfigError(f"{type(self).__name__}: d_model ({d_model}) must be divisible by n_heads ({n_heads})")
         if (d_model // n_heads) % 2:
-            raise ConfigError(f"{type(self).__name__}: head size d_model/n_heads ({d_model // n_heads}) must be even for rotary embeddings")
+            raise ConfigError(
+                f"{type(self).__name__}: head size d_model/n_heads ({d_model // n_heads}) must be even for "
+                "rotary embeddings"
+            )
 
 
 @dataclass
@@ -93,7 +103,9 @@ class TokenizerConfig(_ConfigBase):
     group_size: int = 4
 
     def __post_init__(self) -> None:
-        self._check_positive_int("d_in", "d_model", "n_heads", "ff_dim", "n_enc_layers", "n_dec_layers", "s1_bits", "s2_bits", "group_size")
+        self._check_positive_int(
+            "d_in", "d_model", "n_heads", "ff_dim", "n_enc_layers", "n_dec_layers", "s1_bits", "s2_bits", "group_size"
+        )
         self._check_probability("ffn_dropout_p", "attn_dropout_p", "resid_dropout_p")
         self._check_heads()
         # The half-split decode (coarse ids, fine ids) uses codebook_dim // 2 bits per half, as the
@@ -102,7 +114,8 @@ class TokenizerConfig(_ConfigBase):
             raise ConfigError(f"TokenizerConfig: s1_bits ({self.s1_bits}) must equal s2_bits ({self.s2_bits})")
         if (self.s1_bits + self.s2_bits) % self.group_size:
             raise ConfigError(
-                f"TokenizerConfig: s1_bits + s2_bits ({self.s1_bits + self.s2_bits}) must be divisible by group_size ({self.group_size})"
+                f"TokenizerConfig: s1_bits + s2_bits ({self.s1_bits + self.s2_bits}) must be divisible by "
+                f"group_size ({self.group_size})"
             )
 
     @property
@@ -131,6 +144,8 @@ class KronosConfig(_ConfigBase):
         self._check_probability("ffn_dropout_p", "attn_dropout_p", "resid_dropout_p", "token_dropout_p")
         self._check_heads()
         if self.d_model % 4 or (self.d_model // 4) % 2:
-            raise ConfigError(f"KronosConfig: d_model ({self.d_model}) must split into 4 heads of even size for the dependency layer")
+            raise ConfigError(
+                f"KronosConfig: d_model ({self.d_model}) must split into 4 heads of even size for the dependency layer"
+            )
         if not isinstance(self.learn_te, bool):
             raise ConfigError(f"KronosConfig.learn_te must be a boolean, got {self.learn_te!r}")

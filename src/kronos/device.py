@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-from typing import ContextManager
 
 import torch
 
@@ -27,10 +26,15 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
         try:
             dev = torch.device(device)
         except (RuntimeError, TypeError, ValueError) as exc:
-            raise DeviceError(f"device {device!r} is not a valid PyTorch device name ({exc}); use cpu, cuda, cuda:N or mps") from None
+            raise DeviceError(
+                f"device {device!r} is not a valid PyTorch device name ({exc}); use cpu, cuda, cuda:N or mps"
+            ) from None
         if dev.type == "cuda":
             if torch.version.cuda is None and getattr(torch.version, "hip", None) is None:
-                raise DeviceError(f"device {device!r}: CUDA is not available in this PyTorch build ({torch.__version__}, CPU-only); use cpu or install a CUDA build")
+                raise DeviceError(
+                    f"device {device!r}: CUDA is not available in this PyTorch build ({torch.__version__}, "
+                    "CPU-only); use cpu or install a CUDA build"
+                )
             if not torch.cuda.is_available():
                 raise DeviceError(f"device {device!r}: this PyTorch build supports CUDA but no CUDA GPU is visible")
             if dev.index is not None and dev.index >= torch.cuda.device_count():
@@ -48,7 +52,7 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     return torch.device("cpu")
 
 
-def autocast(device: torch.device, precision: str = "fp32") -> ContextManager:
+def autocast(device: torch.device, precision: str = "fp32") -> contextlib.AbstractContextManager:
     """Mixed-precision context for inference: bf16/fp16 autocast on CUDA, nothing otherwise.
 
     On CPU and MPS reduced precision is not used (it is slower or unsupported there), so fp32 is kept.

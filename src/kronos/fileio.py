@@ -12,10 +12,20 @@ import re
 import shutil
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "check_writable", "new_temp_dir", "recover_dir", "remove_empty_tree", "remove_stale_temp_dirs", "replace_dir"]
+__all__ = [
+    "atomic_write",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "check_writable",
+    "new_temp_dir",
+    "recover_dir",
+    "remove_empty_tree",
+    "remove_stale_temp_dirs",
+    "replace_dir",
+]
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None] | bytes | str) -> Path:

@@ -8,9 +8,10 @@ same object. Baseline forecasters return it too.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -46,7 +47,7 @@ class Forecast:
     history: pd.DataFrame | None = None
     info: dict[str, Any] = field(default_factory=dict)
     raw_paths: np.ndarray | None = None
-    calibration: "ConformalCalibration | None" = None
+    calibration: ConformalCalibration | None = None
 
     def __post_init__(self) -> None:
         self.paths = np.asarray(self.paths, dtype=np.float64)
@@ -144,7 +145,7 @@ class Forecast:
         """True when the paths were recalibrated (see :mod:`kronos.calibration`)."""
         return self.calibration is not None
 
-    def uncalibrated(self) -> "Forecast":
+    def uncalibrated(self) -> Forecast:
         """The model's own forecast before calibration (``self`` when not calibrated)."""
         if self.raw_paths is None:
             return self
@@ -219,7 +220,7 @@ class Forecast:
 
     # -- plots ---------------------------------------------------------------------------------
     def plot(self, **kwargs: Any) -> Any:
-        """A matplotlib figure: history candlesticks, mean path, shaded quantile bands (see :func:`kronos.plotting.plot_forecast`)."""
+        """A matplotlib figure: candlesticks, mean path and quantile bands (:func:`kronos.plotting.plot_forecast`)."""
         from kronos.plotting import plot_forecast
 
         return plot_forecast(self, **kwargs)

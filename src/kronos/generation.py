@@ -17,7 +17,8 @@ Model code only: tensors in, tensors out, no pandas.
 
 from __future__ import annotations
 
-from typing import Callable, Literal
+from collections.abc import Callable
+from typing import Literal
 
 import torch
 
@@ -26,7 +27,14 @@ from kronos.model import Kronos
 from kronos.sampling import sample, sample_from_uniform, validate_sampling
 from kronos.tokenizer import KronosTokenizer
 
-__all__ = ["WINDOW_MODES", "auto_regressive_inference", "decode_paths", "decode_tail", "generate_tokens", "sample_paths"]
+__all__ = [
+    "WINDOW_MODES",
+    "auto_regressive_inference",
+    "decode_paths",
+    "decode_tail",
+    "generate_tokens",
+    "sample_paths",
+]
 
 WindowMode = Literal["exact", "block"]
 WINDOW_MODES: tuple[str, ...] = ("exact", "block")
@@ -109,12 +117,16 @@ def _prefill(
     if pad is not None:
         offset = (pad - lo).clamp(min=0)
         cache.offset = offset if bool((offset > 0).any()) else None
-    logits, context = model.step_s1(hist1[:, lo:shared_end], hist2[:, lo:shared_end], hist_stamps[:, lo:shared_end], cache)
+    logits, context = model.step_s1(
+        hist1[:, lo:shared_end], hist2[:, lo:shared_end], hist_stamps[:, lo:shared_end], cache
+    )
     if sample_count > 1:
         cache = cache.expand(sample_count)
         logits, context = logits.repeat_interleave(sample_count, dim=0), context.repeat_interleave(sample_count, dim=0)
     if shared_end < end:
-        logits, context = model.step_s1(seq1[:, shared_end:end], seq2[:, shared_end:end], stamps[:, shared_end:end], cache)
+        logits, context = model.step_s1(
+            seq1[:, shared_end:end], seq2[:, shared_end:end], stamps[:, shared_end:end], cache
+        )
     return cache, logits, context
 
 
@@ -153,9 +165,13 @@ def _generate_cached(
             if cache.length + 1 > max_len:
                 # The window slides: "exact" recomputes the last max_context bars every step, as the
                 # original does; "block" drops `block` bars at once and runs cached until full again.
-                cache, s1_logits, context = prefill(end - (max_context if window == "exact" else max_context - block), end)
+                cache, s1_logits, context = prefill(
+                    end - (max_context if window == "exact" else max_context - block), end
+                )
             else:
-                s1_logits, context = model.step_s1(seq1[:, end - 1 : end], seq2[:, end - 1 : end], row_stamps[:, end - 1 : end], cache)
+                s1_logits, context = model.step_s1(
+                    seq1[:, end - 1 : end], seq2[:, end - 1 : end], row_stamps[:, end - 1 : end], cache
+                )
         t1 = _draw(s1_logits, temperature, top_k, top_p, generator, uniforms, i, 0)
         t2 = _draw(model.step_s2(context, t1, cache), temperature, top_k, top_p, generator, uniforms, i, 1)
         seq1[:, end], seq2[:, end] = t1[:, 0], t2[:, 0]
@@ -212,12 +228,28 @@ def generate_tokens(
         if not 0 < block < max_context:
             raise ValueError(f"block must be in [1, max_context), got {block}")
         return _generate_cached(
-            model, s1, s2, stamps, pred_len, max_context, sample_count, temperature, top_k, top_p, generator, on_step, window, block,
-            uniforms, pad,
-        )  # fmt: skip
+            model,
+            s1,
+            s2,
+            stamps,
+            pred_len,
+            max_context,
+            sample_count,
+            temperature,
+            top_k,
+            top_p,
+            generator,
+            on_step,
+            window,
+            block,
+            uniforms,
+            pad,
+        )
     if pad is not None and bool((pad > 0).any()):
         raise ValueError("padded histories need use_cache=True; the original algorithm takes equal lengths")
-    return _generate_uncached(model, s1, s2, stamps, pred_len, max_context, temperature, top_k, top_p, generator, on_step, uniforms)
+    return _generate_uncached(
+        model, s1, s2, stamps, pred_len, max_context, temperature, top_k, top_p, generator, on_step, uniforms
+    )
 
 
 @torch.no_grad()
@@ -259,10 +291,24 @@ def sample_paths(
         if not use_cache:
             raise ValueError("histories of different lengths need use_cache=True")
         return _sample_padded(
-            tokenizer, model, x, x_stamp, y_stamp, lengths, pred_len, max_context, temperature=temperature, top_k=top_k,
-            top_p=top_p, sample_count=sample_count, window=window, block=block, generator=generator, on_step=on_step,
+            tokenizer,
+            model,
+            x,
+            x_stamp,
+            y_stamp,
+            lengths,
+            pred_len,
+            max_context,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            sample_count=sample_count,
+            window=window,
+            block=block,
+            generator=generator,
+            on_step=on_step,
             uniforms=uniforms,
-        )  # fmt: skip
+        )
     stamps = torch.cat([x_stamp, y_stamp], dim=1)
     if use_cache:
         s1, s2 = tokenizer.encode(x, half=True)
@@ -273,10 +319,23 @@ def sample_paths(
         s1, s2 = tokenizer.encode(x, half=True)
         hist_s1, hist_s2 = s1, s2
     new1, new2 = generate_tokens(
-        model, s1, s2, stamps, pred_len, max_context, temperature=temperature, top_k=top_k, top_p=top_p,
-        sample_count=sample_count, use_cache=use_cache, window=window, block=block, generator=generator, on_step=on_step,
+        model,
+        s1,
+        s2,
+        stamps,
+        pred_len,
+        max_context,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        sample_count=sample_count,
+        use_cache=use_cache,
+        window=window,
+        block=block,
+        generator=generator,
+        on_step=on_step,
         uniforms=uniforms,
-    )  # fmt: skip
+    )
     if use_cache:
         decoded = decode_paths(tokenizer, s1, s2, new1, new2, sample_count, max_context)
     else:
@@ -316,9 +375,14 @@ def _sample_padded(
     new2 = new2.view(series, sample_count, pred_len)
     for n, rows in groups.items():
         decoded = decode_paths(
-            tokenizer, s1[rows, hist - n :], s2[rows, hist - n :], new1[rows].flatten(0, 1), new2[rows].flatten(0, 1),
-            sample_count, max_context,
-        )  # fmt: skip
+            tokenizer,
+            s1[rows, hist - n :],
+            s2[rows, hist - n :],
+            new1[rows].flatten(0, 1),
+            new2[rows].flatten(0, 1),
+            sample_count,
+            max_context,
+        )
         out[rows] = decoded.reshape(len(rows), sample_count, pred_len, -1).to(out.dtype)
     return out
 
@@ -354,9 +418,16 @@ def decode_paths(
     weight = tokenizer.post_quant_embed.weight
     prefix = hist - lo
     cache = KVCache(
-        n_layers=len(layers), batch_size=series, n_heads=attn.n_heads, head_dim=attn.head_dim, dep_heads=1, dep_head_dim=1,
-        max_len=prefix + n, device=weight.device, dtype=weight.dtype,
-    )  # fmt: skip
+        n_layers=len(layers),
+        batch_size=series,
+        n_heads=attn.n_heads,
+        head_dim=attn.head_dim,
+        dep_heads=1,
+        dep_head_dim=1,
+        max_len=prefix + n,
+        device=weight.device,
+        dtype=weight.dtype,
+    )
 
     def run(s1: torch.Tensor, s2: torch.Tensor, cache: KVCache) -> torch.Tensor:
         z = tokenizer.post_quant_embed(tokenizer.indices_to_bits([s1, s2], half=True).to(weight.dtype))
@@ -411,10 +482,20 @@ def auto_regressive_inference(
     *,
     use_cache: bool = True,
 ):
-    """The original module-level function: mean over paths of normalised forecasts, as a NumPy array ``(B, pred_len, d_in)``."""
+    """The original module-level function: mean over paths of normalised forecasts, NumPy ``(B, pred_len, d_in)``."""
     x = torch.clip(x, -clip, clip)
     paths = sample_paths(
-        tokenizer, model, x, x_stamp, y_stamp, pred_len, max_context, temperature=T, top_k=top_k, top_p=top_p,
-        sample_count=sample_count, use_cache=use_cache,
-    )  # fmt: skip
+        tokenizer,
+        model,
+        x,
+        x_stamp,
+        y_stamp,
+        pred_len,
+        max_context,
+        temperature=T,
+        top_k=top_k,
+        top_p=top_p,
+        sample_count=sample_count,
+        use_cache=use_cache,
+    )
     return paths.float().cpu().numpy().mean(axis=1)

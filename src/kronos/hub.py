@@ -20,7 +20,14 @@ from safetensors.torch import load_file, save_file
 from kronos.config import ConfigError
 from kronos.fileio import atomic_write, atomic_write_text
 
-__all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "CheckpointNotFoundError", "PretrainedMixin", "hub_unreachable_reason", "resolve_file"]
+__all__ = [
+    "CONFIG_NAME",
+    "WEIGHTS_NAME",
+    "CheckpointNotFoundError",
+    "PretrainedMixin",
+    "hub_unreachable_reason",
+    "resolve_file",
+]
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -49,9 +56,16 @@ def resolve_file(
             raise FileNotFoundError(f"checkpoint directory {local} has no {filename}")
         return target
     if Path(path_or_repo).exists() or not _HUB_ID.fullmatch(str(path_or_repo)):
-        raise FileNotFoundError(f"{path_or_repo} is neither a checkpoint directory nor a hub id like 'NeoQuasar/Kronos-small'")
+        raise FileNotFoundError(
+            f"{path_or_repo} is neither a checkpoint directory nor a hub id like 'NeoQuasar/Kronos-small'"
+        )
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     local_only = local_files_only
     if not local_only:
@@ -59,18 +73,27 @@ def resolve_file(
         # a file already in the hub cache is still found
         unreachable = hub_unreachable_reason()
         local_only = unreachable is not None
-    kwargs = dict(repo_id=str(path_or_repo), filename=filename, subfolder=subfolder, revision=revision, cache_dir=cache_dir, token=token)
+    kwargs = dict(
+        repo_id=str(path_or_repo),
+        filename=filename,
+        subfolder=subfolder,
+        revision=revision,
+        cache_dir=cache_dir,
+        token=token,
+    )
     try:
         return Path(hf_hub_download(**kwargs, local_files_only=local_only))  # type: ignore[arg-type]
     except LocalEntryNotFoundError:
         why = "local_files_only=True was given" if local_files_only else f"the hub {unreachable}"
         raise CheckpointNotFoundError(
-            f"{path_or_repo}: no such local directory, and {filename} of hub repo {path_or_repo!r} is not in the hub cache "
+            f"{path_or_repo}: no such local directory, and {filename} of hub repo {path_or_repo!r} is not in "
+            "the hub cache "
             f"({why})"
         ) from None
     except (RepositoryNotFoundError, RevisionNotFoundError) as exc:
         raise CheckpointNotFoundError(
-            f"{path_or_repo}: no such local directory, and the hub has no accessible repo of that name ({type(exc).__name__})"
+            f"{path_or_repo}: no such local directory, and the hub has no accessible repo of that name "
+            f"({type(exc).__name__})"
         ) from None
     except EntryNotFoundError:
         raise CheckpointNotFoundError(f"hub repo {path_or_repo!r} has no {filename}") from None
@@ -137,7 +160,9 @@ class PretrainedMixin:
         strict: bool = True,
     ) -> M:
         """Load a checkpoint from a local directory or a hub id such as ``NeoQuasar/Kronos-small``."""
-        kwargs = dict(subfolder=subfolder, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token)
+        kwargs = dict(
+            subfolder=subfolder, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token
+        )
         config_path = resolve_file(path_or_repo, CONFIG_NAME, **kwargs)  # type: ignore[arg-type]
         try:
             raw = json.loads(config_path.read_text())
@@ -151,11 +176,15 @@ class PretrainedMixin:
         try:
             state = load_file(str(weights_path), device=str(map_location))
         except Exception as exc:  # safetensors raises its own error types for truncated or foreign files
-            raise ConfigError(f"{weights_path}: not a readable safetensors file ({type(exc).__name__}: {exc}); is it truncated?") from None
+            raise ConfigError(
+                f"{weights_path}: not a readable safetensors file ({type(exc).__name__}: {exc}); is it truncated?"
+            ) from None
         for key, tensor in state.items():
             if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
                 bad = int((~torch.isfinite(tensor)).sum())
-                raise ConfigError(f"{weights_path}: tensor {key!r} has {bad} NaN or infinite value(s); the checkpoint is corrupt")
+                raise ConfigError(
+                    f"{weights_path}: tensor {key!r} has {bad} NaN or infinite value(s); the checkpoint is corrupt"
+                )
         try:
             result = module.load_state_dict(state, strict=False)  # type: ignore[attr-defined]
         except RuntimeError as exc:  # shape mismatches
@@ -177,7 +206,14 @@ class PretrainedMixin:
         atomic_write_text(out / CONFIG_NAME, json.dumps(self.config.to_dict(), indent=2, sort_keys=True) + "\n")
         return out
 
-    def push_to_hub(self, repo_id: str, *, token: str | None = None, private: bool = False, commit_message: str = "Upload Kronos checkpoint") -> str:
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        token: str | None = None,
+        private: bool = False,
+        commit_message: str = "Upload Kronos checkpoint",
+    ) -> str:
         """Upload the hub layout to ``repo_id`` (needs network and a token)."""
         from huggingface_hub import HfApi
 

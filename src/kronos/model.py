@@ -74,15 +74,20 @@ class TemporalEmbedding(nn.Module):
         x = stamp.long()
         # Summation order as in the published implementation (hour first, minute last).
         return (
-            self.hour_embed(x[..., 1]) + self.weekday_embed(x[..., 2]) + self.day_embed(x[..., 3])
-            + self.month_embed(x[..., 4]) + self.minute_embed(x[..., 0])
-        )  # fmt: skip
+            self.hour_embed(x[..., 1])
+            + self.weekday_embed(x[..., 2])
+            + self.day_embed(x[..., 3])
+            + self.month_embed(x[..., 4])
+            + self.minute_embed(x[..., 0])
+        )
 
 
 class DependencyAwareLayer(nn.Module):
     """``norm(h + cross_attn(query=emb_s1(s1), key=h, value=h))``: conditions the fine head on the coarse token."""
 
-    def __init__(self, d_model: int, n_heads: int = DEP_HEADS, attn_dropout_p: float = 0.0, resid_dropout_p: float = 0.0) -> None:
+    def __init__(
+        self, d_model: int, n_heads: int = DEP_HEADS, attn_dropout_p: float = 0.0, resid_dropout_p: float = 0.0
+    ) -> None:
         super().__init__()
         self.cross_attn = CrossAttention(d_model, n_heads, attn_dropout_p, resid_dropout_p)
         self.norm = RMSNorm(d_model)
@@ -154,10 +159,18 @@ class Kronos(PretrainedMixin, nn.Module):
     ) -> None:
         super().__init__()
         cfg = KronosConfig(
-            s1_bits=s1_bits, s2_bits=s2_bits, n_layers=n_layers, d_model=d_model, n_heads=n_heads, ff_dim=ff_dim,
-            ffn_dropout_p=ffn_dropout_p, attn_dropout_p=attn_dropout_p, resid_dropout_p=resid_dropout_p,
-            token_dropout_p=token_dropout_p, learn_te=learn_te,
-        )  # fmt: skip
+            s1_bits=s1_bits,
+            s2_bits=s2_bits,
+            n_layers=n_layers,
+            d_model=d_model,
+            n_heads=n_heads,
+            ff_dim=ff_dim,
+            ffn_dropout_p=ffn_dropout_p,
+            attn_dropout_p=attn_dropout_p,
+            resid_dropout_p=resid_dropout_p,
+            token_dropout_p=token_dropout_p,
+            learn_te=learn_te,
+        )
         self.config = cfg
         self.s1_bits, self.s2_bits, self.d_model = s1_bits, s2_bits, d_model
         self.s1_vocab_size = 2**s1_bits
@@ -165,7 +178,10 @@ class Kronos(PretrainedMixin, nn.Module):
         self.time_emb = TemporalEmbedding(d_model, learn_te)
         self.token_drop = nn.Dropout(token_dropout_p)
         self.transformer = nn.ModuleList(
-            [TransformerBlock(d_model, n_heads, ff_dim, ffn_dropout_p, attn_dropout_p, resid_dropout_p) for _ in range(n_layers)]
+            [
+                TransformerBlock(d_model, n_heads, ff_dim, ffn_dropout_p, attn_dropout_p, resid_dropout_p)
+                for _ in range(n_layers)
+            ]
         )
         self.norm = RMSNorm(d_model)
         self.dep_layer = DependencyAwareLayer(d_model)
@@ -244,13 +260,19 @@ class Kronos(PretrainedMixin, nn.Module):
         return s1_logits, self.head.cond_forward(x2)
 
     def decode_s1(
-        self, s1_ids: torch.Tensor, s2_ids: torch.Tensor, stamp: torch.Tensor | None = None, padding_mask: torch.Tensor | None = None
+        self,
+        s1_ids: torch.Tensor,
+        s2_ids: torch.Tensor,
+        stamp: torch.Tensor | None = None,
+        padding_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Coarse logits ``(B, T, 2**s1_bits)`` and the context (final hidden states) for :meth:`decode_s2`."""
         context = self.hidden_states(s1_ids, s2_ids, stamp, padding_mask)
         return self.head(context), context
 
-    def decode_s2(self, context: torch.Tensor, s1_ids: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def decode_s2(
+        self, context: torch.Tensor, s1_ids: torch.Tensor, padding_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Fine logits given the context and coarse ids (``(B, 1)`` at generation: use the last position)."""
         x2 = self.dep_layer(context, self.embedding.emb_s1(s1_ids), key_padding_mask=padding_mask)
         return self.head.cond_forward(x2)
@@ -266,17 +288,34 @@ class Kronos(PretrainedMixin, nn.Module):
         return self.head.cond_forward(self.dep_layer.norm(context + attn))
 
     # -- cached generation ---------------------------------------------------------------------
-    def new_cache(self, batch_size: int, max_len: int, *, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> KVCache:
+    def new_cache(
+        self,
+        batch_size: int,
+        max_len: int,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> KVCache:
         """An empty cache for ``batch_size`` rows of up to ``max_len`` positions."""
         ref = self.norm.weight
         return KVCache(
-            n_layers=len(self.transformer), batch_size=batch_size, n_heads=self.config.n_heads,
-            head_dim=self.d_model // self.config.n_heads, dep_heads=DEP_HEADS, dep_head_dim=self.d_model // DEP_HEADS,
-            max_len=max_len, device=device or ref.device, dtype=dtype or ref.dtype,
-        )  # fmt: skip
+            n_layers=len(self.transformer),
+            batch_size=batch_size,
+            n_heads=self.config.n_heads,
+            head_dim=self.d_model // self.config.n_heads,
+            dep_heads=DEP_HEADS,
+            dep_head_dim=self.d_model // DEP_HEADS,
+            max_len=max_len,
+            device=device or ref.device,
+            dtype=dtype or ref.dtype,
+        )
 
-    def step_s1(self, s1_ids: torch.Tensor, s2_ids: torch.Tensor, stamp: torch.Tensor | None, cache: KVCache) -> tuple[torch.Tensor, torch.Tensor]:
-        """Run new tokens through the cached window: coarse logits of the last one ``(B, V1)`` and its context ``(B, 1, d)``.
+    def step_s1(
+        self, s1_ids: torch.Tensor, s2_ids: torch.Tensor, stamp: torch.Tensor | None, cache: KVCache
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run new tokens through the cached window.
+
+        Returns the coarse logits of the last one ``(B, V1)`` and its context ``(B, 1, d)``.
 
         Also stores the dependency layer's keys/values of the new context and advances the cache.
         """
@@ -293,5 +332,7 @@ class Kronos(PretrainedMixin, nn.Module):
         """
         k = cache.dep_k[:, :, : cache.length]
         v = cache.dep_v[:, :, : cache.length]
-        attn = self.dep_layer.cross_attn.attend_cached(self.embedding.emb_s1(s1_ids), k, v, cache.key_valid(cache.length))
+        attn = self.dep_layer.cross_attn.attend_cached(
+            self.embedding.emb_s1(s1_ids), k, v, cache.key_valid(cache.length)
+        )
         return self.head.cond_forward(self.dep_layer.norm(last_context + attn))[:, -1]

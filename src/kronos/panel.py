@@ -14,7 +14,8 @@ panel over ``torchrun`` ranks, see :mod:`kronos.cli.panel`).
 from __future__ import annotations
 
 import zlib
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -33,7 +34,9 @@ DEFAULT_QUANTILES: tuple[float, ...] = (0.1, 0.5, 0.9)
 
 def series_seed(seed: int, series_id: Any) -> int:
     """A stable 63-bit seed of one series from the run ``seed`` and the series' id (its string form)."""
-    seq = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, (int(seed) >> 32) & 0xFFFFFFFF, zlib.crc32(str(series_id).encode("utf-8"))])
+    seq = np.random.SeedSequence(
+        [int(seed) & 0xFFFFFFFF, (int(seed) >> 32) & 0xFFFFFFFF, zlib.crc32(str(series_id).encode("utf-8"))]
+    )
     hi, lo = seq.generate_state(2, dtype=np.uint32)
     return (int(hi) << 31) ^ int(lo)
 
@@ -72,7 +75,9 @@ def split_panel(df: pd.DataFrame, id_col: str | None, time_col: str) -> dict[Any
     times = pd.to_datetime(df[time_col], errors="coerce")
     if times.isna().any():
         row = int(np.flatnonzero(times.isna().to_numpy())[0])
-        raise InputError(f"column {time_col!r} has a missing or unreadable time at row {row}: {df[time_col].iloc[row]!r}")
+        raise InputError(
+            f"column {time_col!r} has a missing or unreadable time at row {row}: {df[time_col].iloc[row]!r}"
+        )
     df = df.assign(**{time_col: times})
     if id_col is None:
         groups: list[tuple[Any, pd.DataFrame]] = [(None, df)]
@@ -92,7 +97,9 @@ def split_panel(df: pd.DataFrame, id_col: str | None, time_col: str) -> dict[Any
     return out
 
 
-def _given_future(future: Any, key: Any, last: pd.Timestamp, h: int, id_col: str | None, time_col: str) -> pd.DatetimeIndex:
+def _given_future(
+    future: Any, key: Any, last: pd.Timestamp, h: int, id_col: str | None, time_col: str
+) -> pd.DatetimeIndex:
     """The first ``h`` given future times after ``last`` for series ``key``."""
     where = f"series {key!r}: " if key is not None else ""
     if isinstance(future, pd.DataFrame):
@@ -111,7 +118,7 @@ def _given_future(future: Any, key: Any, last: pd.Timestamp, h: int, id_col: str
 
 
 def forecast_df(
-    predictor: "KronosPredictor",
+    predictor: KronosPredictor,
     df: pd.DataFrame,
     h: int,
     *,
@@ -160,16 +167,27 @@ def forecast_df(
             else:
                 future = market_future_timestamps(frame[time_col], h, calendar=calendar)
         except InputError as exc:
-            raise InputError(str(exc) if key is None or str(exc).startswith("series ") else f"series {key!r}: {exc}") from None
+            raise InputError(
+                str(exc) if key is None or str(exc).startswith("series ") else f"series {key!r}: {exc}"
+            ) from None
         frames.append(frame_in.drop(columns=[c for c in (id_col, time_col) if c is not None]).reset_index(drop=True))
         xs.append(frame_in[time_col].reset_index(drop=True))
         ys.append(pd.Series(future))
         seeds.append(series_seed(seed, key))
         keys.append(key)
     forecasts = predictor.forecast_batch(
-        frames, xs, ys, h, T=T, top_k=top_k, top_p=top_p, sample_count=sample_count, verbose=verbose, seeds=seeds,
+        frames,
+        xs,
+        ys,
+        h,
+        T=T,
+        top_k=top_k,
+        top_p=top_p,
+        sample_count=sample_count,
+        verbose=verbose,
+        seeds=seeds,
         batch_size=batch_size,
-    )  # fmt: skip
+    )
     return forecasts_to_long(forecasts, keys, id_col=id_col, time_col=time_col, quantiles=levels)
 
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -49,7 +50,7 @@ def _check_levels(levels: Sequence[float]) -> list[float]:
     return out
 
 
-def _bands(fc: "Forecast", levels: list[float], column: str) -> dict[float, tuple[np.ndarray, np.ndarray]]:
+def _bands(fc: Forecast, levels: list[float], column: str) -> dict[float, tuple[np.ndarray, np.ndarray]]:
     bands = {}
     for level in levels:
         lo, hi = fc.interval(level)
@@ -57,7 +58,7 @@ def _bands(fc: "Forecast", levels: list[float], column: str) -> dict[float, tupl
     return bands
 
 
-def _history(fc: "Forecast", history_bars: int) -> pd.DataFrame | None:
+def _history(fc: Forecast, history_bars: int) -> pd.DataFrame | None:
     if fc.history is None or history_bars <= 0:
         return None
     return fc.history.tail(history_bars)
@@ -69,7 +70,7 @@ def _time_labels(index: pd.DatetimeIndex) -> list[str]:
 
 
 def plot_forecast(
-    fc: "Forecast",
+    fc: Forecast,
     *,
     levels: Sequence[float] = (0.5, 0.8, 0.95),
     column: str = "close",
@@ -117,15 +118,30 @@ def plot_forecast(
         lo, hi = bands[level]
         alpha = 0.12 + 0.18 * i / max(1, len(lv) - 1)
         tag = "calibrated " if fc.is_calibrated else ""
-        ax.fill_between(x_line, np.concatenate([anchor, lo]), np.concatenate([anchor, hi]), color=BAND, alpha=alpha,
-                        linewidth=0, label=f"{tag}{round(level * 100)}% interval")  # fmt: skip
+        ax.fill_between(
+            x_line,
+            np.concatenate([anchor, lo]),
+            np.concatenate([anchor, hi]),
+            color=BAND,
+            alpha=alpha,
+            linewidth=0,
+            label=f"{tag}{round(level * 100)}% interval",
+        )
     if fc.is_calibrated and show_raw:
         raw_level = max([x for x in lv if x <= 0.8 + 1e-9], default=lv[-1])
         rlo, rhi = fc.uncalibrated().interval(raw_level)
-        ax.plot(x_line, np.concatenate([anchor, rlo[column].to_numpy()]), "--", color=RAW, linewidth=1.1,
-                label=f"raw model {round(raw_level * 100)}% interval")  # fmt: skip
+        ax.plot(
+            x_line,
+            np.concatenate([anchor, rlo[column].to_numpy()]),
+            "--",
+            color=RAW,
+            linewidth=1.1,
+            label=f"raw model {round(raw_level * 100)}% interval",
+        )
         ax.plot(x_line, np.concatenate([anchor, rhi[column].to_numpy()]), "--", color=RAW, linewidth=1.1)
-    ax.plot(x_line, np.concatenate([anchor, fc.mean()[column].to_numpy()]), color="black", linewidth=1.6, label="mean path")
+    ax.plot(
+        x_line, np.concatenate([anchor, fc.mean()[column].to_numpy()]), color="black", linewidth=1.6, label="mean path"
+    )
     ax.axvline(-0.5, color="grey", linewidth=0.8, linestyle=":")
     ax.set_ylabel(column)
     ax.legend(loc="upper left", fontsize=8, frameon=False)
@@ -158,7 +174,7 @@ def plot_forecast(
     return fig
 
 
-def save_png(fc: "Forecast", path: str | os.PathLike, *, dpi: int = 110, **kwargs: Any) -> Path:
+def save_png(fc: Forecast, path: str | os.PathLike, *, dpi: int = 110, **kwargs: Any) -> Path:
     """Render :func:`plot_forecast` to a PNG file, written atomically; returns the path."""
     fig = plot_forecast(fc, **kwargs)
     buf = io.BytesIO()
@@ -167,7 +183,7 @@ def save_png(fc: "Forecast", path: str | os.PathLike, *, dpi: int = 110, **kwarg
 
 
 def plotly_figure(
-    fc: "Forecast",
+    fc: Forecast,
     *,
     levels: Sequence[float] = (0.5, 0.8, 0.95),
     column: str = "close",
@@ -183,10 +199,19 @@ def plotly_figure(
     hist = _history(fc, history_bars)
     if hist is not None:
         fig.add_trace(
-            go.Candlestick(x=hist.index, open=hist["open"], high=hist["high"], low=hist["low"], close=hist["close"], name="history",
-                           increasing_line_color=UP, decreasing_line_color=DOWN),  # fmt: skip
-            row=1, col=1,
-        )  # fmt: skip
+            go.Candlestick(
+                x=hist.index,
+                open=hist["open"],
+                high=hist["high"],
+                low=hist["low"],
+                close=hist["close"],
+                name="history",
+                increasing_line_color=UP,
+                decreasing_line_color=DOWN,
+            ),
+            row=1,
+            col=1,
+        )
     start = [hist.index[-1]] if hist is not None else []
     anchor = [fc.last_close] if (hist is not None and column == "close") else ([np.nan] if hist is not None else [])
     x = list(start) + list(fc.timestamps)
@@ -194,22 +219,61 @@ def plotly_figure(
     for i, (level, (lo, hi)) in enumerate(_bands(fc, lv, column).items()):
         opacity = 0.12 + 0.18 * i / max(1, len(lv) - 1)
         name = f"{tag}{round(level * 100)}% interval"
-        fig.add_trace(go.Scatter(x=x, y=anchor + list(hi), mode="lines", line={"width": 0}, showlegend=False, legendgroup=name,
-                                 hoverinfo="skip"), row=1, col=1)  # fmt: skip
-        fig.add_trace(go.Scatter(x=x, y=anchor + list(lo), mode="lines", line={"width": 0}, fill="tonexty", name=name,
-                                 legendgroup=name, fillcolor=f"rgba(31,119,180,{opacity:.2f})"), row=1, col=1)  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=anchor + list(hi),
+                mode="lines",
+                line={"width": 0},
+                showlegend=False,
+                legendgroup=name,
+                hoverinfo="skip",
+            ),
+            row=1,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=anchor + list(lo),
+                mode="lines",
+                line={"width": 0},
+                fill="tonexty",
+                name=name,
+                legendgroup=name,
+                fillcolor=f"rgba(31,119,180,{opacity:.2f})",
+            ),
+            row=1,
+            col=1,
+        )
     if fc.is_calibrated and show_raw:
         raw_level = max([v for v in lv if v <= 0.8 + 1e-9], default=lv[-1])
         rlo, rhi = fc.uncalibrated().interval(raw_level)
         for k, frame in enumerate((rlo, rhi)):
-            fig.add_trace(go.Scatter(x=x, y=anchor + list(frame[column]), mode="lines", line={"dash": "dash", "color": RAW},
-                                     name=f"raw model {round(raw_level * 100)}% interval", legendgroup="raw",
-                                     showlegend=k == 0), row=1, col=1)  # fmt: skip
-    fig.add_trace(go.Scatter(x=x, y=anchor + list(fc.mean()[column]), mode="lines", line={"color": "black"}, name="mean path"),
-                  row=1, col=1)  # fmt: skip
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=anchor + list(frame[column]),
+                    mode="lines",
+                    line={"dash": "dash", "color": RAW},
+                    name=f"raw model {round(raw_level * 100)}% interval",
+                    legendgroup="raw",
+                    showlegend=k == 0,
+                ),
+                row=1,
+                col=1,
+            )
+    fig.add_trace(
+        go.Scatter(x=x, y=anchor + list(fc.mean()[column]), mode="lines", line={"color": "black"}, name="mean path"),
+        row=1,
+        col=1,
+    )
     prob = fc.prob_up()
-    fig.add_trace(go.Bar(x=prob.index, y=prob.values, name="P(up)", marker_color=[UP if p >= 0.5 else DOWN for p in prob.values]),
-                  row=2, col=1)  # fmt: skip
+    fig.add_trace(
+        go.Bar(x=prob.index, y=prob.values, name="P(up)", marker_color=[UP if p >= 0.5 else DOWN for p in prob.values]),
+        row=2,
+        col=1,
+    )
     default = f"{fc.n_paths} sample paths, {fc.horizon} bars ahead" + (" (calibrated)" if fc.is_calibrated else "")
     fig.update_layout(title=title or default, xaxis_rangeslider_visible=False, template="plotly_white", height=600)
     fig.update_yaxes(title_text=column, row=1, col=1)
@@ -217,7 +281,7 @@ def plotly_figure(
     return fig
 
 
-def save_html(fc: "Forecast", path: str | os.PathLike, *, include_plotlyjs: bool | str = True, **kwargs: Any) -> Path:
+def save_html(fc: Forecast, path: str | os.PathLike, *, include_plotlyjs: bool | str = True, **kwargs: Any) -> Path:
     """Write :func:`plotly_figure` as a standalone HTML page, atomically; returns the path.
 
     ``include_plotlyjs=True`` embeds plotly.js (about 4.5 MB, works offline); ``"cdn"`` links it instead.

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -145,7 +146,7 @@ class KronosPredictor:
         clip: float | None = None,
         precision: str = "fp32",
         **hub_kwargs: Any,
-    ) -> "KronosPredictor":
+    ) -> KronosPredictor:
         """A ready predictor from a published name, a hub id, or a local directory.
 
         ``NeoQuasar/Kronos-small`` (or ``kronos-small``) pairs the model with its published tokenizer
@@ -167,7 +168,9 @@ class KronosPredictor:
                 settings = {"max_context": entry.max_context}
             else:
                 model_src, tok_src = name_or_path, None
-                resolve_file(name_or_path, CONFIG_NAME, **hub_kwargs)  # a missing path or unreachable hub fails here, once
+                resolve_file(
+                    name_or_path, CONFIG_NAME, **hub_kwargs
+                )  # a missing path or unreachable hub fails here, once
                 try:
                     settings_path = resolve_file(name_or_path, PREDICTOR_CONFIG, **hub_kwargs)
                 except FileNotFoundError:  # optional: a bare model has none
@@ -177,42 +180,59 @@ class KronosPredictor:
         tok_src = tokenizer if tokenizer is not None else tok_src
         if tok_src is None:
             raise FileNotFoundError(
-                f"no tokenizer found for {name_or_path}: pass tokenizer=... or use a directory with model/ and tokenizer/"
+                f"no tokenizer found for {name_or_path}: pass tokenizer=... or use a directory with model/ and "
+                "tokenizer/"
             )
         model = Kronos.from_pretrained(model_src, **hub_kwargs)
         tok = KronosTokenizer.from_pretrained(tok_src, **hub_kwargs)
         return cls(
-            model, tok, device=device,
+            model,
+            tok,
+            device=device,
             max_context=max_context if max_context is not None else settings.get("max_context", DEFAULT_MAX_CONTEXT),
-            clip=clip if clip is not None else settings.get("clip", 5), precision=precision,
-        )  # fmt: skip
+            clip=clip if clip is not None else settings.get("clip", 5),
+            precision=precision,
+        )
 
     def save_pretrained(self, save_directory: str | os.PathLike) -> Path:
         """Write ``model/``, ``tokenizer/`` and ``predictor.json`` (max_context, clip): loadable offline."""
         out = Path(save_directory)
         self.model.save_pretrained(out / "model")
         self.tokenizer.save_pretrained(out / "tokenizer")
-        atomic_write_text(out / PREDICTOR_CONFIG, json.dumps({"max_context": self.max_context, "clip": self.clip}, indent=2) + "\n")
+        atomic_write_text(
+            out / PREDICTOR_CONFIG, json.dumps({"max_context": self.max_context, "clip": self.clip}, indent=2) + "\n"
+        )
         return out
 
     # -- preparation -----------------------------------------------------------------------------
-    def _prepare(self, df: pd.DataFrame, x_timestamp: Any, y_timestamp: Any, pred_len: int, label: str | None) -> _Prepared:
+    def _prepare(
+        self, df: pd.DataFrame, x_timestamp: Any, y_timestamp: Any, pred_len: int, label: str | None
+    ) -> _Prepared:
         x = prepare_features(df, label=label)
         x_idx = validate_timestamps(x_timestamp, name="x_timestamp", expected_len=len(df), label=label)
         y_idx = validate_timestamps(y_timestamp, name="y_timestamp", expected_len=pred_len, label=label)
         where = f"{label}: " if label else ""
         check_same_zone(x_idx, y_idx, label=label)
         if y_idx[0] <= x_idx[-1]:
-            raise InputError(f"{where}y_timestamp starts at {y_idx[0]}, not after the last history timestamp {x_idx[-1]}")
+            raise InputError(
+                f"{where}y_timestamp starts at {y_idx[0]}, not after the last history timestamp {x_idx[-1]}"
+            )
         if isinstance(y_timestamp, pd.Series) and y_timestamp.name is not None:
             y_idx = y_idx.rename(y_timestamp.name)
         norm = Normalizer.fit(x.astype(np.float32), clip=self.clip)
         return _Prepared(
-            x=norm.transform(x), x_stamp=calendar_features(x_idx), y_stamp=calendar_features(y_idx), norm=norm,
-            y_index=y_idx, history=pd.DataFrame(x, columns=FEATURE_COLS, index=x_idx), last_close=float(x[-1, 3]),
-        )  # fmt: skip
+            x=norm.transform(x),
+            x_stamp=calendar_features(x_idx),
+            y_stamp=calendar_features(y_idx),
+            norm=norm,
+            y_index=y_idx,
+            history=pd.DataFrame(x, columns=FEATURE_COLS, index=x_idx),
+            last_close=float(x[-1, 3]),
+        )
 
-    def _check_args(self, pred_len: Any, T: float, top_k: int, top_p: float, sample_count: Any, window: str) -> tuple[int, int]:
+    def _check_args(
+        self, pred_len: Any, T: float, top_k: int, top_p: float, sample_count: Any, window: str
+    ) -> tuple[int, int]:
         pred_len = _check_positive_int("pred_len", pred_len)
         sample_count = _check_positive_int("sample_count", sample_count)
         try:
@@ -254,16 +274,22 @@ class KronosPredictor:
         """
         batches = self._batches(prepared, pred_len, sample_count, use_cache and window == "exact", seeds, batch_size)
         out: list[np.ndarray | None] = [None] * len(prepared)
-        columns = [TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
+        columns = [
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        ]
         with Progress(*columns, transient=True, disable=not verbose) as progress:
             task = progress.add_task("Generating bars", total=pred_len * len(batches))
             for members in batches:
                 longest = max(len(prepared[i].x) for i in members)
 
-                def padded(arrays: list[np.ndarray]) -> torch.Tensor:
-                    batch = np.zeros((len(arrays), longest, arrays[0].shape[1]), dtype=np.float32)
+                def padded(arrays: list[np.ndarray], width: int = longest) -> torch.Tensor:
+                    batch = np.zeros((len(arrays), width, arrays[0].shape[1]), dtype=np.float32)
                     for row, a in enumerate(arrays):
-                        batch[row, longest - len(a) :] = a
+                        batch[row, width - len(a) :] = a
                     return torch.from_numpy(batch).to(self.device)
 
                 x = padded([prepared[i].x for i in members])
@@ -272,21 +298,42 @@ class KronosPredictor:
                 lengths = torch.tensor([len(prepared[i].x) for i in members], device=self.device)
                 uniforms = None
                 if seeds is not None:
-                    uniforms = torch.cat([series_uniforms(seeds[i], sample_count, pred_len) for i in members]).to(self.device)
+                    uniforms = torch.cat([series_uniforms(seeds[i], sample_count, pred_len) for i in members]).to(
+                        self.device
+                    )
                 with autocast(self.device, self.precision):
                     paths = sample_paths(
-                        self.tokenizer, self.model, x, xs, ys, pred_len, self.max_context, temperature=T, top_k=top_k,
-                        top_p=top_p, sample_count=sample_count, use_cache=use_cache, window=window,  # type: ignore[arg-type]
-                        block=block, generator=generator, on_step=lambda: progress.advance(task), uniforms=uniforms,
+                        self.tokenizer,
+                        self.model,
+                        x,
+                        xs,
+                        ys,
+                        pred_len,
+                        self.max_context,
+                        temperature=T,
+                        top_k=top_k,
+                        top_p=top_p,
+                        sample_count=sample_count,
+                        use_cache=use_cache,
+                        window=window,  # type: ignore[arg-type]
+                        block=block,
+                        generator=generator,
+                        on_step=lambda: progress.advance(task),
+                        uniforms=uniforms,
                         lengths=lengths,
-                    )  # fmt: skip
+                    )
                 paths_np = paths.float().cpu().numpy()
                 for row, i in enumerate(members):
                     out[i] = paths_np[row]
         return out  # type: ignore[return-value]
 
     def _batches(
-        self, prepared: Sequence[_Prepared], pred_len: int, sample_count: int, pad: bool, seeds: Sequence[int] | None,
+        self,
+        prepared: Sequence[_Prepared],
+        pred_len: int,
+        sample_count: int,
+        pad: bool,
+        seeds: Sequence[int] | None,
         batch_size: int | None,
     ) -> list[list[int]]:
         """Which series run together: padded batches (``pad``) or one group per length, at most ``batch_size`` each."""
@@ -333,9 +380,19 @@ class KronosPredictor:
         x_t = torch.clip(x_t, -self.clip, self.clip)
         with autocast(self.device, self.precision):
             paths = sample_paths(
-                self.tokenizer, self.model, x_t, xs_t, ys_t, pred_len, self.max_context, temperature=T, top_k=top_k,
-                top_p=top_p, sample_count=sample_count, **kwargs,
-            )  # fmt: skip
+                self.tokenizer,
+                self.model,
+                x_t,
+                xs_t,
+                ys_t,
+                pred_len,
+                self.max_context,
+                temperature=T,
+                top_k=top_k,
+                top_p=top_p,
+                sample_count=sample_count,
+                **kwargs,
+            )
         return paths.float().cpu().numpy().mean(axis=1)
 
     # -- public API --------------------------------------------------------------------------------
@@ -362,10 +419,22 @@ class KronosPredictor:
         ``seed`` samples from a private per-series generator (see :meth:`predict_batch`'s ``seeds``).
         """
         return self.predict_batch(
-            [df], [x_timestamp], [y_timestamp], pred_len, T=T, top_k=top_k, top_p=top_p, sample_count=sample_count,
-            verbose=verbose, use_cache=use_cache, window=window, block=block, generator=generator, _single=True,
+            [df],
+            [x_timestamp],
+            [y_timestamp],
+            pred_len,
+            T=T,
+            top_k=top_k,
+            top_p=top_p,
+            sample_count=sample_count,
+            verbose=verbose,
+            use_cache=use_cache,
+            window=window,
+            block=block,
+            generator=generator,
+            _single=True,
             seeds=None if seed is None else [seed],
-        )[0]  # fmt: skip
+        )[0]
 
     def predict_batch(
         self,
@@ -398,9 +467,20 @@ class KronosPredictor:
         prepared = self._prepare_many(df_list, x_timestamp_list, y_timestamp_list, pred_len, _single)
         pred_len, sample_count = self._check_args(pred_len, T, top_k, top_p, sample_count, window)
         paths = self._paths(
-            prepared, pred_len, T=T, top_k=top_k, top_p=top_p, sample_count=sample_count, verbose=verbose,
-            use_cache=use_cache, window=window, block=block, generator=generator, seeds=seeds, batch_size=batch_size,
-        )  # fmt: skip
+            prepared,
+            pred_len,
+            T=T,
+            top_k=top_k,
+            top_p=top_p,
+            sample_count=sample_count,
+            verbose=verbose,
+            use_cache=use_cache,
+            window=window,
+            block=block,
+            generator=generator,
+            seeds=seeds,
+            batch_size=batch_size,
+        )
         frames = []
         for p, z in zip(prepared, paths):
             mean = z.mean(axis=0)  # float32, as the original averages before de-normalising
@@ -444,12 +524,27 @@ class KronosPredictor:
         from a private per-series generator (see :meth:`forecast_batch`).
         """
         return self.forecast_batch(
-            [df], [x_timestamp], [y_timestamp], pred_len, T=T, top_k=top_k, top_p=top_p, sample_count=sample_count,
-            verbose=verbose, use_cache=use_cache, window=window, block=block, generator=generator, _single=True,
-            calibrate=calibrate, calibration_origins=calibration_origins, calibration_stride=calibration_stride,
-            calibration_lookback=calibration_lookback, calibration_samples=calibration_samples,
+            [df],
+            [x_timestamp],
+            [y_timestamp],
+            pred_len,
+            T=T,
+            top_k=top_k,
+            top_p=top_p,
+            sample_count=sample_count,
+            verbose=verbose,
+            use_cache=use_cache,
+            window=window,
+            block=block,
+            generator=generator,
+            _single=True,
+            calibrate=calibrate,
+            calibration_origins=calibration_origins,
+            calibration_stride=calibration_stride,
+            calibration_lookback=calibration_lookback,
+            calibration_samples=calibration_samples,
             seeds=None if seed is None else [seed],
-        )[0]  # fmt: skip
+        )[0]
 
     def forecast_batch(
         self,
@@ -488,29 +583,56 @@ class KronosPredictor:
         if calibrate:
             from kronos.calibration import origin_layout
 
-            cal_samples = sample_count if calibration_samples is None else _check_positive_int("calibration_samples", calibration_samples)
+            cal_samples = (
+                sample_count
+                if calibration_samples is None
+                else _check_positive_int("calibration_samples", calibration_samples)
+            )
             lookbacks = []
             for i, df in enumerate(df_list):  # check the history is long enough before spending time on sampling
                 try:
-                    _, lb, _ = origin_layout(len(df), pred_len, calibration_origins, calibration_stride, calibration_lookback, self.max_context)
+                    _, lb, _ = origin_layout(
+                        len(df),
+                        pred_len,
+                        calibration_origins,
+                        calibration_stride,
+                        calibration_lookback,
+                        self.max_context,
+                    )
                 except InputError as exc:
                     raise InputError(str(exc) if _single else f"series {i}: {exc}") from None
                 lookbacks.append(lb)
             prepared = self._prepare_many(
                 [df.iloc[len(df) - lb :] for df, lb in zip(df_list, lookbacks)],
                 [pd.Series(p.history.index[len(p.history) - lb :]) for p, lb in zip(prepared, lookbacks)],
-                [pd.Series(p.y_index) for p in prepared], pred_len, _single,
-            )  # fmt: skip
+                [pd.Series(p.y_index) for p in prepared],
+                pred_len,
+                _single,
+            )
         paths = self._paths(
-            prepared, pred_len, T=T, top_k=top_k, top_p=top_p, sample_count=sample_count, verbose=verbose,
-            use_cache=use_cache, window=window, block=block, generator=generator, seeds=seeds, batch_size=batch_size,
-        )  # fmt: skip
+            prepared,
+            pred_len,
+            T=T,
+            top_k=top_k,
+            top_p=top_p,
+            sample_count=sample_count,
+            verbose=verbose,
+            use_cache=use_cache,
+            window=window,
+            block=block,
+            generator=generator,
+            seeds=seeds,
+            batch_size=batch_size,
+        )
         info = {"T": T, "top_k": top_k, "top_p": top_p, "sample_count": sample_count, "max_context": self.max_context}
         forecasts = [
             Forecast(
-                paths=p.norm.inverse(z.astype(np.float64)), timestamps=p.y_index, last_close=p.last_close,
-                history=p.history, info=dict(info),
-            )  # fmt: skip
+                paths=p.norm.inverse(z.astype(np.float64)),
+                timestamps=p.y_index,
+                last_close=p.last_close,
+                history=p.history,
+                info=dict(info),
+            )
             for p, z in zip(prepared, paths)
         ]
         if not calibrate:
@@ -518,10 +640,22 @@ class KronosPredictor:
         from kronos.calibration import calibrate_forecasts
 
         calibrations = calibrate_forecasts(
-            self, list(df_list), list(x_timestamp_list), pred_len, n_origins=calibration_origins, stride=calibration_stride,
-            lookback=calibration_lookback, sample_count=cal_samples, T=T, top_k=top_k, top_p=top_p, use_cache=use_cache,
-            window=window, block=block, generator=generator,
-        )  # fmt: skip
+            self,
+            list(df_list),
+            list(x_timestamp_list),
+            pred_len,
+            n_origins=calibration_origins,
+            stride=calibration_stride,
+            lookback=calibration_lookback,
+            sample_count=cal_samples,
+            T=T,
+            top_k=top_k,
+            top_p=top_p,
+            use_cache=use_cache,
+            window=window,
+            block=block,
+            generator=generator,
+        )
         return [cal.apply(fc) for cal, fc in zip(calibrations, forecasts)]
 
     def _prepare_many(
@@ -531,13 +665,15 @@ class KronosPredictor:
             raise InputError("df_list must be a list of DataFrames")
         if not (len(df_list) == len(xs) == len(ys)):
             raise InputError(
-                f"df_list, x_timestamp_list and y_timestamp_list must have the same length, got {len(df_list)}, {len(xs)}, {len(ys)}"
+                "df_list, x_timestamp_list and y_timestamp_list must have the same length, got "
+                f"{len(df_list)}, {len(xs)}, {len(ys)}"
             )
         if len(df_list) == 0:
             raise InputError("df_list is empty")
         pred_len = _check_positive_int("pred_len", pred_len)
         return [
-            self._prepare(df, x, y, pred_len, label=None if single else f"series {i}") for i, (df, x, y) in enumerate(zip(df_list, xs, ys))
+            self._prepare(df, x, y, pred_len, label=None if single else f"series {i}")
+            for i, (df, x, y) in enumerate(zip(df_list, xs, ys))
         ]
 
     def forecast_df(
@@ -563,14 +699,30 @@ class KronosPredictor:
         from kronos.panel import forecast_df
 
         return forecast_df(
-            self, df, h, id_col=id_col, time_col=time_col, quantiles=quantiles, sample_count=sample_count, seed=seed, **kwargs
+            self,
+            df,
+            h,
+            id_col=id_col,
+            time_col=time_col,
+            quantiles=quantiles,
+            sample_count=sample_count,
+            seed=seed,
+            **kwargs,
         )
 
     # -- other tasks: thin front-ends of kronos.tasks and kronos.synthesis ------------------------
     def anomaly_scores(
-        self, df: pd.DataFrame, x_timestamp: Any, *, causal: bool = True, min_context: int = 8, stride: int | None = None
+        self,
+        df: pd.DataFrame,
+        x_timestamp: Any,
+        *,
+        causal: bool = True,
+        min_context: int = 8,
+        stride: int | None = None,
     ) -> pd.DataFrame:
-        """Per-bar negative log-likelihood of the observed tokens given the bars before (``nll_s1``, ``nll_s2``, ``score``).
+        """Per-bar negative log-likelihood of the observed tokens given the bars before.
+
+        Columns ``nll_s1``, ``nll_s2`` and ``score``.
 
         See :func:`kronos.tasks.anomaly_scores`; higher means more surprising to the model.
         """
@@ -595,7 +747,13 @@ class KronosPredictor:
         return embed_rolling(self, df, x_timestamp, window, stride=stride, pool=pool)
 
     def generate_synthetic(
-        self, n_bars: int, *, history: pd.DataFrame | None = None, x_timestamp: Any = None, n_paths: int = 1, **kwargs: Any
+        self,
+        n_bars: int,
+        *,
+        history: pd.DataFrame | None = None,
+        x_timestamp: Any = None,
+        n_paths: int = 1,
+        **kwargs: Any,
     ) -> list[pd.DataFrame]:
         """``n_paths`` synthetic series of ``n_bars`` valid OHLCV bars, unconditional or continuing ``history``.
 

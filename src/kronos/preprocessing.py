@@ -7,8 +7,8 @@ into model input in exactly one way. Errors name the column, row and value at fa
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -93,7 +93,9 @@ def prepare_features(
     if bad.any():
         row, col = np.argwhere(bad)[0]
         if np.isnan(x[row, col]) and FEATURE_COLS[col] == AMOUNT_COL and AMOUNT_COL not in df.columns:
-            raise InputError(f"{where}the derived 'amount' (volume x mean price) overflows at row {row} (index {df.index[row]!r})")
+            raise InputError(
+                f"{where}the derived 'amount' (volume x mean price) overflows at row {row} (index {df.index[row]!r})"
+            )
         raise InputError(
             f"{where}column {FEATURE_COLS[col]!r} has {'a NaN' if np.isnan(x[row, col]) else 'an infinite'} value "
             f"at row {row} (index {df.index[row]!r}); {int(bad.sum())} bad value(s) in all"
@@ -101,9 +103,14 @@ def prepare_features(
     big = np.abs(x) > F32_MAX
     if big.any():
         row, col = np.argwhere(big)[0]
-        derived = " (derived as volume x mean price)" if FEATURE_COLS[col] == AMOUNT_COL and AMOUNT_COL not in df.columns else ""
+        derived = (
+            " (derived as volume x mean price)"
+            if FEATURE_COLS[col] == AMOUNT_COL and AMOUNT_COL not in df.columns
+            else ""
+        )
         raise InputError(
-            f"{where}column {FEATURE_COLS[col]!r}{derived} has {float(x[row, col])!r} at row {row} (index {df.index[row]!r}), "
+            f"{where}column {FEATURE_COLS[col]!r}{derived} has {float(x[row, col])!r} at row {row} (index "
+            f"{df.index[row]!r}), "
             f"beyond float32 (max {F32_MAX:.4g}), which the model computes in; rescale the series"
         )
     if check_prices:
@@ -111,7 +118,8 @@ def prepare_features(
         if nonpos.any():
             row, col = np.argwhere(nonpos)[0]
             raise InputError(
-                f"{where}column {PRICE_COLS[col]!r} has a non-positive price {float(x[row, col])!r} at row {row} (index {df.index[row]!r})"
+                f"{where}column {PRICE_COLS[col]!r} has a non-positive price {float(x[row, col])!r} at row "
+                f"{row} (index {df.index[row]!r})"
             )
         tiny = x[:, :4] < F32_TINY
         if tiny.any():
@@ -152,14 +160,26 @@ def check_bars(x: np.ndarray, *, index: Sequence | None = None, label: str | Non
                 first = (row, text)
     if first is not None:
         row, text = first
-        vals = {"o": float(o[row]), "h": float(h[row]), "low": float(low[row]), "c": float(c[row]), "v": float(v[row]), "a": float(a[row])}
+        vals = {
+            "o": float(o[row]),
+            "h": float(h[row]),
+            "low": float(low[row]),
+            "c": float(c[row]),
+            "v": float(v[row]),
+            "a": float(a[row]),
+        }
         at = f" (index {index[row]!r})" if index is not None else ""
         raise InputError(f"{where}invalid bar at row {row}{at}: {text.format(**vals)}")
 
 
 # Integer epoch timestamps: the unit is read from the largest magnitude. Each range holds the dates
 # 1973-03-03 .. 5138-11-16 in its unit, so no plausible date is ambiguous between two units.
-EPOCH_UNITS: tuple[tuple[float, float, str], ...] = ((1e8, 1e11, "s"), (1e11, 1e14, "ms"), (1e14, 1e17, "us"), (1e17, 9.3e18, "ns"))
+EPOCH_UNITS: tuple[tuple[float, float, str], ...] = (
+    (1e8, 1e11, "s"),
+    (1e11, 1e14, "ms"),
+    (1e14, 1e17, "us"),
+    (1e17, 9.3e18, "ns"),
+)
 
 
 def epoch_unit(values: np.ndarray, *, name: str = "timestamps", label: str | None = None) -> str:
@@ -179,7 +199,8 @@ def epoch_unit(values: np.ndarray, *, name: str = "timestamps", label: str | Non
             return unit
     raise InputError(
         f"{_where(label)}{name} are numbers from {low:.0f} to {top:.0f}, which are not epoch timestamps in seconds, "
-        "milliseconds, microseconds or nanoseconds after 1973; pass datetimes (or convert with pd.to_datetime(..., unit=...))"
+        "milliseconds, microseconds or nanoseconds after 1973; pass datetimes (or convert with "
+        "pd.to_datetime(..., unit=...))"
     )
 
 
@@ -193,13 +214,19 @@ def to_datetime_index(timestamps: Iterable, *, name: str = "timestamps", label: 
     if isinstance(timestamps, pd.DatetimeIndex):
         return timestamps
     try:
-        series = timestamps if isinstance(timestamps, pd.Series) else pd.Series(list(timestamps) if not isinstance(timestamps, np.ndarray) else timestamps)
+        series = (
+            timestamps
+            if isinstance(timestamps, pd.Series)
+            else pd.Series(list(timestamps) if not isinstance(timestamps, np.ndarray) else timestamps)
+        )
     except TypeError as exc:
         raise InputError(f"{where}{name} cannot be read as timestamps ({exc})") from None
     try:
         if pd.api.types.is_bool_dtype(series.dtype):
             raise TypeError("booleans are not timestamps")
-        if pd.api.types.is_integer_dtype(series.dtype) or (pd.api.types.is_float_dtype(series.dtype) and series.notna().any()):
+        if pd.api.types.is_integer_dtype(series.dtype) or (
+            pd.api.types.is_float_dtype(series.dtype) and series.notna().any()
+        ):
             vals = series.to_numpy(dtype=np.float64)
             if np.isnan(vals).any():
                 row = int(np.flatnonzero(np.isnan(vals))[0])
@@ -225,7 +252,9 @@ def to_datetime_index(timestamps: Iterable, *, name: str = "timestamps", label: 
         raise InputError(f"{where}{name} cannot be read as timestamps ({exc})") from None
 
 
-def validate_timestamps(timestamps: Iterable, *, name: str, expected_len: int | None = None, label: str | None = None) -> pd.DatetimeIndex:
+def validate_timestamps(
+    timestamps: Iterable, *, name: str, expected_len: int | None = None, label: str | None = None
+) -> pd.DatetimeIndex:
     """Coerce to a DatetimeIndex (see :func:`to_datetime_index`) and check length, order and uniqueness."""
     where = _where(label)
     idx = to_datetime_index(timestamps, name=name, label=label)
@@ -245,7 +274,13 @@ def validate_timestamps(timestamps: Iterable, *, name: str, expected_len: int | 
     return idx
 
 
-def check_same_zone(past: pd.DatetimeIndex, future: pd.DatetimeIndex, *, names: tuple[str, str] = ("x_timestamp", "y_timestamp"), label: str | None = None) -> None:
+def check_same_zone(
+    past: pd.DatetimeIndex,
+    future: pd.DatetimeIndex,
+    *,
+    names: tuple[str, str] = ("x_timestamp", "y_timestamp"),
+    label: str | None = None,
+) -> None:
     """Refuse a time-zone-aware index paired with a naive one (either way round), naming both.
 
     Two aware indexes in different zones are fine (they compare as instants); aware against naive is
@@ -254,7 +289,8 @@ def check_same_zone(past: pd.DatetimeIndex, future: pd.DatetimeIndex, *, names: 
     if (past.tz is None) != (future.tz is None):
         aware, naive = names if past.tz is not None else names[::-1]
         raise InputError(
-            f"{_where(label)}{aware} has a time zone ({past.tz or future.tz}) but {naive} has none; give both in the same "
+            f"{_where(label)}{aware} has a time zone ({past.tz or future.tz}) but {naive} has none; give both "
+            "in the same "
             "zone (tz_localize / tz_convert) so the calendar features and the order are unambiguous"
         )
 
@@ -273,8 +309,9 @@ class Normalizer:
     """Per-series z-score with clipping, fitted on the lookback only.
 
     ``transform`` gives ``clip((x - mean) / (std + eps))`` (``eps`` as the original's ``1e-5`` on
-    ordinary scales, see :attr:`denominator`); ``inverse`` undoes the scaling (clipping is not invertible). Statistics are float32, as in the original pipeline, so numbers agree to the
-    last bits. Training windows fit it on their lookback part, never on the targets.
+    ordinary scales, see :attr:`denominator`); ``inverse`` undoes the scaling (clipping is not
+    invertible). Statistics are float32, as in the original pipeline, so numbers agree to the last bits.
+    Training windows fit it on their lookback part, never on the targets.
     """
 
     mean: np.ndarray
@@ -282,7 +319,7 @@ class Normalizer:
     clip: float = 5.0
 
     @classmethod
-    def fit(cls, x: np.ndarray, clip: float = 5.0) -> "Normalizer":
+    def fit(cls, x: np.ndarray, clip: float = 5.0) -> Normalizer:
         """Float32 mean and std per column, reduced in the original's order.
 
         The original reduces ``df[cols].values.astype(np.float32)``, which is column-major (pandas
@@ -298,7 +335,10 @@ class Normalizer:
         if bad.any():
             col = int(np.flatnonzero(bad)[0])
             name = FEATURE_COLS[col] if x32.shape[1] == len(FEATURE_COLS) else f"#{col}"
-            raise InputError(f"column {name!r}: its mean or spread overflows float32 (values up to {float(np.max(np.abs(x32[:, col]))):.4g}); rescale the series")
+            raise InputError(
+                f"column {name!r}: its mean or spread overflows float32 (values up to "
+                f"{float(np.max(np.abs(x32[:, col]))):.4g}); rescale the series"
+            )
         return cls(mean=mean, std=std, clip=clip)
 
     @property

@@ -45,7 +45,10 @@ class BinarySphericalQuantizer(nn.Module):
         self.register_buffer("basis", 2 ** torch.arange(embed_dim - 1, -1, -1))
         self.register_buffer("group_basis", 2 ** torch.arange(group_size - 1, -1, -1))
         codes = torch.arange(2**group_size).unsqueeze(-1)
-        group_codebook = torch.remainder(torch.div(codes, 2 ** torch.arange(group_size - 1, -1, -1), rounding_mode="floor"), 2) * 2 - 1
+        group_codebook = (
+            torch.remainder(torch.div(codes, 2 ** torch.arange(group_size - 1, -1, -1), rounding_mode="floor"), 2) * 2
+            - 1
+        )
         self.register_buffer("group_codebook", group_codebook.float(), persistent=False)  # (2^g, g)
 
     @property
@@ -93,13 +96,17 @@ class BinarySphericalQuantizer(nn.Module):
 class BSQuantizer(nn.Module):
     """Normalise, quantise and split into coarse/fine ids (``tokenizer`` in the tokenizer checkpoints)."""
 
-    def __init__(self, s1_bits: int, s2_bits: int, beta: float, gamma0: float, gamma: float, zeta: float, group_size: int) -> None:
+    def __init__(
+        self, s1_bits: int, s2_bits: int, beta: float, gamma0: float, gamma: float, zeta: float, group_size: int
+    ) -> None:
         super().__init__()
         self.s1_bits, self.s2_bits = s1_bits, s2_bits
         self.codebook_dim = s1_bits + s2_bits
         self.bsq = BinarySphericalQuantizer(self.codebook_dim, beta, gamma0, gamma, zeta, group_size)
 
-    def forward(self, z: torch.Tensor, half: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | list[torch.Tensor]]:
+    def forward(
+        self, z: torch.Tensor, half: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | list[torch.Tensor]]:
         """Returns ``(bsq_loss, quantized, ids)``; ``ids`` is ``[s1_ids, s2_ids]`` when ``half``."""
         z = F.normalize(z, dim=-1)
         quantized, loss = self.bsq(z)

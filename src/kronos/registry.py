@@ -13,7 +13,15 @@ from pathlib import Path
 
 from kronos.config import KronosConfig, TokenizerConfig
 
-__all__ = ["DEFAULT_MODEL", "PUBLISHED", "PUBLISHED_CONFIGS", "SHIPPED", "PublishedModel", "resolve_published", "shipped_dir"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "PUBLISHED",
+    "PUBLISHED_CONFIGS",
+    "SHIPPED",
+    "PublishedModel",
+    "resolve_published",
+    "shipped_dir",
+]
 
 
 @dataclass(frozen=True)
@@ -55,9 +63,13 @@ def _shipped_entry(name: str) -> PublishedModel | None:
     if root is None:
         return None
     if not (root / "model").is_dir() or not (root / "tokenizer").is_dir():
-        raise FileNotFoundError(f"the shipped model {name!r} is missing from the installed package ({root}); reinstall kronos-kline")
+        raise FileNotFoundError(
+            f"the shipped model {name!r} is missing from the installed package ({root}); reinstall kronos-kline"
+        )
     settings = json.loads((root / "predictor.json").read_text()) if (root / "predictor.json").is_file() else {}
-    return PublishedModel(str(root / "model"), str(root / "tokenizer"), int(settings.get("max_context", 512)), "shipped")
+    return PublishedModel(
+        str(root / "model"), str(root / "tokenizer"), int(settings.get("max_context", 512)), "shipped"
+    )
 
 
 def resolve_published(name: str) -> PublishedModel | None:
@@ -76,19 +88,60 @@ def resolve_published(name: str) -> PublishedModel | None:
 # The published configurations (SPEC.md), for random-weight benchmarks and fresh pretraining.
 PUBLISHED_CONFIGS: dict[str, KronosConfig | TokenizerConfig] = {
     "Kronos-Tokenizer-base": TokenizerConfig(
-        d_in=6, d_model=256, n_heads=4, ff_dim=512, n_enc_layers=4, n_dec_layers=4, ffn_dropout_p=0.0, attn_dropout_p=0.0,
-        resid_dropout_p=0.0, s1_bits=10, s2_bits=10, beta=0.05, gamma0=1.0, gamma=1.1, zeta=0.05, group_size=4,
+        d_in=6,
+        d_model=256,
+        n_heads=4,
+        ff_dim=512,
+        n_enc_layers=4,
+        n_dec_layers=4,
+        ffn_dropout_p=0.0,
+        attn_dropout_p=0.0,
+        resid_dropout_p=0.0,
+        s1_bits=10,
+        s2_bits=10,
+        beta=0.05,
+        gamma0=1.0,
+        gamma=1.1,
+        zeta=0.05,
+        group_size=4,
     ),
     "Kronos-mini": KronosConfig(
-        s1_bits=10, s2_bits=10, n_layers=4, d_model=256, n_heads=4, ff_dim=512, ffn_dropout_p=0.2, attn_dropout_p=0.0,
-        resid_dropout_p=0.2, token_dropout_p=0.0, learn_te=True,
+        s1_bits=10,
+        s2_bits=10,
+        n_layers=4,
+        d_model=256,
+        n_heads=4,
+        ff_dim=512,
+        ffn_dropout_p=0.2,
+        attn_dropout_p=0.0,
+        resid_dropout_p=0.2,
+        token_dropout_p=0.0,
+        learn_te=True,
     ),
     "Kronos-small": KronosConfig(
-        s1_bits=10, s2_bits=10, n_layers=8, d_model=512, n_heads=8, ff_dim=1024, ffn_dropout_p=0.25, attn_dropout_p=0.1,
-        resid_dropout_p=0.25, token_dropout_p=0.1, learn_te=True,
+        s1_bits=10,
+        s2_bits=10,
+        n_layers=8,
+        d_model=512,
+        n_heads=8,
+        ff_dim=1024,
+        ffn_dropout_p=0.25,
+        attn_dropout_p=0.1,
+        resid_dropout_p=0.25,
+        token_dropout_p=0.1,
+        learn_te=True,
     ),
     "Kronos-base": KronosConfig(
-        s1_bits=10, s2_bits=10, n_layers=12, d_model=832, n_heads=16, ff_dim=2048, ffn_dropout_p=0.2, attn_dropout_p=0.0,
-        resid_dropout_p=0.2, token_dropout_p=0.0, learn_te=True,
+        s1_bits=10,
+        s2_bits=10,
+        n_layers=12,
+        d_model=832,
+        n_heads=16,
+        ff_dim=2048,
+        ffn_dropout_p=0.2,
+        attn_dropout_p=0.0,
+        resid_dropout_p=0.2,
+        token_dropout_p=0.0,
+        learn_te=True,
     ),
-}  # fmt: skip
+}

@@ -22,7 +22,8 @@ The first section is model code (tensors only); the pandas wrapper is :func:`syn
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -70,9 +71,19 @@ def sample_series(
     """
     hist = x.shape[1]
     return sample_paths(
-        tokenizer, model, x, stamps[:, :hist], stamps[:, hist:], n_bars, max_context, temperature=temperature,
-        top_k=top_k, top_p=top_p, sample_count=n_paths, generator=generator,
-    )[0]  # fmt: skip
+        tokenizer,
+        model,
+        x,
+        stamps[:, :hist],
+        stamps[:, hist:],
+        n_bars,
+        max_context,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        sample_count=n_paths,
+        generator=generator,
+    )[0]
 
 
 # -- bars --------------------------------------------------------------------------------------
@@ -116,7 +127,7 @@ def _after(last: pd.Timestamp, n: int, freq: str | pd.Timedelta) -> pd.DatetimeI
 
 
 def synthesize(
-    predictor: "KronosPredictor",
+    predictor: KronosPredictor,
     n_bars: int,
     *,
     history: pd.DataFrame | None = None,
@@ -158,9 +169,10 @@ def synthesize(
             raise InputError("continuing a history needs its x_timestamp")
         x_idx = validate_timestamps(x_timestamp, name="x_timestamp", expected_len=len(history))
         y_idx = (
-            _after(x_idx[-1], n_bars, _spacing(x_idx)) if timestamps is None
+            _after(x_idx[-1], n_bars, _spacing(x_idx))
+            if timestamps is None
             else validate_timestamps(timestamps, name="timestamps", expected_len=n_bars)
-        )  # fmt: skip
+        )
         check_same_zone(x_idx, y_idx, names=("x_timestamp", "timestamps"))
         if y_idx[0] <= x_idx[-1]:
             raise InputError(f"timestamps start at {y_idx[0]}, not after the last history timestamp {x_idx[-1]}")
@@ -199,10 +211,18 @@ def synthesize(
     dev = predictor.device
     burn = 0 if history is not None else burn_in
     z = sample_series(
-        predictor.tokenizer, predictor.model, torch.from_numpy(np.asarray(x, dtype=np.float32)[None]).to(dev),
-        torch.from_numpy(stamps[None]).to(dev), burn + n_bars, predictor.max_context, temperature=T, top_k=top_k,
-        top_p=top_p, n_paths=n_paths, generator=generator,
-    )[:, burn:]  # fmt: skip
+        predictor.tokenizer,
+        predictor.model,
+        torch.from_numpy(np.asarray(x, dtype=np.float32)[None]).to(dev),
+        torch.from_numpy(stamps[None]).to(dev),
+        burn + n_bars,
+        predictor.max_context,
+        temperature=T,
+        top_k=top_k,
+        top_p=top_p,
+        n_paths=n_paths,
+        generator=generator,
+    )[:, burn:]
     bars = norm.inverse(z.float().cpu().numpy().astype(np.float64))
     out = []
     for path in bars:

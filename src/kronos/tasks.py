@@ -8,7 +8,8 @@ the realised-volatility forecast is a view on a :class:`~kronos.forecast.Forecas
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -31,7 +32,7 @@ __all__ = ["anomaly_scores", "embed_frames", "embed_rolling"]
 
 
 def _normalised(
-    predictor: "KronosPredictor", df: pd.DataFrame, x_timestamp: Any, label: str | None, *, check_bar_rules: bool = True
+    predictor: KronosPredictor, df: pd.DataFrame, x_timestamp: Any, label: str | None, *, check_bar_rules: bool = True
 ) -> tuple[np.ndarray, np.ndarray, pd.DatetimeIndex]:
     x = prepare_features(df, label=label, check_bar_rules=check_bar_rules)
     idx = validate_timestamps(x_timestamp, name="x_timestamp", expected_len=len(df), label=label)
@@ -40,13 +41,15 @@ def _normalised(
 
 
 @torch.no_grad()
-def _tokens(predictor: "KronosPredictor", x: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    s1, s2 = predictor.tokenizer.encode(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(predictor.device), half=True)
+def _tokens(predictor: KronosPredictor, x: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    s1, s2 = predictor.tokenizer.encode(
+        torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(predictor.device), half=True
+    )
     return s1, s2
 
 
 def anomaly_scores(
-    predictor: "KronosPredictor",
+    predictor: KronosPredictor,
     df: pd.DataFrame,
     x_timestamp: Any,
     *,
@@ -102,13 +105,18 @@ def anomaly_scores(
             st[row, : c + 1] = stamps[t - c : t + 1]
             lengths.append(c + 1)
         dev = predictor.device
-        n1, n2 = last_bar_nll(predictor.tokenizer, predictor.model, torch.from_numpy(xs).to(dev), torch.from_numpy(st).to(dev),
-                              torch.tensor(lengths, device=dev))  # fmt: skip
+        n1, n2 = last_bar_nll(
+            predictor.tokenizer,
+            predictor.model,
+            torch.from_numpy(xs).to(dev),
+            torch.from_numpy(st).to(dev),
+            torch.tensor(lengths, device=dev),
+        )
         a[chunk], b[chunk] = n1.cpu().numpy(), n2.cpu().numpy()
     return pd.DataFrame({"nll_s1": a, "nll_s2": b, "score": a + b}, index=idx)
 
 
-def _embed_batch(predictor: "KronosPredictor", xs: np.ndarray, stamps: np.ndarray, pool: str) -> np.ndarray:
+def _embed_batch(predictor: KronosPredictor, xs: np.ndarray, stamps: np.ndarray, pool: str) -> np.ndarray:
     s1, s2 = _tokens(predictor, xs)
     keep = predictor.max_context
     st = torch.from_numpy(np.ascontiguousarray(stamps[:, -keep:])).to(predictor.device)
@@ -116,7 +124,11 @@ def _embed_batch(predictor: "KronosPredictor", xs: np.ndarray, stamps: np.ndarra
 
 
 def embed_frames(
-    predictor: "KronosPredictor", df_list: Sequence[pd.DataFrame], x_timestamp_list: Sequence[Any], *, pool: str = "mean"
+    predictor: KronosPredictor,
+    df_list: Sequence[pd.DataFrame],
+    x_timestamp_list: Sequence[Any],
+    *,
+    pool: str = "mean",
 ) -> np.ndarray:
     """``(n_frames, d_model)`` embeddings, one per frame (each normalised on its own; the tokenizer reads the
     whole frame, the model its last ``max_context`` bars). Frames of equal length run as one batch."""
@@ -124,18 +136,23 @@ def embed_frames(
         raise InputError(f"pool must be one of {POOLING}, got {pool!r}")
     if isinstance(df_list, pd.DataFrame) or len(df_list) != len(x_timestamp_list) or len(df_list) == 0:
         raise InputError("embed needs a non-empty list of DataFrames and a list of their timestamps of the same length")
-    prepared = [_normalised(predictor, df, xt, f"frame {i}" if len(df_list) > 1 else None) for i, (df, xt) in enumerate(zip(df_list, x_timestamp_list))]
+    prepared = [
+        _normalised(predictor, df, xt, f"frame {i}" if len(df_list) > 1 else None)
+        for i, (df, xt) in enumerate(zip(df_list, x_timestamp_list))
+    ]
     out = np.zeros((len(prepared), predictor.model.d_model))
     groups: dict[int, list[int]] = {}
     for i, (x, _, _) in enumerate(prepared):
         groups.setdefault(len(x), []).append(i)
     for members in groups.values():
-        out[members] = _embed_batch(predictor, np.stack([prepared[i][0] for i in members]), np.stack([prepared[i][1] for i in members]), pool)
+        out[members] = _embed_batch(
+            predictor, np.stack([prepared[i][0] for i in members]), np.stack([prepared[i][1] for i in members]), pool
+        )
     return out
 
 
 def embed_rolling(
-    predictor: "KronosPredictor",
+    predictor: KronosPredictor,
     df: pd.DataFrame,
     x_timestamp: Any,
     window: int,
@@ -169,6 +186,8 @@ def embed_rolling(
         for e in chunk:
             w = x[e + 1 - window : e + 1].astype(np.float32)
             xs.append(Normalizer.fit(w, clip=predictor.clip).transform(w))
-        rows.append(_embed_batch(predictor, np.stack(xs), np.stack([stamps[e + 1 - window : e + 1] for e in chunk]), pool))
+        rows.append(
+            _embed_batch(predictor, np.stack(xs), np.stack([stamps[e + 1 - window : e + 1] for e in chunk]), pool)
+        )
     values = np.concatenate(rows)
     return pd.DataFrame(values, index=idx[ends], columns=[f"e{i}" for i in range(values.shape[1])])

@@ -8,7 +8,7 @@ checkpoints.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -50,10 +50,23 @@ class KronosTokenizer(PretrainedMixin, nn.Module):
     ) -> None:
         super().__init__()
         cfg = TokenizerConfig(
-            d_in=d_in, d_model=d_model, n_heads=n_heads, ff_dim=ff_dim, n_enc_layers=n_enc_layers, n_dec_layers=n_dec_layers,
-            ffn_dropout_p=ffn_dropout_p, attn_dropout_p=attn_dropout_p, resid_dropout_p=resid_dropout_p,
-            s1_bits=s1_bits, s2_bits=s2_bits, beta=beta, gamma0=gamma0, gamma=gamma, zeta=zeta, group_size=group_size,
-        )  # fmt: skip
+            d_in=d_in,
+            d_model=d_model,
+            n_heads=n_heads,
+            ff_dim=ff_dim,
+            n_enc_layers=n_enc_layers,
+            n_dec_layers=n_dec_layers,
+            ffn_dropout_p=ffn_dropout_p,
+            attn_dropout_p=attn_dropout_p,
+            resid_dropout_p=resid_dropout_p,
+            s1_bits=s1_bits,
+            s2_bits=s2_bits,
+            beta=beta,
+            gamma0=gamma0,
+            gamma=gamma,
+            zeta=zeta,
+            group_size=group_size,
+        )
         self.config = cfg
         self.d_in, self.d_model = cfg.d_in, cfg.d_model
         self.s1_bits, self.s2_bits = cfg.s1_bits, cfg.s2_bits
@@ -75,7 +88,9 @@ class KronosTokenizer(PretrainedMixin, nn.Module):
     # -- pieces --------------------------------------------------------------------------------
     def _encode_latent(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] != self.d_in:
-            raise ValueError(f"tokenizer expects {self.d_in} features in the last dimension, got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"tokenizer expects {self.d_in} features in the last dimension, got shape {tuple(x.shape)}"
+            )
         z = self.embed(x)
         for layer in self.encoder:
             z = layer(z)
@@ -87,7 +102,9 @@ class KronosTokenizer(PretrainedMixin, nn.Module):
         return self.head(z)
 
     # -- the original's public methods -----------------------------------------------------------
-    def forward(self, x: torch.Tensor) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor
+    ) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor]:
         """Training forward: ``((z_pre, z), bsq_loss, quantized, ids)``.
 
         ``z_pre`` is reconstructed from the coarse bits alone, ``z`` from all bits; the training loss is
@@ -122,7 +139,7 @@ class KronosTokenizer(PretrainedMixin, nn.Module):
         """Tokenizer training loss ``(mse(z_pre, x) + mse(z, x) + bsq_loss) / 2``."""
         return (nn.functional.mse_loss(z_pre, x) + nn.functional.mse_loss(z, x) + bsq_loss) / 2
 
-    def check_compatible(self, model_config: "object") -> None:
+    def check_compatible(self, model_config: object) -> None:
         """Raise if a predictor expects different token bits than this tokenizer produces."""
         s1, s2 = getattr(model_config, "s1_bits", None), getattr(model_config, "s2_bits", None)
         if (s1, s2) != (self.s1_bits, self.s2_bits):

@@ -40,17 +40,33 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     return (InputError, FileNotFoundError, ValueError)
 
 
-def _kronos_options(max_context: int | None, device: str | None, temperature: float, top_k: int, top_p: float,
-                    full_history: bool = False) -> dict:
-    return {"max_context": max_context, "device": device, "temperature": temperature, "top_k": top_k, "top_p": top_p,
-            "max_history": 0 if full_history else None}
+def _kronos_options(
+    max_context: int | None,
+    device: str | None,
+    temperature: float,
+    top_k: int,
+    top_p: float,
+    full_history: bool = False,
+) -> dict:
+    return {
+        "max_context": max_context,
+        "device": device,
+        "temperature": temperature,
+        "top_k": top_k,
+        "top_p": top_p,
+        "max_history": 0 if full_history else None,
+    }
 
 
 @app.command("evaluate")
 def evaluate_command(
-    data: Path = typer.Option(..., "--data", help="A parquet/CSV file, a panel with a 'symbol' column, or a folder of them."),
+    data: Path = typer.Option(
+        ..., "--data", help="A parquet/CSV file, a panel with a 'symbol' column, or a folder of them."
+    ),
     forecaster: list[str] = typer.Option(..., "--forecaster", "-f", help=_FORECASTER_HELP),
-    out: Path = typer.Option(..., "--out", help="Output folder (created; earlier results are replaced only on success)."),
+    out: Path = typer.Option(
+        ..., "--out", help="Output folder (created; earlier results are replaced only on success)."
+    ),
     lookback: int = typer.Option(256, "--lookback", help="Bars of history given to the forecaster at each origin."),
     horizon: int = typer.Option(5, "--horizon", help="Bars forecast from each origin (steps 1..H are scored)."),
     origins: int = typer.Option(20, "--origins", help="Forecast origins per series, counted back from the end."),
@@ -59,14 +75,20 @@ def evaluate_command(
     seed: int = typer.Option(0, "--seed", help="Run seed (each origin's seed derives from it)."),
     align: str = typer.Option("auto", "--align", help="end | calendar | auto (calendar for panels)."),
     jobs: int = typer.Option(0, "--jobs", "-j", help="Worker processes (0 = every core)."),
-    symbols: list[str] | None = typer.Option(None, "--symbols", help="Only these series (comma-separated or repeated)."),
+    symbols: list[str] | None = typer.Option(
+        None, "--symbols", help="Only these series (comma-separated or repeated)."
+    ),
     max_series: int | None = typer.Option(None, "--max-series", help="Only the first N series in name order."),
-    max_context: int | None = typer.Option(None, "--max-context", min=1, help="Kronos context length (default: the checkpoint's predictor.json, else 512)."),
+    max_context: int | None = typer.Option(
+        None, "--max-context", min=1, help="Kronos context length (default: the checkpoint's predictor.json, else 512)."
+    ),
     device: str | None = typer.Option(None, "--device", help="Kronos device (cpu, cuda, ...)."),
     temperature: float = typer.Option(1.0, "--temperature", "-T", help="Kronos sampling temperature."),
     top_k: int = typer.Option(0, "--top-k", help="Kronos top-k sampling (0 = off)."),
     top_p: float = typer.Option(1.0, "--top-p", help="Kronos nucleus sampling (1 = off)."),
-    full_history: bool = typer.Option(False, "--kronos-full-history", help="Give Kronos the whole lookback, not only its last max_context bars."),
+    full_history: bool = typer.Option(
+        False, "--kronos-full-history", help="Give Kronos the whole lookback, not only its last max_context bars."
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Rolling-origin evaluation of forecasters: forecasts.parquet, metrics.csv, summary.md, plots, report.html."""
@@ -75,17 +97,33 @@ def evaluate_command(
         from kronos.evaluation.report import overall_table
         from kronos.evaluation.rolling import RollingConfig
 
-        config = RollingConfig(lookback=lookback, horizon=horizon, origins=origins, stride=stride,
-                               num_samples=samples, seed=seed, align=align)
+        config = RollingConfig(
+            lookback=lookback,
+            horizon=horizon,
+            origins=origins,
+            stride=stride,
+            num_samples=samples,
+            seed=seed,
+            align=align,
+        )
         output = run_evaluation(
-            data, forecaster, out, config, symbols=split_names(symbols) or None, max_series=max_series, n_jobs=jobs,
-            progress=progress, kronos_options=_kronos_options(max_context, device, temperature, top_k, top_p, full_history),
-        )  # fmt: skip
+            data,
+            forecaster,
+            out,
+            config,
+            symbols=split_names(symbols) or None,
+            max_series=max_series,
+            n_jobs=jobs,
+            progress=progress,
+            kronos_options=_kronos_options(max_context, device, temperature, top_k, top_p, full_history),
+        )
     except _known_errors() as exc:
         _fail(exc)
         return
     table = overall_table(output.metrics)
-    _print_table(table[[c for c in _CONSOLE_COLUMNS if c in table.columns]], "all series, all steps (full table: summary.md)")
+    _print_table(
+        table[[c for c in _CONSOLE_COLUMNS if c in table.columns]], "all series, all steps (full table: summary.md)"
+    )
     if output.ic is not None:
         ic_cols = ["forecaster", "dates", "ic_mean", "ic_ir", "rank_ic_mean", "rank_ic_ir", "rank_ic_t"]
         _print_table(output.ic[ic_cols], "cross-sectional IC / RankIC")
@@ -106,7 +144,9 @@ def report_problems(errors: pd.DataFrame | None, out: Path, shown: int = 10) -> 
         if len(skipped) > shown:
             console.print(f"  ... and {len(skipped) - shown} more")
     if len(failed):
-        console.print(f"[yellow]{len(failed)} forecast(s) failed (see {out / 'errors.csv'}); most common reasons:[/yellow]")
+        console.print(
+            f"[yellow]{len(failed)} forecast(s) failed (see {out / 'errors.csv'}); most common reasons:[/yellow]"
+        )
         for reason, count in failed["error"].astype(str).value_counts().head(5).items():
             console.print(f"  {count} x {reason}", markup=False, highlight=False)
 
@@ -114,16 +154,24 @@ def report_problems(errors: pd.DataFrame | None, out: Path, shown: int = 10) -> 
 @app.command("backtest")
 def backtest_command(
     out: Path = typer.Option(..., "--out", help="Output folder."),
-    forecasts: Path | None = typer.Option(None, "--forecasts", help="A forecasts.parquet from `kronos evaluate --stride 1`."),
-    data: Path | None = typer.Option(None, "--data", help="Panel (or series) to forecast when --forecasts is not given."),
+    forecasts: Path | None = typer.Option(
+        None, "--forecasts", help="A forecasts.parquet from `kronos evaluate --stride 1`."
+    ),
+    data: Path | None = typer.Option(
+        None, "--data", help="Panel (or series) to forecast when --forecasts is not given."
+    ),
     forecaster: list[str] | None = typer.Option(None, "--forecaster", "-f", help=_FORECASTER_HELP),
     lookback: int = typer.Option(256, "--lookback", help="Bars of history per forecast."),
     horizon: int = typer.Option(5, "--horizon", help="Bars forecast at each decision."),
     origins: int = typer.Option(250, "--origins", help="Decision dates (one per bar, counted back from the end)."),
     samples: int = typer.Option(20, "--samples", help="Sample paths per forecast."),
     seed: int = typer.Option(0, "--seed"),
-    strategy: str = typer.Option("topk", "--strategy", help="topk (cross-sectional portfolio) or single (per-asset rule)."),
-    signal: str = typer.Option("last", "--signal", help="last | mean | max | min of the predicted close, minus the last close."),
+    strategy: str = typer.Option(
+        "topk", "--strategy", help="topk (cross-sectional portfolio) or single (per-asset rule)."
+    ),
+    signal: str = typer.Option(
+        "last", "--signal", help="last | mean | max | min of the predicted close, minus the last close."
+    ),
     relative: bool = typer.Option(False, "--relative/--absolute", help="Divide the signal by the last close."),
     top: int = typer.Option(50, "--top", help="Names held by the top-k portfolio."),
     n_drop: int = typer.Option(5, "--n-drop", help="Names the portfolio may replace per bar."),
@@ -131,9 +179,13 @@ def backtest_command(
     cost_bps: float = typer.Option(10.0, "--cost-bps", help="Transaction cost per side, basis points of traded value."),
     slippage_bps: float = typer.Option(5.0, "--slippage-bps", help="Slippage per side, basis points of traded value."),
     benchmark: str = typer.Option("equal", "--benchmark", help="equal (universe), a series name, or a file of bars."),
-    long_short: bool = typer.Option(False, "--long-short/--long-flat", help="Single-asset rule: short on negative signals."),
+    long_short: bool = typer.Option(
+        False, "--long-short/--long-flat", help="Single-asset rule: short on negative signals."
+    ),
     threshold: float = typer.Option(0.0, "--threshold", help="Single-asset rule: |signal| needed to take a position."),
-    periods_per_year: float | None = typer.Option(None, "--periods-per-year", help="Annualisation (default: inferred)."),
+    periods_per_year: float | None = typer.Option(
+        None, "--periods-per-year", help="Annualisation (default: inferred)."
+    ),
     jobs: int = typer.Option(0, "--jobs", "-j", help="Worker processes (0 = every core)."),
     symbols: list[str] | None = typer.Option(None, "--symbols", help="Only these series."),
     max_series: int | None = typer.Option(None, "--max-series", help="Only the first N series."),
@@ -153,16 +205,35 @@ def backtest_command(
 
         config = None
         if forecasts is None:
-            config = RollingConfig(lookback=lookback, horizon=horizon, origins=origins, stride=1, num_samples=samples,
-                                   seed=seed, align="calendar" if strategy == "topk" else "end")
+            config = RollingConfig(
+                lookback=lookback,
+                horizon=horizon,
+                origins=origins,
+                stride=1,
+                num_samples=samples,
+                seed=seed,
+                align="calendar" if strategy == "topk" else "end",
+            )
         output = run_backtest(
-            out, forecasts_path=forecasts, data=data, forecasters=forecaster or [], config=config, strategy=strategy,
-            signal=signal, relative=relative,
+            out,
+            forecasts_path=forecasts,
+            data=data,
+            forecasters=forecaster or [],
+            config=config,
+            strategy=strategy,
+            signal=signal,
+            relative=relative,
             topk=TopkConfig(top_k=top, n_drop=n_drop, min_hold=min_hold, cost_bps=cost_bps, slippage_bps=slippage_bps),
-            long_short=long_short, threshold=threshold, benchmark=benchmark, periods_per_year=periods_per_year,
-            symbols=split_names(symbols) or None, max_series=max_series, n_jobs=jobs, progress=progress,
+            long_short=long_short,
+            threshold=threshold,
+            benchmark=benchmark,
+            periods_per_year=periods_per_year,
+            symbols=split_names(symbols) or None,
+            max_series=max_series,
+            n_jobs=jobs,
+            progress=progress,
             kronos_options=_kronos_options(max_context, device, temperature, top_k, top_p, full_history),
-        )  # fmt: skip
+        )
     except _known_errors() as exc:
         _fail(exc)
         return

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import pandas as pd
 import torch
@@ -24,6 +23,7 @@ from kronos.samples import SAMPLE_FILES, sample_data_path
 from kronos.tokenizer import KronosTokenizer
 
 console = Console()
+
 
 def read_bars(path: Path, time_column: str = "timestamps") -> pd.DataFrame:
     """Read a CSV or Parquet file of bars with a time column, sorted as given."""
@@ -48,7 +48,7 @@ def read_bars(path: Path, time_column: str = "timestamps") -> pd.DataFrame:
 
 
 def future_timestamps(past: pd.Series, pred_len: int, calendar: str | None = None) -> pd.DatetimeIndex:
-    """Future bar times on the series' own trading schedule, or an exchange ``calendar``'s (see :mod:`kronos.calendars`)."""
+    """Future bar times on the series' own trading schedule, or an exchange ``calendar``'s (:mod:`kronos.calendars`)."""
     from kronos.calendars import future_timestamps as market_future_timestamps
 
     return market_future_timestamps(past, pred_len, calendar=calendar).rename(None)
@@ -66,13 +66,19 @@ RANDOM_TINY_HELP = "Use a randomly initialised tiny model instead of --model (fo
 
 
 def load_predictor(
-    model: str, *, tokenizer: str | None = None, max_context: int | None = None, device: str | None = None,
+    model: str,
+    *,
+    tokenizer: str | None = None,
+    max_context: int | None = None,
+    device: str | None = None,
     random_tiny: bool = False,
 ) -> KronosPredictor:
     """The predictor a command runs: a checkpoint, hub id or registry name (default ``kronos-open``, shipped
     in the package), or the random tiny model when explicitly asked for."""
     if random_tiny:
-        console.print("[yellow]NOTE: --random-tiny: a RANDOMLY INITIALISED tiny model; the numbers mean nothing.[/yellow]")
+        console.print(
+            "[yellow]NOTE: --random-tiny: a RANDOMLY INITIALISED tiny model; the numbers mean nothing.[/yellow]"
+        )
         return random_tiny_predictor()
     return KronosPredictor.from_pretrained(model, tokenizer=tokenizer, max_context=max_context, device=device)
 
@@ -91,43 +97,67 @@ def show_forecast(fc: Forecast, title: str, rows: int = 10) -> None:
     for i, t in enumerate(mean.index[:rows]):
         r = mean.iloc[i]
         table.add_row(
-            t.strftime("%Y-%m-%d" if daily else "%Y-%m-%d %H:%M"), fmt(r.open), fmt(r.high), fmt(r.low), fmt(r.close),
-            fmt(lo.close.iloc[i]), fmt(hi.close.iloc[i]), f"{prob.iloc[i]:.2f}",
-        )  # fmt: skip
+            t.strftime("%Y-%m-%d" if daily else "%Y-%m-%d %H:%M"),
+            fmt(r.open),
+            fmt(r.high),
+            fmt(r.low),
+            fmt(r.close),
+            fmt(lo.close.iloc[i]),
+            fmt(hi.close.iloc[i]),
+            f"{prob.iloc[i]:.2f}",
+        )
     console.print(table)
 
 
 @app.command("forecast")
 def forecast_command(
     data: Path = typer.Option(
-        ..., "--data",
-        help="CSV or Parquet file of bars (timestamps, open, high, low, close[, volume, amount]); a panel has a symbol column.",
-    ),  # fmt: skip
-    model: str = typer.Option(DEFAULT_MODEL, "--model", help="Checkpoint directory (with model/ and tokenizer/), hub id, or registry name (default: the shipped kronos-open)."),
-    tokenizer: Optional[str] = typer.Option(None, help="Tokenizer directory or hub id, when --model is a bare model."),
+        ...,
+        "--data",
+        help="CSV or Parquet file of bars (timestamps, open, high, low, close[, volume, amount]); "
+        "a panel has a symbol column.",
+    ),
+    model: str = typer.Option(
+        DEFAULT_MODEL,
+        "--model",
+        help="Checkpoint directory (with model/ and tokenizer/), hub id, or registry name "
+        "(default: the shipped kronos-open).",
+    ),
+    tokenizer: str | None = typer.Option(None, help="Tokenizer directory or hub id, when --model is a bare model."),
     lookback: int = typer.Option(400, min=1, help="History bars to use (the last ones)."),
     pred_len: int = typer.Option(24, "--pred-len", min=1, help="Bars to forecast."),
     samples: int = typer.Option(20, min=1, help="Sample paths."),
     temperature: float = typer.Option(1.0, "--T", help="Sampling temperature."),
     top_p: float = typer.Option(0.9, help="Nucleus sampling threshold."),
-    max_context: Optional[int] = typer.Option(
-        None, min=1, help="Model context in bars (default: the checkpoint's predictor.json, the published context, else 512)."
+    max_context: int | None = typer.Option(
+        None,
+        min=1,
+        help="Model context in bars (default: the checkpoint's predictor.json, the published context, else 512).",
     ),
     time_column: str = typer.Option("timestamps", help="Name of the time column."),
-    id_column: str = typer.Option("symbol", "--id-column", help="Series id column of a panel (absent: one series, named after the file)."),
-    out: Optional[Path] = typer.Option(
-        None, help="Write the long forecast (symbol, timestamps, means, {column}_q{level}): Parquet for .parquet, else CSV."
+    id_column: str = typer.Option(
+        "symbol", "--id-column", help="Series id column of a panel (absent: one series, named after the file)."
+    ),
+    out: Path | None = typer.Option(
+        None,
+        help="Write the long forecast (symbol, timestamps, means, {column}_q{level}): Parquet for .parquet, else CSV.",
     ),
     seed: int = typer.Option(0, help="Random seed (each series draws from a seed derived from it and its id)."),
-    device: Optional[str] = typer.Option(None, help="cuda, mps or cpu (default: best available)."),
-    calendar: Optional[str] = typer.Option(
-        None, help="Exchange calendar for future times (exchange_calendars name: XSHG, XNYS, XLON ...); default: each series' own schedule."
+    device: str | None = typer.Option(None, help="cuda, mps or cpu (default: best available)."),
+    calendar: str | None = typer.Option(
+        None,
+        help="Exchange calendar for future times (exchange_calendars name: XSHG, XNYS, XLON ...); "
+        "default: each series' own schedule.",
     ),
-    future_timestamps_file: Optional[Path] = typer.Option(
-        None, "--future-timestamps", help="CSV/Parquet of future times (time column, and symbol column for per-series times)."
+    future_timestamps_file: Path | None = typer.Option(
+        None,
+        "--future-timestamps",
+        help="CSV/Parquet of future times (time column, and symbol column for per-series times).",
     ),
     quantiles: str = typer.Option("0.1,0.5,0.9", help="Comma-separated quantile levels written as {column}_q{level}."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Series per model batch (default: what fits ~2 GiB of cache)."),
+    batch_size: int | None = typer.Option(
+        None, "--batch-size", min=1, help="Series per model batch (default: what fits ~2 GiB of cache)."
+    ),
     random_tiny: bool = typer.Option(False, "--random-tiny", help=RANDOM_TINY_HELP, hidden=True),
 ) -> None:
     """Forecast the next bars of one series or of every series of a panel (shard it with torchrun)."""
@@ -141,11 +171,26 @@ def forecast_command(
         except ValueError:
             raise InputError(f"--quantiles must be comma-separated numbers, got {quantiles!r}") from None
         result, ctx = run_forecast(
-            data=data, model=model, tokenizer=tokenizer, lookback=lookback, pred_len=pred_len, samples=samples,
-            temperature=temperature, top_p=top_p, max_context=max_context, time_column=time_column, id_column=id_column,
-            out=out, seed=seed, device=device, calendar=calendar, future_timestamps=future_timestamps_file,
-            quantiles=levels, batch_size=batch_size, random_tiny=random_tiny,
-        )  # fmt: skip
+            data=data,
+            model=model,
+            tokenizer=tokenizer,
+            lookback=lookback,
+            pred_len=pred_len,
+            samples=samples,
+            temperature=temperature,
+            top_p=top_p,
+            max_context=max_context,
+            time_column=time_column,
+            id_column=id_column,
+            out=out,
+            seed=seed,
+            device=device,
+            calendar=calendar,
+            future_timestamps=future_timestamps_file,
+            quantiles=levels,
+            batch_size=batch_size,
+            random_tiny=random_tiny,
+        )
     except (InputError, ConfigError, DeviceError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from None
@@ -172,7 +217,8 @@ def show_long_forecast(frame: pd.DataFrame, time_col: str, title: str, rows: int
     for i in range(min(rows, len(frame))):
         r = frame.iloc[i]
         table.add_row(
-            stamps[i].strftime("%Y-%m-%d" if daily else "%Y-%m-%d %H:%M"), *(fmt(r[c]) for c in ("open", "high", "low", "close", *qcols))
+            stamps[i].strftime("%Y-%m-%d" if daily else "%Y-%m-%d %H:%M"),
+            *(fmt(r[c]) for c in ("open", "high", "low", "close", *qcols)),
         )
     console.print(table)
 
@@ -183,7 +229,9 @@ def demo_command(
     lookback: int = typer.Option(256, min=1),
     pred_len: int = typer.Option(20, "--pred-len", min=1),
     samples: int = typer.Option(20, min=1),
-    model: str = typer.Option(DEFAULT_MODEL, help="Checkpoint directory, hub id or registry name (default: the shipped kronos-open)."),
+    model: str = typer.Option(
+        DEFAULT_MODEL, help="Checkpoint directory, hub id or registry name (default: the shipped kronos-open)."
+    ),
     random_tiny: bool = typer.Option(False, "--random-tiny", help=RANDOM_TINY_HELP, hidden=True),
 ) -> None:
     """Forecast the bundled sample data with the shipped model: proves the install works, offline."""
@@ -194,7 +242,13 @@ def demo_command(
         console.print(f"model: {model} (context {predictor.max_context} bars)")
     torch.manual_seed(0)
     fc = predictor.forecast(
-        hist, hist["timestamps"], future_timestamps(hist["timestamps"], pred_len), pred_len, sample_count=samples, verbose=True
+        hist,
+        hist["timestamps"],
+        future_timestamps(hist["timestamps"], pred_len),
+        pred_len,
+        sample_count=samples,
+        verbose=True,
     )
-    show_forecast(fc, f"{SAMPLE_FILES[sample.lower()]}: last close {fc.last_close:.4f}, {pred_len} bars ahead", rows=pred_len)
-
+    show_forecast(
+        fc, f"{SAMPLE_FILES[sample.lower()]}: last close {fc.last_close:.4f}, {pred_len} bars ahead", rows=pred_len
+    )

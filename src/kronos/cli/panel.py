@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -97,9 +98,8 @@ def run_forecast(
     random_tiny: bool = False,
 ) -> tuple[pd.DataFrame | None, DistContext]:
     """Forecast every series of ``data``; returns the long frame on rank 0 (None on other ranks)."""
-    from kronos.panel import forecast_df, split_panel
-
     from kronos.cli.forecast import load_predictor, read_bars
+    from kronos.panel import forecast_df, split_panel
 
     time_column, id_column = time_column.strip().lower(), id_column.strip().lower()
     df = read_bars(data, time_column)  # read errors and epoch times handled as for one series
@@ -115,16 +115,33 @@ def run_forecast(
             _parts_dir(out)  # every rank refuses a missing --out before any sampling
         keys = list(split_panel(df[[id_column, time_column]], id_col, time_column))
         mine = keys[ctx.rank :: ctx.world_size]
-        dev = f"cuda:{ctx.local_rank}" if ctx.initialised and (device is None or device == "cuda") and _has_cuda() else device
-        predictor = load_predictor(model, tokenizer=tokenizer, max_context=max_context, device=dev, random_tiny=random_tiny)
+        dev = (
+            f"cuda:{ctx.local_rank}"
+            if ctx.initialised and (device is None or device == "cuda") and _has_cuda()
+            else device
+        )
+        predictor = load_predictor(
+            model, tokenizer=tokenizer, max_context=max_context, device=dev, random_tiny=random_tiny
+        )
         part = None
         if mine:
             part = forecast_df(
-                predictor, df[df[id_column].isin(mine)], pred_len, id_col=id_col, time_col=time_column,
-                quantiles=quantiles, sample_count=samples, seed=seed, lookback=lookback, calendar=calendar,
-                future_timestamps=future, T=temperature, top_p=top_p, batch_size=batch_size,
+                predictor,
+                df[df[id_column].isin(mine)],
+                pred_len,
+                id_col=id_col,
+                time_col=time_column,
+                quantiles=quantiles,
+                sample_count=samples,
+                seed=seed,
+                lookback=lookback,
+                calendar=calendar,
+                future_timestamps=future,
+                T=temperature,
+                top_p=top_p,
+                batch_size=batch_size,
                 verbose=verbose and ctx.rank == 0,
-            )  # fmt: skip
+            )
         if not ctx.initialised:
             result = part
         else:
@@ -148,7 +165,9 @@ def _parts_dir(out: Path | None) -> Path:
     return out.parent / f".{out.name}.parts"
 
 
-def _assemble(part: pd.DataFrame | None, keys: list[Any], id_column: str, out: Path | None, ctx: DistContext) -> pd.DataFrame | None:
+def _assemble(
+    part: pd.DataFrame | None, keys: list[Any], id_column: str, out: Path | None, ctx: DistContext
+) -> pd.DataFrame | None:
     """Each rank writes its part; rank 0 reads them all back in input order (the parts are then removed)."""
     parts = _parts_dir(out)
     if part is not None:

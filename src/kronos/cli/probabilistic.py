@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import torch
 import typer
@@ -40,13 +39,22 @@ def _table(fc: Forecast, level: float, title: str) -> Table:
     raw = fc.uncalibrated().interval(level) if fc.is_calibrated else None
     pct = round(level * 100)
     table = Table(title=title)
-    cols = ["time", "mean close", f"{pct}% low", f"{pct}% high"] + ([f"raw {pct}% low", f"raw {pct}% high"] if raw else []) + ["P(up)"]
+    cols = (
+        ["time", "mean close", f"{pct}% low", f"{pct}% high"]
+        + ([f"raw {pct}% low", f"raw {pct}% high"] if raw else [])
+        + ["P(up)"]
+    )
     for col in cols:
         table.add_column(col, justify="right")
     daily = bool((fc.timestamps == fc.timestamps.normalize()).all())
     mean, prob = fc.mean()["close"], fc.prob_up()
     for i, t in enumerate(fc.timestamps):
-        row = [t.strftime("%Y-%m-%d" if daily else "%Y-%m-%d %H:%M"), f"{mean.iloc[i]:.6g}", f"{lo['close'].iloc[i]:.6g}", f"{hi['close'].iloc[i]:.6g}"]
+        row = [
+            t.strftime("%Y-%m-%d" if daily else "%Y-%m-%d %H:%M"),
+            f"{mean.iloc[i]:.6g}",
+            f"{lo['close'].iloc[i]:.6g}",
+            f"{hi['close'].iloc[i]:.6g}",
+        ]
         if raw:
             row += [f"{raw[0]['close'].iloc[i]:.6g}", f"{raw[1]['close'].iloc[i]:.6g}"]
         table.add_row(*row, f"{prob.iloc[i]:.2f}")
@@ -66,23 +74,27 @@ def _write_csv(fc: Forecast, levels: list[float], out: Path) -> None:
 
 @app.command("forecast-dist")
 def forecast_dist_command(
-    data: Optional[Path] = typer.Option(None, "--data", help="CSV or Parquet file of bars (default: the bundled sample)."),
+    data: Path | None = typer.Option(None, "--data", help="CSV or Parquet file of bars (default: the bundled sample)."),
     sample: str = typer.Option("googl", help="Bundled sample series when --data is not given: googl or eurusd."),
-    model: str = typer.Option(DEFAULT_MODEL, help="Checkpoint directory, hub id or registry name (default: the shipped kronos-open)."),
+    model: str = typer.Option(
+        DEFAULT_MODEL, help="Checkpoint directory, hub id or registry name (default: the shipped kronos-open)."
+    ),
     random_tiny: bool = typer.Option(False, "--random-tiny", help=RANDOM_TINY_HELP, hidden=True),
     lookback: int = typer.Option(600, min=2, help="History bars to use (the last ones)."),
     pred_len: int = typer.Option(20, "--pred-len", min=1, help="Bars to forecast."),
     samples: int = typer.Option(100, min=1, help="Sample paths."),
-    calibrate: bool = typer.Option(True, "--calibrate/--no-calibrate", help="Split-conformal calibration on rolling origins of the history."),
+    calibrate: bool = typer.Option(
+        True, "--calibrate/--no-calibrate", help="Split-conformal calibration on rolling origins of the history."
+    ),
     origins: int = typer.Option(20, min=1, help="Calibration origins."),
-    stride: Optional[int] = typer.Option(None, min=1, help="Bars between calibration origins (default: pred-len)."),
+    stride: int | None = typer.Option(None, min=1, help="Bars between calibration origins (default: pred-len)."),
     levels: str = typer.Option("0.5,0.8,0.95", help="Central interval levels to draw (comma-separated)."),
-    png: Optional[Path] = typer.Option(None, help="Write the plot as PNG here."),
-    html: Optional[Path] = typer.Option(None, help="Write the interactive plot as HTML here."),
-    csv: Optional[Path] = typer.Option(None, help="Write mean, quantiles, prob_up and volatility here."),
+    png: Path | None = typer.Option(None, help="Write the plot as PNG here."),
+    html: Path | None = typer.Option(None, help="Write the interactive plot as HTML here."),
+    csv: Path | None = typer.Option(None, help="Write mean, quantiles, prob_up and volatility here."),
     time_column: str = typer.Option("timestamps", help="Name of the time column."),
     seed: int = typer.Option(0, help="Random seed."),
-    device: Optional[str] = typer.Option(None, help="cuda, mps or cpu (default: best available)."),
+    device: str | None = typer.Option(None, help="cuda, mps or cpu (default: best available)."),
 ) -> None:
     """Forecast distribution of one series: quantile bands, a calibrated interval, P(up), plots."""
     lv = _levels(levels)
@@ -92,12 +104,25 @@ def forecast_dist_command(
     predictor = load_predictor(model, device=device, random_tiny=random_tiny)
     torch.manual_seed(seed)
     fc = predictor.forecast(
-        hist, hist[tcol], future_timestamps(hist[tcol], pred_len), pred_len, sample_count=samples, verbose=True,
-        calibrate=calibrate, calibration_origins=origins, calibration_stride=stride,
-    )  # fmt: skip
+        hist,
+        hist[tcol],
+        future_timestamps(hist[tcol], pred_len),
+        pred_len,
+        sample_count=samples,
+        verbose=True,
+        calibrate=calibrate,
+        calibration_origins=origins,
+        calibration_stride=stride,
+    )
     name = data.name if data is not None else f"sample {sample}"
     main_level = 0.8 if 0.8 in lv else lv[len(lv) // 2]
-    console.print(_table(fc, main_level, f"{name}: {pred_len} bars ahead, {samples} paths" + (" (calibrated)" if fc.is_calibrated else "")))
+    console.print(
+        _table(
+            fc,
+            main_level,
+            f"{name}: {pred_len} bars ahead, {samples} paths" + (" (calibrated)" if fc.is_calibrated else ""),
+        )
+    )
     if fc.is_calibrated:
         summary = fc.calibration.coverage_summary()  # type: ignore[union-attr]
         cov = Table(title=f"coverage measured on {fc.calibration.n_origins} origins inside the history")  # type: ignore[union-attr]

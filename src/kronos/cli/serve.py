@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 from kronos.cli import app
@@ -12,22 +10,31 @@ from kronos.registry import DEFAULT_MODEL
 
 @app.command("serve")
 def serve_command(
-    model: str = typer.Option(DEFAULT_MODEL, "--model", help="Shipped model name, checkpoint directory (model/, tokenizer/) or hub id."),
-    host: str = typer.Option("127.0.0.1", help="Interface to bind (loopback by default; 0.0.0.0 exposes it to the network)."),
+    model: str = typer.Option(
+        DEFAULT_MODEL, "--model", help="Shipped model name, checkpoint directory (model/, tokenizer/) or hub id."
+    ),
+    host: str = typer.Option(
+        "127.0.0.1", help="Interface to bind (loopback by default; 0.0.0.0 exposes it to the network)."
+    ),
     port: int = typer.Option(8000, min=0, max=65535, help="TCP port (0: any free port)."),
-    device: Optional[str] = typer.Option(None, help="cuda, mps or cpu (default: best available)."),
-    max_context: Optional[int] = typer.Option(None, help="Model context (default: the model's own)."),
+    device: str | None = typer.Option(None, help="cuda, mps or cpu (default: best available)."),
+    max_context: int | None = typer.Option(None, help="Model context (default: the model's own)."),
     batch_window_ms: float = typer.Option(5.0, min=0, help="How long concurrent requests are gathered into one batch."),
     max_batch: int = typer.Option(32, min=1, help="Most requests in one batch (1 turns micro-batching off)."),
-    max_batch_paths: int = typer.Option(2048, min=1, help="Most sample paths (sum of sample_count) in one batched run: bounds its memory."),
-    threads: Optional[int] = typer.Option(None, min=1, help="PyTorch intra-op threads (default: PyTorch's own)."),
+    max_batch_paths: int = typer.Option(
+        2048, min=1, help="Most sample paths (sum of sample_count) in one batched run: bounds its memory."
+    ),
+    threads: int | None = typer.Option(None, min=1, help="PyTorch intra-op threads (default: PyTorch's own)."),
     max_bars: int = typer.Option(4096, min=1, help="Most history bars per request."),
     max_pred_len: int = typer.Option(512, min=1, help="Largest pred_len."),
     max_sample_count: int = typer.Option(1000, min=1, help="Largest sample_count."),
     max_body_bytes: int = typer.Option(2_000_000, min=1, help="Largest request body."),
     log_level: str = typer.Option("info", help="uvicorn log level."),
 ) -> None:
-    """Serve forecasts over HTTP: POST /v1/forecast, docs at /docs, a web page at /. Set KRONOS_API_KEY to require a key."""
+    """Serve forecasts over HTTP: POST /v1/forecast, docs at /docs, a web page at /.
+
+    Set KRONOS_API_KEY to require a key.
+    """
     try:
         import uvicorn
 
@@ -40,8 +47,12 @@ def serve_command(
 
     if threads is not None:
         torch.set_num_threads(threads)
-    limits = Limits(max_bars=max_bars, max_pred_len=max_pred_len, max_sample_count=max_sample_count, max_body_bytes=max_body_bytes)
-    settings = ServerSettings(limits=limits, batch_window_ms=batch_window_ms, max_batch=max_batch, max_batch_paths=max_batch_paths)
+    limits = Limits(
+        max_bars=max_bars, max_pred_len=max_pred_len, max_sample_count=max_sample_count, max_body_bytes=max_body_bytes
+    )
+    settings = ServerSettings(
+        limits=limits, batch_window_ms=batch_window_ms, max_batch=max_batch, max_batch_paths=max_batch_paths
+    )
 
     typer.echo(f"loading model {model} ...", err=True)
     try:  # loaded once, before serving: a model that cannot load stops here with the reason

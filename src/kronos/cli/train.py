@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -31,14 +30,14 @@ app.add_typer(train_app, name="train")
 _SET_HELP = "Override a config value, KEY=VALUE with a dotted key (repeatable), e.g. --set train.max_steps=100."
 
 
-def _load(config: Path, kind: Optional[str], overrides: List[str], output_dir: Optional[str]) -> "object":
+def _load(config: Path, kind: str | None, overrides: list[str], output_dir: str | None) -> object:
     from kronos.training.config import load_config
 
     extra = list(overrides) + ([f"output_dir={output_dir}"] if output_dir else [])
     return load_config(config, kind=kind, overrides=extra)  # type: ignore[arg-type]
 
 
-def _load_or_exit(config: Path, kind: Optional[str], overrides: List[str]) -> "object":
+def _load_or_exit(config: Path, kind: str | None, overrides: list[str]) -> object:
     """Validate ``--kind`` and load the config, or print the problem and exit with status 2."""
     if kind not in (None, "tokenizer", "predictor"):
         _fail(ValueError(f"--kind must be tokenizer or predictor, got {kind!r}"))
@@ -65,7 +64,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     return (ConfigError, DataSourceError, InputError, TrainingError, CheckpointError, FileNotFoundError)
 
 
-def _run(kind: str, config: Path, overrides: List[str], output_dir: Optional[str]) -> None:
+def _run(kind: str, config: Path, overrides: list[str], output_dir: str | None) -> None:
     from kronos.training import train
 
     try:
@@ -75,10 +74,15 @@ def _run(kind: str, config: Path, overrides: List[str], output_dir: Optional[str
         _fail(exc)
         return
     if result.model is not None and _is_main():
-        lines = [f"{kind} training finished after {result.steps} steps ({result.epochs} epochs{', stopped early' if result.stopped_early else ''})."]
+        lines = [
+            f"{kind} training finished after {result.steps} steps ({result.epochs} "
+            f"epochs{', stopped early' if result.stopped_early else ''})."
+        ]
         if result.initial_val is not None and result.final_val is not None:
             lines.append(f"validation loss {result.initial_val['loss']:.5f} -> {result.final_val['loss']:.5f}")
-        lines.append(f"best checkpoint: {result.best_dir} (step {result.best_step}, val metric {result.best_metric:.5f})")
+        lines.append(
+            f"best checkpoint: {result.best_dir} (step {result.best_step}, val metric {result.best_metric:.5f})"
+        )
         lines.append(f"metrics: {result.output_dir / 'metrics.csv'}")
         if (result.output_dir / "predictor").is_dir():
             lines.append(f"forecast with: KronosPredictor.from_pretrained({str(result.output_dir / 'predictor')!r})")
@@ -94,8 +98,8 @@ def _is_main() -> bool:
 @train_app.command("tokenizer")
 def tokenizer_command(
     config: Path = typer.Argument(..., help="YAML run configuration (see docs/training.md)."),
-    set_: List[str] = typer.Option([], "--set", "-s", help=_SET_HELP),
-    output_dir: Optional[str] = typer.Option(None, "--output-dir", "-o", help="Override output_dir."),
+    set_: list[str] = typer.Option([], "--set", "-s", help=_SET_HELP),
+    output_dir: str | None = typer.Option(None, "--output-dir", "-o", help="Override output_dir."),
 ) -> None:
     """Train (or fine-tune) the tokenizer: reconstruction + BSQ loss."""
     _run("tokenizer", config, set_, output_dir)
@@ -104,8 +108,8 @@ def tokenizer_command(
 @train_app.command("predictor")
 def predictor_command(
     config: Path = typer.Argument(..., help="YAML run configuration (see docs/training.md)."),
-    set_: List[str] = typer.Option([], "--set", "-s", help=_SET_HELP),
-    output_dir: Optional[str] = typer.Option(None, "--output-dir", "-o", help="Override output_dir."),
+    set_: list[str] = typer.Option([], "--set", "-s", help=_SET_HELP),
+    output_dir: str | None = typer.Option(None, "--output-dir", "-o", help="Override output_dir."),
 ) -> None:
     """Train (or fine-tune) the predictor on the frozen tokenizer's tokens: next-token loss."""
     _run("predictor", config, set_, output_dir)
@@ -114,8 +118,10 @@ def predictor_command(
 @train_app.command("corpus")
 def corpus_command(
     config: Path = typer.Argument(..., help="YAML run configuration; only its data section (and output_dir) is used."),
-    kind: Optional[str] = typer.Option(None, help="tokenizer or predictor: which section to use when the config has both."),
-    set_: List[str] = typer.Option([], "--set", "-s", help=_SET_HELP),
+    kind: str | None = typer.Option(
+        None, help="tokenizer or predictor: which section to use when the config has both."
+    ),
+    set_: list[str] = typer.Option([], "--set", "-s", help=_SET_HELP),
 ) -> None:
     """Build (or check) the memory-mapped data corpus of a config, without training."""
     from kronos.training.data import corpus_path, prepare_corpus
@@ -137,8 +143,8 @@ def corpus_command(
 @train_app.command("check")
 def check_command(
     config: Path = typer.Argument(..., help="YAML run configuration."),
-    kind: Optional[str] = typer.Option(None, help="tokenizer or predictor: also check the model section for that kind."),
-    set_: List[str] = typer.Option([], "--set", "-s", help=_SET_HELP),
+    kind: str | None = typer.Option(None, help="tokenizer or predictor: also check the model section for that kind."),
+    set_: list[str] = typer.Option([], "--set", "-s", help=_SET_HELP),
 ) -> None:
     """Validate a config and print it with every default filled in."""
     from kronos.training.config import dump_config

@@ -31,22 +31,33 @@ do, so no validation or test bar is ever seen in training.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from kronos.fileio import atomic_write_text, new_temp_dir, recover_dir, replace_dir
 from kronos.data.sources import DataSourceError, SeriesData
+from kronos.fileio import atomic_write_text, new_temp_dir, recover_dir, replace_dir
 from kronos.preprocessing import calendar_features
 
-__all__ = ["CORPUS_FORMAT_VERSION", "SPLITS", "Corpus", "CorpusError", "GapRule", "SplitSpec", "build_corpus", "file_fingerprint"]
+__all__ = [
+    "CORPUS_FORMAT_VERSION",
+    "SPLITS",
+    "Corpus",
+    "CorpusError",
+    "GapRule",
+    "SplitSpec",
+    "build_corpus",
+    "file_fingerprint",
+]
 
 CORPUS_FORMAT_VERSION = 1
 SPLITS: tuple[str, ...] = ("train", "val", "test")
@@ -71,7 +82,9 @@ class GapRule:
             try:
                 td = pd.Timedelta(self.max_gap)
             except (TypeError, ValueError):
-                raise CorpusError(f"max_gap must be 'auto', null or a duration such as '3D' or '2h', got {self.max_gap!r}") from None
+                raise CorpusError(
+                    f"max_gap must be 'auto', null or a duration such as '3D' or '2h', got {self.max_gap!r}"
+                ) from None
             if td <= pd.Timedelta(0):
                 raise CorpusError(f"max_gap must be positive, got {self.max_gap!r}")
         if not self.factor > 0:
@@ -108,7 +121,9 @@ class SplitSpec:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v < 1.0:
                 raise CorpusError(f"{name} must be a number in [0, 1), got {v!r}")
         if self.val_fraction + self.test_fraction >= 1.0:
-            raise CorpusError(f"val_fraction + test_fraction must be below 1 (got {self.val_fraction} + {self.test_fraction})")
+            raise CorpusError(
+                f"val_fraction + test_fraction must be below 1 (got {self.val_fraction} + {self.test_fraction})"
+            )
         for name in ("val_start", "test_start"):
             v = getattr(self, name)
             if v is not None:
@@ -116,7 +131,11 @@ class SplitSpec:
                     pd.Timestamp(v)
                 except (TypeError, ValueError):
                     raise CorpusError(f"{name} must be a date such as '2021-01-01', got {v!r}") from None
-        if self.val_start is not None and self.test_start is not None and pd.Timestamp(self.test_start) < pd.Timestamp(self.val_start):
+        if (
+            self.val_start is not None
+            and self.test_start is not None
+            and pd.Timestamp(self.test_start) < pd.Timestamp(self.val_start)
+        ):
             raise CorpusError(f"test_start ({self.test_start}) must not be before val_start ({self.val_start})")
 
     @property
@@ -124,11 +143,19 @@ class SplitSpec:
         return self.val_start is not None or self.test_start is not None
 
     def boundaries(self, timestamps: np.ndarray) -> tuple[int, int]:
-        """Row positions ``(train_end, val_end)``: train is ``[0, train_end)``, val ``[train_end, val_end)``, test the rest."""
+        """Row positions ``(train_end, val_end)``: train ``[0, train_end)``, val up to ``val_end``, test the rest."""
         n = len(timestamps)
         if self.by_date:
-            val_end = n if self.test_start is None else int(np.searchsorted(timestamps, pd.Timestamp(self.test_start).value, "left"))
-            train_end = val_end if self.val_start is None else int(np.searchsorted(timestamps, pd.Timestamp(self.val_start).value, "left"))
+            val_end = (
+                n
+                if self.test_start is None
+                else int(np.searchsorted(timestamps, pd.Timestamp(self.test_start).value, "left"))
+            )
+            train_end = (
+                val_end
+                if self.val_start is None
+                else int(np.searchsorted(timestamps, pd.Timestamp(self.val_start).value, "left"))
+            )
             return min(train_end, val_end), val_end
         n_test = int(round(n * self.test_fraction))
         n_val = int(round(n * self.val_fraction))
@@ -176,7 +203,7 @@ class Corpus:
     _maps: dict[str, np.memmap] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str]) -> "Corpus":
+    def open(cls, path: str | os.PathLike[str]) -> Corpus:
         """Open the corpus folder at ``path`` (errors say what is missing or incompatible)."""
         found = recover_dir(path)
         if found is None:
@@ -188,7 +215,10 @@ class Corpus:
         except (OSError, ValueError) as exc:
             raise CorpusError(f"{root}: not a readable corpus ({exc})") from None
         if meta.get("format_version") != CORPUS_FORMAT_VERSION:
-            raise CorpusError(f"{root}: corpus format {meta.get('format_version')!r}, this version reads {CORPUS_FORMAT_VERSION}; rebuild it")
+            raise CorpusError(
+                f"{root}: corpus format {meta.get('format_version')!r}, this version reads "
+                f"{CORPUS_FORMAT_VERSION}; rebuild it"
+            )
         return cls(path=root, meta=meta, instruments=instruments)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -284,13 +314,14 @@ def build_corpus(
         all_segments: list[np.ndarray] = []
         counts = dict.fromkeys(SPLITS, 0)
         longest_train = 0
-        files = {
-            "features": open(tmp / "features.f32", "wb"),
-            "stamps": open(tmp / "stamps.u8", "wb"),
-            "timestamps": open(tmp / "timestamps.i64", "wb"),
-            **{f"windows_{s}": open(tmp / f"windows_{s}.i64", "wb") for s in SPLITS},
+        names = {
+            "features": "features.f32",
+            "stamps": "stamps.u8",
+            "timestamps": "timestamps.i64",
+            **{f"windows_{s}": f"windows_{s}.i64" for s in SPLITS},
         }
-        try:
+        with contextlib.ExitStack() as stack:
+            files = {key: stack.enter_context(open(tmp / name, "wb")) for key, name in names.items()}
             for i, s in enumerate(series):
                 n = len(s)
                 if n == 0:
@@ -298,11 +329,15 @@ def build_corpus(
                 ts = np.ascontiguousarray(s.timestamps, dtype=np.int64)
                 feats = np.asarray(s.features, dtype=np.float64)
                 if feats.shape != (n, N_FEATURES):
-                    raise CorpusError(f"{s.source} (symbol {s.symbol!r}): features must be ({n}, {N_FEATURES}), got {feats.shape}")
+                    raise CorpusError(
+                        f"{s.source} (symbol {s.symbol!r}): features must be ({n}, {N_FEATURES}), got {feats.shape}"
+                    )
                 too_big = np.abs(feats) > np.finfo(np.float32).max
                 if too_big.any():
                     row, col = np.argwhere(too_big)[0]
-                    raise CorpusError(f"{s.source} (symbol {s.symbol!r}): value {feats[row, col]!r} at row {row} does not fit float32")
+                    raise CorpusError(
+                        f"{s.source} (symbol {s.symbol!r}): value {feats[row, col]!r} at row {row} does not fit float32"
+                    )
                 threshold = gap.threshold_ns(ts)
                 segs = _segments(ts, threshold)
                 train_end, val_end = split.boundaries(ts)
@@ -335,14 +370,12 @@ def build_corpus(
                 n_bars += n
                 if progress and (i + 1) % 100 == 0:
                     print(f"corpus: {i + 1} instruments, {n_bars:,} bars", flush=True)
-        finally:
-            for fh in files.values():
-                fh.close()
         if not instruments:
             raise CorpusError("no bars found in the data sources")
         if counts["train"] == 0:
             raise CorpusError(
-                f"no training window fits: lookback + horizon = {window} bars, but the longest gap-free training stretch "
+                f"no training window fits: lookback + horizon = {window} bars, but the longest gap-free "
+                "training stretch "
                 f"of any instrument is {longest_train} bars (lower lookback/horizon, add data, or relax data.max_gap)"
             )
         segments = np.concatenate(all_segments)

@@ -13,7 +13,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -69,7 +70,9 @@ class RandomWindowSampler(Sampler[int]):
     ``set_position(k)`` skips the first ``k`` global draws of the epoch (used when resuming).
     """
 
-    def __init__(self, n_windows: int, samples_per_epoch: int, *, seed: int = 0, rank: int = 0, world_size: int = 1) -> None:
+    def __init__(
+        self, n_windows: int, samples_per_epoch: int, *, seed: int = 0, rank: int = 0, world_size: int = 1
+    ) -> None:
         if n_windows < 1:
             raise CorpusError("the split has no windows to sample")
         if not 0 <= rank < world_size:

@@ -19,9 +19,9 @@ instrument's membership spans are kept, as Qlib does when filtering by market.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -65,7 +65,10 @@ def read_calendar(provider_uri: str | os.PathLike[str], freq: str = "day") -> pd
     """The trading calendar ``calendars/<freq>.txt`` as a DatetimeIndex (errors name the file and line)."""
     path = Path(provider_uri).expanduser() / "calendars" / f"{freq.lower()}.txt"
     if not path.is_file():
-        raise DataSourceError(f"Qlib calendar {str(path)!r} not found (is data.qlib.provider_uri a Qlib provider directory, and freq {freq!r} right?)")
+        raise DataSourceError(
+            f"Qlib calendar {str(path)!r} not found (is data.qlib.provider_uri a Qlib provider directory, and "
+            f"freq {freq!r} right?)"
+        )
     lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
     lines = [line for line in lines if line]
     try:
@@ -78,7 +81,9 @@ def read_calendar(provider_uri: str | os.PathLike[str], freq: str = "day") -> pd
     return cal
 
 
-def read_instruments(provider_uri: str | os.PathLike[str], market: str = "all") -> dict[str, list[tuple[pd.Timestamp, pd.Timestamp]]]:
+def read_instruments(
+    provider_uri: str | os.PathLike[str], market: str = "all"
+) -> dict[str, list[tuple[pd.Timestamp, pd.Timestamp]]]:
     """``instruments/<market>.txt`` as ``{symbol: [(start, end), ...]}``."""
     path = Path(provider_uri).expanduser() / "instruments" / f"{market.lower()}.txt"
     if not path.is_file():
@@ -158,7 +163,9 @@ def _pyqlib_frames(src: QlibSource) -> Iterator[tuple[str, pd.DataFrame, str]]:
         import qlib
         from qlib.data import D
     except Exception as exc:
-        raise DataSourceError(f"data.qlib.use_pyqlib is true but pyqlib cannot be imported ({exc}); pip install 'kronos-kline[qlib]'") from None
+        raise DataSourceError(
+            f"data.qlib.use_pyqlib is true but pyqlib cannot be imported ({exc}); pip install 'kronos-kline[qlib]'"
+        ) from None
     root = Path(src.provider_uri).expanduser()
     qlib.init(provider_uri=str(root), region=src.region, kernels=1)
     freq = src.freq.lower()

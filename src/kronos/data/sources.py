@@ -14,9 +14,9 @@ and row at fault (rows are 0-based data rows of the file, header excluded).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -78,7 +78,9 @@ def _stem(path: Path) -> str:
     return path.stem
 
 
-def discover_files(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str], *, pattern: str | None = None) -> list[Path]:
+def discover_files(
+    paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str], *, pattern: str | None = None
+) -> list[Path]:
     """Expand files and folders (recursively) into a sorted list of CSV/Parquet files.
 
     ``pattern`` (a glob such as ``"**/*_daily.parquet"``) selects files inside folders; by default
@@ -95,14 +97,18 @@ def discover_files(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[s
             raise DataSourceError(f"data path {str(path)!r} does not exist")
         if path.is_dir():
             candidates = path.glob(pattern) if pattern else path.rglob("*")
-            found = sorted(p for p in candidates if p.is_file() and _has_supported_suffix(p) and not p.name.startswith("."))
+            found = sorted(
+                p for p in candidates if p.is_file() and _has_supported_suffix(p) and not p.name.startswith(".")
+            )
             if not found:
                 what = f"matching {pattern!r}" if pattern else f"({', '.join(SUPPORTED_SUFFIXES)})"
                 raise DataSourceError(f"folder {str(path)!r} holds no CSV or Parquet file {what}")
             files.extend(found)
         else:
             if not _has_supported_suffix(path):
-                raise DataSourceError(f"{str(path)!r} is not a CSV or Parquet file (expected one of {', '.join(SUPPORTED_SUFFIXES)})")
+                raise DataSourceError(
+                    f"{str(path)!r} is not a CSV or Parquet file (expected one of {', '.join(SUPPORTED_SUFFIXES)})"
+                )
             files.append(path)
     seen: set[Path] = set()
     unique = []
@@ -151,7 +157,8 @@ def _find_timestamp_column(df: pd.DataFrame, configured: str | None, where: str)
         if cand in df.columns:
             return cand
     raise DataSourceError(
-        f"{where}: no timestamp column; expected one of {list(TIMESTAMP_CANDIDATES)} (or set data.timestamp_column), columns are {list(df.columns)}"
+        f"{where}: no timestamp column; expected one of {list(TIMESTAMP_CANDIDATES)} (or set "
+        f"data.timestamp_column), columns are {list(df.columns)}"
     )
 
 
@@ -244,7 +251,9 @@ def iter_series(
             if wanted is not None and symbol not in wanted:
                 continue
             if symbol in emitted:
-                raise DataSourceError(f"symbol {symbol!r} appears in both {emitted[symbol]} and {source}; give each instrument one source")
+                raise DataSourceError(
+                    f"symbol {symbol!r} appears in both {emitted[symbol]} and {source}; give each instrument one source"
+                )
             emitted[symbol] = source
             found.add(symbol)
             if len(frame) < min_rows:

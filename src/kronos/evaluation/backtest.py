@@ -102,7 +102,9 @@ def period_returns(forecasts: pd.DataFrame, stride: int = 1) -> pd.DataFrame:
     first = forecasts["forecaster"].iloc[0]
     rows = forecasts[(forecasts["forecaster"] == first) & (forecasts["step"] == stride)]
     values = rows["y_true"].to_numpy() / rows["last_close"].to_numpy() - 1.0
-    frame = pd.DataFrame({"origin_time": rows["origin_time"].to_numpy(), "series": rows["series"].to_numpy(), "ret": values})
+    frame = pd.DataFrame(
+        {"origin_time": rows["origin_time"].to_numpy(), "series": rows["series"].to_numpy(), "ret": values}
+    )
     return frame.pivot_table(index="origin_time", columns="series", values="ret", aggfunc="first").sort_index()
 
 
@@ -162,7 +164,7 @@ def topk_dropout_backtest(
         candidates = [x for x in scores.index if x not in weights][:n_candidates]
         if held and config.n_drop > 0:
             combined = scores[held_tradable + candidates].sort_values(ascending=False, kind="stable")
-            worst = set(combined.index[-config.n_drop:])
+            worst = set(combined.index[-config.n_drop :])
             sell = [x for x in held_tradable if x in worst and held_for[x] >= config.min_hold]
         else:
             sell = []
@@ -185,7 +187,9 @@ def topk_dropout_backtest(
         w = np.array(list(weights.values()), dtype=np.float64)
         gross = float(np.dot(w, r_held))
         cost = traded * config.cost_rate
-        records.append((t, gross, cost, gross - cost, float(benchmark.get(t, np.nan)), traded / 2.0, len(weights), cash))
+        records.append(
+            (t, gross, cost, gross - cost, float(benchmark.get(t, np.nan)), traded / 2.0, len(weights), cash)
+        )
         holdings.append((t, ",".join(sorted(weights))))
         # let the weights drift with the period's returns (costs are charged to the return, not the mix)
         total = float(np.dot(w, 1.0 + r_held)) + cash
@@ -194,10 +198,16 @@ def topk_dropout_backtest(
         cash /= total
         for x in held_for:
             held_for[x] += 1
-    periods = pd.DataFrame(records, columns=["origin_time", "gross", "cost", "net", "benchmark", "turnover", "n_holdings", "cash"])
+    periods = pd.DataFrame(
+        records, columns=["origin_time", "gross", "cost", "net", "benchmark", "turnover", "n_holdings", "cash"]
+    )
     periods = periods.set_index("origin_time")
-    stats = performance_stats(periods["net"], periods["benchmark"], periods["turnover"], periods_per_year, gross=periods["gross"])
-    return BacktestResult(periods=periods, stats=stats, holdings=pd.DataFrame(holdings, columns=["origin_time", "holdings"]))
+    stats = performance_stats(
+        periods["net"], periods["benchmark"], periods["turnover"], periods_per_year, gross=periods["gross"]
+    )
+    return BacktestResult(
+        periods=periods, stats=stats, holdings=pd.DataFrame(holdings, columns=["origin_time", "holdings"])
+    )
 
 
 def long_flat_backtest(
@@ -224,11 +234,19 @@ def long_flat_backtest(
     gross = position * r
     cost = traded * (cost_bps + slippage_bps) / 1e4
     periods = pd.DataFrame(
-        {"gross": gross, "cost": cost, "net": gross - cost, "benchmark": r, "turnover": traded / 2.0,
-         "position": position},
+        {
+            "gross": gross,
+            "cost": cost,
+            "net": gross - cost,
+            "benchmark": r,
+            "turnover": traded / 2.0,
+            "position": position,
+        },
         index=pd.Index(dates, name="origin_time"),
     )
-    stats = performance_stats(periods["net"], periods["benchmark"], periods["turnover"], periods_per_year, gross=periods["gross"])
+    stats = performance_stats(
+        periods["net"], periods["benchmark"], periods["turnover"], periods_per_year, gross=periods["gross"]
+    )
     return BacktestResult(periods=periods, stats=stats)
 
 

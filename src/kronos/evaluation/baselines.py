@@ -179,8 +179,12 @@ class Garch:
         sim_returns = sims.simulations.values[-1] / 100.0  # (n_paths, horizon)
         paths = np.exp(log_close[-1] + np.cumsum(sim_returns, axis=1))
         return paths_to_forecast(
-            paths, history, future_timestamps, self.name,
-            params={k: float(v) for k, v in fit.params.items()}, convergence=int(fit.convergence_flag),
+            paths,
+            history,
+            future_timestamps,
+            self.name,
+            params={k: float(v) for k, v in fit.params.items()},
+            convergence=int(fit.convergence_flag),
         )
 
 

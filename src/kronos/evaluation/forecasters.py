@@ -134,7 +134,9 @@ class KronosForecaster:
         try:
             from kronos import KronosPredictor  # type: ignore[attr-defined]
         except ImportError as exc:  # the core model ships in the same package; say so if it is absent
-            raise InputError(f"cannot load Kronos checkpoint {path!s}: kronos.KronosPredictor is unavailable ({exc})") from None
+            raise InputError(
+                f"cannot load Kronos checkpoint {path!s}: kronos.KronosPredictor is unavailable ({exc})"
+            ) from None
         kwargs: dict[str, Any] = {}
         if max_context is not None:
             kwargs["max_context"] = int(max_context)
@@ -142,8 +144,17 @@ class KronosForecaster:
             kwargs["device"] = device
         predictor = KronosPredictor.from_pretrained(str(path), **kwargs)
         label = name or Path(str(path).rstrip("/")).name or "kronos"
-        return cls(predictor, label, temperature=temperature, top_k=top_k, top_p=top_p, max_history=max_history,
-                   calibrate=calibrate, calibration_origins=calibration_origins, calibration_samples=calibration_samples)
+        return cls(
+            predictor,
+            label,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            max_history=max_history,
+            calibrate=calibrate,
+            calibration_origins=calibration_origins,
+            calibration_samples=calibration_samples,
+        )
 
     def forecast(
         self,
@@ -153,7 +164,9 @@ class KronosForecaster:
         *,
         seed: int | None = None,
     ) -> Forecast:
-        return self.forecast_many([history], [future_timestamps], num_samples, seeds=None if seed is None else [seed])[0]
+        return self.forecast_many([history], [future_timestamps], num_samples, seeds=None if seed is None else [seed])[
+            0
+        ]
 
     def forecast_many(
         self,
@@ -180,16 +193,26 @@ class KronosForecaster:
         if len(horizons) != 1:
             raise InputError(f"forecast_many needs one horizon for every origin, got {sorted(horizons)}")
         pred_len = horizons.pop()
-        options = dict(T=self.temperature, top_k=self.top_k, top_p=self.top_p, sample_count=int(num_samples), verbose=False,
-                       calibrate=self.calibrate, calibration_origins=self.calibration_origins,
-                       calibration_samples=self.calibration_samples)  # fmt: skip
+        options = dict(
+            T=self.temperature,
+            top_k=self.top_k,
+            top_p=self.top_p,
+            sample_count=int(num_samples),
+            verbose=False,
+            calibrate=self.calibrate,
+            calibration_origins=self.calibration_origins,
+            calibration_samples=self.calibration_samples,
+        )
         seed_list = [None] * len(frames) if seeds is None else [int(s) for s in seeds]
         if hasattr(self.predictor, "forecast_batch"):
             results = self.predictor.forecast_batch(
                 frames, xs, ys, pred_len, seeds=None if seeds is None else seed_list, **options
             )
         else:  # a predictor with only forecast(): one call per origin
-            results = [self.predictor.forecast(f, x, y, pred_len, seed=s, **options) for f, x, y, s in zip(frames, xs, ys, seed_list)]
+            results = [
+                self.predictor.forecast(f, x, y, pred_len, seed=s, **options)
+                for f, x, y, s in zip(frames, xs, ys, seed_list)
+            ]
         for result in results:
             result.info.setdefault("forecaster", self.name)
         return results
@@ -278,7 +301,9 @@ def load_forecaster(name_or_checkpoint: str, *, name: str | None = None, **krono
             raise InputError(f"forecaster {key!r}: a checkpoint must be a directory holding model/ and tokenizer/")
         missing = [d for d in ("model", "tokenizer") if not (path / d).is_dir()]
         if missing:
-            raise InputError(f"forecaster {key!r}: checkpoint directory lacks {missing} (expected model/ and tokenizer/)")
+            raise InputError(
+                f"forecaster {key!r}: checkpoint directory lacks {missing} (expected model/ and tokenizer/)"
+            )
         return KronosForecaster.from_pretrained(path, name=name, **kronos_options)
     published = False
     try:

@@ -92,7 +92,9 @@ def score_paths(
     base = np.log(last_close)
     # a model may sample non-positive prices; floor them so their (huge) returns count against it
     floor = 1e-9 * abs(last_close)
-    path_r = np.diff(np.concatenate([np.full((paths.shape[0], 1), base), np.log(np.maximum(paths, floor))], axis=1), axis=1)
+    path_r = np.diff(
+        np.concatenate([np.full((paths.shape[0], 1), base), np.log(np.maximum(paths, floor))], axis=1), axis=1
+    )
     true_r = np.diff(np.concatenate([[base], np.log(truth)]))
     out["rv_pred"] = np.sqrt(np.cumsum(path_r**2, axis=1).mean(axis=0))
     out["rv_true"] = np.sqrt(np.cumsum(true_r**2))
@@ -165,7 +167,19 @@ def compute_metrics(forecasts: pd.DataFrame, levels: Sequence[float] = INTERVAL_
     first two kinds. Pooled rows average over every (series, origin, step) row, so series with
     more origins weigh more.
     """
-    required = {"forecaster", "series", "origin_time", "step", "last_close", "y_true", "y_pred", "crps", "pit", "rv_pred", "rv_true"}
+    required = {
+        "forecaster",
+        "series",
+        "origin_time",
+        "step",
+        "last_close",
+        "y_true",
+        "y_pred",
+        "crps",
+        "pit",
+        "rv_pred",
+        "rv_true",
+    }
     missing = sorted(required - set(forecasts.columns))
     if missing:
         raise ValueError(f"compute_metrics: forecasts table lacks column(s) {missing}")

@@ -140,11 +140,19 @@ def run_evaluation(
     out = Path(out_dir)
     origins = result.forecasts["origin_time"]
     settings = {
-        "data": str(data), "series": result.forecasts["series"].nunique(), "forecasters": ", ".join(s.label for s in specs),
-        "lookback": config.lookback, "horizon": config.horizon, "origins per series (max)": config.origins,
-        "stride": config.step, "sample paths": config.num_samples, "alignment": result.align, "seed": config.seed,
+        "data": str(data),
+        "series": result.forecasts["series"].nunique(),
+        "forecasters": ", ".join(s.label for s in specs),
+        "lookback": config.lookback,
+        "horizon": config.horizon,
+        "origins per series (max)": config.origins,
+        "stride": config.step,
+        "sample paths": config.num_samples,
+        "alignment": result.align,
+        "seed": config.seed,
         "origin range": f"{report._fmt(origins.min())} .. {report._fmt(origins.max())}",
-        "forecast rows": len(result.forecasts), "failed forecasts": int(result.errors["forecaster"].notna().sum()),
+        "forecast rows": len(result.forecasts),
+        "failed forecasts": int(result.errors["forecaster"].notna().sum()),
     }
     overall = report.overall_table(metrics)
     per_series = metrics[(metrics["series"] != "(all)") & (metrics["step"].astype(str) == "all")]
@@ -164,24 +172,57 @@ def run_evaluation(
             atomic_write(stage / "ic_daily.csv", ic_daily.to_csv(index=False))
         report.evaluation_figures(result.forecasts, metrics, stage, ic_daily)
 
-        md = ["# Kronos evaluation", "", report.markdown_table(_settings_table(settings)), "",
-              "## All series, all horizon steps", "",
-              ("Return-scale metrics (`mae_ret`, `rmse_ret`, `crps_ret`, `width80`, `rv_mae`) are fractions of the "
-               "last close; `mape` is in %; `rel_mae_ret` < 1 beats persistence. Definitions: docs/evaluation.md."), "",
-              report.markdown_table(overall), ""]
+        md = [
+            "# Kronos evaluation",
+            "",
+            report.markdown_table(_settings_table(settings)),
+            "",
+            "## All series, all horizon steps",
+            "",
+            (
+                "Return-scale metrics (`mae_ret`, `rmse_ret`, `crps_ret`, `width80`, `rv_mae`) are fractions of the "
+                "last close; `mape` is in %; `rel_mae_ret` < 1 beats persistence. Definitions: docs/evaluation.md."
+            ),
+            "",
+            report.markdown_table(overall),
+            "",
+        ]
         if ic is not None:
-            md += ["## Cross-sectional skill (predicted vs realised horizon return)", "",
-                   report.markdown_table(ic), "", "![cumulative RankIC](ic.png)", ""]
-        md += ["## CRPS / last close per series", "", report.markdown_table(pivot), "",
-               "![error by horizon](horizon.png)", "", "![calibration](calibration.png)", "",
-               "![example](example.png)", ""]
+            md += [
+                "## Cross-sectional skill (predicted vs realised horizon return)",
+                "",
+                report.markdown_table(ic),
+                "",
+                "![cumulative RankIC](ic.png)",
+                "",
+            ]
+        md += [
+            "## CRPS / last close per series",
+            "",
+            report.markdown_table(pivot),
+            "",
+            "![error by horizon](horizon.png)",
+            "",
+            "![calibration](calibration.png)",
+            "",
+            "![example](example.png)",
+            "",
+        ]
         if len(result.errors):
-            md += ["## Failures", "", f"{len(result.errors)} forecast(s) or series failed or were skipped; see errors.csv.", "",
-                   report.markdown_table(result.errors.head(10)), ""]
+            md += [
+                "## Failures",
+                "",
+                f"{len(result.errors)} forecast(s) or series failed or were skipped; see errors.csv.",
+                "",
+                report.markdown_table(result.errors.head(10)),
+                "",
+            ]
         atomic_write(stage / "summary.md", "\n".join(md))
 
-        sections: list[tuple[str, list]] = [("settings", [_settings_table(settings)]),
-                                            ("all series, all horizon steps", [overall])]
+        sections: list[tuple[str, list]] = [
+            ("settings", [_settings_table(settings)]),
+            ("all series, all horizon steps", [overall]),
+        ]
         if ic is not None:
             sections.append(("cross-sectional IC / RankIC", [ic]))
         sections.append(("plots", report.evaluation_plotly(result.forecasts, metrics, ic_daily)))
@@ -305,16 +346,24 @@ def run_backtest(
         else:
             for series_name in matrix.columns:
                 res = long_flat_backtest(
-                    matrix[series_name], returns[series_name], long_short=long_short, threshold=threshold,
-                    cost_bps=topk.cost_bps, slippage_bps=topk.slippage_bps, periods_per_year=ppy,
-                )  # fmt: skip
+                    matrix[series_name],
+                    returns[series_name],
+                    long_short=long_short,
+                    threshold=threshold,
+                    cost_bps=topk.cost_bps,
+                    slippage_bps=topk.slippage_bps,
+                    periods_per_year=ppy,
+                )
                 results[f"{name} / {series_name}"] = res
                 stats_rows.append(res.stats.assign(forecaster=name, series=series_name))
     ic = None
     if forecasts["series"].nunique() >= MIN_IC_NAMES:
         # skill of the same signal, as a predicted return, against the return earned while holding it
-        daily = information_coefficient(make_signals(forecasts, signal, relative=True),
-                                        realised_returns(forecasts, step=stride), min_names=MIN_IC_NAMES)
+        daily = information_coefficient(
+            make_signals(forecasts, signal, relative=True),
+            realised_returns(forecasts, step=stride),
+            min_names=MIN_IC_NAMES,
+        )
         ic = ic_summary(daily) if len(daily) else None
     stats = pd.concat(stats_rows).rename_axis("row").reset_index()
     front = ["forecaster", "series", "row"]
@@ -323,11 +372,14 @@ def run_backtest(
 
     out = Path(out_dir)
     settings: dict[str, Any] = {
-        "strategy": strategy if strategy == "single" else f"top-{topk.top_k}, drop {topk.n_drop}, min hold {topk.min_hold}",
+        "strategy": strategy
+        if strategy == "single"
+        else f"top-{topk.top_k}, drop {topk.n_drop}, min hold {topk.min_hold}",
         "signal": f"{signal} of the predicted close minus last close{' (relative)' if relative else ''}",
         "costs": f"{topk.cost_bps} bps + {topk.slippage_bps} bps slippage per side",
         "benchmark": "equal-weighted universe" if benchmark.lower() == "equal" else benchmark,
-        "bars between decisions": stride, "periods per year": ppy,
+        "bars between decisions": stride,
+        "periods per year": ppy,
         "decisions": f"{report._fmt(returns.index.min())} .. {report._fmt(returns.index.max())} ({len(returns.index)})",
         "series": forecasts["series"].nunique(),
     }
@@ -336,7 +388,9 @@ def run_backtest(
     if strategy == "single":
         settings["rule"] = f"{'long/short' if long_short else 'long/flat'}, threshold {threshold}"
     first_series = min(forecasts["series"].unique())
-    plot_results = results if strategy == "topk" else {k: v for k, v in results.items() if k.endswith(f"/ {first_series}")}
+    plot_results = (
+        results if strategy == "topk" else {k: v for k, v in results.items() if k.endswith(f"/ {first_series}")}
+    )
     shown = stats[stats["row"] != "strategy (gross)"]
     with _staging(out) as stage:
         if computed:
@@ -346,21 +400,46 @@ def run_backtest(
         atomic_write(stage / "backtest.csv", periods.to_csv(index=False))
         atomic_write(stage / "stats.csv", stats.to_csv(index=False))
         report.backtest_figures(plot_results, stage, title=f"{strategy} backtest")
-        md = ["# Kronos backtest", "", report.markdown_table(_settings_table(settings)), "", "## Performance", "",
-              ("Annualised figures; `max_drawdown` and returns are fractions; turnover is one-way per bar. "
-               "Gross rows (before costs) are in stats.csv."), "",
-              report.markdown_table(shown), "", "![equity](equity.png)", ""]
+        md = [
+            "# Kronos backtest",
+            "",
+            report.markdown_table(_settings_table(settings)),
+            "",
+            "## Performance",
+            "",
+            (
+                "Annualised figures; `max_drawdown` and returns are fractions; turnover is one-way per bar. "
+                "Gross rows (before costs) are in stats.csv."
+            ),
+            "",
+            report.markdown_table(shown),
+            "",
+            "![equity](equity.png)",
+            "",
+        ]
         if ic is not None:
             atomic_write(stage / "ic.csv", ic.to_csv(index=False))
-            md += ["## Signal IC / RankIC against the return over the holding period", "", report.markdown_table(ic), ""]
+            md += [
+                "## Signal IC / RankIC against the return over the holding period",
+                "",
+                report.markdown_table(ic),
+                "",
+            ]
         atomic_write(stage / "summary.md", "\n".join(md))
-        report.write_html(stage / "report.html", "Kronos backtest", [
-            ("settings", [_settings_table(settings)]), ("performance", [stats]),
-            *([("signal IC / RankIC", [ic])] if ic is not None else []),
-            ("equity", report.backtest_plotly(plot_results)),
-        ])
+        report.write_html(
+            stage / "report.html",
+            "Kronos backtest",
+            [
+                ("settings", [_settings_table(settings)]),
+                ("performance", [stats]),
+                *([("signal IC / RankIC", [ic])] if ic is not None else []),
+                ("equity", report.backtest_plotly(plot_results)),
+            ],
+        )
         files = sorted(out / p.name for p in stage.iterdir())
-    return BacktestOutput(out_dir=out, results=results, stats=stats, forecasts=forecasts, ic=ic, files=files, errors=errors)
+    return BacktestOutput(
+        out_dir=out, results=results, stats=stats, forecasts=forecasts, ic=ic, files=files, errors=errors
+    )
 
 
 def _decisions_per_year(forecasts: pd.DataFrame, stride: int) -> float:

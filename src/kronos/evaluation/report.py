@@ -33,8 +33,20 @@ __all__ = [
 ]
 
 SUMMARY_COLUMNS: tuple[str, ...] = (
-    "forecaster", "n", "mae_ret", "rmse_ret", "mape", "dir_acc", "crps_ret",
-    "cov50", "cov80", "cov90", "width80", "pit_ks", "rv_mae", "rel_mae_ret",
+    "forecaster",
+    "n",
+    "mae_ret",
+    "rmse_ret",
+    "mape",
+    "dir_acc",
+    "crps_ret",
+    "cov50",
+    "cov80",
+    "cov90",
+    "width80",
+    "pit_ks",
+    "rv_mae",
+    "rel_mae_ret",
 )
 
 
@@ -134,7 +146,9 @@ def evaluation_figures(
         axes[0].plot(nominal, cov, marker="o", label=name)
         hist = pit_histogram(forecasts.loc[forecasts["forecaster"] == name, "pit"])
         axes[1].step(np.linspace(0.05, 0.95, len(hist)), hist, where="mid", label=name)
-    axes[0].set(title="interval coverage", xlabel="nominal level", ylabel="observed share inside", xlim=(0.4, 1), ylim=(0, 1))
+    axes[0].set(
+        title="interval coverage", xlabel="nominal level", ylabel="observed share inside", xlim=(0.4, 1), ylim=(0, 1)
+    )
     axes[1].axhline(1.0, color="grey", linestyle="--")
     axes[1].set(title="PIT histogram (flat = calibrated)", xlabel="PIT", ylabel="density")
     for ax in axes:
@@ -183,7 +197,9 @@ def backtest_figures(results: dict[str, object], out_dir: str | os.PathLike, tit
     for name, result in results.items():
         equity = result.equity()  # type: ignore[attr-defined]
         line = axes[0].plot(equity.index, equity["net"], label=f"{name} (net)")[0]
-        axes[0].plot(equity.index, equity["gross"], color=line.get_color(), linestyle=":", alpha=0.7, label=f"{name} (gross)")
+        axes[0].plot(
+            equity.index, equity["gross"], color=line.get_color(), linestyle=":", alpha=0.7, label=f"{name} (gross)"
+        )
         drawdown = equity["net"] / equity["net"].cummax() - 1.0
         axes[1].fill_between(equity.index, drawdown * 100, 0, color=line.get_color(), alpha=0.3)
         if not bench_drawn and "benchmark" in equity:
@@ -205,7 +221,8 @@ def backtest_figures(results: dict[str, object], out_dir: str | os.PathLike, tit
 def _table_html(frame: pd.DataFrame) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>" for row in frame.itertuples(index=False)
+        "<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>"
+        for row in frame.itertuples(index=False)
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -217,7 +234,10 @@ def evaluation_plotly(forecasts: pd.DataFrame, metrics: pd.DataFrame, ic_daily: 
     figs = []
     by_step = metrics[(metrics["series"] == ALL) & (metrics["step"].astype(str) != "all")].copy()
     by_step["step"] = by_step["step"].astype(int)
-    for col, title in (("mae_ret", "MAE of the return (%) by horizon step"), ("crps_ret", "CRPS / last close (%) by horizon step")):
+    for col, title in (
+        ("mae_ret", "MAE of the return (%) by horizon step"),
+        ("crps_ret", "CRPS / last close (%) by horizon step"),
+    ):
         fig = go.Figure()
         for name, part in by_step.groupby("forecaster", sort=True):
             part = part.sort_values("step")
@@ -230,8 +250,15 @@ def evaluation_plotly(forecasts: pd.DataFrame, metrics: pd.DataFrame, ic_daily: 
     for name, part in forecasts.groupby("forecaster", sort=True):
         # densities from pit_histogram (closed last bin): plotly's own binning is half-open and drops PIT = 1
         # exactly, which is where a too-narrow forecast puts every outcome above all its samples
-        fig.add_trace(go.Bar(x=centres, y=pit_histogram(part["pit"], bins=bins), width=1 / bins, name=str(name), opacity=0.6))
-    fig.update_layout(title="PIT histogram (flat at 1 = calibrated)", barmode="overlay", height=380, xaxis={"range": [0, 1], "title": "PIT"})
+        fig.add_trace(
+            go.Bar(x=centres, y=pit_histogram(part["pit"], bins=bins), width=1 / bins, name=str(name), opacity=0.6)
+        )
+    fig.update_layout(
+        title="PIT histogram (flat at 1 = calibrated)",
+        barmode="overlay",
+        height=380,
+        xaxis={"range": [0, 1], "title": "PIT"},
+    )
     figs.append(fig)
     if ic_daily is not None and len(ic_daily):
         fig = go.Figure()
@@ -252,7 +279,9 @@ def backtest_plotly(results: dict[str, object]) -> list:
     for name, result in results.items():
         equity = result.equity()  # type: ignore[attr-defined]
         fig.add_trace(go.Scatter(x=equity.index, y=equity["net"], mode="lines", name=f"{name} (net)"))
-        fig.add_trace(go.Scatter(x=equity.index, y=equity["gross"], mode="lines", name=f"{name} (gross)", line={"dash": "dot"}))
+        fig.add_trace(
+            go.Scatter(x=equity.index, y=equity["gross"], mode="lines", name=f"{name} (gross)", line={"dash": "dot"})
+        )
         bench = equity["benchmark"] if bench is None and "benchmark" in equity else bench
     if bench is not None:
         fig.add_trace(go.Scatter(x=bench.index, y=bench, mode="lines", name="benchmark", line={"color": "black"}))

@@ -35,7 +35,15 @@ from kronos.preprocessing import InputError
 __all__ = ["RollingConfig", "RollingResult", "forecast_origins", "origin_plan", "rolling_evaluate", "skip_reasons"]
 
 FORECAST_COLUMNS: tuple[str, ...] = (
-    "forecaster", "series", "origin_time", "step", "target_time", "last_close", "y_true", "y_pred", "y_median",
+    "forecaster",
+    "series",
+    "origin_time",
+    "step",
+    "target_time",
+    "last_close",
+    "y_true",
+    "y_pred",
+    "y_median",
 )
 
 
@@ -79,7 +87,9 @@ class RollingResult:
     """The forecasts table (one row per forecaster, series, origin and step) and any failures."""
 
     forecasts: pd.DataFrame
-    errors: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["forecaster", "series", "origin_time", "error"]))
+    errors: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["forecaster", "series", "origin_time", "error"])
+    )
     align: str = "end"
 
 
@@ -164,10 +174,14 @@ def forecast_origins(
     for pos in positions:
         pos = int(pos)
         if pos - L + 1 < 0 or pos + H >= len(frame):
-            raise InputError(f"{name}: origin at row {pos} needs rows {pos - L + 1}..{pos + H}, the series has {len(frame)}")
+            raise InputError(
+                f"{name}: origin at row {pos} needs rows {pos - L + 1}..{pos + H}, the series has {len(frame)}"
+            )
         origin_time = stamps[pos]
         history = frame.iloc[pos - L + 1 : pos + 1].reset_index(drop=True).copy()
-        origins.append((pos, origin_time, history, stamps[pos + 1 : pos + 1 + H], seed_for(config.seed, name, origin_time)))
+        origins.append(
+            (pos, origin_time, history, stamps[pos + 1 : pos + 1 + H], seed_for(config.seed, name, origin_time))
+        )
     # Forecasters that batch (Kronos) forecast every origin of the series at once; each origin keeps
     # its own seed, so the result equals one call per origin. On failure they fall back to one call
     # per origin, so a single bad origin is reported alone.
@@ -176,8 +190,9 @@ def forecast_origins(
         many = getattr(forecaster, "forecast_many", None)
         if callable(many) and len(origins) > 1:
             try:
-                batched[j] = many([o[2] for o in origins], [o[3] for o in origins], config.num_samples,
-                                  seeds=[o[4] for o in origins])  # fmt: skip
+                batched[j] = many(
+                    [o[2] for o in origins], [o[3] for o in origins], config.num_samples, seeds=[o[4] for o in origins]
+                )
             except Exception:
                 if raise_errors:
                     raise
@@ -200,8 +215,14 @@ def forecast_origins(
             except Exception as exc:  # one bad fit must not sink a run over hundreds of series
                 if raise_errors:
                     raise
-                errors.append({"forecaster": forecaster.name, "series": name, "origin_time": origin_time,
-                               "error": f"{type(exc).__name__}: {exc}"})
+                errors.append(
+                    {
+                        "forecaster": forecaster.name,
+                        "series": name,
+                        "origin_time": origin_time,
+                        "error": f"{type(exc).__name__}: {exc}",
+                    }
+                )
                 continue
             chunk = {
                 "forecaster": np.full(H, forecaster.name, dtype=object),
@@ -248,8 +269,14 @@ def _worker_init() -> None:
         torch.set_num_threads(1)
 
 
-def _worker_task(name: str, frame: pd.DataFrame, positions: np.ndarray, specs: tuple[ForecasterSpec, ...],
-                 config: RollingConfig, raise_errors: bool) -> tuple[pd.DataFrame, list[dict[str, Any]], int]:
+def _worker_task(
+    name: str,
+    frame: pd.DataFrame,
+    positions: np.ndarray,
+    specs: tuple[ForecasterSpec, ...],
+    config: RollingConfig,
+    raise_errors: bool,
+) -> tuple[pd.DataFrame, list[dict[str, Any]], int]:
     forecasters = []
     for spec in specs:
         if spec not in _WORKER_CACHE:
@@ -307,8 +334,14 @@ def rolling_evaluate(
         TimeRemainingColumn,
     )
 
-    columns = (TextColumn("[bold]evaluate"), BarColumn(), MofNCompleteColumn(), TextColumn("origins"),
-               TimeElapsedColumn(), TimeRemainingColumn())
+    columns = (
+        TextColumn("[bold]evaluate"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("origins"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
     frames: list[pd.DataFrame] = []
     errors: list[dict[str, Any]] = []
     with Progress(*columns, disable=not progress, transient=False) as bar:
@@ -317,8 +350,10 @@ def rolling_evaluate(
             specs = tuple(forecasters)  # type: ignore[arg-type]
             ctx = mp.get_context("spawn")  # fork after torch/BLAS threads start is unsafe
             with ProcessPoolExecutor(max_workers=min(jobs, total), mp_context=ctx, initializer=_worker_init) as pool:
-                futures = [pool.submit(_worker_task, name, part, pos, specs, config, raise_errors)
-                           for name, part, pos in _tasks(series, plan, config, jobs)]
+                futures = [
+                    pool.submit(_worker_task, name, part, pos, specs, config, raise_errors)
+                    for name, part, pos in _tasks(series, plan, config, jobs)
+                ]
                 for fut in as_completed(futures):
                     rows, errs, count = fut.result()
                     frames.append(rows)
@@ -327,14 +362,23 @@ def rolling_evaluate(
         else:
             built = [f.build() if isinstance(f, ForecasterSpec) else f for f in forecasters]
             for name, positions in plan.items():
-                rows, errs = forecast_origins(name, series[name], positions, built, config,
-                                              on_origin=lambda: bar.advance(task, 1), raise_errors=raise_errors)
+                rows, errs = forecast_origins(
+                    name,
+                    series[name],
+                    positions,
+                    built,
+                    config,
+                    on_origin=lambda: bar.advance(task, 1),
+                    raise_errors=raise_errors,
+                )
                 frames.append(rows)
                 errors.extend(errs)
     frames = [f for f in frames if len(f)]
     if frames:
         forecasts = pd.concat(frames, ignore_index=True)
-        forecasts = forecasts.sort_values(["forecaster", "series", "origin_time", "step"], kind="stable", ignore_index=True)
+        forecasts = forecasts.sort_values(
+            ["forecaster", "series", "origin_time", "step"], kind="stable", ignore_index=True
+        )
     else:
         forecasts = pd.DataFrame(columns=list(FORECAST_COLUMNS))
     err_frame = pd.DataFrame(errors, columns=["forecaster", "series", "origin_time", "error"])
@@ -343,7 +387,9 @@ def rolling_evaluate(
     return RollingResult(forecasts=forecasts, errors=err_frame, align=align)
 
 
-def skip_reasons(series: dict[str, pd.DataFrame], plan: dict[str, np.ndarray], config: RollingConfig, align: str) -> dict[str, str]:
+def skip_reasons(
+    series: dict[str, pd.DataFrame], plan: dict[str, np.ndarray], config: RollingConfig, align: str
+) -> dict[str, str]:
     """Why each series without an origin in ``plan`` was left out, in words.
 
     Too few bars for ``lookback + horizon`` is one reason; under calendar alignment a long series can
@@ -351,7 +397,11 @@ def skip_reasons(series: dict[str, pd.DataFrame], plan: dict[str, np.ndarray], c
     """
     need = config.lookback + config.horizon
     chosen = pd.DatetimeIndex(
-        np.unique(np.concatenate([series[n]["timestamps"].to_numpy()[p] for n, p in plan.items() if len(p)] or [np.array([], "M8[ns]")]))
+        np.unique(
+            np.concatenate(
+                [series[n]["timestamps"].to_numpy()[p] for n, p in plan.items() if len(p)] or [np.array([], "M8[ns]")]
+            )
+        )
     )
     reasons: dict[str, str] = {}
     for name, positions in plan.items():
@@ -364,11 +414,17 @@ def skip_reasons(series: dict[str, pd.DataFrame], plan: dict[str, np.ndarray], c
             continue
         stamps = pd.DatetimeIndex(frame["timestamps"])
         first_ok, last_ok = stamps[config.lookback - 1], stamps[n - 1 - config.horizon]
-        span = f"the {len(chosen)} common origin dates {chosen[0]:%Y-%m-%d %H:%M} .. {chosen[-1]:%Y-%m-%d %H:%M}" if len(chosen) else "the common origin dates"
+        span = (
+            f"the {len(chosen)} common origin dates {chosen[0]:%Y-%m-%d %H:%M} .. {chosen[-1]:%Y-%m-%d %H:%M}"
+            if len(chosen)
+            else "the common origin dates"
+        )
         if len(chosen) and last_ok < chosen[0]:
             reasons[name] = f"ends too early: its last usable origin {last_ok} (data end {stamps[-1]}) is before {span}"
         elif len(chosen) and first_ok > chosen[-1]:
             reasons[name] = f"starts too late: its first usable origin {first_ok} is after {span}"
         else:
-            reasons[name] = f"no bar with {config.lookback} bars before and {config.horizon} after on {span} ({align} alignment)"
+            reasons[name] = (
+                f"no bar with {config.lookback} bars before and {config.horizon} after on {span} ({align} alignment)"
+            )
     return reasons

@@ -10,7 +10,9 @@ from __future__ import annotations
 try:
     from kronos.server.app import ServerSettings, create_app
 except ImportError as exc:  # pragma: no cover - only without the extra
-    raise ImportError(f"the Kronos server needs the 'server' extra: pip install 'kronos-kline[server]' ({exc})") from exc
+    raise ImportError(
+        f"the Kronos server needs the 'server' extra: pip install 'kronos-kline[server]' ({exc})"
+    ) from exc
 from kronos.server.inference import Limits
 
 __all__ = ["Limits", "ServerSettings", "create_app"]

@@ -15,11 +15,12 @@ import json
 import logging
 import os
 import secrets
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Optional
+from typing import Any
 
 import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -54,7 +55,7 @@ class ServerSettings:
     batch_window_ms: float = 5.0
     max_batch: int = 32
     max_batch_paths: int = 2048
-    api_key: Optional[str] = field(default_factory=lambda: os.environ.get("KRONOS_API_KEY") or None)
+    api_key: str | None = field(default_factory=lambda: os.environ.get("KRONOS_API_KEY") or None)
 
 
 class _BodyLimit:
@@ -64,8 +65,24 @@ class _BodyLimit:
         self.app, self.limit = app, limit
 
     async def _refuse(self, send: Send, size: str) -> None:
-        body = json.dumps({"detail": [{"loc": ["body"], "msg": f"request body of {size} bytes exceeds the limit max_body_bytes={self.limit}", "type": "limit"}]}).encode()
-        await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        body = json.dumps(
+            {
+                "detail": [
+                    {
+                        "loc": ["body"],
+                        "msg": f"request body of {size} bytes exceeds the limit max_body_bytes={self.limit}",
+                        "type": "limit",
+                    }
+                ]
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -98,9 +115,9 @@ class _BodyLimit:
 
 @dataclass
 class _State:
-    predictor: Optional[KronosPredictor] = None
-    info: Optional[ModelInfo] = None
-    error: Optional[str] = None
+    predictor: KronosPredictor | None = None
+    info: ModelInfo | None = None
+    error: str | None = None
 
 
 def _errors(exc: ValidationError) -> list[dict[str, Any]]:
@@ -125,7 +142,11 @@ async def _payload_from_form(request: Request) -> dict[str, Any]:
     frame.columns = [str(c).strip().lower() for c in frame.columns]
     time_col = next((c for c in TIME_COLUMNS if c in frame.columns), None)
     if time_col is None:
-        raise RequestError(422, ["body", "file"], f"no time column (one of {list(TIME_COLUMNS)}); the columns are {list(frame.columns)}")
+        raise RequestError(
+            422,
+            ["body", "file"],
+            f"no time column (one of {list(TIME_COLUMNS)}); the columns are {list(frame.columns)}",
+        )
     unknown = [c for c in frame.columns if c not in {time_col, "open", "high", "low", "close", "volume", "amount"}]
     frame = frame.drop(columns=unknown).rename(columns={time_col: "timestamps"})
     frame["timestamps"] = frame["timestamps"].astype(str)
@@ -143,30 +164,43 @@ async def _payload_from_form(request: Request) -> dict[str, Any]:
 
 def _forecast_openapi() -> dict[str, Any]:
     form_fields = {
-        "file": {"type": "string", "format": "binary", "description": "CSV with timestamps, open, high, low, close[, volume, amount]"},
-        "pred_len": {"type": "integer"}, "sample_count": {"type": "integer"}, "T": {"type": "number"},
-        "top_p": {"type": "number"}, "seed": {"type": "integer"}, "calibrate": {"type": "boolean"},
+        "file": {
+            "type": "string",
+            "format": "binary",
+            "description": "CSV with timestamps, open, high, low, close[, volume, amount]",
+        },
+        "pred_len": {"type": "integer"},
+        "sample_count": {"type": "integer"},
+        "T": {"type": "number"},
+        "top_p": {"type": "number"},
+        "seed": {"type": "integer"},
+        "calibrate": {"type": "boolean"},
         "return_paths": {"type": "boolean"},
         "quantiles": {"type": "string", "description": "comma-separated levels, e.g. 0.1,0.5,0.9"},
-    }  # fmt: skip
+    }
     return {
         "requestBody": {
             "required": True,
             "content": {
                 "application/json": {"schema": {"$ref": "#/components/schemas/ForecastRequest"}},
-                "multipart/form-data": {"schema": {"type": "object", "required": ["file", "pred_len"], "properties": form_fields}},
+                "multipart/form-data": {
+                    "schema": {"type": "object", "required": ["file", "pred_len"], "properties": form_fields}
+                },
             },
         },
-        "responses": {"401": {"description": "missing or wrong API key"}, "413": {"description": "body or bars over the limit"}},
+        "responses": {
+            "401": {"description": "missing or wrong API key"},
+            "413": {"description": "body or bars over the limit"},
+        },
     }
 
 
 def create_app(
-    predictor: Optional[KronosPredictor] = None,
+    predictor: KronosPredictor | None = None,
     *,
-    loader: Optional[Callable[[], KronosPredictor]] = None,
+    loader: Callable[[], KronosPredictor] | None = None,
     model_name: str = "custom",
-    settings: Optional[ServerSettings] = None,
+    settings: ServerSettings | None = None,
 ) -> FastAPI:
     """The Kronos HTTP service for ``predictor`` (or for what ``loader()`` returns, loaded at start-up)."""
     if (predictor is None) == (loader is None):
@@ -180,9 +214,12 @@ def create_app(
     if predictor is not None:
         ready(predictor)
     batcher = MicroBatcher(
-        lambda jobs: run_group(state.predictor, jobs), window_ms=settings.batch_window_ms, max_batch=settings.max_batch,  # type: ignore[arg-type]
-        weight=lambda job: job.sample_count, max_weight=settings.max_batch_paths,
-    )  # fmt: skip
+        lambda jobs: run_group(state.predictor, jobs),
+        window_ms=settings.batch_window_ms,
+        max_batch=settings.max_batch,  # type: ignore[arg-type]
+        weight=lambda job: job.sample_count,
+        max_weight=settings.max_batch_paths,
+    )
 
     async def load() -> None:
         try:
@@ -202,9 +239,12 @@ def create_app(
         await batcher.stop()
 
     app = FastAPI(
-        title="Kronos forecasting service", version="1", debug=False, lifespan=lifespan,
+        title="Kronos forecasting service",
+        version="1",
+        debug=False,
+        lifespan=lifespan,
         description="Probabilistic forecasts of candlestick (OHLCV) series with a Kronos model.",
-    )  # fmt: skip
+    )
     app.state.kronos = state
     app.state.batcher = batcher
     app.add_middleware(_BodyLimit, limit=settings.limits.max_body_bytes)
@@ -217,7 +257,11 @@ def create_app(
         if given is None and auth.lower().startswith("bearer "):
             given = auth[7:].strip()
         if given is None or not secrets.compare_digest(given.encode(), settings.api_key.encode()):
-            raise HTTPException(401, "a valid API key is needed: header X-API-Key or Authorization: Bearer", {"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                401,
+                "a valid API key is needed: header X-API-Key or Authorization: Bearer",
+                {"WWW-Authenticate": "Bearer"},
+            )
 
     def require_ready() -> KronosPredictor:
         if state.predictor is None:
@@ -244,9 +288,12 @@ def create_app(
         return ModelsResponse(models=[state.info] if state.info else [])
 
     @app.post(
-        "/v1/forecast", response_model=ForecastResponse, dependencies=[Depends(require_key)], tags=["forecast"],
+        "/v1/forecast",
+        response_model=ForecastResponse,
+        dependencies=[Depends(require_key)],
+        tags=["forecast"],
         openapi_extra=_forecast_openapi(),
-    )  # fmt: skip
+    )
     async def forecast(request: Request) -> JSONResponse:
         """Forecast the bars after the given history: a JSON body (``ForecastRequest``) or a CSV upload (multipart)."""
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -259,7 +306,9 @@ def create_app(
                 except ValueError as exc:
                     raise RequestError(422, ["body"], f"the body is not valid JSON ({exc})") from None
             else:
-                raise RequestError(415, ["header", "content-type"], f"send application/json or multipart/form-data, not {ctype!r}")
+                raise RequestError(
+                    415, ["header", "content-type"], f"send application/json or multipart/form-data, not {ctype!r}"
+                )
             req = ForecastRequest.model_validate(payload)
             job = build_job(req, settings.limits)
         except ValidationError as exc:

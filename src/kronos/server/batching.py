@@ -10,9 +10,11 @@ themselves. ``max_batch=1`` turns batching off (one request at a time, in arriva
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Hashable, Sequence
+from typing import Any
 
 __all__ = ["MicroBatcher"]
 
@@ -66,10 +68,8 @@ class MicroBatcher:
         """Stop collecting; pending callers get a ``RuntimeError``."""
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
         if self._queue is not None:
             while not self._queue.empty():
                 pending = self._queue.get_nowait()

@@ -12,8 +12,9 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Hashable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -82,10 +83,14 @@ def build_job(req: ForecastRequest, limits: Limits) -> Job:
     if n < limits.min_bars:
         raise RequestError(422, ["body", "bars"], f"{n} bars sent; at least min_bars={limits.min_bars} are needed")
     if req.pred_len > limits.max_pred_len:
-        raise RequestError(422, ["body", "pred_len"], f"pred_len={req.pred_len} exceeds the limit max_pred_len={limits.max_pred_len}")
+        raise RequestError(
+            422, ["body", "pred_len"], f"pred_len={req.pred_len} exceeds the limit max_pred_len={limits.max_pred_len}"
+        )
     if req.sample_count > limits.max_sample_count:
         raise RequestError(
-            422, ["body", "sample_count"], f"sample_count={req.sample_count} exceeds the limit max_sample_count={limits.max_sample_count}"
+            422,
+            ["body", "sample_count"],
+            f"sample_count={req.sample_count} exceeds the limit max_sample_count={limits.max_sample_count}",
         )
     columns: dict[str, Any] = {"timestamps": [b.timestamps for b in req.bars]}
     for col in FEATURE_COLS:
@@ -108,7 +113,9 @@ def build_job(req: ForecastRequest, limits: Limits) -> Job:
             raise RequestError(422, ["body", "future_timestamps"], str(exc)) from None
         if future[0] <= stamps[-1]:
             raise RequestError(
-                422, ["body", "future_timestamps"], f"future_timestamps starts at {future[0]}, not after the last bar {stamps[-1]}"
+                422,
+                ["body", "future_timestamps"],
+                f"future_timestamps starts at {future[0]}, not after the last bar {stamps[-1]}",
             )
     else:
         try:
@@ -122,9 +129,17 @@ def build_job(req: ForecastRequest, limits: Limits) -> Job:
 def _run_one(predictor: KronosPredictor, job: Job) -> Forecast | Exception:
     try:
         return predictor.forecast(
-            job.bars, job.bars["timestamps"], pd.Series(job.future), job.pred_len, T=job.T, top_p=job.top_p,
-            sample_count=job.sample_count, seed=job.seed, generator=job.generator(predictor.device), calibrate=job.calibrate,
-        )  # fmt: skip
+            job.bars,
+            job.bars["timestamps"],
+            pd.Series(job.future),
+            job.pred_len,
+            T=job.T,
+            top_p=job.top_p,
+            sample_count=job.sample_count,
+            seed=job.seed,
+            generator=job.generator(predictor.device),
+            calibrate=job.calibrate,
+        )
     except Exception as exc:  # handed to that request's caller only
         return exc
 
@@ -140,11 +155,17 @@ def run_group(predictor: KronosPredictor, jobs: Sequence[Job]) -> list[Forecast 
     try:
         return list(
             predictor.forecast_batch(
-                [j.bars for j in jobs], [j.bars["timestamps"] for j in jobs], [pd.Series(j.future) for j in jobs],
-                first.pred_len, T=first.T, top_p=first.top_p, sample_count=first.sample_count,
-                seeds=[j.seed for j in jobs], batch_size=len(jobs),
+                [j.bars for j in jobs],
+                [j.bars["timestamps"] for j in jobs],
+                [pd.Series(j.future) for j in jobs],
+                first.pred_len,
+                T=first.T,
+                top_p=first.top_p,
+                sample_count=first.sample_count,
+                seeds=[j.seed for j in jobs],
+                batch_size=len(jobs),
             )
-        )  # fmt: skip
+        )
     except Exception:
         return [_run_one(predictor, job) for job in jobs]
 
@@ -187,4 +208,6 @@ def model_info(predictor: KronosPredictor, name: str | os.PathLike) -> ModelInfo
             digest.update(key.encode())
             digest.update(tensor.detach().cpu().reshape(-1).view(torch.uint8).numpy().tobytes())
         count += sum(p.numel() for p in module.parameters())
-    return ModelInfo(name=str(name), version=digest.hexdigest()[:12], max_context=predictor.max_context, parameters=count)
+    return ModelInfo(
+        name=str(name), version=digest.hexdigest()[:12], max_context=predictor.max_context, parameters=count
+    )

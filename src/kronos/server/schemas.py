@@ -7,7 +7,6 @@ order, duplicates, non-positive prices) are the library's own, run in :mod:`kron
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -24,8 +23,8 @@ class Bar(BaseModel):
     high: float
     low: float
     close: float
-    volume: Optional[float] = None
-    amount: Optional[float] = None
+    volume: float | None = None
+    amount: float | None = None
 
 
 class ForecastRequest(BaseModel):
@@ -39,9 +38,9 @@ class ForecastRequest(BaseModel):
     quantiles: list[float] = Field([0.1, 0.5, 0.9], min_length=1, max_length=20, description="Levels in (0, 1).")
     T: float = Field(1.0, gt=0, description="Sampling temperature.")
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling threshold.")
-    seed: Optional[int] = Field(None, ge=0, lt=2**63, description="Random seed; the response names the one used.")
+    seed: int | None = Field(None, ge=0, lt=2**63, description="Random seed; the response names the one used.")
     calibrate: bool = Field(False, description="Conformal calibration on the history (needs a long history).")
-    future_timestamps: Optional[list[datetime]] = Field(
+    future_timestamps: list[datetime] | None = Field(
         None, description="Times of the forecast bars (default: continue the history's spacing)."
     )
     return_paths: bool = Field(False, description="Include every sample path in the response.")
@@ -71,7 +70,7 @@ class ForecastResponse(BaseModel):
     seed: int
     sample_count: int
     calibrated: bool
-    paths: Optional[dict[str, list[list[float]]]] = Field(None, description="Column -> paths x bars (when asked).")
+    paths: dict[str, list[list[float]]] | None = Field(None, description="Column -> paths x bars (when asked).")
 
 
 class ModelsResponse(BaseModel):

@@ -104,7 +104,13 @@ def restore_rng(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     np_state = state["numpy"]
     np.random.set_state(
-        ("MT19937", np_state["keys"].numpy().astype(np.uint32), np_state["pos"], np_state["has_gauss"], np_state["cached_gaussian"])
+        (
+            "MT19937",
+            np_state["keys"].numpy().astype(np.uint32),
+            np_state["pos"],
+            np_state["has_gauss"],
+            np_state["cached_gaussian"],
+        )
     )
     random.setstate(_to_tuple(state["python"]))
     if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
@@ -118,7 +124,9 @@ def save_hub_layout(directory: Path, config: dict[str, Any], state: dict[str, to
     atomic_write_text(directory / CONFIG_NAME, json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
-def save_model_dir(target: Path, config: dict[str, Any], state: dict[str, torch.Tensor], extra_files: dict[str, str] | None = None) -> Path:
+def save_model_dir(
+    target: Path, config: dict[str, Any], state: dict[str, torch.Tensor], extra_files: dict[str, str] | None = None
+) -> Path:
     """Atomically (re)write a hub-layout folder ``target`` with the given weights and text files."""
     tmp = new_temp_dir(target)
     try:
@@ -184,5 +192,8 @@ def load_trainer_state(folder: Path) -> tuple[dict[str, Any], Path]:
     except Exception as exc:
         raise CheckpointError(f"{path}: cannot be read safely ({type(exc).__name__}: {exc})") from None
     if not isinstance(payload, dict) or payload.get("format") != STATE_FORMAT:
-        raise CheckpointError(f"{path}: unknown trainer state format {payload.get('format') if isinstance(payload, dict) else type(payload)!r}")
+        raise CheckpointError(
+            f"{path}: unknown trainer state format "
+            f"{payload.get('format') if isinstance(payload, dict) else type(payload)!r}"
+        )
     return payload, Path(found)

@@ -21,9 +21,10 @@ import difflib
 import os
 import types
 import typing
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 from kronos.config import ConfigError, KronosConfig, TokenizerConfig
 
@@ -64,7 +65,9 @@ def _type_name(tp: Any) -> str:
         return "null"
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return "a mapping"
-    return {int: "an integer", float: "a number", str: "a string", bool: "true/false"}.get(tp, getattr(tp, "__name__", str(tp)))
+    return {int: "an integer", float: "a number", str: "a string", bool: "true/false"}.get(
+        tp, getattr(tp, "__name__", str(tp))
+    )
 
 
 def _coerce(value: Any, tp: Any, where: str) -> Any:
@@ -258,7 +261,10 @@ class ModelConfig:
 
     def check(self, where: str) -> None:
         if (self.init is None) == (self.config is None):
-            raise TrainConfigError(f"{where}: give exactly one of model.init (a checkpoint path or hub id) and model.config (a fresh model's settings)")
+            raise TrainConfigError(
+                f"{where}: give exactly one of model.init (a checkpoint path or hub id) and model.config (a "
+                "fresh model's settings)"
+            )
         _positive(self.max_context, f"{where}.max_context")
 
 
@@ -303,8 +309,19 @@ class TrainConfig:
     def check(self, where: str) -> None:
         if self.epochs is None and self.max_steps is None:
             raise TrainConfigError(f"{where}: give train.epochs or train.max_steps (or both: whichever ends first)")
-        for name in ("batch_size", "epochs", "max_steps", "steps_per_epoch", "accumulation_steps", "val_samples",
-                     "val_batch_size", "log_every", "checkpoint_every", "early_stopping_patience", "cpu_threads"):  # fmt: skip
+        for name in (
+            "batch_size",
+            "epochs",
+            "max_steps",
+            "steps_per_epoch",
+            "accumulation_steps",
+            "val_samples",
+            "val_batch_size",
+            "log_every",
+            "checkpoint_every",
+            "early_stopping_patience",
+            "cpu_threads",
+        ):
             _positive(getattr(self, name), f"{where}.{name}")
         for name in ("lr", "eps", "div_factor", "final_div_factor", "grad_clip"):
             _positive(getattr(self, name), f"{where}.{name}")
@@ -335,14 +352,16 @@ class RunConfig:
         if self.kind is not None and self.kind not in ("tokenizer", "predictor"):
             raise TrainConfigError(f"kind: must be 'tokenizer' or 'predictor', got {self.kind!r}")
 
-    def for_kind(self, kind: Kind) -> "RunConfig":
+    def for_kind(self, kind: Kind) -> RunConfig:
         """Check the parts that depend on what is trained; returns self for chaining."""
         if self.kind is not None and self.kind != kind:
             raise TrainConfigError(f"kind: this config is for {self.kind} training, not {kind}")
         m = self.model
         if kind == "tokenizer":
             if m.tokenizer is not None:
-                raise TrainConfigError("model.tokenizer: only predictor training uses a tokenizer; remove it for tokenizer training")
+                raise TrainConfigError(
+                    "model.tokenizer: only predictor training uses a tokenizer; remove it for tokenizer training"
+                )
             if m.config is not None:
                 try:
                     TokenizerConfig.from_dict(m.config, source="model.config")
@@ -355,13 +374,17 @@ class RunConfig:
                 except ConfigError as exc:
                     raise TrainConfigError(_in_model_config(exc)) from None
                 if m.tokenizer is None:
-                    raise TrainConfigError("model.tokenizer: predictor training needs the tokenizer (checkpoint path or hub id) that makes its tokens")
+                    raise TrainConfigError(
+                        "model.tokenizer: predictor training needs the tokenizer (checkpoint path or hub id) "
+                        "that makes its tokens"
+                    )
             elif m.tokenizer is None:
                 from kronos.registry import resolve_published
 
                 if resolve_published(str(m.init)) is None:
                     raise TrainConfigError(
-                        f"model.tokenizer: {m.init!r} is not a published model, so name its tokenizer (checkpoint path or hub id)"
+                        f"model.tokenizer: {m.init!r} is not a published model, so name its tokenizer "
+                        "(checkpoint path or hub id)"
                     )
         return self
 
@@ -397,7 +420,10 @@ def resolve_kind_sections(data: Mapping[str, Any], kind: Kind | None, source: st
     if not sections:
         return doc
     if kind is None:
-        raise TrainConfigError(f"{source}: the config has {sorted(sections)} section(s); say which run it is for (tokenizer or predictor; --kind on the command line)")
+        raise TrainConfigError(
+            f"{source}: the config has {sorted(sections)} section(s); say which run it is for (tokenizer or "
+            "predictor; --kind on the command line)"
+        )
     if kind not in sections:
         raise TrainConfigError(f"{source}: the config has sections for {sorted(sections)} but not for {kind} training")
     return _deep_merge(doc, sections[kind])

@@ -9,8 +9,9 @@ checks that it sees the same corpus (shared file system) and builds its own copy
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from kronos.data.corpus import (
     Corpus,
@@ -32,9 +33,14 @@ def _qlib_source(data: DataConfig) -> QlibSource:
     assert q is not None
     instruments = q.instruments if isinstance(q.instruments, str) else tuple(q.instruments)
     return QlibSource(
-        provider_uri=q.provider_uri, instruments=instruments, freq=q.freq, start_time=q.start_time,
-        end_time=q.end_time, region=q.region, use_pyqlib=q.use_pyqlib,
-    )  # fmt: skip
+        provider_uri=q.provider_uri,
+        instruments=instruments,
+        freq=q.freq,
+        start_time=q.start_time,
+        end_time=q.end_time,
+        region=q.region,
+        use_pyqlib=q.use_pyqlib,
+    )
 
 
 def iter_config_series(data: DataConfig) -> Iterator[SeriesData]:
@@ -46,8 +52,12 @@ def iter_config_series(data: DataConfig) -> Iterator[SeriesData]:
                 yield s
         return
     yield from iter_series(
-        data.paths, symbol_column=data.symbol_column, timestamp_column=data.timestamp_column, symbols=data.symbols,
-        min_rows=data.min_rows, pattern=data.glob,
+        data.paths,
+        symbol_column=data.symbol_column,
+        timestamp_column=data.timestamp_column,
+        symbols=data.symbols,
+        min_rows=data.min_rows,
+        pattern=data.glob,
     )
 
 
@@ -65,7 +75,9 @@ def corpus_fingerprint(data: DataConfig) -> dict[str, Any]:
 
 def corpus_path(cfg: RunConfig) -> Path:
     """``data.corpus_dir``, or ``<output_dir>/corpus``."""
-    return Path(cfg.data.corpus_dir).expanduser() if cfg.data.corpus_dir else Path(cfg.output_dir).expanduser() / "corpus"
+    return (
+        Path(cfg.data.corpus_dir).expanduser() if cfg.data.corpus_dir else Path(cfg.output_dir).expanduser() / "corpus"
+    )
 
 
 def _matches(path: Path, fingerprint: dict[str, Any]) -> bool:
@@ -88,13 +100,19 @@ def prepare_corpus(cfg: RunConfig, env: DistEnv, log: Callable[[str], None] = pr
             return
         log(f"building the data corpus in {path} ...")
         corpus = build_corpus(
-            iter_config_series(data), path, lookback=data.lookback, horizon=data.horizon, split=data.split_spec(),
-            gap=GapRule(max_gap=data.max_gap), fingerprint=fingerprint,
-        )  # fmt: skip
+            iter_config_series(data),
+            path,
+            lookback=data.lookback,
+            horizon=data.horizon,
+            split=data.split_spec(),
+            gap=GapRule(max_gap=data.max_gap),
+            fingerprint=fingerprint,
+        )
         m = corpus.meta
         log(
             f"corpus: {m['n_instruments']} instruments, {m['n_bars']:,} bars, {m['n_segments']} gap-free segments; "
-            f"windows train {m['n_windows']['train']:,}, val {m['n_windows']['val']:,}, test {m['n_windows']['test']:,} "
+            f"windows train {m['n_windows']['train']:,}, val {m['n_windows']['val']:,}, test "
+            f"{m['n_windows']['test']:,} "
             f"({m['build_seconds']} s)"
         )
 

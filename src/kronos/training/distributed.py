@@ -12,8 +12,9 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, ContextManager, Iterator
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -191,7 +192,7 @@ def unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
-def gradient_sync(model: nn.Module, sync: bool) -> ContextManager[None]:
+def gradient_sync(model: nn.Module, sync: bool) -> contextlib.AbstractContextManager[None]:
     """Context in which backward does (``sync``) or does not all-reduce gradients (accumulation steps)."""
     if sync:
         return contextlib.nullcontext()
@@ -232,7 +233,9 @@ def optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[
             get_optimizer_state_dict,
         )
 
-        return get_optimizer_state_dict(model, optimizer, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+        return get_optimizer_state_dict(
+            model, optimizer, options=StateDictOptions(full_state_dict=True, cpu_offload=True)
+        )
     return optimizer.state_dict()
 
 

@@ -12,8 +12,9 @@ import csv
 import io
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from kronos.fileio import atomic_write_text
 
@@ -26,7 +27,9 @@ TAIL_COLUMNS = ("lr", "grad_norm", "bars_per_s", "elapsed_s", "time")
 class MetricsLogger:
     """Collects metric rows on rank 0 and writes them to CSV (and TensorBoard when available)."""
 
-    def __init__(self, output_dir: Path, metric_names: Sequence[str], *, enabled: bool = True, tensorboard: bool = True) -> None:
+    def __init__(
+        self, output_dir: Path, metric_names: Sequence[str], *, enabled: bool = True, tensorboard: bool = True
+    ) -> None:
         self.path = Path(output_dir) / "metrics.csv"
         self.columns = [*BASE_COLUMNS, *[m for m in metric_names if m not in BASE_COLUMNS], *TAIL_COLUMNS]
         self.enabled = enabled
@@ -62,8 +65,13 @@ class MetricsLogger:
         """Record one row (``values`` holds loss and task metrics, lr, grad_norm, bars_per_s ...)."""
         if not self.enabled:
             return
-        row: dict[str, Any] = {"step": step, "epoch": epoch, "split": split, "elapsed_s": round(time.time() - self.started, 3),
-                               "time": time.strftime("%Y-%m-%dT%H:%M:%S")}  # fmt: skip
+        row: dict[str, Any] = {
+            "step": step,
+            "epoch": epoch,
+            "split": split,
+            "elapsed_s": round(time.time() - self.started, 3),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
         for k, v in values.items():
             if k in self.columns and v is not None:
                 row[k] = float(v)

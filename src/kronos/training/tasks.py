@@ -8,7 +8,8 @@ checkpoint. The loop in :mod:`kronos.training.trainer` is shared by both.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -51,10 +52,14 @@ class Task:
         """The ``config.json`` contents of the trained module."""
         return module.config.to_dict()  # type: ignore[union-attr]
 
-    def train_loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:  # pragma: no cover
+    def train_loss(
+        self, model: nn.Module, batch: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:  # pragma: no cover
         raise NotImplementedError
 
-    def eval_metrics(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:  # pragma: no cover
+    def eval_metrics(
+        self, model: nn.Module, batch: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:  # pragma: no cover
         raise NotImplementedError
 
     @contextlib.contextmanager
@@ -97,7 +102,9 @@ class TokenizerTask(Task):
         bsq = bsq_loss.float()
         return {"loss": (recon_pre + recon + bsq) / 2, "recon": recon, "recon_pre": recon_pre, "bsq": bsq}
 
-    def train_loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def train_loss(
+        self, model: nn.Module, batch: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         terms = self._terms(model, batch["x"])
         return terms["loss"], terms
 
@@ -160,12 +167,16 @@ class PredictorTask(Task):
         s1_in, s2_in, stamp_in = s1[:, :-1], s2[:, :-1], stamp[:, :-1]
         s1_tgt, s2_tgt = s1[:, 1:], s2[:, 1:]
         # dep_causal=True: in eval mode too, the fine head must not see later bars of the window.
-        s1_logits, s2_logits = model(s1_in, s2_in, stamp_in, use_teacher_forcing=teacher_forcing, s1_targets=s1_tgt, dep_causal=True)
+        s1_logits, s2_logits = model(
+            s1_in, s2_in, stamp_in, use_teacher_forcing=teacher_forcing, s1_targets=s1_tgt, dep_causal=True
+        )
         head = _inner(model).head
         loss, ce_s1, ce_s2 = head.compute_loss(s1_logits.float(), s2_logits.float(), s1_tgt, s2_tgt)
         return {"loss": loss, "ce_s1": ce_s1, "ce_s2": ce_s2}
 
-    def train_loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def train_loss(
+        self, model: nn.Module, batch: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         terms = self._loss(model, batch, self.cfg.train.teacher_forcing)
         return terms["loss"], terms
 

@@ -22,9 +22,10 @@ import random
 import shutil
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -99,7 +100,9 @@ def _mixed_precision(mode: str, device: torch.device, strategy: str = "ddp") -> 
     if mode == "fp16" and device.type != "cuda":
         raise TrainConfigError("train.mixed_precision: fp16 needs a CUDA device; use 'no' (or 'bf16') on CPU")
     if mode == "fp16" and strategy == "fsdp":
-        raise TrainConfigError("train.mixed_precision: fp16 is not supported with train.distributed: fsdp; use bf16 (or 'no')")
+        raise TrainConfigError(
+            "train.mixed_precision: fp16 is not supported with train.distributed: fsdp; use bf16 (or 'no')"
+        )
     return torch.bfloat16 if mode == "bf16" else torch.float16
 
 
@@ -142,7 +145,8 @@ class _Trainer:
         self.val_set = WindowDataset(self.corpus, "val", clip=cfg.data.clip)
         if len(self.val_set) < env.world_size:
             raise TrainingError(
-                f"the validation split has {len(self.val_set)} windows of {self.corpus.window} bars; raise data.val_fraction, "
+                f"the validation split has {len(self.val_set)} windows of {self.corpus.window} bars; raise "
+                "data.val_fraction, "
                 f"lower data.lookback/horizon or add data (every rank needs at least one)"
             )
         self.global_batch = t.batch_size * t.accumulation_steps * env.world_size
@@ -165,12 +169,22 @@ class _Trainer:
         params = [p for p in self.model.parameters() if p.requires_grad]
         fused = env.device.type == "cuda" and t.distributed == "ddp"
         self.optimizer = torch.optim.AdamW(
-            params, lr=t.lr, betas=(t.betas[0], t.betas[1]), eps=t.eps, weight_decay=t.weight_decay, **({"fused": True} if fused else {})
+            params,
+            lr=t.lr,
+            betas=(t.betas[0], t.betas[1]),
+            eps=t.eps,
+            weight_decay=t.weight_decay,
+            **({"fused": True} if fused else {}),
         )
         self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            self.optimizer, max_lr=t.lr, total_steps=max(self.total_steps, 2), pct_start=t.pct_start,
-            div_factor=t.div_factor, final_div_factor=t.final_div_factor, cycle_momentum=False,
-        )  # fmt: skip
+            self.optimizer,
+            max_lr=t.lr,
+            total_steps=max(self.total_steps, 2),
+            pct_start=t.pct_start,
+            div_factor=t.div_factor,
+            final_div_factor=t.final_div_factor,
+            cycle_momentum=False,
+        )
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.dtype == torch.float16)
         self.state = TrainerState(kind=self.kind, global_batch=self.global_batch, world_size=env.world_size)
         self.state.extra["total_steps"] = self.total_steps
@@ -182,7 +196,11 @@ class _Trainer:
         if env.is_main:
             atomic_write_text(self.out / "config.yaml", dump_config(cfg))
         self.train_sampler = RandomWindowSampler(
-            len(self.train_set), self.steps_per_epoch * self.global_batch, seed=cfg.seed, rank=env.rank, world_size=env.world_size
+            len(self.train_set),
+            self.steps_per_epoch * self.global_batch,
+            seed=cfg.seed,
+            rank=env.rank,
+            world_size=env.world_size,
         )
         self.val_sampler = EvalWindowSampler(len(self.val_set), t.val_samples, rank=env.rank, world_size=env.world_size)
         self.log(
@@ -214,12 +232,15 @@ class _Trainer:
             raise TrainingError(f"{folder} is a {saved['kind']} checkpoint; this is {self.kind} training")
         if saved["global_batch"] != self.global_batch:
             raise TrainingError(
-                f"{folder} was trained with a global batch of {saved['global_batch']} (batch_size x accumulation_steps x processes); "
-                f"this run has {self.global_batch}. Resume with the same setting, or fine-tune from it with model.init: {folder}"
+                f"{folder} was trained with a global batch of {saved['global_batch']} (batch_size x "
+                "accumulation_steps x processes); "
+                f"this run has {self.global_batch}. Resume with the same setting, or fine-tune from it with "
+                f"model.init: {folder}"
             )
         if saved.get("extra", {}).get("total_steps") != self.total_steps:
             raise TrainingError(
-                f"{folder} was scheduled for {saved.get('extra', {}).get('total_steps')} steps, the config now gives {self.total_steps}; "
+                f"{folder} was scheduled for {saved.get('extra', {}).get('total_steps')} steps, the config now "
+                f"gives {self.total_steps}; "
                 f"resume with the same epochs/max_steps/steps_per_epoch, or fine-tune from it with model.init: {folder}"
             )
         from safetensors.torch import load_file
@@ -235,22 +256,33 @@ class _Trainer:
         if len(rng) == self.env.world_size:
             restore_rng(rng[self.env.rank])
         else:
-            self.log(f"checkpoint holds RNG states of {len(rng)} process(es), this run has {self.env.world_size}: RNG reseeded")
+            self.log(
+                f"checkpoint holds RNG states of {len(rng)} process(es), this run has {self.env.world_size}: "
+                "RNG reseeded"
+            )
         self.initial_val = saved.get("extra", {}).get("initial_val")
         self.validations = list(saved.get("extra", {}).get("validations", []))
-        self.log(f"resumed from {folder} at step {self.state.step} (epoch {self.state.epoch}, position {self.state.epoch_position})")
+        self.log(
+            f"resumed from {folder} at step {self.state.step} (epoch {self.state.epoch}, position "
+            f"{self.state.epoch_position})"
+        )
 
     # -- loaders --------------------------------------------------------------------------------
     def _loader(self, dataset: WindowDataset, sampler: Any, batch_size: int) -> DataLoader:
         t = self.t
         return DataLoader(
-            dataset, batch_size=batch_size, sampler=sampler, num_workers=t.num_workers, drop_last=False,
-            pin_memory=self.env.device.type == "cuda", persistent_workers=False,
+            dataset,
+            batch_size=batch_size,
+            sampler=sampler,
+            num_workers=t.num_workers,
+            drop_last=False,
+            pin_memory=self.env.device.type == "cuda",
+            persistent_workers=False,
             prefetch_factor=4 if t.num_workers > 0 else None,
             # A private generator: creating a loader must not draw from the global RNG, or a resumed
             # run would diverge from an uninterrupted one.
             generator=torch.Generator().manual_seed(self.cfg.seed),
-        )  # fmt: skip
+        )
 
     def _to_device(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         dev = self.env.device
@@ -289,7 +321,9 @@ class _Trainer:
         metric = val[self.task.select]
         improved = metric < st.best_metric - t.early_stopping_min_delta
         if not math.isfinite(metric):
-            raise TrainingError(f"validation {self.task.select} is {metric} at step {st.step}; lower train.lr or check the data")
+            raise TrainingError(
+                f"validation {self.task.select} is {metric} at step {st.step}; lower train.lr or check the data"
+            )
         if improved or st.best_step < 0:
             st.best_metric, st.best_step = metric, st.step
             st.bad_validations = 0
@@ -297,7 +331,9 @@ class _Trainer:
         elif st.step > 0:
             st.bad_validations += 1
         msg = ", ".join(f"{k} {v:.5f}" for k, v in val.items() if k != "samples")
-        self.log(f"validation at step {st.step} (epoch {st.epoch}): {msg}{'  [best]' if st.best_step == st.step else ''}")
+        self.log(
+            f"validation at step {st.step} (epoch {st.epoch}): {msg}{'  [best]' if st.best_step == st.step else ''}"
+        )
         patience = t.early_stopping_patience
         if patience is not None and st.bad_validations >= patience:
             self.log(f"early stopping: no improvement of val {self.task.select} in {patience} validation(s)")
@@ -320,15 +356,21 @@ class _Trainer:
             self.state.extra["initial_val"] = self.initial_val
             self.state.extra["validations"] = self.validations
             save_checkpoint(
-                self.out / "last", model_config=self.model_config, model_state=model_state, trainer=self.state,
-                optimizer=optim_state, scheduler=self.scheduler.state_dict(), scaler=self.scaler.state_dict(),
-                rng=rngs, run_config_yaml=dump_config(self.cfg),
-            )  # fmt: skip
+                self.out / "last",
+                model_config=self.model_config,
+                model_state=model_state,
+                trainer=self.state,
+                optimizer=optim_state,
+                scheduler=self.scheduler.state_dict(),
+                scaler=self.scaler.state_dict(),
+                rng=rngs,
+                run_config_yaml=dump_config(self.cfg),
+            )
             self.metrics.flush()
         dd.barrier(env)
 
     def _write_predictor_bundle(self) -> None:
-        """``<output_dir>/predictor/``: best model + tokenizer + predictor.json, for ``KronosPredictor.from_pretrained``."""
+        """``<output_dir>/predictor/``: best model, tokenizer and predictor.json, for ``from_pretrained``."""
         if not self.env.is_main or not isinstance(self.task, PredictorTask) or not (self.out / "best").is_dir():
             return
         import json
@@ -338,7 +380,10 @@ class _Trainer:
         try:
             shutil.copytree(self.out / "best", tmp / "model")
             self.task.tokenizer.save_pretrained(tmp / "tokenizer")
-            atomic_write_text(tmp / "predictor.json", json.dumps({"max_context": self.cfg.model.max_context, "clip": self.cfg.data.clip}, indent=2) + "\n")
+            atomic_write_text(
+                tmp / "predictor.json",
+                json.dumps({"max_context": self.cfg.model.max_context, "clip": self.cfg.data.clip}, indent=2) + "\n",
+            )
             replace_dir(tmp, target)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -359,11 +404,19 @@ class _Trainer:
         )
 
         self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True), transient=False,
-        )  # fmt: skip
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=False,
+        )
         self.progress.start()
-        self.progress_task = self.progress.add_task(f"{self.kind}", total=self.total_steps, completed=self.state.step, info="")
+        self.progress_task = self.progress.add_task(
+            f"{self.kind}", total=self.total_steps, completed=self.state.step, info=""
+        )
 
     def _stop_progress(self) -> None:
         if self.progress is not None:
@@ -416,18 +469,27 @@ class _Trainer:
                     n_logged += 1
                     if self.progress is not None:
                         self.progress.update(self.progress_task, advance=1)
-                    if st.step % t.log_every == 0 or st.step == self.total_steps or st.epoch_position >= self.steps_per_epoch * self.global_batch:
+                    if (
+                        st.step % t.log_every == 0
+                        or st.step == self.total_steps
+                        or st.epoch_position >= self.steps_per_epoch * self.global_batch
+                    ):
                         avg = (dd.all_reduce_sum(sums, env) / (n_logged * env.world_size)).cpu()
                         values = {name: float(avg[i]) for i, name in enumerate(names)}
                         if self.progress is not None:
                             self.progress.update(self.progress_task, info=f"epoch {epoch} loss {values['loss']:.4f}")
                         if not all(math.isfinite(v) for v in values.values()):
                             raise TrainingError(
-                                f"training loss became non-finite by step {st.step} ({values}); lower train.lr, keep train.grad_clip, "
+                                f"training loss became non-finite by step {st.step} ({values}); lower "
+                                "train.lr, keep train.grad_clip, "
                                 f"or check the data"
                             )
                         now = time.perf_counter()
-                        values.update(lr=self.scheduler.get_last_lr()[0], grad_norm=grad_norm, bars_per_s=bars * n_logged / max(now - t_last, 1e-9))
+                        values.update(
+                            lr=self.scheduler.get_last_lr()[0],
+                            grad_norm=grad_norm,
+                            bars_per_s=bars * n_logged / max(now - t_last, 1e-9),
+                        )
                         self.metrics.log("train", st.step, epoch, values, flush=False)
                         sums.zero_()
                         n_logged, t_last = 0, now
@@ -455,11 +517,19 @@ class _Trainer:
     def _result(self, stopped_early: bool) -> TrainResult:
         best = self.out / "best"
         return TrainResult(
-            kind=self.kind, output_dir=self.out, best_dir=best if best.is_dir() else None, best_metric=self.state.best_metric,
-            best_step=self.state.best_step, initial_val=self.initial_val, final_val=self.validations[-1] if self.validations else None,
-            steps=self.state.step, epochs=self.state.epoch, stopped_early=stopped_early, model=dd.unwrap(self.model),
+            kind=self.kind,
+            output_dir=self.out,
+            best_dir=best if best.is_dir() else None,
+            best_metric=self.state.best_metric,
+            best_step=self.state.best_step,
+            initial_val=self.initial_val,
+            final_val=self.validations[-1] if self.validations else None,
+            steps=self.state.step,
+            epochs=self.state.epoch,
+            stopped_early=stopped_early,
+            model=dd.unwrap(self.model),
             validations=self.validations,
-        )  # fmt: skip
+        )
 
 
 def train(
