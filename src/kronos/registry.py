@@ -85,6 +85,26 @@ def resolve_published(name: str) -> PublishedModel | None:
     return PUBLISHED[key] if key else None
 
 
+def _predictor_config(
+    n_layers: int, d_model: int, n_heads: int, ff_dim: int, dropout: float, attn_dropout: float
+) -> KronosConfig:
+    """A published predictor's shape: 10+10 token bits, learned time embeddings, one dropout for the
+    FFN and the residual stream, another for attention and the token embedding."""
+    return KronosConfig(
+        s1_bits=10,
+        s2_bits=10,
+        n_layers=n_layers,
+        d_model=d_model,
+        n_heads=n_heads,
+        ff_dim=ff_dim,
+        ffn_dropout_p=dropout,
+        resid_dropout_p=dropout,
+        attn_dropout_p=attn_dropout,
+        token_dropout_p=attn_dropout,
+        learn_te=True,
+    )
+
+
 # The published configurations (SPEC.md), for random-weight benchmarks and fresh pretraining.
 PUBLISHED_CONFIGS: dict[str, KronosConfig | TokenizerConfig] = {
     "Kronos-Tokenizer-base": TokenizerConfig(
@@ -105,43 +125,8 @@ PUBLISHED_CONFIGS: dict[str, KronosConfig | TokenizerConfig] = {
         zeta=0.05,
         group_size=4,
     ),
-    "Kronos-mini": KronosConfig(
-        s1_bits=10,
-        s2_bits=10,
-        n_layers=4,
-        d_model=256,
-        n_heads=4,
-        ff_dim=512,
-        ffn_dropout_p=0.2,
-        attn_dropout_p=0.0,
-        resid_dropout_p=0.2,
-        token_dropout_p=0.0,
-        learn_te=True,
-    ),
-    "Kronos-small": KronosConfig(
-        s1_bits=10,
-        s2_bits=10,
-        n_layers=8,
-        d_model=512,
-        n_heads=8,
-        ff_dim=1024,
-        ffn_dropout_p=0.25,
-        attn_dropout_p=0.1,
-        resid_dropout_p=0.25,
-        token_dropout_p=0.1,
-        learn_te=True,
-    ),
-    "Kronos-base": KronosConfig(
-        s1_bits=10,
-        s2_bits=10,
-        n_layers=12,
-        d_model=832,
-        n_heads=16,
-        ff_dim=2048,
-        ffn_dropout_p=0.2,
-        attn_dropout_p=0.0,
-        resid_dropout_p=0.2,
-        token_dropout_p=0.0,
-        learn_te=True,
-    ),
+    # name: layers, d_model, heads, ff_dim, ffn/residual dropout, attention/token dropout
+    "Kronos-mini": _predictor_config(4, 256, 4, 512, 0.2, 0.0),
+    "Kronos-small": _predictor_config(8, 512, 8, 1024, 0.25, 0.1),
+    "Kronos-base": _predictor_config(12, 832, 16, 2048, 0.2, 0.0),
 }

@@ -10,28 +10,9 @@
 See ``docs/training.md`` for the configuration reference and multi-GPU / multi-node launch.
 """
 
-from kronos.training.config import (
-    DataConfig,
-    ModelConfig,
-    QlibConfig,
-    RunConfig,
-    TrainConfig,
-    TrainConfigError,
-    load_config,
-    parse_config,
-)
+# Re-export the configuration schema (kronos.training.config.__all__) next to the run itself.
+from kronos.training.config import *  # noqa: F403
+from kronos.training.config import __all__ as _config_api
 from kronos.training.trainer import TrainingError, TrainResult, train
 
-__all__ = [
-    "DataConfig",
-    "ModelConfig",
-    "QlibConfig",
-    "RunConfig",
-    "TrainConfig",
-    "TrainConfigError",
-    "TrainResult",
-    "TrainingError",
-    "load_config",
-    "parse_config",
-    "train",
-]
+__all__ = [*_config_api, "TrainResult", "TrainingError", "train"]
