@@ -132,7 +132,7 @@ class KronosForecaster:
         about ``max_context + calibration_origins x horizon`` bars).
         """
         try:
-            from kronos import KronosPredictor  # type: ignore[attr-defined]
+            from kronos.predictor import KronosPredictor
         except ImportError as exc:  # the core model ships in the same package; say so if it is absent
             raise InputError(
                 f"cannot load Kronos checkpoint {path!s}: kronos.KronosPredictor is unavailable ({exc})"
