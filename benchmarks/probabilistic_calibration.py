@@ -58,13 +58,13 @@ def study(
     origins = [lookback - 1 + i * stride for i in range(n_origins)]
     torch.manual_seed(seed)
     fcs, realized = origin_forecasts(
-        predictor,
+        predictor.forecast_fn(sample_count=samples),
         frame.drop(columns="timestamps"),
         frame["timestamps"],
         pred_len,
         origins,
         lookback,
-        sample_count=samples,
+        per_call=max(1, 2048 // samples),
     )
     scales = forecast_scales(fcs[:n_cal]) if scale == "history" else None
     cal = fit_conformal(np.stack([fc.returns() for fc in fcs[:n_cal]]), realized[:n_cal], scales=scales)

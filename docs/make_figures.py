@@ -15,6 +15,7 @@ import torch
 
 from kronos import KronosPredictor
 from kronos.calendars import future_timestamps
+from kronos.calibration import CalibrationOptions
 from kronos.cli.forecast import read_bars
 from kronos.samples import sample_data_path
 
@@ -37,9 +38,7 @@ def main() -> None:
         future,
         pred_len=20,
         sample_count=100,
-        calibrate=True,
-        calibration_origins=30,
-        calibration_stride=10,
+        calibrate=CalibrationOptions(origins=30, stride=10),
     )
     report = fc.coverage_report()
     print(f"lookback {fc.info['calibration']['lookback']} bars, {fc.calibration.n_origins} origins")

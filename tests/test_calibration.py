@@ -10,6 +10,7 @@ import torch
 
 from kronos import InputError, KronosPredictor
 from kronos.calibration import (
+    CalibrationOptions,
     apply_offsets,
     conformal_offsets,
     fit_conformal,
@@ -121,7 +122,7 @@ def test_forecast_calibrate_end_to_end(predictor, eurusd):
     hist, fut = eurusd.iloc[:190], eurusd["timestamps"].iloc[190:196]
     torch.manual_seed(3)
     fc = predictor.forecast(
-        hist, hist["timestamps"], fut, 6, sample_count=30, calibrate=True, calibration_origins=12, calibration_stride=6
+        hist, hist["timestamps"], fut, 6, sample_count=30, calibrate=CalibrationOptions(origins=12, stride=6)
     )
     assert fc.is_calibrated and fc.paths.shape == fc.raw_paths.shape == (30, 6, 6)
     lookback = fc.info["calibration"]["lookback"]
@@ -183,7 +184,7 @@ def test_calibration_moves_held_out_coverage_toward_80_percent(predictor, shared
         origins = [lookback - 1 + i * stride for i in range(n_cal + n_test)]
         torch.manual_seed(0)
         fcs, realized = origin_forecasts(
-            predictor, frame, frame["timestamps"], pred_len, origins, lookback, sample_count=30
+            predictor.forecast_fn(sample_count=30), frame, frame["timestamps"], pred_len, origins, lookback
         )
         cal = fit_conformal(
             np.stack([f.returns() for f in fcs[:n_cal]]), realized[:n_cal], scales=forecast_scales(fcs[:n_cal])

@@ -103,7 +103,7 @@ def test_nan_weights_are_refused_at_load_time(bundle):
         ("{max_context: 64", "not valid JSON"),
         ("[64]", "expected a JSON object"),
         ('{"max_context": 0}', "max_context must be an integer >= 1, got 0"),
-        ('{"clip": -1}', "clip must be a number > 0"),
+        ('{"clip": -1}', "clip must be > 0"),
         ('{"max_ctx": 64}', r"unknown key\(s\) \['max_ctx'\]"),
     ],
 )

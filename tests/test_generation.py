@@ -109,11 +109,12 @@ def test_autoregressive_inference_function_keeps_the_original_signature(tiny_ref
 def test_cached_generation_keeps_dtypes_consistent_under_bf16_autocast(tiny_reference):
     """Reduced-precision autocast (as on CUDA) must not break the cache or sampling; CPU autocast stands in."""
     from kronos.generation import sample_paths
+    from kronos.options import SamplingOptions
 
     p = KronosPredictor.from_pretrained(tiny_reference, device="cpu", max_context=64)
     x, xs, ys = torch.randn(2, 60, 6), torch.zeros(2, 60, 5), torch.zeros(2, 10, 5)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        paths = sample_paths(p.tokenizer, p.model, x, xs, ys, 10, 64, top_k=1, sample_count=3)
+        paths = sample_paths(p.tokenizer, p.model, x, xs, ys, 10, 64, SamplingOptions(top_k=1, sample_count=3))
     assert paths.shape == (2, 3, 10, 6) and torch.isfinite(paths.float()).all()
 
 

@@ -17,6 +17,7 @@ from kronos import Kronos, KronosPredictor, KronosTokenizer
 from kronos.cli import app
 from kronos.cli.forecast import random_tiny_predictor
 from kronos.generation import sample_paths
+from kronos.options import SamplingOptions
 from kronos.panel import output_columns, series_seed
 from kronos.preprocessing import InputError
 from kronos.sampling import logits_to_probs, sample_from_uniform
@@ -82,7 +83,7 @@ def test_padded_batch_equals_each_series_alone(max_context):
         future,
         pred_len,
         max_context,
-        sample_count=paths,
+        SamplingOptions(sample_count=paths),
         uniforms=uniforms,
         lengths=torch.tensor(lengths),
     )
@@ -95,7 +96,7 @@ def test_padded_batch_equals_each_series_alone(max_context):
             future[i : i + 1],
             pred_len,
             max_context,
-            sample_count=paths,
+            SamplingOptions(sample_count=paths),
             uniforms=own,
         )
         original = sample_paths(
@@ -105,9 +106,8 @@ def test_padded_batch_equals_each_series_alone(max_context):
             future[i : i + 1],
             pred_len,
             max_context,
-            sample_count=paths,
+            SamplingOptions(sample_count=paths, use_cache=False),
             uniforms=own,
-            use_cache=False,
         )
         torch.testing.assert_close(batch[i], alone[0], rtol=0, atol=0)
         torch.testing.assert_close(alone, original)  # same tokens; the decode differs only by rounding

@@ -29,28 +29,36 @@ Coverage is reported before (the raw model), after (in-sample, on the calibratio
 after with blocked cross-fitting (offsets fitted without the block of origins they are scored on),
 which is the honest estimate of what the calibrated intervals will do next.
 
-This module is model-agnostic numpy except :func:`calibrate_forecasts`, which drives any object
-with the predictor's ``forecast_batch`` method.
+This module is model-agnostic: :func:`calibrate_forecasts` drives a *forecast function*
+``forecast_fn(frames, x_timestamps, y_timestamps, seeds) -> list[Forecast]`` (uncalibrated forecasts,
+``seeds`` one per frame or None) that the caller composes, e.g. ``KronosPredictor.forecast_fn``; it
+never imports a predictor. With a seed per series every origin gets its own seed derived from it, so
+a series calibrates the same alone or in any batch.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from kronos.forecast import Forecast
+from kronos.options import derive_seed
 from kronos.preprocessing import InputError, prepare_features, validate_timestamps
+from kronos.validation import integer, one_of, positive_int
 
-if TYPE_CHECKING:  # pragma: no cover
-    from kronos.predictor import KronosPredictor
+#: ``forecast_fn(frames, x_timestamps, y_timestamps, seeds)``: uncalibrated forecasts of every frame
+#: over its ``y_timestamps``; ``seeds`` is one int per frame (each frame its own random stream) or None.
+ForecastFn = Callable[[Sequence[pd.DataFrame], Sequence[Any], Sequence[Any], "Sequence[int] | None"], "list[Forecast]"]
 
 __all__ = [
     "DEFAULT_LEVELS",
+    "CalibrationOptions",
+    "ForecastFn",
     "REPORT_LEVELS",
     "SCALES",
     "ConformalCalibration",
@@ -63,6 +71,7 @@ __all__ = [
     "interval_coverage",
     "min_origins",
     "origin_forecasts",
+    "origin_seed",
     "origin_layout",
 ]
 
@@ -375,6 +384,54 @@ def fit_conformal(
     )
 
 
+def _check_layout(origins: Any, stride: Any, lookback: Any) -> None:
+    """The calibration counts are integers and give the 80% guarantee; errors name the field."""
+    positive_int("origins", origins)
+    if stride is not None:
+        positive_int("stride", stride)
+    if lookback is not None:
+        integer("lookback", lookback, minimum=2)
+    need_min = min_origins(0.8)
+    if origins < need_min:
+        raise InputError(
+            f"origins={origins} is too few: split-conformal needs at least {need_min} origins for an 80% "
+            f"interval ({min_origins(0.9)} for 90%, {min_origins(0.95)} for 95%)"
+        )
+
+
+@dataclass(frozen=True)
+class CalibrationOptions:
+    """How a forecast is calibrated (``forecast(..., calibrate=CalibrationOptions(...))``); validated once.
+
+    Attributes:
+        origins: rolling origins inside the history (at least 9, the fewest for a guaranteed 80% interval).
+        stride: bars between origins (None: ``pred_len``, non-overlapping targets).
+        lookback: bars each origin (and the forecast itself) is made from (None: as many as fit, at most
+            ``max_context``).
+        sample_count: paths per origin (None: the forecast's own ``sample_count``).
+        scale: ``"history"`` (scores normalised by the origin's recent volatility) or ``"none"``.
+        max_rows: at most this many paths per forecast call when series share no seeds.
+    """
+
+    origins: int = 20
+    stride: int | None = None
+    lookback: int | None = None
+    sample_count: int | None = None
+    scale: str = "history"
+    max_rows: int = 2048
+
+    def __post_init__(self) -> None:
+        _check_layout(self.origins, self.stride, self.lookback)
+        if self.sample_count is not None:
+            positive_int("sample_count", self.sample_count)
+        one_of("scale", self.scale, SCALES)
+        positive_int("max_rows", self.max_rows)
+
+    def layout(self, n_bars: int, pred_len: int, max_context: int) -> tuple[list[int], int, int]:
+        """:func:`origin_layout` of a history of ``n_bars``: origin rows, lookback, stride."""
+        return origin_layout(n_bars, pred_len, self.origins, self.stride, self.lookback, max_context)
+
+
 def origin_layout(
     n_bars: int,
     pred_len: int,
@@ -389,18 +446,9 @@ def origin_layout(
     observed; earlier ones are ``stride`` apart (default ``pred_len``: non-overlapping targets).
     The default lookback is as long as the history allows, at most ``max_context``.
     """
-    for name, value in (("calibration_origins", n_origins), ("pred_len", pred_len)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise InputError(f"{name} must be an integer >= 1, got {value!r}")
+    pred_len = positive_int("pred_len", pred_len)
+    _check_layout(n_origins, stride, lookback)
     stride = pred_len if stride is None else stride
-    if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 1:
-        raise InputError(f"calibration_stride must be an integer >= 1, got {stride!r}")
-    need_min = min_origins(0.8)
-    if n_origins < need_min:
-        raise InputError(
-            f"calibration_origins={n_origins} is too few: split-conformal needs at least {need_min} origins for an 80% "
-            f"interval ({min_origins(0.9)} for 90%, {min_origins(0.95)} for 95%)"
-        )
     span = pred_len + (n_origins - 1) * stride  # bars after the first origin's lookback
     if lookback is None:
         lookback = min(max_context, n_bars - span)
@@ -408,14 +456,12 @@ def origin_layout(
             raise InputError(
                 f"calibrate=True needs at least {MIN_LOOKBACK + span} bars of history for {n_origins} origins "
                 f"(lookback >= {MIN_LOOKBACK}, pred_len {pred_len}, stride {stride}); got {n_bars}. "
-                "Give more history or lower calibration_origins / calibration_stride"
+                "Give more history or fewer origins / a smaller stride (CalibrationOptions)"
             )
     else:
-        if isinstance(lookback, bool) or not isinstance(lookback, (int, np.integer)) or lookback < 2:
-            raise InputError(f"calibration_lookback must be an integer >= 2, got {lookback!r}")
         if n_bars < lookback + span:
             raise InputError(
-                f"calibrate=True needs at least {lookback + span} bars of history (calibration_lookback {lookback} + "
+                f"calibrate=True needs at least {lookback + span} bars of history (lookback {lookback} + "
                 f"pred_len {pred_len} + {n_origins - 1} x stride {stride}); got {n_bars}"
             )
     last = n_bars - 1 - pred_len
@@ -433,24 +479,30 @@ def forecast_scales(forecasts: Sequence[Forecast]) -> np.ndarray:
     return np.asarray(scales)
 
 
+def origin_seed(seed: int, origin: int) -> int:
+    """The seed of the forecast at origin row ``origin`` of a series whose seed is ``seed``."""
+    return derive_seed(seed, f"origin {int(origin)}")
+
+
 def origin_forecasts(
-    predictor: KronosPredictor,
+    forecast_fn: ForecastFn,
     df: pd.DataFrame,
     x_timestamp: Any,
     pred_len: int,
     origins: Sequence[int],
     lookback: int,
     *,
-    sample_count: int = 100,
-    max_rows: int = 2048,
+    per_call: int | None = None,
+    seed: int | None = None,
     label: str | None = None,
-    **sampling: Any,
 ) -> tuple[list[Forecast], np.ndarray]:
     """Uncalibrated forecasts from rolling origins inside one series, and what then happened.
 
-    Origin ``t`` (a row position) is forecast from rows ``t - lookback + 1 .. t`` only; its realised
-    close returns are ``close[t + h] / close[t] - 1`` for ``h = 1 .. pred_len``, which must lie in
-    ``df``. Origins run batched, at most ``max_rows`` paths per model call.
+    Origin ``t`` (a row position) is forecast by ``forecast_fn`` from rows ``t - lookback + 1 .. t``
+    only; its realised close returns are ``close[t + h] / close[t] - 1`` for ``h = 1 .. pred_len``,
+    which must lie in ``df``. Origins run ``per_call`` at a time (default all at once). With ``seed``
+    origin ``t`` samples from :func:`origin_seed` ``(seed, t)``, so its paths do not depend on the
+    other origins or on the chunking; without, ``forecast_fn`` draws from its shared generator.
 
     Returns:
         ``(forecasts, realized)`` with ``realized`` ``(n_origins, pred_len)``.
@@ -462,19 +514,16 @@ def origin_forecasts(
     for t in origins:
         if t + 1 - lookback < 0 or t + pred_len >= len(df):
             raise InputError(f"origin row {t} needs rows {t + 1 - lookback}..{t + pred_len}, the series has {len(df)}")
-    per_call = max(1, max_rows // max(1, sample_count))
+    step = len(origins) if per_call is None else positive_int("per_call", per_call)
     forecasts: list[Forecast] = []
-    for start in range(0, len(origins), per_call):
-        chunk = list(origins[start : start + per_call])
+    for start in range(0, len(origins), max(1, step)):
+        chunk = list(origins[start : start + step])
         forecasts.extend(
-            predictor.forecast_batch(
+            forecast_fn(
                 [frame.iloc[t + 1 - lookback : t + 1] for t in chunk],
                 [pd.Series(x_idx[t + 1 - lookback : t + 1]) for t in chunk],
                 [pd.Series(x_idx[t + 1 : t + 1 + pred_len]) for t in chunk],
-                pred_len,
-                sample_count=sample_count,
-                calibrate=False,
-                **sampling,
+                None if seed is None else [origin_seed(seed, t) for t in chunk],
             )
         )
     realized = np.stack([close[t + 1 : t + 1 + pred_len] / close[t] - 1.0 for t in origins])
@@ -482,47 +531,47 @@ def origin_forecasts(
 
 
 def calibrate_forecasts(
-    predictor: KronosPredictor,
+    forecast_fn: ForecastFn,
     df_list: Sequence[pd.DataFrame],
     x_timestamp_list: Sequence[Any],
     pred_len: int,
+    options: CalibrationOptions | None = None,
     *,
-    n_origins: int = 20,
-    stride: int | None = None,
-    lookback: int | None = None,
-    sample_count: int = 100,
+    max_context: int,
+    sample_count: int,
+    seeds: Sequence[int] | None = None,
     levels: Sequence[float] = DEFAULT_LEVELS,
-    scale: str = "history",
-    max_rows: int = 2048,
-    **sampling: Any,
+    settings: dict[str, Any] | None = None,
 ) -> list[ConformalCalibration]:
     """Calibrate one :class:`ConformalCalibration` per series from rolling origins inside its history.
 
-    Every origin is an ordinary uncalibrated ``forecast_batch`` call on the bars up to it (``sampling``
-    passes ``T``, ``top_k``, ``top_p``, ``use_cache``, ``window``, ``block``, ``generator``). Cost:
-    ``n_origins x sample_count`` paths of ``pred_len`` steps per series, i.e. ``n_origins`` times the
-    forecast itself. ``scale`` is ``"history"`` (normalised scores, the default) or ``"none"``.
+    Every origin is one uncalibrated forecast by ``forecast_fn`` (which fixes the sampling settings;
+    ``sample_count`` says how many paths it draws, for chunking and the record) of the bars up to it.
+    ``seeds`` (one per series): origin seeds derive from the series' seed (:func:`origin_seed`), so a
+    series calibrates the same alone or in any batch. Cost: ``origins x sample_count`` paths of
+    ``pred_len`` steps per series. ``settings`` are recorded in each calibration (e.g. ``T``).
     """
-    if scale not in SCALES:
-        raise InputError(f"calibration scale must be one of {SCALES}, got {scale!r}")
+    opts = CalibrationOptions() if options is None else options
+    if seeds is not None and len(seeds) != len(df_list):
+        raise InputError(f"seeds has {len(seeds)} entries for {len(df_list)} series")
+    per_call = max(1, opts.max_rows // max(1, sample_count))
     out = []
     for s, (df, xt) in enumerate(zip(df_list, x_timestamp_list)):
         label = None if len(df_list) == 1 else f"series {s}"
-        origins, lb, st = origin_layout(len(df), pred_len, n_origins, stride, lookback, predictor.max_context)
+        origins, lb, st = opts.layout(len(df), pred_len, max_context)
         forecasts, realized = origin_forecasts(
-            predictor,
+            forecast_fn,
             df,
             xt,
             pred_len,
             origins,
             lb,
-            sample_count=sample_count,
-            max_rows=max_rows,
+            per_call=per_call,
+            seed=None if seeds is None else seeds[s],
             label=label,
-            **sampling,
         )
-        settings: dict[str, Any] = {"lookback": lb, "stride": st, "sample_count": sample_count, "pred_len": pred_len}
-        settings.update({k: v for k, v in sampling.items() if k in ("T", "top_k", "top_p")})
+        record: dict[str, Any] = {"lookback": lb, "stride": st, "sample_count": sample_count, "pred_len": pred_len}
+        record.update(settings or {})
         x_idx = validate_timestamps(xt, name="x_timestamp", expected_len=len(df), label=label)
         out.append(
             fit_conformal(
@@ -530,8 +579,8 @@ def calibrate_forecasts(
                 realized,
                 levels=levels,
                 origins=x_idx[origins],
-                settings=settings,
-                scales=forecast_scales(forecasts) if scale == "history" else None,
+                settings=record,
+                scales=forecast_scales(forecasts) if opts.scale == "history" else None,
             )
         )
     return out

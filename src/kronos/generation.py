@@ -18,13 +18,14 @@ Model code only: tensors in, tensors out, no pandas.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from dataclasses import dataclass
 
 import torch
 
 from kronos.cache import KVCache
 from kronos.model import Kronos
-from kronos.sampling import sample, sample_from_uniform, validate_sampling
+from kronos.options import WINDOW_MODES, SamplingOptions
+from kronos.sampling import sample, sample_from_uniform
 from kronos.tokenizer import KronosTokenizer
 
 __all__ = [
@@ -36,40 +37,34 @@ __all__ = [
     "sample_paths",
 ]
 
-WindowMode = Literal["exact", "block"]
-WINDOW_MODES: tuple[str, ...] = ("exact", "block")
+
+@dataclass(frozen=True)
+class _Run:
+    """The fixed inputs of one generation: model, calendar stamps, horizon, context and how tokens are drawn."""
+
+    model: Kronos
+    stamps: torch.Tensor
+    pred_len: int
+    max_context: int
+    opts: SamplingOptions
+    generator: torch.Generator | None
+    uniforms: torch.Tensor | None
+    on_step: Callable[[], None] | None
+
+    def draw(self, logits: torch.Tensor, step: int, which: int) -> torch.Tensor:
+        """Next tokens ``(rows, 1)``: from each row's own uniforms when given, else one multinomial draw for all."""
+        o = self.opts
+        if self.uniforms is None:
+            return sample(logits.float(), o.temperature, o.top_k, o.top_p, self.generator)
+        return sample_from_uniform(logits.float(), self.uniforms[:, step, which], o.temperature, o.top_k, o.top_p)
+
+    def stepped(self) -> None:
+        if self.on_step is not None:
+            self.on_step()
 
 
-def _draw(
-    logits: torch.Tensor,
-    temperature: float,
-    top_k: int,
-    top_p: float,
-    generator: torch.Generator | None,
-    uniforms: torch.Tensor | None,
-    step: int,
-    which: int,
-) -> torch.Tensor:
-    """Next tokens ``(rows, 1)``: from the row's own uniforms when given, else one multinomial draw for all rows."""
-    if uniforms is None:
-        return sample(logits.float(), temperature, top_k, top_p, generator)
-    return sample_from_uniform(logits.float(), uniforms[:, step, which], temperature, top_k, top_p)
-
-
-def _generate_uncached(
-    model: Kronos,
-    s1: torch.Tensor,
-    s2: torch.Tensor,
-    stamps: torch.Tensor,
-    pred_len: int,
-    max_context: int,
-    temperature: float,
-    top_k: int,
-    top_p: float,
-    generator: torch.Generator | None,
-    on_step: Callable[[], None] | None,
-    uniforms: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
+def _generate_uncached(run: _Run, s1: torch.Tensor, s2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    model, stamps, pred_len, max_context = run.model, run.stamps, run.pred_len, run.max_context
     rows, hist = s1.shape
     seq1 = torch.cat([s1, s1.new_zeros(rows, pred_len)], dim=1)
     seq2 = torch.cat([s2, s2.new_zeros(rows, pred_len)], dim=1)
@@ -78,11 +73,10 @@ def _generate_uncached(
         start = max(0, end - max_context)
         s1_logits, context = model.decode_s1(seq1[:, start:end], seq2[:, start:end], stamps[:, start:end])
         # One draw for all coarse tokens of the batch, then one for all fine tokens (the original's order).
-        t1 = _draw(s1_logits[:, -1], temperature, top_k, top_p, generator, uniforms, i, 0)
-        t2 = _draw(model.decode_s2(context, t1)[:, -1], temperature, top_k, top_p, generator, uniforms, i, 1)
+        t1 = run.draw(s1_logits[:, -1], i, 0)
+        t2 = run.draw(model.decode_s2(context, t1)[:, -1], i, 1)
         seq1[:, end], seq2[:, end] = t1[:, 0], t2[:, 0]
-        if on_step is not None:
-            on_step()
+        run.stepped()
     return seq1[:, hist:], seq2[:, hist:]
 
 
@@ -131,24 +125,11 @@ def _prefill(
 
 
 def _generate_cached(
-    model: Kronos,
-    s1: torch.Tensor,
-    s2: torch.Tensor,
-    stamps: torch.Tensor,
-    pred_len: int,
-    max_context: int,
-    sample_count: int,
-    temperature: float,
-    top_k: int,
-    top_p: float,
-    generator: torch.Generator | None,
-    on_step: Callable[[], None] | None,
-    window: WindowMode,
-    block: int,
-    uniforms: torch.Tensor | None = None,
-    pad: torch.Tensor | None = None,
+    run: _Run, s1: torch.Tensor, s2: torch.Tensor, block: int, pad: torch.Tensor | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     series, hist = s1.shape
+    model, stamps, pred_len, max_context = run.model, run.stamps, run.pred_len, run.max_context
+    sample_count = run.opts.sample_count
     hist_stamps = stamps
     row_stamps = stamps.repeat_interleave(sample_count, dim=0) if sample_count > 1 else stamps
     seq1 = torch.cat([s1.repeat_interleave(sample_count, dim=0), s1.new_zeros(series * sample_count, pred_len)], dim=1)
@@ -166,17 +147,16 @@ def _generate_cached(
                 # The window slides: "exact" recomputes the last max_context bars every step, as the
                 # original does; "block" drops `block` bars at once and runs cached until full again.
                 cache, s1_logits, context = prefill(
-                    end - (max_context if window == "exact" else max_context - block), end
+                    end - (max_context if run.opts.window == "exact" else max_context - block), end
                 )
             else:
                 s1_logits, context = model.step_s1(
                     seq1[:, end - 1 : end], seq2[:, end - 1 : end], row_stamps[:, end - 1 : end], cache
                 )
-        t1 = _draw(s1_logits, temperature, top_k, top_p, generator, uniforms, i, 0)
-        t2 = _draw(model.step_s2(context, t1, cache), temperature, top_k, top_p, generator, uniforms, i, 1)
+        t1 = run.draw(s1_logits, i, 0)
+        t2 = run.draw(model.step_s2(context, t1, cache), i, 1)
         seq1[:, end], seq2[:, end] = t1[:, 0], t2[:, 0]
-        if on_step is not None:
-            on_step()
+        run.stepped()
     return seq1[:, hist:], seq2[:, hist:]
 
 
@@ -188,14 +168,8 @@ def generate_tokens(
     stamps: torch.Tensor,
     pred_len: int,
     max_context: int,
+    opts: SamplingOptions,
     *,
-    temperature: float = 1.0,
-    top_k: int = 0,
-    top_p: float = 1.0,
-    sample_count: int = 1,
-    use_cache: bool = True,
-    window: WindowMode = "exact",
-    block: int | None = None,
     generator: torch.Generator | None = None,
     on_step: Callable[[], None] | None = None,
     uniforms: torch.Tensor | None = None,
@@ -207,7 +181,8 @@ def generate_tokens(
         s1, s2: history token ids ``(series, hist)``; with ``use_cache=False`` they must already be
             repeated per path (``series * sample_count`` rows, copies adjacent), as in the original.
         stamps: calendar features ``(rows, hist + pred_len, 5)`` of history and future bars.
-        block: tokens dropped at once in ``window="block"`` mode (default ``max_context // 4``).
+        opts: the sampling settings, already validated (:class:`~kronos.options.SamplingOptions`);
+            ``block`` defaults to ``max_context // 4`` here.
         uniforms: optional ``(series * sample_count, pred_len, 2)`` draws in [0, 1) for the coarse and
             fine token of every row and step; each row then samples by inverse CDF from its own
             draws (see :func:`kronos.sampling.sample_from_uniform`) instead of ``generator``.
@@ -218,38 +193,17 @@ def generate_tokens(
     Returns:
         ``(s1_new, s2_new)``, each ``(series * sample_count, pred_len)``, rows series-major.
     """
-    validate_sampling(temperature, top_k, top_p)
     if pred_len < 1:
         raise ValueError(f"pred_len must be >= 1, got {pred_len}")
-    if window not in WINDOW_MODES:
-        raise ValueError(f"window must be one of {WINDOW_MODES}, got {window!r}")
-    if use_cache:
-        block = max(1, max_context // 4) if block is None else block
-        if not 0 < block < max_context:
-            raise ValueError(f"block must be in [1, max_context), got {block}")
-        return _generate_cached(
-            model,
-            s1,
-            s2,
-            stamps,
-            pred_len,
-            max_context,
-            sample_count,
-            temperature,
-            top_k,
-            top_p,
-            generator,
-            on_step,
-            window,
-            block,
-            uniforms,
-            pad,
-        )
+    run = _Run(model, stamps, pred_len, max_context, opts, generator, uniforms, on_step)
+    if opts.use_cache:
+        block = max(1, max_context // 4) if opts.block is None else opts.block
+        if not block < max_context:
+            raise ValueError(f"block must be in [1, max_context={max_context}), got {block}")
+        return _generate_cached(run, s1, s2, block, pad)
     if pad is not None and bool((pad > 0).any()):
         raise ValueError("padded histories need use_cache=True; the original algorithm takes equal lengths")
-    return _generate_uncached(
-        model, s1, s2, stamps, pred_len, max_context, temperature, top_k, top_p, generator, on_step, uniforms
-    )
+    return _generate_uncached(run, s1, s2)
 
 
 @torch.no_grad()
@@ -261,14 +215,8 @@ def sample_paths(
     y_stamp: torch.Tensor,
     pred_len: int,
     max_context: int,
+    opts: SamplingOptions,
     *,
-    temperature: float = 1.0,
-    top_k: int = 0,
-    top_p: float = 1.0,
-    sample_count: int = 1,
-    use_cache: bool = True,
-    window: WindowMode = "exact",
-    block: int | None = None,
     generator: torch.Generator | None = None,
     on_step: Callable[[], None] | None = None,
     uniforms: torch.Tensor | None = None,
@@ -282,35 +230,21 @@ def sample_paths(
     ``lengths`` ``(series,)``: histories of different lengths, left-padded in ``x`` and ``x_stamp``
     to the longest (cached path). The tokenizer encodes and decodes each length group unpadded; the
     model runs the whole batch with the padding masked (see :func:`generate_tokens`), so each series
-    gets what it would get alone. ``uniforms``: per-row draws, see :func:`generate_tokens`.
+    gets what it would get alone. ``uniforms``: per-row draws, see :func:`generate_tokens`. ``opts``
+    are trusted as validated (``sample_count`` paths per series).
     """
+    sample_count = opts.sample_count
     series, hist, _ = x.shape
     if hist < 1:
         raise ValueError("the history is empty")
     if lengths is not None and bool((lengths != hist).any()):
-        if not use_cache:
+        if not opts.use_cache:
             raise ValueError("histories of different lengths need use_cache=True")
         return _sample_padded(
-            tokenizer,
-            model,
-            x,
-            x_stamp,
-            y_stamp,
-            lengths,
-            pred_len,
-            max_context,
-            temperature=temperature,
-            top_k=top_k,
-            top_p=top_p,
-            sample_count=sample_count,
-            window=window,
-            block=block,
-            generator=generator,
-            on_step=on_step,
-            uniforms=uniforms,
+            tokenizer, model, x, x_stamp, y_stamp, lengths, pred_len, max_context, opts, generator, on_step, uniforms
         )
     stamps = torch.cat([x_stamp, y_stamp], dim=1)
-    if use_cache:
+    if opts.use_cache:
         s1, s2 = tokenizer.encode(x, half=True)
         hist_s1, hist_s2 = s1.repeat_interleave(sample_count, 0), s2.repeat_interleave(sample_count, 0)
     else:  # the original: every path is its own row from the start
@@ -319,24 +253,9 @@ def sample_paths(
         s1, s2 = tokenizer.encode(x, half=True)
         hist_s1, hist_s2 = s1, s2
     new1, new2 = generate_tokens(
-        model,
-        s1,
-        s2,
-        stamps,
-        pred_len,
-        max_context,
-        temperature=temperature,
-        top_k=top_k,
-        top_p=top_p,
-        sample_count=sample_count,
-        use_cache=use_cache,
-        window=window,
-        block=block,
-        generator=generator,
-        on_step=on_step,
-        uniforms=uniforms,
+        model, s1, s2, stamps, pred_len, max_context, opts, generator=generator, on_step=on_step, uniforms=uniforms
     )
-    if use_cache:
+    if opts.use_cache:
         decoded = decode_paths(tokenizer, s1, s2, new1, new2, sample_count, max_context)
     else:
         full1, full2 = torch.cat([hist_s1, new1], dim=1), torch.cat([hist_s2, new2], dim=1)
@@ -353,11 +272,14 @@ def _sample_padded(
     lengths: torch.Tensor,
     pred_len: int,
     max_context: int,
-    **kwargs,
+    opts: SamplingOptions,
+    generator: torch.Generator | None,
+    on_step: Callable[[], None] | None,
+    uniforms: torch.Tensor | None,
 ) -> torch.Tensor:
     """:func:`sample_paths` for left-padded histories of different ``lengths`` (cached path)."""
     series, hist, _ = x.shape
-    sample_count = kwargs["sample_count"]
+    sample_count = opts.sample_count
     lengths = lengths.to(device=x.device, dtype=torch.long)
     if bool((lengths < 1).any()) or bool((lengths > hist).any()):
         raise ValueError(f"lengths must be in [1, {hist}], got {lengths.tolist()}")
@@ -369,7 +291,19 @@ def _sample_padded(
         g1, g2 = tokenizer.encode(x[rows, hist - n :], half=True)
         s1[rows, hist - n :], s2[rows, hist - n :] = g1.long(), g2.long()
     stamps = torch.cat([x_stamp, y_stamp], dim=1)
-    new1, new2 = generate_tokens(model, s1, s2, stamps, pred_len, max_context, use_cache=True, pad=pad, **kwargs)
+    new1, new2 = generate_tokens(
+        model,
+        s1,
+        s2,
+        stamps,
+        pred_len,
+        max_context,
+        opts,
+        generator=generator,
+        on_step=on_step,
+        uniforms=uniforms,
+        pad=pad,
+    )
     out = torch.empty(series, sample_count, pred_len, x.shape[-1], device=x.device, dtype=x.dtype)
     new1 = new1.view(series, sample_count, pred_len)
     new2 = new2.view(series, sample_count, pred_len)
@@ -483,19 +417,6 @@ def auto_regressive_inference(
     use_cache: bool = True,
 ):
     """The original module-level function: mean over paths of normalised forecasts, NumPy ``(B, pred_len, d_in)``."""
-    x = torch.clip(x, -clip, clip)
-    paths = sample_paths(
-        tokenizer,
-        model,
-        x,
-        x_stamp,
-        y_stamp,
-        pred_len,
-        max_context,
-        temperature=T,
-        top_k=top_k,
-        top_p=top_p,
-        sample_count=sample_count,
-        use_cache=use_cache,
-    )
+    opts = SamplingOptions(temperature=T, top_k=top_k, top_p=top_p, sample_count=sample_count, use_cache=use_cache)
+    paths = sample_paths(tokenizer, model, torch.clip(x, -clip, clip), x_stamp, y_stamp, pred_len, max_context, opts)
     return paths.float().cpu().numpy().mean(axis=1)

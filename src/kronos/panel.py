@@ -13,7 +13,6 @@ panel over ``torchrun`` ranks, see :mod:`kronos.cli.panel`).
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +21,9 @@ import pandas as pd
 
 from kronos.calendars import future_timestamps as market_future_timestamps
 from kronos.forecast import FEATURES, Forecast
+from kronos.options import SamplingOptions, derive_seed
 from kronos.preprocessing import InputError
+from kronos.validation import positive_int
 
 if TYPE_CHECKING:
     from kronos.predictor import KronosPredictor
@@ -34,11 +35,7 @@ DEFAULT_QUANTILES: tuple[float, ...] = (0.1, 0.5, 0.9)
 
 def series_seed(seed: int, series_id: Any) -> int:
     """A stable 63-bit seed of one series from the run ``seed`` and the series' id (its string form)."""
-    seq = np.random.SeedSequence(
-        [int(seed) & 0xFFFFFFFF, (int(seed) >> 32) & 0xFFFFFFFF, zlib.crc32(str(series_id).encode("utf-8"))]
-    )
-    hi, lo = seq.generate_state(2, dtype=np.uint32)
-    return (int(hi) << 31) ^ int(lo)
+    return derive_seed(seed, series_id)
 
 
 def _level_name(q: float) -> str:
@@ -121,45 +118,43 @@ def forecast_df(
     predictor: KronosPredictor,
     df: pd.DataFrame,
     h: int,
+    options: SamplingOptions | None = None,
     *,
     id_col: str | None = "symbol",
     time_col: str = "timestamps",
     quantiles: Sequence[float] = DEFAULT_QUANTILES,
-    sample_count: int = 20,
     seed: int = 0,
     lookback: int | None = None,
     calendar: str | Any | None = None,
     future_timestamps: Any = None,
-    T: float = 1.0,
-    top_k: int = 0,
-    top_p: float = 1.0,
-    batch_size: int | None = None,
     verbose: bool = False,
+    **sampling: Any,
 ) -> pd.DataFrame:
     """Forecast ``h`` bars of every series of a long-format frame; a long frame back (see :func:`output_columns`).
 
     ``df`` holds ``id_col`` (absent or ``None``: one series), ``time_col`` and the bars
     (``open, high, low, close[, volume, amount]``), in any row order. Each series is forecast from
     its last ``lookback`` bars (default all, the model attends to at most ``max_context``), with
-    ``sample_count`` paths drawn from :func:`series_seed` ``(seed, id)``. Future times follow the
+    paths drawn from :func:`series_seed` ``(seed, id)``. Sampling settings: ``options`` and/or
+    :class:`~kronos.options.SamplingOptions` fields as keywords (``sample_count``, ``T``, ``top_k``,
+    ``top_p``, ``batch_size`` ...), with the same defaults as ``KronosPredictor.forecast`` (100 paths,
+    ``top_p=1.0``). Future times follow the
     series' own schedule or the exchange ``calendar`` (see :mod:`kronos.calendars`), unless
     ``future_timestamps`` gives them: a frame with ``time_col`` (and ``id_col`` for per-series times)
     or one sequence of times for every series; the first ``h`` after each series' last bar are used.
     Histories of different lengths run in padded batches of ``batch_size`` series.
     """
-    from kronos.predictor import _check_positive_int
-
-    h = _check_positive_int("h", h)
+    opts = SamplingOptions.resolve(options, **sampling)
+    h = positive_int("h", h)
+    if lookback is not None:
+        lookback = positive_int("lookback", lookback)
     levels = _check_quantiles(quantiles)
     if id_col is not None and id_col not in df.columns:
         id_col = None  # one series
     series = split_panel(df, id_col, time_col)
     frames, xs, ys, seeds, keys = [], [], [], [], []
     for key, frame in series.items():
-        if lookback is not None:
-            frame_in = frame.iloc[-_check_positive_int("lookback", lookback) :]
-        else:
-            frame_in = frame
+        frame_in = frame if lookback is None else frame.iloc[-lookback:]
         last = frame[time_col].iloc[-1]
         try:
             if future_timestamps is not None:
@@ -175,19 +170,7 @@ def forecast_df(
         ys.append(pd.Series(future))
         seeds.append(series_seed(seed, key))
         keys.append(key)
-    forecasts = predictor.forecast_batch(
-        frames,
-        xs,
-        ys,
-        h,
-        T=T,
-        top_k=top_k,
-        top_p=top_p,
-        sample_count=sample_count,
-        verbose=verbose,
-        seeds=seeds,
-        batch_size=batch_size,
-    )
+    forecasts = predictor.forecast_batch(frames, xs, ys, h, opts, seeds=seeds, verbose=verbose)
     return forecasts_to_long(forecasts, keys, id_col=id_col, time_col=time_col, quantiles=levels)
 
 

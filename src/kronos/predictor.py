@@ -7,6 +7,7 @@ no attention math; it turns pandas into tensors and back and calls :mod:`kronos.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections import defaultdict
@@ -18,36 +19,32 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
+from kronos.calibration import CalibrationOptions, ForecastFn, calibrate_forecasts
+from kronos.components import Components
 from kronos.config import ConfigError
 from kronos.device import autocast, resolve_device
+from kronos.errors import InputError
 from kronos.fileio import atomic_write_text
 from kronos.forecast import Forecast
-from kronos.generation import WINDOW_MODES, sample_paths
+from kronos.generation import sample_paths
 from kronos.hub import CONFIG_NAME, resolve_file
 from kronos.model import Kronos
+from kronos.options import SamplingOptions
 from kronos.preprocessing import (
     FEATURE_COLS,
-    InputError,
     Normalizer,
     calendar_features,
     check_same_zone,
     prepare_features,
     validate_timestamps,
 )
+from kronos.progress import progress_bar
 from kronos.registry import resolve_published
-from kronos.sampling import validate_sampling
 from kronos.tokenizer import KronosTokenizer
+from kronos.validation import number, positive_int
 
-__all__ = ["KronosPredictor", "series_uniforms"]
+__all__ = ["CalibrationOptions", "KronosPredictor", "SamplingOptions", "series_uniforms"]
 
 PREDICTOR_CONFIG = "predictor.json"
 DEFAULT_MAX_CONTEXT = 512  # the original's default, used when neither the caller nor predictor.json gives one
@@ -64,12 +61,8 @@ def read_predictor_settings(path: Path) -> dict[str, Any]:
     unknown = sorted(set(raw) - {"max_context", "clip"})
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) {unknown}; allowed are max_context and clip")
-    mc = raw.get("max_context", DEFAULT_MAX_CONTEXT)
-    if isinstance(mc, bool) or not isinstance(mc, int) or mc < 1:
-        raise ConfigError(f"{path}: max_context must be an integer >= 1, got {mc!r}")
-    clip = raw.get("clip", 5)
-    if isinstance(clip, bool) or not isinstance(clip, (int, float)) or not np.isfinite(clip) or clip <= 0:
-        raise ConfigError(f"{path}: clip must be a number > 0, got {clip!r}")
+    positive_int(f"{path}: max_context", raw.get("max_context", DEFAULT_MAX_CONTEXT), error=ConfigError)
+    number(f"{path}: clip", raw.get("clip", 5), low=0.0, error=ConfigError)
     return raw
 
 
@@ -96,19 +89,16 @@ def series_uniforms(seed: int, sample_count: int, pred_len: int) -> torch.Tensor
     return torch.rand(sample_count, pred_len, 2, generator=gen)
 
 
-def _check_positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise InputError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
-
-
 class KronosPredictor:
     """Forecast future K-line bars with a Kronos model and its tokenizer.
 
-    Drop-in for the original ``KronosPredictor``: same constructor, ``predict`` and ``predict_batch``.
-    Additions: ``forecast`` returns every sample path as a :class:`Forecast`; generation uses a
-    key/value cache by default (``use_cache=False`` runs the original algorithm); ``window="block"``
-    is a faster approximation once the window slides; ``precision`` enables bf16/fp16 autocast on CUDA.
+    Drop-in for the original ``KronosPredictor``: same constructor, ``predict`` and ``predict_batch``
+    (with the original's defaults). Additions: ``forecast``/``forecast_batch``/``forecast_df`` return
+    every sample path, with one set of sampling defaults (:class:`~kronos.options.SamplingOptions`,
+    given as ``options=`` or keywords); generation uses a key/value cache by default
+    (``use_cache=False`` runs the original algorithm); ``precision`` enables bf16/fp16 autocast on CUDA.
+    The other tasks (anomaly scores, embeddings, synthesis) take :attr:`components`; the methods here
+    only delegate to them.
     """
 
     def __init__(
@@ -122,9 +112,8 @@ class KronosPredictor:
         precision: str = "fp32",
     ) -> None:
         tokenizer.check_compatible(model.config)
-        self.max_context = _check_positive_int("max_context", max_context)
-        if not clip > 0:
-            raise InputError(f"clip must be > 0, got {clip!r}")
+        self.max_context = positive_int("max_context", max_context)
+        number("clip", clip, low=0.0)
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.tokenizer = tokenizer.to(self.device).eval()
@@ -133,6 +122,11 @@ class KronosPredictor:
         autocast(self.device, precision)  # validates the name
         self.price_cols = FEATURE_COLS[:4]
         self.vol_col, self.amt_vol = FEATURE_COLS[4], FEATURE_COLS[5]
+
+    @property
+    def components(self) -> Components:
+        """The model, tokenizer, device, ``max_context`` and ``clip``: what :mod:`kronos.tasks` and synthesis take."""
+        return Components(self.model, self.tokenizer, self.device, self.max_context, self.clip)
 
     # -- loading and saving ----------------------------------------------------------------------
     @classmethod
@@ -219,7 +213,7 @@ class KronosPredictor:
             )
         if isinstance(y_timestamp, pd.Series) and y_timestamp.name is not None:
             y_idx = y_idx.rename(y_timestamp.name)
-        norm = Normalizer.fit(x.astype(np.float32), clip=self.clip)
+        norm = self.components.normalizer(x)
         return _Prepared(
             x=norm.transform(x),
             x_stamp=calendar_features(x_idx),
@@ -230,36 +224,33 @@ class KronosPredictor:
             last_close=float(x[-1, 3]),
         )
 
-    def _check_args(
-        self, pred_len: Any, T: float, top_k: int, top_p: float, sample_count: Any, window: str
-    ) -> tuple[int, int]:
-        pred_len = _check_positive_int("pred_len", pred_len)
-        sample_count = _check_positive_int("sample_count", sample_count)
-        try:
-            validate_sampling(T, top_k, top_p)
-        except ValueError as exc:
-            raise InputError(str(exc)) from None
-        if window not in WINDOW_MODES:
-            raise InputError(f"window must be one of {WINDOW_MODES}, got {window!r}")
-        return pred_len, sample_count
+    def _prepare_many(
+        self, df_list: Sequence[pd.DataFrame], xs: Sequence[Any], ys: Sequence[Any], pred_len: int, labelled: bool
+    ) -> list[_Prepared]:
+        """Every series prepared; errors start ``series i:`` when ``labelled`` (the list API)."""
+        if isinstance(df_list, pd.DataFrame) or not isinstance(df_list, (list, tuple)):
+            raise InputError("df_list must be a list of DataFrames")
+        if not (len(df_list) == len(xs) == len(ys)):
+            raise InputError(
+                "df_list, x_timestamp_list and y_timestamp_list must have the same length, got "
+                f"{len(df_list)}, {len(xs)}, {len(ys)}"
+            )
+        if len(df_list) == 0:
+            raise InputError("df_list is empty")
+        return [
+            self._prepare(df, x, y, pred_len, label=f"series {i}" if labelled else None)
+            for i, (df, x, y) in enumerate(zip(df_list, xs, ys))
+        ]
 
     # -- generation ------------------------------------------------------------------------------
     def _paths(
         self,
         prepared: Sequence[_Prepared],
         pred_len: int,
-        *,
-        T: float,
-        top_k: int,
-        top_p: float,
-        sample_count: int,
-        verbose: bool,
-        use_cache: bool,
-        window: str,
-        block: int | None,
+        opts: SamplingOptions,
+        seeds: Sequence[int] | None,
         generator: torch.Generator | None,
-        seeds: Sequence[int] | None = None,
-        batch_size: int | None = None,
+        verbose: bool,
     ) -> list[np.ndarray]:
         """Normalised paths ``(sample_count, pred_len, 6)`` per series, float32.
 
@@ -272,16 +263,9 @@ class KronosPredictor:
         Without seeds the draws come from ``generator`` in one stream over the whole batch, as in
         the original, and ``batch_size`` defaults to all series at once.
         """
-        batches = self._batches(prepared, pred_len, sample_count, use_cache and window == "exact", seeds, batch_size)
+        batches = self._batches(prepared, pred_len, opts, seeds)
         out: list[np.ndarray | None] = [None] * len(prepared)
-        columns = [
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-        ]
-        with Progress(*columns, transient=True, disable=not verbose) as progress:
+        with progress_bar(enabled=verbose, transient=True) as progress:
             task = progress.add_task("Generating bars", total=pred_len * len(batches))
             for members in batches:
                 longest = max(len(prepared[i].x) for i in members)
@@ -298,9 +282,8 @@ class KronosPredictor:
                 lengths = torch.tensor([len(prepared[i].x) for i in members], device=self.device)
                 uniforms = None
                 if seeds is not None:
-                    uniforms = torch.cat([series_uniforms(seeds[i], sample_count, pred_len) for i in members]).to(
-                        self.device
-                    )
+                    draws = [series_uniforms(seeds[i], opts.sample_count, pred_len) for i in members]
+                    uniforms = torch.cat(draws).to(self.device)
                 with autocast(self.device, self.precision):
                     paths = sample_paths(
                         self.tokenizer,
@@ -310,13 +293,7 @@ class KronosPredictor:
                         ys,
                         pred_len,
                         self.max_context,
-                        temperature=T,
-                        top_k=top_k,
-                        top_p=top_p,
-                        sample_count=sample_count,
-                        use_cache=use_cache,
-                        window=window,  # type: ignore[arg-type]
-                        block=block,
+                        opts,
                         generator=generator,
                         on_step=lambda: progress.advance(task),
                         uniforms=uniforms,
@@ -328,24 +305,18 @@ class KronosPredictor:
         return out  # type: ignore[return-value]
 
     def _batches(
-        self,
-        prepared: Sequence[_Prepared],
-        pred_len: int,
-        sample_count: int,
-        pad: bool,
-        seeds: Sequence[int] | None,
-        batch_size: int | None,
+        self, prepared: Sequence[_Prepared], pred_len: int, opts: SamplingOptions, seeds: Sequence[int] | None
     ) -> list[list[int]]:
-        """Which series run together: padded batches (``pad``) or one group per length, at most ``batch_size`` each."""
+        """Which series run together: one padded batch (cached exact) or one group per length, ``batch_size`` each."""
+        pad = opts.use_cache and opts.window == "exact"
+        batch_size = opts.batch_size
         order = list(range(len(prepared)))
         if seeds is not None:
             if len(seeds) != len(prepared):
                 raise InputError(f"seeds has {len(seeds)} entries for {len(prepared)} series")
             order.sort(key=lambda i: -len(prepared[i].x))  # similar lengths together: little padding
             if batch_size is None:
-                batch_size = self._auto_batch_size(max(len(p.x) for p in prepared), pred_len, sample_count)
-        if batch_size is not None:
-            batch_size = _check_positive_int("batch_size", batch_size)
+                batch_size = self._auto_batch_size(max(len(p.x) for p in prepared), pred_len, opts.sample_count)
         groups: dict[int, list[int]] = defaultdict(list)
         for i in order:
             groups[0 if pad else len(prepared[i].x)].append(i)
@@ -371,31 +342,25 @@ class KronosPredictor:
         top_p: float,
         sample_count: int,
         verbose: bool,
-        **kwargs: Any,
+        *,
+        generator: torch.Generator | None = None,
+        **options: Any,
     ) -> np.ndarray:
-        """The original's lower-level call: normalised arrays in, mean normalised forecast ``(B, pred_len, 6)`` out."""
-        x_t = torch.as_tensor(np.asarray(x, dtype=np.float32), device=self.device)
-        xs_t = torch.as_tensor(np.asarray(x_stamp, dtype=np.float32), device=self.device)
-        ys_t = torch.as_tensor(np.asarray(y_stamp, dtype=np.float32), device=self.device)
-        x_t = torch.clip(x_t, -self.clip, self.clip)
+        """The original's lower-level call: normalised arrays in, mean normalised forecast ``(B, pred_len, 6)`` out.
+
+        ``options``: further :class:`SamplingOptions` fields (``use_cache``, ``window``, ``block``).
+        """
+        opts = SamplingOptions(temperature=T, top_k=top_k, top_p=top_p, sample_count=sample_count, **options)
+        x_t = torch.clip(self.components.tensor(np.asarray(x)), -self.clip, self.clip)
+        xs_t, ys_t = self.components.tensor(np.asarray(x_stamp)), self.components.tensor(np.asarray(y_stamp))
+        pred_len = positive_int("pred_len", pred_len)
         with autocast(self.device, self.precision):
             paths = sample_paths(
-                self.tokenizer,
-                self.model,
-                x_t,
-                xs_t,
-                ys_t,
-                pred_len,
-                self.max_context,
-                temperature=T,
-                top_k=top_k,
-                top_p=top_p,
-                sample_count=sample_count,
-                **kwargs,
+                self.tokenizer, self.model, x_t, xs_t, ys_t, pred_len, self.max_context, opts, generator=generator
             )
         return paths.float().cpu().numpy().mean(axis=1)
 
-    # -- public API --------------------------------------------------------------------------------
+    # -- the original API: mean forecasts ---------------------------------------------------------
     def predict(
         self,
         df: pd.DataFrame,
@@ -414,27 +379,13 @@ class KronosPredictor:
         generator: torch.Generator | None = None,
         seed: int | None = None,
     ) -> pd.DataFrame:
-        """Mean forecast over ``sample_count`` paths, indexed by ``y_timestamp`` (the original's output).
+        """Mean forecast over ``sample_count`` paths, indexed by ``y_timestamp`` (the original's output and defaults).
 
         ``seed`` samples from a private per-series generator (see :meth:`predict_batch`'s ``seeds``).
         """
-        return self.predict_batch(
-            [df],
-            [x_timestamp],
-            [y_timestamp],
-            pred_len,
-            T=T,
-            top_k=top_k,
-            top_p=top_p,
-            sample_count=sample_count,
-            verbose=verbose,
-            use_cache=use_cache,
-            window=window,
-            block=block,
-            generator=generator,
-            _single=True,
-            seeds=None if seed is None else [seed],
-        )[0]
+        opts = SamplingOptions(T, top_k, top_p, sample_count, use_cache, window, block)
+        seeds = None if seed is None else [seed]
+        return self._means([df], [x_timestamp], [y_timestamp], pred_len, opts, seeds, generator, verbose, False)[0]
 
     def predict_batch(
         self,
@@ -454,7 +405,6 @@ class KronosPredictor:
         generator: torch.Generator | None = None,
         seeds: Sequence[int] | None = None,
         batch_size: int | None = None,
-        _single: bool = False,
     ) -> list[pd.DataFrame]:
         """Mean forecasts for several series; unlike the original, histories may differ in length.
 
@@ -464,25 +414,25 @@ class KronosPredictor:
         ``batch_size`` bounds the series run at once (default: a ~2 GiB key/value cache with seeds,
         all of them without).
         """
-        prepared = self._prepare_many(df_list, x_timestamp_list, y_timestamp_list, pred_len, _single)
-        pred_len, sample_count = self._check_args(pred_len, T, top_k, top_p, sample_count, window)
-        paths = self._paths(
-            prepared,
-            pred_len,
-            T=T,
-            top_k=top_k,
-            top_p=top_p,
-            sample_count=sample_count,
-            verbose=verbose,
-            use_cache=use_cache,
-            window=window,
-            block=block,
-            generator=generator,
-            seeds=seeds,
-            batch_size=batch_size,
-        )
+        opts = SamplingOptions(T, top_k, top_p, sample_count, use_cache, window, block, batch_size)
+        return self._means(df_list, x_timestamp_list, y_timestamp_list, pred_len, opts, seeds, generator, verbose, True)
+
+    def _means(
+        self,
+        df_list: Sequence[pd.DataFrame],
+        xs: Sequence[Any],
+        ys: Sequence[Any],
+        pred_len: Any,
+        opts: SamplingOptions,
+        seeds: Sequence[int] | None,
+        generator: torch.Generator | None,
+        verbose: bool,
+        labelled: bool,
+    ) -> list[pd.DataFrame]:
+        pred_len = positive_int("pred_len", pred_len)
+        prepared = self._prepare_many(df_list, xs, ys, pred_len, labelled)
         frames = []
-        for p, z in zip(prepared, paths):
+        for p, z in zip(prepared, self._paths(prepared, pred_len, opts, seeds, generator, verbose)):
             mean = z.mean(axis=0)  # float32, as the original averages before de-normalising
             values = p.norm.inverse(mean)
             if not np.isfinite(values).all():  # levels near the float32 limit: de-normalise in float64 instead
@@ -490,60 +440,38 @@ class KronosPredictor:
             frames.append(pd.DataFrame(values, columns=FEATURE_COLS, index=p.y_index))
         return frames
 
+    # -- distributions ---------------------------------------------------------------------------
     def forecast(
         self,
         df: pd.DataFrame,
         x_timestamp: Any,
         y_timestamp: Any,
         pred_len: int,
-        T: float = 1.0,
-        top_k: int = 0,
-        top_p: float = 1.0,
-        sample_count: int = 100,
-        verbose: bool = False,
+        options: SamplingOptions | None = None,
         *,
-        use_cache: bool = True,
-        window: str = "exact",
-        block: int | None = None,
-        generator: torch.Generator | None = None,
-        calibrate: bool = False,
-        calibration_origins: int = 20,
-        calibration_stride: int | None = None,
-        calibration_lookback: int | None = None,
-        calibration_samples: int | None = None,
         seed: int | None = None,
+        generator: torch.Generator | None = None,
+        calibrate: bool | CalibrationOptions = False,
+        verbose: bool = False,
+        **sampling: Any,
     ) -> Forecast:
         """Every sample path in price space as a :class:`Forecast` (quantiles, intervals, ``prob_up`` ...).
 
-        ``calibrate=True`` recalibrates the paths by split-conformal prediction on close returns, per
-        horizon step, from ``calibration_origins`` rolling origins inside ``df`` only (``stride`` bars
-        apart, default ``pred_len``; each forecast from ``calibration_lookback`` bars, default as many
-        as fit, at most ``max_context``; ``calibration_samples`` paths each, default ``sample_count``).
-        It costs about ``calibration_origins`` extra forecasts. The result's ``coverage_report()``
-        gives the coverage measured before and after; see :mod:`kronos.calibration`. ``seed`` samples
-        from a private per-series generator (see :meth:`forecast_batch`).
+        Sampling settings: ``options`` (a :class:`SamplingOptions`) and/or its fields as keywords
+        (``T``/``temperature``, ``top_k``, ``top_p``, ``sample_count``, ``use_cache``, ``window``,
+        ``block``, ``batch_size``); the defaults are :class:`SamplingOptions`' (``top_p=1.0``, 100
+        paths). ``seed`` samples from a private per-series generator (see :meth:`forecast_batch`).
+
+        ``calibrate=True`` (or a :class:`CalibrationOptions`) recalibrates the paths by split-conformal
+        prediction on close returns, per horizon step, from rolling origins inside ``df`` only; it
+        costs about ``origins`` extra forecasts. The forecast is then made from the last ``lookback``
+        bars, the same window as every origin, so the calibration measures the forecaster it corrects.
+        The result's ``coverage_report()`` gives the coverage before and after; see :mod:`kronos.calibration`.
         """
-        return self.forecast_batch(
-            [df],
-            [x_timestamp],
-            [y_timestamp],
-            pred_len,
-            T=T,
-            top_k=top_k,
-            top_p=top_p,
-            sample_count=sample_count,
-            verbose=verbose,
-            use_cache=use_cache,
-            window=window,
-            block=block,
-            generator=generator,
-            _single=True,
-            calibrate=calibrate,
-            calibration_origins=calibration_origins,
-            calibration_stride=calibration_stride,
-            calibration_lookback=calibration_lookback,
-            calibration_samples=calibration_samples,
-            seeds=None if seed is None else [seed],
+        seeds = None if seed is None else [seed]
+        opts = SamplingOptions.resolve(options, **sampling)
+        return self._forecasts(
+            [df], [x_timestamp], [y_timestamp], pred_len, opts, seeds, generator, calibrate, verbose
         )[0]
 
     def forecast_batch(
@@ -552,79 +480,71 @@ class KronosPredictor:
         x_timestamp_list: Sequence[Any],
         y_timestamp_list: Sequence[Any],
         pred_len: int,
-        T: float = 1.0,
-        top_k: int = 0,
-        top_p: float = 1.0,
-        sample_count: int = 100,
-        verbose: bool = False,
+        options: SamplingOptions | None = None,
         *,
-        use_cache: bool = True,
-        window: str = "exact",
-        block: int | None = None,
-        generator: torch.Generator | None = None,
-        calibrate: bool = False,
-        calibration_origins: int = 20,
-        calibration_stride: int | None = None,
-        calibration_lookback: int | None = None,
-        calibration_samples: int | None = None,
         seeds: Sequence[int] | None = None,
-        batch_size: int | None = None,
-        _single: bool = False,
+        generator: torch.Generator | None = None,
+        calibrate: bool | CalibrationOptions = False,
+        verbose: bool = False,
+        **sampling: Any,
     ) -> list[Forecast]:
-        """:meth:`forecast` for several series (histories may differ in length); each is calibrated on its own history.
+        """:meth:`forecast` for several series (histories may differ in length); each calibrated on its own history.
 
-        With ``calibrate=True`` each forecast is made from the last ``lookback`` bars of its history, the
-        same window length as every calibration origin, so the calibration measures the very forecaster
-        it corrects (``info["calibration"]["lookback"]`` says how many). ``seeds`` and ``batch_size``
-        as in :meth:`predict_batch` (the calibration forecasts still draw from ``generator``).
+        ``seeds`` (one int per series) gives every series its own random stream, calibration
+        included, so a series' forecast is the same alone, in any batch and in any order; without
+        them the draws come from ``generator`` (default torch's global one) in one stream.
         """
-        prepared = self._prepare_many(df_list, x_timestamp_list, y_timestamp_list, pred_len, _single)
-        pred_len, sample_count = self._check_args(pred_len, T, top_k, top_p, sample_count, window)
-        if calibrate:
-            from kronos.calibration import origin_layout
+        opts = SamplingOptions.resolve(options, **sampling)
+        return self._forecasts(
+            df_list, x_timestamp_list, y_timestamp_list, pred_len, opts, seeds, generator, calibrate, verbose, True
+        )
 
-            cal_samples = (
-                sample_count
-                if calibration_samples is None
-                else _check_positive_int("calibration_samples", calibration_samples)
-            )
+    def forecast_fn(
+        self, options: SamplingOptions | None = None, *, generator: torch.Generator | None = None, **sampling: Any
+    ) -> ForecastFn:
+        """A :data:`~kronos.calibration.ForecastFn` ``(frames, x_timestamps, y_timestamps, seeds)`` of
+        uncalibrated forecasts with these settings: what :func:`kronos.calibration.calibrate_forecasts` drives."""
+        opts = SamplingOptions.resolve(options, **sampling)
+
+        def run(frames: Sequence[pd.DataFrame], xs: Sequence[Any], ys: Sequence[Any], seeds: Any) -> list[Forecast]:
+            return self._forecasts(list(frames), xs, ys, len(ys[0]), opts, seeds, generator, False, False, True)
+
+        return run
+
+    def _forecasts(
+        self,
+        df_list: Sequence[pd.DataFrame],
+        xs: Sequence[Any],
+        ys: Sequence[Any],
+        pred_len: Any,
+        opts: SamplingOptions,
+        seeds: Sequence[int] | None,
+        generator: torch.Generator | None,
+        calibrate: bool | CalibrationOptions,
+        verbose: bool,
+        labelled: bool = False,
+    ) -> list[Forecast]:
+        """Prepare, generate, de-normalise; then, if asked, calibrate with a forecast function of the same settings."""
+        pred_len = positive_int("pred_len", pred_len)
+        prepared = self._prepare_many(df_list, xs, ys, pred_len, labelled)
+        cal = CalibrationOptions() if calibrate is True else calibrate or None
+        if cal is not None:
+            if not isinstance(cal, CalibrationOptions):
+                raise InputError(f"calibrate must be True, False or a CalibrationOptions, got {calibrate!r}")
             lookbacks = []
             for i, df in enumerate(df_list):  # check the history is long enough before spending time on sampling
                 try:
-                    _, lb, _ = origin_layout(
-                        len(df),
-                        pred_len,
-                        calibration_origins,
-                        calibration_stride,
-                        calibration_lookback,
-                        self.max_context,
-                    )
+                    lookbacks.append(cal.layout(len(df), pred_len, self.max_context)[1])
                 except InputError as exc:
-                    raise InputError(str(exc) if _single else f"series {i}: {exc}") from None
-                lookbacks.append(lb)
+                    raise InputError(f"series {i}: {exc}" if labelled else str(exc)) from None
             prepared = self._prepare_many(
                 [df.iloc[len(df) - lb :] for df, lb in zip(df_list, lookbacks)],
                 [pd.Series(p.history.index[len(p.history) - lb :]) for p, lb in zip(prepared, lookbacks)],
                 [pd.Series(p.y_index) for p in prepared],
                 pred_len,
-                _single,
+                labelled,
             )
-        paths = self._paths(
-            prepared,
-            pred_len,
-            T=T,
-            top_k=top_k,
-            top_p=top_p,
-            sample_count=sample_count,
-            verbose=verbose,
-            use_cache=use_cache,
-            window=window,
-            block=block,
-            generator=generator,
-            seeds=seeds,
-            batch_size=batch_size,
-        )
-        info = {"T": T, "top_k": top_k, "top_p": top_p, "sample_count": sample_count, "max_context": self.max_context}
+        info = {**opts.info(), "max_context": self.max_context}
         forecasts = [
             Forecast(
                 paths=p.norm.inverse(z.astype(np.float64)),
@@ -633,132 +553,53 @@ class KronosPredictor:
                 history=p.history,
                 info=dict(info),
             )
-            for p, z in zip(prepared, paths)
+            for p, z in zip(prepared, self._paths(prepared, pred_len, opts, seeds, generator, verbose))
         ]
-        if not calibrate:
+        if cal is None:
             return forecasts
-        from kronos.calibration import calibrate_forecasts
-
+        cal_opts = opts if cal.sample_count is None else dataclasses.replace(opts, sample_count=cal.sample_count)
         calibrations = calibrate_forecasts(
-            self,
+            self.forecast_fn(cal_opts, generator=generator),
             list(df_list),
-            list(x_timestamp_list),
+            list(xs),
             pred_len,
-            n_origins=calibration_origins,
-            stride=calibration_stride,
-            lookback=calibration_lookback,
-            sample_count=cal_samples,
-            T=T,
-            top_k=top_k,
-            top_p=top_p,
-            use_cache=use_cache,
-            window=window,
-            block=block,
-            generator=generator,
+            cal,
+            max_context=self.max_context,
+            sample_count=cal_opts.sample_count,
+            seeds=seeds,
+            settings={k: v for k, v in opts.info().items() if k != "sample_count"},
         )
-        return [cal.apply(fc) for cal, fc in zip(calibrations, forecasts)]
-
-    def _prepare_many(
-        self, df_list: Sequence[pd.DataFrame], xs: Sequence[Any], ys: Sequence[Any], pred_len: Any, single: bool
-    ) -> list[_Prepared]:
-        if isinstance(df_list, pd.DataFrame) or not isinstance(df_list, (list, tuple)):
-            raise InputError("df_list must be a list of DataFrames")
-        if not (len(df_list) == len(xs) == len(ys)):
-            raise InputError(
-                "df_list, x_timestamp_list and y_timestamp_list must have the same length, got "
-                f"{len(df_list)}, {len(xs)}, {len(ys)}"
-            )
-        if len(df_list) == 0:
-            raise InputError("df_list is empty")
-        pred_len = _check_positive_int("pred_len", pred_len)
-        return [
-            self._prepare(df, x, y, pred_len, label=None if single else f"series {i}")
-            for i, (df, x, y) in enumerate(zip(df_list, xs, ys))
-        ]
+        return [c.apply(fc) for c, fc in zip(calibrations, forecasts)]
 
     def forecast_df(
-        self,
-        df: pd.DataFrame,
-        h: int,
-        *,
-        id_col: str | None = "symbol",
-        time_col: str = "timestamps",
-        quantiles: Sequence[float] = (0.1, 0.5, 0.9),
-        sample_count: int = 20,
-        seed: int = 0,
-        **kwargs: Any,
+        self, df: pd.DataFrame, h: int, options: SamplingOptions | None = None, **kwargs: Any
     ) -> pd.DataFrame:
-        """Forecast every series of a long-format panel: ``id_col, time_col``, the six means and ``{column}_q{level}``.
-
-        One row per series and future bar. Future times follow each series' own trading schedule
-        (``calendar="XSHG"`` for an exchange's sessions and holidays) unless ``future_timestamps``
-        gives them; each series samples from its own seed. Options (``lookback``, ``calendar``,
-        ``future_timestamps``, ``T``, ``top_k``, ``top_p``, ``batch_size``, ``verbose``): see
-        :func:`kronos.panel.forecast_df`.
-        """
+        """Forecast every series of a long-format panel: see :func:`kronos.panel.forecast_df` (this only delegates)."""
         from kronos.panel import forecast_df
 
-        return forecast_df(
-            self,
-            df,
-            h,
-            id_col=id_col,
-            time_col=time_col,
-            quantiles=quantiles,
-            sample_count=sample_count,
-            seed=seed,
-            **kwargs,
-        )
+        return forecast_df(self, df, h, options, **kwargs)
 
-    # -- other tasks: thin front-ends of kronos.tasks and kronos.synthesis ------------------------
-    def anomaly_scores(
-        self,
-        df: pd.DataFrame,
-        x_timestamp: Any,
-        *,
-        causal: bool = True,
-        min_context: int = 8,
-        stride: int | None = None,
-    ) -> pd.DataFrame:
-        """Per-bar negative log-likelihood of the observed tokens given the bars before.
-
-        Columns ``nll_s1``, ``nll_s2`` and ``score``.
-
-        See :func:`kronos.tasks.anomaly_scores`; higher means more surprising to the model.
-        """
+    # -- other tasks: one-line delegations to kronos.tasks and kronos.synthesis --------------------
+    def anomaly_scores(self, df: pd.DataFrame, x_timestamp: Any, **options: Any) -> pd.DataFrame:
+        """Per-bar surprise (``nll_s1``, ``nll_s2``, ``score``): :func:`kronos.tasks.anomaly_scores`."""
         from kronos.tasks import anomaly_scores
 
-        return anomaly_scores(self, df, x_timestamp, causal=causal, min_context=min_context, stride=stride)
+        return anomaly_scores(self.components, df, x_timestamp, **options)
 
-    def embed(self, df: pd.DataFrame | Sequence[pd.DataFrame], x_timestamp: Any, *, pool: str = "mean") -> np.ndarray:
-        """Pooled final hidden states: ``(d_model,)`` for one frame, ``(n, d_model)`` for a list of frames."""
-        from kronos.tasks import embed_frames
+    def embed(self, df: pd.DataFrame | Sequence[pd.DataFrame], x_timestamp: Any, **options: Any) -> np.ndarray:
+        """Pooled final hidden states: :func:`kronos.tasks.embed` of :attr:`components`."""
+        from kronos.tasks import embed
 
-        if isinstance(df, pd.DataFrame):
-            return embed_frames(self, [df], [x_timestamp], pool=pool)[0]
-        return embed_frames(self, df, x_timestamp, pool=pool)
+        return embed(self.components, df, x_timestamp, **options)
 
-    def embed_windows(
-        self, df: pd.DataFrame, x_timestamp: Any, window: int, *, stride: int = 1, pool: str = "mean"
-    ) -> pd.DataFrame:
-        """Embeddings of rolling windows, indexed by each window's last bar (see :func:`kronos.tasks.embed_rolling`)."""
+    def embed_windows(self, df: pd.DataFrame, x_timestamp: Any, window: int, **options: Any) -> pd.DataFrame:
+        """Embeddings of rolling windows: :func:`kronos.tasks.embed_rolling` of :attr:`components`."""
         from kronos.tasks import embed_rolling
 
-        return embed_rolling(self, df, x_timestamp, window, stride=stride, pool=pool)
+        return embed_rolling(self.components, df, x_timestamp, window, **options)
 
-    def generate_synthetic(
-        self,
-        n_bars: int,
-        *,
-        history: pd.DataFrame | None = None,
-        x_timestamp: Any = None,
-        n_paths: int = 1,
-        **kwargs: Any,
-    ) -> list[pd.DataFrame]:
-        """``n_paths`` synthetic series of ``n_bars`` valid OHLCV bars, unconditional or continuing ``history``.
-
-        See :func:`kronos.synthesis.synthesize` for the options (timestamps, scale, sampling, burn-in).
-        """
+    def generate_synthetic(self, n_bars: int, **options: Any) -> list[pd.DataFrame]:
+        """Synthetic OHLCV series: :func:`kronos.synthesis.synthesize` of :attr:`components`."""
         from kronos.synthesis import synthesize
 
-        return synthesize(self, n_bars, history=history, x_timestamp=x_timestamp, n_paths=n_paths, **kwargs)
+        return synthesize(self.components, n_bars, **options)

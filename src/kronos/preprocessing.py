@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from kronos.errors import InputError
+
 __all__ = [
     "AMOUNT_COL",
     "FEATURE_COLS",
@@ -43,10 +45,6 @@ NORM_EPS = 1e-5
 NORM_EPS_MIN_LEVEL = 0.5
 F32_MAX = float(np.finfo(np.float32).max)
 F32_TINY = float(np.finfo(np.float32).tiny)
-
-
-class InputError(ValueError):
-    """User input that cannot be forecast from, with the offending column, row or value named."""
 
 
 def _where(label: str | None) -> str:

@@ -1,7 +1,8 @@
 """Next-token sampling as small pure functions: temperature, then top-k, then top-p, then one draw.
 
 No function edits the caller's tensor. The filters reproduce the original's numbers exactly so that a
-seeded run consumes random draws in the same order and gets the same tokens.
+seeded run consumes random draws in the same order and gets the same tokens. Settings arrive validated
+(:class:`kronos.options.SamplingOptions`).
 """
 
 from __future__ import annotations
@@ -9,17 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["logits_to_probs", "sample", "sample_from_uniform", "top_k_filter", "top_p_filter", "validate_sampling"]
-
-
-def validate_sampling(temperature: float, top_k: int, top_p: float) -> None:
-    """Raise ``ValueError`` naming the parameter when a sampling setting is out of range."""
-    if not isinstance(temperature, (int, float)) or isinstance(temperature, bool) or not temperature > 0:
-        raise ValueError(f"T (temperature) must be > 0, got {temperature!r}")
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
-        raise ValueError(f"top_k must be an integer >= 0 (0 disables it), got {top_k!r}")
-    if not isinstance(top_p, (int, float)) or isinstance(top_p, bool) or not 0.0 < top_p <= 1.0:
-        raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
+__all__ = ["logits_to_probs", "sample", "sample_from_uniform", "top_k_filter", "top_p_filter"]
 
 
 def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:

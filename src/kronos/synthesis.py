@@ -23,13 +23,15 @@ The first section is model code (tensors only); the pandas wrapper is :func:`syn
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
+from kronos.components import Components
 from kronos.generation import sample_paths
+from kronos.options import SamplingOptions
 from kronos.preprocessing import (
     FEATURE_COLS,
     InputError,
@@ -40,9 +42,7 @@ from kronos.preprocessing import (
     validate_timestamps,
 )
 from kronos.tokenizer import KronosTokenizer
-
-if TYPE_CHECKING:  # pragma: no cover
-    from kronos.predictor import KronosPredictor
+from kronos.validation import integer, number, positive_int
 
 __all__ = ["repair_bars", "sample_series", "synthesize"]
 
@@ -56,14 +56,11 @@ def sample_series(
     stamps: torch.Tensor,
     n_bars: int,
     max_context: int,
+    opts: SamplingOptions,
     *,
-    temperature: float = 1.0,
-    top_k: int = 0,
-    top_p: float = 1.0,
-    n_paths: int = 1,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Normalised continuations ``(n_paths, n_bars, d_in)`` of one normalised history ``x`` ``(1, hist, d_in)``.
+    """Normalised continuations ``(paths, n_bars, d_in)`` of one normalised history ``x`` ``(1, hist, d_in)``.
 
     ``stamps`` ``(1, hist + n_bars, 5)`` are the calendar features of history and new bars. This is
     forecasting by another name: :func:`kronos.generation.sample_paths`, which also decodes runs
@@ -71,18 +68,7 @@ def sample_series(
     """
     hist = x.shape[1]
     return sample_paths(
-        tokenizer,
-        model,
-        x,
-        stamps[:, :hist],
-        stamps[:, hist:],
-        n_bars,
-        max_context,
-        temperature=temperature,
-        top_k=top_k,
-        top_p=top_p,
-        sample_count=n_paths,
-        generator=generator,
+        tokenizer, model, x, stamps[:, :hist], stamps[:, hist:], n_bars, max_context, opts, generator=generator
     )[0]
 
 
@@ -127,7 +113,7 @@ def _after(last: pd.Timestamp, n: int, freq: str | pd.Timedelta) -> pd.DatetimeI
 
 
 def synthesize(
-    predictor: KronosPredictor,
+    c: Components,
     n_bars: int,
     *,
     history: pd.DataFrame | None = None,
@@ -153,16 +139,10 @@ def synthesize(
     With ``history`` (and its ``x_timestamp``) the series continue it; ``timestamps`` defaults to the
     history's own spacing. Without it, generation is unconditional: bars are stamped from ``start``
     at ``freq`` (or ``timestamps``), and scaled like ``like`` or by the ``*_level``/``*_std`` arguments.
+    ``c`` is the model's :class:`~kronos.components.Components` (``predictor.components``).
     """
-    from kronos.sampling import validate_sampling
-
-    for name, value in (("n_bars", n_bars), ("n_paths", n_paths)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise InputError(f"{name} must be an integer >= 1, got {value!r}")
-    try:
-        validate_sampling(T, top_k, top_p)
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
+    n_bars = positive_int("n_bars", n_bars)
+    opts = SamplingOptions(temperature=T, top_k=top_k, top_p=top_p, sample_count=positive_int("n_paths", n_paths))
     if history is not None:
         feats = prepare_features(history)
         if x_timestamp is None:
@@ -176,12 +156,11 @@ def synthesize(
         check_same_zone(x_idx, y_idx, names=("x_timestamp", "timestamps"))
         if y_idx[0] <= x_idx[-1]:
             raise InputError(f"timestamps start at {y_idx[0]}, not after the last history timestamp {x_idx[-1]}")
-        norm = Normalizer.fit(feats.astype(np.float32), clip=predictor.clip)
+        norm = c.normalizer(feats)
         x = norm.transform(feats)
         context_idx = x_idx
     else:
-        if isinstance(burn_in, bool) or not isinstance(burn_in, (int, np.integer)) or burn_in < 0:
-            raise InputError(f"burn_in must be an integer >= 0, got {burn_in!r}")
+        integer("burn_in", burn_in, minimum=0)
         if timestamps is None:
             try:
                 y_idx = pd.date_range(pd.Timestamp(start), periods=n_bars, freq=freq)
@@ -195,32 +174,26 @@ def synthesize(
         else:
             context_idx = pd.date_range(end=y_idx[0], periods=burn_in + 2, freq=step)[:-1]
         if like is not None:
-            norm = Normalizer.fit(prepare_features(like, label="like").astype(np.float32), clip=predictor.clip)
+            norm = c.normalizer(prepare_features(like, label="like"))
         else:
             for name, value in (("price_level", price_level), ("price_std", price_std), ("volume_level", volume_level)):
-                if not value > 0:
-                    raise InputError(f"{name} must be > 0, got {value!r}")
-            if not volume_std >= 0:
-                raise InputError(f"volume_std must be >= 0, got {volume_std!r}")
+                number(name, value, low=0.0)
+            number("volume_std", volume_std, low=0.0, low_open=False)
             mean = np.array([price_level] * 4 + [volume_level, volume_level * price_level], dtype=np.float32)
             std = np.array([price_std] * 4 + [volume_std, volume_std * price_level], dtype=np.float32)
-            norm = Normalizer(mean=mean, std=std, clip=predictor.clip)
+            norm = Normalizer(mean=mean, std=std, clip=c.clip)
         x = np.zeros((1, len(FEATURE_COLS)), dtype=np.float32)  # a neutral bar: every feature at its mean
     all_idx = context_idx.append(y_idx)
     stamps = calendar_features(all_idx)
-    dev = predictor.device
     burn = 0 if history is not None else burn_in
     z = sample_series(
-        predictor.tokenizer,
-        predictor.model,
-        torch.from_numpy(np.asarray(x, dtype=np.float32)[None]).to(dev),
-        torch.from_numpy(stamps[None]).to(dev),
+        c.tokenizer,
+        c.model,
+        c.tensor(np.asarray(x)[None]),
+        c.tensor(stamps[None]),
         burn + n_bars,
-        predictor.max_context,
-        temperature=T,
-        top_k=top_k,
-        top_p=top_p,
-        n_paths=n_paths,
+        c.max_context,
+        opts,
         generator=generator,
     )[:, burn:]
     bars = norm.inverse(z.float().cpu().numpy().astype(np.float64))

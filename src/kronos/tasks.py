@@ -3,53 +3,44 @@
 Each turns user frames into normalised, tokenised windows exactly as forecasting does (the same
 :mod:`kronos.preprocessing`), calls the model code in :mod:`kronos.anomaly` or
 :mod:`kronos.embeddings`, and returns pandas. Synthetic generation lives in :mod:`kronos.synthesis`;
-the realised-volatility forecast is a view on a :class:`~kronos.forecast.Forecast`.
+the realised-volatility forecast is a view on a :class:`~kronos.forecast.Forecast`. Every function
+takes the :class:`~kronos.components.Components` it needs (``predictor.components``), not a predictor.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
 from kronos.anomaly import last_bar_nll, token_nll
+from kronos.components import Components
 from kronos.embeddings import POOLING, pooled_hidden_states
-from kronos.preprocessing import (
-    InputError,
-    Normalizer,
-    calendar_features,
-    prepare_features,
-    validate_timestamps,
-)
+from kronos.preprocessing import InputError, calendar_features, prepare_features, validate_timestamps
+from kronos.validation import integer, one_of, positive_int
 
-if TYPE_CHECKING:  # pragma: no cover
-    from kronos.predictor import KronosPredictor
-
-__all__ = ["anomaly_scores", "embed_frames", "embed_rolling"]
+__all__ = ["anomaly_scores", "embed", "embed_frames", "embed_rolling"]
 
 
 def _normalised(
-    predictor: KronosPredictor, df: pd.DataFrame, x_timestamp: Any, label: str | None, *, check_bar_rules: bool = True
+    c: Components, df: pd.DataFrame, x_timestamp: Any, label: str | None, *, check_bar_rules: bool = True
 ) -> tuple[np.ndarray, np.ndarray, pd.DatetimeIndex]:
     x = prepare_features(df, label=label, check_bar_rules=check_bar_rules)
     idx = validate_timestamps(x_timestamp, name="x_timestamp", expected_len=len(df), label=label)
-    norm = Normalizer.fit(x.astype(np.float32), clip=predictor.clip)
-    return norm.transform(x), calendar_features(idx), idx
+    return c.normalizer(x).transform(x), calendar_features(idx), idx
 
 
 @torch.no_grad()
-def _tokens(predictor: KronosPredictor, x: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    s1, s2 = predictor.tokenizer.encode(
-        torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(predictor.device), half=True
-    )
+def _tokens(c: Components, x: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    s1, s2 = c.tokenizer.encode(c.tensor(x), half=True)
     return s1, s2
 
 
 def anomaly_scores(
-    predictor: KronosPredictor,
+    c: Components,
     df: pd.DataFrame,
     x_timestamp: Any,
     *,
@@ -74,16 +65,14 @@ def anomaly_scores(
     Impossible bars (high below low, open or close; negative volume) are scored, not refused: they are
     among the things this score exists to find. See :mod:`kronos.anomaly`.
     """
-    if stride is not None and (isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 1):
-        raise InputError(f"stride must be an integer >= 1, got {stride!r}")
-    for name, value, low in (("min_context", min_context, 2), ("batch_size", batch_size, 1)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise InputError(f"{name} must be an integer >= {low}, got {value!r}")
+    if stride is not None:
+        positive_int("stride", stride)
+    integer("min_context", min_context, minimum=2)
+    positive_int("batch_size", batch_size)
     if not causal:
-        x, stamp, idx = _normalised(predictor, df, x_timestamp, None, check_bar_rules=False)
-        s1, s2 = _tokens(predictor, x[None])
-        stamp_t = torch.from_numpy(stamp[None]).to(predictor.device)
-        nll1, nll2 = token_nll(predictor.model, s1, s2, stamp_t, predictor.max_context, stride=stride)
+        x, stamp, idx = _normalised(c, df, x_timestamp, None, check_bar_rules=False)
+        s1, s2 = _tokens(c, x[None])
+        nll1, nll2 = token_nll(c.model, s1, s2, c.tensor(stamp[None]), c.max_context, stride=stride)
         a, b = nll1[0].cpu().numpy().astype(np.float64), nll2[0].cpu().numpy().astype(np.float64)
         return pd.DataFrame({"nll_s1": a, "nll_s2": b, "score": a + b}, index=idx)
     raw = prepare_features(df, check_bar_rules=False)  # impossible bars (high < low ...) are what it should flag
@@ -94,37 +83,39 @@ def anomaly_scores(
     targets = list(range(min_context, len(df)))
     for start in range(0, len(targets), batch_size):
         chunk = targets[start : start + batch_size]
-        width = min(predictor.max_context, chunk[-1]) + 1
+        width = min(c.max_context, chunk[-1]) + 1
         xs = np.zeros((len(chunk), width, raw.shape[1]), dtype=np.float32)
         st = np.zeros((len(chunk), width, stamps.shape[1]), dtype=np.float32)
         lengths = []
         for row, t in enumerate(chunk):
-            c = min(predictor.max_context, t)
-            norm = Normalizer.fit(raw[t - c : t].astype(np.float32), clip=predictor.clip)  # the past only
-            xs[row, : c + 1] = norm.transform(raw[t - c : t + 1])
-            st[row, : c + 1] = stamps[t - c : t + 1]
-            lengths.append(c + 1)
-        dev = predictor.device
-        n1, n2 = last_bar_nll(
-            predictor.tokenizer,
-            predictor.model,
-            torch.from_numpy(xs).to(dev),
-            torch.from_numpy(st).to(dev),
-            torch.tensor(lengths, device=dev),
-        )
+            n = min(c.max_context, t)
+            xs[row, : n + 1] = c.normalizer(raw[t - n : t]).transform(raw[t - n : t + 1])  # fitted on the past only
+            st[row, : n + 1] = stamps[t - n : t + 1]
+            lengths.append(n + 1)
+        n1, n2 = last_bar_nll(c.tokenizer, c.model, c.tensor(xs), c.tensor(st), torch.tensor(lengths, device=c.device))
         a[chunk], b[chunk] = n1.cpu().numpy(), n2.cpu().numpy()
     return pd.DataFrame({"nll_s1": a, "nll_s2": b, "score": a + b}, index=idx)
 
 
-def _embed_batch(predictor: KronosPredictor, xs: np.ndarray, stamps: np.ndarray, pool: str) -> np.ndarray:
-    s1, s2 = _tokens(predictor, xs)
-    keep = predictor.max_context
-    st = torch.from_numpy(np.ascontiguousarray(stamps[:, -keep:])).to(predictor.device)
-    return pooled_hidden_states(predictor.model, s1[:, -keep:], s2[:, -keep:], st, pool=pool).cpu().numpy()
+def _embed_batch(c: Components, xs: np.ndarray, stamps: np.ndarray, pool: str) -> np.ndarray:
+    s1, s2 = _tokens(c, xs)
+    keep = c.max_context
+    st = c.tensor(stamps[:, -keep:])
+    return pooled_hidden_states(c.model, s1[:, -keep:], s2[:, -keep:], st, pool=pool).cpu().numpy()
+
+
+def embed(
+    c: Components, df: pd.DataFrame | Sequence[pd.DataFrame], x_timestamp: Any, *, pool: str = "mean"
+) -> np.ndarray:
+    """Pooled final hidden states: ``(d_model,)`` for one frame, ``(n, d_model)`` for a list of frames
+    (then ``x_timestamp`` is the list of their timestamps); see :func:`embed_frames`."""
+    if isinstance(df, pd.DataFrame):
+        return embed_frames(c, [df], [x_timestamp], pool=pool)[0]
+    return embed_frames(c, df, x_timestamp, pool=pool)
 
 
 def embed_frames(
-    predictor: KronosPredictor,
+    c: Components,
     df_list: Sequence[pd.DataFrame],
     x_timestamp_list: Sequence[Any],
     *,
@@ -132,27 +123,26 @@ def embed_frames(
 ) -> np.ndarray:
     """``(n_frames, d_model)`` embeddings, one per frame (each normalised on its own; the tokenizer reads the
     whole frame, the model its last ``max_context`` bars). Frames of equal length run as one batch."""
-    if pool not in POOLING:
-        raise InputError(f"pool must be one of {POOLING}, got {pool!r}")
+    one_of("pool", pool, POOLING)
     if isinstance(df_list, pd.DataFrame) or len(df_list) != len(x_timestamp_list) or len(df_list) == 0:
         raise InputError("embed needs a non-empty list of DataFrames and a list of their timestamps of the same length")
     prepared = [
-        _normalised(predictor, df, xt, f"frame {i}" if len(df_list) > 1 else None)
+        _normalised(c, df, xt, f"frame {i}" if len(df_list) > 1 else None)
         for i, (df, xt) in enumerate(zip(df_list, x_timestamp_list))
     ]
-    out = np.zeros((len(prepared), predictor.model.d_model))
+    out = np.zeros((len(prepared), c.model.d_model))
     groups: dict[int, list[int]] = {}
     for i, (x, _, _) in enumerate(prepared):
         groups.setdefault(len(x), []).append(i)
     for members in groups.values():
         out[members] = _embed_batch(
-            predictor, np.stack([prepared[i][0] for i in members]), np.stack([prepared[i][1] for i in members]), pool
+            c, np.stack([prepared[i][0] for i in members]), np.stack([prepared[i][1] for i in members]), pool
         )
     return out
 
 
 def embed_rolling(
-    predictor: KronosPredictor,
+    c: Components,
     df: pd.DataFrame,
     x_timestamp: Any,
     window: int,
@@ -167,10 +157,8 @@ def embed_rolling(
     is normalised on its own, so only information up to its last bar is used.
     """
     for name, value in (("window", window), ("stride", stride), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise InputError(f"{name} must be an integer >= 1, got {value!r}")
-    if pool not in POOLING:
-        raise InputError(f"pool must be one of {POOLING}, got {pool!r}")
+        positive_int(name, value)
+    one_of("pool", pool, POOLING)
     if window < 2:
         raise InputError("window must hold at least 2 bars")
     x = prepare_features(df)
@@ -185,9 +173,7 @@ def embed_rolling(
         xs = []
         for e in chunk:
             w = x[e + 1 - window : e + 1].astype(np.float32)
-            xs.append(Normalizer.fit(w, clip=predictor.clip).transform(w))
-        rows.append(
-            _embed_batch(predictor, np.stack(xs), np.stack([stamps[e + 1 - window : e + 1] for e in chunk]), pool)
-        )
+            xs.append(c.normalizer(w).transform(w))
+        rows.append(_embed_batch(c, np.stack(xs), np.stack([stamps[e + 1 - window : e + 1] for e in chunk]), pool))
     values = np.concatenate(rows)
     return pd.DataFrame(values, index=idx[ends], columns=[f"e{i}" for i in range(values.shape[1])])

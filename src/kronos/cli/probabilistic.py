@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from kronos.calibration import CalibrationOptions
 from kronos.cli import app
 from kronos.cli.forecast import (
     RANDOM_TINY_HELP,
@@ -110,9 +111,7 @@ def forecast_dist_command(
         pred_len,
         sample_count=samples,
         verbose=True,
-        calibrate=calibrate,
-        calibration_origins=origins,
-        calibration_stride=stride,
+        calibrate=CalibrationOptions(origins=origins, stride=stride) if calibrate else False,
     )
     name = data.name if data is not None else f"sample {sample}"
     main_level = 0.8 if 0.8 in lv else lv[len(lv) // 2]

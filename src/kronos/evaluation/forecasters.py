@@ -193,15 +193,20 @@ class KronosForecaster:
         if len(horizons) != 1:
             raise InputError(f"forecast_many needs one horizon for every origin, got {sorted(horizons)}")
         pred_len = horizons.pop()
+        from kronos.calibration import CalibrationOptions
+
+        calibrate = (
+            CalibrationOptions(origins=self.calibration_origins, sample_count=self.calibration_samples)
+            if self.calibrate
+            else False
+        )
         options = dict(
             T=self.temperature,
             top_k=self.top_k,
             top_p=self.top_p,
             sample_count=int(num_samples),
             verbose=False,
-            calibrate=self.calibrate,
-            calibration_origins=self.calibration_origins,
-            calibration_samples=self.calibration_samples,
+            calibrate=calibrate,
         )
         seed_list = [None] * len(frames) if seeds is None else [int(s) for s in seeds]
         if hasattr(self.predictor, "forecast_batch"):

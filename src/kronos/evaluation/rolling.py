@@ -325,26 +325,11 @@ def rolling_evaluate(
     total = int(sum(len(p) for p in plan.values()))
     parallel = jobs > 1 and total > 1 and all(isinstance(f, ForecasterSpec) for f in forecasters)
 
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from kronos.progress import progress_bar
 
-    columns = (
-        TextColumn("[bold]evaluate"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("origins"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
     frames: list[pd.DataFrame] = []
     errors: list[dict[str, Any]] = []
-    with Progress(*columns, disable=not progress, transient=False) as bar:
+    with progress_bar(unit="origins", enabled=progress) as bar:
         task = bar.add_task("evaluate", total=total)
         if parallel:
             specs = tuple(forecasters)  # type: ignore[arg-type]

@@ -393,26 +393,9 @@ class _Trainer:
     def _start_progress(self) -> None:
         if not (self.env.is_main and self.t.progress):
             return
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
+        from kronos.progress import progress_bar
 
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            transient=False,
-        )
+        self.progress = progress_bar(info=True, stderr=True)
         self.progress.start()
         self.progress_task = self.progress.add_task(
             f"{self.kind}", total=self.total_steps, completed=self.state.step, info=""
