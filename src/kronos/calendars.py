@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from kronos.preprocessing import InputError
+from kronos.validation import positive_int
 
 __all__ = ["Schedule", "future_timestamps", "get_calendar", "infer_schedule"]
 
@@ -159,8 +160,7 @@ def future_timestamps(timestamps: Any, pred_len: int, *, calendar: str | Any | N
     calendar object from it; without one the schedule is inferred from the history alone (see the
     module docstring). Raises :class:`InputError` when the spacing cannot be inferred.
     """
-    if isinstance(pred_len, bool) or not isinstance(pred_len, (int, np.integer)) or pred_len < 1:
-        raise InputError(f"pred_len must be an integer >= 1, got {pred_len!r}")
+    pred_len = positive_int("pred_len", pred_len)
     idx = _to_index(timestamps)
     tz = idx.tz
     local = idx.tz_localize(None) if tz is not None else idx

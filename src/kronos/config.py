@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
+from kronos.validation import number, positive_int
+
 __all__ = ["ConfigError", "KronosConfig", "TokenizerConfig"]
 
 C = TypeVar("C", bound="_ConfigBase")
@@ -57,14 +59,12 @@ class _ConfigBase:
     def _check_positive_int(self, *names: str) -> None:
         for name in names:
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{type(self).__name__}.{name} must be a positive integer, got {value!r}")
+            positive_int(f"{type(self).__name__}.{name}", value, error=ConfigError)
 
     def _check_probability(self, *names: str) -> None:
         for name in names:
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-                raise ConfigError(f"{type(self).__name__}.{name} must be in [0, 1), got {value!r}")
+            number(f"{type(self).__name__}.{name}", value, low=0.0, high=1.0, low_open=False, error=ConfigError)
 
     def _check_heads(self) -> None:
         d_model, n_heads = self.d_model, self.n_heads  # type: ignore[attr-defined]

@@ -47,6 +47,7 @@ import pandas as pd
 from kronos.data.sources import DataSourceError, SeriesData
 from kronos.fileio import atomic_write_text, new_temp_dir, recover_dir, replace_dir
 from kronos.preprocessing import calendar_features
+from kronos.validation import number, positive_int
 
 __all__ = [
     "CORPUS_FORMAT_VERSION",
@@ -118,8 +119,7 @@ class SplitSpec:
     def __post_init__(self) -> None:
         for name in ("val_fraction", "test_fraction"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v < 1.0:
-                raise CorpusError(f"{name} must be a number in [0, 1), got {v!r}")
+            number(name, v, low=0.0, high=1.0, low_open=False, error=CorpusError)
         if self.val_fraction + self.test_fraction >= 1.0:
             raise CorpusError(
                 f"val_fraction + test_fraction must be below 1 (got {self.val_fraction} + {self.test_fraction})"
@@ -302,8 +302,7 @@ def build_corpus(
     no training window fits, naming the window length and the longest gap-free training stretch.
     """
     for name, v in (("lookback", lookback), ("horizon", horizon)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise CorpusError(f"{name} must be a positive integer, got {v!r}")
+        positive_int(name, v, error=CorpusError)
     window = lookback + horizon
     out_dir = Path(out_dir)
     tmp = new_temp_dir(out_dir)
