@@ -89,6 +89,18 @@ def series_uniforms(seed: int, sample_count: int, pred_len: int) -> torch.Tensor
     return torch.rand(sample_count, pred_len, 2, generator=gen)
 
 
+def _mean_frames(prepared: Sequence[_Prepared], paths: Sequence[np.ndarray]) -> list[pd.DataFrame]:
+    """The original's output: the mean path of each series in price space, indexed by its future times."""
+    frames = []
+    for p, z in zip(prepared, paths):
+        mean = z.mean(axis=0)  # float32, as the original averages before de-normalising
+        values = p.norm.inverse(mean)
+        if not np.isfinite(values).all():  # levels near the float32 limit: de-normalise in float64 instead
+            values = p.norm.inverse(mean.astype(np.float64))
+        frames.append(pd.DataFrame(values, columns=FEATURE_COLS, index=p.y_index))
+    return frames
+
+
 class KronosPredictor:
     """Forecast future K-line bars with a Kronos model and its tokenizer.
 
@@ -384,8 +396,10 @@ class KronosPredictor:
         ``seed`` samples from a private per-series generator (see :meth:`predict_batch`'s ``seeds``).
         """
         opts = SamplingOptions(T, top_k, top_p, sample_count, use_cache, window, block)
-        seeds = None if seed is None else [seed]
-        return self._means([df], [x_timestamp], [y_timestamp], pred_len, opts, seeds, generator, verbose, False)[0]
+        n = positive_int("pred_len", pred_len)
+        prepared = self._prepare_many([df], [x_timestamp], [y_timestamp], n, False)
+        paths = self._paths(prepared, n, opts, None if seed is None else [seed], generator, verbose)
+        return _mean_frames(prepared, paths)[0]
 
     def predict_batch(
         self,
@@ -415,30 +429,9 @@ class KronosPredictor:
         all of them without).
         """
         opts = SamplingOptions(T, top_k, top_p, sample_count, use_cache, window, block, batch_size)
-        return self._means(df_list, x_timestamp_list, y_timestamp_list, pred_len, opts, seeds, generator, verbose, True)
-
-    def _means(
-        self,
-        df_list: Sequence[pd.DataFrame],
-        xs: Sequence[Any],
-        ys: Sequence[Any],
-        pred_len: Any,
-        opts: SamplingOptions,
-        seeds: Sequence[int] | None,
-        generator: torch.Generator | None,
-        verbose: bool,
-        labelled: bool,
-    ) -> list[pd.DataFrame]:
-        pred_len = positive_int("pred_len", pred_len)
-        prepared = self._prepare_many(df_list, xs, ys, pred_len, labelled)
-        frames = []
-        for p, z in zip(prepared, self._paths(prepared, pred_len, opts, seeds, generator, verbose)):
-            mean = z.mean(axis=0)  # float32, as the original averages before de-normalising
-            values = p.norm.inverse(mean)
-            if not np.isfinite(values).all():  # levels near the float32 limit: de-normalise in float64 instead
-                values = p.norm.inverse(mean.astype(np.float64))
-            frames.append(pd.DataFrame(values, columns=FEATURE_COLS, index=p.y_index))
-        return frames
+        n = positive_int("pred_len", pred_len)
+        prepared = self._prepare_many(df_list, x_timestamp_list, y_timestamp_list, n, True)
+        return _mean_frames(prepared, self._paths(prepared, n, opts, seeds, generator, verbose))
 
     # -- distributions ---------------------------------------------------------------------------
     def forecast(
