@@ -1,7 +1,31 @@
-"""Shared test fixtures: where ``../shared`` lives, and skipping rules for it.
+"""Shared test fixtures: where ``../shared`` lives, the data every test can read, and the predictors.
 
-Tests that need the shared market data or reference fixtures skip with a reason when the folder is
-absent, except under CI (``CI=true``), where its absence is a failure.
+Data, by fixture (all but ``shared_data`` ship with the repository or an installed dependency, so the
+tests that use them run in a bare clone):
+
+- ``googl_bars``: 600 daily GOOGL bars, 2016-04..2018-08, and ``eurusd_bars``: 1,000 hourly EURUSD bars,
+  2017-11..2017-12. The package's bundled samples (``kronos.samples``), excerpts of gym-anytrading's
+  datasets (MIT licence, https://github.com/AminHP/gym-anytrading).
+- ``sp500_bars`` and ``nasdaq_bars``: 5,031 daily bars of the S&P 500 and NASDAQ Composite indices,
+  1999-01..2018-12, as shipped by the ``arch`` package (``arch.data.sp500`` / ``arch.data.nasdaq``;
+  University of Illinois/NCSA licence, https://github.com/bashtage/arch). ``arch`` comes with the
+  ``eval`` extra; without it these fixtures skip.
+- ``bars_folder``: a temporary folder built from the four series above (CSV and Parquet files, plus a
+  panel with a ``symbol`` column), laid out like ``../shared/data`` (``<market>/<SYMBOL>_<freq>``).
+- ``synthetic_bars``: a deterministic geometric-Brownian-motion series with valid OHLC, for tests of
+  mechanics only (no licence: generated here).
+- ``shared_data``: ``../shared/data``, the real multi-instrument corpus (read in place, never copied;
+  see its README and MANIFEST for sources and licences). Only tests that need the corpus itself use it.
+- ``tiny_reference``: ``tests/fixtures/kronos_tiny``, random-weight checkpoints and the original
+  code's outputs on real bars (a copy of ``../shared/reference/kronos_tiny``).
+
+Predictors (session-scoped; tests must not change their attributes):
+
+- ``tiny_predictor``: the ``kronos_tiny`` checkpoints on CPU with ``max_context=64`` (clip 5).
+- ``shipped_predictor``: the model shipped in the package (``kronos-open``) on CPU.
+
+Tests that need ``../shared`` skip with a reason when the folder is absent, except under CI
+(``CI=true``), where its absence is a failure.
 """
 
 from __future__ import annotations
@@ -9,10 +33,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("KRONOS_SHARED", REPO_ROOT.parent / "shared"))
+BAR_COLUMNS = ["timestamps", "open", "high", "low", "close", "volume"]
 
 
 def _require(path: Path) -> Path:
@@ -44,6 +71,119 @@ def shared_root() -> Path:
 def tiny_reference() -> Path:
     """``kronos_tiny``: random-weight checkpoints and the original's outputs (the committed copy)."""
     return _require(TINY_FIXTURE)
+
+
+# -- bars that travel with the repository --------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def _samples() -> dict[str, pd.DataFrame]:
+    from kronos.samples import load_sample
+
+    return {name: load_sample(name) for name in ("googl", "eurusd")}
+
+
+@pytest.fixture()
+def googl_bars(_samples) -> pd.DataFrame:
+    """600 daily GOOGL bars (bundled sample, gym-anytrading, MIT); a fresh copy per test."""
+    return _samples["googl"].copy()
+
+
+@pytest.fixture()
+def eurusd_bars(_samples) -> pd.DataFrame:
+    """1,000 hourly EURUSD bars (bundled sample, gym-anytrading, MIT); a fresh copy per test."""
+    return _samples["eurusd"].copy()
+
+
+def _arch_bars(name: str) -> pd.DataFrame:
+    module = pytest.importorskip(f"arch.data.{name}", reason="arch is not installed (pip install 'kronos-kline[eval]')")
+    raw = module.load()
+    frame = raw.rename(columns=str.lower).rename_axis("timestamps").reset_index()
+    frame["volume"] = frame["volume"].astype("float64")
+    return frame[BAR_COLUMNS]
+
+
+@pytest.fixture(scope="session")
+def _arch_frames() -> dict[str, pd.DataFrame]:
+    return {name: _arch_bars(name) for name in ("sp500", "nasdaq")}
+
+
+@pytest.fixture()
+def sp500_bars(_arch_frames) -> pd.DataFrame:
+    """5,031 daily S&P 500 index bars, 1999..2018 (arch package, NCSA licence); a fresh copy per test."""
+    return _arch_frames["sp500"].copy()
+
+
+@pytest.fixture()
+def nasdaq_bars(_arch_frames) -> pd.DataFrame:
+    """5,031 daily NASDAQ Composite bars, 1999..2018 (arch package, NCSA licence); a fresh copy per test."""
+    return _arch_frames["nasdaq"].copy()
+
+
+@pytest.fixture(scope="session")
+def bars_folder(_samples, _arch_frames, tmp_path_factory) -> Path:
+    """A folder of real series in ``../shared/data``'s layout, written from the fixtures above:
+
+    ``us_equity/GOOGL_daily.parquet`` and ``.csv``, ``fx/EURUSD_1h.parquet`` and ``.csv``,
+    ``index/SP500_daily.parquet``, ``index/NASDAQ_daily.parquet`` and the panel
+    ``us_equity/us_daily_panel.parquet`` (``symbol`` first, sorted by symbol then time: GOOGL's 600 days,
+    2016-04..2018-08-29, and SP500 and NASDAQ from 1999-01 to the same last day).
+    """
+    root = tmp_path_factory.mktemp("bars")
+    frames = {
+        ("us_equity", "GOOGL_daily"): _samples["googl"],
+        ("fx", "EURUSD_1h"): _samples["eurusd"],
+        ("index", "SP500_daily"): _arch_frames["sp500"],
+        ("index", "NASDAQ_daily"): _arch_frames["nasdaq"],
+    }
+    for (market, stem), frame in frames.items():
+        (root / market).mkdir(exist_ok=True)
+        frame.to_parquet(root / market / f"{stem}.parquet", index=False)
+        if market != "index":
+            frame.to_csv(root / market / f"{stem}.csv", index=False)
+    googl = _samples["googl"]
+    end = googl["timestamps"].iloc[-1]
+    members = {
+        "GOOGL": googl,
+        **{s.upper(): _arch_frames[s][_arch_frames[s]["timestamps"] <= end] for s in ("nasdaq", "sp500")},
+    }
+    panel = pd.concat([frame.assign(symbol=symbol) for symbol, frame in members.items()], ignore_index=True)
+    panel[["symbol", *BAR_COLUMNS]].to_parquet(root / "us_equity" / "us_daily_panel.parquet", index=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def synthetic_bars() -> pd.DataFrame:
+    """2,000 deterministic hourly GBM bars with valid OHLC and positive volume (for mechanics only)."""
+    rng = np.random.default_rng(13)
+    n = 2000
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.004, n)))
+    open_ = np.concatenate([[100.0], close[:-1]]) * np.exp(rng.normal(0, 0.001, n))
+    spread = np.abs(rng.normal(0, 0.003, (2, n)))
+    high = np.maximum(open_, close) * (1 + spread[0])
+    low = np.minimum(open_, close) * (1 - spread[1])
+    volume = rng.lognormal(10, 0.5, n)
+    ts = pd.date_range("2021-01-04", periods=n, freq="h")
+    return pd.DataFrame({"timestamps": ts, "open": open_, "high": high, "low": low, "close": close, "volume": volume})
+
+
+# -- predictors ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def tiny_predictor(tiny_reference):
+    """The ``kronos_tiny`` checkpoints (random weights) on CPU, ``max_context=64``: fast and deterministic."""
+    from kronos import KronosPredictor
+
+    return KronosPredictor.from_pretrained(tiny_reference, device="cpu", max_context=64)
+
+
+@pytest.fixture(scope="session")
+def shipped_predictor():
+    """The model shipped in the package (``src/kronos/pretrained/kronos-open``) on CPU."""
+    from kronos import KronosPredictor
+
+    return KronosPredictor.from_pretrained("kronos-open", device="cpu")
 
 
 @pytest.fixture(scope="module")

@@ -6,17 +6,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kronos import InputError, KronosPredictor
-
-
-@pytest.fixture(scope="module")
-def predictor(tiny_reference):
-    return KronosPredictor.from_pretrained(tiny_reference, device="cpu", max_context=64)
+from kronos import InputError
 
 
 @pytest.fixture()
-def series(shared_data):
-    df = pd.read_parquet(shared_data / "fx" / "EURUSD_1h.parquet").iloc[1000:1040].reset_index(drop=True)
+def predictor(tiny_predictor):
+    return tiny_predictor
+
+
+@pytest.fixture()
+def series(eurusd_bars):
+    df = eurusd_bars.iloc[500:540].reset_index(drop=True)
     future = pd.Series(pd.date_range(df.timestamps.iloc[-1] + pd.Timedelta(hours=1), periods=4, freq="h"))
     return df, df["timestamps"], future
 

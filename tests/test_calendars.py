@@ -16,25 +16,20 @@ def _cut(times: pd.Series, last: str, n: int) -> tuple[pd.Series, pd.DatetimeInd
     return times.iloc[:k], pd.DatetimeIndex(times.iloc[k : k + n])
 
 
-@pytest.fixture(scope="module")
-def sp500(shared_data):
-    return pd.read_parquet(shared_data / "us_equity" / "sp500_daily_panel.parquet", columns=["symbol", "timestamps"])
-
-
 @pytest.mark.parametrize("calendar", [None, "XNYS"])
-def test_daily_us_equity_skips_weekends_and_holidays_like_the_real_next_bars(sp500, calendar):
-    aapl = sp500.loc[sp500["symbol"] == "AAPL", "timestamps"]
+def test_daily_us_equity_skips_weekends_and_holidays_like_the_real_next_bars(sp500_bars, calendar):
+    us = sp500_bars["timestamps"]  # the S&P 500 index trades on the NYSE calendar (arch's sample, 1999..2018)
     # Friday 22 Dec 2017: next come Christmas (Mon), a weekend and New Year's Day (Mon).
-    hist, real = _cut(aapl, "2017-12-22", 6)
+    hist, real = _cut(us, "2017-12-22", 6)
     got = future_timestamps(hist, 6, calendar=calendar)
     assert list(got) == list(real)
     assert (got.dayofweek < 5).all()
     assert pd.Timestamp("2017-12-25") not in got and pd.Timestamp("2018-01-01") not in got
 
 
-def test_fixed_date_closures_are_inferred_from_years_of_history(sp500):
-    aapl = sp500.loc[sp500["symbol"] == "AAPL", "timestamps"]
-    closed = infer_schedule(aapl).closed
+def test_fixed_date_closures_are_inferred_from_years_of_history(sp500_bars):
+    us = sp500_bars["timestamps"]
+    closed = infer_schedule(us).closed
     assert {(12, 25), (1, 1), (7, 4)} <= closed
     assert (12, 24) not in closed and (3, 15) not in closed  # ordinary trading days stay open
 
@@ -65,9 +60,9 @@ def test_a_share_5min_skips_the_lunch_break_and_the_night(shared_data, calendar)
     assert list(got) == list(real) and got[0] == pd.Timestamp("2024-08-26 09:35")
 
 
-def test_fx_hourly_skips_the_weekend_close(shared_data):
-    times = pd.read_parquet(shared_data / "fx" / "EURUSD_1h.parquet", columns=["timestamps"])["timestamps"]
-    hist, real = _cut(times, "2019-02-15 18:00", 30)  # Friday evening (UTC), no clock change ahead
+def test_fx_hourly_skips_the_weekend_close(eurusd_bars):
+    times = eurusd_bars["timestamps"]  # the bundled hourly sample, 2017-11..12
+    hist, real = _cut(times, "2017-12-08 18:00", 30)  # Friday evening (UTC), no clock change ahead
     got = future_timestamps(hist, 30)
     assert list(got) == list(real)
     assert not (got.dayofweek == 5).any()  # no Saturday bar

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from kronos import InputError, KronosPredictor
+from kronos import InputError
 from kronos.calibration import (
     CalibrationOptions,
     apply_offsets,
@@ -20,6 +20,7 @@ from kronos.calibration import (
     origin_forecasts,
     origin_layout,
 )
+from kronos.samples import load_sample
 
 DEFAULT_LEVELS_80 = (0.1, 0.5, 0.9)
 
@@ -28,8 +29,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def predictor(tiny_reference):
-    return KronosPredictor.from_pretrained(tiny_reference, device="cpu", max_context=64)
+def predictor(tiny_predictor):
+    return tiny_predictor
 
 
 # -- the maths -----------------------------------------------------------------------------------
@@ -114,8 +115,9 @@ def test_origin_layout_and_its_errors():
 
 # -- through the predictor -------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def eurusd(shared_data):
-    return pd.read_parquet(shared_data / "fx" / "EURUSD_1h.parquet").iloc[10000:10300].reset_index(drop=True)
+def eurusd():
+    """300 hourly EURUSD bars of the bundled sample (gym-anytrading, MIT)."""
+    return load_sample("eurusd").iloc[600:900].reset_index(drop=True)
 
 
 def test_forecast_calibrate_end_to_end(predictor, eurusd):

@@ -1,4 +1,5 @@
-"""Reading bars from CSV/Parquet files, folders and symbol panels (real data from ../shared/data)."""
+"""Reading bars from CSV/Parquet files, folders and symbol panels (real data from ../shared/data and the bundled
+EURUSD sample)."""
 
 from __future__ import annotations
 
@@ -102,15 +103,15 @@ def _bad_csv(tmp_path, df, name="bad.csv"):
         (lambda d: d.assign(timestamps=["not a date"] * len(d)), r"column 'timestamps' cannot be read as timestamps"),
     ],
 )
-def test_bad_input_names_file_column_and_row(tmp_path, a_share_5min, mutate, pattern):
-    path = _bad_csv(tmp_path, mutate(a_share_5min.iloc[:20].copy()))
+def test_bad_input_names_file_column_and_row(tmp_path, eurusd_bars, mutate, pattern):
+    path = _bad_csv(tmp_path, mutate(eurusd_bars.iloc[:20].copy()))
     with pytest.raises(DataSourceError, match=pattern) as err:
         list(iter_series(path))
     assert "bad.csv" in str(err.value)
 
 
-def test_stamps_of_naive_and_tz_aware_times_agree(tmp_path, a_share_5min):
-    part = a_share_5min.iloc[:50].copy()
+def test_stamps_of_naive_and_tz_aware_times_agree(tmp_path, eurusd_bars):
+    part = eurusd_bars.iloc[:50].copy()
     aware = part.assign(timestamps=part["timestamps"].dt.tz_localize("Asia/Shanghai"))
     aware.to_parquet(tmp_path / "aware.parquet")
     (s,) = list(iter_series(tmp_path / "aware.parquet"))

@@ -20,8 +20,9 @@ from kronos.preprocessing import InputError
 
 
 @pytest.fixture(scope="module")
-def spy(shared_data) -> pd.DataFrame:
-    frame = read_series(shared_data / "etf" / "SPY_daily.parquet")["SPY_daily"]
+def spy(bars_folder) -> pd.DataFrame:
+    """The last 400 daily bars of the S&P 500 index (arch's sample; once the SPY ETF from ../shared)."""
+    frame = read_series(bars_folder / "index" / "SP500_daily.parquet")["SP500_daily"]
     return frame.iloc[-400:].reset_index(drop=True)
 
 
@@ -65,11 +66,11 @@ def test_scrambling_data_after_an_origin_changes_no_baseline_forecast(spy):
     _check_no_lookahead(spy, "SPY_daily", forecasters, config)
 
 
-def test_scrambling_data_after_an_origin_changes_no_kronos_forecast(shared_data, tiny_reference, one_torch_thread):
-    bars = read_series(shared_data / "cn_equity" / "SH600977_5min.parquet")["SH600977_5min"].iloc[:300]
+def test_scrambling_data_after_an_origin_changes_no_kronos_forecast(bars_folder, tiny_reference, one_torch_thread):
+    bars = read_series(bars_folder / "fx" / "EURUSD_1h.parquet")["EURUSD_1h"].iloc[:300]
     kronos = load_forecaster(str(tiny_reference), name="tiny", max_context=64)
     config = RollingConfig(lookback=64, horizon=4, origins=3, num_samples=4, seed=1)
-    _check_no_lookahead(bars.reset_index(drop=True), "SH600977", [kronos], config)
+    _check_no_lookahead(bars.reset_index(drop=True), "EURUSD_1h", [kronos], config)
 
 
 class _Spy:
@@ -121,10 +122,10 @@ def test_persistence_mae_is_the_mean_absolute_change_over_the_horizon(spy):
     assert overall["dir_acc"] == pytest.approx(0.5)  # "no change" is half right on every moving bar
 
 
-def test_calendar_alignment_forecasts_a_panel_at_common_dates(shared_data):
-    panel = read_series(
-        shared_data / "us_equity" / "sp500_daily_panel.parquet", symbols=["AAPL", "MSFT", "XOM", "JPM", "KO", "PFE"]
-    )
+def test_calendar_alignment_forecasts_a_panel_at_common_dates(bars_folder):
+    # GOOGL's 600 days lie inside the indices' 5,031: the common dates are GOOGL's
+    panel = read_series(bars_folder / "us_equity" / "us_daily_panel.parquet", symbols=["GOOGL", "NASDAQ", "SP500"])
+    assert len({len(frame) for frame in panel.values()}) == 2
     config = RollingConfig(lookback=40, horizon=5, origins=6, stride=5)
     plan, align = origin_plan(panel, config)
     assert align == "calendar"
@@ -150,7 +151,7 @@ def test_too_short_series_are_reported_not_silently_dropped(spy):
         rolling_evaluate({"short": spy.iloc[:90]}, [Persistence()], config)
 
 
-def test_bad_input_names_the_problem(spy, tmp_path, shared_data):
+def test_bad_input_names_the_problem(spy, tmp_path, bars_folder):
     bad = spy.copy()
     bad.loc[17, "close"] = np.nan
     bad.to_csv(tmp_path / "bad.csv", index=False)
@@ -160,7 +161,7 @@ def test_bad_input_names_the_problem(spy, tmp_path, shared_data):
     with pytest.raises(InputError, match=r"missing column\(s\) \['low'\]"):
         read_series(tmp_path / "nolow.csv")
     with pytest.raises(InputError, match="series not found"):
-        read_series(shared_data / "us_equity" / "sp500_daily_panel.parquet", symbols=["AAPL", "NOPE"])
+        read_series(bars_folder / "us_equity" / "us_daily_panel.parquet", symbols=["GOOGL", "NOPE"])
     with pytest.raises(InputError, match="unknown forecaster 'persistance'"):
         load_forecaster("persistance")
     with pytest.raises(InputError, match="lookback must be >= 1"):

@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 import torch
 
-from kronos import Forecast, KronosPredictor
+from kronos import Forecast
 from kronos.forecast import FEATURES
+from kronos.samples import load_sample
 
 PRED_LEN, PATHS = 8, 40
 
@@ -19,13 +20,14 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def predictor(tiny_reference):
-    return KronosPredictor.from_pretrained(tiny_reference, device="cpu", max_context=64)
+def predictor(tiny_predictor):
+    return tiny_predictor
 
 
 @pytest.fixture(scope="module")
-def series(shared_data):
-    df = pd.read_parquet(shared_data / "fx" / "EURUSD_1h.parquet").iloc[30000:30080].reset_index(drop=True)
+def series():
+    """80 hourly EURUSD bars of the bundled sample (gym-anytrading, MIT)."""
+    df = load_sample("eurusd").iloc[600:680].reset_index(drop=True)
     return df.iloc[:72], df["timestamps"].iloc[:72], df["timestamps"].iloc[72:]
 
 

@@ -10,13 +10,13 @@ import torch
 from kronos import Kronos, KronosPredictor, KronosTokenizer
 
 
-@pytest.fixture(scope="module")
-def predictor(tiny_reference):
-    return KronosPredictor.from_pretrained(tiny_reference, device="cpu", max_context=64)
+@pytest.fixture()
+def predictor(tiny_predictor):
+    return tiny_predictor
 
 
-def _windows(shared_data, lengths, pred_len, path="us_equity/IBM_daily.parquet"):
-    df = pd.read_parquet(shared_data / path)
+def _windows(df, lengths, pred_len):
+    """Windows of a real daily series (the S&P 500 index from arch, via the ``sp500_bars`` fixture)."""
     out = []
     for i, n in enumerate(lengths):
         part = df.iloc[2000 + 300 * i : 2000 + 300 * i + n + pred_len].reset_index(drop=True)
@@ -25,15 +25,15 @@ def _windows(shared_data, lengths, pred_len, path="us_equity/IBM_daily.parquet")
 
 
 @pytest.mark.parametrize("lookback, pred_len", [(40, 12), (60, 20)], ids=["fits-window", "window-slides"])
-def test_cached_greedy_equals_uncached_on_real_data(predictor, shared_data, lookback, pred_len):
-    ((df, xt, yt),) = _windows(shared_data, [lookback], pred_len)
+def test_cached_greedy_equals_uncached_on_real_data(predictor, sp500_bars, lookback, pred_len):
+    ((df, xt, yt),) = _windows(sp500_bars, [lookback], pred_len)
     a = predictor.predict(df, xt, yt, pred_len, top_k=1, verbose=False, use_cache=False)
     b = predictor.predict(df, xt, yt, pred_len, top_k=1, verbose=False, use_cache=True)
     np.testing.assert_allclose(b.to_numpy(), a.to_numpy(), rtol=1e-4)
 
 
-def test_shared_prefix_paths_match_uncached_paths_seeded(predictor, shared_data):
-    ((df, xt, yt),) = _windows(shared_data, [50], 8)
+def test_shared_prefix_paths_match_uncached_paths_seeded(predictor, sp500_bars):
+    ((df, xt, yt),) = _windows(sp500_bars, [50], 8)
     torch.manual_seed(5)
     a = predictor.forecast(df, xt, yt, 8, sample_count=4, use_cache=False)
     torch.manual_seed(5)
@@ -43,9 +43,9 @@ def test_shared_prefix_paths_match_uncached_paths_seeded(predictor, shared_data)
     assert np.ptp(a.paths[:, -1, 3]) > 0  # the paths really differ from each other
 
 
-def test_sliding_window_with_many_paths_matches_uncached_seeded(predictor, shared_data):
+def test_sliding_window_with_many_paths_matches_uncached_seeded(predictor, sp500_bars):
     """After the window slides, the history part is shared by the paths and the generated part is per path."""
-    ((df, xt, yt),) = _windows(shared_data, [60], 14)
+    ((df, xt, yt),) = _windows(sp500_bars, [60], 14)
     torch.manual_seed(11)
     a = predictor.forecast(df, xt, yt, 14, sample_count=3, use_cache=False)
     torch.manual_seed(11)
@@ -53,16 +53,16 @@ def test_sliding_window_with_many_paths_matches_uncached_seeded(predictor, share
     np.testing.assert_allclose(b.paths, a.paths, rtol=1e-4)
 
 
-def test_forecast_longer_than_the_context_matches_uncached(predictor, shared_data):
+def test_forecast_longer_than_the_context_matches_uncached(predictor, sp500_bars):
     """pred_len > max_context: late windows hold generated bars only."""
-    ((df, xt, yt),) = _windows(shared_data, [20], 80)
+    ((df, xt, yt),) = _windows(sp500_bars, [20], 80)
     a = predictor.predict(df, xt, yt, 80, top_k=1, sample_count=2, verbose=False, use_cache=False)
     b = predictor.predict(df, xt, yt, 80, top_k=1, sample_count=2, verbose=False, use_cache=True)
     np.testing.assert_allclose(b.to_numpy(), a.to_numpy(), rtol=1e-4)
 
 
-def test_predict_batch_with_different_lengths_matches_single_calls(predictor, shared_data):
-    items = _windows(shared_data, [30, 45, 30, 70], 10)
+def test_predict_batch_with_different_lengths_matches_single_calls(predictor, sp500_bars):
+    items = _windows(sp500_bars, [30, 45, 30, 70], 10)
     batch = predictor.predict_batch(
         [d for d, _, _ in items], [x for _, x, _ in items], [y for _, _, y in items], 10, top_k=1, verbose=False
     )
@@ -72,8 +72,8 @@ def test_predict_batch_with_different_lengths_matches_single_calls(predictor, sh
         assert (got.index == pd.DatetimeIndex(yt)).all()
 
 
-def test_block_window_mode_is_an_approximation_that_only_differs_after_sliding(predictor, shared_data):
-    ((df, xt, yt),) = _windows(shared_data, [56], 20)
+def test_block_window_mode_is_an_approximation_that_only_differs_after_sliding(predictor, sp500_bars):
+    ((df, xt, yt),) = _windows(sp500_bars, [56], 20)
     exact = predictor.predict(df, xt, yt, 20, top_k=1, verbose=False, window="exact")
     block = predictor.predict(df, xt, yt, 20, top_k=1, verbose=False, window="block", block=16)
     # 56 + 8 = 64 bars fit the window, so the first 8 forecasts use identical context.
@@ -81,11 +81,11 @@ def test_block_window_mode_is_an_approximation_that_only_differs_after_sliding(p
     assert np.isfinite(block.to_numpy()).all()
 
 
-def test_autoregressive_inference_function_keeps_the_original_signature(tiny_reference, shared_data):
+def test_autoregressive_inference_function_keeps_the_original_signature(tiny_reference, sp500_bars):
     from kronos.generation import auto_regressive_inference
     from kronos.preprocessing import Normalizer, calendar_features, prepare_features
 
-    ((df, xt, yt),) = _windows(shared_data, [32], 6)
+    ((df, xt, yt),) = _windows(sp500_bars, [32], 6)
     tok = KronosTokenizer.from_pretrained(tiny_reference / "tokenizer")
     model = Kronos.from_pretrained(tiny_reference / "model")
     x = Normalizer.fit(prepare_features(df)).transform(prepare_features(df))
@@ -106,12 +106,12 @@ def test_autoregressive_inference_function_keeps_the_original_signature(tiny_ref
     assert out.shape == (1, 6, 6)
 
 
-def test_cached_generation_keeps_dtypes_consistent_under_bf16_autocast(tiny_reference):
+def test_cached_generation_keeps_dtypes_consistent_under_bf16_autocast(tiny_predictor):
     """Reduced-precision autocast (as on CUDA) must not break the cache or sampling; CPU autocast stands in."""
     from kronos.generation import sample_paths
     from kronos.options import SamplingOptions
 
-    p = KronosPredictor.from_pretrained(tiny_reference, device="cpu", max_context=64)
+    p = tiny_predictor
     x, xs, ys = torch.randn(2, 60, 6), torch.zeros(2, 60, 5), torch.zeros(2, 10, 5)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         paths = sample_paths(p.tokenizer, p.model, x, xs, ys, 10, 64, SamplingOptions(top_k=1, sample_count=3))
@@ -121,11 +121,9 @@ def test_cached_generation_keeps_dtypes_consistent_under_bf16_autocast(tiny_refe
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_cuda_generation_matches_cpu(tiny_reference, shared_data, precision):
-    ((df, xt, yt),) = _windows(shared_data, [60], 12)
-    cpu = KronosPredictor.from_pretrained(tiny_reference, device="cpu", max_context=64).predict(
-        df, xt, yt, 12, top_k=1, verbose=False
-    )
+def test_cuda_generation_matches_cpu(tiny_reference, tiny_predictor, sp500_bars, precision):
+    ((df, xt, yt),) = _windows(sp500_bars, [60], 12)
+    cpu = tiny_predictor.predict(df, xt, yt, 12, top_k=1, verbose=False)
     gpu = KronosPredictor.from_pretrained(tiny_reference, device="cuda", max_context=64, precision=precision)
     out = gpu.predict(df, xt, yt, 12, top_k=1, verbose=False)
     if precision == "fp32":

@@ -29,11 +29,24 @@ VALUES = [c for c in output_columns(None, "t", (0.1, 0.5, 0.9)) if c != "t"]
 
 
 @pytest.fixture(scope="module")
-def panel(shared_data) -> pd.DataFrame:
-    """Six real S&P 500 series of different lengths (one with holes), rows shuffled across symbols."""
-    sp = pd.read_parquet(shared_data / "us_equity" / "sp500_daily_panel.parquet")
-    symbols = ["AAPL", "MSFT", "XOM", "JPM", "KO", "AMZN"]
-    parts = [sp[sp["symbol"] == s].tail(40 + 7 * i) for i, s in enumerate(symbols)]
+def panel() -> pd.DataFrame:
+    """Four real series of different lengths and frequencies (one with holes), rows shuffled across symbols:
+    the bundled GOOGL daily and EURUSD hourly samples and arch's S&P 500 and NASDAQ daily indices."""
+    nasdaq = pytest.importorskip("arch.data.nasdaq", reason="arch is not installed (pip install 'kronos-kline[eval]')")
+    sp500 = pytest.importorskip("arch.data.sp500")
+    from kronos.samples import load_sample
+
+    def arch_bars(module) -> pd.DataFrame:
+        return module.load().rename(columns=str.lower).rename_axis("timestamps").reset_index()
+
+    series = {
+        "GOOGL": load_sample("googl"),
+        "SP500": arch_bars(sp500),
+        "NDX": arch_bars(nasdaq),
+        "EURUSD": load_sample("eurusd"),
+    }
+    cols = ["timestamps", "open", "high", "low", "close", "volume"]
+    parts = [frame[cols].assign(symbol=s).tail(40 + 7 * i) for i, (s, frame) in enumerate(series.items())]
     parts[2] = parts[2].iloc[::2]  # a thinned series: its own length and spacing
     return pd.concat(parts).sample(frac=1.0, random_state=0).reset_index(drop=True)
 
@@ -134,18 +147,18 @@ def test_forecast_df_long_schema_and_each_series_equals_itself_alone(tiny, panel
 
 
 def test_forecast_df_given_future_timestamps_and_errors(tiny, panel):
-    one = panel[panel["symbol"] == "KO"]
+    one = panel[panel["symbol"] == "SP500"]
     last = one["timestamps"].max()
-    given = pd.DataFrame({"symbol": "KO", "timestamps": pd.date_range(last, periods=4, freq="7D")[1:]})
+    given = pd.DataFrame({"symbol": "SP500", "timestamps": pd.date_range(last, periods=4, freq="7D")[1:]})
     out = tiny.forecast_df(one, 3, sample_count=2, future_timestamps=given)
     assert list(out["timestamps"]) == list(given["timestamps"])
-    with pytest.raises(InputError, match="series 'KO': 3 given future timestamp"):
+    with pytest.raises(InputError, match="series 'SP500': 3 given future timestamp"):
         tiny.forecast_df(one, 4, sample_count=2, future_timestamps=given)
-    with pytest.raises(InputError, match="series 'KO': duplicate timestamp"):
+    with pytest.raises(InputError, match="series 'SP500': duplicate timestamp"):
         tiny.forecast_df(pd.concat([one, one.tail(1)]), 2, sample_count=2)
     with pytest.raises(InputError, match="quantiles must be in"):
         tiny.forecast_df(one, 2, quantiles=[0.5, 1.5])
-    assert series_seed(0, "KO") == series_seed(0, "KO") != series_seed(0, "AAPL")
+    assert series_seed(0, "SP500") == series_seed(0, "SP500") != series_seed(0, "AAPL")
 
 
 def _cli(args: list[str]) -> None:
@@ -160,7 +173,7 @@ def test_cli_forecasts_a_panel_file_as_each_symbol_alone(panel, tiny_reference, 
     out = pd.read_parquet(tmp_path / "f.parquet")
     assert list(out.columns) == output_columns("symbol", "timestamps", (0.1, 0.5, 0.9))
     assert set(out["symbol"]) == set(panel["symbol"]) and len(out) == 5 * panel["symbol"].nunique()
-    for symbol in ("AMZN", "XOM"):
+    for symbol in ("EURUSD", "NDX"):
         panel[panel["symbol"] == symbol].to_csv(tmp_path / f"{symbol}.csv", index=False)
         _cli(
             [
@@ -238,13 +251,13 @@ def test_evaluate_batches_kronos_origins_and_equals_one_origin_at_a_time(tiny, p
         calls.append(len(args[0]))
         return original_batch(*args, **kwargs)
 
-    series = panel[panel["symbol"] == "AMZN"].sort_values("timestamps").reset_index(drop=True)
+    series = panel[panel["symbol"] == "EURUSD"].sort_values("timestamps").reset_index(drop=True)
     config = RollingConfig(lookback=20, horizon=3, origins=5, num_samples=4)
     positions = [20, 23, 26, 29, 32]
     tiny.forecast_batch = counting_batch
     try:
-        together, errors = forecast_origins("AMZN", series, positions, [batched], config, raise_errors=True)
-        one_by_one, _ = forecast_origins("AMZN", series, positions, [_OneAtATime(batched)], config, raise_errors=True)
+        together, errors = forecast_origins("EURUSD", series, positions, [batched], config, raise_errors=True)
+        one_by_one, _ = forecast_origins("EURUSD", series, positions, [_OneAtATime(batched)], config, raise_errors=True)
     finally:
         del tiny.forecast_batch
     assert calls[0] == len(positions)  # every origin in one batched call
@@ -253,7 +266,7 @@ def test_evaluate_batches_kronos_origins_and_equals_one_origin_at_a_time(tiny, p
 
 
 def test_cli_future_timestamps_file_quantile_names_and_bad_quantiles(panel, tiny_reference, tmp_path):
-    one = panel[panel["symbol"] == "KO"]
+    one = panel[panel["symbol"] == "SP500"]
     one.drop(columns="symbol").to_csv(tmp_path / "ko.csv", index=False)  # one series: named after the file
     last = one["timestamps"].max()
     pd.DataFrame({"timestamps": pd.date_range(last, periods=4, freq="h")[1:]}).to_csv(

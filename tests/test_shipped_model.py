@@ -28,8 +28,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def shipped() -> KronosPredictor:
-    return KronosPredictor.from_pretrained("kronos-open", device="cpu")
+def shipped(shipped_predictor) -> KronosPredictor:
+    return shipped_predictor
 
 
 def _published_model_keys(n_layers: int) -> set[str]:
@@ -257,11 +257,11 @@ def test_evaluate_shipped_forecasters_on_a_folder_of_bars(tmp_path):
     assert not np.allclose(cal["q90"].to_numpy() - cal["q10"].to_numpy(), raw["q90"].to_numpy() - raw["q10"].to_numpy())
 
 
-def test_greedy_forecast_matches_the_original_code_on_the_shipped_checkpoint():
+def test_greedy_forecast_matches_the_original_code_on_the_shipped_checkpoint(shipped_predictor):
     """The original implementation, run outside this repository on the shipped files, gave these numbers."""
     case = json.loads((REPO / "tests" / "fixtures" / "kronos_open_original_greedy.json").read_text())
     c = case["case"]
-    predictor = KronosPredictor.from_pretrained("kronos-open", device="cpu")
+    predictor = shipped_predictor
     assert predictor.max_context == c["max_context"]
     df = load_sample(c["sample"]).tail(c["tail"]).reset_index(drop=True)
     future = pd.Series(pd.bdate_range(df["timestamps"].iloc[-1] + pd.offsets.BDay(1), periods=c["pred_len"]))

@@ -15,14 +15,15 @@ from kronos.synthesis import repair_bars
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-@pytest.fixture(scope="module")
-def predictor(tiny_reference):
-    return KronosPredictor.from_pretrained(tiny_reference, device="cpu", max_context=64)
+@pytest.fixture()
+def predictor(tiny_predictor):
+    return tiny_predictor
 
 
-@pytest.fixture(scope="module")
-def ibm(shared_data):
-    return pd.read_parquet(shared_data / "us_equity" / "IBM_daily.parquet")
+@pytest.fixture()
+def ibm(sp500_bars):
+    """A long real daily series (S&P 500 index, 1999..2018, from arch; once IBM from ../shared)."""
+    return sp500_bars
 
 
 def _tokens(predictor, df):
@@ -135,9 +136,9 @@ def test_anomaly_score_is_higher_on_a_corrupted_bar(tiny_reference, ibm):
     fitted = KronosPredictor.from_pretrained(
         tiny_reference, device="cpu", max_context=64
     )  # its own copy: trained below
-    _fit_briefly(fitted, ibm.iloc[5000:7000].reset_index(drop=True))
+    _fit_briefly(fitted, ibm.iloc[1000:3000].reset_index(drop=True))
     rises = []
-    for start in (7200, 7600, 8000, 8400):  # held-out stretches, after the training rows
+    for start in (3200, 3600, 4000, 4400):  # held-out stretches, after the training rows
         df = ibm.iloc[start : start + 64].reset_index(drop=True)
         base = fitted.anomaly_scores(df, df["timestamps"])["score"].to_numpy()
         for i in (15, 30, 45, 60):
@@ -169,13 +170,13 @@ def test_embed_is_pooled_hidden_states(predictor, ibm):
         predictor.embed(df, df["timestamps"], pool="median")
 
 
-def test_embeddings_ignore_price_level_but_see_shape(predictor, ibm, shared_data):
+def test_embeddings_ignore_price_level_but_see_shape(predictor, ibm, eurusd_bars):
     df = ibm.iloc[4000:4064].reset_index(drop=True)
     scaled = df.copy()
     scaled[["open", "high", "low", "close"]] *= 10.0
     a, b = predictor.embed(df, df["timestamps"]), predictor.embed(scaled, scaled["timestamps"])
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
-    other = pd.read_parquet(shared_data / "fx" / "EURUSD_1h.parquet").iloc[5000:5064].reset_index(drop=True)
+    other = eurusd_bars.iloc[500:564].reset_index(drop=True)
     both = predictor.embed([df, other], [df["timestamps"], other["timestamps"]])
     assert both.shape == (2, predictor.model.d_model)
     np.testing.assert_allclose(both[0], a, rtol=1e-5, atol=1e-6)
@@ -219,7 +220,7 @@ def test_unconditional_generation_gives_valid_bars(predictor):
 
 
 def test_generation_continuing_a_real_history(predictor, ibm):
-    hist = ibm.iloc[6000:6100].reset_index(drop=True)
+    hist = ibm.iloc[4900:5000].reset_index(drop=True)
     frames = predictor.generate_synthetic(
         70, history=hist, x_timestamp=hist["timestamps"], n_paths=2
     )  # longer than max_context
@@ -259,14 +260,13 @@ def test_generation_bad_input(predictor, ibm):
         predictor.generate_synthetic(5, price_std=0)
 
 
-def test_anomaly_scores_accept_impossible_bars_and_rank_spikes_high():
+def test_anomaly_scores_accept_impossible_bars_and_rank_spikes_high(shipped_predictor):
     """An impossible bar (high and low swapped) is refused by forecasting but scored by anomaly detection;
     with the shipped trained model a 10-sigma spike scores above 95% of the clean bars."""
-    from kronos import KronosPredictor
     from kronos.preprocessing import InputError
     from kronos.samples import load_sample
 
-    predictor = KronosPredictor.from_pretrained("kronos-open", device="cpu")
+    predictor = shipped_predictor
     df = load_sample("googl").tail(200).reset_index(drop=True)
     cols = ["open", "high", "low", "close", "volume"]
     swapped = df.copy()

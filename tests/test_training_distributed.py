@@ -18,7 +18,8 @@ from kronos.data import Corpus, EvalWindowSampler
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "configs" / "tiny-pair.yaml"
-FILES = ["cn_equity/SH600977_5min.parquet", "crypto/BINANCE-ETHUSDT_1h.parquet", "fx/EURUSD_4h.parquet"]
+# Real series that travel with the repository (tests/conftest.py: bars_folder): daily equity, hourly FX, daily index
+FILES = ["us_equity/GOOGL_daily.parquet", "fx/EURUSD_1h.parquet", "index/NASDAQ_daily.parquet"]
 
 
 def _torchrun(args: list[str], cwd: Path, timeout: int = 240) -> subprocess.CompletedProcess:
@@ -29,21 +30,21 @@ def _torchrun(args: list[str], cwd: Path, timeout: int = 240) -> subprocess.Comp
     return proc
 
 
-def _common(shared_data: Path, root: Path) -> list[str]:
+def _common(bars_folder: Path, root: Path) -> list[str]:
     return [
-        f"data.paths={json.dumps([str(shared_data / f) for f in FILES])}",
+        f"data.paths={json.dumps([str(bars_folder / f) for f in FILES])}",
         f"data.corpus_dir={root / 'corpus'}",
         "train.progress=false",
         "train.tensorboard=false",
     ]
 
 
-def test_ddp_ranks_hold_identical_weights_draw_disjoint_windows_and_learn(shared_data, tiny_reference, tmp_path):
+def test_ddp_ranks_hold_identical_weights_draw_disjoint_windows_and_learn(bars_folder, tiny_reference, tmp_path):
     out = tmp_path / "ranks"
     out.mkdir()
     run = tmp_path / "ddp"
     overrides = [
-        *_common(shared_data, tmp_path),
+        *_common(bars_folder, tmp_path),
         f"output_dir={run}",
         "model.config=null",
         f"model.init={tiny_reference / 'model'}",
@@ -68,7 +69,7 @@ def test_ddp_ranks_hold_identical_weights_draw_disjoint_windows_and_learn(shared
 
     # the bundle written by rank 0 forecasts real bars
     predictor = KronosPredictor.from_pretrained(run / "predictor", device="cpu")
-    bars = pd.read_parquet(shared_data / FILES[0]).iloc[-80:].reset_index(drop=True)
+    bars = pd.read_parquet(bars_folder / FILES[0]).iloc[-80:].reset_index(drop=True)
     torch.manual_seed(0)
     fc = predictor.predict(
         bars.iloc[:60], bars["timestamps"].iloc[:60], bars["timestamps"].iloc[60:], pred_len=20, verbose=False
@@ -90,13 +91,13 @@ def test_ddp_ranks_hold_identical_weights_draw_disjoint_windows_and_learn(shared
     assert not val_rows[0] & val_rows[1] and val_rows[0] | val_rows[1] == expected
 
 
-def test_fsdp_tokenizer_via_the_cli_under_torchrun(shared_data, tmp_path):
+def test_fsdp_tokenizer_via_the_cli_under_torchrun(bars_folder, tmp_path):
     run = tmp_path / "fsdp"
     sets = sum(
         (
             ["--set", o]
             for o in [
-                *_common(shared_data, tmp_path),
+                *_common(bars_folder, tmp_path),
                 "train.distributed=fsdp",
                 "train.max_steps=20",
                 "train.steps_per_epoch=10",
