@@ -50,7 +50,8 @@ def load_series(n_series: int, length: int) -> list[pd.DataFrame]:
             start = len(df) - length - 50 * (i // len(files)) - 1
             frames.append(df.iloc[start : start + length].reset_index(drop=True))
     else:
-        from kronos.cli.forecast import read_bars, sample_data_path
+        from kronos.io import read_bars
+        from kronos.samples import sample_data_path
 
         df = read_bars(sample_data_path("googl"))
         frames = [df.iloc[len(df) - length - 5 * i : len(df) - 5 * i].reset_index(drop=True) for i in range(n_series)]

@@ -35,7 +35,8 @@ import numpy as np
 import psutil
 import torch
 
-from kronos.cli.forecast import read_bars, sample_data_path
+from kronos.io import read_bars
+from kronos.samples import sample_data_path
 
 REPO = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"

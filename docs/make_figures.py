@@ -16,7 +16,7 @@ import torch
 from kronos import KronosPredictor
 from kronos.calendars import future_timestamps
 from kronos.calibration import CalibrationOptions
-from kronos.cli.forecast import read_bars
+from kronos.io import read_bars
 from kronos.samples import sample_data_path
 
 HERE = Path(__file__).resolve().parent

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from kronos import InputError
-from kronos.cli.forecast import read_bars
+from kronos.io import read_bars
 from kronos.preprocessing import NORM_EPS, Normalizer, calendar_features, prepare_features
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

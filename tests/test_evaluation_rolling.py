@@ -158,7 +158,7 @@ def test_bad_input_names_the_problem(spy, tmp_path, bars_folder):
     with pytest.raises(InputError, match=r"'close'.*row 17"):
         read_series(tmp_path / "bad.csv")
     spy.drop(columns="low").to_csv(tmp_path / "nolow.csv", index=False)
-    with pytest.raises(InputError, match=r"missing column\(s\) \['low'\]"):
+    with pytest.raises(InputError, match=r"missing price column\(s\) \['low'\]"):
         read_series(tmp_path / "nolow.csv")
     with pytest.raises(InputError, match="series not found"):
         read_series(bars_folder / "us_equity" / "us_daily_panel.parquet", symbols=["GOOGL", "NOPE"])

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kronos import InputError, Kronos, KronosPredictor, KronosTokenizer
-from kronos.cli.forecast import read_bars
+from kronos.io import read_bars
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -23,8 +23,10 @@ import pytest
 pytest.importorskip("fastapi", reason="the server extra is not installed")
 httpx = pytest.importorskip("httpx", reason="httpx (dev extra) is not installed")
 
-from kronos.cli.forecast import random_tiny_predictor, read_bars, sample_data_path  # noqa: E402
+from kronos.cli.forecast import random_tiny_predictor  # noqa: E402
+from kronos.io import read_bars  # noqa: E402
 from kronos.predictor import KronosPredictor  # noqa: E402
+from kronos.samples import sample_data_path  # noqa: E402
 from kronos.server import Limits, ServerSettings, create_app  # noqa: E402
 from kronos.server.batching import MicroBatcher  # noqa: E402
 from kronos.server.runner import serve_in_thread  # noqa: E402

@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from kronos.preprocessing import FEATURE_COLS
+
 if TYPE_CHECKING:  # pragma: no cover
     from kronos.calibration import ConformalCalibration
 
 __all__ = ["FEATURES", "Forecast"]
 
-FEATURES: tuple[str, ...] = ("open", "high", "low", "close", "volume", "amount")
+FEATURES: tuple[str, ...] = tuple(FEATURE_COLS)  # the model's columns, named once in kronos.preprocessing
 
 
 @dataclass

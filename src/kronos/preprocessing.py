@@ -51,6 +51,11 @@ def _where(label: str | None) -> str:
     return f"{label}: " if label else ""
 
 
+def _index_repr(value: object) -> str:
+    """An index label as users wrote it: ``9``, not numpy 2's ``np.int64(9)``."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
 def prepare_features(
     df: pd.DataFrame, *, label: str | None = None, check_prices: bool = True, check_bar_rules: bool = True
 ) -> np.ndarray:
@@ -92,11 +97,12 @@ def prepare_features(
         row, col = np.argwhere(bad)[0]
         if np.isnan(x[row, col]) and FEATURE_COLS[col] == AMOUNT_COL and AMOUNT_COL not in df.columns:
             raise InputError(
-                f"{where}the derived 'amount' (volume x mean price) overflows at row {row} (index {df.index[row]!r})"
+                f"{where}the derived 'amount' (volume x mean price) overflows at row {row} "
+                f"(index {_index_repr(df.index[row])})"
             )
         raise InputError(
             f"{where}column {FEATURE_COLS[col]!r} has {'a NaN' if np.isnan(x[row, col]) else 'an infinite'} value "
-            f"at row {row} (index {df.index[row]!r}); {int(bad.sum())} bad value(s) in all"
+            f"at row {row} (index {_index_repr(df.index[row])}); {int(bad.sum())} bad value(s) in all"
         )
     big = np.abs(x) > F32_MAX
     if big.any():
@@ -108,7 +114,7 @@ def prepare_features(
         )
         raise InputError(
             f"{where}column {FEATURE_COLS[col]!r}{derived} has {float(x[row, col])!r} at row {row} (index "
-            f"{df.index[row]!r}), "
+            f"{_index_repr(df.index[row])}), "
             f"beyond float32 (max {F32_MAX:.4g}), which the model computes in; rescale the series"
         )
     if check_prices:
@@ -117,13 +123,14 @@ def prepare_features(
             row, col = np.argwhere(nonpos)[0]
             raise InputError(
                 f"{where}column {PRICE_COLS[col]!r} has a non-positive price {float(x[row, col])!r} at row "
-                f"{row} (index {df.index[row]!r})"
+                f"{row} (index {_index_repr(df.index[row])})"
             )
         tiny = x[:, :4] < F32_TINY
         if tiny.any():
             row, col = np.argwhere(tiny)[0]
             raise InputError(
-                f"{where}column {PRICE_COLS[col]!r} has {float(x[row, col])!r} at row {row} (index {df.index[row]!r}), "
+                f"{where}column {PRICE_COLS[col]!r} has {float(x[row, col])!r} at row {row} "
+                f"(index {_index_repr(df.index[row])}), "
                 f"below the smallest normal float32 ({F32_TINY:.4g}); rescale the series"
             )
         if check_bar_rules:
@@ -166,7 +173,7 @@ def check_bars(x: np.ndarray, *, index: Sequence | None = None, label: str | Non
             "v": float(v[row]),
             "a": float(a[row]),
         }
-        at = f" (index {index[row]!r})" if index is not None else ""
+        at = f" (index {_index_repr(index[row])})" if index is not None else ""
         raise InputError(f"{where}invalid bar at row {row}{at}: {text.format(**vals)}")
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from kronos.io import read_bars
 from kronos.preprocessing import InputError
 
 __all__ = ["SAMPLE_FILES", "load_sample", "sample_data_path"]
@@ -26,5 +27,6 @@ def sample_data_path(name: str = "googl") -> Path:
 
 
 def load_sample(name: str = "googl") -> pd.DataFrame:
-    """A bundled sample as a frame: ``timestamps`` (datetime) and ``open, high, low, close, volume``."""
-    return pd.read_csv(sample_data_path(name), parse_dates=["timestamps"])
+    """A bundled sample as a frame, read by :func:`kronos.io.read_bars`: ``timestamps`` and ``open, high, low,
+    close, volume`` (float64)."""
+    return read_bars(sample_data_path(name))

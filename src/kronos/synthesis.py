@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from kronos.calendars import future_timestamps, infer_schedule
 from kronos.components import Components
 from kronos.generation import sample_paths
 from kronos.options import SamplingOptions
@@ -94,24 +95,6 @@ def repair_bars(bars: np.ndarray, price_floor: float = 1e-8) -> tuple[np.ndarray
 
 
 # -- the pandas wrapper ------------------------------------------------------------------------
-def _spacing(idx: pd.DatetimeIndex) -> str | pd.Timedelta:
-    freq = pd.infer_freq(idx[-min(len(idx), 50) :]) if len(idx) >= 3 else None
-    if freq is not None:
-        return freq
-    step = pd.Series(idx).diff().dropna().median()
-    if pd.isna(step) or step <= pd.Timedelta(0):
-        raise InputError("cannot infer the bar spacing from the history; pass timestamps=...")
-    if step == pd.Timedelta(days=1) and not (idx.weekday >= 5).any():
-        return "B"  # daily bars of a market closed at weekends
-    return step
-
-
-def _after(last: pd.Timestamp, n: int, freq: str | pd.Timedelta) -> pd.DatetimeIndex:
-    if isinstance(freq, pd.Timedelta):
-        return pd.DatetimeIndex([last + freq * (i + 1) for i in range(n)])
-    return pd.date_range(last, periods=n + 1, freq=freq)[1:]
-
-
 def synthesize(
     c: Components,
     n_bars: int,
@@ -149,7 +132,7 @@ def synthesize(
             raise InputError("continuing a history needs its x_timestamp")
         x_idx = validate_timestamps(x_timestamp, name="x_timestamp", expected_len=len(history))
         y_idx = (
-            _after(x_idx[-1], n_bars, _spacing(x_idx))
+            future_timestamps(x_idx, n_bars).rename(None)
             if timestamps is None
             else validate_timestamps(timestamps, name="timestamps", expected_len=n_bars)
         )
@@ -168,7 +151,7 @@ def synthesize(
                 raise InputError(f"cannot make timestamps from start={start!r}, freq={freq!r} ({exc})") from None
         else:
             y_idx = validate_timestamps(timestamps, name="timestamps", expected_len=n_bars)
-        step = freq if timestamps is None else _spacing(y_idx) if len(y_idx) >= 2 else pd.Timedelta(days=1)
+        step = freq if timestamps is None else infer_schedule(y_idx).step if len(y_idx) >= 2 else pd.Timedelta(days=1)
         if isinstance(step, pd.Timedelta):
             context_idx = pd.DatetimeIndex([y_idx[0] - step * (burn_in + 1 - i) for i in range(burn_in + 1)])
         else:

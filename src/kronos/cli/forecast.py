@@ -10,48 +10,21 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from kronos.calendars import future_timestamps
 from kronos.cli import app
 from kronos.config import ConfigError
 from kronos.device import DeviceError
 from kronos.fileio import check_writable
 from kronos.forecast import Forecast
+from kronos.io import SYMBOL_COL, TIME_COL, read_bars
 from kronos.model import Kronos
 from kronos.predictor import KronosPredictor
-from kronos.preprocessing import InputError, to_datetime_index
+from kronos.preprocessing import InputError
 from kronos.registry import DEFAULT_MODEL
 from kronos.samples import SAMPLE_FILES, sample_data_path
 from kronos.tokenizer import KronosTokenizer
 
 console = Console()
-
-
-def read_bars(path: Path, time_column: str = "timestamps") -> pd.DataFrame:
-    """Read a CSV or Parquet file of bars with a time column, sorted as given."""
-    if not path.exists():
-        raise InputError(f"{path} does not exist")
-    if path.is_dir():
-        raise InputError(f"{path} is a directory, not a CSV or Parquet file")
-    try:
-        df = pd.read_parquet(path) if path.suffix.lower() in {".parquet", ".pq"} else pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{path}: the file is empty") from None
-    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        kind = "Parquet" if path.suffix.lower() in {".parquet", ".pq"} else "CSV"
-        raise InputError(f"{path}: cannot be read as {kind} ({type(exc).__name__}: {exc})") from None
-    df.columns = [str(c).strip().lower() for c in df.columns]
-    time_column = time_column.lower()
-    if time_column not in df.columns:
-        raise InputError(f"{path}: no time column {time_column!r}; columns are {list(df.columns)}")
-    # integer epochs (Binance milliseconds, Unix seconds) get their unit from the magnitude
-    df[time_column] = to_datetime_index(df[time_column], name=f"column {time_column!r}", label=str(path))
-    return df.reset_index(drop=True)
-
-
-def future_timestamps(past: pd.Series, pred_len: int, calendar: str | None = None) -> pd.DatetimeIndex:
-    """Future bar times on the series' own trading schedule, or an exchange ``calendar``'s (:mod:`kronos.calendars`)."""
-    from kronos.calendars import future_timestamps as market_future_timestamps
-
-    return market_future_timestamps(past, pred_len, calendar=calendar).rename(None)
 
 
 def random_tiny_predictor(seed: int = 0) -> KronosPredictor:
@@ -62,6 +35,9 @@ def random_tiny_predictor(seed: int = 0) -> KronosPredictor:
     return KronosPredictor(model, tokenizer, device="cpu", max_context=256)
 
 
+TIME_COLUMN_HELP = (
+    "Name of the time column (default: timestamps, timestamp, datetime, date or time in any case, or the time index)."
+)
 RANDOM_TINY_HELP = "Use a randomly initialised tiny model instead of --model (for tests: its numbers mean nothing)."
 
 
@@ -134,7 +110,7 @@ def forecast_command(
         min=1,
         help="Model context in bars (default: the checkpoint's predictor.json, the published context, else 512).",
     ),
-    time_column: str = typer.Option("timestamps", help="Name of the time column."),
+    time_column: str | None = typer.Option(None, help=TIME_COLUMN_HELP),
     id_column: str = typer.Option(
         "symbol", "--id-column", help="Series id column of a panel (absent: one series, named after the file)."
     ),
@@ -196,7 +172,7 @@ def forecast_command(
         raise typer.Exit(code=2) from None
     if result is None or ctx.rank != 0:
         return
-    id_col, tcol = id_column.lower(), time_column.lower()
+    id_col, tcol = SYMBOL_COL, TIME_COL  # read_bars' canonical names
     n_series = result[id_col].nunique()
     first = result[result[id_col] == result[id_col].iloc[0]]
     show_long_forecast(first, tcol, f"{data.name}: {first[id_col].iloc[0]}, {pred_len} bars ahead, {samples} paths")
@@ -244,7 +220,7 @@ def demo_command(
     fc = predictor.forecast(
         hist,
         hist["timestamps"],
-        future_timestamps(hist["timestamps"], pred_len),
+        future_timestamps(hist["timestamps"], pred_len).rename(None),
         pred_len,
         sample_count=samples,
         verbose=True,

@@ -85,7 +85,7 @@ def run_forecast(
     temperature: float,
     top_p: float,
     max_context: int | None,
-    time_column: str,
+    time_column: str | None,
     id_column: str,
     out: Path | None,
     seed: int,
@@ -98,17 +98,18 @@ def run_forecast(
     random_tiny: bool = False,
 ) -> tuple[pd.DataFrame | None, DistContext]:
     """Forecast every series of ``data``; returns the long frame on rank 0 (None on other ranks)."""
-    from kronos.cli.forecast import load_predictor, read_bars
+    from kronos.cli.forecast import load_predictor
+    from kronos.io import SYMBOL_COL, TIME_COL, read_bars, read_table, series_name
     from kronos.panel import forecast_df, split_panel
 
-    time_column, id_column = time_column.strip().lower(), id_column.strip().lower()
-    df = read_bars(data, time_column)  # read errors and epoch times handled as for one series
+    df = read_bars(data, time_column=time_column, symbol_column=id_column)  # checked as evaluate/train check it
+    time_column, id_column = TIME_COL, SYMBOL_COL  # read_bars' canonical names
     id_col: str | None = id_column
     if id_column not in df.columns:  # one series: named after the file
-        df = df.assign(**{id_column: data.stem})
+        df = df.assign(**{id_column: series_name(data)})
     future = None
     if future_timestamps is not None:
-        future = read_bars(future_timestamps, time_column)
+        future = read_table(future_timestamps, time_column=time_column, symbol_column=id_column)
     ctx = dist_context(device)
     try:
         if ctx.initialised:

@@ -9,18 +9,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from kronos.calendars import future_timestamps
 from kronos.calibration import CalibrationOptions
 from kronos.cli import app
-from kronos.cli.forecast import (
-    RANDOM_TINY_HELP,
-    future_timestamps,
-    load_predictor,
-    read_bars,
-    sample_data_path,
-)
+from kronos.cli.forecast import RANDOM_TINY_HELP, TIME_COLUMN_HELP, load_predictor
 from kronos.forecast import Forecast
+from kronos.io import TIME_COL, read_bars
 from kronos.preprocessing import InputError
 from kronos.registry import DEFAULT_MODEL
+from kronos.samples import sample_data_path
 
 console = Console()
 
@@ -93,21 +90,21 @@ def forecast_dist_command(
     png: Path | None = typer.Option(None, help="Write the plot as PNG here."),
     html: Path | None = typer.Option(None, help="Write the interactive plot as HTML here."),
     csv: Path | None = typer.Option(None, help="Write mean, quantiles, prob_up and volatility here."),
-    time_column: str = typer.Option("timestamps", help="Name of the time column."),
+    time_column: str | None = typer.Option(None, help=TIME_COLUMN_HELP),
     seed: int = typer.Option(0, help="Random seed."),
     device: str | None = typer.Option(None, help="cuda, mps or cpu (default: best available)."),
 ) -> None:
     """Forecast distribution of one series: quantile bands, a calibrated interval, P(up), plots."""
     lv = _levels(levels)
-    df = read_bars(data if data is not None else sample_data_path(sample), time_column)
+    df = read_bars(data if data is not None else sample_data_path(sample), time_column=time_column)
     hist = df.tail(lookback).reset_index(drop=True)
-    tcol = time_column.lower()
+    tcol = TIME_COL
     predictor = load_predictor(model, device=device, random_tiny=random_tiny)
     torch.manual_seed(seed)
     fc = predictor.forecast(
         hist,
         hist[tcol],
-        future_timestamps(hist[tcol], pred_len),
+        future_timestamps(hist[tcol], pred_len).rename(None),
         pred_len,
         sample_count=samples,
         verbose=True,

@@ -18,7 +18,6 @@ import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +28,10 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kronos.io import SYMBOL_COL, TIME_COL, read_bars
 from kronos.predictor import KronosPredictor
 from kronos.preprocessing import InputError
+from kronos.samples import load_sample
 from kronos.server.batching import MicroBatcher
 from kronos.server.inference import Limits, RequestError, build_job, forecast_body, model_info, run_group
 from kronos.server.schemas import ForecastRequest, ForecastResponse, ModelInfo, ModelsResponse
@@ -40,7 +41,6 @@ __all__ = ["ServerSettings", "create_app"]
 log = logging.getLogger("kronos.server")
 STATIC_DIR = Path(__file__).with_name("static")
 SAMPLES = {"googl": ("GOOGL_daily.csv", "GOOGL daily bars"), "eurusd": ("EURUSD_1h.csv", "EUR/USD hourly bars")}
-TIME_COLUMNS = ("timestamps", "timestamp", "datetime", "date", "time")
 
 
 @dataclass
@@ -135,21 +135,16 @@ async def _payload_from_form(request: Request) -> dict[str, Any]:
     if upload is None or isinstance(upload, str):
         raise RequestError(422, ["body", "file"], "a multipart request needs a CSV file in the field 'file'")
     raw = await upload.read()
+    name = f"the upload {upload.filename!r}" if upload.filename else "the upload"
     try:
         frame = pd.read_csv(io.BytesIO(raw))
     except Exception as exc:
-        raise RequestError(422, ["body", "file"], f"cannot read the upload as CSV ({exc})") from None
-    frame.columns = [str(c).strip().lower() for c in frame.columns]
-    time_col = next((c for c in TIME_COLUMNS if c in frame.columns), None)
-    if time_col is None:
-        raise RequestError(
-            422,
-            ["body", "file"],
-            f"no time column (one of {list(TIME_COLUMNS)}); the columns are {list(frame.columns)}",
-        )
-    unknown = [c for c in frame.columns if c not in {time_col, "open", "high", "low", "close", "volume", "amount"}]
-    frame = frame.drop(columns=unknown).rename(columns={time_col: "timestamps"})
-    frame["timestamps"] = frame["timestamps"].astype(str)
+        raise RequestError(422, ["body", "file"], f"{name}: cannot be read as CSV ({exc})") from None
+    try:  # the same reading rules and messages as kronos forecast (kronos.io)
+        frame = read_bars(frame, label=name).drop(columns=SYMBOL_COL, errors="ignore")
+    except InputError as exc:
+        raise RequestError(422, ["body", "file"], str(exc)) from None
+    frame[TIME_COL] = frame[TIME_COL].map(lambda t: t.isoformat())
     payload: dict[str, Any] = {"bars": frame.to_dict("records")}
     for name in ("pred_len", "sample_count", "T", "top_p", "seed", "calibrate", "return_paths"):
         value = form.get(name)
@@ -333,9 +328,8 @@ def create_app(
         """A bundled sample's bars, as the ``bars`` of a forecast request."""
         if name not in SAMPLES:
             raise HTTPException(404, f"no sample {name!r}; the samples are {sorted(SAMPLES)}")
-        with resources.files("kronos").joinpath("sample_data", SAMPLES[name][0]).open("rb") as fh:
-            frame = pd.read_csv(fh)
-        frame["timestamps"] = pd.to_datetime(frame["timestamps"]).map(lambda t: t.isoformat())
+        frame = load_sample(name)
+        frame[TIME_COL] = frame[TIME_COL].map(lambda t: t.isoformat())
         return {"name": name, "bars": frame.to_dict("records")}
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
