@@ -15,10 +15,11 @@ The rules:
   time-indexed frame to Parquet). It comes back as ``timestamps``. Integer or float epochs get their
   unit (s, ms, us, ns) from their magnitude (:func:`kronos.preprocessing.epoch_unit`); time zones
   are kept as given.
-* **panels**: a ``symbol`` column (or the configured ``symbol_column``) holds several series, each
-  in time order; it comes back as ``symbol``. Without one, the file is one series named after the
+* **panels**: a ``symbol`` column (or the configured ``symbol_column``) holds several series, whose
+  rows may be interleaved; it comes back as ``symbol``. Without one, the file is one series named after the
   file (:func:`series_name`).
-* **validation**: ``open, high, low, close`` must be present; per series the times must increase,
+* **validation**: ``open, high, low, close`` must be present; each series is read in time order
+  (rows in any order are sorted, stably) and must not repeat a time,
   and the values must pass :func:`kronos.preprocessing.prepare_features` (no NaN, positive prices,
   consistent bars). Errors are :class:`DataSourceError` (an :class:`InputError`) naming the file,
   the symbol for panels, the column, the row (0-based data row of the file, header excluded) and
@@ -177,23 +178,23 @@ def read_table(
 def check_series(frame: pd.DataFrame, *, label: str) -> np.ndarray:
     """Check one series' canonical frame and return its six model features ``(n, 6)`` float64.
 
-    Times must increase (the error names both rows, taken from the frame's index, i.e. the file's
-    data rows); the values go through :func:`kronos.preprocessing.prepare_features` (NaN, infinite,
-    non-positive prices, impossible bars). Raises :class:`DataSourceError` prefixed with ``label``.
+    Rows must be in time order (the readers sort each series) without duplicate times (the error
+    names both rows, taken from the frame's index, i.e. the file's data rows); the values go through
+    :func:`kronos.preprocessing.prepare_features` (NaN, infinite, non-positive prices, impossible bars).
+    Raises :class:`DataSourceError` prefixed with ``label``.
     """
     missing = [c for c in PRICE_COLS if c not in frame.columns]
     if missing:
         raise DataSourceError(f"{label}: missing price column(s) {missing}; the columns are {list(frame.columns)}")
     times = pd.DatetimeIndex(frame[TIME_COL])
-    if len(times) > 1:
-        diffs = np.diff(times.asi8)
-        if (diffs <= 0).any():
-            pos = int(np.flatnonzero(diffs <= 0)[0]) + 1
-            kind = "a duplicate of" if diffs[pos - 1] == 0 else "earlier than"
-            raise DataSourceError(
-                f"{label}: timestamps must increase; row {frame.index[pos]} ({times[pos]}) is {kind} "
-                f"row {frame.index[pos - 1]} ({times[pos - 1]})"
-            )
+    if not times.is_monotonic_increasing:
+        raise DataSourceError(f"{label}: rows are not in time order (read the frame with read_bars or sort it)")
+    if len(times) > 1 and times.has_duplicates:
+        pos = int(np.flatnonzero(np.diff(times.asi8) == 0)[0]) + 1
+        raise DataSourceError(
+            f"{label}: duplicate timestamps; row {frame.index[pos]} ({times[pos]}) is a duplicate of "
+            f"row {frame.index[pos - 1]} ({times[pos - 1]})"
+        )
     try:
         return prepare_features(frame, label=label)
     except InputError as exc:
@@ -202,6 +203,18 @@ def check_series(frame: pd.DataFrame, *, label: str) -> np.ndarray:
 
 def _label(where: str, symbol: str | None) -> str:
     return where if symbol is None else f"{where} (symbol {symbol!r})"
+
+
+def _in_time_order(df: pd.DataFrame) -> pd.DataFrame:
+    """Each series' rows sorted by time (stable), in the slots its rows had: a panel's interleaving and
+    the order in which series first appear are kept, and rows keep their file row numbers as index."""
+    if SYMBOL_COL not in df.columns:
+        return df if df[TIME_COL].is_monotonic_increasing else df.sort_values(TIME_COL, kind="stable")
+    perm = np.arange(len(df))
+    times = df[TIME_COL].to_numpy()
+    for slots in df.groupby(df[SYMBOL_COL].astype(str), sort=False).indices.values():
+        perm[slots] = slots[np.argsort(times[slots], kind="stable")]
+    return df.iloc[perm]
 
 
 def _groups(df: pd.DataFrame) -> Iterator[tuple[str | None, pd.DataFrame]]:
@@ -222,9 +235,10 @@ def read_bars(
     """Read a CSV/Parquet file or a DataFrame of bars and return the canonical, checked frame.
 
     Columns: ``symbol`` (panels only), ``timestamps``, then ``open, high, low, close`` and whichever
-    of ``volume, amount`` the source has, as float64; rows in the source's order with a fresh index.
+    of ``volume, amount`` the source has, as float64; each series' rows in time order (a panel keeps
+    its interleaving), with a fresh index.
     See the module docstring for the accepted names, time columns and epochs. Every series (each
-    symbol of a panel) is checked with :func:`check_series`; the first problem raises
+    symbol of a panel) is sorted by time and checked with :func:`check_series`; the first problem raises
     :class:`DataSourceError` naming the file, symbol, column, row and value.
     """
     df = read_table(source, time_column=time_column, symbol_column=symbol_column, label=label)
@@ -234,6 +248,7 @@ def read_bars(
         raise DataSourceError(f"{where}: missing price column(s) {missing}; the columns are {list(df.columns)}")
     if len(df) == 0:
         raise DataSourceError(f"{where}: no bars (the table has a header but no rows)")
+    df = _in_time_order(df)
     for symbol, part in _groups(df):
         check_series(part, label=_label(where, symbol))
     for c in FEATURE_COLS:
@@ -295,7 +310,7 @@ def iter_bars(
     """Yield ``(name, file, frame)`` for every series under ``paths``, one file in memory at a time.
 
     A file with a symbol column is a panel and yields one series per symbol (in name order; a
-    symbol's rows may be interleaved with others' but must be in time order); otherwise the file is
+    symbol's rows may be interleaved with others' and in any order); otherwise the file is
     one series named by :func:`series_name`. Frames are :func:`read_bars`' canonical columns without
     ``symbol``, checked, with the file's data rows as index. ``symbols`` keeps only those series (an
     error lists any never found); series with fewer than ``min_rows`` bars are skipped. A name found
@@ -310,7 +325,7 @@ def iter_bars(
             raise DataSourceError(f"{path}: missing price column(s) {missing}; the columns are {list(df.columns)}")
         if len(df) == 0:
             raise DataSourceError(f"{path}: no bars (the table has a header but no rows)")
-        for symbol, part in _groups(df):
+        for symbol, part in _groups(_in_time_order(df)):
             name = series_name(path) if symbol is None else symbol
             if wanted is not None and name not in wanted:
                 continue
