@@ -38,7 +38,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kronos.preprocessing import FEATURE_COLS, PRICE_COLS, InputError, prepare_features, to_datetime_index
+from kronos.errors import InputError
+from kronos.preprocessing import FEATURE_COLS, PRICE_COLS, prepare_features, to_datetime_index
 
 __all__ = [
     "COLUMN_ALIASES",
