@@ -173,7 +173,10 @@ def test_forecast_dist_command_on_the_bundled_sample(tmp_path):
     table = pd.read_csv(out, index_col=0)
     assert len(table) == 5 and {"close_q0.1", "close_q0.9", "prob_up", "realized_vol_mean"} <= set(table.columns)
     assert (table["close_q0.1"] <= table["close_q0.9"]).all()
+    # --lookback is each forecast's context; calibration origins lie before it, in the rest of the file
     bad = CliRunner().invoke(
-        app, ["forecast-dist", "--sample", "eurusd", "--lookback", "50", "--pred-len", "5", "--samples", "5"]
+        app,
+        ["forecast-dist", "--sample", "eurusd", "--lookback", "50", "--pred-len", "5", "--samples", "5"]
+        + ["--origins", "400", "--random-tiny"],
     )
-    assert bad.exit_code != 0 and "bars of history" in str(bad.exception)
+    assert bad.exit_code == 2 and "bars of history" in bad.output and "Traceback" not in bad.output

@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from kronos import ConfigError, Kronos, KronosPredictor, KronosTokenizer
-from kronos.registry import resolve_published
+from kronos.registry import resolve_model
 
 
 def test_save_then_load_reproduces_state_and_config(tiny_reference, tmp_path):
@@ -84,8 +84,8 @@ def test_tokenizer_with_other_bits_than_model_is_rejected(tiny_reference):
 
 
 def test_published_family_pairs_models_with_tokenizers_and_contexts():
-    assert resolve_published("NeoQuasar/Kronos-mini").tokenizer == "NeoQuasar/Kronos-Tokenizer-2k"
-    assert resolve_published("kronos-mini").max_context == 2048
-    assert resolve_published("small").tokenizer == "NeoQuasar/Kronos-Tokenizer-base"
-    assert resolve_published("NeoQuasar/Kronos-base").max_context == 512
-    assert resolve_published("my/own-model") is None
+    assert resolve_model("NeoQuasar/Kronos-mini").tokenizer == "NeoQuasar/Kronos-Tokenizer-2k"
+    assert resolve_model("kronos-mini").max_context == 2048
+    assert resolve_model("small").tokenizer == "NeoQuasar/Kronos-Tokenizer-base"
+    assert resolve_model("NeoQuasar/Kronos-base").max_context == 512
+    assert resolve_model("my/own-model") is None

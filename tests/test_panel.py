@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from kronos import Kronos, KronosPredictor, KronosTokenizer
 from kronos.cli import app
-from kronos.cli.forecast import random_tiny_predictor
 from kronos.generation import sample_paths
+from kronos.loading import random_tiny_predictor
 from kronos.options import SamplingOptions
 from kronos.panel import output_columns, series_seed
 from kronos.preprocessing import InputError

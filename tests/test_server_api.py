@@ -23,8 +23,8 @@ import pytest
 pytest.importorskip("fastapi", reason="the server extra is not installed")
 httpx = pytest.importorskip("httpx", reason="httpx (dev extra) is not installed")
 
-from kronos.cli.forecast import random_tiny_predictor  # noqa: E402
 from kronos.io import read_bars  # noqa: E402
+from kronos.loading import random_tiny_predictor  # noqa: E402
 from kronos.predictor import KronosPredictor  # noqa: E402
 from kronos.samples import sample_data_path  # noqa: E402
 from kronos.server import Limits, ServerSettings, create_app  # noqa: E402
@@ -332,7 +332,9 @@ def test_kronos_serve_command_serves_the_model_dir(model_dir, tmp_path):
         text=True,
         timeout=120,
     )
-    assert bad.returncode == 1 and "could not load model" in bad.stderr
+    # a model that cannot load is a user error, reported as every command reports one: one line, status 2
+    errors = [line for line in bad.stderr.splitlines() if line.startswith("error:")]
+    assert bad.returncode == 2 and len(errors) == 1 and "nothing" in errors[0] and "Traceback" not in bad.stderr
     proc = subprocess.Popen(
         [sys.executable, "-m", "kronos", "serve", "--model", str(model_dir), "--port", str(port), "--threads", "1"],
         env=env,

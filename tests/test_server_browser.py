@@ -18,8 +18,8 @@ import pytest
 pytest.importorskip("fastapi", reason="the server extra is not installed")
 httpx = pytest.importorskip("httpx", reason="httpx (dev extra) is not installed")
 
-from kronos.cli.forecast import random_tiny_predictor  # noqa: E402
 from kronos.io import read_bars  # noqa: E402
+from kronos.loading import random_tiny_predictor  # noqa: E402
 from kronos.samples import sample_data_path  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -18,7 +18,7 @@ from safetensors.numpy import load_file
 from typer.testing import CliRunner
 
 from kronos import Kronos, KronosPredictor, KronosTokenizer
-from kronos.registry import DEFAULT_MODEL, resolve_published, shipped_dir
+from kronos.registry import DEFAULT_MODEL, resolve_model, shipped_dir
 from kronos.samples import load_sample
 
 REPO = Path(__file__).resolve().parents[1]
@@ -66,7 +66,7 @@ def test_default_model_is_the_shipped_one_and_has_every_file():
         assert (root / rel).is_file(), rel
     size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
     assert size <= 25 * 2**20, f"shipped model is {size / 2**20:.1f} MB (limit 25 MB)"
-    entry = resolve_published("kronos-open")
+    entry = resolve_model("kronos-open")
     assert entry is not None and entry.max_context == json.loads((root / "predictor.json").read_text())["max_context"]
 
 

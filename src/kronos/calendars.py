@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kronos.extras import require
 from kronos.preprocessing import InputError
 from kronos.validation import positive_int
 
@@ -61,12 +62,7 @@ def get_calendar(name: str, start: pd.Timestamp | None = None) -> Any:
 
     ``start`` is the first date it must cover (the library builds calendars from rules, offline).
     """
-    try:
-        import exchange_calendars as xcals
-    except ImportError:
-        raise InputError(
-            f"calendar {name!r} needs the exchange_calendars package: pip install 'kronos-kline[calendars]'"
-        ) from None
+    xcals = require("calendars", "exchange_calendars", purpose=f"calendar {name!r}")
     kwargs: dict[str, Any] = {}
     if start is not None:
         kwargs["start"] = (

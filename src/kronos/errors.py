@@ -1,9 +1,28 @@
-"""Exceptions users catch: one module so that model code, front-ends and the CLI share the same classes."""
+"""Exceptions users catch: one module so that model code, front-ends and the CLI share the same classes.
+
+A library function cannot know whether it was called from Python, from the ``kronos`` command line or
+from the HTTP server, so its messages name its own parameters (``benchmark: not 'equal', ...``), never a
+command-line flag. :class:`ParameterError` keeps the parameter's name apart from the rest of the message,
+so the command line reports the same problem as ``--benchmark: not 'equal', ...``.
+"""
 
 from __future__ import annotations
 
-__all__ = ["InputError"]
+__all__ = ["InputError", "ParameterError"]
 
 
 class InputError(ValueError):
     """User input that cannot be used (a column, row, value or option), with what and where named."""
+
+
+class ParameterError(InputError):
+    """A bad value of the parameter ``param``; ``str()`` is ``"{param}: {detail}"``."""
+
+    def __init__(self, param: str, detail: str) -> None:
+        super().__init__(f"{param}: {detail}")
+        self.param = param
+        self.detail = detail
+
+    def reworded(self, name: str) -> str:
+        """The message with the parameter called ``name`` (a command-line flag, a JSON field)."""
+        return f"{name}: {self.detail}"

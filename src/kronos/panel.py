@@ -8,7 +8,7 @@ quantiles as ``{column}_q{level}`` (``close_q0.1``). :func:`forecast_df` is what
 
 Each series samples from its own seed, derived from the run's seed and the series' id, so a series'
 paths are the same alone, in any panel, in any order and on any process (the basis of sharding a
-panel over ``torchrun`` ranks, see :mod:`kronos.cli.panel`).
+panel over ``torchrun`` ranks, see :mod:`kronos.distributed_forecast`).
 """
 
 from __future__ import annotations

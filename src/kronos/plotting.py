@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from kronos.extras import require
 from kronos.fileio import atomic_write_bytes
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -32,14 +33,8 @@ RAW = "#d62728"
 
 
 def _need(module: str) -> Any:
-    """Import an optional plotting dependency or say which extra provides it."""
-    try:
-        return __import__(module, fromlist=["_"])
-    except ImportError:
-        raise ImportError(
-            f"plotting needs the optional dependency '{module.split('.')[0]}': install it with "
-            "pip install 'kronos-kline[eval]' (or pip install matplotlib plotly)"
-        ) from None
+    """Import an optional plotting dependency or say which extra provides it (:func:`kronos.extras.require`)."""
+    return require("eval", module, purpose="plotting")
 
 
 def _check_levels(levels: Sequence[float]) -> list[float]:
@@ -87,9 +82,9 @@ def plot_forecast(
     With ``ax`` the main panel is drawn into that axes (no ``prob_up`` panel) and its figure returned.
     A calibrated forecast also shows the model's raw interval at the widest level ``<= 0.8`` dashed.
     """
-    _need("matplotlib")
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import FuncFormatter, MaxNLocator
+    Figure = _need("matplotlib.figure").Figure  # noqa: N806
+    ticker = _need("matplotlib.ticker")
+    FuncFormatter, MaxNLocator = ticker.FuncFormatter, ticker.MaxNLocator  # noqa: N806
 
     lv = _check_levels(levels)
     hist = _history(fc, history_bars)

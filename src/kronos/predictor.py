@@ -40,7 +40,7 @@ from kronos.preprocessing import (
     validate_timestamps,
 )
 from kronos.progress import progress_bar
-from kronos.registry import resolve_published
+from kronos.registry import resolve_model
 from kronos.tokenizer import KronosTokenizer
 from kronos.validation import number, positive_int
 
@@ -168,7 +168,7 @@ class KronosPredictor:
             if (local / PREDICTOR_CONFIG).is_file():
                 settings = read_predictor_settings(local / PREDICTOR_CONFIG)
         else:
-            entry = resolve_published(str(name_or_path))
+            entry = resolve_model(str(name_or_path))
             if entry is not None:
                 model_src, tok_src = entry.model, entry.tokenizer
                 settings = {"max_context": entry.max_context}

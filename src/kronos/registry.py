@@ -14,12 +14,13 @@ from pathlib import Path
 from kronos.config import KronosConfig, TokenizerConfig
 
 __all__ = [
+    "DEFAULT_LOOKBACK",
     "DEFAULT_MODEL",
     "PUBLISHED",
     "PUBLISHED_CONFIGS",
     "SHIPPED",
     "PublishedModel",
-    "resolve_published",
+    "resolve_model",
     "shipped_dir",
 ]
 
@@ -50,6 +51,11 @@ SHIPPED: tuple[str, ...] = ("kronos-open",)
 #: The model every command uses unless told otherwise.
 DEFAULT_MODEL = "kronos-open"
 
+#: History bars a forecast conditions on unless told otherwise (``--lookback`` of every command): the
+#: context the default model was trained with (its ``predictor.json``). More is trimmed to the model's
+#: ``max_context``; fewer moves its forecasts (README, "Sensitive to the lookback length").
+DEFAULT_LOOKBACK = 256
+
 
 def shipped_dir(name: str) -> Path | None:
     """Directory of a model shipped in the installed package (``kronos-open``), or None for other names."""
@@ -72,7 +78,7 @@ def _shipped_entry(name: str) -> PublishedModel | None:
     )
 
 
-def resolve_published(name: str) -> PublishedModel | None:
+def resolve_model(name: str) -> PublishedModel | None:
     """The entry for a hub id (``NeoQuasar/Kronos-small``), a short name (``kronos-small``, ``small``) or a
     shipped model (``kronos-open``, whose ``model``/``tokenizer`` are directories inside the package)."""
     name = str(name)

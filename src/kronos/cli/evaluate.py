@@ -10,14 +10,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
 
 from kronos.cli import app
+from kronos.cli.options import (
+    device_option,
+    lookback_option,
+    max_context_option,
+    samples_option,
+    seed_option,
+    temperature_option,
+    top_k_option,
+    top_p_option,
+)
+from kronos.cli.output import console, err_console
 
 if TYPE_CHECKING:
     import pandas as pd
-
-console = Console(stderr=True)
 
 _FORECASTER_HELP = (
     "Forecaster(s), repeatable or comma-separated: kronos (the shipped model), kronos-cal (the same, calibrated), "
@@ -27,17 +35,6 @@ _FORECASTER_HELP = (
 
 
 _CONSOLE_COLUMNS = ("forecaster", "n", "mae_ret", "mape", "dir_acc", "crps_ret", "cov80", "pit_ks", "rel_mae_ret")
-
-
-def _fail(exc: Exception) -> None:
-    console.print(f"[red]error:[/red] {exc}")
-    raise typer.Exit(code=2)
-
-
-def _known_errors() -> tuple[type[BaseException], ...]:
-    from kronos.preprocessing import InputError
-
-    return (InputError, FileNotFoundError, ValueError)
 
 
 def _kronos_options(
@@ -63,63 +60,57 @@ def evaluate_command(
     data: Path = typer.Option(
         ..., "--data", help="A parquet/CSV file, a panel with a 'symbol' column, or a folder of them."
     ),
-    forecaster: list[str] = typer.Option(..., "--forecaster", "-f", help=_FORECASTER_HELP),
+    forecasters: list[str] = typer.Option(..., "--forecaster", "-f", help=_FORECASTER_HELP),
     out: Path = typer.Option(
         ..., "--out", help="Output folder (created; earlier results are replaced only on success)."
     ),
-    lookback: int = typer.Option(256, "--lookback", help="Bars of history given to the forecaster at each origin."),
+    lookback: int = lookback_option(),
     horizon: int = typer.Option(5, "--horizon", help="Bars forecast from each origin (steps 1..H are scored)."),
     origins: int = typer.Option(20, "--origins", help="Forecast origins per series, counted back from the end."),
     stride: int | None = typer.Option(None, "--stride", help="Bars between origins (default: the horizon)."),
-    samples: int = typer.Option(100, "--samples", help="Sample paths per forecast."),
-    seed: int = typer.Option(0, "--seed", help="Run seed (each origin's seed derives from it)."),
+    samples: int = samples_option(),
+    seed: int = seed_option(),
     align: str = typer.Option("auto", "--align", help="end | calendar | auto (calendar for panels)."),
     jobs: int = typer.Option(0, "--jobs", "-j", help="Worker processes (0 = every core)."),
     symbols: list[str] | None = typer.Option(
         None, "--symbols", help="Only these series (comma-separated or repeated)."
     ),
     max_series: int | None = typer.Option(None, "--max-series", help="Only the first N series in name order."),
-    max_context: int | None = typer.Option(
-        None, "--max-context", min=1, help="Kronos context length (default: the checkpoint's predictor.json, else 512)."
-    ),
-    device: str | None = typer.Option(None, "--device", help="Kronos device (cpu, cuda, ...)."),
-    temperature: float = typer.Option(1.0, "--temperature", "-T", help="Kronos sampling temperature."),
-    top_k: int = typer.Option(0, "--top-k", help="Kronos top-k sampling (0 = off)."),
-    top_p: float = typer.Option(1.0, "--top-p", help="Kronos nucleus sampling (1 = off)."),
+    max_context: int | None = max_context_option(),
+    device: str | None = device_option(),
+    temperature: float = temperature_option(),
+    top_k: int = top_k_option(),
+    top_p: float = top_p_option(),
     full_history: bool = typer.Option(
         False, "--kronos-full-history", help="Give Kronos the whole lookback, not only its last max_context bars."
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Rolling-origin evaluation of forecasters: forecasts.parquet, metrics.csv, summary.md, plots, report.html."""
-    try:
-        from kronos.evaluation.pipeline import run_evaluation, split_names
-        from kronos.evaluation.report import overall_table
-        from kronos.evaluation.rolling import RollingConfig
+    from kronos.evaluation.pipeline import run_evaluation, split_names
+    from kronos.evaluation.report import overall_table
+    from kronos.evaluation.rolling import RollingConfig
 
-        config = RollingConfig(
-            lookback=lookback,
-            horizon=horizon,
-            origins=origins,
-            stride=stride,
-            num_samples=samples,
-            seed=seed,
-            align=align,
-        )
-        output = run_evaluation(
-            data,
-            forecaster,
-            out,
-            config,
-            symbols=split_names(symbols) or None,
-            max_series=max_series,
-            n_jobs=jobs,
-            progress=progress,
-            kronos_options=_kronos_options(max_context, device, temperature, top_k, top_p, full_history),
-        )
-    except _known_errors() as exc:
-        _fail(exc)
-        return
+    config = RollingConfig(
+        lookback=lookback,
+        horizon=horizon,
+        origins=origins,
+        stride=stride,
+        num_samples=samples,
+        seed=seed,
+        align=align,
+    )
+    output = run_evaluation(
+        data,
+        forecasters,
+        out,
+        config,
+        symbols=split_names(symbols) or None,
+        max_series=max_series,
+        n_jobs=jobs,
+        progress=progress,
+        kronos_options=_kronos_options(max_context, device, temperature, top_k, top_p, full_history),
+    )
     table = overall_table(output.metrics)
     _print_table(
         table[[c for c in _CONSOLE_COLUMNS if c in table.columns]], "all series, all steps (full table: summary.md)"
@@ -128,13 +119,14 @@ def evaluate_command(
         ic_cols = ["forecaster", "dates", "ic_mean", "ic_ir", "rank_ic_mean", "rank_ic_ir", "rank_ic_t"]
         _print_table(output.ic[ic_cols], "cross-sectional IC / RankIC")
     report_problems(output.result.errors, out)
-    console.print(f"wrote {len(output.files)} files to {out}")
+    err_console().print(f"wrote {len(output.files)} files to {out}")
 
 
 def report_problems(errors: pd.DataFrame | None, out: Path, shown: int = 10) -> None:
     """Print how many series were skipped and forecasts failed, with the reasons (errors.csv has them all)."""
     if errors is None or len(errors) == 0:
         return
+    console = err_console()
     skipped = errors[errors["forecaster"].isna()]
     failed = errors[errors["forecaster"].notna()]
     if len(skipped):
@@ -154,18 +146,18 @@ def report_problems(errors: pd.DataFrame | None, out: Path, shown: int = 10) -> 
 @app.command("backtest")
 def backtest_command(
     out: Path = typer.Option(..., "--out", help="Output folder."),
-    forecasts: Path | None = typer.Option(
+    forecasts_path: Path | None = typer.Option(
         None, "--forecasts", help="A forecasts.parquet from `kronos evaluate --stride 1`."
     ),
     data: Path | None = typer.Option(
         None, "--data", help="Panel (or series) to forecast when --forecasts is not given."
     ),
-    forecaster: list[str] | None = typer.Option(None, "--forecaster", "-f", help=_FORECASTER_HELP),
-    lookback: int = typer.Option(256, "--lookback", help="Bars of history per forecast."),
+    forecasters: list[str] | None = typer.Option(None, "--forecaster", "-f", help=_FORECASTER_HELP),
+    lookback: int = lookback_option(),
     horizon: int = typer.Option(5, "--horizon", help="Bars forecast at each decision."),
     origins: int = typer.Option(250, "--origins", help="Decision dates (one per bar, counted back from the end)."),
-    samples: int = typer.Option(20, "--samples", help="Sample paths per forecast."),
-    seed: int = typer.Option(0, "--seed"),
+    samples: int = samples_option(),
+    seed: int = seed_option(),
     strategy: str = typer.Option(
         "topk", "--strategy", help="topk (cross-sectional portfolio) or single (per-asset rule)."
     ),
@@ -189,59 +181,57 @@ def backtest_command(
     jobs: int = typer.Option(0, "--jobs", "-j", help="Worker processes (0 = every core)."),
     symbols: list[str] | None = typer.Option(None, "--symbols", help="Only these series."),
     max_series: int | None = typer.Option(None, "--max-series", help="Only the first N series."),
-    max_context: int | None = typer.Option(None, "--max-context", min=1),
-    device: str | None = typer.Option(None, "--device"),
-    temperature: float = typer.Option(1.0, "--temperature", "-T"),
-    top_k: int = typer.Option(0, "--top-k"),
-    top_p: float = typer.Option(1.0, "--top-p"),
-    full_history: bool = typer.Option(False, "--kronos-full-history"),
-    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    max_context: int | None = max_context_option(),
+    device: str | None = device_option(),
+    temperature: float = temperature_option(),
+    top_k: int = top_k_option(),
+    top_p: float = top_p_option(),
+    full_history: bool = typer.Option(
+        False, "--kronos-full-history", help="Give Kronos the whole lookback, not only its last max_context bars."
+    ),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Backtest forecast signals: a top-k/n-drop portfolio or a single-asset rule, with costs and a benchmark."""
-    try:
-        from kronos.evaluation.backtest import TopkConfig
-        from kronos.evaluation.pipeline import run_backtest, split_names
-        from kronos.evaluation.rolling import RollingConfig
+    from kronos.evaluation.backtest import TopkConfig
+    from kronos.evaluation.pipeline import run_backtest, split_names
+    from kronos.evaluation.rolling import RollingConfig
 
-        config = None
-        if forecasts is None:
-            config = RollingConfig(
-                lookback=lookback,
-                horizon=horizon,
-                origins=origins,
-                stride=1,
-                num_samples=samples,
-                seed=seed,
-                align="calendar" if strategy == "topk" else "end",
-            )
-        output = run_backtest(
-            out,
-            forecasts_path=forecasts,
-            data=data,
-            forecasters=forecaster or [],
-            config=config,
-            strategy=strategy,
-            signal=signal,
-            relative=relative,
-            topk=TopkConfig(top_k=top, n_drop=n_drop, min_hold=min_hold, cost_bps=cost_bps, slippage_bps=slippage_bps),
-            long_short=long_short,
-            threshold=threshold,
-            benchmark=benchmark,
-            periods_per_year=periods_per_year,
-            symbols=split_names(symbols) or None,
-            max_series=max_series,
-            n_jobs=jobs,
-            progress=progress,
-            kronos_options=_kronos_options(max_context, device, temperature, top_k, top_p, full_history),
+    config = None
+    if forecasts_path is None:
+        config = RollingConfig(
+            lookback=lookback,
+            horizon=horizon,
+            origins=origins,
+            stride=1,
+            num_samples=samples,
+            seed=seed,
+            align="calendar" if strategy == "topk" else "end",
         )
-    except _known_errors() as exc:
-        _fail(exc)
-        return
+    output = run_backtest(
+        out,
+        forecasts_path=forecasts_path,
+        data=data,
+        forecasters=forecasters or [],
+        config=config,
+        strategy=strategy,
+        signal=signal,
+        relative=relative,
+        topk=TopkConfig(top_k=top, n_drop=n_drop, min_hold=min_hold, cost_bps=cost_bps, slippage_bps=slippage_bps),
+        long_short=long_short,
+        threshold=threshold,
+        benchmark=benchmark,
+        periods_per_year=periods_per_year,
+        symbols=split_names(symbols) or None,
+        max_series=max_series,
+        n_jobs=jobs,
+        progress=progress,
+        kronos_options=_kronos_options(max_context, device, temperature, top_k, top_p, full_history),
+    )
     cols = ["forecaster", "series", "row", "annual_return", "sharpe", "max_drawdown", "turnover", "excess_return"]
     shown = output.stats[output.stats["row"] != "strategy (gross)"]
     _print_table(shown[[c for c in cols if c in shown.columns]].head(40), "backtest")
     report_problems(output.errors, out)
-    console.print(f"wrote {len(output.files)} files to {out}")
+    err_console().print(f"wrote {len(output.files)} files to {out}")
 
 
 def _print_table(frame, title: str) -> None:
@@ -254,4 +244,4 @@ def _print_table(frame, title: str) -> None:
         table.add_column(str(col))
     for row in frame.itertuples(index=False):
         table.add_row(*[_fmt(v) for v in row])
-    Console().print(table)
+    console().print(table)

@@ -7,56 +7,41 @@ from pathlib import Path
 import pandas as pd
 import torch
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from kronos.calendars import future_timestamps
 from kronos.cli import app
-from kronos.config import ConfigError
-from kronos.device import DeviceError
+from kronos.cli.options import (
+    device_option,
+    lookback_option,
+    max_context_option,
+    model_option,
+    pred_len_option,
+    random_tiny_option,
+    samples_option,
+    seed_option,
+    temperature_option,
+    top_k_option,
+    top_p_option,
+)
+from kronos.cli.output import console, err_console
+from kronos.errors import ParameterError
 from kronos.fileio import check_writable
 from kronos.forecast import Forecast
 from kronos.io import SYMBOL_COL, TIME_COL, read_bars
-from kronos.model import Kronos
-from kronos.predictor import KronosPredictor
-from kronos.preprocessing import InputError
-from kronos.registry import DEFAULT_MODEL
+from kronos.loading import load_predictor
 from kronos.samples import SAMPLE_FILES, sample_data_path
-from kronos.tokenizer import KronosTokenizer
-
-console = Console()
-
-
-def random_tiny_predictor(seed: int = 0) -> KronosPredictor:
-    """A randomly initialised tiny predictor: exercises the pipeline in tests, forecasts nothing real."""
-    torch.manual_seed(seed)
-    tokenizer = KronosTokenizer(d_model=32, n_heads=2, ff_dim=64, n_enc_layers=2, n_dec_layers=2, s1_bits=4, s2_bits=4)
-    model = Kronos(s1_bits=4, s2_bits=4, n_layers=2, d_model=32, n_heads=2, ff_dim=64)
-    return KronosPredictor(model, tokenizer, device="cpu", max_context=256)
-
 
 TIME_COLUMN_HELP = (
     "Name of the time column (default: timestamps, timestamp, datetime, date or time in any case, or the time index)."
 )
-RANDOM_TINY_HELP = "Use a randomly initialised tiny model instead of --model (for tests: its numbers mean nothing)."
 
 
-def load_predictor(
-    model: str,
-    *,
-    tokenizer: str | None = None,
-    max_context: int | None = None,
-    device: str | None = None,
-    random_tiny: bool = False,
-) -> KronosPredictor:
-    """The predictor a command runs: a checkpoint, hub id or registry name (default ``kronos-open``, shipped
-    in the package), or the random tiny model when explicitly asked for."""
-    if random_tiny:
-        console.print(
-            "[yellow]NOTE: --random-tiny: a RANDOMLY INITIALISED tiny model; the numbers mean nothing.[/yellow]"
-        )
-        return random_tiny_predictor()
-    return KronosPredictor.from_pretrained(model, tokenizer=tokenizer, max_context=max_context, device=device)
+def note_random_tiny() -> None:
+    """Say loudly that the hidden ``--random-tiny`` model is in use: its numbers mean nothing."""
+    err_console().print(
+        "[yellow]NOTE: --random-tiny: a RANDOMLY INITIALISED tiny model; the numbers mean nothing.[/yellow]"
+    )
 
 
 def show_forecast(fc: Forecast, title: str, rows: int = 10) -> None:
@@ -82,7 +67,7 @@ def show_forecast(fc: Forecast, title: str, rows: int = 10) -> None:
             fmt(hi.close.iloc[i]),
             f"{prob.iloc[i]:.2f}",
         )
-    console.print(table)
+    console().print(table)
 
 
 @app.command("forecast")
@@ -93,23 +78,15 @@ def forecast_command(
         help="CSV or Parquet file of bars (timestamps, open, high, low, close[, volume, amount]); "
         "a panel has a symbol column.",
     ),
-    model: str = typer.Option(
-        DEFAULT_MODEL,
-        "--model",
-        help="Checkpoint directory (with model/ and tokenizer/), hub id, or registry name "
-        "(default: the shipped kronos-open).",
-    ),
+    model: str = model_option(),
     tokenizer: str | None = typer.Option(None, help="Tokenizer directory or hub id, when --model is a bare model."),
-    lookback: int = typer.Option(400, min=1, help="History bars to use (the last ones)."),
-    pred_len: int = typer.Option(24, "--pred-len", min=1, help="Bars to forecast."),
-    samples: int = typer.Option(20, min=1, help="Sample paths."),
-    temperature: float = typer.Option(1.0, "--T", help="Sampling temperature."),
-    top_p: float = typer.Option(0.9, help="Nucleus sampling threshold."),
-    max_context: int | None = typer.Option(
-        None,
-        min=1,
-        help="Model context in bars (default: the checkpoint's predictor.json, the published context, else 512).",
-    ),
+    lookback: int = lookback_option(),
+    pred_len: int = pred_len_option(),
+    samples: int = samples_option(),
+    temperature: float = temperature_option(),
+    top_k: int = top_k_option(),
+    top_p: float = top_p_option(),
+    max_context: int | None = max_context_option(),
     time_column: str | None = typer.Option(None, help=TIME_COLUMN_HELP),
     id_column: str = typer.Option(
         "symbol", "--id-column", help="Series id column of a panel (absent: one series, named after the file)."
@@ -118,8 +95,8 @@ def forecast_command(
         None,
         help="Write the long forecast (symbol, timestamps, means, {column}_q{level}): Parquet for .parquet, else CSV.",
     ),
-    seed: int = typer.Option(0, help="Random seed (each series draws from a seed derived from it and its id)."),
-    device: str | None = typer.Option(None, help="cuda, mps or cpu (default: best available)."),
+    seed: int = seed_option(),
+    device: str | None = device_option(),
     calendar: str | None = typer.Option(
         None,
         help="Exchange calendar for future times (exchange_calendars name: XSHG, XNYS, XLON ...); "
@@ -130,46 +107,47 @@ def forecast_command(
         "--future-timestamps",
         help="CSV/Parquet of future times (time column, and symbol column for per-series times).",
     ),
-    quantiles: str = typer.Option("0.1,0.5,0.9", help="Comma-separated quantile levels written as {column}_q{level}."),
+    quantiles: str = typer.Option(
+        "0.1,0.5,0.9", help="Comma-separated quantile levels written as {column}_q{level} (close_q0.1)."
+    ),
     batch_size: int | None = typer.Option(
         None, "--batch-size", min=1, help="Series per model batch (default: what fits ~2 GiB of cache)."
     ),
-    random_tiny: bool = typer.Option(False, "--random-tiny", help=RANDOM_TINY_HELP, hidden=True),
+    random_tiny: bool = random_tiny_option(),
 ) -> None:
     """Forecast the next bars of one series or of every series of a panel (shard it with torchrun)."""
-    from kronos.cli.panel import run_forecast
+    from kronos.distributed_forecast import run_forecast
 
+    if out is not None:
+        check_writable(out)  # before minutes of sampling, not after
     try:
-        if out is not None:
-            check_writable(out)  # before minutes of sampling, not after
-        try:
-            levels = [float(q) for q in quantiles.split(",") if q.strip()]
-        except ValueError:
-            raise InputError(f"--quantiles must be comma-separated numbers, got {quantiles!r}") from None
-        result, ctx = run_forecast(
-            data=data,
-            model=model,
-            tokenizer=tokenizer,
-            lookback=lookback,
-            pred_len=pred_len,
-            samples=samples,
-            temperature=temperature,
-            top_p=top_p,
-            max_context=max_context,
-            time_column=time_column,
-            id_column=id_column,
-            out=out,
-            seed=seed,
-            device=device,
-            calendar=calendar,
-            future_timestamps=future_timestamps_file,
-            quantiles=levels,
-            batch_size=batch_size,
-            random_tiny=random_tiny,
-        )
-    except (InputError, ConfigError, DeviceError, OSError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from None
+        levels = [float(q) for q in quantiles.split(",") if q.strip()]
+    except ValueError:
+        raise ParameterError("quantiles", f"must be comma-separated numbers, got {quantiles!r}") from None
+    if random_tiny:
+        note_random_tiny()
+    result, ctx = run_forecast(
+        data=data,
+        model=model,
+        tokenizer=tokenizer,
+        lookback=lookback,
+        pred_len=pred_len,
+        samples=samples,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        max_context=max_context,
+        time_column=time_column,
+        id_column=id_column,
+        out=out,
+        seed=seed,
+        device=device,
+        calendar=calendar,
+        future_timestamps=future_timestamps_file,
+        quantiles=levels,
+        batch_size=batch_size,
+        random_tiny=random_tiny,
+    )
     if result is None or ctx.rank != 0:
         return
     id_col, tcol = SYMBOL_COL, TIME_COL  # read_bars' canonical names
@@ -177,7 +155,7 @@ def forecast_command(
     first = result[result[id_col] == result[id_col].iloc[0]]
     show_long_forecast(first, tcol, f"{data.name}: {first[id_col].iloc[0]}, {pred_len} bars ahead, {samples} paths")
     if out is not None:
-        console.print(f"wrote {len(result)} rows for {n_series} series to {out}")
+        console().print(f"wrote {len(result)} rows for {n_series} series to {out}")
 
 
 def show_long_forecast(frame: pd.DataFrame, time_col: str, title: str, rows: int = 10) -> None:
@@ -196,27 +174,28 @@ def show_long_forecast(frame: pd.DataFrame, time_col: str, title: str, rows: int
             stamps[i].strftime("%Y-%m-%d" if daily else "%Y-%m-%d %H:%M"),
             *(fmt(r[c]) for c in ("open", "high", "low", "close", *qcols)),
         )
-    console.print(table)
+    console().print(table)
 
 
 @app.command("demo")
 def demo_command(
     sample: str = typer.Option("googl", help="Bundled sample series: googl (daily) or eurusd (hourly)."),
-    lookback: int = typer.Option(256, min=1),
-    pred_len: int = typer.Option(20, "--pred-len", min=1),
-    samples: int = typer.Option(20, min=1),
-    model: str = typer.Option(
-        DEFAULT_MODEL, help="Checkpoint directory, hub id or registry name (default: the shipped kronos-open)."
-    ),
-    random_tiny: bool = typer.Option(False, "--random-tiny", help=RANDOM_TINY_HELP, hidden=True),
+    lookback: int = lookback_option(),
+    pred_len: int = pred_len_option(),
+    samples: int = samples_option(),
+    seed: int = seed_option(),
+    model: str = model_option(),
+    random_tiny: bool = random_tiny_option(),
 ) -> None:
     """Forecast the bundled sample data with the shipped model: proves the install works, offline."""
     df = read_bars(sample_data_path(sample))
     hist = df.tail(lookback)
+    if random_tiny:
+        note_random_tiny()
     predictor = load_predictor(model, random_tiny=random_tiny)
     if not random_tiny:
-        console.print(f"model: {model} (context {predictor.max_context} bars)")
-    torch.manual_seed(0)
+        console().print(f"model: {model} (context {predictor.max_context} bars)")
+    torch.manual_seed(seed)
     fc = predictor.forecast(
         hist,
         hist["timestamps"],

@@ -6,29 +6,37 @@ from pathlib import Path
 
 import torch
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from kronos.calendars import future_timestamps
 from kronos.calibration import CalibrationOptions
 from kronos.cli import app
-from kronos.cli.forecast import RANDOM_TINY_HELP, TIME_COLUMN_HELP, load_predictor
+from kronos.cli.forecast import TIME_COLUMN_HELP, note_random_tiny
+from kronos.cli.options import (
+    device_option,
+    lookback_option,
+    model_option,
+    pred_len_option,
+    random_tiny_option,
+    samples_option,
+    seed_option,
+)
+from kronos.cli.output import console
+from kronos.errors import ParameterError
 from kronos.forecast import Forecast
 from kronos.io import TIME_COL, read_bars
-from kronos.preprocessing import InputError
-from kronos.registry import DEFAULT_MODEL
+from kronos.loading import load_predictor
+from kronos.panel import output_columns
 from kronos.samples import sample_data_path
-
-console = Console()
 
 
 def _levels(text: str) -> list[float]:
     try:
         levels = sorted({float(x) for x in text.split(",") if x.strip()})
     except ValueError:
-        raise InputError(f"--levels must be comma-separated numbers in (0, 1), got {text!r}") from None
+        raise ParameterError("levels", f"must be comma-separated numbers in (0, 1), got {text!r}") from None
     if not levels or not all(0 < x < 1 for x in levels):
-        raise InputError(f"--levels must be comma-separated numbers in (0, 1), got {text!r}")
+        raise ParameterError("levels", f"must be comma-separated numbers in (0, 1), got {text!r}")
     return levels
 
 
@@ -60,45 +68,57 @@ def _table(fc: Forecast, level: float, title: str) -> Table:
 
 
 def _write_csv(fc: Forecast, levels: list[float], out: Path) -> None:
-    from kronos.hub import atomic_write_text
+    """The long schema of ``kronos forecast`` (:func:`kronos.panel.output_columns`: the six means under their
+    own names, ``{column}_q{level}`` for the close), then ``prob_up`` and ``realized_vol_mean``."""
+    from kronos.fileio import atomic_write_text
 
-    frame = fc.mean().add_prefix("mean_")
-    for q in sorted({round((1 - lv) / 2, 6) for lv in levels} | {round((1 + lv) / 2, 6) for lv in levels} | {0.5}):
+    quantiles = sorted({round((1 - lv) / 2, 6) for lv in levels} | {round((1 + lv) / 2, 6) for lv in levels} | {0.5})
+    frame = fc.mean()
+    for q in quantiles:
         frame[f"close_q{q:g}"] = fc.quantile(q)["close"]  # type: ignore[index]
+    schema = [c for c in output_columns(None, "timestamps", quantiles)[1:] if c in frame.columns]
+    frame = frame[schema]
     frame["prob_up"] = fc.prob_up()
     frame["realized_vol_mean"] = fc.volatility_forecast(levels=())["mean"]
-    atomic_write_text(out, frame.to_csv(index_label="timestamp"))
+    atomic_write_text(out, frame.to_csv(index_label="timestamps"))
 
 
 @app.command("forecast-dist")
 def forecast_dist_command(
     data: Path | None = typer.Option(None, "--data", help="CSV or Parquet file of bars (default: the bundled sample)."),
     sample: str = typer.Option("googl", help="Bundled sample series when --data is not given: googl or eurusd."),
-    model: str = typer.Option(
-        DEFAULT_MODEL, help="Checkpoint directory, hub id or registry name (default: the shipped kronos-open)."
-    ),
-    random_tiny: bool = typer.Option(False, "--random-tiny", help=RANDOM_TINY_HELP, hidden=True),
-    lookback: int = typer.Option(600, min=2, help="History bars to use (the last ones)."),
-    pred_len: int = typer.Option(20, "--pred-len", min=1, help="Bars to forecast."),
-    samples: int = typer.Option(100, min=1, help="Sample paths."),
+    model: str = model_option(),
+    random_tiny: bool = random_tiny_option(),
+    lookback: int = lookback_option(),
+    pred_len: int = pred_len_option(),
+    samples: int = samples_option(),
     calibrate: bool = typer.Option(
-        True, "--calibrate/--no-calibrate", help="Split-conformal calibration on rolling origins of the history."
+        True,
+        "--calibrate/--no-calibrate",
+        help="Split-conformal calibration on rolling origins of the history before the last --lookback bars.",
     ),
     origins: int = typer.Option(20, min=1, help="Calibration origins."),
     stride: int | None = typer.Option(None, min=1, help="Bars between calibration origins (default: pred-len)."),
     levels: str = typer.Option("0.5,0.8,0.95", help="Central interval levels to draw (comma-separated)."),
     png: Path | None = typer.Option(None, help="Write the plot as PNG here."),
     html: Path | None = typer.Option(None, help="Write the interactive plot as HTML here."),
-    csv: Path | None = typer.Option(None, help="Write mean, quantiles, prob_up and volatility here."),
+    csv: Path | None = typer.Option(
+        None, help="Write the means, close_q{level} quantiles, prob_up and volatility here (CSV)."
+    ),
     time_column: str | None = typer.Option(None, help=TIME_COLUMN_HELP),
-    seed: int = typer.Option(0, help="Random seed."),
-    device: str | None = typer.Option(None, help="cuda, mps or cpu (default: best available)."),
+    seed: int = seed_option(),
+    device: str | None = device_option(),
 ) -> None:
     """Forecast distribution of one series: quantile bands, a calibrated interval, P(up), plots."""
     lv = _levels(levels)
     df = read_bars(data if data is not None else sample_data_path(sample), time_column=time_column)
-    hist = df.tail(lookback).reset_index(drop=True)
+    # the forecast conditions on the last `lookback` bars; calibration forecasts from origins before them
+    needed = lookback + (pred_len + (origins - 1) * (stride or pred_len) if calibrate else 0)
+    hist = df.tail(needed).reset_index(drop=True)
+    calibration_lookback = lookback if len(df) >= needed else None  # short file: as many bars as fit
     tcol = TIME_COL
+    if random_tiny:
+        note_random_tiny()
     predictor = load_predictor(model, device=device, random_tiny=random_tiny)
     torch.manual_seed(seed)
     fc = predictor.forecast(
@@ -108,11 +128,13 @@ def forecast_dist_command(
         pred_len,
         sample_count=samples,
         verbose=True,
-        calibrate=CalibrationOptions(origins=origins, stride=stride) if calibrate else False,
+        calibrate=(
+            CalibrationOptions(origins=origins, stride=stride, lookback=calibration_lookback) if calibrate else False
+        ),
     )
     name = data.name if data is not None else f"sample {sample}"
     main_level = 0.8 if 0.8 in lv else lv[len(lv) // 2]
-    console.print(
+    console().print(
         _table(
             fc,
             main_level,
@@ -128,11 +150,11 @@ def forecast_dist_command(
         labels = {"before": "raw model", "after": "calibrated (in-sample)", "after_cv": "calibrated (cross-fitted)"}
         for kind, row in summary.iterrows():
             cov.add_row(labels.get(str(kind), str(kind)), *[f"{v:.2f}" for v in row])
-        console.print(cov)
+        console().print(cov)
     if png is not None:
-        console.print(f"wrote {fc.plot_png(png, levels=lv)}")
+        console().print(f"wrote {fc.plot_png(png, levels=lv)}")
     if html is not None:
-        console.print(f"wrote {fc.plot_html(html, levels=lv)}")
+        console().print(f"wrote {fc.plot_html(html, levels=lv)}")
     if csv is not None:
         _write_csv(fc, lv, csv)
-        console.print(f"wrote {csv}")
+        console().print(f"wrote {csv}")

@@ -5,20 +5,18 @@ from __future__ import annotations
 import typer
 
 from kronos.cli import app
-from kronos.registry import DEFAULT_MODEL
+from kronos.cli.options import device_option, max_context_option, model_option
 
 
 @app.command("serve")
 def serve_command(
-    model: str = typer.Option(
-        DEFAULT_MODEL, "--model", help="Shipped model name, checkpoint directory (model/, tokenizer/) or hub id."
-    ),
+    model: str = model_option(),
     host: str = typer.Option(
         "127.0.0.1", help="Interface to bind (loopback by default; 0.0.0.0 exposes it to the network)."
     ),
     port: int = typer.Option(8000, min=0, max=65535, help="TCP port (0: any free port)."),
-    device: str | None = typer.Option(None, help="cuda, mps or cpu (default: best available)."),
-    max_context: int | None = typer.Option(None, help="Model context (default: the model's own)."),
+    device: str | None = device_option(),
+    max_context: int | None = max_context_option(),
     batch_window_ms: float = typer.Option(5.0, min=0, help="How long concurrent requests are gathered into one batch."),
     max_batch: int = typer.Option(32, min=1, help="Most requests in one batch (1 turns micro-batching off)."),
     max_batch_paths: int = typer.Option(
@@ -35,15 +33,13 @@ def serve_command(
 
     Set KRONOS_API_KEY to require a key.
     """
-    try:
-        import uvicorn
-
-        from kronos.server import Limits, ServerSettings, create_app
-    except ImportError as exc:
-        raise typer.BadParameter(f"{exc}. Install the extra: pip install 'kronos-kline[server]'") from None
     import torch
 
-    from kronos.predictor import KronosPredictor
+    from kronos.extras import require
+    from kronos.loading import load_predictor
+    from kronos.server import Limits, ServerSettings, create_app  # a missing extra: one error naming it
+
+    uvicorn = require("server", "uvicorn", purpose="kronos serve")
 
     if threads is not None:
         torch.set_num_threads(threads)
@@ -55,11 +51,8 @@ def serve_command(
     )
 
     typer.echo(f"loading model {model} ...", err=True)
-    try:  # loaded once, before serving: a model that cannot load stops here with the reason
-        predictor = KronosPredictor.from_pretrained(model, device=device, max_context=max_context)
-    except Exception as exc:
-        typer.echo(f"error: could not load model {model!r}: {type(exc).__name__}: {exc}", err=True)
-        raise typer.Exit(1) from None
+    # loaded once, before serving: a model that cannot load stops here with the reason
+    predictor = load_predictor(model, device=device, max_context=max_context)
     application = create_app(predictor, model_name=model, settings=settings)
     # Never debug mode and never auto-reload: one process that loads the model once.
     uvicorn.run(application, host=host, port=port, log_level=log_level, reload=False, access_log=log_level == "debug")

@@ -37,42 +37,18 @@ def _load(config: Path, kind: str | None, overrides: list[str], output_dir: str 
     return load_config(config, kind=kind, overrides=extra)  # type: ignore[arg-type]
 
 
-def _load_or_exit(config: Path, kind: str | None, overrides: list[str]) -> object:
-    """Validate ``--kind`` and load the config, or print the problem and exit with status 2."""
+def _load_checked(config: Path, kind: str | None, overrides: list[str]) -> object:
+    """Validate ``--kind`` and load the config (errors are reported by :mod:`kronos.cli.errors`)."""
     if kind not in (None, "tokenizer", "predictor"):
-        _fail(ValueError(f"--kind must be tokenizer or predictor, got {kind!r}"))
-    try:
-        return _load(config, kind, overrides, None)
-    except _known_errors() as exc:
-        _fail(exc)
-        raise  # unreachable: _fail exits
-
-
-def _fail(exc: BaseException) -> None:
-    """Print a known error as one clear line (no traceback) and exit with status 2."""
-    typer.echo(f"error: {exc}", err=True)
-    raise typer.Exit(code=2)
-
-
-def _known_errors() -> tuple[type[BaseException], ...]:
-    from kronos.config import ConfigError
-    from kronos.data.sources import DataSourceError
-    from kronos.preprocessing import InputError
-    from kronos.training.checkpoint import CheckpointError
-    from kronos.training.trainer import TrainingError
-
-    return (ConfigError, DataSourceError, InputError, TrainingError, CheckpointError, FileNotFoundError)
+        raise typer.BadParameter(f"must be tokenizer or predictor, got {kind!r}", param_hint="'--kind'")
+    return _load(config, kind, overrides, None)
 
 
 def _run(kind: str, config: Path, overrides: list[str], output_dir: str | None) -> None:
     from kronos.training import train
 
-    try:
-        cfg = _load(config, kind, overrides, output_dir)
-        result = train(kind, cfg)  # type: ignore[arg-type]
-    except _known_errors() as exc:
-        _fail(exc)
-        return
+    cfg = _load(config, kind, overrides, output_dir)
+    result = train(kind, cfg)  # type: ignore[arg-type]
     if result.model is not None and _is_main():
         lines = [
             f"{kind} training finished after {result.steps} steps ({result.epochs} "
@@ -127,12 +103,8 @@ def corpus_command(
     from kronos.training.data import corpus_path, prepare_corpus
     from kronos.training.distributed import DistEnv
 
-    cfg = _load_or_exit(config, kind, set_)
-    try:
-        corpus = prepare_corpus(cfg, DistEnv(), log=lambda m: typer.echo(m, err=True))  # type: ignore[arg-type]
-    except _known_errors() as exc:
-        _fail(exc)
-        return
+    cfg = _load_checked(config, kind, set_)
+    corpus = prepare_corpus(cfg, DistEnv(), log=lambda m: typer.echo(m, err=True))  # type: ignore[arg-type]
     m = corpus.meta
     typer.echo(
         f"{corpus_path(cfg)}: {m['n_instruments']} instruments, {m['n_bars']:,} bars; windows of {corpus.window} bars: "  # type: ignore[arg-type]
@@ -149,5 +121,5 @@ def check_command(
     """Validate a config and print it with every default filled in."""
     from kronos.training.config import dump_config
 
-    cfg = _load_or_exit(config, kind, set_)
+    cfg = _load_checked(config, kind, set_)
     sys.stdout.write(dump_config(cfg))  # type: ignore[arg-type]

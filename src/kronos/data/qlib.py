@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from kronos.data.sources import DataSourceError, SeriesData, series_from_frame
+from kronos.extras import require
 
 __all__ = ["QlibSource", "iter_qlib_series", "pyqlib_available", "read_calendar", "read_instruments"]
 
@@ -159,13 +160,8 @@ def _numpy_frames(src: QlibSource) -> Iterator[tuple[str, pd.DataFrame, str]]:
 
 
 def _pyqlib_frames(src: QlibSource) -> Iterator[tuple[str, pd.DataFrame, str]]:
-    try:
-        import qlib
-        from qlib.data import D
-    except Exception as exc:
-        raise DataSourceError(
-            f"data.qlib.use_pyqlib is true but pyqlib cannot be imported ({exc}); pip install 'kronos-kline[qlib]'"
-        ) from None
+    qlib = require("qlib", "qlib", purpose="data.qlib.use_pyqlib: true")
+    D = require("qlib", "qlib.data", purpose="data.qlib.use_pyqlib: true").D  # noqa: N806
     root = Path(src.provider_uri).expanduser()
     qlib.init(provider_uri=str(root), region=src.region, kernels=1)
     freq = src.freq.lower()

@@ -25,6 +25,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from kronos.extras import require
+from kronos.preprocessing import InputError
+
 __all__ = [
     "BacktestResult",
     "TopkConfig",
@@ -54,13 +57,13 @@ class TopkConfig:
 
     def __post_init__(self) -> None:
         if self.top_k < 1:
-            raise ValueError(f"top_k must be >= 1, got {self.top_k}")
+            raise InputError(f"top_k must be >= 1, got {self.top_k}")
         if not 0 <= self.n_drop <= self.top_k:
-            raise ValueError(f"n_drop must be between 0 and top_k ({self.top_k}), got {self.n_drop}")
+            raise InputError(f"n_drop must be between 0 and top_k ({self.top_k}), got {self.n_drop}")
         if self.min_hold < 0:
-            raise ValueError(f"min_hold must be >= 0, got {self.min_hold}")
+            raise InputError(f"min_hold must be >= 0, got {self.min_hold}")
         if self.cost_bps < 0 or self.slippage_bps < 0:
-            raise ValueError("cost_bps and slippage_bps must be >= 0")
+            raise InputError("cost_bps and slippage_bps must be >= 0")
 
     @property
     def cost_rate(self) -> float:
@@ -269,7 +272,7 @@ def performance_stats(
     (mean one-way per bar), ``annual_turnover``, ``excess_return`` (annual return minus the
     benchmark's), ``tracking_error`` and ``information_ratio`` (annualised excess Sharpe).
     """
-    import empyrical as ep
+    ep = require("eval", "empyrical", purpose="backtest statistics")
 
     ann = float(periods_per_year)
 

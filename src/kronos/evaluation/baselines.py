@@ -29,8 +29,8 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
+from kronos.extras import require
 from kronos.forecast import FEATURES, Forecast
 from kronos.preprocessing import InputError
 
@@ -156,7 +156,13 @@ class Garch:
         *,
         seed: int | None = None,
     ) -> Forecast:
-        from arch.univariate import GARCH, ConstantMean, Normal, StudentsT
+        univariate = require("eval", "arch.univariate", purpose="the garch baselines")
+        GARCH, ConstantMean, Normal, StudentsT = (  # noqa: N806
+            univariate.GARCH,
+            univariate.ConstantMean,
+            univariate.Normal,
+            univariate.StudentsT,
+        )
 
         log_close = _log_close(history, self.name, min_rows=20)
         returns = 100.0 * np.diff(log_close)
@@ -204,11 +210,10 @@ class StatsForecastModel:
         self.season_length = int(season_length)
 
     def _model(self):  # imported lazily: statsforecast is heavy to import
-        from statsforecast.models import AutoARIMA, AutoETS
-
+        models = require("eval", "statsforecast.models", purpose=f"the {self.kind} baseline")
         if self.kind == "ets":
-            return AutoETS(season_length=self.season_length)
-        return AutoARIMA(season_length=self.season_length)
+            return models.AutoETS(season_length=self.season_length)
+        return models.AutoARIMA(season_length=self.season_length)
 
     def forecast(
         self,
@@ -224,7 +229,7 @@ class StatsForecastModel:
             warnings.simplefilter("ignore")
             out = self._model().forecast(y=log_close, h=horizon, level=[80])
         mean = np.asarray(out["mean"], dtype=np.float64)
-        sigma = (np.asarray(out["hi-80"], dtype=np.float64) - mean) / norm.ppf(0.9)
+        sigma = (np.asarray(out["hi-80"], dtype=np.float64) - mean) / require("eval", "scipy.stats").norm.ppf(0.9)
         sigma = np.maximum.accumulate(np.nan_to_num(np.maximum(sigma, 0.0)))
         increments = np.sqrt(np.diff(np.concatenate([[0.0], sigma**2])))
         rng = np.random.default_rng(seed)

@@ -18,7 +18,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+
+from kronos.extras import require
+from kronos.preprocessing import InputError
+
+stats = require("eval", "scipy.stats", purpose="cross-sectional IC")
 
 __all__ = ["SIGNAL_KINDS", "ic_summary", "information_coefficient", "make_signals", "realised_returns"]
 
@@ -31,7 +35,7 @@ def make_signals(forecasts: pd.DataFrame, kind: str = "last", *, relative: bool 
     Returns columns ``forecaster, series, origin_time, signal``.
     """
     if kind not in SIGNAL_KINDS:
-        raise ValueError(f"signal kind must be one of {SIGNAL_KINDS}, got {kind!r}")
+        raise InputError(f"signal must be one of {SIGNAL_KINDS}, got {kind!r}")
     keys = ["forecaster", "series", "origin_time"]
     ordered = forecasts.sort_values(keys + ["step"], kind="stable")
     grouped = ordered.groupby(keys, sort=True)

@@ -312,9 +312,9 @@ def load_forecaster(name_or_checkpoint: str, *, name: str | None = None, **krono
         return KronosForecaster.from_pretrained(path, name=name, **kronos_options)
     published = False
     try:
-        from kronos.registry import resolve_published
+        from kronos.registry import resolve_model
 
-        published = resolve_published(key) is not None
+        published = resolve_model(key) is not None
     except ImportError:  # pragma: no cover - the registry ships with the core package
         pass
     if published or (key.count("/") == 1 and not key.startswith((".", "/"))):

@@ -33,8 +33,11 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-import properscoring
-from scipy import stats
+
+from kronos.extras import require
+
+properscoring = require("eval", "properscoring", purpose="evaluation metrics")
+stats = require("eval", "scipy.stats", purpose="evaluation metrics")
 
 __all__ = [
     "INTERVAL_LEVELS",

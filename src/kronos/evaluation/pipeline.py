@@ -1,7 +1,8 @@
 """End-to-end runs behind ``kronos evaluate`` and ``kronos backtest``: compute, then write a folder.
 
-Everything is computed first and written into a staging folder inside the output folder; only when
-every file exists are they moved into place one by one with ``os.replace``. A run that fails (bad
+Everything is computed first and written into a staging folder beside the output folder
+(:func:`kronos.fileio.new_temp_dir`); only when every file exists are they moved into place one by one
+with ``os.replace``. A run that fails (bad
 input, a crash, Ctrl-C) therefore leaves the results of an earlier run intact.
 """
 
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kronos.errors import ParameterError
 from kronos.evaluation import report
 from kronos.evaluation.backtest import (
     BacktestResult,
@@ -39,7 +40,7 @@ from kronos.evaluation.data import read_series
 from kronos.evaluation.forecasters import parse_forecaster_spec
 from kronos.evaluation.metrics import compute_metrics, pit_histogram
 from kronos.evaluation.rolling import RollingConfig, RollingResult, rolling_evaluate
-from kronos.fileio import atomic_write
+from kronos.fileio import atomic_write, new_temp_dir
 from kronos.preprocessing import InputError
 
 __all__ = ["BacktestOutput", "EvaluationOutput", "run_backtest", "run_evaluation", "split_names"]
@@ -57,8 +58,10 @@ def split_names(values: Sequence[str] | None) -> list[str]:
 
 @contextmanager
 def _staging(out_dir: Path) -> Iterator[Path]:
+    """A fresh folder beside ``out_dir`` (:func:`kronos.fileio.new_temp_dir`) whose files move into ``out_dir``
+    only when the block succeeds; on failure ``out_dir`` keeps its earlier results."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
+    stage = new_temp_dir(out_dir)
     try:
         yield stage
         for item in sorted(stage.iterdir()):
@@ -127,7 +130,9 @@ def run_evaluation(
     """
     names = split_names(forecasters)
     if not names:
-        raise InputError("no forecaster given (use --forecaster persistence,drift,... or a checkpoint directory)")
+        raise ParameterError(
+            "forecasters", "no forecaster given (persistence, drift, ..., kronos or a checkpoint directory)"
+        )
     specs = [parse_forecaster_spec(n, **(kronos_options or {})) for n in names]
     series = read_series(data, symbols=list(symbols) if symbols else None, max_series=max_series)
     result = rolling_evaluate(series, specs, config, n_jobs=n_jobs, progress=progress)
@@ -257,10 +262,10 @@ def _benchmark_returns(benchmark: str, forecasts: pd.DataFrame, returns: pd.Data
         return returns[benchmark]
     path = Path(benchmark)
     if not path.exists():
-        raise InputError(f"--benchmark {benchmark!r}: not 'equal', not a series of the data, and no such file")
+        raise ParameterError("benchmark", f"{benchmark!r} is not 'equal', not a series of the data, and no such file")
     bench = read_series(path)
     if len(bench) != 1:
-        raise InputError(f"--benchmark {benchmark}: expected one series, found {len(bench)}")
+        raise ParameterError("benchmark", f"{benchmark}: expected one series, found {len(bench)}")
     frame = next(iter(bench.values()))
     close = pd.Series(frame["close"].to_numpy(), index=pd.DatetimeIndex(frame["timestamps"]))
     pos = close.index.get_indexer(returns.index, method="ffill")
@@ -301,24 +306,26 @@ def run_backtest(
     ``report.html``, ``ic.csv`` (10 or more series) and, when computed here, ``forecasts.parquet``.
     """
     if strategy not in {"topk", "single"}:
-        raise InputError(f"--strategy must be 'topk' or 'single', got {strategy!r}")
+        raise ParameterError("strategy", f"must be 'topk' or 'single', got {strategy!r}")
     computed = False
     errors = pd.DataFrame()
     if forecasts is None and forecasts_path is not None:
         path = Path(forecasts_path)
         if not path.exists():
-            raise InputError(f"--forecasts {path}: no such file")
+            raise ParameterError("forecasts_path", f"{path}: no such file")
         forecasts = pd.read_parquet(path)
     if forecasts is None:
         if data is None or config is None:
-            raise InputError("give --forecasts FILE, or --data PATH with --forecaster to compute forecasts")
+            raise ParameterError(
+                "forecasts_path", "give a forecasts file, or data with forecasters to compute the forecasts"
+            )
         names = split_names(forecasters)
         if not names:
-            raise InputError("no forecaster given")
+            raise ParameterError("forecasters", "no forecaster given")
         specs = [parse_forecaster_spec(n, **(kronos_options or {})) for n in names]
         series = read_series(data, symbols=list(symbols) if symbols else None, max_series=max_series)
         if strategy == "topk" and len(series) < 2:
-            raise InputError(f"--strategy topk needs a panel of several series; {data} holds {len(series)}")
+            raise ParameterError("strategy", f"topk needs a panel of several series; {data} holds {len(series)}")
         result = rolling_evaluate(series, specs, config, n_jobs=n_jobs, progress=progress)
         forecasts, errors = result.forecasts, result.errors
         computed = True
@@ -465,5 +472,5 @@ def _stride_of(forecasts: pd.DataFrame) -> int:
     merged = first.merge(keys, on=["series", "origin_time"])
     hits = merged.loc[merged["target_time"] == merged["next_origin"], "step"]
     if hits.empty:
-        raise InputError("forecast origins are further apart than the horizon: compute forecasts with --stride 1")
+        raise InputError("forecast origins are further apart than the horizon: compute the forecasts with stride 1")
     return int(hits.mode().iloc[0])

@@ -21,6 +21,7 @@ from kronos.evaluation.metrics import (
     interval_columns,
     pit_histogram,
 )
+from kronos.extras import require
 from kronos.fileio import atomic_write
 
 __all__ = [
@@ -87,12 +88,9 @@ def overall_table(metrics: pd.DataFrame) -> pd.DataFrame:
 
 
 def _plt():
-    import matplotlib
-
+    matplotlib = require("eval", "matplotlib", purpose="report figures")
     matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
+    return require("eval", "matplotlib.pyplot", purpose="report figures")
 
 
 def _save_png(fig, path: Path, dpi: int = 110) -> Path:
@@ -129,7 +127,7 @@ def evaluation_figures(
         axes[1].plot(part["step"], part["crps_ret"] * 100, marker="o", label=name)
     axes[0].set(title="MAE of the return (%)", xlabel="horizon step", ylabel="% of last close")
     axes[1].set(title="CRPS / last close (%)", xlabel="horizon step")
-    from matplotlib.ticker import MaxNLocator
+    MaxNLocator = require("eval", "matplotlib.ticker").MaxNLocator  # noqa: N806
 
     for ax in axes:
         ax.grid(alpha=0.3)
@@ -229,7 +227,7 @@ def _table_html(frame: pd.DataFrame) -> str:
 
 def evaluation_plotly(forecasts: pd.DataFrame, metrics: pd.DataFrame, ic_daily: pd.DataFrame | None = None) -> list:
     """Interactive versions of the evaluation plots (plotly figures)."""
-    import plotly.graph_objects as go
+    go = require("eval", "plotly.graph_objects", purpose="report.html")
 
     figs = []
     by_step = metrics[(metrics["series"] == ALL) & (metrics["step"].astype(str) != "all")].copy()
@@ -272,7 +270,7 @@ def evaluation_plotly(forecasts: pd.DataFrame, metrics: pd.DataFrame, ic_daily: 
 
 def backtest_plotly(results: dict[str, object]) -> list:
     """Interactive equity curves of backtest results."""
-    import plotly.graph_objects as go
+    go = require("eval", "plotly.graph_objects", purpose="report.html")
 
     fig = go.Figure()
     bench = None
@@ -294,7 +292,8 @@ def plotly_js_file(folder: str | os.PathLike) -> str:
 
     Reports in the same folder share it, so each HTML file stays small and still opens offline.
     """
-    from plotly.offline import get_plotlyjs, get_plotlyjs_version
+    offline = require("eval", "plotly.offline", purpose="report.html")
+    get_plotlyjs, get_plotlyjs_version = offline.get_plotlyjs, offline.get_plotlyjs_version
 
     name = f"plotly-{get_plotlyjs_version()}.min.js"
     target = Path(folder) / name

@@ -7,12 +7,12 @@ Concurrent requests are micro-batched (:mod:`kronos.server.batching`).
 
 from __future__ import annotations
 
-try:
-    from kronos.server.app import ServerSettings, create_app
-except ImportError as exc:  # pragma: no cover - only without the extra
-    raise ImportError(
-        f"the Kronos server needs the 'server' extra: pip install 'kronos-kline[server]' ({exc})"
-    ) from exc
-from kronos.server.inference import Limits
+from kronos.extras import require
+
+for _module in ("fastapi", "starlette", "uvicorn"):  # checked first: one error naming the extra
+    require("server", _module, purpose="the HTTP server (kronos serve)")
+
+from kronos.server.app import ServerSettings, create_app  # noqa: E402
+from kronos.server.inference import Limits  # noqa: E402
 
 __all__ = ["Limits", "ServerSettings", "create_app"]

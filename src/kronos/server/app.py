@@ -28,6 +28,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kronos.extras import MissingExtraError, require
 from kronos.io import SYMBOL_COL, TIME_COL, read_bars
 from kronos.predictor import KronosPredictor
 from kronos.preprocessing import InputError
@@ -347,9 +348,9 @@ def create_app(
 def _plotly_js() -> Path:
     """plotly.js as shipped inside the installed ``plotly`` Python package (the page works offline)."""
     try:
-        import plotly
-    except ImportError:
-        raise HTTPException(404, "plotly is not installed: pip install 'kronos-kline[server]'") from None
+        plotly = require("server", "plotly", purpose="the web page's chart")
+    except MissingExtraError as exc:
+        raise HTTPException(404, str(exc)) from None
     path = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
     if not path.is_file():
         raise HTTPException(404, f"this plotly package has no bundled plotly.min.js at {path}")

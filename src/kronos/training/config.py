@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from kronos.config import ConfigError, KronosConfig, TokenizerConfig
+from kronos.extras import require
 
 __all__ = [
     "DataConfig",
@@ -379,9 +380,9 @@ class RunConfig:
                         "that makes its tokens"
                     )
             elif m.tokenizer is None:
-                from kronos.registry import resolve_published
+                from kronos.registry import resolve_model
 
-                if resolve_published(str(m.init)) is None:
+                if resolve_model(str(m.init)) is None:
                     raise TrainConfigError(
                         f"model.tokenizer: {m.init!r} is not a published model, so name its tokenizer "
                         "(checkpoint path or hub id)"
@@ -421,8 +422,8 @@ def resolve_kind_sections(data: Mapping[str, Any], kind: Kind | None, source: st
         return doc
     if kind is None:
         raise TrainConfigError(
-            f"{source}: the config has {sorted(sections)} section(s); say which run it is for (tokenizer or "
-            "predictor; --kind on the command line)"
+            f"{source}: the config has {sorted(sections)} section(s); say which run it is for (the kind: "
+            "tokenizer or predictor)"
         )
     if kind not in sections:
         raise TrainConfigError(f"{source}: the config has sections for {sorted(sections)} but not for {kind} training")
@@ -470,7 +471,7 @@ def _set_path(doc: dict[str, Any], dotted: str, value: Any) -> None:
 
 def apply_overrides(doc: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
     """Apply ``key.path=value`` strings (values parsed as YAML) to a raw config mapping."""
-    import yaml
+    yaml = require("train", "yaml", purpose="training configs")
 
     for item in overrides:
         if "=" not in item:
@@ -482,10 +483,7 @@ def apply_overrides(doc: dict[str, Any], overrides: Sequence[str]) -> dict[str, 
 
 def load_config(path: str | os.PathLike[str], *, kind: Kind | None = None, overrides: Sequence[str] = ()) -> RunConfig:
     """Read and validate a YAML run configuration (``overrides`` are ``key.path=value`` strings)."""
-    try:
-        import yaml
-    except ImportError:  # pragma: no cover - pyyaml is in the train extra
-        raise TrainConfigError("reading training configs needs pyyaml: pip install 'kronos-kline[train]'") from None
+    yaml = require("train", "yaml", purpose="training configs")
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -507,6 +505,6 @@ def load_config(path: str | os.PathLike[str], *, kind: Kind | None = None, overr
 
 def dump_config(cfg: RunConfig) -> str:
     """The run configuration as YAML text (what a run saves beside its results)."""
-    import yaml
+    yaml = require("train", "yaml", purpose="training configs")
 
     return yaml.safe_dump(cfg.to_dict(), sort_keys=False)

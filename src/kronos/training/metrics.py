@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from kronos.extras import require
 from kronos.fileio import atomic_write_text
 
 __all__ = ["MetricsLogger"]
@@ -39,6 +40,7 @@ class MetricsLogger:
         self.tensorboard_error: str | None = None
         if enabled and tensorboard:
             try:
+                require("train", "tensorboard", purpose="TensorBoard logging")
                 from torch.utils.tensorboard import SummaryWriter
 
                 self._writer = SummaryWriter(log_dir=str(Path(output_dir) / "tensorboard"))

@@ -17,7 +17,7 @@ from torch import nn
 
 from kronos.config import KronosConfig, TokenizerConfig
 from kronos.model import Kronos
-from kronos.registry import resolve_published
+from kronos.registry import resolve_model
 from kronos.tokenizer import KronosTokenizer
 from kronos.training.config import RunConfig
 
@@ -26,7 +26,7 @@ __all__ = ["PredictorTask", "Task", "TokenizerTask", "make_task"]
 
 def _resolve_init(name: str, part: str = "model") -> str:
     """A registry name (``kronos-small``, ``kronos-open``) to its model or tokenizer source; anything else as is."""
-    entry = resolve_published(name)
+    entry = resolve_model(name)
     if entry is None:
         return name
     return entry.model if part == "model" else entry.tokenizer
@@ -134,7 +134,7 @@ class PredictorTask(Task):
         m = self.cfg.model
         if m.tokenizer is not None:
             return _resolve_init(m.tokenizer, "tokenizer")
-        entry = resolve_published(str(m.init))
+        entry = resolve_model(str(m.init))
         assert entry is not None, "checked by RunConfig.for_kind"
         return entry.tokenizer
 

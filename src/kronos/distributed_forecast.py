@@ -1,4 +1,4 @@
-"""``kronos forecast`` on a panel: long-format in and out, sharded over ``torchrun`` ranks.
+"""Forecasting a panel file, long-format in and out, sharded over ``torchrun`` ranks (``kronos forecast``).
 
 Every process of a ``torchrun`` job (one or many machines) reads the panel, forecasts its share of
 the series (series ``i`` goes to rank ``i % world_size``), and writes its part to
@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from kronos.errors import ParameterError
 from kronos.fileio import atomic_write
 from kronos.preprocessing import InputError
 
@@ -79,11 +80,12 @@ def run_forecast(
     data: Path,
     model: str,
     tokenizer: str | None,
-    lookback: int,
+    lookback: int | None,
     pred_len: int,
     samples: int,
     temperature: float,
     top_p: float,
+    top_k: int = 0,
     max_context: int | None,
     time_column: str | None,
     id_column: str,
@@ -97,9 +99,12 @@ def run_forecast(
     verbose: bool = True,
     random_tiny: bool = False,
 ) -> tuple[pd.DataFrame | None, DistContext]:
-    """Forecast every series of ``data``; returns the long frame on rank 0 (None on other ranks)."""
-    from kronos.cli.forecast import load_predictor
+    """Forecast every series of the bar file ``data`` (read by :func:`kronos.io.read_bars`); returns the long
+    frame of :func:`kronos.panel.output_columns` on rank 0 (None on other ranks), written to ``out`` when given.
+    ``future_timestamps`` is a file of future times; ``lookback`` None gives each series all its bars (the
+    model attends to its last ``max_context``). Errors name the parameter."""
     from kronos.io import SYMBOL_COL, TIME_COL, read_bars, read_table, series_name
+    from kronos.loading import load_predictor
     from kronos.panel import forecast_df, split_panel
 
     df = read_bars(data, time_column=time_column, symbol_column=id_column)  # checked as evaluate/train check it
@@ -139,6 +144,7 @@ def run_forecast(
                 calendar=calendar,
                 future_timestamps=future,
                 T=temperature,
+                top_k=top_k,
                 top_p=top_p,
                 batch_size=batch_size,
                 verbose=verbose and ctx.rank == 0,
@@ -162,7 +168,9 @@ def _has_cuda() -> bool:
 
 def _parts_dir(out: Path | None) -> Path:
     if out is None:
-        raise InputError("a forecast under torchrun needs --out (each rank writes its part beside it)")
+        raise ParameterError(
+            "out", "a forecast under torchrun needs an output file (each rank writes its part beside it)"
+        )
     return out.parent / f".{out.name}.parts"
 
 
