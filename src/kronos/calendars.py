@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kronos.errors import InputError
 from kronos.extras import require
-from kronos.preprocessing import InputError
 from kronos.validation import positive_int
 
 __all__ = ["Schedule", "future_timestamps", "get_calendar", "infer_schedule"]

@@ -46,9 +46,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kronos.errors import InputError
 from kronos.forecast import Forecast
 from kronos.options import derive_seed
-from kronos.preprocessing import InputError, prepare_features, validate_timestamps
+from kronos.preprocessing import prepare_features, validate_timestamps
 from kronos.validation import integer, one_of, positive_int
 
 #: ``forecast_fn(frames, x_timestamps, y_timestamps, seeds)``: uncalibrated forecasts of every frame

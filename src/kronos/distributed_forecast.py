@@ -19,9 +19,8 @@ from typing import Any
 
 import pandas as pd
 
-from kronos.errors import ParameterError
+from kronos.errors import InputError, ParameterError
 from kronos.fileio import atomic_write
-from kronos.preprocessing import InputError
 
 __all__ = ["DistContext", "dist_context", "run_forecast", "write_table"]
 

@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 
 from kronos.calendars import future_timestamps as market_future_timestamps
+from kronos.errors import InputError
 from kronos.forecast import FEATURES, Forecast
 from kronos.options import SamplingOptions, derive_seed
-from kronos.preprocessing import InputError
 from kronos.validation import positive_int
 
 if TYPE_CHECKING:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from kronos.errors import InputError
 from kronos.io import read_bars
-from kronos.preprocessing import InputError
 
 __all__ = ["SAMPLE_FILES", "load_sample", "sample_data_path"]
 

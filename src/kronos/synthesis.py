@@ -31,11 +31,11 @@ import torch
 
 from kronos.calendars import future_timestamps, infer_schedule
 from kronos.components import Components
+from kronos.errors import InputError
 from kronos.generation import sample_paths
 from kronos.options import SamplingOptions
 from kronos.preprocessing import (
     FEATURE_COLS,
-    InputError,
     Normalizer,
     calendar_features,
     check_same_zone,

@@ -19,7 +19,8 @@ import torch
 from kronos.anomaly import last_bar_nll, token_nll
 from kronos.components import Components
 from kronos.embeddings import POOLING, pooled_hidden_states
-from kronos.preprocessing import InputError, calendar_features, prepare_features, validate_timestamps
+from kronos.errors import InputError
+from kronos.preprocessing import calendar_features, prepare_features, validate_timestamps
 from kronos.validation import integer, one_of, positive_int
 
 __all__ = ["anomaly_scores", "embed", "embed_frames", "embed_rolling"]

@@ -30,9 +30,9 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from kronos.errors import InputError
 from kronos.extras import require
 from kronos.forecast import FEATURES, Forecast
-from kronos.preprocessing import InputError
 
 __all__ = ["DriftRandomWalk", "Garch", "Persistence", "StatsForecastModel", "paths_to_forecast"]
 

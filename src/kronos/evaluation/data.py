@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from kronos.errors import InputError
 from kronos.io import iter_bars
-from kronos.preprocessing import InputError
 
 __all__ = ["read_series"]
 

@@ -27,8 +27,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
+from kronos.errors import InputError
 from kronos.forecast import FEATURES, Forecast
-from kronos.preprocessing import InputError
 
 __all__ = [
     "BASELINES",

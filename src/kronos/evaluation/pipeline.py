@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kronos.errors import ParameterError
+from kronos.errors import InputError, ParameterError
 from kronos.evaluation import report
 from kronos.evaluation.backtest import (
     BacktestResult,
@@ -41,7 +41,6 @@ from kronos.evaluation.forecasters import parse_forecaster_spec
 from kronos.evaluation.metrics import compute_metrics, pit_histogram
 from kronos.evaluation.rolling import RollingConfig, RollingResult, rolling_evaluate
 from kronos.fileio import atomic_write, new_temp_dir
-from kronos.preprocessing import InputError
 
 __all__ = ["BacktestOutput", "EvaluationOutput", "run_backtest", "run_evaluation", "split_names"]
 

@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kronos.errors import InputError
 from kronos.evaluation.forecasters import Forecaster, ForecasterSpec, seed_for
 from kronos.evaluation.metrics import QUANTILES, score_paths
-from kronos.preprocessing import InputError
 
 __all__ = ["RollingConfig", "RollingResult", "forecast_origins", "origin_plan", "rolling_evaluate", "skip_reasons"]
 

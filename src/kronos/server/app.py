@@ -28,10 +28,10 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kronos.errors import InputError
 from kronos.extras import MissingExtraError, require
 from kronos.io import SYMBOL_COL, TIME_COL, read_bars
 from kronos.predictor import KronosPredictor
-from kronos.preprocessing import InputError
 from kronos.samples import load_sample
 from kronos.server.batching import MicroBatcher
 from kronos.server.inference import Limits, RequestError, build_job, forecast_body, model_info, run_group

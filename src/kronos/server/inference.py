@@ -21,9 +21,10 @@ import pandas as pd
 import torch
 
 from kronos.calendars import future_timestamps
+from kronos.errors import InputError
 from kronos.forecast import Forecast
 from kronos.predictor import KronosPredictor
-from kronos.preprocessing import FEATURE_COLS, InputError, check_same_zone, prepare_features, validate_timestamps
+from kronos.preprocessing import FEATURE_COLS, check_same_zone, prepare_features, validate_timestamps
 from kronos.server.schemas import ForecastRequest, ModelInfo
 
 __all__ = ["Job", "Limits", "RequestError", "build_job", "forecast_body", "model_info", "run_group"]
