@@ -14,10 +14,15 @@ import typer
 from kronos.cli import app
 from kronos.cli.options import (
     device_option,
+    full_history_option,
+    jobs_option,
     lookback_option,
     max_context_option,
+    max_series_option,
+    progress_option,
     samples_option,
     seed_option,
+    symbols_option,
     temperature_option,
     top_k_option,
     top_p_option,
@@ -71,20 +76,16 @@ def evaluate_command(
     samples: int = samples_option(),
     seed: int = seed_option(),
     align: str = typer.Option("auto", "--align", help="end | calendar | auto (calendar for panels)."),
-    jobs: int = typer.Option(0, "--jobs", "-j", help="Worker processes (0 = every core)."),
-    symbols: list[str] | None = typer.Option(
-        None, "--symbols", help="Only these series (comma-separated or repeated)."
-    ),
-    max_series: int | None = typer.Option(None, "--max-series", help="Only the first N series in name order."),
+    jobs: int = jobs_option(),
+    symbols: list[str] | None = symbols_option(),
+    max_series: int | None = max_series_option(),
     max_context: int | None = max_context_option(),
     device: str | None = device_option(),
     temperature: float = temperature_option(),
     top_k: int = top_k_option(),
     top_p: float = top_p_option(),
-    full_history: bool = typer.Option(
-        False, "--kronos-full-history", help="Give Kronos the whole lookback, not only its last max_context bars."
-    ),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    full_history: bool = full_history_option(),
+    progress: bool = progress_option(),
 ) -> None:
     """Rolling-origin evaluation of forecasters: forecasts.parquet, metrics.csv, summary.md, plots, report.html."""
     from kronos.evaluation.pipeline import run_evaluation, split_names
@@ -178,18 +179,16 @@ def backtest_command(
     periods_per_year: float | None = typer.Option(
         None, "--periods-per-year", help="Annualisation (default: inferred)."
     ),
-    jobs: int = typer.Option(0, "--jobs", "-j", help="Worker processes (0 = every core)."),
-    symbols: list[str] | None = typer.Option(None, "--symbols", help="Only these series."),
-    max_series: int | None = typer.Option(None, "--max-series", help="Only the first N series."),
+    jobs: int = jobs_option(),
+    symbols: list[str] | None = symbols_option(),
+    max_series: int | None = max_series_option(),
     max_context: int | None = max_context_option(),
     device: str | None = device_option(),
     temperature: float = temperature_option(),
     top_k: int = top_k_option(),
     top_p: float = top_p_option(),
-    full_history: bool = typer.Option(
-        False, "--kronos-full-history", help="Give Kronos the whole lookback, not only its last max_context bars."
-    ),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    full_history: bool = full_history_option(),
+    progress: bool = progress_option(),
 ) -> None:
     """Backtest forecast signals: a top-k/n-drop portfolio or a single-asset rule, with costs and a benchmark."""
     from kronos.evaluation.backtest import TopkConfig

@@ -12,6 +12,7 @@ from typing import Any
 
 import typer
 
+from kronos.options import SamplingOptions
 from kronos.registry import DEFAULT_LOOKBACK, DEFAULT_MODEL
 
 __all__ = [
@@ -23,24 +24,30 @@ __all__ = [
     "DEFAULT_TOP_P",
     "RANDOM_TINY_HELP",
     "device_option",
+    "full_history_option",
+    "jobs_option",
     "lookback_option",
     "max_context_option",
+    "max_series_option",
     "model_option",
     "pred_len_option",
+    "progress_option",
     "random_tiny_option",
     "samples_option",
     "seed_option",
+    "symbols_option",
     "temperature_option",
     "top_k_option",
     "top_p_option",
 ]
 
 DEFAULT_PRED_LEN = 20  # bars forecast by forecast, forecast-dist and demo
-DEFAULT_SAMPLES = 100  # sample paths per forecast: KronosPredictor.forecast's sample_count
+_SAMPLING = SamplingOptions()  # the library's one set of sampling defaults (plain sampling, 100 paths)
+DEFAULT_SAMPLES = _SAMPLING.sample_count
 DEFAULT_SEED = 0
-DEFAULT_TEMPERATURE = 1.0  # plain sampling, as KronosPredictor.forecast
-DEFAULT_TOP_K = 0
-DEFAULT_TOP_P = 1.0
+DEFAULT_TEMPERATURE = _SAMPLING.temperature
+DEFAULT_TOP_K = _SAMPLING.top_k
+DEFAULT_TOP_P = _SAMPLING.top_p
 
 RANDOM_TINY_HELP = "Use a randomly initialised tiny model instead of --model (for tests: its numbers mean nothing)."
 
@@ -103,3 +110,25 @@ def max_context_option() -> Any:
 
 def device_option() -> Any:
     return typer.Option(None, "--device", help="cuda, mps or cpu (default: best available).")
+
+
+def jobs_option() -> Any:
+    return typer.Option(0, "--jobs", "-j", help="Worker processes (0 = every core).")
+
+
+def symbols_option() -> Any:
+    return typer.Option(None, "--symbols", help="Only these series (comma-separated or repeated).")
+
+
+def max_series_option() -> Any:
+    return typer.Option(None, "--max-series", help="Only the first N series in name order.")
+
+
+def full_history_option() -> Any:
+    return typer.Option(
+        False, "--kronos-full-history", help="Give Kronos the whole lookback, not only its last max_context bars."
+    )
+
+
+def progress_option() -> Any:
+    return typer.Option(True, "--progress/--no-progress", help="Show a progress bar.")
