@@ -12,8 +12,6 @@ tests that use them run in a bare clone):
   ``eval`` extra; without it these fixtures skip.
 - ``bars_folder``: a temporary folder built from the four series above (CSV and Parquet files, plus a
   panel with a ``symbol`` column), laid out like ``../shared/data`` (``<market>/<SYMBOL>_<freq>``).
-- ``synthetic_bars``: a deterministic geometric-Brownian-motion series with valid OHLC, for tests of
-  mechanics only (no licence: generated here).
 - ``shared_data``: ``../shared/data``, the real multi-instrument corpus (read in place, never copied;
   see its README and MANIFEST for sources and licences). Only tests that need the corpus itself use it.
 - ``tiny_reference``: ``tests/fixtures/kronos_tiny``, random-weight checkpoints and the original
@@ -33,7 +31,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -150,21 +147,6 @@ def bars_folder(_samples, _arch_frames, tmp_path_factory) -> Path:
     panel = pd.concat([frame.assign(symbol=symbol) for symbol, frame in members.items()], ignore_index=True)
     panel[["symbol", *BAR_COLUMNS]].to_parquet(root / "us_equity" / "us_daily_panel.parquet", index=False)
     return root
-
-
-@pytest.fixture(scope="session")
-def synthetic_bars() -> pd.DataFrame:
-    """2,000 deterministic hourly GBM bars with valid OHLC and positive volume (for mechanics only)."""
-    rng = np.random.default_rng(13)
-    n = 2000
-    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.004, n)))
-    open_ = np.concatenate([[100.0], close[:-1]]) * np.exp(rng.normal(0, 0.001, n))
-    spread = np.abs(rng.normal(0, 0.003, (2, n)))
-    high = np.maximum(open_, close) * (1 + spread[0])
-    low = np.minimum(open_, close) * (1 - spread[1])
-    volume = rng.lognormal(10, 0.5, n)
-    ts = pd.date_range("2021-01-04", periods=n, freq="h")
-    return pd.DataFrame({"timestamps": ts, "open": open_, "high": high, "low": low, "close": close, "volume": volume})
 
 
 # -- predictors ----------------------------------------------------------------------------------------
