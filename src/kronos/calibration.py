@@ -49,7 +49,7 @@ import pandas as pd
 from kronos.errors import InputError
 from kronos.forecast import Forecast
 from kronos.options import derive_seed
-from kronos.preprocessing import prepare_features, validate_timestamps
+from kronos.preprocessing import PRICE_COLS, prepare_features, validate_timestamps
 from kronos.validation import integer, one_of, positive_int
 
 #: ``forecast_fn(frames, x_timestamps, y_timestamps, seeds)``: uncalibrated forecasts of every frame
@@ -290,7 +290,7 @@ class ConformalCalibration:
         new_returns = apply_offsets(returns, self.levels, self.offsets[: forecast.horizon], self.origin_scale(forecast))
         shift = (new_returns - returns) * forecast.last_close
         paths = raw.copy()
-        for name in ("open", "high", "low", "close"):
+        for name in PRICE_COLS:
             if name in forecast.columns:
                 paths[:, :, forecast.columns.index(name)] += shift
         info = dict(forecast.info)

@@ -33,6 +33,7 @@ import pandas as pd
 from kronos.errors import InputError
 from kronos.extras import require
 from kronos.forecast import FEATURES, Forecast
+from kronos.preprocessing import PRICE_COLS
 
 __all__ = ["DriftRandomWalk", "Garch", "Persistence", "StatsForecastModel", "paths_to_forecast"]
 
@@ -65,7 +66,7 @@ def paths_to_forecast(
     if "amount" in history:
         last_amount = float(history["amount"].iloc[-1])
     else:  # the same convention as preprocessing: amount = volume * mean price
-        last_amount = last_volume * float(history[["open", "high", "low", "close"]].iloc[-1].mean())
+        last_amount = last_volume * float(history[PRICE_COLS].iloc[-1].mean())
     paths = np.empty((n_paths, horizon, len(FEATURES)))
     paths[:, :, 0] = opens
     paths[:, :, 1] = np.maximum(opens, close)
