@@ -92,17 +92,21 @@ def test_tensorboard_has_the_csv_scalars(tiny_pair):
     assert recon == pytest.approx(csv, rel=1e-5) and len(events.Scalars("train/loss")) == 6
 
 
-#: The corpus series this file trained on before the bundled ones; the accumulation test still reads them.
-SHARED_FILES = ["cn_equity/SH600977_5min.parquet", "crypto/BINANCE-ETHUSDT_1h.parquet", "fx/EURUSD_4h.parquet"]
+#: The tiny config's learning rate (configs/tiny-pair.yaml): one AdamW step moves a weight by about this much.
+TINY_LR = 3e-3
 
 
-def test_gradient_accumulation_matches_the_larger_batch(tiny_pair, shared_data, tmp_path):
-    """Kept on ../shared: on the bundled series the two runs' weights differ beyond rtol 1e-4 (open question)."""
+def test_gradient_accumulation_matches_the_larger_batch(tiny_pair, bars_folder, tmp_path):
+    """Two micro-batches of 16 with accumulation train the same model as one batch of 32.
+
+    Summation order differs between the two, so gradients agree to float32 rounding, not bit for bit.
+    Adam divides each gradient by its own running RMS, which turns a rounding difference in a gradient
+    that nearly cancels into a visible one: on these series 2 of 26,000 weights differ by up to 8e-6
+    (the tokens and the rest agree to 1e-7). So weights must agree to a hundredth of one optimizer step.
+    """
     root, tok_dir, _ = tiny_pair
     common = [
-        f"data.paths={json.dumps([str(shared_data / f) for f in SHARED_FILES])}",
-        f"data.corpus_dir={tmp_path / 'corpus'}",
-        *QUIET,
+        *_data(bars_folder, tmp_path),
         f"model.tokenizer={tok_dir / 'best'}",
         "train.max_steps=6",
         "train.steps_per_epoch=3",
@@ -116,7 +120,7 @@ def test_gradient_accumulation_matches_the_larger_batch(tiny_pair, shared_data, 
         overrides=[*common, f"output_dir={tmp_path / 'acc'}", "train.batch_size=16", "train.accumulation_steps=2"],
     )
     a, b = big.model.state_dict(), acc.model.state_dict()
-    assert all(torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-6) for k in a)
+    assert all(torch.allclose(a[k], b[k], rtol=1e-4, atol=TINY_LR / 100) for k in a)
     assert big.final_val["loss"] == pytest.approx(acc.final_val["loss"], rel=1e-5)
 
 
