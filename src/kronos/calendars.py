@@ -142,9 +142,8 @@ def _fixed_closures(idx: pd.DatetimeIndex, weekdays: set[int]) -> set[tuple[int,
         return set()
     frame = pd.DataFrame({"month": span.month, "day": span.day, "open_weekday": span.dayofweek.isin(list(weekdays))})
     frame["traded"] = span.isin(traded_days)
-    grouped = frame.groupby(["month", "day"]).agg(
-        traded=("traded", "any"), missed=("open_weekday", "sum")
-    )  # missed counts weekday occurrences; with traded False every one of them was missed
+    # missed counts weekday occurrences; with traded False every one of them was missed
+    grouped = frame.groupby(["month", "day"]).agg(traded=("traded", "any"), missed=("open_weekday", "sum"))
     closed = grouped[(~grouped["traded"]) & (grouped["missed"] >= 2)]
     return {(int(m), int(d)) for m, d in closed.index}
 

@@ -174,9 +174,8 @@ class KronosPredictor:
                 settings = {"max_context": entry.max_context}
             else:
                 model_src, tok_src = name_or_path, None
-                resolve_file(
-                    name_or_path, CONFIG_NAME, **hub_kwargs
-                )  # a missing path or unreachable hub fails here, once
+                # a missing path or an unreachable hub fails here, once
+                resolve_file(name_or_path, CONFIG_NAME, **hub_kwargs)
                 try:
                     settings_path = resolve_file(name_or_path, PREDICTOR_CONFIG, **hub_kwargs)
                 except FileNotFoundError:  # optional: a bare model has none
