@@ -358,3 +358,15 @@ def test_kronos_serve_command_serves_the_model_dir(model_dir, tmp_path):
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_api_defaults_are_the_library_defaults():
+    """A request that names no sampling setting samples as forecast() and every command do."""
+    from kronos.options import SamplingOptions
+    from kronos.panel import DEFAULT_QUANTILES
+    from kronos.server.schemas import ForecastRequest
+
+    req = ForecastRequest(bars=[], pred_len=1)
+    lib = SamplingOptions()
+    assert (req.sample_count, req.T, req.top_p) == (lib.sample_count, lib.temperature, lib.top_p)
+    assert req.quantiles == list(DEFAULT_QUANTILES)

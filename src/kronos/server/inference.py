@@ -187,7 +187,7 @@ def forecast_body(fc: Forecast, req: ForecastRequest, job: Job, info: ModelInfo)
     body: dict[str, Any] = {
         "timestamps": [t.isoformat() for t in fc.timestamps],
         "mean": _columns(fc.paths.mean(axis=0), fc.columns),
-        "quantiles": {str(q): _columns(quantiles[i], fc.columns) for i, q in enumerate(levels)},
+        "quantiles": {f"{q:g}": _columns(quantiles[i], fc.columns) for i, q in enumerate(levels)},
         "prob_up": (close > fc.last_close).mean(axis=0).tolist(),
         "model": info.model_dump(),
         "seed": job.seed,

@@ -10,7 +10,12 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from kronos.options import SamplingOptions
+from kronos.panel import DEFAULT_QUANTILES
+
 __all__ = ["Bar", "ForecastRequest", "ForecastResponse", "ModelInfo", "ModelsResponse"]
+
+_SAMPLING = SamplingOptions()  # the library's defaults, so the API and every command agree
 
 
 class Bar(BaseModel):
@@ -34,10 +39,14 @@ class ForecastRequest(BaseModel):
 
     bars: list[Bar] = Field(description="History, oldest first.")
     pred_len: int = Field(ge=1, description="Bars to forecast.")
-    sample_count: int = Field(100, ge=1, description="Sample paths drawn; quantiles and prob_up come from them.")
-    quantiles: list[float] = Field([0.1, 0.5, 0.9], min_length=1, max_length=20, description="Levels in (0, 1).")
-    T: float = Field(1.0, gt=0, description="Sampling temperature.")
-    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling threshold.")
+    sample_count: int = Field(
+        _SAMPLING.sample_count, ge=1, description="Sample paths drawn; quantiles and prob_up come from them."
+    )
+    quantiles: list[float] = Field(
+        list(DEFAULT_QUANTILES), min_length=1, max_length=20, description="Levels in (0, 1)."
+    )
+    T: float = Field(_SAMPLING.temperature, gt=0, description="Sampling temperature.")
+    top_p: float = Field(_SAMPLING.top_p, gt=0, le=1, description="Nucleus sampling threshold.")
     seed: int | None = Field(None, ge=0, lt=2**63, description="Random seed; the response names the one used.")
     calibrate: bool = Field(False, description="Conformal calibration on the history (needs a long history).")
     future_timestamps: list[datetime] | None = Field(
