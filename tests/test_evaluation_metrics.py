@@ -19,8 +19,9 @@ H = 5
 
 
 @pytest.fixture(scope="module")
-def gld(shared_data) -> pd.DataFrame:
-    return read_series(shared_data / "etf" / "GLD_daily.parquet")["GLD_daily"].iloc[-900:].reset_index(drop=True)
+def spx(bars_folder) -> pd.DataFrame:
+    """The last 900 daily S&P 500 bars (to 2018-08; arch's dataset, read as a bar file like any other)."""
+    return read_series(bars_folder / "index" / "SP500_daily.parquet")["SP500_daily"].iloc[-900:].reset_index(drop=True)
 
 
 class _Climatology:
@@ -60,11 +61,11 @@ class _Oracle:
         return paths_to_forecast(path, history, future_timestamps, self.name)
 
 
-def test_crps_agrees_with_scoringrules_on_real_paths(gld):
+def test_crps_agrees_with_scoringrules_on_real_paths(spx):
     import scoringrules
 
-    history = gld.iloc[:600]
-    future = gld.iloc[600 : 600 + H]
+    history = spx.iloc[:600]
+    future = spx.iloc[600 : 600 + H]
     fc = DriftRandomWalk().forecast(history, pd.DatetimeIndex(future["timestamps"]), 200, seed=4)
     scores = score_paths(fc.column("close"), future["close"].to_numpy(), float(history["close"].iloc[-1]))
     expected = scoringrules.crps_ensemble(future["close"].to_numpy(), fc.column("close").T, estimator="nrg")
@@ -74,9 +75,9 @@ def test_crps_agrees_with_scoringrules_on_real_paths(gld):
     np.testing.assert_allclose(scores["rv_true"], np.sqrt(np.cumsum(r**2)), rtol=1e-12)
 
 
-def test_calibrated_paths_cover_at_the_nominal_rate_and_persistence_does_not(gld):
+def test_calibrated_paths_cover_at_the_nominal_rate_and_persistence_does_not(spx):
     config = RollingConfig(lookback=20, horizon=H, origins=250, stride=3, num_samples=1)
-    forecasts = rolling_evaluate({"GLD": gld}, [_Climatology(gld), Persistence()], config, raise_errors=True).forecasts
+    forecasts = rolling_evaluate({"SPX": spx}, [_Climatology(spx), Persistence()], config, raise_errors=True).forecasts
     metrics = compute_metrics(forecasts)
     overall = metrics[(metrics["series"] == "(all)") & (metrics["step"] == "all")].set_index("forecaster")
     clim = overall.loc["climatology"]
@@ -92,9 +93,9 @@ def test_calibrated_paths_cover_at_the_nominal_rate_and_persistence_does_not(gld
     assert clim["width50"] < clim["width80"] < clim["width90"]
 
 
-def test_oracle_reaches_the_metric_limits(gld):
+def test_oracle_reaches_the_metric_limits(spx):
     config = RollingConfig(lookback=20, horizon=H, origins=30, num_samples=1)
-    forecasts = rolling_evaluate({"GLD": gld}, [_Oracle(gld), Persistence()], config, raise_errors=True).forecasts
+    forecasts = rolling_evaluate({"SPX": spx}, [_Oracle(spx), Persistence()], config, raise_errors=True).forecasts
     metrics = compute_metrics(forecasts)
     oracle = metrics[
         (metrics["forecaster"] == "oracle") & (metrics["series"] == "(all)") & (metrics["step"] == "all")
@@ -105,6 +106,6 @@ def test_oracle_reaches_the_metric_limits(gld):
     assert oracle["cov80"] == 1.0 and oracle["width80"] == 0
     assert oracle["rel_mae_ret"] == 0
     # metrics per series and per step are there for every forecaster
-    assert set(metrics.loc[metrics["series"] != "(all)", "series"]) == {"GLD"}
+    assert set(metrics.loc[metrics["series"] != "(all)", "series"]) == {"SPX"}
     steps = metrics.loc[(metrics["series"] == "(all)") & (metrics["step"] != "all"), "step"]
     assert sorted(set(steps)) == list(range(1, H + 1))
