@@ -81,6 +81,16 @@ def _suffix(path: Path) -> str | None:
     return next((s for s in sorted(SUFFIXES, key=len, reverse=True) if name.endswith(s)), None)
 
 
+def _table_suffix(path: Path) -> str:
+    """The table suffix of a file given explicitly; any other name is an error naming the file."""
+    suffix = _suffix(path)
+    if suffix is None:
+        raise DataSourceError(
+            f"{path}: not a CSV or Parquet file name (expected one of {', '.join(SUFFIXES)}); rename it or convert it"
+        )
+    return suffix
+
+
 def series_name(path: str | os.PathLike) -> str:
     """A single-series file's name: the file name without its table suffix (``SPY_daily.csv.gz``: ``SPY_daily``)."""
     path = Path(path)
@@ -93,11 +103,7 @@ def _read_file(path: Path) -> pd.DataFrame:
         raise DataSourceError(f"{path} does not exist")
     if path.is_dir():
         raise DataSourceError(f"{path} is a folder, not a CSV or Parquet file")
-    suffix = _suffix(path)
-    if suffix is None:
-        raise DataSourceError(
-            f"{path}: not a CSV or Parquet file name (expected one of {', '.join(SUFFIXES)}); rename it or convert it"
-        )
+    suffix = _table_suffix(path)
     kind = "Parquet" if suffix in _PARQUET else "CSV"
     try:
         return pd.read_parquet(path) if kind == "Parquet" else pd.read_csv(path)
@@ -202,6 +208,20 @@ def check_series(frame: pd.DataFrame, *, label: str) -> np.ndarray:
         raise DataSourceError(str(exc)) from None
 
 
+def _require_bars(df: pd.DataFrame, where: str) -> None:
+    """A table of bars has the four price columns and at least one row."""
+    missing = [c for c in PRICE_COLS if c not in df.columns]
+    if missing:
+        raise DataSourceError(f"{where}: missing price column(s) {missing}; the columns are {list(df.columns)}")
+    if len(df) == 0:
+        raise DataSourceError(f"{where}: no bars (the table has a header but no rows)")
+
+
+def _as_float(df: pd.DataFrame) -> pd.DataFrame:
+    """The feature columns as float64 (integer volumes and prices included)."""
+    return df.astype({c: np.float64 for c in FEATURE_COLS if c in df.columns})
+
+
 def _label(where: str, symbol: str | None) -> str:
     return where if symbol is None else f"{where} (symbol {symbol!r})"
 
@@ -244,18 +264,11 @@ def read_bars(
     """
     df = read_table(source, time_column=time_column, symbol_column=symbol_column, label=label)
     where = label or ("the frame" if isinstance(source, pd.DataFrame) else str(Path(source).expanduser()))
-    missing = [c for c in PRICE_COLS if c not in df.columns]
-    if missing:
-        raise DataSourceError(f"{where}: missing price column(s) {missing}; the columns are {list(df.columns)}")
-    if len(df) == 0:
-        raise DataSourceError(f"{where}: no bars (the table has a header but no rows)")
+    _require_bars(df, where)
     df = _in_time_order(df)
     for symbol, part in _groups(df):
         check_series(part, label=_label(where, symbol))
-    for c in FEATURE_COLS:
-        if c in df.columns:
-            df[c] = df[c].astype(np.float64)
-    return df.reset_index(drop=True)
+    return _as_float(df).reset_index(drop=True)
 
 
 def discover_files(paths: Sequence[str | os.PathLike] | str | os.PathLike, *, pattern: str | None = None) -> list[Path]:
@@ -266,10 +279,8 @@ def discover_files(paths: Sequence[str | os.PathLike] | str | os.PathLike, *, pa
     explicitly with another suffix, or a folder without any table is an error: silently reading
     nothing is worse than stopping.
     """
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
     files: list[Path] = []
-    for raw in paths:
+    for raw in _as_list(paths):
         path = Path(raw).expanduser()
         if not path.exists():
             raise DataSourceError(f"data path {str(path)!r} does not exist")
@@ -283,11 +294,7 @@ def discover_files(paths: Sequence[str | os.PathLike] | str | os.PathLike, *, pa
                 raise DataSourceError(f"folder {str(path)!r} holds no CSV or Parquet file {what}")
             files.extend(found)
         else:
-            if _suffix(path) is None:
-                raise DataSourceError(
-                    f"{path}: not a CSV or Parquet file name (expected one of {', '.join(SUFFIXES)}); "
-                    "rename it or convert it"
-                )
+            _table_suffix(path)
             files.append(path)
     seen: set[Path] = set()
     unique = []
@@ -321,11 +328,7 @@ def iter_bars(
     seen: dict[str, Path] = {}
     for path in discover_files(paths, pattern=pattern):
         df = read_table(path, time_column=time_column, symbol_column=symbol_column)
-        missing = [c for c in PRICE_COLS if c not in df.columns]
-        if missing:
-            raise DataSourceError(f"{path}: missing price column(s) {missing}; the columns are {list(df.columns)}")
-        if len(df) == 0:
-            raise DataSourceError(f"{path}: no bars (the table has a header but no rows)")
+        _require_bars(df, str(path))
         for symbol, part in _groups(_in_time_order(df)):
             name = series_name(path) if symbol is None else symbol
             if wanted is not None and name not in wanted:
@@ -338,11 +341,7 @@ def iter_bars(
             if len(part) < min_rows:
                 continue
             check_series(part, label=_label(str(path), symbol))
-            frame = part.drop(columns=SYMBOL_COL, errors="ignore")
-            for c in FEATURE_COLS:
-                if c in frame.columns:
-                    frame[c] = frame[c].astype(np.float64)
-            yield name, path, frame
+            yield name, path, _as_float(part.drop(columns=SYMBOL_COL, errors="ignore"))
     if wanted is not None:
         absent = sorted(wanted - set(seen))
         if absent:
