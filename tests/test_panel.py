@@ -14,7 +14,7 @@ import torch
 from typer.testing import CliRunner
 
 from kronos import Kronos, KronosPredictor, KronosTokenizer
-from kronos.cli import app
+from kronos.cli import app, commands  # noqa: F401  (registers the commands on app)
 from kronos.generation import sample_paths
 from kronos.loading import random_tiny_predictor
 from kronos.options import SamplingOptions

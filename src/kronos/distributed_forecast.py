@@ -13,65 +13,17 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from kronos.errors import InputError, ParameterError
-from kronos.fileio import atomic_write
+from kronos.io import SYMBOL_COL, TIME_COL, read_bars, read_table, series_name, write_table
+from kronos.options import SamplingOptions
+from kronos.training.distributed import DistEnv, barrier, setup_distributed, teardown_distributed
 
-__all__ = ["DistContext", "dist_context", "run_forecast", "write_table"]
-
-PARQUET_SUFFIXES = {".parquet", ".pq"}
-
-
-@dataclass
-class DistContext:
-    """This process's place in a ``torchrun`` job (rank 0 of 1 without one)."""
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-    initialised: bool = False
-
-    def barrier(self) -> None:
-        if self.initialised:
-            import torch.distributed as dist
-
-            dist.barrier()
-
-    def close(self) -> None:
-        if self.initialised:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
-            self.initialised = False
-
-
-def dist_context(device: str | None) -> DistContext:
-    """Join the ``torchrun`` job described by the environment (gloo on CPU, NCCL on CUDA), if any."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return DistContext()
-    import torch
-    import torch.distributed as dist
-
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    cuda = torch.cuda.is_available() and (device is None or str(device).startswith("cuda"))
-    if cuda:
-        torch.cuda.set_device(local)
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if cuda else "gloo")
-    return DistContext(rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=local, initialised=True)
-
-
-def write_table(frame: pd.DataFrame, path: Path) -> Path:
-    """Write ``frame`` atomically as Parquet (``.parquet``/``.pq``) or CSV (anything else), without its index."""
-    if path.suffix.lower() in PARQUET_SUFFIXES:
-        return atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
-    return atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+__all__ = ["run_forecast"]
 
 
 def run_forecast(
@@ -81,10 +33,7 @@ def run_forecast(
     tokenizer: str | None,
     lookback: int | None,
     pred_len: int,
-    samples: int,
-    temperature: float,
-    top_p: float,
-    top_k: int = 0,
+    options: SamplingOptions,
     max_context: int | None,
     time_column: str | None,
     id_column: str,
@@ -94,75 +43,58 @@ def run_forecast(
     calendar: str | None,
     future_timestamps: Path | None,
     quantiles: Sequence[float],
-    batch_size: int | None,
     verbose: bool = True,
     random_tiny: bool = False,
-) -> tuple[pd.DataFrame | None, DistContext]:
+) -> tuple[pd.DataFrame | None, DistEnv]:
     """Forecast every series of the bar file ``data`` (read by :func:`kronos.io.read_bars`); returns the long
     frame of :func:`kronos.panel.output_columns` on rank 0 (None on other ranks), written to ``out`` when given.
     ``future_timestamps`` is a file of future times; ``lookback`` None gives each series all its bars (the
     model attends to its last ``max_context``). Errors name the parameter."""
-    from kronos.io import SYMBOL_COL, TIME_COL, read_bars, read_table, series_name
     from kronos.loading import load_predictor
     from kronos.panel import forecast_df, split_panel
 
     df = read_bars(data, time_column=time_column, symbol_column=id_column)  # checked as evaluate/train check it
-    time_column, id_column = TIME_COL, SYMBOL_COL  # read_bars' canonical names
-    id_col: str | None = id_column
-    if id_column not in df.columns:  # one series: named after the file
-        df = df.assign(**{id_column: series_name(data)})
+    if SYMBOL_COL not in df.columns:  # one series: named after the file
+        df = df.assign(**{SYMBOL_COL: series_name(data)})
     future = None
     if future_timestamps is not None:
-        future = read_table(future_timestamps, time_column=time_column, symbol_column=id_column)
-    ctx = dist_context(device)
+        future = read_table(future_timestamps, time_column=TIME_COL, symbol_column=SYMBOL_COL)
+    # the training's process-group setup: NCCL on CUDA (each rank on its local GPU), gloo on CPU
+    env = setup_distributed(device or "auto") if int(os.environ.get("WORLD_SIZE", "1")) > 1 else DistEnv()
     try:
-        if ctx.initialised:
+        if env.distributed:
             _parts_dir(out)  # every rank refuses a missing --out before any sampling
-        keys = list(split_panel(df[[id_column, time_column]], id_col, time_column))
-        mine = keys[ctx.rank :: ctx.world_size]
-        dev = (
-            f"cuda:{ctx.local_rank}"
-            if ctx.initialised and (device is None or device == "cuda") and _has_cuda()
-            else device
-        )
+        keys = list(split_panel(df[[SYMBOL_COL, TIME_COL]], SYMBOL_COL, TIME_COL))
+        mine = keys[env.rank :: env.world_size]
         predictor = load_predictor(
-            model, tokenizer=tokenizer, max_context=max_context, device=dev, random_tiny=random_tiny
+            model,
+            tokenizer=tokenizer,
+            max_context=max_context,
+            device=str(env.device) if env.distributed else device,
+            random_tiny=random_tiny,
         )
         part = None
         if mine:
             part = forecast_df(
                 predictor,
-                df[df[id_column].isin(mine)],
+                df[df[SYMBOL_COL].isin(mine)],
                 pred_len,
-                id_col=id_col,
-                time_col=time_column,
+                options,
+                id_col=SYMBOL_COL,
+                time_col=TIME_COL,
                 quantiles=quantiles,
-                sample_count=samples,
                 seed=seed,
                 lookback=lookback,
                 calendar=calendar,
                 future_timestamps=future,
-                T=temperature,
-                top_k=top_k,
-                top_p=top_p,
-                batch_size=batch_size,
-                verbose=verbose and ctx.rank == 0,
+                verbose=verbose and env.is_main,
             )
-        if not ctx.initialised:
-            result = part
-        else:
-            result = _assemble(part, keys, id_column, out, ctx)
-        if result is not None and out is not None and ctx.rank == 0:
+        result = _assemble(part, keys, out, env) if env.distributed else part
+        if result is not None and out is not None and env.is_main:
             write_table(result, out)
-        return result, ctx
+        return result, env
     finally:
-        ctx.close()
-
-
-def _has_cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
+        teardown_distributed(env)
 
 
 def _parts_dir(out: Path | None) -> Path:
@@ -173,25 +105,23 @@ def _parts_dir(out: Path | None) -> Path:
     return out.parent / f".{out.name}.parts"
 
 
-def _assemble(
-    part: pd.DataFrame | None, keys: list[Any], id_column: str, out: Path | None, ctx: DistContext
-) -> pd.DataFrame | None:
+def _assemble(part: pd.DataFrame | None, keys: list[Any], out: Path | None, env: DistEnv) -> pd.DataFrame | None:
     """Each rank writes its part; rank 0 reads them all back in input order (the parts are then removed)."""
     parts = _parts_dir(out)
     if part is not None:
-        write_table(part, parts / f"rank{ctx.rank:05d}.parquet")
-    ctx.barrier()
+        write_table(part, parts / f"rank{env.rank:05d}.parquet")
+    barrier(env)
     result = None
-    if ctx.rank == 0:
+    if env.rank == 0:
         frames = [pd.read_parquet(p) for p in sorted(parts.glob("rank*.parquet"))]
         merged = pd.concat(frames, ignore_index=True)
         order = {k: i for i, k in enumerate(keys)}
-        merged = merged.iloc[merged[id_column].map(order).argsort(kind="stable")].reset_index(drop=True)
-        if merged[id_column].nunique() != len(keys):
-            missing = sorted(set(keys) - set(merged[id_column]), key=str)[:5]
+        merged = merged.iloc[merged[SYMBOL_COL].map(order).argsort(kind="stable")].reset_index(drop=True)
+        if merged[SYMBOL_COL].nunique() != len(keys):
+            missing = sorted(set(keys) - set(merged[SYMBOL_COL]), key=str)[:5]
             raise InputError(f"assembled forecast lacks series {missing}: a rank's part is missing in {parts}")
         result = merged
-    ctx.barrier()
-    if ctx.rank == 0:
+    barrier(env)
+    if env.rank == 0:
         shutil.rmtree(parts, ignore_errors=True)
     return result

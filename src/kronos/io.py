@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from kronos.errors import InputError
+from kronos.fileio import atomic_write
 from kronos.preprocessing import FEATURE_COLS, PRICE_COLS, prepare_features, to_datetime_index
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "read_bars",
     "read_table",
     "series_name",
+    "write_table",
 ]
 
 #: The time column of every frame this module returns.
@@ -351,3 +353,11 @@ def iter_bars(
 
 def _as_list(paths: Sequence[str | os.PathLike] | str | os.PathLike) -> list[str | os.PathLike]:
     return [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+
+
+def write_table(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write ``frame`` atomically, without its index: Parquet for ``.parquet``/``.pq``, CSV otherwise."""
+    path = Path(path)
+    if _suffix(path) in _PARQUET:
+        return atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
+    return atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))

@@ -30,6 +30,7 @@ from kronos.fileio import check_writable
 from kronos.forecast import Forecast
 from kronos.io import SYMBOL_COL, TIME_COL, read_bars
 from kronos.loading import load_predictor
+from kronos.options import SamplingOptions
 from kronos.samples import SAMPLE_FILES, sample_data_path
 
 TIME_COLUMN_HELP = (
@@ -132,10 +133,9 @@ def forecast_command(
         tokenizer=tokenizer,
         lookback=lookback,
         pred_len=pred_len,
-        samples=samples,
-        temperature=temperature,
-        top_k=top_k,
-        top_p=top_p,
+        options=SamplingOptions(
+            temperature=temperature, top_k=top_k, top_p=top_p, sample_count=samples, batch_size=batch_size
+        ),
         max_context=max_context,
         time_column=time_column,
         id_column=id_column,
@@ -145,7 +145,6 @@ def forecast_command(
         calendar=calendar,
         future_timestamps=future_timestamps_file,
         quantiles=levels,
-        batch_size=batch_size,
         random_tiny=random_tiny,
     )
     if result is None or ctx.rank != 0:
