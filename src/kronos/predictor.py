@@ -101,6 +101,15 @@ def _mean_frames(prepared: Sequence[_Prepared], paths: Sequence[np.ndarray]) -> 
     return frames
 
 
+def _left_padded(arrays: list[np.ndarray]) -> np.ndarray:
+    """Rows ``(n, t_i, d)`` stacked into ``(n, max t_i, d)`` float32, zero-padded on the left (masked later)."""
+    width = max(len(a) for a in arrays)
+    batch = np.zeros((len(arrays), width, arrays[0].shape[1]), dtype=np.float32)
+    for row, a in enumerate(arrays):
+        batch[row, width - len(a) :] = a
+    return batch
+
+
 class KronosPredictor:
     """Forecast future K-line bars with a Kronos model and its tokenizer.
 
@@ -279,16 +288,8 @@ class KronosPredictor:
         with progress_bar(enabled=verbose, transient=True) as progress:
             task = progress.add_task("Generating bars", total=pred_len * len(batches))
             for members in batches:
-                longest = max(len(prepared[i].x) for i in members)
-
-                def padded(arrays: list[np.ndarray], width: int = longest) -> torch.Tensor:
-                    batch = np.zeros((len(arrays), width, arrays[0].shape[1]), dtype=np.float32)
-                    for row, a in enumerate(arrays):
-                        batch[row, width - len(a) :] = a
-                    return torch.from_numpy(batch).to(self.device)
-
-                x = padded([prepared[i].x for i in members])
-                xs = padded([prepared[i].x_stamp for i in members])
+                x = self.components.tensor(_left_padded([prepared[i].x for i in members]))
+                xs = self.components.tensor(_left_padded([prepared[i].x_stamp for i in members]))
                 ys = torch.from_numpy(np.stack([prepared[i].y_stamp for i in members])).to(self.device)
                 lengths = torch.tensor([len(prepared[i].x) for i in members], device=self.device)
                 uniforms = None
@@ -394,7 +395,15 @@ class KronosPredictor:
 
         ``seed`` samples from a private per-series generator (see :meth:`predict_batch`'s ``seeds``).
         """
-        opts = SamplingOptions(T, top_k, top_p, sample_count, use_cache, window, block)
+        opts = SamplingOptions(
+            temperature=T,
+            top_k=top_k,
+            top_p=top_p,
+            sample_count=sample_count,
+            use_cache=use_cache,
+            window=window,
+            block=block,
+        )
         n = positive_int("pred_len", pred_len)
         prepared = self._prepare_many([df], [x_timestamp], [y_timestamp], n, False)
         paths = self._paths(prepared, n, opts, None if seed is None else [seed], generator, verbose)
@@ -427,7 +436,16 @@ class KronosPredictor:
         ``batch_size`` bounds the series run at once (default: a ~2 GiB key/value cache with seeds,
         all of them without).
         """
-        opts = SamplingOptions(T, top_k, top_p, sample_count, use_cache, window, block, batch_size)
+        opts = SamplingOptions(
+            temperature=T,
+            top_k=top_k,
+            top_p=top_p,
+            sample_count=sample_count,
+            use_cache=use_cache,
+            window=window,
+            block=block,
+            batch_size=batch_size,
+        )
         n = positive_int("pred_len", pred_len)
         prepared = self._prepare_many(df_list, x_timestamp_list, y_timestamp_list, n, True)
         return _mean_frames(prepared, self._paths(prepared, n, opts, seeds, generator, verbose))
