@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-import torch
 import typer
 from rich.table import Table
 
@@ -28,10 +27,10 @@ from kronos.cli.output import console, err_console
 from kronos.errors import ParameterError
 from kronos.fileio import check_writable
 from kronos.forecast import Forecast
-from kronos.io import SYMBOL_COL, TIME_COL, read_bars
+from kronos.io import SYMBOL_COL, TIME_COL
 from kronos.loading import load_predictor
 from kronos.options import SamplingOptions
-from kronos.samples import SAMPLE_FILES, sample_data_path
+from kronos.samples import SAMPLE_FILES, load_sample
 
 TIME_COLUMN_HELP = (
     "Name of the time column (default: timestamps, timestamp, datetime, date or time in any case, or the time index)."
@@ -45,21 +44,29 @@ def note_random_tiny() -> None:
     )
 
 
+def _bar_table(title: str, stamps: pd.DatetimeIndex, columns: list[str]) -> tuple[Table, str]:
+    """A table with a time column (dates only when every bar is at midnight) and right-aligned value
+    columns; returns it with the time format its rows use."""
+    daily = bool((stamps == stamps.normalize()).all())
+    table = Table(title=title)
+    table.add_column("time", no_wrap=True, min_width=10 if daily else 16)
+    for col in columns:
+        table.add_column(col, justify="right")
+    return table, "%Y-%m-%d" if daily else "%Y-%m-%d %H:%M"
+
+
 def show_forecast(fc: Forecast, title: str, rows: int = 10) -> None:
     """Print the mean path with an 80% interval of the close."""
     mean = fc.mean()
     lo, hi = fc.interval(0.8)
-    table = Table(title=title)
-    daily = bool((mean.index == mean.index.normalize()).all())
-    table.add_column("time", no_wrap=True, min_width=10 if daily else 16)
-    for col in ("open", "high", "low", "close", "close 10%", "close 90%", "P(up)"):
-        table.add_column(col, justify="right")
+    columns = ["open", "high", "low", "close", "close 10%", "close 90%", "P(up)"]
+    table, time_format = _bar_table(title, pd.DatetimeIndex(mean.index), columns)
     prob = fc.prob_up()
     fmt = "{:.5g}".format
     for i, t in enumerate(mean.index[:rows]):
         r = mean.iloc[i]
         table.add_row(
-            t.strftime("%Y-%m-%d" if daily else "%Y-%m-%d %H:%M"),
+            t.strftime(time_format),
             fmt(r.open),
             fmt(r.high),
             fmt(r.low),
@@ -149,28 +156,25 @@ def forecast_command(
     )
     if result is None or ctx.rank != 0:
         return
-    id_col, tcol = SYMBOL_COL, TIME_COL  # read_bars' canonical names
-    n_series = result[id_col].nunique()
-    first = result[result[id_col] == result[id_col].iloc[0]]
-    show_long_forecast(first, tcol, f"{data.name}: {first[id_col].iloc[0]}, {pred_len} bars ahead, {samples} paths")
+    n_series = result[SYMBOL_COL].nunique()
+    first = result[result[SYMBOL_COL] == result[SYMBOL_COL].iloc[0]]
+    name = first[SYMBOL_COL].iloc[0]
+    show_long_forecast(first, TIME_COL, f"{data.name}: {name}, {pred_len} bars ahead, {samples} paths")
     if out is not None:
         console().print(f"wrote {len(result)} rows for {n_series} series to {out}")
 
 
 def show_long_forecast(frame: pd.DataFrame, time_col: str, title: str, rows: int = 10) -> None:
     """Print one series of a long forecast frame: mean OHLC and the close quantiles."""
-    table = Table(title=title)
     stamps = pd.DatetimeIndex(frame[time_col])
-    daily = bool((stamps == stamps.normalize()).all())
     qcols = [c for c in frame.columns if c.startswith("close_q")]
-    table.add_column("time", no_wrap=True, min_width=10 if daily else 16)
-    for col in ("open", "high", "low", "close", *qcols):
-        table.add_column(col.replace("_q", " q"), justify="right")
+    headers = [c.replace("_q", " q") for c in ("open", "high", "low", "close", *qcols)]
+    table, time_format = _bar_table(title, stamps, headers)
     fmt = "{:.5g}".format
     for i in range(min(rows, len(frame))):
         r = frame.iloc[i]
         table.add_row(
-            stamps[i].strftime("%Y-%m-%d" if daily else "%Y-%m-%d %H:%M"),
+            stamps[i].strftime(time_format),
             *(fmt(r[c]) for c in ("open", "high", "low", "close", *qcols)),
         )
     console().print(table)
@@ -187,20 +191,19 @@ def demo_command(
     random_tiny: bool = random_tiny_option(),
 ) -> None:
     """Forecast the bundled sample data with the shipped model: proves the install works, offline."""
-    df = read_bars(sample_data_path(sample))
-    hist = df.tail(lookback)
+    hist = load_sample(sample).tail(lookback)
     if random_tiny:
         note_random_tiny()
     predictor = load_predictor(model, random_tiny=random_tiny)
     if not random_tiny:
         console().print(f"model: {model} (context {predictor.max_context} bars)")
-    torch.manual_seed(seed)
     fc = predictor.forecast(
         hist,
         hist["timestamps"],
         future_timestamps(hist["timestamps"], pred_len).rename(None),
         pred_len,
         sample_count=samples,
+        seed=seed,
         verbose=True,
     )
     show_forecast(
