@@ -44,7 +44,7 @@ def note_random_tiny() -> None:
     )
 
 
-def _bar_table(title: str, stamps: pd.DatetimeIndex, columns: list[str]) -> tuple[Table, str]:
+def bar_table(title: str, stamps: pd.DatetimeIndex, columns: list[str]) -> tuple[Table, str]:
     """A table with a time column (dates only when every bar is at midnight) and right-aligned value
     columns; returns it with the time format its rows use."""
     daily = bool((stamps == stamps.normalize()).all())
@@ -60,7 +60,7 @@ def show_forecast(fc: Forecast, title: str, rows: int = 10) -> None:
     mean = fc.mean()
     lo, hi = fc.interval(0.8)
     columns = ["open", "high", "low", "close", "close 10%", "close 90%", "P(up)"]
-    table, time_format = _bar_table(title, pd.DatetimeIndex(mean.index), columns)
+    table, time_format = bar_table(title, pd.DatetimeIndex(mean.index), columns)
     prob = fc.prob_up()
     fmt = "{:.5g}".format
     for i, t in enumerate(mean.index[:rows]):
@@ -169,7 +169,7 @@ def show_long_forecast(frame: pd.DataFrame, time_col: str, title: str, rows: int
     stamps = pd.DatetimeIndex(frame[time_col])
     qcols = [c for c in frame.columns if c.startswith("close_q")]
     headers = [c.replace("_q", " q") for c in ("open", "high", "low", "close", *qcols)]
-    table, time_format = _bar_table(title, stamps, headers)
+    table, time_format = bar_table(title, stamps, headers)
     fmt = "{:.5g}".format
     for i in range(min(rows, len(frame))):
         r = frame.iloc[i]

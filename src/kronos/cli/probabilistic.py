@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 import typer
 from rich.table import Table
 
 from kronos.calendars import future_timestamps
 from kronos.calibration import CalibrationOptions
 from kronos.cli import app
-from kronos.cli.forecast import TIME_COLUMN_HELP, note_random_tiny
+from kronos.cli.forecast import TIME_COLUMN_HELP, bar_table, note_random_tiny
 from kronos.cli.options import (
     device_option,
     lookback_option,
@@ -44,19 +43,16 @@ def _table(fc: Forecast, level: float, title: str) -> Table:
     lo, hi = fc.interval(level)
     raw = fc.uncalibrated().interval(level) if fc.is_calibrated else None
     pct = round(level * 100)
-    table = Table(title=title)
     cols = (
-        ["time", "mean close", f"{pct}% low", f"{pct}% high"]
+        ["mean close", f"{pct}% low", f"{pct}% high"]
         + ([f"raw {pct}% low", f"raw {pct}% high"] if raw else [])
         + ["P(up)"]
     )
-    for col in cols:
-        table.add_column(col, justify="right")
-    daily = bool((fc.timestamps == fc.timestamps.normalize()).all())
+    table, time_format = bar_table(title, fc.timestamps, cols)
     mean, prob = fc.mean()["close"], fc.prob_up()
     for i, t in enumerate(fc.timestamps):
         row = [
-            t.strftime("%Y-%m-%d" if daily else "%Y-%m-%d %H:%M"),
+            t.strftime(time_format),
             f"{mean.iloc[i]:.6g}",
             f"{lo['close'].iloc[i]:.6g}",
             f"{hi['close'].iloc[i]:.6g}",
@@ -116,17 +112,16 @@ def forecast_dist_command(
     needed = lookback + (pred_len + (origins - 1) * (stride or pred_len) if calibrate else 0)
     hist = df.tail(needed).reset_index(drop=True)
     calibration_lookback = lookback if len(df) >= needed else None  # short file: as many bars as fit
-    tcol = TIME_COL
     if random_tiny:
         note_random_tiny()
     predictor = load_predictor(model, device=device, random_tiny=random_tiny)
-    torch.manual_seed(seed)
     fc = predictor.forecast(
         hist,
-        hist[tcol],
-        future_timestamps(hist[tcol], pred_len).rename(None),
+        hist[TIME_COL],
+        future_timestamps(hist[TIME_COL], pred_len).rename(None),
         pred_len,
         sample_count=samples,
+        seed=seed,
         verbose=True,
         calibrate=(
             CalibrationOptions(origins=origins, stride=stride, lookback=calibration_lookback) if calibrate else False
