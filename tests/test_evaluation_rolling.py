@@ -178,7 +178,7 @@ class _RecordingPredictor:
         self.seen: list[tuple[int, pd.Timestamp, int, int]] = []
 
     def forecast(self, df, x_timestamp, y_timestamp, pred_len, **kwargs):
-        self.seen.append((len(df), pd.Timestamp(x_timestamp.iloc[-1]), pred_len, kwargs["sample_count"]))
+        self.seen.append((len(df), pd.Timestamp(x_timestamp.iloc[-1]), pred_len, kwargs["options"].sample_count))
         history = df.assign(timestamps=pd.DatetimeIndex(x_timestamp).to_numpy())
         return Persistence().forecast(history, pd.DatetimeIndex(y_timestamp), 1)
 

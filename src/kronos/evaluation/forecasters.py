@@ -27,8 +27,10 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
+from kronos.calibration import CalibrationOptions
 from kronos.errors import InputError
 from kronos.forecast import FEATURES, Forecast
+from kronos.options import SamplingOptions
 
 __all__ = [
     "BASELINES",
@@ -39,6 +41,8 @@ __all__ = [
     "load_forecaster",
     "parse_forecaster_spec",
 ]
+
+_SAMPLING, _CALIBRATION = SamplingOptions(), CalibrationOptions()  # the library's defaults, not restated
 
 
 @runtime_checkable
@@ -87,25 +91,24 @@ class KronosForecaster:
         predictor: Any,
         name: str = "kronos",
         *,
-        temperature: float = 1.0,
-        top_k: int = 0,
-        top_p: float = 1.0,
+        temperature: float = _SAMPLING.temperature,
+        top_k: int = _SAMPLING.top_k,
+        top_p: float = _SAMPLING.top_p,
         max_history: int | None = None,
         calibrate: bool = False,
-        calibration_origins: int = 20,
+        calibration_origins: int = _CALIBRATION.origins,
         calibration_samples: int | None = None,
     ) -> None:
         self.predictor = predictor
         self.name = name
-        self.temperature = float(temperature)
-        self.top_k = int(top_k)
-        self.top_p = float(top_p)
-        self.calibrate = bool(calibrate)
-        self.calibration_origins = int(calibration_origins)
-        self.calibration_samples = calibration_samples
+        # validated here, once, before any worker starts; sample_count is set per call
+        self.sampling = SamplingOptions(temperature=temperature, top_k=top_k, top_p=top_p)
+        self.calibration = (
+            CalibrationOptions(origins=calibration_origins, sample_count=calibration_samples) if calibrate else None
+        )
         if max_history is None:
             # calibration needs the history before the forecast window for its rolling origins
-            max_history = 0 if self.calibrate else int(getattr(predictor, "max_context", 0) or 0)
+            max_history = 0 if calibrate else int(getattr(predictor, "max_context", 0) or 0)
         self.max_history = int(max_history)
 
     @classmethod
@@ -116,12 +119,12 @@ class KronosForecaster:
         name: str | None = None,
         device: str | None = None,
         max_context: int | None = None,
-        temperature: float = 1.0,
-        top_k: int = 0,
-        top_p: float = 1.0,
+        temperature: float = _SAMPLING.temperature,
+        top_k: int = _SAMPLING.top_k,
+        top_p: float = _SAMPLING.top_p,
         max_history: int | None = None,
         calibrate: bool = False,
-        calibration_origins: int = 20,
+        calibration_origins: int = _CALIBRATION.origins,
         calibration_samples: int | None = None,
     ) -> KronosForecaster:
         """Load a checkpoint directory (``model/`` + ``tokenizer/``), a registry name or a hub id.
@@ -193,20 +196,10 @@ class KronosForecaster:
         if len(horizons) != 1:
             raise InputError(f"forecast_many needs one horizon for every origin, got {sorted(horizons)}")
         pred_len = horizons.pop()
-        from kronos.calibration import CalibrationOptions
-
-        calibrate = (
-            CalibrationOptions(origins=self.calibration_origins, sample_count=self.calibration_samples)
-            if self.calibrate
-            else False
-        )
         options = dict(
-            T=self.temperature,
-            top_k=self.top_k,
-            top_p=self.top_p,
-            sample_count=int(num_samples),
+            options=SamplingOptions.resolve(self.sampling, sample_count=int(num_samples)),
             verbose=False,
-            calibrate=calibrate,
+            calibrate=self.calibration or False,
         )
         seed_list = [None] * len(frames) if seeds is None else [int(s) for s in seeds]
         if hasattr(self.predictor, "forecast_batch"):
