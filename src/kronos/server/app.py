@@ -213,7 +213,7 @@ def create_app(
         lambda jobs: run_group(state.predictor, jobs),
         window_ms=settings.batch_window_ms,
         max_batch=settings.max_batch,  # type: ignore[arg-type]
-        weight=lambda job: job.sample_count,
+        weight=lambda job: job.options.sample_count,
         max_weight=settings.max_batch_paths,
     )
 

@@ -23,6 +23,7 @@ import torch
 from kronos.calendars import future_timestamps
 from kronos.errors import InputError
 from kronos.forecast import Forecast
+from kronos.options import SamplingOptions
 from kronos.predictor import KronosPredictor
 from kronos.preprocessing import FEATURE_COLS, check_same_zone, prepare_features, validate_timestamps
 from kronos.server.schemas import ForecastRequest, ModelInfo
@@ -59,21 +60,14 @@ class Job:
     bars: pd.DataFrame  # timestamps + the six feature columns
     future: pd.DatetimeIndex
     pred_len: int
-    sample_count: int
-    T: float
-    top_p: float
-    seed: int
+    options: SamplingOptions
+    seed: int  # the forecast and its calibration origins sample from it (kronos.options.derive_seed)
     calibrate: bool
     key: Hashable = field(init=False)
 
     def __post_init__(self) -> None:
         # Equal keys may share a batch: the same sampling settings (history lengths may differ).
-        same = (self.pred_len, self.sample_count, self.T, self.top_p)
-        self.key = ("calibrate", id(self)) if self.calibrate else same
-
-    def generator(self, device: torch.device) -> torch.Generator:
-        """The generator of the calibration forecasts (the forecast itself samples from ``seed``)."""
-        return torch.Generator(device=device).manual_seed(self.seed)
+        self.key = ("calibrate", id(self)) if self.calibrate else (self.pred_len, self.options)
 
 
 def build_job(req: ForecastRequest, limits: Limits) -> Job:
@@ -124,7 +118,8 @@ def build_job(req: ForecastRequest, limits: Limits) -> Job:
         except InputError as exc:
             raise RequestError(422, ["body", "bars"], str(exc)) from None
     seed = req.seed if req.seed is not None else secrets.randbelow(2**31)
-    return Job(frame, pd.DatetimeIndex(future), req.pred_len, req.sample_count, req.T, req.top_p, seed, req.calibrate)
+    options = SamplingOptions(temperature=req.T, top_p=req.top_p, sample_count=req.sample_count)
+    return Job(frame, pd.DatetimeIndex(future), req.pred_len, options, seed, req.calibrate)
 
 
 def _run_one(predictor: KronosPredictor, job: Job) -> Forecast | Exception:
@@ -134,11 +129,8 @@ def _run_one(predictor: KronosPredictor, job: Job) -> Forecast | Exception:
             job.bars["timestamps"],
             pd.Series(job.future),
             job.pred_len,
-            T=job.T,
-            top_p=job.top_p,
-            sample_count=job.sample_count,
+            job.options,
             seed=job.seed,
-            generator=job.generator(predictor.device),
             calibrate=job.calibrate,
         )
     except Exception as exc:  # handed to that request's caller only
@@ -160,9 +152,7 @@ def run_group(predictor: KronosPredictor, jobs: Sequence[Job]) -> list[Forecast 
                 [j.bars["timestamps"] for j in jobs],
                 [pd.Series(j.future) for j in jobs],
                 first.pred_len,
-                T=first.T,
-                top_p=first.top_p,
-                sample_count=first.sample_count,
+                first.options,
                 seeds=[j.seed for j in jobs],
                 batch_size=len(jobs),
             )
