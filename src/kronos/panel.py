@@ -28,7 +28,15 @@ from kronos.validation import positive_int
 if TYPE_CHECKING:
     from kronos.predictor import KronosPredictor
 
-__all__ = ["DEFAULT_QUANTILES", "forecast_df", "forecasts_to_long", "output_columns", "series_seed", "split_panel"]
+__all__ = [
+    "DEFAULT_QUANTILES",
+    "forecast_df",
+    "forecasts_to_long",
+    "level_name",
+    "output_columns",
+    "series_seed",
+    "split_panel",
+]
 
 DEFAULT_QUANTILES: tuple[float, ...] = (0.1, 0.5, 0.9)
 
@@ -38,14 +46,15 @@ def series_seed(seed: int, series_id: Any) -> int:
     return derive_seed(seed, series_id)
 
 
-def _level_name(q: float) -> str:
+def level_name(q: float) -> str:
+    """How a quantile level is written in column names and JSON keys: ``0.1`` (``close_q0.1``)."""
     return f"{float(q):g}"
 
 
 def output_columns(id_col: str | None, time_col: str, quantiles: Sequence[float]) -> list[str]:
     """The long schema: id (when there is one), time, the six means, then ``{column}_q{level}`` per column and level."""
     cols = ([id_col] if id_col else []) + [time_col] + list(FEATURES)
-    return cols + [f"{c}_q{_level_name(q)}" for c in FEATURES for q in quantiles]
+    return cols + [f"{c}_q{level_name(q)}" for c in FEATURES for q in quantiles]
 
 
 def _check_quantiles(quantiles: Sequence[float]) -> list[float]:
@@ -53,7 +62,7 @@ def _check_quantiles(quantiles: Sequence[float]) -> list[float]:
     bad = [q for q in levels if not 0.0 < q < 1.0]
     if bad:
         raise InputError(f"quantiles must be in (0, 1), got {bad}")
-    if len({_level_name(q) for q in levels}) != len(levels):
+    if len({level_name(q) for q in levels}) != len(levels):
         raise InputError(f"quantiles repeat a level: {levels}")
     return levels
 
@@ -190,7 +199,7 @@ def forecasts_to_long(
         qs = np.quantile(fc.paths, list(quantiles), axis=0) if len(quantiles) else np.empty((0,) + mean.shape)
         for j, col in enumerate(FEATURES):
             for k, q in enumerate(quantiles):
-                part[f"{col}_q{_level_name(q)}"] = qs[k, :, j]
+                part[f"{col}_q{level_name(q)}"] = qs[k, :, j]
         parts.append(pd.DataFrame(part))
     out = pd.concat(parts, ignore_index=True)
     return out[output_columns(id_col, time_col, quantiles)]

@@ -25,7 +25,7 @@ from kronos.errors import ParameterError
 from kronos.forecast import Forecast
 from kronos.io import TIME_COL, read_bars
 from kronos.loading import load_predictor
-from kronos.panel import output_columns
+from kronos.panel import level_name, output_columns
 from kronos.samples import sample_data_path
 
 
@@ -71,7 +71,7 @@ def _write_csv(fc: Forecast, levels: list[float], out: Path) -> None:
     quantiles = sorted({round((1 - lv) / 2, 6) for lv in levels} | {round((1 + lv) / 2, 6) for lv in levels} | {0.5})
     frame = fc.mean()
     for q in quantiles:
-        frame[f"close_q{q:g}"] = fc.quantile(q)["close"]  # type: ignore[index]
+        frame[f"close_q{level_name(q)}"] = fc.quantile(q)["close"]  # type: ignore[index]
     schema = [c for c in output_columns(None, "timestamps", quantiles)[1:] if c in frame.columns]
     frame = frame[schema]
     frame["prob_up"] = fc.prob_up()

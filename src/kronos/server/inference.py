@@ -24,6 +24,7 @@ from kronos.calendars import future_timestamps
 from kronos.errors import InputError
 from kronos.forecast import Forecast
 from kronos.options import SamplingOptions
+from kronos.panel import level_name
 from kronos.predictor import KronosPredictor
 from kronos.preprocessing import FEATURE_COLS, check_same_zone, prepare_features, validate_timestamps
 from kronos.server.schemas import ForecastRequest, ModelInfo
@@ -177,7 +178,7 @@ def forecast_body(fc: Forecast, req: ForecastRequest, job: Job, info: ModelInfo)
     body: dict[str, Any] = {
         "timestamps": [t.isoformat() for t in fc.timestamps],
         "mean": _columns(fc.paths.mean(axis=0), fc.columns),
-        "quantiles": {f"{q:g}": _columns(quantiles[i], fc.columns) for i, q in enumerate(levels)},
+        "quantiles": {level_name(q): _columns(quantiles[i], fc.columns) for i, q in enumerate(levels)},
         "prob_up": (close > fc.last_close).mean(axis=0).tolist(),
         "model": info.model_dump(),
         "seed": job.seed,
