@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kronos.registry import PUBLISHED_CONFIGS
+from kronos.model.registry import PUBLISHED_CONFIGS
 
 CASES = {
     "a": dict(lookback=400, pred_len=120, sample_count=5, n_series=1),
@@ -50,8 +50,8 @@ def load_series(n_series: int, length: int) -> list[pd.DataFrame]:
             start = len(df) - length - 50 * (i // len(files)) - 1
             frames.append(df.iloc[start : start + length].reset_index(drop=True))
     else:
-        from kronos.io import read_bars
-        from kronos.samples import sample_data_path
+        from kronos.bars.reader import read_bars
+        from kronos.bars.samples import sample_data_path
 
         df = read_bars(sample_data_path("googl"))
         frames = [df.iloc[len(df) - length - 5 * i : len(df) - 5 * i].reset_index(drop=True) for i in range(n_series)]

@@ -122,7 +122,7 @@ def anomaly_study(
 
     from kronos import KronosPredictor
     from kronos.evaluation.data import read_series
-    from kronos.registry import DEFAULT_MODEL
+    from kronos.model.registry import DEFAULT_MODEL
 
     predictor = KronosPredictor.from_pretrained(model or DEFAULT_MODEL, device="cpu")
     rng = np.random.default_rng(seed)

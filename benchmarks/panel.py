@@ -54,7 +54,7 @@ def load_panel(n_series: int) -> pd.DataFrame:
 
 def load_predictor(spec: str, device: str):
     from kronos import Kronos, KronosPredictor, KronosTokenizer
-    from kronos.registry import PUBLISHED_CONFIGS
+    from kronos.model.registry import PUBLISHED_CONFIGS
 
     if spec == "random":
         import torch
@@ -81,7 +81,7 @@ def _original_worker(model_dir: str, mode: str, n: int, device: str, threads: in
 
     torch.set_num_threads(threads)
     predictor = KronosPredictor.from_pretrained(model_dir, device=device)
-    from kronos.calendars import future_timestamps
+    from kronos.bars.calendars import future_timestamps
 
     panel = load_panel(n)
     frames = [g.drop(columns="symbol").reset_index(drop=True) for _, g in panel.groupby("symbol", sort=False)]

@@ -35,8 +35,8 @@ import numpy as np
 import psutil
 import torch
 
-from kronos.io import read_bars
-from kronos.samples import sample_data_path
+from kronos.bars.reader import read_bars
+from kronos.bars.samples import sample_data_path
 
 REPO = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -281,7 +281,7 @@ def main() -> None:
     if len(results) == 2 and results[1]["rps"] > 0:
         print(f"speed-up of micro-batching: {results[0]['rps'] / results[1]['rps']:.2f}x requests/s")
     if args.json:
-        from kronos.fileio import atomic_write_text
+        from kronos.core.files import atomic_write_text
 
         atomic_write_text(
             args.json, json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": results}, indent=2)

@@ -1,7 +1,7 @@
 """Training throughput and peak memory: a predictor step with Kronos-small, a tokenizer step with Tokenizer-base.
 
 Both use the published configurations with random weights and run the trainer's own step code
-(:mod:`kronos.training.tasks`): for the predictor, the frozen tokenizer's encoding of the window, the
+(:mod:`kronos.training.objectives`): for the predictor, the frozen tokenizer's encoding of the window, the
 forward with the sampled coarse token (the original fine-tuning), the next-token loss, backward,
 gradient clipping and an AdamW step; for the tokenizer, reconstruction + BSQ loss, backward, clipping
 and AdamW. Windows are real bars from ``../shared/data`` (lookback-normalised, as in training).
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kronos.registry import PUBLISHED_CONFIGS
+from kronos.model.registry import PUBLISHED_CONFIGS
 
 SMALL = PUBLISHED_CONFIGS["Kronos-small"].to_dict()
 TOKENIZER_BASE = PUBLISHED_CONFIGS["Kronos-Tokenizer-base"].to_dict()
@@ -44,8 +44,8 @@ def _windows(batch: int, window: int, seed: int = 0) -> tuple[np.ndarray, np.nda
     """``batch`` random lookback-normalised windows of real bars and their calendar stamps."""
     import pandas as pd
 
-    from kronos.data.dataset import normalize_window
-    from kronos.preprocessing import calendar_features, prepare_features
+    from kronos.bars.preprocessing import calendar_features, prepare_features
+    from kronos.training.windows import normalize_window
 
     rng = np.random.default_rng(seed)
     xs, stamps = [], []
@@ -73,9 +73,9 @@ def run_case(
 ) -> None:
     import torch
 
-    from kronos.tokenizer import KronosTokenizer
+    from kronos.model.tokenizer import KronosTokenizer
     from kronos.training.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-    from kronos.training.tasks import PredictorTask, TokenizerTask
+    from kronos.training.objectives import PredictorTask, TokenizerTask
     from kronos.training.trainer import _mixed_precision
 
     if threads:

@@ -14,10 +14,10 @@ from pathlib import Path
 import torch
 
 from kronos import KronosPredictor
-from kronos.calendars import future_timestamps
-from kronos.calibration import CalibrationOptions
-from kronos.io import read_bars
-from kronos.samples import sample_data_path
+from kronos.bars.calendars import future_timestamps
+from kronos.bars.reader import read_bars
+from kronos.bars.samples import sample_data_path
+from kronos.forecasting.calibration import CalibrationOptions
 
 HERE = Path(__file__).resolve().parent
 

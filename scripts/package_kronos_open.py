@@ -26,7 +26,7 @@ import torch
 import yaml
 
 from kronos import Kronos, KronosTokenizer
-from kronos.fileio import atomic_write, atomic_write_text
+from kronos.core.files import atomic_write, atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 DEST = ROOT / "src" / "kronos" / "pretrained" / "kronos-open"

@@ -4,7 +4,7 @@ Data, by fixture (all but ``shared_data`` ship with the repository or an install
 tests that use them run in a bare clone):
 
 - ``googl_bars``: 600 daily GOOGL bars, 2016-04..2018-08, and ``eurusd_bars``: 1,000 hourly EURUSD bars,
-  2017-11..2017-12. The package's bundled samples (``kronos.samples``), excerpts of gym-anytrading's
+  2017-11..2017-12. The package's bundled samples (``kronos.bars.samples``), excerpts of gym-anytrading's
   datasets (MIT licence, https://github.com/AminHP/gym-anytrading).
 - ``sp500_bars`` and ``nasdaq_bars``: 5,031 daily bars of the S&P 500 and NASDAQ Composite indices,
   1999-01..2018-12, as shipped by the ``arch`` package (``arch.data.sp500`` / ``arch.data.nasdaq``;
@@ -75,7 +75,7 @@ def tiny_reference() -> Path:
 
 @pytest.fixture(scope="session")
 def _samples() -> dict[str, pd.DataFrame]:
-    from kronos.samples import load_sample
+    from kronos.bars.samples import load_sample
 
     return {name: load_sample(name) for name in ("googl", "eurusd")}
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from safetensors.torch import save_file
 
-from kronos.data import dataset
 from kronos.training import train
+from kronos.training import windows as dataset
 
 
 def main() -> None:

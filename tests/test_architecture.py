@@ -15,50 +15,21 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
-#: Bottom to top; the docs/architecture.md table lists the same names. A prefix covers a whole subpackage.
+#: Bottom to top; the docs/architecture.md table lists the same names. Each layer is a subpackage (a prefix
+#: covers the whole package); ``kronos`` alone is the facade, ``kronos/__init__.py``.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    (
-        "foundation",
-        (
-            "kronos.config",
-            "kronos.errors",
-            "kronos.validation",
-            "kronos.extras",
-            "kronos.fileio",
-            "kronos.device",
-            "kronos.progress",
-            "kronos.hub",
-            "kronos.registry",
-        ),
-    ),
-    ("blocks", ("kronos.cache", "kronos.quantizer", "kronos.blocks")),
-    ("model", ("kronos.tokenizer", "kronos.model")),
-    ("generation", ("kronos.options", "kronos.sampling", "kronos.generation")),
-    (
-        "data",
-        ("kronos.preprocessing", "kronos.io", "kronos.calendars", "kronos.samples", "kronos.data"),
-    ),
-    (
-        "forecasting",
-        (
-            "kronos.components",
-            "kronos.forecast",
-            "kronos.plotting",
-            "kronos.calibration",
-            "kronos.anomaly",
-            "kronos.embeddings",
-            "kronos.tasks",
-            "kronos.synthesis",
-        ),
-    ),
-    ("predictor", ("kronos", "kronos.predictor", "kronos.loading", "kronos.panel")),
-    ("workflows", ("kronos.distributed_forecast", "kronos.evaluation", "kronos.training")),
+    ("core", ("kronos.core",)),
+    ("model", ("kronos.model",)),
+    ("inference", ("kronos.inference",)),
+    ("bars", ("kronos.bars",)),
+    ("forecasting", ("kronos", "kronos.forecasting")),
+    ("workflows", ("kronos.training", "kronos.evaluation")),
     ("server", ("kronos.server",)),
     ("cli", ("kronos.cli", "kronos.__main__")),
 ]
 
-#: Layers that hold model code: torch only, no pandas (data frames stop at the predictor).
-PANDAS_FREE = {"blocks", "model", "generation"}
+#: Layers that hold model code: torch only, no pandas (data frames stop at the forecasting layer).
+PANDAS_FREE = {"core", "model", "inference"}
 
 
 def module_name(path: Path) -> str:
@@ -167,18 +138,23 @@ def test_documented_layers_match():
     [
         ("kronos.evaluation.rolling", "from .metrics import crps", False, {"kronos.evaluation.metrics"}),
         ("kronos.evaluation", "from . import metrics", True, {"kronos.evaluation.metrics"}),
-        ("kronos.server.app", "from ..predictor import KronosPredictor", False, {"kronos.predictor"}),
-        ("kronos.panel", "def f():\n    from kronos.cli.forecast import x", False, {"kronos.cli.forecast"}),
-        ("kronos.panel", "import numpy, kronos.model", False, {"kronos.model"}),
+        (
+            "kronos.server.app",
+            "from ..forecasting.predictor import KronosPredictor",
+            False,
+            {"kronos.forecasting.predictor"},
+        ),
+        ("kronos.forecasting.panel", "def f():\n    from kronos.cli.forecast import x", False, {"kronos.cli.forecast"}),
+        ("kronos.forecasting.panel", "import numpy, kronos.model.kronos", False, {"kronos.model.kronos"}),
     ],
 )
 def test_import_resolution(module, source, is_package, expected):
     """The checker sees relative and lazy imports (else the rule above could pass by not looking)."""
-    known = {"kronos.evaluation.metrics", "kronos.predictor", "kronos.cli.forecast", "kronos.model"}
+    known = {"kronos.evaluation.metrics", "kronos.forecasting.predictor", "kronos.cli.forecast", "kronos.model.kronos"}
     assert imports_of(module, source, known, is_package) == expected
 
 
 def test_rule_catches_an_upward_import():
-    own, theirs = layer_of("kronos.model"), layer_of("kronos.predictor")
+    own, theirs = layer_of("kronos.model.kronos"), layer_of("kronos.forecasting.predictor")
     assert own is not None and theirs is not None and theirs[0] > own[0]
     assert layer_of("kronos.not_a_module") is None  # the facade's entry claims only kronos/__init__.py

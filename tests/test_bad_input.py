@@ -130,7 +130,7 @@ def test_batch_errors_name_the_series(predictor, series):
 
 def test_volume_and_amount_filling_follows_the_original(predictor, series):
     """No volume: volume and amount forecasts are made from zeros; volume only: amount = volume * mean price."""
-    from kronos.preprocessing import prepare_features
+    from kronos.bars.preprocessing import prepare_features
 
     df, _, _ = series
     x = prepare_features(df[["open", "high", "low", "close", "volume"]])

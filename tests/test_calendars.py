@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from kronos.calendars import future_timestamps, get_calendar, infer_schedule
-from kronos.preprocessing import InputError
+from kronos.bars.calendars import future_timestamps, get_calendar, infer_schedule
+from kronos.bars.preprocessing import InputError
 
 
 def _cut(times: pd.Series, last: str, n: int) -> tuple[pd.Series, pd.DatetimeIndex]:

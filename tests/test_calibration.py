@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from kronos import InputError
-from kronos.calibration import (
+from kronos.bars.samples import load_sample
+from kronos.forecasting.calibration import (
     CalibrationOptions,
     apply_offsets,
     conformal_offsets,
@@ -20,7 +21,6 @@ from kronos.calibration import (
     origin_forecasts,
     origin_layout,
 )
-from kronos.samples import load_sample
 
 DEFAULT_LEVELS_80 = (0.1, 0.5, 0.9)
 

@@ -1,7 +1,7 @@
 """The command line's contract: every command fails the same way, shares its defaults and its column names,
 and the library never imports the command line.
 
-Runs in a bare clone: bundled samples (kronos.samples) and the hidden ``--random-tiny`` model only.
+Runs in a bare clone: bundled samples (kronos.bars.samples) and the hidden ``--random-tiny`` model only.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ import typer.main
 from typer.testing import CliRunner
 
 import kronos.cli.commands  # noqa: F401  (registers every command on the app)
+from kronos.bars.samples import sample_data_path
 from kronos.cli import app
-from kronos.errors import ParameterError
-from kronos.extras import EXTRAS, MissingExtraError, require
-from kronos.panel import output_columns
-from kronos.registry import DEFAULT_LOOKBACK, DEFAULT_MODEL, resolve_model
-from kronos.samples import sample_data_path
+from kronos.core.errors import ParameterError
+from kronos.core.extras import EXTRAS, MissingExtraError, require
+from kronos.forecasting.panel import output_columns
+from kronos.model.registry import DEFAULT_LOOKBACK, DEFAULT_MODEL, resolve_model
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "kronos"
 GOOGL = str(sample_data_path("googl"))
@@ -162,11 +162,11 @@ def test_no_library_error_names_a_command_line_flag():
 
 def test_optional_imports_go_through_require():
     # server/* is imported only through kronos.server, which requires the extra first; pyqlib_available probes
-    allowed = {"kronos/server/app.py", "kronos/server/runner.py", "kronos/data/qlib.py:pyqlib_available"}
+    allowed = {"kronos/server/app.py", "kronos/server/runner.py", "kronos/bars/qlib.py:pyqlib_available"}
     offenders = []
     for path in sorted(SRC.rglob("*.py")):
         rel = str(path.relative_to(SRC.parent))
-        if rel in allowed or rel == "kronos/extras.py":
+        if rel in allowed or rel == "kronos/core/extras.py":
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         probes = {
@@ -185,7 +185,7 @@ def test_optional_imports_go_through_require():
                 continue
             if any(t in EXTRAS for t in tops) and node.lineno not in probes:
                 offenders.append(f"{rel}:{node.lineno}")
-    assert not offenders, f"optional imports outside kronos.extras.require: {offenders}"
+    assert not offenders, f"optional imports outside kronos.core.extras.require: {offenders}"
 
 
 def test_require_names_the_extra(monkeypatch):

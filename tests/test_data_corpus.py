@@ -8,15 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kronos.data import (
+from kronos.bars.preprocessing import calendar_features
+from kronos.bars.sources import iter_series
+from kronos.training.corpus import (
     Corpus,
     CorpusError,
     GapRule,
     SplitSpec,
     build_corpus,
-    iter_series,
 )
-from kronos.preprocessing import calendar_features
 
 
 @pytest.fixture(scope="module")

@@ -7,14 +7,9 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from kronos.data import (
-    EvalWindowSampler,
-    RandomWindowSampler,
-    SplitSpec,
-    WindowDataset,
-    build_corpus,
-    iter_series,
-)
+from kronos.bars.sources import iter_series
+from kronos.training.corpus import SplitSpec, build_corpus
+from kronos.training.windows import EvalWindowSampler, RandomWindowSampler, WindowDataset
 
 
 @pytest.fixture(scope="module")

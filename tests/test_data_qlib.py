@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kronos.data import DataSourceError, QlibSource, iter_qlib_series, pyqlib_available
-from kronos.preprocessing import prepare_features
+from kronos.bars.preprocessing import prepare_features
+from kronos.bars.qlib import QlibSource, iter_qlib_series, pyqlib_available
+from kronos.bars.sources import DataSourceError
 
 SYMBOLS = ["SH600519", "SZ000001", "SZ300750"]
 SUSPENDED = {"SZ000001": ["2019-03-05", "2019-03-06", "2019-07-15"]}

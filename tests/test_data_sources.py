@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kronos.data import DataSourceError, discover_files, iter_series
-from kronos.preprocessing import calendar_features, prepare_features
+from kronos.bars.preprocessing import calendar_features, prepare_features
+from kronos.bars.sources import DataSourceError, discover_files, iter_series
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,8 @@ import pytest
 import torch
 
 from kronos import InputError
-from kronos.io import read_bars
-from kronos.preprocessing import NORM_EPS, Normalizer, calendar_features, prepare_features
+from kronos.bars.preprocessing import NORM_EPS, Normalizer, calendar_features, prepare_features
+from kronos.bars.reader import read_bars
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -171,7 +171,7 @@ def test_small_integers_are_not_taken_for_timestamps(predictor, eurusd):
 
 
 def test_fractional_epoch_seconds_keep_their_fraction():
-    from kronos.preprocessing import to_datetime_index
+    from kronos.bars.preprocessing import to_datetime_index
 
     idx = to_datetime_index(pd.Series([1_700_000_000.5, 1_700_000_060.25]))
     assert list(idx) == [pd.Timestamp("2023-11-14 22:13:20.5"), pd.Timestamp("2023-11-14 22:14:20.25")]

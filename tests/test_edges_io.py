@@ -18,17 +18,17 @@ from typer.testing import CliRunner
 
 from kronos import ConfigError, InputError, Kronos, KronosPredictor
 from kronos import hub as hub_module
+from kronos.bars.sources import DataSourceError
 from kronos.cli import (
     app,
     commands,  # noqa: F401  (registers the commands)
 )
-from kronos.data.sources import DataSourceError
-from kronos.device import DeviceError, resolve_device
+from kronos.core.device import DeviceError, resolve_device
+from kronos.core.files import remove_stale_temp_dirs
 from kronos.evaluation import report
 from kronos.evaluation.baselines import Persistence
 from kronos.evaluation.data import read_series
 from kronos.evaluation.rolling import RollingConfig, rolling_evaluate
-from kronos.fileio import remove_stale_temp_dirs
 from kronos.training import train
 
 runner = CliRunner()

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from kronos.bars.preprocessing import InputError
 from kronos.evaluation import (
     RollingConfig,
     compute_metrics,
@@ -16,7 +17,6 @@ from kronos.evaluation import (
 from kronos.evaluation.baselines import Persistence
 from kronos.evaluation.forecasters import parse_forecaster_spec
 from kronos.evaluation.rolling import origin_plan
-from kronos.preprocessing import InputError
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from kronos import Forecast
-from kronos.forecast import FEATURES
-from kronos.samples import load_sample
+from kronos.bars.samples import load_sample
+from kronos.forecasting.forecast import FEATURES
 
 PRED_LEN, PATHS = 8, 40
 

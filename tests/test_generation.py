@@ -82,8 +82,8 @@ def test_block_window_mode_is_an_approximation_that_only_differs_after_sliding(p
 
 
 def test_autoregressive_inference_function_keeps_the_original_signature(tiny_reference, sp500_bars):
-    from kronos.generation import auto_regressive_inference
-    from kronos.preprocessing import Normalizer, calendar_features, prepare_features
+    from kronos.bars.preprocessing import Normalizer, calendar_features, prepare_features
+    from kronos.inference.generation import auto_regressive_inference
 
     ((df, xt, yt),) = _windows(sp500_bars, [32], 6)
     tok = KronosTokenizer.from_pretrained(tiny_reference / "tokenizer")
@@ -108,8 +108,8 @@ def test_autoregressive_inference_function_keeps_the_original_signature(tiny_ref
 
 def test_cached_generation_keeps_dtypes_consistent_under_bf16_autocast(tiny_predictor):
     """Reduced-precision autocast (as on CUDA) must not break the cache or sampling; CPU autocast stands in."""
-    from kronos.generation import sample_paths
-    from kronos.options import SamplingOptions
+    from kronos.inference.generation import sample_paths
+    from kronos.inference.options import SamplingOptions
 
     p = tiny_predictor
     x, xs, ys = torch.randn(2, 60, 6), torch.zeros(2, 60, 5), torch.zeros(2, 10, 5)

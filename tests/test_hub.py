@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from kronos import ConfigError, Kronos, KronosPredictor, KronosTokenizer
-from kronos.registry import resolve_model
+from kronos.model.registry import resolve_model
 
 
 def test_save_then_load_reproduces_state_and_config(tiny_reference, tmp_path):

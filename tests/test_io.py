@@ -1,4 +1,4 @@
-"""kronos.io: the one reader of bar files, and the same file behaving the same in every command.
+"""kronos.bars.reader: the one reader of bar files, and the same file behaving the same in every command.
 
 Built from the bundled samples and small frames only, so it runs in a bare clone (no ../shared).
 """
@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from kronos.calendars import future_timestamps
-from kronos.io import DataSourceError, discover_files, iter_bars, read_bars, read_table
-from kronos.preprocessing import FEATURE_COLS, InputError
-from kronos.samples import load_sample, sample_data_path
+from kronos.bars.calendars import future_timestamps
+from kronos.bars.preprocessing import FEATURE_COLS, InputError
+from kronos.bars.reader import DataSourceError, discover_files, iter_bars, read_bars, read_table
+from kronos.bars.samples import load_sample, sample_data_path
 
 REPO = Path(__file__).resolve().parents[1]
 PRICES = ["open", "high", "low", "close"]

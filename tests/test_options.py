@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from kronos import CalibrationOptions, InputError, Kronos, KronosPredictor, KronosTokenizer, SamplingOptions
-from kronos.calendars import future_timestamps
-from kronos.panel import forecast_df, series_seed
-from kronos.validation import integer, number, one_of, positive_int, probability
+from kronos.bars.calendars import future_timestamps
+from kronos.core.validation import integer, number, one_of, positive_int, probability
+from kronos.forecasting.panel import forecast_df, series_seed
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -80,7 +80,8 @@ def test_resolve_merges_keywords_and_accepts_the_original_T():
 
 
 def test_forecast_api_has_no_defaults_of_its_own():
-    """forecast, forecast_batch, forecast_df and kronos.panel take SamplingOptions' defaults; no private flags."""
+    """forecast, forecast_batch, forecast_df and kronos.forecasting.panel take SamplingOptions' defaults; no
+    private flags."""
     for fn in (KronosPredictor.forecast, KronosPredictor.forecast_batch, KronosPredictor.forecast_df, forecast_df):
         params = inspect.signature(fn).parameters
         assert params["options"].default is None

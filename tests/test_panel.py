@@ -14,13 +14,13 @@ import torch
 from typer.testing import CliRunner
 
 from kronos import Kronos, KronosPredictor, KronosTokenizer
+from kronos.bars.preprocessing import InputError
 from kronos.cli import app, commands  # noqa: F401  (registers the commands on app)
-from kronos.generation import sample_paths
-from kronos.loading import random_tiny_predictor
-from kronos.options import SamplingOptions
-from kronos.panel import output_columns, series_seed
-from kronos.preprocessing import InputError
-from kronos.sampling import logits_to_probs, sample_from_uniform
+from kronos.forecasting.loading import random_tiny_predictor
+from kronos.forecasting.panel import output_columns, series_seed
+from kronos.inference.generation import sample_paths
+from kronos.inference.options import SamplingOptions
+from kronos.inference.sampling import logits_to_probs, sample_from_uniform
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -34,7 +34,7 @@ def panel() -> pd.DataFrame:
     the bundled GOOGL daily and EURUSD hourly samples and arch's S&P 500 and NASDAQ daily indices."""
     nasdaq = pytest.importorskip("arch.data.nasdaq", reason="arch is not installed (pip install 'kronos-kline[eval]')")
     sp500 = pytest.importorskip("arch.data.sp500")
-    from kronos.samples import load_sample
+    from kronos.bars.samples import load_sample
 
     def arch_bars(module) -> pd.DataFrame:
         return module.load().rename(columns=str.lower).rename_axis("timestamps").reset_index()

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kronos import InputError, Kronos, KronosPredictor, KronosTokenizer
-from kronos.io import read_bars
+from kronos.bars.reader import read_bars
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -98,7 +98,7 @@ def cases(draw):
 
 
 def _expected_index(yt) -> pd.DatetimeIndex:
-    from kronos.preprocessing import to_datetime_index
+    from kronos.bars.preprocessing import to_datetime_index
 
     return to_datetime_index(yt)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from kronos.sampling import (
+from kronos.inference.sampling import (
     logits_to_probs,
     sample,
     top_k_filter,

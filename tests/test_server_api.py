@@ -23,10 +23,10 @@ import pytest
 pytest.importorskip("fastapi", reason="the server extra is not installed")
 httpx = pytest.importorskip("httpx", reason="httpx (dev extra) is not installed")
 
-from kronos.io import read_bars  # noqa: E402
-from kronos.loading import random_tiny_predictor  # noqa: E402
-from kronos.predictor import KronosPredictor  # noqa: E402
-from kronos.samples import sample_data_path  # noqa: E402
+from kronos.bars.reader import read_bars  # noqa: E402
+from kronos.bars.samples import sample_data_path  # noqa: E402
+from kronos.forecasting.loading import random_tiny_predictor  # noqa: E402
+from kronos.forecasting.predictor import KronosPredictor  # noqa: E402
 from kronos.server import Limits, ServerSettings, create_app  # noqa: E402
 from kronos.server.batching import MicroBatcher  # noqa: E402
 from kronos.server.runner import serve_in_thread  # noqa: E402
@@ -362,8 +362,8 @@ def test_kronos_serve_command_serves_the_model_dir(model_dir, tmp_path):
 
 def test_api_defaults_are_the_library_defaults():
     """A request that names no sampling setting samples as forecast() and every command do."""
-    from kronos.options import SamplingOptions
-    from kronos.panel import DEFAULT_QUANTILES
+    from kronos.forecasting.panel import DEFAULT_QUANTILES
+    from kronos.inference.options import SamplingOptions
     from kronos.server.schemas import ForecastRequest
 
     req = ForecastRequest(bars=[], pred_len=1)

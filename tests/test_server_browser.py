@@ -18,9 +18,9 @@ import pytest
 pytest.importorskip("fastapi", reason="the server extra is not installed")
 httpx = pytest.importorskip("httpx", reason="httpx (dev extra) is not installed")
 
-from kronos.io import read_bars  # noqa: E402
-from kronos.loading import random_tiny_predictor  # noqa: E402
-from kronos.samples import sample_data_path  # noqa: E402
+from kronos.bars.reader import read_bars  # noqa: E402
+from kronos.bars.samples import sample_data_path  # noqa: E402
+from kronos.forecasting.loading import random_tiny_predictor  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -47,7 +47,7 @@ def chromium() -> str:
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory):
-    from kronos.predictor import KronosPredictor
+    from kronos.forecasting.predictor import KronosPredictor
     from kronos.server import ServerSettings, create_app
     from kronos.server.runner import serve_in_thread
 

@@ -18,8 +18,8 @@ from safetensors.numpy import load_file
 from typer.testing import CliRunner
 
 from kronos import Kronos, KronosPredictor, KronosTokenizer
-from kronos.registry import DEFAULT_MODEL, resolve_model, shipped_dir
-from kronos.samples import load_sample
+from kronos.bars.samples import load_sample
+from kronos.model.registry import DEFAULT_MODEL, resolve_model, shipped_dir
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "configs" / "kronos-open.yaml"
@@ -216,11 +216,11 @@ def test_finetune_recipe_runs_offline_from_the_shipped_pair(tmp_path, monkeypatc
 
 def test_evaluate_shipped_forecasters_on_a_folder_of_bars(tmp_path):
     """`kronos evaluate -f kronos,kronos-cal,drift,garch` on the bundled samples folder, offline."""
+    from kronos.bars.samples import sample_data_path
     from kronos.cli import (
         app,
         commands,  # noqa: F401  (registers the commands)
     )
-    from kronos.samples import sample_data_path
 
     out = tmp_path / "eval"
     result = CliRunner().invoke(

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from kronos import InputError, KronosPredictor
-from kronos.anomaly import token_nll
-from kronos.preprocessing import Normalizer, calendar_features, prepare_features
-from kronos.synthesis import repair_bars
+from kronos.bars.preprocessing import Normalizer, calendar_features, prepare_features
+from kronos.forecasting.anomaly import token_nll
+from kronos.forecasting.synthesis import repair_bars
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -263,8 +263,8 @@ def test_generation_bad_input(predictor, ibm):
 def test_anomaly_scores_accept_impossible_bars_and_rank_spikes_high(shipped_predictor):
     """An impossible bar (high and low swapped) is refused by forecasting but scored by anomaly detection;
     with the shipped trained model a 10-sigma spike scores above 95% of the clean bars."""
-    from kronos.preprocessing import InputError
-    from kronos.samples import load_sample
+    from kronos.bars.preprocessing import InputError
+    from kronos.bars.samples import load_sample
 
     predictor = shipped_predictor
     df = load_sample("googl").tail(200).reset_index(drop=True)

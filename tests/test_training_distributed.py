@@ -14,7 +14,8 @@ import torch
 from safetensors.torch import load_file
 
 from kronos import Kronos, KronosPredictor, KronosTokenizer
-from kronos.data import Corpus, EvalWindowSampler
+from kronos.training.corpus import Corpus
+from kronos.training.windows import EvalWindowSampler
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "configs" / "tiny-pair.yaml"

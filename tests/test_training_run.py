@@ -13,8 +13,9 @@ import torch.nn.functional as F
 from typer.testing import CliRunner
 
 from kronos import Kronos, KronosPredictor, KronosTokenizer
-from kronos.data import Corpus, EvalWindowSampler, WindowDataset
 from kronos.training import TrainingError, train
+from kronos.training.corpus import Corpus
+from kronos.training.windows import EvalWindowSampler, WindowDataset
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "configs" / "tiny-pair.yaml"

@@ -3,15 +3,15 @@
 Drop-in for the original research code: ``from kronos import Kronos, KronosTokenizer, KronosPredictor``.
 """
 
-from kronos.calibration import CalibrationOptions
-from kronos.config import ConfigError, KronosConfig, TokenizerConfig
-from kronos.errors import InputError
-from kronos.forecast import Forecast
-from kronos.model import Kronos
-from kronos.options import SamplingOptions
-from kronos.predictor import KronosPredictor
-from kronos.registry import PUBLISHED
-from kronos.tokenizer import KronosTokenizer
+from kronos.core.errors import InputError
+from kronos.forecasting.calibration import CalibrationOptions
+from kronos.forecasting.forecast import Forecast
+from kronos.forecasting.predictor import KronosPredictor
+from kronos.inference.options import SamplingOptions
+from kronos.model.config import ConfigError, KronosConfig, TokenizerConfig
+from kronos.model.kronos import Kronos
+from kronos.model.registry import PUBLISHED
+from kronos.model.tokenizer import KronosTokenizer
 
 __all__ = [
     "PUBLISHED",

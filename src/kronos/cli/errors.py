@@ -5,7 +5,7 @@ that cannot be read or written) prints exactly one line, ``error: <message>``, o
 status 2, whatever the command. ``kronos --debug ...`` re-raises it instead, with its traceback. Any
 other exception is a bug and keeps its traceback (exit status 1).
 
-Library errors name library parameters (:class:`kronos.errors.ParameterError`); here they are reworded
+Library errors name library parameters (:class:`kronos.core.errors.ParameterError`); here they are reworded
 with the flag of the command that was run (``benchmark: ...`` becomes ``--benchmark: ...``).
 """
 
@@ -18,9 +18,9 @@ from typing import Any
 import typer
 import typer.core
 
-from kronos.config import ConfigError
-from kronos.device import DeviceError
-from kronos.errors import InputError, ParameterError
+from kronos.core.device import DeviceError
+from kronos.core.errors import InputError, ParameterError
+from kronos.model.config import ConfigError
 
 __all__ = ["EXIT_USER_ERROR", "KronosGroup", "user_error_types"]
 

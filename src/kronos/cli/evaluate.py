@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from kronos.cli import app
-from kronos.cli.options import (
+from kronos.cli.flags import (
     device_option,
     full_history_option,
     jobs_option,

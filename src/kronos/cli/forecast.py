@@ -8,9 +8,11 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from kronos.calendars import future_timestamps
+from kronos.bars.calendars import future_timestamps
+from kronos.bars.reader import SYMBOL_COL, TIME_COL
+from kronos.bars.samples import SAMPLE_FILES, load_sample
 from kronos.cli import app
-from kronos.cli.options import (
+from kronos.cli.flags import (
     device_option,
     lookback_option,
     max_context_option,
@@ -24,13 +26,11 @@ from kronos.cli.options import (
     top_p_option,
 )
 from kronos.cli.output import console, err_console
-from kronos.errors import ParameterError
-from kronos.fileio import check_writable
-from kronos.forecast import Forecast
-from kronos.io import SYMBOL_COL, TIME_COL
-from kronos.loading import load_predictor
-from kronos.options import SamplingOptions
-from kronos.samples import SAMPLE_FILES, load_sample
+from kronos.core.errors import ParameterError
+from kronos.core.files import check_writable
+from kronos.forecasting.forecast import Forecast
+from kronos.forecasting.loading import load_predictor
+from kronos.inference.options import SamplingOptions
 
 TIME_COLUMN_HELP = (
     "Name of the time column (default: timestamps, timestamp, datetime, date or time in any case, or the time index)."
@@ -124,7 +124,7 @@ def forecast_command(
     random_tiny: bool = random_tiny_option(),
 ) -> None:
     """Forecast the next bars of one series or of every series of a panel (shard it with torchrun)."""
-    from kronos.distributed_forecast import run_forecast
+    from kronos.forecasting.sharded import run_forecast
 
     if out is not None:
         check_writable(out)  # before minutes of sampling, not after

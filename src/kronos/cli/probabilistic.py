@@ -7,11 +7,11 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from kronos.calendars import future_timestamps
-from kronos.calibration import CalibrationOptions
+from kronos.bars.calendars import future_timestamps
+from kronos.bars.reader import TIME_COL, read_bars
+from kronos.bars.samples import sample_data_path
 from kronos.cli import app
-from kronos.cli.forecast import TIME_COLUMN_HELP, bar_table, note_random_tiny
-from kronos.cli.options import (
+from kronos.cli.flags import (
     device_option,
     lookback_option,
     model_option,
@@ -20,13 +20,13 @@ from kronos.cli.options import (
     samples_option,
     seed_option,
 )
+from kronos.cli.forecast import TIME_COLUMN_HELP, bar_table, note_random_tiny
 from kronos.cli.output import console
-from kronos.errors import ParameterError
-from kronos.forecast import Forecast
-from kronos.io import TIME_COL, read_bars
-from kronos.loading import load_predictor
-from kronos.panel import level_name, output_columns
-from kronos.samples import sample_data_path
+from kronos.core.errors import ParameterError
+from kronos.forecasting.calibration import CalibrationOptions
+from kronos.forecasting.forecast import Forecast
+from kronos.forecasting.loading import load_predictor
+from kronos.forecasting.panel import level_name, output_columns
 
 
 def _levels(text: str) -> list[float]:
@@ -64,9 +64,10 @@ def _table(fc: Forecast, level: float, title: str) -> Table:
 
 
 def _write_csv(fc: Forecast, levels: list[float], out: Path) -> None:
-    """The long schema of ``kronos forecast`` (:func:`kronos.panel.output_columns`: the six means under their
-    own names, ``{column}_q{level}`` for the close), then ``prob_up`` and ``realized_vol_mean``."""
-    from kronos.fileio import atomic_write_text
+    """The long schema of ``kronos forecast`` (:func:`kronos.forecasting.panel.output_columns`: the six
+    means under their own names, ``{column}_q{level}`` for the close), then ``prob_up`` and
+    ``realized_vol_mean``."""
+    from kronos.core.files import atomic_write_text
 
     quantiles = sorted({round((1 - lv) / 2, 6) for lv in levels} | {round((1 + lv) / 2, 6) for lv in levels} | {0.5})
     frame = fc.mean()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from kronos.cli import app
-from kronos.cli.options import device_option, max_context_option, model_option
+from kronos.cli.flags import device_option, max_context_option, model_option
 
 
 @app.command("serve")
@@ -35,8 +35,8 @@ def serve_command(
     """
     import torch
 
-    from kronos.extras import require
-    from kronos.loading import load_predictor
+    from kronos.core.extras import require
+    from kronos.forecasting.loading import load_predictor
     from kronos.server import Limits, ServerSettings, create_app  # a missing extra: one error naming it
 
     uvicorn = require("server", "uvicorn", purpose="kronos serve")

@@ -100,8 +100,8 @@ def corpus_command(
     set_: list[str] = typer.Option([], "--set", "-s", help=_SET_HELP),
 ) -> None:
     """Build (or check) the memory-mapped data corpus of a config, without training."""
+    from kronos.core.distributed import DistEnv
     from kronos.training.data import corpus_path, prepare_corpus
-    from kronos.training.distributed import DistEnv
 
     cfg = _load_checked(config, kind, set_)
     corpus = prepare_corpus(cfg, DistEnv(), log=lambda m: typer.echo(m, err=True))  # type: ignore[arg-type]

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from kronos.errors import InputError
-from kronos.extras import require
+from kronos.core.errors import InputError
+from kronos.core.extras import require
 
 __all__ = [
     "BacktestResult",

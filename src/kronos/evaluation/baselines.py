@@ -1,7 +1,7 @@
 """Baseline forecasters with the same interface as Kronos checkpoints.
 
 A foundation model is only worth its cost if it beats these. Every baseline models the **close**
-only, in log space (so prices stay positive), and returns a :class:`~kronos.forecast.Forecast`
+only, in log space (so prices stay positive), and returns a :class:`~kronos.forecasting.forecast.Forecast`
 whose other columns are filled the same way for all of them:
 
 * ``close``: the model's sample path;
@@ -30,10 +30,10 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from kronos.errors import InputError
-from kronos.extras import require
-from kronos.forecast import FEATURES, Forecast
-from kronos.preprocessing import PRICE_COLS
+from kronos.bars.preprocessing import PRICE_COLS
+from kronos.core.errors import InputError
+from kronos.core.extras import require
+from kronos.forecasting.forecast import FEATURES, Forecast
 
 __all__ = ["DriftRandomWalk", "Garch", "Persistence", "StatsForecastModel", "paths_to_forecast"]
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from kronos.errors import InputError
-from kronos.extras import require
+from kronos.core.errors import InputError
+from kronos.core.extras import require
 
 stats = require("eval", "scipy.stats", purpose="cross-sectional IC")
 

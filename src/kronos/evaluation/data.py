@@ -1,7 +1,7 @@
 """Reading the series to evaluate: one parquet/CSV file, a panel, or a folder of them.
 
 The reading itself (suffixes, column names, time columns, epochs, panels, checks and messages) is
-:mod:`kronos.io`'s, the same as ``kronos forecast`` and ``kronos train`` use; this module only
+:mod:`kronos.bars.reader`'s, the same as ``kronos forecast`` and ``kronos train`` use; this module only
 collects the series into ``{name: frame}`` the way the evaluation wants them.
 """
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from kronos.errors import InputError
-from kronos.io import iter_bars
+from kronos.bars.reader import iter_bars
+from kronos.core.errors import InputError
 
 __all__ = ["read_series"]
 
@@ -27,7 +27,7 @@ def read_series(
     """Read every series under ``path`` into ``{name: frame}``.
 
     ``path`` is a ``.parquet``/``.csv`` file or a folder of them (searched recursively), read by
-    :func:`kronos.io.iter_bars`: a file with a ``symbol`` column is a panel and yields one series per
+    :func:`kronos.bars.reader.iter_bars`: a file with a ``symbol`` column is a panel and yields one series per
     symbol; a single-series file is named by its stem (``SPY_daily``). ``symbols`` keeps only the
     named series (an unknown name is an error); ``max_series`` keeps the first N in name order;
     series shorter than ``min_rows`` are dropped. Frames have ``timestamps`` (naive wall-clock time)

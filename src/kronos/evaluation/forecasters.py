@@ -1,7 +1,7 @@
 """The one interface every model is evaluated through, and how names turn into forecasters.
 
 A forecaster takes the bars up to and including the forecast origin and the timestamps of the bars
-to forecast, and returns a :class:`~kronos.forecast.Forecast` of sample paths. Baselines and Kronos
+to forecast, and returns a :class:`~kronos.forecasting.forecast.Forecast` of sample paths. Baselines and Kronos
 checkpoints (pre-trained or fine-tuned) implement the same method, so the rolling-origin engine,
 the metrics and the backtests never need to know which kind they are scoring.
 
@@ -27,10 +27,10 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from kronos.calibration import CalibrationOptions
-from kronos.errors import InputError
-from kronos.forecast import FEATURES, Forecast
-from kronos.options import SamplingOptions
+from kronos.core.errors import InputError
+from kronos.forecasting.calibration import CalibrationOptions
+from kronos.forecasting.forecast import FEATURES, Forecast
+from kronos.inference.options import SamplingOptions
 
 __all__ = [
     "BASELINES",
@@ -135,7 +135,7 @@ class KronosForecaster:
         about ``max_context + calibration_origins x horizon`` bars).
         """
         try:
-            from kronos.predictor import KronosPredictor
+            from kronos.forecasting.predictor import KronosPredictor
         except ImportError as exc:  # the core model ships in the same package; say so if it is absent
             raise InputError(
                 f"cannot load Kronos checkpoint {path!s}: kronos.KronosPredictor is unavailable ({exc})"
@@ -288,7 +288,7 @@ def load_forecaster(name_or_checkpoint: str, *, name: str | None = None, **krono
             forecaster.name = name
         return forecaster
     if key.lower() in SHIPPED_FORECASTERS:
-        from kronos.registry import DEFAULT_MODEL
+        from kronos.model.registry import DEFAULT_MODEL
 
         if key.lower() == "kronos-cal":
             kronos_options.setdefault("calibrate", True)
@@ -305,7 +305,7 @@ def load_forecaster(name_or_checkpoint: str, *, name: str | None = None, **krono
         return KronosForecaster.from_pretrained(path, name=name, **kronos_options)
     published = False
     try:
-        from kronos.registry import resolve_model
+        from kronos.model.registry import resolve_model
 
         published = resolve_model(key) is not None
     except ImportError:  # pragma: no cover - the registry ships with the core package

@@ -34,7 +34,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from kronos.extras import require
+from kronos.core.extras import require
 
 properscoring = require("eval", "properscoring", purpose="evaluation metrics")
 stats = require("eval", "scipy.stats", purpose="evaluation metrics")

@@ -1,7 +1,7 @@
 """End-to-end runs behind ``kronos evaluate`` and ``kronos backtest``: compute, then write a folder.
 
 Everything is computed first and written into a staging folder beside the output folder
-(:func:`kronos.fileio.new_temp_dir`); only when every file exists are they moved into place one by one
+(:func:`kronos.core.files.new_temp_dir`); only when every file exists are they moved into place one by one
 with ``os.replace``. A run that fails (bad
 input, a crash, Ctrl-C) therefore leaves the results of an earlier run intact.
 """
@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kronos.errors import InputError, ParameterError
+from kronos.core.errors import InputError, ParameterError
+from kronos.core.files import atomic_write, new_temp_dir
 from kronos.evaluation import report
 from kronos.evaluation.backtest import (
     BacktestResult,
@@ -40,7 +41,6 @@ from kronos.evaluation.data import read_series
 from kronos.evaluation.forecasters import parse_forecaster_spec
 from kronos.evaluation.metrics import compute_metrics, pit_histogram
 from kronos.evaluation.rolling import RollingConfig, RollingResult, rolling_evaluate
-from kronos.fileio import atomic_write, new_temp_dir
 
 __all__ = ["BacktestOutput", "EvaluationOutput", "run_backtest", "run_evaluation", "split_names"]
 
@@ -57,7 +57,7 @@ def split_names(values: Sequence[str] | None) -> list[str]:
 
 @contextmanager
 def _staging(out_dir: Path) -> Iterator[Path]:
-    """A fresh folder beside ``out_dir`` (:func:`kronos.fileio.new_temp_dir`) whose files move into ``out_dir``
+    """A fresh folder beside ``out_dir`` (:func:`kronos.core.files.new_temp_dir`) whose files move into ``out_dir``
     only when the block succeeds; on failure ``out_dir`` keeps its earlier results."""
     out_dir.mkdir(parents=True, exist_ok=True)
     stage = new_temp_dir(out_dir)

@@ -15,14 +15,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from kronos.core.extras import require
+from kronos.core.files import atomic_write
 from kronos.evaluation.metrics import (
     ALL,
     INTERVAL_LEVELS,
     interval_columns,
     pit_histogram,
 )
-from kronos.extras import require
-from kronos.fileio import atomic_write
 
 __all__ = [
     "SUMMARY_COLUMNS",

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kronos.errors import InputError
+from kronos.core.errors import InputError
 from kronos.evaluation.forecasters import Forecaster, ForecasterSpec, seed_for
 from kronos.evaluation.metrics import QUANTILES, score_paths
 
@@ -325,7 +325,7 @@ def rolling_evaluate(
     total = int(sum(len(p) for p in plan.values()))
     parallel = jobs > 1 and total > 1 and all(isinstance(f, ForecasterSpec) for f in forecasters)
 
-    from kronos.progress import progress_bar
+    from kronos.core.progress import progress_bar
 
     frames: list[pd.DataFrame] = []
     errors: list[dict[str, Any]] = []

@@ -7,7 +7,7 @@ Concurrent requests are micro-batched (:mod:`kronos.server.batching`).
 
 from __future__ import annotations
 
-from kronos.extras import require
+from kronos.core.extras import require
 
 for _module in ("fastapi", "starlette", "uvicorn"):  # checked first: one error naming the extra
     require("server", _module, purpose="the HTTP server (kronos serve)")

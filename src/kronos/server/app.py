@@ -28,11 +28,11 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kronos.errors import InputError
-from kronos.extras import MissingExtraError, require
-from kronos.io import SYMBOL_COL, TIME_COL, read_bars
-from kronos.predictor import KronosPredictor
-from kronos.samples import load_sample
+from kronos.bars.reader import SYMBOL_COL, TIME_COL, read_bars
+from kronos.bars.samples import load_sample
+from kronos.core.errors import InputError
+from kronos.core.extras import MissingExtraError, require
+from kronos.forecasting.predictor import KronosPredictor
 from kronos.server.batching import MicroBatcher
 from kronos.server.inference import Limits, RequestError, build_job, forecast_body, model_info, run_group
 from kronos.server.schemas import ForecastRequest, ForecastResponse, ModelInfo, ModelsResponse
@@ -141,7 +141,7 @@ async def _payload_from_form(request: Request) -> dict[str, Any]:
         frame = pd.read_csv(io.BytesIO(raw))
     except Exception as exc:
         raise RequestError(422, ["body", "file"], f"{name}: cannot be read as CSV ({exc})") from None
-    try:  # the same reading rules and messages as kronos forecast (kronos.io)
+    try:  # the same reading rules and messages as kronos forecast (kronos.bars.reader)
         frame = read_bars(frame, label=name).drop(columns=SYMBOL_COL, errors="ignore")
     except InputError as exc:
         raise RequestError(422, ["body", "file"], str(exc)) from None

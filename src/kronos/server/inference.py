@@ -20,13 +20,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from kronos.calendars import future_timestamps
-from kronos.errors import InputError
-from kronos.forecast import Forecast
-from kronos.options import SamplingOptions
-from kronos.panel import level_name
-from kronos.predictor import KronosPredictor
-from kronos.preprocessing import FEATURE_COLS, check_same_zone, prepare_features, validate_timestamps
+from kronos.bars.calendars import future_timestamps
+from kronos.bars.preprocessing import FEATURE_COLS, check_same_zone, prepare_features, validate_timestamps
+from kronos.core.errors import InputError
+from kronos.forecasting.forecast import Forecast
+from kronos.forecasting.panel import level_name
+from kronos.forecasting.predictor import KronosPredictor
+from kronos.inference.options import SamplingOptions
 from kronos.server.schemas import ForecastRequest, ModelInfo
 
 __all__ = ["Job", "Limits", "RequestError", "build_job", "forecast_body", "model_info", "run_group"]
@@ -62,7 +62,7 @@ class Job:
     future: pd.DatetimeIndex
     pred_len: int
     options: SamplingOptions
-    seed: int  # the forecast and its calibration origins sample from it (kronos.options.derive_seed)
+    seed: int  # the forecast and its calibration origins sample from it (kronos.inference.options.derive_seed)
     calibrate: bool
     key: Hashable = field(init=False)
 

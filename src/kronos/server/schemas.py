@@ -10,8 +10,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from kronos.options import SamplingOptions
-from kronos.panel import DEFAULT_QUANTILES
+from kronos.forecasting.panel import DEFAULT_QUANTILES
+from kronos.inference.options import SamplingOptions
 
 __all__ = ["Bar", "ForecastRequest", "ForecastResponse", "ModelInfo", "ModelsResponse"]
 

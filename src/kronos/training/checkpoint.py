@@ -11,7 +11,7 @@ read: ``config.json`` + ``model.safetensors``.
   counter. It is written with ``torch.save`` but holds only tensors and plain Python values, and is
   read back with ``torch.load(weights_only=True)``: nothing is ever unpickled.
 
-Both folders are written under a temporary name and swapped in (see :mod:`kronos.fileio`), so an
+Both folders are written under a temporary name and swapped in (see :mod:`kronos.core.files`), so an
 interrupted save leaves the previous checkpoint intact.
 """
 
@@ -27,8 +27,8 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
-from kronos.fileio import atomic_write_text, new_temp_dir, recover_dir, replace_dir
-from kronos.hub import CONFIG_NAME, WEIGHTS_NAME
+from kronos.core.files import atomic_write_text, new_temp_dir, recover_dir, replace_dir
+from kronos.model.hub import CONFIG_NAME, WEIGHTS_NAME
 
 __all__ = [
     "STATE_NAME",

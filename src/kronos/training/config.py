@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from kronos.config import ConfigError, KronosConfig, TokenizerConfig
-from kronos.extras import require
+from kronos.core.extras import require
+from kronos.model.config import ConfigError, KronosConfig, TokenizerConfig
 
 __all__ = [
     "DataConfig",
@@ -226,7 +226,7 @@ class DataConfig:
                 raise TrainConfigError(f"{where}.{name}: must be in [0, 1), got {v!r}")
         if self.val_fraction + self.test_fraction >= 1.0:
             raise TrainConfigError(f"{where}: val_fraction + test_fraction must be below 1")
-        from kronos.data.corpus import CorpusError, GapRule
+        from kronos.training.corpus import CorpusError, GapRule
 
         try:
             GapRule(max_gap=self.max_gap)
@@ -238,8 +238,8 @@ class DataConfig:
             raise TrainConfigError(f"{where}: {exc}") from None
 
     def split_spec(self) -> Any:
-        """The :class:`~kronos.data.corpus.SplitSpec` these keys describe (dates win over fractions)."""
-        from kronos.data.corpus import SplitSpec
+        """The :class:`~kronos.training.corpus.SplitSpec` these keys describe (dates win over fractions)."""
+        from kronos.training.corpus import SplitSpec
 
         if self.val_start is not None or self.test_start is not None:
             return SplitSpec(val_fraction=0.0, test_fraction=0.0, val_start=self.val_start, test_start=self.test_start)
@@ -380,7 +380,7 @@ class RunConfig:
                         "that makes its tokens"
                     )
             elif m.tokenizer is None:
-                from kronos.registry import resolve_model
+                from kronos.model.registry import resolve_model
 
                 if resolve_model(str(m.init)) is None:
                     raise TrainConfigError(

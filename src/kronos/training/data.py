@@ -13,17 +13,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from kronos.data.corpus import (
+from kronos.bars.qlib import QlibSource, iter_qlib_series, list_qlib_sources
+from kronos.bars.sources import SeriesData, discover_files, iter_series
+from kronos.core.distributed import DistEnv, barrier
+from kronos.training.config import DataConfig, RunConfig
+from kronos.training.corpus import (
     Corpus,
     CorpusError,
     GapRule,
     build_corpus,
     file_fingerprint,
 )
-from kronos.data.qlib import QlibSource, iter_qlib_series, list_qlib_sources
-from kronos.data.sources import SeriesData, discover_files, iter_series
-from kronos.training.config import DataConfig, RunConfig
-from kronos.training.distributed import DistEnv, barrier
 
 __all__ = ["corpus_fingerprint", "corpus_path", "iter_config_series", "prepare_corpus"]
 
@@ -125,7 +125,7 @@ def prepare_corpus(cfg: RunConfig, env: DistEnv, log: Callable[[str], None] = pr
             if not env.distributed:
                 raise
     if env.distributed:
-        from kronos.training.distributed import broadcast_object
+        from kronos.core.distributed import broadcast_object
 
         error = broadcast_object(error, env)
         if error is not None:

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from kronos.extras import require
-from kronos.fileio import atomic_write_text
+from kronos.core.extras import require
+from kronos.core.files import atomic_write_text
 
 __all__ = ["MetricsLogger"]
 

@@ -32,8 +32,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from kronos.data.dataset import EvalWindowSampler, RandomWindowSampler, WindowDataset
-from kronos.fileio import atomic_write_text, new_temp_dir, remove_empty_tree, remove_stale_temp_dirs, replace_dir
+from kronos.core.files import atomic_write_text, new_temp_dir, remove_empty_tree, remove_stale_temp_dirs, replace_dir
 from kronos.training import distributed as dd
 from kronos.training.checkpoint import (
     CheckpointError,
@@ -53,7 +52,8 @@ from kronos.training.config import (
 )
 from kronos.training.data import prepare_corpus
 from kronos.training.metrics import MetricsLogger
-from kronos.training.tasks import PredictorTask, Task, make_task
+from kronos.training.objectives import PredictorTask, Task, make_task
+from kronos.training.windows import EvalWindowSampler, RandomWindowSampler, WindowDataset
 
 __all__ = ["TrainResult", "TrainingError", "train"]
 
@@ -393,7 +393,7 @@ class _Trainer:
     def _start_progress(self) -> None:
         if not (self.env.is_main and self.t.progress):
             return
-        from kronos.progress import progress_bar
+        from kronos.core.progress import progress_bar
 
         self.progress = progress_bar(info=True, stderr=True)
         self.progress.start()

@@ -1,0 +1,369 @@
+"""From user DataFrames to model arrays: column filling, validation, calendar features, normalisation.
+
+Everything here is shared by the predictor, training data and evaluation so that a series is turned
+into model input in exactly one way. Errors name the column, row and value at fault.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from kronos.core.errors import InputError
+
+__all__ = [
+    "AMOUNT_COL",
+    "FEATURE_COLS",
+    "PRICE_COLS",
+    "STAMP_COLS",
+    "VOLUME_COL",
+    "InputError",
+    "Normalizer",
+    "calendar_features",
+    "check_bars",
+    "check_same_zone",
+    "epoch_unit",
+    "prepare_features",
+    "to_datetime_index",
+    "validate_timestamps",
+]
+
+PRICE_COLS: list[str] = ["open", "high", "low", "close"]
+VOLUME_COL = "volume"
+AMOUNT_COL = "amount"
+FEATURE_COLS: list[str] = PRICE_COLS + [VOLUME_COL, AMOUNT_COL]
+STAMP_COLS: list[str] = ["minute", "hour", "weekday", "day", "month"]
+
+NORM_EPS = 1e-5
+# The original's fixed +1e-5 is kept on columns whose mean is at least this level (every FX pair, stock,
+# index and future, ordinary volumes): bit parity with the original. On smaller levels the floor
+# becomes NORM_EPS * std, so the z-scores, and the forecast, do not depend on units.
+NORM_EPS_MIN_LEVEL = 0.5
+F32_MAX = float(np.finfo(np.float32).max)
+F32_TINY = float(np.finfo(np.float32).tiny)
+
+
+def _where(label: str | None) -> str:
+    return f"{label}: " if label else ""
+
+
+def _index_repr(value: object) -> str:
+    """An index label as users wrote it: ``9``, not numpy 2's ``np.int64(9)``."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def prepare_features(
+    df: pd.DataFrame, *, label: str | None = None, check_prices: bool = True, check_bar_rules: bool = True
+) -> np.ndarray:
+    """Return the six model features ``(n, 6)`` float64 of an OHLC[V[A]] frame.
+
+    Missing ``volume`` means volume and amount are 0; volume without ``amount`` gives
+    ``amount = volume * mean(open, high, low, close)`` (the original's convention). NaN or infinite
+    values and non-positive prices are errors naming the first bad row, and so are impossible bars
+    (:func:`check_bars`) unless ``check_bar_rules=False`` — what anomaly scoring passes, since finding
+    such bars is its job.
+    """
+    where = _where(label)
+    if not isinstance(df, pd.DataFrame):
+        raise InputError(f"{where}expected a pandas DataFrame, got {type(df).__name__}")
+    missing = [c for c in PRICE_COLS if c not in df.columns]
+    if missing:
+        raise InputError(f"{where}missing price column(s) {missing}; the frame has columns {list(df.columns)}")
+    if len(df) == 0:
+        raise InputError(f"{where}the history is empty (0 rows)")
+    cols = {}
+    for c in PRICE_COLS + [VOLUME_COL, AMOUNT_COL]:
+        if c in df.columns:
+            try:
+                cols[c] = pd.to_numeric(df[c]).to_numpy(dtype=np.float64)
+            except (TypeError, ValueError) as exc:
+                raise InputError(f"{where}column {c!r} is not numeric ({exc})") from None
+    n = len(df)
+    if VOLUME_COL not in cols:
+        cols[VOLUME_COL] = np.zeros(n)
+        cols[AMOUNT_COL] = np.zeros(n)
+    elif AMOUNT_COL not in cols:
+        # pandas' row mean, exactly as the original computes it (numpy's may differ in the last bit)
+        prices = pd.DataFrame({c: cols[c] for c in PRICE_COLS})
+        with np.errstate(over="ignore", invalid="ignore"):
+            cols[AMOUNT_COL] = cols[VOLUME_COL] * prices.mean(axis=1).to_numpy(dtype=np.float64)
+    x = np.stack([cols[c] for c in FEATURE_COLS], axis=1)
+    bad = ~np.isfinite(x)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        if np.isnan(x[row, col]) and FEATURE_COLS[col] == AMOUNT_COL and AMOUNT_COL not in df.columns:
+            raise InputError(
+                f"{where}the derived 'amount' (volume x mean price) overflows at row {row} "
+                f"(index {_index_repr(df.index[row])})"
+            )
+        raise InputError(
+            f"{where}column {FEATURE_COLS[col]!r} has {'a NaN' if np.isnan(x[row, col]) else 'an infinite'} value "
+            f"at row {row} (index {_index_repr(df.index[row])}); {int(bad.sum())} bad value(s) in all"
+        )
+    big = np.abs(x) > F32_MAX
+    if big.any():
+        row, col = np.argwhere(big)[0]
+        derived = (
+            " (derived as volume x mean price)"
+            if FEATURE_COLS[col] == AMOUNT_COL and AMOUNT_COL not in df.columns
+            else ""
+        )
+        raise InputError(
+            f"{where}column {FEATURE_COLS[col]!r}{derived} has {float(x[row, col])!r} at row {row} (index "
+            f"{_index_repr(df.index[row])}), "
+            f"beyond float32 (max {F32_MAX:.4g}), which the model computes in; rescale the series"
+        )
+    if check_prices:
+        nonpos = x[:, :4] <= 0
+        if nonpos.any():
+            row, col = np.argwhere(nonpos)[0]
+            raise InputError(
+                f"{where}column {PRICE_COLS[col]!r} has a non-positive price {float(x[row, col])!r} at row "
+                f"{row} (index {_index_repr(df.index[row])})"
+            )
+        tiny = x[:, :4] < F32_TINY
+        if tiny.any():
+            row, col = np.argwhere(tiny)[0]
+            raise InputError(
+                f"{where}column {PRICE_COLS[col]!r} has {float(x[row, col])!r} at row {row} "
+                f"(index {_index_repr(df.index[row])}), "
+                f"below the smallest normal float32 ({F32_TINY:.4g}); rescale the series"
+            )
+        if check_bar_rules:
+            check_bars(x, index=df.index, label=label)
+    return x
+
+
+def check_bars(x: np.ndarray, *, index: Sequence | None = None, label: str | None = None) -> None:
+    """Refuse bars that cannot be real: ``high`` below ``low``, ``open`` or ``close``; ``low`` above
+    ``open`` or ``close``; negative ``volume`` or ``amount``. The error names the first bad row.
+
+    ``x`` is ``(n, 6)`` in :data:`FEATURE_COLS` order. The model was trained on consistent bars only,
+    so a broken one is more likely a column mix-up or a bad print than a forecastable state;
+    nothing is repaired silently (clean the file, or drop the rows, and forecast again).
+    """
+    where = _where(label)
+    o, h, low, c, v, a = (x[:, i] for i in range(6))
+    rules = (
+        (h < low, "high {h!r} is below low {low!r}"),
+        (h < o, "high {h!r} is below open {o!r}"),
+        (h < c, "high {h!r} is below close {c!r}"),
+        (low > o, "low {low!r} is above open {o!r}"),
+        (low > c, "low {low!r} is above close {c!r}"),
+        (v < 0, "volume {v!r} is negative"),
+        (a < 0, "amount {a!r} is negative"),
+    )
+    first = None
+    for mask, text in rules:
+        if mask.any():
+            row = int(np.flatnonzero(mask)[0])
+            if first is None or row < first[0]:
+                first = (row, text)
+    if first is not None:
+        row, text = first
+        vals = {
+            "o": float(o[row]),
+            "h": float(h[row]),
+            "low": float(low[row]),
+            "c": float(c[row]),
+            "v": float(v[row]),
+            "a": float(a[row]),
+        }
+        at = f" (index {_index_repr(index[row])})" if index is not None else ""
+        raise InputError(f"{where}invalid bar at row {row}{at}: {text.format(**vals)}")
+
+
+# Integer epoch timestamps: the unit is read from the largest magnitude. Each range holds the dates
+# 1973-03-03 .. 5138-11-16 in its unit, so no plausible date is ambiguous between two units.
+EPOCH_UNITS: tuple[tuple[float, float, str], ...] = (
+    (1e8, 1e11, "s"),
+    (1e11, 1e14, "ms"),
+    (1e14, 1e17, "us"),
+    (1e17, 9.3e18, "ns"),
+)
+
+
+def epoch_unit(values: np.ndarray, *, name: str = "timestamps", label: str | None = None) -> str:
+    """The unit (``s``, ``ms``, ``us`` or ``ns``) of integer epoch timestamps, from their magnitude.
+
+    Binance klines count milliseconds, Unix time seconds, pandas nanoseconds: reading them all as
+    nanoseconds (pandas' default) dates every bar in 1970. Magnitudes outside every range (small
+    integers such as a row number, negative values) are refused rather than guessed.
+    """
+    vals = np.asarray(values)
+    if vals.size == 0:
+        return "ns"
+    top = float(np.max(np.abs(vals.astype(np.float64))))
+    low = float(np.min(vals.astype(np.float64)))
+    for lo, hi, unit in EPOCH_UNITS:
+        if lo <= top < hi and low >= lo / 1e3:
+            return unit
+    raise InputError(
+        f"{_where(label)}{name} are numbers from {low:.0f} to {top:.0f}, which are not epoch timestamps in seconds, "
+        "milliseconds, microseconds or nanoseconds after 1973; pass datetimes (or convert with "
+        "pd.to_datetime(..., unit=...))"
+    )
+
+
+def to_datetime_index(timestamps: Iterable, *, name: str = "timestamps", label: str | None = None) -> pd.DatetimeIndex:
+    """Timestamps as a DatetimeIndex, time zone as given; integer epochs get their unit from :func:`epoch_unit`.
+
+    Strings, datetimes and numpy/pandas datetime values are read by ``pd.to_datetime``. Anything that
+    cannot be read raises :class:`InputError` naming ``name``.
+    """
+    where = _where(label)
+    if isinstance(timestamps, pd.DatetimeIndex):
+        return timestamps
+    try:
+        series = (
+            timestamps
+            if isinstance(timestamps, pd.Series)
+            else pd.Series(list(timestamps) if not isinstance(timestamps, np.ndarray) else timestamps)
+        )
+    except TypeError as exc:
+        raise InputError(f"{where}{name} cannot be read as timestamps ({exc})") from None
+    try:
+        if pd.api.types.is_bool_dtype(series.dtype):
+            raise TypeError("booleans are not timestamps")
+        if pd.api.types.is_integer_dtype(series.dtype) or (
+            pd.api.types.is_float_dtype(series.dtype) and series.notna().any()
+        ):
+            vals = series.to_numpy(dtype=np.float64)
+            if np.isnan(vals).any():
+                row = int(np.flatnonzero(np.isnan(vals))[0])
+                raise InputError(f"{where}{name} has a missing timestamp at position {row}")
+            if not np.isfinite(vals).all():
+                raise TypeError("infinite epoch timestamps")
+            unit = epoch_unit(vals, name=name, label=label)
+            if np.all(vals == np.round(vals)):
+                return pd.DatetimeIndex(pd.to_datetime(series.to_numpy(dtype=np.int64), unit=unit))
+            return pd.DatetimeIndex(pd.to_datetime(vals, unit=unit))  # fractional seconds (or ms, us)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", FutureWarning)  # pandas' warning for mixed UTC offsets
+            try:
+                return pd.DatetimeIndex(pd.to_datetime(series))
+            except FutureWarning:
+                raise InputError(
+                    f"{where}{name} mix UTC offsets (strings across a daylight-saving change?); convert them first, "
+                    "e.g. pd.to_datetime(values, utc=True).tz_convert('America/New_York')"
+                ) from None
+    except InputError:
+        raise
+    except (TypeError, ValueError, OverflowError, pd.errors.OutOfBoundsDatetime) as exc:
+        raise InputError(f"{where}{name} cannot be read as timestamps ({exc})") from None
+
+
+def validate_timestamps(
+    timestamps: Iterable, *, name: str, expected_len: int | None = None, label: str | None = None
+) -> pd.DatetimeIndex:
+    """Coerce to a DatetimeIndex (see :func:`to_datetime_index`) and check length, order and uniqueness."""
+    where = _where(label)
+    idx = to_datetime_index(timestamps, name=name, label=label)
+    if expected_len is not None and len(idx) != expected_len:
+        raise InputError(f"{where}{name} has {len(idx)} timestamps but {expected_len} are needed")
+    if idx.hasnans:
+        row = int(np.flatnonzero(idx.isna())[0])
+        raise InputError(f"{where}{name} has a missing timestamp at position {row}")
+    if len(idx) > 1:
+        diffs = np.diff(idx.asi8)
+        if (diffs == 0).any():
+            row = int(np.flatnonzero(diffs == 0)[0]) + 1
+            raise InputError(f"{where}{name} has a duplicate timestamp {idx[row]} at position {row}")
+        if (diffs < 0).any():
+            row = int(np.flatnonzero(diffs < 0)[0]) + 1
+            raise InputError(f"{where}{name} is not sorted: {idx[row]} at position {row} comes after {idx[row - 1]}")
+    return idx
+
+
+def check_same_zone(
+    past: pd.DatetimeIndex,
+    future: pd.DatetimeIndex,
+    *,
+    names: tuple[str, str] = ("x_timestamp", "y_timestamp"),
+    label: str | None = None,
+) -> None:
+    """Refuse a time-zone-aware index paired with a naive one (either way round), naming both.
+
+    Two aware indexes in different zones are fine (they compare as instants); aware against naive is
+    ambiguous, and pandas would raise a bare ``TypeError`` when ordering them.
+    """
+    if (past.tz is None) != (future.tz is None):
+        aware, naive = names if past.tz is not None else names[::-1]
+        raise InputError(
+            f"{_where(label)}{aware} has a time zone ({past.tz or future.tz}) but {naive} has none; give both "
+            "in the same "
+            "zone (tz_localize / tz_convert) so the calendar features and the order are unambiguous"
+        )
+
+
+def calendar_features(timestamps: Sequence | pd.DatetimeIndex | pd.Series) -> np.ndarray:
+    """Time features per bar ``(n, 5)``: minute, hour, weekday (Monday 0), day of month, month.
+
+    The column order is the one the published checkpoints were trained with.
+    """
+    idx = pd.DatetimeIndex(timestamps)
+    return np.stack([idx.minute, idx.hour, idx.weekday, idx.day, idx.month], axis=1).astype(np.float32)
+
+
+@dataclass
+class Normalizer:
+    """Per-series z-score with clipping, fitted on the lookback only.
+
+    ``transform`` gives ``clip((x - mean) / (std + eps))`` (``eps`` as the original's ``1e-5`` on
+    ordinary scales, see :attr:`denominator`); ``inverse`` undoes the scaling (clipping is not
+    invertible). Statistics are float32, as in the original pipeline, so numbers agree to the last bits.
+    Training windows fit it on their lookback part, never on the targets.
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+    clip: float = 5.0
+
+    @classmethod
+    def fit(cls, x: np.ndarray, clip: float = 5.0) -> Normalizer:
+        """Float32 mean and std per column, reduced in the original's order.
+
+        The original reduces ``df[cols].values.astype(np.float32)``, which is column-major (pandas
+        keeps a frame's values as one block per dtype, transposed); numpy sums a column-major axis
+        pairwise but a row-major one row by row, and the two differ in the last bit often enough to
+        flip a token on series whose level is hundreds of stds (FX). So the reduction runs on a
+        column-major copy.
+        """
+        x32 = np.asfortranarray(np.asarray(x, dtype=np.float32))
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean, std = np.mean(x32, axis=0), np.std(x32, axis=0)
+        bad = ~(np.isfinite(mean) & np.isfinite(std))
+        if bad.any():
+            col = int(np.flatnonzero(bad)[0])
+            name = FEATURE_COLS[col] if x32.shape[1] == len(FEATURE_COLS) else f"#{col}"
+            raise InputError(
+                f"column {name!r}: its mean or spread overflows float32 (values up to "
+                f"{float(np.max(np.abs(x32[:, col]))):.4g}); rescale the series"
+            )
+        return cls(mean=mean, std=std, clip=clip)
+
+    @property
+    def denominator(self) -> np.ndarray:
+        """``std + eps`` per column, float32.
+
+        ``eps`` is the original's fixed ``1e-5`` on columns whose mean is at least
+        ``NORM_EPS_MIN_LEVEL`` (0.5; every FX pair, stock, index and future, ordinary volumes), so the
+        numbers are the original's to the bit. On smaller levels (sub-cent coins, prices quoted
+        in thousands of a unit, tiny volumes) a fixed ``1e-5`` would swamp the spread, so ``eps`` is
+        ``1e-5 * std`` there and the z-scores do not depend on units: forecasting ``k * prices`` gives
+        ``k *`` the forecast. A constant column (std 0) keeps ``1e-5``.
+        """
+        std = np.asarray(self.std, dtype=np.float32)
+        fixed = (np.abs(np.asarray(self.mean, dtype=np.float32)) >= np.float32(NORM_EPS_MIN_LEVEL)) | (std == 0)
+        return np.where(fixed, std + np.float32(NORM_EPS), std * np.float32(1 + NORM_EPS)).astype(np.float32)
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        z = (np.asarray(x, dtype=np.float32) - self.mean) / self.denominator
+        return np.clip(z, -self.clip, self.clip)
+
+    def inverse(self, z: np.ndarray) -> np.ndarray:
+        return np.asarray(z) * self.denominator + self.mean

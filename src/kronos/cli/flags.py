@@ -1,0 +1,134 @@
+"""Options shared by several commands: one name, one default and one help text each.
+
+A flag that means the same thing in two commands is declared here once, so ``kronos forecast``,
+``forecast-dist``, ``demo``, ``evaluate`` and ``backtest`` cannot drift apart. The defaults are the
+library's: :data:`kronos.model.registry.DEFAULT_MODEL`, :data:`kronos.model.registry.DEFAULT_LOOKBACK` and the
+sampling defaults of :meth:`kronos.forecasting.predictor.KronosPredictor.forecast`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from kronos.inference.options import SamplingOptions
+from kronos.model.registry import DEFAULT_LOOKBACK, DEFAULT_MODEL
+
+__all__ = [
+    "DEFAULT_PRED_LEN",
+    "DEFAULT_SAMPLES",
+    "DEFAULT_SEED",
+    "DEFAULT_TEMPERATURE",
+    "DEFAULT_TOP_K",
+    "DEFAULT_TOP_P",
+    "RANDOM_TINY_HELP",
+    "device_option",
+    "full_history_option",
+    "jobs_option",
+    "lookback_option",
+    "max_context_option",
+    "max_series_option",
+    "model_option",
+    "pred_len_option",
+    "progress_option",
+    "random_tiny_option",
+    "samples_option",
+    "seed_option",
+    "symbols_option",
+    "temperature_option",
+    "top_k_option",
+    "top_p_option",
+]
+
+DEFAULT_PRED_LEN = 20  # bars forecast by forecast, forecast-dist and demo
+_SAMPLING = SamplingOptions()  # the library's one set of sampling defaults (plain sampling, 100 paths)
+DEFAULT_SAMPLES = _SAMPLING.sample_count
+DEFAULT_SEED = 0
+DEFAULT_TEMPERATURE = _SAMPLING.temperature
+DEFAULT_TOP_K = _SAMPLING.top_k
+DEFAULT_TOP_P = _SAMPLING.top_p
+
+RANDOM_TINY_HELP = "Use a randomly initialised tiny model instead of --model (for tests: its numbers mean nothing)."
+
+
+def model_option() -> Any:
+    return typer.Option(
+        DEFAULT_MODEL,
+        "--model",
+        help="Checkpoint directory (with model/ and tokenizer/), hub id, or registry name "
+        f"(default: the shipped {DEFAULT_MODEL}).",
+    )
+
+
+def random_tiny_option() -> Any:
+    return typer.Option(False, "--random-tiny", help=RANDOM_TINY_HELP, hidden=True)
+
+
+def lookback_option() -> Any:
+    return typer.Option(
+        DEFAULT_LOOKBACK,
+        "--lookback",
+        min=1,
+        help=f"History bars each forecast conditions on, the last ones (default {DEFAULT_LOOKBACK}: "
+        "the shipped model's context).",
+    )
+
+
+def pred_len_option() -> Any:
+    return typer.Option(DEFAULT_PRED_LEN, "--pred-len", min=1, help="Bars to forecast.")
+
+
+def samples_option() -> Any:
+    return typer.Option(DEFAULT_SAMPLES, "--samples", min=1, help="Sample paths per forecast.")
+
+
+def seed_option() -> Any:
+    return typer.Option(DEFAULT_SEED, "--seed", help="Random seed (each series and origin derives its own from it).")
+
+
+def temperature_option() -> Any:
+    return typer.Option(DEFAULT_TEMPERATURE, "--temperature", "-T", help="Kronos sampling temperature.")
+
+
+def top_k_option() -> Any:
+    return typer.Option(DEFAULT_TOP_K, "--top-k", min=0, help="Kronos top-k sampling (0 = off).")
+
+
+def top_p_option() -> Any:
+    return typer.Option(DEFAULT_TOP_P, "--top-p", min=0.0, max=1.0, help="Kronos nucleus sampling (1 = off).")
+
+
+def max_context_option() -> Any:
+    return typer.Option(
+        None,
+        "--max-context",
+        min=1,
+        help="Model context in bars (default: the checkpoint's predictor.json, the published context, else 512).",
+    )
+
+
+def device_option() -> Any:
+    return typer.Option(None, "--device", help="cuda, mps or cpu (default: best available).")
+
+
+def jobs_option() -> Any:
+    return typer.Option(0, "--jobs", "-j", help="Worker processes (0 = every core).")
+
+
+def symbols_option() -> Any:
+    return typer.Option(None, "--symbols", help="Only these series (comma-separated or repeated).")
+
+
+def max_series_option() -> Any:
+    return typer.Option(None, "--max-series", help="Only the first N series in name order.")
+
+
+def full_history_option() -> Any:
+    return typer.Option(
+        False, "--kronos-full-history", help="Give Kronos the whole lookback, not only its last max_context bars."
+    )
+
+
+def progress_option() -> Any:
+    return typer.Option(True, "--progress/--no-progress", help="Show a progress bar.")

@@ -1,0 +1,205 @@
+"""Universes, not single series: long-format panels in, long-format forecasts out.
+
+The conventions users already know from Nixtla (``unique_id``/``ds``) and Chronos (``predict_df``):
+one DataFrame with an id column, a time column and the bars of every series, and one DataFrame back
+with, per series and future bar, the mean of each of the six columns under its own name and the
+quantiles as ``{column}_q{level}`` (``close_q0.1``). :func:`forecast_df` is what
+``KronosPredictor.forecast_df`` and ``kronos forecast`` run.
+
+Each series samples from its own seed, derived from the run's seed and the series' id, so a series'
+paths are the same alone, in any panel, in any order and on any process (the basis of sharding a
+panel over ``torchrun`` ranks, see :mod:`kronos.forecasting.sharded`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from kronos.bars.calendars import future_timestamps as market_future_timestamps
+from kronos.core.errors import InputError
+from kronos.core.validation import positive_int
+from kronos.forecasting.forecast import FEATURES, Forecast
+from kronos.inference.options import SamplingOptions, derive_seed
+
+if TYPE_CHECKING:
+    from kronos.forecasting.predictor import KronosPredictor
+
+__all__ = [
+    "DEFAULT_QUANTILES",
+    "forecast_df",
+    "forecasts_to_long",
+    "level_name",
+    "output_columns",
+    "series_seed",
+    "split_panel",
+]
+
+DEFAULT_QUANTILES: tuple[float, ...] = (0.1, 0.5, 0.9)
+
+
+def series_seed(seed: int, series_id: Any) -> int:
+    """A stable 63-bit seed of one series from the run ``seed`` and the series' id (its string form)."""
+    return derive_seed(seed, series_id)
+
+
+def level_name(q: float) -> str:
+    """How a quantile level is written in column names and JSON keys: ``0.1`` (``close_q0.1``)."""
+    return f"{float(q):g}"
+
+
+def output_columns(id_col: str | None, time_col: str, quantiles: Sequence[float]) -> list[str]:
+    """The long schema: id (when there is one), time, the six means, then ``{column}_q{level}`` per column and level."""
+    cols = ([id_col] if id_col else []) + [time_col] + list(FEATURES)
+    return cols + [f"{c}_q{level_name(q)}" for c in FEATURES for q in quantiles]
+
+
+def _check_quantiles(quantiles: Sequence[float]) -> list[float]:
+    levels = [float(q) for q in quantiles]
+    bad = [q for q in levels if not 0.0 < q < 1.0]
+    if bad:
+        raise InputError(f"quantiles must be in (0, 1), got {bad}")
+    if len({level_name(q) for q in levels}) != len(levels):
+        raise InputError(f"quantiles repeat a level: {levels}")
+    return levels
+
+
+def split_panel(df: pd.DataFrame, id_col: str | None, time_col: str) -> dict[Any, pd.DataFrame]:
+    """``{id: frame sorted by time}`` in order of first appearance (one entry keyed None without an id column).
+
+    Errors name the missing column, or the series and time of a duplicate or missing timestamp.
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise InputError(f"expected a pandas DataFrame, got {type(df).__name__}")
+    if time_col not in df.columns:
+        raise InputError(f"no time column {time_col!r}; the frame has columns {list(df.columns)}")
+    if len(df) == 0:
+        raise InputError("the frame is empty (0 rows)")
+    times = pd.to_datetime(df[time_col], errors="coerce")
+    if times.isna().any():
+        row = int(np.flatnonzero(times.isna().to_numpy())[0])
+        raise InputError(
+            f"column {time_col!r} has a missing or unreadable time at row {row}: {df[time_col].iloc[row]!r}"
+        )
+    df = df.assign(**{time_col: times})
+    if id_col is None:
+        groups: list[tuple[Any, pd.DataFrame]] = [(None, df)]
+    else:
+        if df[id_col].isna().any():
+            row = int(np.flatnonzero(df[id_col].isna().to_numpy())[0])
+            raise InputError(f"column {id_col!r} has a missing series id at row {row}")
+        groups = list(df.groupby(id_col, sort=False))
+    out: dict[Any, pd.DataFrame] = {}
+    for key, frame in groups:
+        frame = frame.sort_values(time_col, kind="stable").reset_index(drop=True)
+        dup = frame[time_col].duplicated()
+        if dup.any():
+            where = f"series {key!r}: " if id_col is not None else ""
+            raise InputError(f"{where}duplicate timestamp {frame[time_col][dup].iloc[0]} in column {time_col!r}")
+        out[key] = frame
+    return out
+
+
+def _given_future(
+    future: Any, key: Any, last: pd.Timestamp, h: int, id_col: str | None, time_col: str
+) -> pd.DatetimeIndex:
+    """The first ``h`` given future times after ``last`` for series ``key``."""
+    where = f"series {key!r}: " if key is not None else ""
+    if isinstance(future, pd.DataFrame):
+        if time_col not in future.columns:
+            raise InputError(f"future timestamps: no time column {time_col!r}; columns are {list(future.columns)}")
+        if id_col is not None and id_col in future.columns:
+            future = future[future[id_col] == key]
+        times = pd.DatetimeIndex(pd.to_datetime(future[time_col]))
+    else:
+        times = pd.DatetimeIndex(pd.to_datetime(pd.Series(np.asarray(future))))
+    times = times.sort_values()
+    times = times[times > last]
+    if len(times) < h:
+        raise InputError(f"{where}{len(times)} given future timestamp(s) after the last bar {last}, {h} needed")
+    return times[:h]
+
+
+def forecast_df(
+    predictor: KronosPredictor,
+    df: pd.DataFrame,
+    h: int,
+    options: SamplingOptions | None = None,
+    *,
+    id_col: str | None = "symbol",
+    time_col: str = "timestamps",
+    quantiles: Sequence[float] = DEFAULT_QUANTILES,
+    seed: int = 0,
+    lookback: int | None = None,
+    calendar: str | Any | None = None,
+    future_timestamps: Any = None,
+    verbose: bool = False,
+    **sampling: Any,
+) -> pd.DataFrame:
+    """Forecast ``h`` bars of every series of a long-format frame; a long frame back (see :func:`output_columns`).
+
+    ``df`` holds ``id_col`` (absent or ``None``: one series), ``time_col`` and the bars
+    (``open, high, low, close[, volume, amount]``), in any row order. Each series is forecast from
+    its last ``lookback`` bars (default all, the model attends to at most ``max_context``), with
+    paths drawn from :func:`series_seed` ``(seed, id)``. Sampling settings: ``options`` and/or
+    :class:`~kronos.inference.options.SamplingOptions` fields as keywords (``sample_count``, ``T``, ``top_k``,
+    ``top_p``, ``batch_size`` ...), with the same defaults as ``KronosPredictor.forecast`` (100 paths,
+    ``top_p=1.0``). Future times follow the
+    series' own schedule or the exchange ``calendar`` (see :mod:`kronos.bars.calendars`), unless
+    ``future_timestamps`` gives them: a frame with ``time_col`` (and ``id_col`` for per-series times)
+    or one sequence of times for every series; the first ``h`` after each series' last bar are used.
+    Histories of different lengths run in padded batches of ``batch_size`` series.
+    """
+    opts = SamplingOptions.resolve(options, **sampling)
+    h = positive_int("h", h)
+    if lookback is not None:
+        lookback = positive_int("lookback", lookback)
+    levels = _check_quantiles(quantiles)
+    if id_col is not None and id_col not in df.columns:
+        id_col = None  # one series
+    series = split_panel(df, id_col, time_col)
+    frames, xs, ys, seeds, keys = [], [], [], [], []
+    for key, frame in series.items():
+        frame_in = frame if lookback is None else frame.iloc[-lookback:]
+        last = frame[time_col].iloc[-1]
+        try:
+            if future_timestamps is not None:
+                future = _given_future(future_timestamps, key, last, h, id_col, time_col)
+            else:
+                future = market_future_timestamps(frame[time_col], h, calendar=calendar)
+        except InputError as exc:
+            raise InputError(
+                str(exc) if key is None or str(exc).startswith("series ") else f"series {key!r}: {exc}"
+            ) from None
+        frames.append(frame_in.drop(columns=[c for c in (id_col, time_col) if c is not None]).reset_index(drop=True))
+        xs.append(frame_in[time_col].reset_index(drop=True))
+        ys.append(pd.Series(future))
+        seeds.append(series_seed(seed, key))
+        keys.append(key)
+    forecasts = predictor.forecast_batch(frames, xs, ys, h, opts, seeds=seeds, verbose=verbose)
+    return forecasts_to_long(forecasts, keys, id_col=id_col, time_col=time_col, quantiles=levels)
+
+
+def forecasts_to_long(
+    forecasts: Sequence[Forecast], keys: Sequence[Any], *, id_col: str | None, time_col: str, quantiles: Sequence[float]
+) -> pd.DataFrame:
+    """Stack forecasts into the long schema of :func:`output_columns` (rows by series, then time)."""
+    parts = []
+    for key, fc in zip(keys, forecasts):
+        part: dict[str, Any] = {}
+        if id_col is not None:
+            part[id_col] = [key] * fc.horizon
+        part[time_col] = pd.DatetimeIndex(fc.timestamps)
+        mean = fc.paths.mean(axis=0)
+        for j, col in enumerate(FEATURES):
+            part[col] = mean[:, j]
+        qs = np.quantile(fc.paths, list(quantiles), axis=0) if len(quantiles) else np.empty((0,) + mean.shape)
+        for j, col in enumerate(FEATURES):
+            for k, q in enumerate(quantiles):
+                part[f"{col}_q{level_name(q)}"] = qs[k, :, j]
+        parts.append(pd.DataFrame(part))
+    out = pd.concat(parts, ignore_index=True)
+    return out[output_columns(id_col, time_col, quantiles)]

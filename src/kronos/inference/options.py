@@ -1,0 +1,108 @@
+"""How paths are sampled: one frozen, validated :class:`SamplingOptions` from the public API down to the sampler.
+
+Why: ``forecast``, ``forecast_batch``, ``forecast_df``, the panel and synthesis each took the same
+dozen keywords with their own defaults and checked them again on every call. Now the settings are
+checked once, when the object is made (the error names the parameter and the value), and passed down
+unchanged: the predictor, :mod:`kronos.inference.generation` and :mod:`kronos.forecasting.calibration` trust them.
+
+The defaults are the forecasting defaults (every sample of the distribution: ``top_p=1.0``, 100
+paths). The original ``predict``/``predict_batch`` keep their own signature and defaults
+(``top_p=0.9``, one path) and build an object from them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import zlib
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from kronos.core.errors import InputError
+from kronos.core.validation import integer, number, one_of, positive_int, probability
+
+__all__ = ["WINDOW_MODES", "SamplingOptions", "WindowMode", "derive_seed"]
+
+WindowMode = Literal["exact", "block"]
+#: ``exact`` recomputes the last ``max_context`` bars once the window slides (the original);
+#: ``block`` drops ``block`` bars at once and runs cached until full again (faster, approximate).
+WINDOW_MODES: tuple[str, ...] = ("exact", "block")
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    """Sampling and generation settings of a forecast, validated once on construction.
+
+    Attributes:
+        temperature: logits are divided by it before sampling (> 0; ``T`` in the original API).
+        top_k: keep the ``k`` most likely tokens (0 disables it; when > 0, ``top_p`` is ignored).
+        top_p: keep the smallest set of tokens whose probability reaches it, in (0, 1] (1 keeps all).
+        sample_count: sample paths per series (>= 1).
+        use_cache: generate with a key/value cache (``False`` runs the original algorithm).
+        window: ``"exact"`` or ``"block"``, how the context slides past ``max_context``.
+        block: tokens dropped at once in ``"block"`` mode (None: ``max_context // 4``).
+        batch_size: series generated at once (None: all of them, or as many as fit a ~2 GiB key/value
+            cache when every series has its own seed).
+    """
+
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    sample_count: int = 100
+    use_cache: bool = True
+    window: str = "exact"
+    block: int | None = None
+    batch_size: int | None = None
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__  # frozen: normalise numpy scalars to plain Python once
+        set_(self, "temperature", number("T (temperature)", self.temperature, low=0.0))
+        set_(self, "top_k", integer("top_k", self.top_k, minimum=0))
+        set_(self, "top_p", probability("top_p", self.top_p))
+        set_(self, "sample_count", positive_int("sample_count", self.sample_count))
+        if not isinstance(self.use_cache, (bool, np.bool_)):
+            raise InputError(f"use_cache must be True or False, got {self.use_cache!r}")
+        set_(self, "use_cache", bool(self.use_cache))
+        one_of("window", self.window, WINDOW_MODES)
+        if self.block is not None:
+            set_(self, "block", positive_int("block", self.block))
+        if self.batch_size is not None:
+            set_(self, "batch_size", positive_int("batch_size", self.batch_size))
+
+    @classmethod
+    def resolve(cls, options: SamplingOptions | None = None, /, **overrides: Any) -> SamplingOptions:
+        """``options`` (default: ``SamplingOptions()``) with ``overrides`` replaced, validated.
+
+        Keywords are the field names; ``T`` is accepted for ``temperature`` (the original's name).
+        An unknown keyword is an :class:`InputError` listing the known ones.
+        """
+        if options is not None and not isinstance(options, SamplingOptions):
+            raise InputError(f"options must be a SamplingOptions, got {type(options).__name__}")
+        if "T" in overrides:
+            if "temperature" in overrides:
+                raise InputError("give the temperature once: T or temperature, not both")
+            overrides["temperature"] = overrides.pop("T")
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(overrides) - set(names))
+        if unknown:
+            raise InputError(f"unknown sampling option(s) {unknown}; the options are {names} (and T)")
+        base = cls() if options is None else options
+        return dataclasses.replace(base, **overrides) if overrides else base
+
+    def info(self) -> dict[str, Any]:
+        """The settings a :class:`~kronos.forecasting.forecast.Forecast` records (``T``, ``top_k``, ``top_p``,
+        ``sample_count``)."""
+        return {"T": self.temperature, "top_k": self.top_k, "top_p": self.top_p, "sample_count": self.sample_count}
+
+
+def derive_seed(seed: int, key: Any) -> int:
+    """A stable 63-bit seed from a parent ``seed`` and a ``key`` (its string form): a series, an origin.
+
+    Independent streams for every key, the same on every machine and process.
+    """
+    seq = np.random.SeedSequence(
+        [int(seed) & 0xFFFFFFFF, (int(seed) >> 32) & 0xFFFFFFFF, zlib.crc32(str(key).encode("utf-8"))]
+    )
+    hi, lo = seq.generate_state(2, dtype=np.uint32)
+    return (int(hi) << 31) ^ int(lo)
