@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from kronos.core.errors import InputError
+from kronos.model.config import DEFAULT_CLIP
 
 __all__ = [
     "AMOUNT_COL",
@@ -321,10 +322,10 @@ class Normalizer:
 
     mean: np.ndarray
     std: np.ndarray
-    clip: float = 5.0
+    clip: float = DEFAULT_CLIP
 
     @classmethod
-    def fit(cls, x: np.ndarray, clip: float = 5.0) -> Normalizer:
+    def fit(cls, x: np.ndarray, clip: float = DEFAULT_CLIP) -> Normalizer:
         """Float32 mean and std per column, reduced in the original's order.
 
         The original reduces ``df[cols].values.astype(np.float32)``, which is column-major (pandas

@@ -51,6 +51,7 @@ from kronos.core.errors import InputError
 from kronos.core.validation import integer, one_of, positive_int
 from kronos.forecasting.forecast import Forecast
 from kronos.inference.options import derive_seed
+from kronos.model.config import DEFAULT_MAX_CONTEXT
 
 #: ``forecast_fn(frames, x_timestamps, y_timestamps, seeds)``: uncalibrated forecasts of every frame
 #: over its ``y_timestamps``; ``seeds`` is one int per frame (each frame its own random stream) or None.
@@ -439,7 +440,7 @@ def origin_layout(
     n_origins: int,
     stride: int | None = None,
     lookback: int | None = None,
-    max_context: int = 512,
+    max_context: int = DEFAULT_MAX_CONTEXT,
 ) -> tuple[list[int], int, int]:
     """Origin bar indices (the last bar each origin sees), the lookback and the stride.
 

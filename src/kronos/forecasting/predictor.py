@@ -38,7 +38,7 @@ from kronos.forecasting.components import Components
 from kronos.forecasting.forecast import Forecast
 from kronos.inference.generation import sample_paths
 from kronos.inference.options import SamplingOptions
-from kronos.model.config import ConfigError
+from kronos.model.config import DEFAULT_CLIP, DEFAULT_MAX_CONTEXT, ConfigError
 from kronos.model.hub import CONFIG_NAME, resolve_file
 from kronos.model.kronos import Kronos
 from kronos.model.registry import resolve_model
@@ -47,7 +47,6 @@ from kronos.model.tokenizer import KronosTokenizer
 __all__ = ["CalibrationOptions", "KronosPredictor", "SamplingOptions", "series_uniforms"]
 
 PREDICTOR_CONFIG = "predictor.json"
-DEFAULT_MAX_CONTEXT = 512  # the original's default, used when neither the caller nor predictor.json gives one
 
 
 def read_predictor_settings(path: Path) -> dict[str, Any]:
@@ -127,8 +126,8 @@ class KronosPredictor:
         model: Kronos,
         tokenizer: KronosTokenizer,
         device: str | torch.device | None = None,
-        max_context: int = 512,
-        clip: float = 5,
+        max_context: int = DEFAULT_MAX_CONTEXT,
+        clip: float = DEFAULT_CLIP,
         *,
         precision: str = "fp32",
     ) -> None:

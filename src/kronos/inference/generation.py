@@ -25,6 +25,7 @@ import torch
 from kronos.inference.options import WINDOW_MODES, SamplingOptions
 from kronos.inference.sampling import sample, sample_from_uniform
 from kronos.model.cache import KVCache
+from kronos.model.config import DEFAULT_CLIP
 from kronos.model.kronos import Kronos
 from kronos.model.tokenizer import KronosTokenizer
 
@@ -407,7 +408,7 @@ def auto_regressive_inference(
     y_stamp: torch.Tensor,
     max_context: int,
     pred_len: int,
-    clip: float = 5,
+    clip: float = DEFAULT_CLIP,
     T: float = 1.0,
     top_k: int = 0,
     top_p: float = 0.99,

@@ -15,7 +15,13 @@ from typing import Any, TypeVar
 
 from kronos.core.validation import number, positive_int
 
-__all__ = ["ConfigError", "KronosConfig", "TokenizerConfig"]
+__all__ = ["DEFAULT_CLIP", "DEFAULT_MAX_CONTEXT", "ConfigError", "KronosConfig", "TokenizerConfig"]
+
+#: Bars the predictor attends to when neither the caller nor the checkpoint's ``predictor.json`` says:
+#: the original's default (the published small and base models' context).
+DEFAULT_MAX_CONTEXT = 512
+#: Normalised inputs are clipped to ``±DEFAULT_CLIP`` standard deviations, as the published models were trained.
+DEFAULT_CLIP = 5.0
 
 C = TypeVar("C", bound="_ConfigBase")
 

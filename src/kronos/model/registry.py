@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from kronos.model.config import KronosConfig, TokenizerConfig
+from kronos.model.config import DEFAULT_MAX_CONTEXT, KronosConfig, TokenizerConfig
 
 __all__ = [
     "DEFAULT_LOOKBACK",
@@ -74,7 +74,7 @@ def _shipped_entry(name: str) -> PublishedModel | None:
         )
     settings = json.loads((root / "predictor.json").read_text()) if (root / "predictor.json").is_file() else {}
     return PublishedModel(
-        str(root / "model"), str(root / "tokenizer"), int(settings.get("max_context", 512)), "shipped"
+        str(root / "model"), str(root / "tokenizer"), int(settings.get("max_context", DEFAULT_MAX_CONTEXT)), "shipped"
     )
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from kronos.core.extras import require
-from kronos.model.config import ConfigError, KronosConfig, TokenizerConfig
+from kronos.model.config import DEFAULT_CLIP, DEFAULT_MAX_CONTEXT, ConfigError, KronosConfig, TokenizerConfig
 
 __all__ = [
     "DataConfig",
@@ -208,7 +208,7 @@ class DataConfig:
     val_start: str | None = None
     test_start: str | None = None
     max_gap: str | None = "auto"
-    clip: float = 5.0
+    clip: float = DEFAULT_CLIP
     corpus_dir: str | None = None
     min_rows: int = 1
 
@@ -258,7 +258,7 @@ class ModelConfig:
     init: str | None = None
     config: dict[str, Any] | None = None
     tokenizer: str | None = None
-    max_context: int = 512
+    max_context: int = DEFAULT_MAX_CONTEXT
 
     def check(self, where: str) -> None:
         if (self.init is None) == (self.config is None):

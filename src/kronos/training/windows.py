@@ -21,12 +21,13 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from kronos.bars.preprocessing import Normalizer
+from kronos.model.config import DEFAULT_CLIP
 from kronos.training.corpus import Corpus, CorpusError
 
 __all__ = ["EvalWindowSampler", "RandomWindowSampler", "WindowDataset", "normalize_window"]
 
 
-def normalize_window(x: np.ndarray, lookback: int, clip: float = 5.0) -> np.ndarray:
+def normalize_window(x: np.ndarray, lookback: int, clip: float = DEFAULT_CLIP) -> np.ndarray:
     """Z-score a ``(T, 6)`` window with statistics of its first ``lookback`` rows, clipped to ``±clip``."""
     return Normalizer.fit(x[:lookback], clip=clip).transform(x).astype(np.float32, copy=False)
 
@@ -38,7 +39,7 @@ class WindowDataset(Dataset):
     features, ``row`` the window's first global row (for tracing a sample back to its instrument).
     """
 
-    def __init__(self, corpus: Corpus, split: str, *, clip: float = 5.0) -> None:
+    def __init__(self, corpus: Corpus, split: str, *, clip: float = DEFAULT_CLIP) -> None:
         self.corpus = corpus
         self.split = split
         self.clip = float(clip)
