@@ -17,7 +17,6 @@ from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
 
 from kronos import ConfigError, InputError, Kronos, KronosPredictor
-from kronos import hub as hub_module
 from kronos.bars.sources import DataSourceError
 from kronos.cli import (
     app,
@@ -29,6 +28,7 @@ from kronos.evaluation import report
 from kronos.evaluation.baselines import Persistence
 from kronos.evaluation.data import read_series
 from kronos.evaluation.rolling import RollingConfig, rolling_evaluate
+from kronos.model import hub as hub_module
 from kronos.training import train
 
 runner = CliRunner()
