@@ -125,6 +125,70 @@ def test_model_core_is_pandas_free():
     assert not offenders, "\n".join(offenders)
 
 
+#: The longest a source file may grow before it is split along an idea boundary.
+MAX_LINES = 400
+
+
+def test_the_folders_are_the_layers():
+    """Only the facade and ``python -m kronos`` sit at the top; every other module lives in its layer's folder."""
+    top = sorted(p.name for p in (SRC / "kronos").glob("*.py"))
+    assert top == ["__init__.py", "__main__.py"], top
+
+
+def test_no_file_over_the_line_limit():
+    long = {
+        m: n for m, p in all_modules().items() if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
+    assert not long, f"modules over {MAX_LINES} lines (split them along an idea boundary): {long}"
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in graph.get(node, ()):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                top = stack.pop()
+                on_stack.discard(top)
+                component.append(top)
+                if top == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_circles():
+    """No two modules import each other, directly or around a circle (type-only and lazy imports count)."""
+    graph = {m: {t for t in targets if t != m} for m, targets in import_graph().items()}
+    assert not import_cycles(graph), import_cycles(graph)
+
+
+def test_cycle_finder_sees_a_circle():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert import_cycles(graph) == [["a", "b", "c"]]
+    assert import_cycles({"a": {"b"}, "b": set()}) == []
+
+
 def test_documented_layers_match():
     """docs/architecture.md names every layer of the rule, in the same order."""
     doc = (SRC.parent / "docs" / "architecture.md").read_text(encoding="utf-8")

@@ -7,27 +7,9 @@ reports user errors the same way (:mod:`kronos.cli.errors`): one ``error:`` line
 
 from __future__ import annotations
 
-import typer
+from kronos.cli.app import app
 
-from kronos.cli.errors import KronosGroup
-
-app = typer.Typer(
-    name="kronos",
-    help="Kronos: forecast, evaluate and train foundation models of candlestick (K-line) data.",
-    no_args_is_help=True,
-    add_completion=False,
-    cls=KronosGroup,
-    pretty_exceptions_enable=False,
-)
-
-
-@app.callback()
-def _global_options(
-    debug: bool = typer.Option(
-        False, "--debug", help="Show the full traceback of an error instead of one 'error:' line."
-    ),
-) -> None:
-    """Kronos: forecast, evaluate and train foundation models of candlestick (K-line) data."""
+__all__ = ["app", "main"]
 
 
 def main() -> None:

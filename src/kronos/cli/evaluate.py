@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from kronos.cli import app
+from kronos.cli.app import app
 from kronos.cli.flags import (
     device_option,
     full_history_option,

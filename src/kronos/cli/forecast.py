@@ -11,7 +11,7 @@ from rich.table import Table
 from kronos.bars.calendars import future_timestamps
 from kronos.bars.reader import SYMBOL_COL, TIME_COL
 from kronos.bars.samples import SAMPLE_FILES, load_sample
-from kronos.cli import app
+from kronos.cli.app import app
 from kronos.cli.flags import (
     device_option,
     lookback_option,

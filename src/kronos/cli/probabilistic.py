@@ -10,7 +10,7 @@ from rich.table import Table
 from kronos.bars.calendars import future_timestamps
 from kronos.bars.reader import TIME_COL, read_bars
 from kronos.bars.samples import sample_data_path
-from kronos.cli import app
+from kronos.cli.app import app
 from kronos.cli.flags import (
     device_option,
     lookback_option,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from kronos.cli import app
+from kronos.cli.app import app
 from kronos.cli.flags import device_option, max_context_option, model_option
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import typer
 
-from kronos.cli import app
+from kronos.cli.app import app
 
 train_app = typer.Typer(
     name="train",
