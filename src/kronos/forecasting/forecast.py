@@ -19,7 +19,7 @@ import pandas as pd
 from kronos.bars.preprocessing import FEATURE_COLS
 
 if TYPE_CHECKING:  # pragma: no cover
-    from kronos.forecasting.calibration import ConformalCalibration
+    from kronos.forecasting.conformal import ConformalCalibration
 
 __all__ = ["FEATURES", "Forecast"]
 
@@ -39,7 +39,7 @@ class Forecast:
         info: free-form metadata (model name, sampling settings, calibration report, ...).
         raw_paths: for a calibrated forecast, the model's paths before calibration (else None).
         calibration: for a calibrated forecast, the fitted
-            :class:`kronos.forecasting.calibration.ConformalCalibration` with the coverage it measured.
+            :class:`kronos.forecasting.conformal.ConformalCalibration` with the coverage it measured.
     """
 
     paths: np.ndarray
