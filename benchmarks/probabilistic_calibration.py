@@ -22,7 +22,8 @@ import pandas as pd
 import torch
 
 from kronos import KronosPredictor
-from kronos.forecasting.calibration import fit_conformal, forecast_scales, origin_forecasts
+from kronos.forecasting.calibration import forecast_scales, origin_forecasts
+from kronos.forecasting.conformal import fit_conformal
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

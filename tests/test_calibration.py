@@ -10,17 +10,8 @@ import torch
 
 from kronos import InputError
 from kronos.bars.samples import load_sample
-from kronos.forecasting.calibration import (
-    CalibrationOptions,
-    apply_offsets,
-    conformal_offsets,
-    fit_conformal,
-    forecast_scales,
-    interval_coverage,
-    min_origins,
-    origin_forecasts,
-    origin_layout,
-)
+from kronos.forecasting.calibration import CalibrationOptions, forecast_scales, origin_forecasts, origin_layout
+from kronos.forecasting.conformal import apply_offsets, conformal_offsets, fit_conformal, interval_coverage, min_origins
 
 DEFAULT_LEVELS_80 = (0.1, 0.5, 0.9)
 

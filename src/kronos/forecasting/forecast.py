@@ -11,15 +11,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from kronos.bars.preprocessing import FEATURE_COLS
-
-if TYPE_CHECKING:  # pragma: no cover
-    from kronos.forecasting.calibration import ConformalCalibration
+from kronos.forecasting.conformal import ConformalCalibration
+from kronos.forecasting.plotting import plot_forecast, save_html, save_png
 
 __all__ = ["FEATURES", "Forecast"]
 
@@ -39,7 +38,7 @@ class Forecast:
         info: free-form metadata (model name, sampling settings, calibration report, ...).
         raw_paths: for a calibrated forecast, the model's paths before calibration (else None).
         calibration: for a calibrated forecast, the fitted
-            :class:`kronos.forecasting.calibration.ConformalCalibration` with the coverage it measured.
+            :class:`kronos.forecasting.conformal.ConformalCalibration` with the coverage it measured.
     """
 
     paths: np.ndarray
@@ -224,18 +223,12 @@ class Forecast:
     def plot(self, **kwargs: Any) -> Any:
         """A matplotlib figure: candlesticks, mean path and quantile bands
         (:func:`kronos.forecasting.plotting.plot_forecast`)."""
-        from kronos.forecasting.plotting import plot_forecast
-
         return plot_forecast(self, **kwargs)
 
     def plot_png(self, path: str | Path, **kwargs: Any) -> Path:
         """Write the plot as a PNG (atomically) and return its path."""
-        from kronos.forecasting.plotting import save_png
-
         return save_png(self, path, **kwargs)
 
     def plot_html(self, path: str | Path, **kwargs: Any) -> Path:
         """Write an interactive plotly HTML page of the forecast (atomically) and return its path."""
-        from kronos.forecasting.plotting import save_html
-
         return save_html(self, path, **kwargs)

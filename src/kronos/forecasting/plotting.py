@@ -6,6 +6,8 @@ are the calibrated ones and the model's raw interval is drawn as dashed lines, s
 visible. A lower panel shows ``prob_up`` per future bar.
 
 matplotlib and plotly are optional (the ``eval`` extra); they are imported only when a plot is made.
+The plots take anything shaped like a forecast (:class:`PlotForecast`), so ``Forecast`` can offer them as
+methods (``fc.plot()``, ``fc.plot_png()``, ``fc.plot_html()``) without an import circle.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -22,14 +24,36 @@ import pandas as pd
 from kronos.core.extras import require
 from kronos.core.files import atomic_write_bytes
 
-if TYPE_CHECKING:  # pragma: no cover
-    from kronos.forecasting.forecast import Forecast
-
-__all__ = ["plot_forecast", "plotly_figure", "save_html", "save_png"]
+__all__ = ["PlotForecast", "plot_forecast", "plotly_figure", "save_html", "save_png"]
 
 UP, DOWN = "#26a69a", "#ef5350"
 BAND = "#1f77b4"
 RAW = "#d62728"
+
+
+class PlotForecast(Protocol):
+    """What a plot reads from a forecast; :class:`kronos.forecasting.forecast.Forecast` is one.
+
+    A structural type rather than the class itself, because ``Forecast`` imports this module for its plot
+    methods.
+    """
+
+    @property
+    def timestamps(self) -> pd.DatetimeIndex: ...
+    @property
+    def last_close(self) -> float: ...
+    @property
+    def history(self) -> pd.DataFrame | None: ...
+    @property
+    def n_paths(self) -> int: ...
+    @property
+    def horizon(self) -> int: ...
+    @property
+    def is_calibrated(self) -> bool: ...
+    def uncalibrated(self) -> PlotForecast: ...
+    def mean(self) -> pd.DataFrame: ...
+    def interval(self, level: float = 0.8) -> tuple[pd.DataFrame, pd.DataFrame]: ...
+    def prob_up(self) -> pd.Series: ...
 
 
 def _need(module: str) -> Any:
@@ -45,7 +69,7 @@ def _check_levels(levels: Sequence[float]) -> list[float]:
     return out
 
 
-def _bands(fc: Forecast, levels: list[float], column: str) -> dict[float, tuple[np.ndarray, np.ndarray]]:
+def _bands(fc: PlotForecast, levels: list[float], column: str) -> dict[float, tuple[np.ndarray, np.ndarray]]:
     bands = {}
     for level in levels:
         lo, hi = fc.interval(level)
@@ -53,7 +77,7 @@ def _bands(fc: Forecast, levels: list[float], column: str) -> dict[float, tuple[
     return bands
 
 
-def _history(fc: Forecast, history_bars: int) -> pd.DataFrame | None:
+def _history(fc: PlotForecast, history_bars: int) -> pd.DataFrame | None:
     if fc.history is None or history_bars <= 0:
         return None
     return fc.history.tail(history_bars)
@@ -65,7 +89,7 @@ def _time_labels(index: pd.DatetimeIndex) -> list[str]:
 
 
 def plot_forecast(
-    fc: Forecast,
+    fc: PlotForecast,
     *,
     levels: Sequence[float] = (0.5, 0.8, 0.95),
     column: str = "close",
@@ -169,7 +193,7 @@ def plot_forecast(
     return fig
 
 
-def save_png(fc: Forecast, path: str | os.PathLike, *, dpi: int = 110, **kwargs: Any) -> Path:
+def save_png(fc: PlotForecast, path: str | os.PathLike, *, dpi: int = 110, **kwargs: Any) -> Path:
     """Render :func:`plot_forecast` to a PNG file, written atomically; returns the path."""
     fig = plot_forecast(fc, **kwargs)
     buf = io.BytesIO()
@@ -178,7 +202,7 @@ def save_png(fc: Forecast, path: str | os.PathLike, *, dpi: int = 110, **kwargs:
 
 
 def plotly_figure(
-    fc: Forecast,
+    fc: PlotForecast,
     *,
     levels: Sequence[float] = (0.5, 0.8, 0.95),
     column: str = "close",
@@ -276,7 +300,7 @@ def plotly_figure(
     return fig
 
 
-def save_html(fc: Forecast, path: str | os.PathLike, *, include_plotlyjs: bool | str = True, **kwargs: Any) -> Path:
+def save_html(fc: PlotForecast, path: str | os.PathLike, *, include_plotlyjs: bool | str = True, **kwargs: Any) -> Path:
     """Write :func:`plotly_figure` as a standalone HTML page, atomically; returns the path.
 
     ``include_plotlyjs=True`` embeds plotly.js (about 4.5 MB, works offline); ``"cdn"`` links it instead.
