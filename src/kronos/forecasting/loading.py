@@ -1,9 +1,10 @@
 """Loading the predictor a program runs: a shipped model, a checkpoint, a hub id, or the random tiny model.
 
 :func:`load_predictor` is what the ``kronos`` commands, the benchmarks and the server load through, so
-a model name means the same thing everywhere (the registry's names resolve in
-:meth:`KronosPredictor.from_pretrained`). :func:`random_tiny_predictor` is a randomly initialised tiny
-model: it runs the whole pipeline in tests and benchmarks in milliseconds, and forecasts nothing real.
+a model name means the same thing everywhere (:meth:`KronosPredictor.from_pretrained` resolves it with
+:func:`kronos.model.registry.resolve_source`, as training does). :func:`random_tiny_predictor` is a randomly
+initialised tiny model: it runs the whole pipeline in tests and benchmarks in milliseconds, and forecasts nothing
+real.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ panel over ``torchrun`` ranks, see :mod:`kronos.forecasting.sharded`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -25,11 +25,9 @@ from kronos.core.validation import positive_int
 from kronos.forecasting.forecast import FEATURES, Forecast
 from kronos.inference.options import SamplingOptions, derive_seed
 
-if TYPE_CHECKING:
-    from kronos.forecasting.predictor import KronosPredictor
-
 __all__ = [
     "DEFAULT_QUANTILES",
+    "BatchForecaster",
     "forecast_df",
     "forecasts_to_long",
     "level_name",
@@ -39,6 +37,28 @@ __all__ = [
 ]
 
 DEFAULT_QUANTILES: tuple[float, ...] = (0.1, 0.5, 0.9)
+
+
+class BatchForecaster(Protocol):
+    """What :func:`forecast_df` needs of a forecaster: ``forecast_batch`` with per-series seeds.
+
+    ``KronosPredictor`` is one; the panel module names only this, so it never imports the predictor
+    (the predictor calls down into the panel, not the other way round).
+    """
+
+    def forecast_batch(
+        self,
+        df_list: Sequence[pd.DataFrame],
+        x_timestamp_list: Sequence[Any],
+        y_timestamp_list: Sequence[Any],
+        pred_len: int,
+        options: SamplingOptions | None = None,
+        *,
+        seeds: Sequence[int] | None = None,
+        verbose: bool = False,
+    ) -> list[Forecast]:
+        """One :class:`Forecast` per series, each sampled from its own seed."""
+        ...
 
 
 def series_seed(seed: int, series_id: Any) -> int:
@@ -124,7 +144,7 @@ def _given_future(
 
 
 def forecast_df(
-    predictor: KronosPredictor,
+    predictor: BatchForecaster,
     df: pd.DataFrame,
     h: int,
     options: SamplingOptions | None = None,
@@ -151,7 +171,8 @@ def forecast_df(
     series' own schedule or the exchange ``calendar`` (see :mod:`kronos.bars.calendars`), unless
     ``future_timestamps`` gives them: a frame with ``time_col`` (and ``id_col`` for per-series times)
     or one sequence of times for every series; the first ``h`` after each series' last bar are used.
-    Histories of different lengths run in padded batches of ``batch_size`` series.
+    Histories of different lengths run in padded batches of ``batch_size`` series. ``predictor`` is any
+    :class:`BatchForecaster`, usually a ``KronosPredictor``.
     """
     opts = SamplingOptions.resolve(options, **sampling)
     h = positive_int("h", h)

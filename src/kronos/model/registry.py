@@ -1,38 +1,56 @@
-"""The Kronos family: which tokenizer and context length go with which model.
+"""The Kronos family: which tokenizer and context length go with which model, and what a model name loads.
 
 Two kinds of entries: the published checkpoints on the Hugging Face hub (``NeoQuasar/Kronos-*``) and the
 models shipped inside this package (``kronos-open``), which load offline from the installed package data.
+
+:func:`resolve_source` is the one place a model name becomes something to load: a predictor directory
+(``model/``, ``tokenizer/``, ``predictor.json``), a registry name, or any other checkpoint directory or hub
+id. :func:`read_predictor_settings` is the one reader of ``predictor.json``. The predictor, training and
+evaluation all go through them, so a name means the same thing everywhere.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
-from kronos.model.config import DEFAULT_MAX_CONTEXT, KronosConfig, TokenizerConfig
+from kronos.core.validation import number, positive_int
+from kronos.model.config import DEFAULT_CLIP, DEFAULT_MAX_CONTEXT, ConfigError, KronosConfig, TokenizerConfig
+from kronos.model.hub import CONFIG_NAME, resolve_file
 
 __all__ = [
     "DEFAULT_LOOKBACK",
     "DEFAULT_MODEL",
+    "PREDICTOR_CONFIG",
     "PUBLISHED",
     "PUBLISHED_CONFIGS",
     "SHIPPED",
+    "ModelSource",
     "PublishedModel",
+    "read_predictor_settings",
     "resolve_model",
+    "resolve_source",
     "shipped_dir",
 ]
+
+#: The file beside ``model/`` and ``tokenizer/`` that declares a predictor's ``max_context`` and ``clip``.
+PREDICTOR_CONFIG = "predictor.json"
 
 
 @dataclass(frozen=True)
 class PublishedModel:
-    """A published predictor, its tokenizer (hub ids) and the context it was trained with."""
+    """A published predictor, its tokenizer (hub ids), the context it was trained with and the clip of its inputs."""
 
     model: str
     tokenizer: str
     max_context: int
     params: str
+    clip: float = DEFAULT_CLIP
 
 
 PUBLISHED: dict[str, PublishedModel] = {
@@ -64,6 +82,26 @@ def shipped_dir(name: str) -> Path | None:
     return Path(str(resources.files("kronos") / "pretrained" / str(name).lower()))
 
 
+def read_predictor_settings(path: str | os.PathLike) -> dict[str, Any]:
+    """The validated ``max_context`` and ``clip`` of a ``predictor.json`` (only the keys it declares).
+
+    The one reader of the file, so a shipped model, a saved predictor and a hub checkpoint are held to the
+    same rules; a malformed file is a :class:`ConfigError` naming it.
+    """
+    try:
+        raw = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a JSON object with max_context and clip, got {type(raw).__name__}")
+    unknown = sorted(set(raw) - {"max_context", "clip"})
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {unknown}; allowed are max_context and clip")
+    positive_int(f"{path}: max_context", raw.get("max_context", DEFAULT_MAX_CONTEXT), error=ConfigError)
+    number(f"{path}: clip", raw.get("clip", DEFAULT_CLIP), low=0.0, error=ConfigError)
+    return raw
+
+
 def _shipped_entry(name: str) -> PublishedModel | None:
     root = shipped_dir(name)
     if root is None:
@@ -72,9 +110,13 @@ def _shipped_entry(name: str) -> PublishedModel | None:
         raise FileNotFoundError(
             f"the shipped model {name!r} is missing from the installed package ({root}); reinstall kronos-kline"
         )
-    settings = json.loads((root / "predictor.json").read_text()) if (root / "predictor.json").is_file() else {}
+    settings = read_predictor_settings(root / PREDICTOR_CONFIG) if (root / PREDICTOR_CONFIG).is_file() else {}
     return PublishedModel(
-        str(root / "model"), str(root / "tokenizer"), int(settings.get("max_context", DEFAULT_MAX_CONTEXT)), "shipped"
+        str(root / "model"),
+        str(root / "tokenizer"),
+        int(settings.get("max_context", DEFAULT_MAX_CONTEXT)),
+        "shipped",
+        settings.get("clip", DEFAULT_CLIP),
     )
 
 
@@ -89,6 +131,58 @@ def resolve_model(name: str) -> PublishedModel | None:
         return shipped
     key = _ALIASES.get(name.lower())
     return PUBLISHED[key] if key else None
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """What a model name loads: where the weights and their tokenizer are, and the settings declared with them.
+
+    ``tokenizer`` is None when the name brings none (a bare checkpoint or hub id); ``settings`` holds the
+    validated ``max_context``/``clip`` the source declares (a registry entry its context, a predictor
+    directory or checkpoint its ``predictor.json``), and is empty when it declares nothing.
+    """
+
+    model: str | os.PathLike
+    tokenizer: str | os.PathLike | None
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def max_context(self) -> int:
+        """The declared context, else the original's :data:`~kronos.model.config.DEFAULT_MAX_CONTEXT`."""
+        return int(self.settings.get("max_context", DEFAULT_MAX_CONTEXT))
+
+    @property
+    def clip(self) -> float:
+        """The declared clip of normalised inputs, else the original's :data:`~kronos.model.config.DEFAULT_CLIP`."""
+        return self.settings.get("clip", DEFAULT_CLIP)
+
+
+def resolve_source(name_or_path: str | os.PathLike, **hub_kwargs: Any) -> ModelSource:
+    """The one resolver of model names: what ``name_or_path`` loads, checked in this order.
+
+    1. A local predictor directory holding ``model/`` (and usually ``tokenizer/`` and ``predictor.json``),
+       as ``KronosPredictor.save_pretrained`` and training write it: loads offline.
+    2. A registry name (:func:`resolve_model`): a published hub id or short name paired with its tokenizer
+       and context, or a model shipped in the package.
+    3. Any other checkpoint directory or hub id (``config.json`` + ``model.safetensors``): a missing path or
+       an unreachable hub fails here, once, with the reason; its ``predictor.json`` is read when it has one.
+
+    ``hub_kwargs`` (``revision``, ``cache_dir``, ``local_files_only``, ``token``, ``subfolder``) apply to 3.
+    """
+    local = Path(name_or_path)
+    if local.is_dir() and (local / "model").is_dir():
+        settings = read_predictor_settings(local / PREDICTOR_CONFIG) if (local / PREDICTOR_CONFIG).is_file() else {}
+        tokenizer = local / "tokenizer" if (local / "tokenizer").is_dir() else None
+        return ModelSource(local / "model", tokenizer, settings)
+    entry = resolve_model(str(name_or_path))
+    if entry is not None:
+        return ModelSource(entry.model, entry.tokenizer, {"max_context": entry.max_context, "clip": entry.clip})
+    resolve_file(name_or_path, CONFIG_NAME, **hub_kwargs)
+    try:
+        settings_path = resolve_file(name_or_path, PREDICTOR_CONFIG, **hub_kwargs)
+    except FileNotFoundError:  # optional: a bare model has none
+        return ModelSource(name_or_path, None)
+    return ModelSource(name_or_path, None, read_predictor_settings(settings_path))
 
 
 def _predictor_config(

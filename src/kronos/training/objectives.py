@@ -17,7 +17,7 @@ from torch import nn
 
 from kronos.model.config import KronosConfig, TokenizerConfig
 from kronos.model.kronos import Kronos
-from kronos.model.registry import resolve_model
+from kronos.model.registry import resolve_source
 from kronos.model.tokenizer import KronosTokenizer
 from kronos.training.config import RunConfig
 
@@ -25,11 +25,12 @@ __all__ = ["PredictorTask", "Task", "TokenizerTask", "make_task"]
 
 
 def _resolve_init(name: str, part: str = "model") -> str:
-    """A registry name (``kronos-small``, ``kronos-open``) to its model or tokenizer source; anything else as is."""
-    entry = resolve_model(name)
-    if entry is None:
-        return name
-    return entry.model if part == "model" else entry.tokenizer
+    """A model name (``kronos-small``, ``kronos-open``, a predictor directory) to its model or tokenizer source,
+    as :func:`kronos.model.registry.resolve_source` resolves it; a checkpoint without a paired tokenizer as is."""
+    source = resolve_source(name)
+    if part == "model":
+        return str(source.model)
+    return name if source.tokenizer is None else str(source.tokenizer)
 
 
 class Task:
@@ -134,9 +135,9 @@ class PredictorTask(Task):
         m = self.cfg.model
         if m.tokenizer is not None:
             return _resolve_init(m.tokenizer, "tokenizer")
-        entry = resolve_model(str(m.init))
-        assert entry is not None, "checked by RunConfig.for_kind"
-        return entry.tokenizer
+        tokenizer = resolve_source(str(m.init)).tokenizer
+        assert tokenizer is not None, "checked by RunConfig.for_kind"
+        return str(tokenizer)
 
     def _load_tokenizer(self) -> KronosTokenizer:
         tok = KronosTokenizer.from_pretrained(self._tokenizer_source()).to(self.device).eval()

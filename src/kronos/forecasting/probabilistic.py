@@ -1,0 +1,171 @@
+"""The probabilistic API: every sample path as a :class:`~kronos.forecasting.forecast.Forecast`.
+
+``forecast``, ``forecast_batch`` and ``forecast_df`` return distributions, not means, with one set of
+sampling defaults (:class:`~kronos.inference.options.SamplingOptions`) and optional conformal calibration
+on the series' own history (:mod:`kronos.forecasting.calibration`). ``forecast_fn`` is the uncalibrated
+forecast function calibration drives. Panels are handed down to :func:`kronos.forecasting.panel.forecast_df`,
+which calls back only ``forecast_batch``: the panel module never imports the predictor.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from kronos.core.errors import InputError
+from kronos.core.validation import positive_int
+from kronos.forecasting import panel
+from kronos.forecasting.calibration import CalibrationOptions, ForecastFn, calibrate_forecasts
+from kronos.forecasting.forecast import Forecast
+from kronos.forecasting.sampler import SeriesSampler
+from kronos.inference.options import SamplingOptions
+
+__all__ = ["ProbabilisticApi"]
+
+
+class ProbabilisticApi(SeriesSampler):
+    """Forecast distributions (and their calibration) on top of :class:`SeriesSampler`."""
+
+    def forecast(
+        self,
+        df: pd.DataFrame,
+        x_timestamp: Any,
+        y_timestamp: Any,
+        pred_len: int,
+        options: SamplingOptions | None = None,
+        *,
+        seed: int | None = None,
+        generator: torch.Generator | None = None,
+        calibrate: bool | CalibrationOptions = False,
+        verbose: bool = False,
+        **sampling: Any,
+    ) -> Forecast:
+        """Every sample path in price space as a :class:`Forecast` (quantiles, intervals, ``prob_up`` ...).
+
+        Sampling settings: ``options`` (a :class:`SamplingOptions`) and/or its fields as keywords
+        (``T``/``temperature``, ``top_k``, ``top_p``, ``sample_count``, ``use_cache``, ``window``,
+        ``block``, ``batch_size``); the defaults are :class:`SamplingOptions`' (``top_p=1.0``, 100
+        paths). ``seed`` samples from a private per-series generator (see :meth:`forecast_batch`).
+
+        ``calibrate=True`` (or a :class:`CalibrationOptions`) recalibrates the paths by split-conformal
+        prediction on close returns, per horizon step, from rolling origins inside ``df`` only; it
+        costs about ``origins`` extra forecasts. The forecast is then made from the last ``lookback``
+        bars, the same window as every origin, so the calibration measures the forecaster it corrects.
+        The result's ``coverage_report()`` gives the coverage before and after; see
+        :mod:`kronos.forecasting.calibration`.
+        """
+        seeds = None if seed is None else [seed]
+        opts = SamplingOptions.resolve(options, **sampling)
+        return self._forecasts(
+            [df], [x_timestamp], [y_timestamp], pred_len, opts, seeds, generator, calibrate, verbose
+        )[0]
+
+    def forecast_batch(
+        self,
+        df_list: Sequence[pd.DataFrame],
+        x_timestamp_list: Sequence[Any],
+        y_timestamp_list: Sequence[Any],
+        pred_len: int,
+        options: SamplingOptions | None = None,
+        *,
+        seeds: Sequence[int] | None = None,
+        generator: torch.Generator | None = None,
+        calibrate: bool | CalibrationOptions = False,
+        verbose: bool = False,
+        **sampling: Any,
+    ) -> list[Forecast]:
+        """:meth:`forecast` for several series (histories may differ in length); each calibrated on its own history.
+
+        ``seeds`` (one int per series) gives every series its own random stream, calibration
+        included, so a series' forecast is the same alone, in any batch and in any order; without
+        them the draws come from ``generator`` (default torch's global one) in one stream.
+        """
+        opts = SamplingOptions.resolve(options, **sampling)
+        return self._forecasts(
+            df_list, x_timestamp_list, y_timestamp_list, pred_len, opts, seeds, generator, calibrate, verbose, True
+        )
+
+    def forecast_fn(
+        self, options: SamplingOptions | None = None, *, generator: torch.Generator | None = None, **sampling: Any
+    ) -> ForecastFn:
+        """A :data:`~kronos.forecasting.calibration.ForecastFn` ``(frames, x_timestamps, y_timestamps, seeds)``
+        of uncalibrated forecasts with these settings: what
+        :func:`kronos.forecasting.calibration.calibrate_forecasts` drives."""
+        opts = SamplingOptions.resolve(options, **sampling)
+
+        def run(frames: Sequence[pd.DataFrame], xs: Sequence[Any], ys: Sequence[Any], seeds: Any) -> list[Forecast]:
+            return self._forecasts(list(frames), xs, ys, len(ys[0]), opts, seeds, generator, False, False, True)
+
+        return run
+
+    def _forecasts(
+        self,
+        df_list: Sequence[pd.DataFrame],
+        xs: Sequence[Any],
+        ys: Sequence[Any],
+        pred_len: Any,
+        opts: SamplingOptions,
+        seeds: Sequence[int] | None,
+        generator: torch.Generator | None,
+        calibrate: bool | CalibrationOptions,
+        verbose: bool,
+        labelled: bool = False,
+    ) -> list[Forecast]:
+        """Prepare, generate, de-normalise; then, if asked, calibrate with a forecast function of the same settings."""
+        pred_len = positive_int("pred_len", pred_len)
+        prepared = self._prepare_many(df_list, xs, ys, pred_len, labelled)
+        cal = CalibrationOptions() if calibrate is True else calibrate or None
+        if cal is not None:
+            if not isinstance(cal, CalibrationOptions):
+                raise InputError(f"calibrate must be True, False or a CalibrationOptions, got {calibrate!r}")
+            lookbacks = []
+            for i, df in enumerate(df_list):  # check the history is long enough before spending time on sampling
+                try:
+                    lookbacks.append(cal.layout(len(df), pred_len, self.max_context)[1])
+                except InputError as exc:
+                    raise InputError(f"series {i}: {exc}" if labelled else str(exc)) from None
+            prepared = self._prepare_many(
+                [df.iloc[len(df) - lb :] for df, lb in zip(df_list, lookbacks)],
+                [pd.Series(p.history.index[len(p.history) - lb :]) for p, lb in zip(prepared, lookbacks)],
+                [pd.Series(p.y_index) for p in prepared],
+                pred_len,
+                labelled,
+            )
+        info = {**opts.info(), "max_context": self.max_context}
+        forecasts = [
+            Forecast(
+                paths=p.norm.inverse(z.astype(np.float64)),
+                timestamps=p.y_index,
+                last_close=p.last_close,
+                history=p.history,
+                info=dict(info),
+            )
+            for p, z in zip(prepared, self._paths(prepared, pred_len, opts, seeds, generator, verbose))
+        ]
+        if cal is None:
+            return forecasts
+        cal_opts = opts if cal.sample_count is None else dataclasses.replace(opts, sample_count=cal.sample_count)
+        calibrations = calibrate_forecasts(
+            self.forecast_fn(cal_opts, generator=generator),
+            list(df_list),
+            list(xs),
+            pred_len,
+            cal,
+            max_context=self.max_context,
+            sample_count=cal_opts.sample_count,
+            seeds=seeds,
+            settings={k: v for k, v in opts.info().items() if k != "sample_count"},
+        )
+        return [c.apply(fc) for c, fc in zip(calibrations, forecasts)]
+
+    def forecast_df(
+        self, df: pd.DataFrame, h: int, options: SamplingOptions | None = None, **kwargs: Any
+    ) -> pd.DataFrame:
+        """Forecast every series of a long-format panel: see :func:`kronos.forecasting.panel.forecast_df`
+        (this only delegates, passing this predictor as the panel's batch forecaster)."""
+        return panel.forecast_df(self, df, h, options, **kwargs)

@@ -1,0 +1,163 @@
+"""The predictor's engine: a model and tokenizer that turn prepared series into normalised sample paths.
+
+:class:`SeriesSampler` holds what every forecasting API of :class:`~kronos.forecasting.predictor.KronosPredictor`
+shares: the validated constructor settings, the :class:`~kronos.forecasting.components.Components` view of them,
+and batched path generation through :func:`kronos.inference.generation.sample_paths`. Which series run
+together (one left-padded batch, or one batch per length) and how many at once is decided here, so the
+original-compatible API and the probabilistic API batch alike and a seeded series gets the same paths
+whichever API asked.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from kronos.bars.preprocessing import FEATURE_COLS
+from kronos.core.device import autocast, resolve_device
+from kronos.core.errors import InputError
+from kronos.core.progress import progress_bar
+from kronos.core.validation import number, positive_int
+from kronos.forecasting.components import Components
+from kronos.forecasting.prepared import Prepared, left_padded, prepare_many, prepare_series, series_uniforms
+from kronos.inference.generation import sample_paths
+from kronos.inference.options import SamplingOptions
+from kronos.model.config import DEFAULT_CLIP, DEFAULT_MAX_CONTEXT
+from kronos.model.kronos import Kronos
+from kronos.model.tokenizer import KronosTokenizer
+
+__all__ = ["SeriesSampler"]
+
+
+class SeriesSampler:
+    """A model and its tokenizer on a device, generating normalised paths for prepared series.
+
+    The base of :class:`~kronos.forecasting.predictor.KronosPredictor`; it has no public forecasting
+    methods of its own.
+    """
+
+    def __init__(
+        self,
+        model: Kronos,
+        tokenizer: KronosTokenizer,
+        device: str | torch.device | None = None,
+        max_context: int = DEFAULT_MAX_CONTEXT,
+        clip: float = DEFAULT_CLIP,
+        *,
+        precision: str = "fp32",
+    ) -> None:
+        tokenizer.check_compatible(model.config)
+        self.max_context = positive_int("max_context", max_context)
+        number("clip", clip, low=0.0)
+        self.device = resolve_device(device)
+        self.model = model.to(self.device).eval()
+        self.tokenizer = tokenizer.to(self.device).eval()
+        self.clip = clip
+        self.precision = precision
+        autocast(self.device, precision)  # validates the name
+        self.price_cols = FEATURE_COLS[:4]
+        self.vol_col, self.amt_vol = FEATURE_COLS[4], FEATURE_COLS[5]
+
+    @property
+    def components(self) -> Components:
+        """The model, tokenizer, device, ``max_context`` and ``clip``: what :mod:`kronos.forecasting.tasks`
+        and synthesis take."""
+        return Components(self.model, self.tokenizer, self.device, self.max_context, self.clip)
+
+    # -- preparation: kronos.forecasting.prepared with this model's components ---------------------
+    def _prepare(
+        self, df: pd.DataFrame, x_timestamp: Any, y_timestamp: Any, pred_len: int, label: str | None
+    ) -> Prepared:
+        return prepare_series(self.components, df, x_timestamp, y_timestamp, pred_len, label)
+
+    def _prepare_many(
+        self, df_list: Sequence[pd.DataFrame], xs: Sequence[Any], ys: Sequence[Any], pred_len: int, labelled: bool
+    ) -> list[Prepared]:
+        """Every series prepared; errors start ``series i:`` when ``labelled`` (the list API)."""
+        return prepare_many(self.components, df_list, xs, ys, pred_len, labelled)
+
+    # -- generation ------------------------------------------------------------------------------
+    def _paths(
+        self,
+        prepared: Sequence[Prepared],
+        pred_len: int,
+        opts: SamplingOptions,
+        seeds: Sequence[int] | None,
+        generator: torch.Generator | None,
+        verbose: bool,
+    ) -> list[np.ndarray]:
+        """Normalised paths ``(sample_count, pred_len, 6)`` per series, float32.
+
+        Cached exact generation runs histories of different lengths in one left-padded batch with
+        the padding masked; the original algorithm (``use_cache=False``) and ``window="block"`` run
+        one batch per length. Either way each series computes what it would compute alone. With
+        ``seeds`` every series samples from its own generator (inverse CDF of its own uniforms), so
+        its paths do not depend on the batch, its order or ``batch_size``: series are then sorted by
+        length and run ``batch_size`` at a time (default: as many as fit a ~2 GiB key/value cache).
+        Without seeds the draws come from ``generator`` in one stream over the whole batch, as in
+        the original, and ``batch_size`` defaults to all series at once.
+        """
+        batches = self._batches(prepared, pred_len, opts, seeds)
+        out: list[np.ndarray | None] = [None] * len(prepared)
+        with progress_bar(enabled=verbose, transient=True) as progress:
+            task = progress.add_task("Generating bars", total=pred_len * len(batches))
+            for members in batches:
+                x = self.components.tensor(left_padded([prepared[i].x for i in members]))
+                xs = self.components.tensor(left_padded([prepared[i].x_stamp for i in members]))
+                ys = torch.from_numpy(np.stack([prepared[i].y_stamp for i in members])).to(self.device)
+                lengths = torch.tensor([len(prepared[i].x) for i in members], device=self.device)
+                uniforms = None
+                if seeds is not None:
+                    draws = [series_uniforms(seeds[i], opts.sample_count, pred_len) for i in members]
+                    uniforms = torch.cat(draws).to(self.device)
+                with autocast(self.device, self.precision):
+                    paths = sample_paths(
+                        self.tokenizer,
+                        self.model,
+                        x,
+                        xs,
+                        ys,
+                        pred_len,
+                        self.max_context,
+                        opts,
+                        generator=generator,
+                        on_step=lambda: progress.advance(task),
+                        uniforms=uniforms,
+                        lengths=lengths,
+                    )
+                paths_np = paths.float().cpu().numpy()
+                for row, i in enumerate(members):
+                    out[i] = paths_np[row]
+        return out  # type: ignore[return-value]
+
+    def _batches(
+        self, prepared: Sequence[Prepared], pred_len: int, opts: SamplingOptions, seeds: Sequence[int] | None
+    ) -> list[list[int]]:
+        """Which series run together: one padded batch (cached exact) or one group per length, ``batch_size`` each."""
+        pad = opts.use_cache and opts.window == "exact"
+        batch_size = opts.batch_size
+        order = list(range(len(prepared)))
+        if seeds is not None:
+            if len(seeds) != len(prepared):
+                raise InputError(f"seeds has {len(seeds)} entries for {len(prepared)} series")
+            order.sort(key=lambda i: -len(prepared[i].x))  # similar lengths together: little padding
+            if batch_size is None:
+                batch_size = self._auto_batch_size(max(len(p.x) for p in prepared), pred_len, opts.sample_count)
+        groups: dict[int, list[int]] = defaultdict(list)
+        for i in order:
+            groups[0 if pad else len(prepared[i].x)].append(i)
+        size = batch_size or len(prepared)
+        return [members[k : k + size] for members in groups.values() for k in range(0, len(members), size)]
+
+    def _auto_batch_size(self, hist: int, pred_len: int, sample_count: int, budget: int = 2 << 30) -> int:
+        """Series per batch whose key/value cache (all paths) fits ``budget`` bytes."""
+        cfg = self.model.config
+        window = min(self.max_context, hist + pred_len)
+        itemsize = next(self.model.parameters()).element_size()
+        per_row = window * cfg.d_model * itemsize * 2 * (cfg.n_layers + 1)
+        return max(1, budget // (per_row * sample_count))
