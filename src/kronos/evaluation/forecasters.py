@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-import numpy as np
 import pandas as pd
 
 from kronos.core.errors import InputError
@@ -316,12 +315,3 @@ def load_forecaster(name_or_checkpoint: str, *, name: str | None = None, **krono
         f"unknown forecaster {key!r}: use one of {', '.join(BASELINES + SHIPPED_FORECASTERS)}, a checkpoint directory "
         "(holding model/ and tokenizer/) or a hub id like NeoQuasar/Kronos-small"
     )
-
-
-def seed_for(base_seed: int, series: str, origin_time: pd.Timestamp) -> int:
-    """A stable seed per (run seed, series, origin), independent of everything after the origin."""
-    import zlib
-
-    stamp = int(pd.Timestamp(origin_time).value) & 0xFFFFFFFFFFFFFFFF
-    seq = np.random.SeedSequence([int(base_seed) & 0xFFFFFFFF, zlib.crc32(series.encode("utf-8")), stamp])
-    return int(seq.generate_state(1, dtype=np.uint32)[0])
