@@ -194,7 +194,7 @@ class KronosForecaster:
         horizons = {len(y) for y in ys}
         if len(horizons) != 1:
             raise InputError(f"forecast_many needs one horizon for every origin, got {sorted(horizons)}")
-        pred_len = horizons.pop()
+        horizon = horizons.pop()
         options = dict(
             options=SamplingOptions.resolve(self.sampling, sample_count=int(num_samples)),
             verbose=False,
@@ -203,11 +203,11 @@ class KronosForecaster:
         seed_list = [None] * len(frames) if seeds is None else [int(s) for s in seeds]
         if hasattr(self.predictor, "forecast_batch"):
             results = self.predictor.forecast_batch(
-                frames, xs, ys, pred_len, seeds=None if seeds is None else seed_list, **options
+                frames, xs, ys, horizon, seeds=None if seeds is None else seed_list, **options
             )
         else:  # a predictor with only forecast(): one call per origin
             results = [
-                self.predictor.forecast(f, x, y, pred_len, seed=s, **options)
+                self.predictor.forecast(f, x, y, horizon, seed=s, **options)
                 for f, x, y, s in zip(frames, xs, ys, seed_list)
             ]
         for result in results:
