@@ -2,9 +2,12 @@
 
 Modules: :mod:`~kronos.evaluation.data` (reading series), :mod:`~kronos.evaluation.forecasters`
 (the interface, the Kronos adapter, names to forecasters), :mod:`~kronos.evaluation.baselines`,
-:mod:`~kronos.evaluation.rolling` (the rolling-origin engine), :mod:`~kronos.evaluation.metrics`,
-:mod:`~kronos.evaluation.crosssection` (IC / RankIC), :mod:`~kronos.evaluation.backtest` and
-:mod:`~kronos.evaluation.report` (summary.md, PNG and HTML).
+:mod:`~kronos.evaluation.origins` (where forecast origins go), :mod:`~kronos.evaluation.rolling` (forecasting
+and scoring at them), :mod:`~kronos.evaluation.metrics`,
+:mod:`~kronos.evaluation.crosssection` (IC / RankIC), :mod:`~kronos.evaluation.backtest`,
+:mod:`~kronos.evaluation.report` (summary.md, PNG and HTML), and the runs behind the commands:
+:mod:`~kronos.evaluation.evaluation_run`, :mod:`~kronos.evaluation.backtest_run` (both also importable from
+:mod:`~kronos.evaluation.pipeline`) and what they share, :mod:`~kronos.evaluation.common`.
 """
 
 from kronos.evaluation.data import read_series

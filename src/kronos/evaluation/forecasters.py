@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-import numpy as np
 import pandas as pd
 
 from kronos.core.errors import InputError
@@ -195,7 +194,7 @@ class KronosForecaster:
         horizons = {len(y) for y in ys}
         if len(horizons) != 1:
             raise InputError(f"forecast_many needs one horizon for every origin, got {sorted(horizons)}")
-        pred_len = horizons.pop()
+        horizon = horizons.pop()
         options = dict(
             options=SamplingOptions.resolve(self.sampling, sample_count=int(num_samples)),
             verbose=False,
@@ -204,11 +203,11 @@ class KronosForecaster:
         seed_list = [None] * len(frames) if seeds is None else [int(s) for s in seeds]
         if hasattr(self.predictor, "forecast_batch"):
             results = self.predictor.forecast_batch(
-                frames, xs, ys, pred_len, seeds=None if seeds is None else seed_list, **options
+                frames, xs, ys, horizon, seeds=None if seeds is None else seed_list, **options
             )
         else:  # a predictor with only forecast(): one call per origin
             results = [
-                self.predictor.forecast(f, x, y, pred_len, seed=s, **options)
+                self.predictor.forecast(f, x, y, horizon, seed=s, **options)
                 for f, x, y, s in zip(frames, xs, ys, seed_list)
             ]
         for result in results:
@@ -316,12 +315,3 @@ def load_forecaster(name_or_checkpoint: str, *, name: str | None = None, **krono
         f"unknown forecaster {key!r}: use one of {', '.join(BASELINES + SHIPPED_FORECASTERS)}, a checkpoint directory "
         "(holding model/ and tokenizer/) or a hub id like NeoQuasar/Kronos-small"
     )
-
-
-def seed_for(base_seed: int, series: str, origin_time: pd.Timestamp) -> int:
-    """A stable seed per (run seed, series, origin), independent of everything after the origin."""
-    import zlib
-
-    stamp = int(pd.Timestamp(origin_time).value) & 0xFFFFFFFFFFFFFFFF
-    seq = np.random.SeedSequence([int(base_seed) & 0xFFFFFFFF, zlib.crc32(series.encode("utf-8")), stamp])
-    return int(seq.generate_state(1, dtype=np.uint32)[0])

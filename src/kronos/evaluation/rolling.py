@@ -7,11 +7,9 @@ timestamps reaches the forecaster, and every origin gets a seed derived from (ru
 origin time) alone, so re-running with the data after an origin scrambled gives identical
 forecasts: the property the no-look-ahead test checks.
 
-Origins are placed backwards from the end of the data every ``stride`` bars (default: the horizon,
-so forecast windows do not overlap). With ``align="calendar"`` (panels), origins are chosen on the
-union calendar of all series so that every series is forecast at the same dates, which the
-cross-sectional IC and the portfolio backtest need. Work is spread over processes by (series,
-chunk of origins), with a rich progress bar.
+Where the origins go (and why a series got none) is decided in :mod:`kronos.evaluation.origins`; this
+module forecasts and scores at them. Work is spread over processes by (series, chunk of origins), with a
+rich progress bar.
 """
 
 from __future__ import annotations
@@ -29,8 +27,10 @@ import numpy as np
 import pandas as pd
 
 from kronos.core.errors import InputError
-from kronos.evaluation.forecasters import Forecaster, ForecasterSpec, seed_for
-from kronos.evaluation.metrics import QUANTILES, score_paths
+from kronos.evaluation.forecasters import Forecaster, ForecasterSpec
+from kronos.evaluation.metrics import score_paths
+from kronos.evaluation.origins import RollingConfig, origin_plan, skip_reasons
+from kronos.inference.options import derive_origin_seed
 
 __all__ = ["RollingConfig", "RollingResult", "forecast_origins", "origin_plan", "rolling_evaluate", "skip_reasons"]
 
@@ -47,41 +47,6 @@ FORECAST_COLUMNS: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True)
-class RollingConfig:
-    """How origins are laid out and how forecasts are sampled.
-
-    ``origins``: at most this many origins per series (fewer when the series is short).
-    ``stride``: bars between consecutive origins (default ``horizon``).
-    ``num_samples``: sample paths asked of each forecaster per origin.
-    ``align``: ``"end"`` (origins counted back from each series' own end), ``"calendar"`` (the same
-    dates for all series) or ``"auto"`` (calendar when 90% of the series end on the same bar, as
-    in a panel).
-    """
-
-    lookback: int
-    horizon: int
-    origins: int
-    stride: int | None = None
-    num_samples: int = 100
-    seed: int = 0
-    align: str = "auto"
-    quantiles: tuple[float, ...] = QUANTILES
-
-    def __post_init__(self) -> None:
-        for name in ("lookback", "horizon", "origins", "num_samples"):
-            if int(getattr(self, name)) < 1:
-                raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.stride is not None and int(self.stride) < 1:
-            raise InputError(f"stride must be >= 1, got {self.stride}")
-        if self.align not in {"auto", "end", "calendar"}:
-            raise InputError(f"align must be 'auto', 'end' or 'calendar', got {self.align!r}")
-
-    @property
-    def step(self) -> int:
-        return int(self.stride) if self.stride is not None else int(self.horizon)
-
-
 @dataclass
 class RollingResult:
     """The forecasts table (one row per forecaster, series, origin and step) and any failures."""
@@ -91,61 +56,6 @@ class RollingResult:
         default_factory=lambda: pd.DataFrame(columns=["forecaster", "series", "origin_time", "error"])
     )
     align: str = "end"
-
-
-def _valid_range(n: int, config: RollingConfig) -> tuple[int, int]:
-    return config.lookback - 1, n - 1 - config.horizon
-
-
-def _resolve_align(series: dict[str, pd.DataFrame], config: RollingConfig) -> str:
-    if config.align != "auto":
-        return config.align
-    if len(series) < 2:
-        return "end"
-    ends = pd.Series([frame["timestamps"].iloc[-1] for frame in series.values()])
-    return "calendar" if ends.value_counts().iloc[0] >= 0.9 * len(ends) else "end"
-
-
-def origin_plan(series: dict[str, pd.DataFrame], config: RollingConfig) -> tuple[dict[str, np.ndarray], str]:
-    """Origin bar positions per series (ascending), and the alignment actually used.
-
-    A series too short for even one origin gets an empty array. Raises :class:`InputError` when no
-    series has any origin, naming the lookback and horizon that need ``lookback + horizon`` bars.
-    """
-    align = _resolve_align(series, config)
-    plan: dict[str, np.ndarray] = {}
-    if align == "end":
-        for name, frame in series.items():
-            first, last = _valid_range(len(frame), config)
-            pos = last - config.step * np.arange(config.origins)
-            plan[name] = np.sort(pos[pos >= first])
-    else:
-        calendar = pd.DatetimeIndex(np.unique(np.concatenate([f["timestamps"].to_numpy() for f in series.values()])))
-        valid_count = np.zeros(len(calendar), dtype=np.int64)
-        for frame in series.values():
-            first, last = _valid_range(len(frame), config)
-            if last >= first:
-                stamps = frame["timestamps"].to_numpy()[first : last + 1]
-                valid_count[calendar.get_indexer(stamps)] += 1
-        candidates = np.flatnonzero(valid_count * 2 >= len(series))
-        if len(candidates) == 0:
-            candidates = np.flatnonzero(valid_count > 0)
-        if len(candidates) == 0:
-            chosen = pd.DatetimeIndex([])
-        else:
-            idx = candidates[-1] - config.step * np.arange(config.origins)
-            chosen = calendar[np.sort(idx[idx >= 0])]
-        for name, frame in series.items():
-            first, last = _valid_range(len(frame), config)
-            pos = pd.DatetimeIndex(frame["timestamps"]).get_indexer(chosen)
-            plan[name] = pos[(pos >= first) & (pos <= last) & (pos >= 0)]
-    if not any(len(p) for p in plan.values()):
-        longest = max(len(f) for f in series.values())
-        raise InputError(
-            f"no forecast origin fits: lookback {config.lookback} + horizon {config.horizon} needs at least "
-            f"{config.lookback + config.horizon} bars, and the longest series has {longest}"
-        )
-    return plan, align
 
 
 def forecast_origins(
@@ -164,7 +74,7 @@ def forecast_origins(
     list of failures (forecaster, series, origin_time, error). ``on_origin`` is called after each
     origin (progress).
     """
-    L, H = config.lookback, config.horizon
+    lookback, horizon = config.lookback, config.horizon
     seeded = [_accepts_seed(f) for f in forecasters]
     stamps = pd.DatetimeIndex(frame["timestamps"])
     close = frame["close"].to_numpy(dtype=np.float64)
@@ -173,15 +83,15 @@ def forecast_origins(
     origins = []
     for pos in positions:
         pos = int(pos)
-        if pos - L + 1 < 0 or pos + H >= len(frame):
+        if pos - lookback + 1 < 0 or pos + horizon >= len(frame):
             raise InputError(
-                f"{name}: origin at row {pos} needs rows {pos - L + 1}..{pos + H}, the series has {len(frame)}"
+                f"{name}: origin at row {pos} needs rows {pos - lookback + 1}..{pos + horizon}, "
+                f"the series has {len(frame)}"
             )
         origin_time = stamps[pos]
-        history = frame.iloc[pos - L + 1 : pos + 1].reset_index(drop=True).copy()
-        origins.append(
-            (pos, origin_time, history, stamps[pos + 1 : pos + 1 + H], seed_for(config.seed, name, origin_time))
-        )
+        history = frame.iloc[pos - lookback + 1 : pos + 1].reset_index(drop=True).copy()
+        seed = derive_origin_seed(config.seed, name, pd.Timestamp(origin_time).value)
+        origins.append((pos, origin_time, history, stamps[pos + 1 : pos + 1 + horizon], seed))
     # Forecasters that batch (Kronos) forecast every origin of the series at once; each origin keeps
     # its own seed, so the result equals one call per origin. On failure they fall back to one call
     # per origin, so a single bad origin is reported alone.
@@ -197,7 +107,7 @@ def forecast_origins(
                 if raise_errors:
                     raise
     for k, (pos, origin_time, history, future_times, seed) in enumerate(origins):
-        y_true = close[pos + 1 : pos + 1 + H]
+        y_true = close[pos + 1 : pos + 1 + horizon]
         for j, (forecaster, takes_seed) in enumerate(zip(forecasters, seeded)):
             try:
                 if j in batched:
@@ -207,8 +117,8 @@ def forecast_origins(
                 else:  # a plain ``forecast(history, future_timestamps, num_samples)`` is fine too
                     fc = forecaster.forecast(history, future_times, config.num_samples)
                 paths = fc.column("close")
-                if paths.shape[1] != H:
-                    raise ValueError(f"returned {paths.shape[1]} bars, {H} were asked for")
+                if paths.shape[1] != horizon:
+                    raise ValueError(f"returned {paths.shape[1]} bars, {horizon} were asked for")
                 if not np.isfinite(paths).all():
                     raise ValueError("returned non-finite close values")
                 scores = score_paths(paths, y_true, float(close[pos]), config.quantiles)
@@ -225,15 +135,15 @@ def forecast_origins(
                 )
                 continue
             chunk = {
-                "forecaster": np.full(H, forecaster.name, dtype=object),
-                "series": np.full(H, name, dtype=object),
-                "origin_time": np.full(H, origin_time.to_datetime64()),
-                "step": np.arange(1, H + 1, dtype=np.int64),
+                "forecaster": np.full(horizon, forecaster.name, dtype=object),
+                "series": np.full(horizon, name, dtype=object),
+                "origin_time": np.full(horizon, origin_time.to_datetime64()),
+                "step": np.arange(1, horizon + 1, dtype=np.int64),
                 "target_time": future_times.to_numpy(),
-                "last_close": np.full(H, float(close[pos])),
+                "last_close": np.full(horizon, float(close[pos])),
                 "y_true": y_true,
                 **scores,
-                "n_paths": np.full(H, paths.shape[0], dtype=np.int64),
+                "n_paths": np.full(horizon, paths.shape[0], dtype=np.int64),
             }
             chunks.append(chunk)
         if on_origin is not None:
@@ -370,46 +280,3 @@ def rolling_evaluate(
     for name, reason in skip_reasons(series, plan, config, align).items():
         err_frame.loc[len(err_frame)] = [None, name, pd.NaT, f"skipped: {reason}"]
     return RollingResult(forecasts=forecasts, errors=err_frame, align=align)
-
-
-def skip_reasons(
-    series: dict[str, pd.DataFrame], plan: dict[str, np.ndarray], config: RollingConfig, align: str
-) -> dict[str, str]:
-    """Why each series without an origin in ``plan`` was left out, in words.
-
-    Too few bars for ``lookback + horizon`` is one reason; under calendar alignment a long series can
-    also miss every common origin date (it ends before them, starts after them, or has no bar on them).
-    """
-    need = config.lookback + config.horizon
-    chosen = pd.DatetimeIndex(
-        np.unique(
-            np.concatenate(
-                [series[n]["timestamps"].to_numpy()[p] for n, p in plan.items() if len(p)] or [np.array([], "M8[ns]")]
-            )
-        )
-    )
-    reasons: dict[str, str] = {}
-    for name, positions in plan.items():
-        if len(positions):
-            continue
-        frame = series[name]
-        n = len(frame)
-        if n < need:
-            reasons[name] = f"too short: {n} bars, lookback {config.lookback} + horizon {config.horizon} needs {need}"
-            continue
-        stamps = pd.DatetimeIndex(frame["timestamps"])
-        first_ok, last_ok = stamps[config.lookback - 1], stamps[n - 1 - config.horizon]
-        span = (
-            f"the {len(chosen)} common origin dates {chosen[0]:%Y-%m-%d %H:%M} .. {chosen[-1]:%Y-%m-%d %H:%M}"
-            if len(chosen)
-            else "the common origin dates"
-        )
-        if len(chosen) and last_ok < chosen[0]:
-            reasons[name] = f"ends too early: its last usable origin {last_ok} (data end {stamps[-1]}) is before {span}"
-        elif len(chosen) and first_ok > chosen[-1]:
-            reasons[name] = f"starts too late: its first usable origin {first_ok} is after {span}"
-        else:
-            reasons[name] = (
-                f"no bar with {config.lookback} bars before and {config.horizon} after on {span} ({align} alignment)"
-            )
-    return reasons

@@ -12,7 +12,8 @@ Two paths compute the same thing:
   at once and continues cached (so the model sees between ``max_context - block`` and
   ``max_context`` tokens instead of always ``max_context``).
 
-Model code only: tensors in, tensors out, no pandas.
+Turning the generated tokens back into bars is :mod:`kronos.inference.decoding` (``decode_paths`` and
+``decode_tail`` are importable from here too). Model code only: tensors in, tensors out, no pandas.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
+from kronos.inference.decoding import decode_paths, decode_tail
 from kronos.inference.options import WINDOW_MODES, SamplingOptions
 from kronos.inference.sampling import sample, sample_from_uniform
 from kronos.model.cache import KVCache
@@ -45,7 +47,7 @@ class _Run:
 
     model: Kronos
     stamps: torch.Tensor
-    pred_len: int
+    horizon: int
     max_context: int
     opts: SamplingOptions
     generator: torch.Generator | None
@@ -65,11 +67,11 @@ class _Run:
 
 
 def _generate_uncached(run: _Run, s1: torch.Tensor, s2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    model, stamps, pred_len, max_context = run.model, run.stamps, run.pred_len, run.max_context
+    model, stamps, horizon, max_context = run.model, run.stamps, run.horizon, run.max_context
     rows, hist = s1.shape
-    seq1 = torch.cat([s1, s1.new_zeros(rows, pred_len)], dim=1)
-    seq2 = torch.cat([s2, s2.new_zeros(rows, pred_len)], dim=1)
-    for i in range(pred_len):
+    seq1 = torch.cat([s1, s1.new_zeros(rows, horizon)], dim=1)
+    seq2 = torch.cat([s2, s2.new_zeros(rows, horizon)], dim=1)
+    for i in range(horizon):
         end = hist + i
         start = max(0, end - max_context)
         s1_logits, context = model.decode_s1(seq1[:, start:end], seq2[:, start:end], stamps[:, start:end])
@@ -129,19 +131,19 @@ def _generate_cached(
     run: _Run, s1: torch.Tensor, s2: torch.Tensor, block: int, pad: torch.Tensor | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     series, hist = s1.shape
-    model, stamps, pred_len, max_context = run.model, run.stamps, run.pred_len, run.max_context
+    model, stamps, horizon, max_context = run.model, run.stamps, run.horizon, run.max_context
     sample_count = run.opts.sample_count
     hist_stamps = stamps
     row_stamps = stamps.repeat_interleave(sample_count, dim=0) if sample_count > 1 else stamps
-    seq1 = torch.cat([s1.repeat_interleave(sample_count, dim=0), s1.new_zeros(series * sample_count, pred_len)], dim=1)
-    seq2 = torch.cat([s2.repeat_interleave(sample_count, dim=0), s2.new_zeros(series * sample_count, pred_len)], dim=1)
-    max_len = min(max_context, hist + pred_len)
+    seq1 = torch.cat([s1.repeat_interleave(sample_count, dim=0), s1.new_zeros(series * sample_count, horizon)], dim=1)
+    seq2 = torch.cat([s2.repeat_interleave(sample_count, dim=0), s2.new_zeros(series * sample_count, horizon)], dim=1)
+    max_len = min(max_context, hist + horizon)
 
     def prefill(lo: int, end: int) -> tuple[KVCache, torch.Tensor, torch.Tensor]:
         return _prefill(model, s1, s2, hist_stamps, seq1, seq2, row_stamps, lo, end, sample_count, max_len, pad)
 
     cache, s1_logits, context = prefill(max(0, hist - max_context), hist)
-    for i in range(pred_len):
+    for i in range(horizon):
         end = hist + i
         if i > 0:
             if cache.length + 1 > max_len:
@@ -271,7 +273,7 @@ def _sample_padded(
     x_stamp: torch.Tensor,
     y_stamp: torch.Tensor,
     lengths: torch.Tensor,
-    pred_len: int,
+    horizon: int,
     max_context: int,
     opts: SamplingOptions,
     generator: torch.Generator | None,
@@ -297,7 +299,7 @@ def _sample_padded(
         s1,
         s2,
         stamps,
-        pred_len,
+        horizon,
         max_context,
         opts,
         generator=generator,
@@ -305,9 +307,9 @@ def _sample_padded(
         uniforms=uniforms,
         pad=pad,
     )
-    out = torch.empty(series, sample_count, pred_len, x.shape[-1], device=x.device, dtype=x.dtype)
-    new1 = new1.view(series, sample_count, pred_len)
-    new2 = new2.view(series, sample_count, pred_len)
+    out = torch.empty(series, sample_count, horizon, x.shape[-1], device=x.device, dtype=x.dtype)
+    new1 = new1.view(series, sample_count, horizon)
+    new2 = new2.view(series, sample_count, horizon)
     for n, rows in groups.items():
         decoded = decode_paths(
             tokenizer,
@@ -318,86 +320,8 @@ def _sample_padded(
             sample_count,
             max_context,
         )
-        out[rows] = decoded.reshape(len(rows), sample_count, pred_len, -1).to(out.dtype)
+        out[rows] = decoded.reshape(len(rows), sample_count, horizon, -1).to(out.dtype)
     return out
-
-
-def decode_paths(
-    tokenizer: KronosTokenizer,
-    hist1: torch.Tensor,
-    hist2: torch.Tensor,
-    new1: torch.Tensor,
-    new2: torch.Tensor,
-    sample_count: int,
-    window: int,
-) -> torch.Tensor:
-    """:func:`decode_tail` of history + generated tokens per path, the history part decoded once per series.
-
-    ``hist1/2`` ``(series, hist)``, ``new1/2`` ``(series * sample_count, n)`` series-major. The
-    tokenizer's decoder is causal, so the keys and values of the history part of the decode window
-    are the same for every path of a series: they are computed once, cached, expanded to the paths,
-    and only the ``n`` generated bars run per path (the same numbers as decoding the whole window,
-    up to floating-point rounding).
-    """
-    series, hist = hist1.shape
-    n = new1.shape[1]
-    lo = max(0, hist + n - window)
-    if n > window or lo >= hist:  # chunked long horizons, or no history left in the window
-        full1 = torch.cat([hist1.repeat_interleave(sample_count, 0), new1], dim=1)
-        full2 = torch.cat([hist2.repeat_interleave(sample_count, 0), new2], dim=1)
-        return decode_tail(tokenizer, full1, full2, n, window)
-    layers = tokenizer.decoder
-    if len(layers) == 0:
-        return tokenizer.decode([new1, new2], half=True)
-    attn = layers[0].self_attn
-    weight = tokenizer.post_quant_embed.weight
-    prefix = hist - lo
-    cache = KVCache(
-        n_layers=len(layers),
-        batch_size=series,
-        n_heads=attn.n_heads,
-        head_dim=attn.head_dim,
-        dep_heads=1,
-        dep_head_dim=1,
-        max_len=prefix + n,
-        device=weight.device,
-        dtype=weight.dtype,
-    )
-
-    def run(s1: torch.Tensor, s2: torch.Tensor, cache: KVCache) -> torch.Tensor:
-        z = tokenizer.post_quant_embed(tokenizer.indices_to_bits([s1, s2], half=True).to(weight.dtype))
-        positions = torch.arange(cache.length, cache.length + s1.shape[1], device=z.device)
-        for i, layer in enumerate(layers):
-            z = layer(z, positions=positions, cache=cache.layer(i))
-        cache.advance(s1.shape[1])
-        return z
-
-    run(hist1[:, lo:], hist2[:, lo:], cache)
-    if sample_count > 1:
-        cache = cache.expand(sample_count)
-    return tokenizer.head(run(new1, new2, cache))
-
-
-def decode_tail(tokenizer: KronosTokenizer, s1: torch.Tensor, s2: torch.Tensor, n: int, window: int) -> torch.Tensor:
-    """Decode the last ``n`` bars of token sequences ``(B, T)`` with at most ``window`` tokens of context.
-
-    For ``n <= window`` this is the original: decode the last ``window`` tokens, keep the last ``n``.
-    Longer horizons (which the original cannot return) are decoded in chunks of ``window // 2`` bars,
-    each from the ``window`` tokens ending with it, so every bar has at least half a window of context.
-    """
-    total = s1.shape[1]
-    if n <= window:
-        lo = max(0, total - window)
-        return tokenizer.decode([s1[:, lo:], s2[:, lo:]], half=True)[:, -n:]
-    stride = max(1, window // 2)
-    parts = []
-    end = total
-    while end > total - n:
-        take = min(stride, end - (total - n))
-        lo = max(0, end - window)
-        parts.append(tokenizer.decode([s1[:, lo:end], s2[:, lo:end]], half=True)[:, -take:])
-        end -= take
-    return torch.cat(parts[::-1], dim=1)
 
 
 def auto_regressive_inference(

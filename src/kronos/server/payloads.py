@@ -1,0 +1,126 @@
+"""The body of ``POST /v1/forecast`` as a plain dict: a JSON document or a multipart CSV upload.
+
+Both forms carry the same fields (``ForecastRequest``); an upload's CSV goes through the same reader as
+``kronos forecast`` (:func:`kronos.bars.reader.read_bars`), so a bad file fails with the same words. The
+OpenAPI description of the two forms is here too, beside the list of form fields it must match. No FastAPI
+import: the request is anything with ``headers``, ``body()`` and ``form()`` (Starlette's ``Request``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import pandas as pd
+from pydantic import ValidationError
+
+from kronos.bars.reader import SYMBOL_COL, TIME_COL, read_bars
+from kronos.core.errors import InputError
+from kronos.server.inference import RequestError
+
+__all__ = ["forecast_openapi", "read_payload", "validation_detail"]
+
+#: Form fields that carry one value each, and those that carry a comma-separated list.
+_SCALAR_FIELDS = ("pred_len", "sample_count", "T", "top_p", "seed", "calibrate", "return_paths")
+_LIST_FIELDS = ("quantiles", "future_timestamps")
+
+
+class _Request(Protocol):
+    """What is read of an HTTP request (Starlette's ``Request`` has it)."""
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    async def body(self) -> bytes: ...
+
+    async def form(self) -> Any: ...
+
+
+async def read_payload(request: _Request) -> dict[str, Any]:
+    """The request's fields as a dict, from a JSON body or a multipart upload (by Content-Type).
+
+    Raises :class:`~kronos.server.inference.RequestError`: 422 for a body that is not JSON or an unreadable
+    upload, 415 for any other content type.
+    """
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype == "multipart/form-data":
+        return await _payload_from_form(request)
+    if ctype in ("application/json", ""):
+        try:
+            return json.loads(await request.body())
+        except ValueError as exc:
+            raise RequestError(422, ["body"], f"the body is not valid JSON ({exc})") from None
+    raise RequestError(415, ["header", "content-type"], f"send application/json or multipart/form-data, not {ctype!r}")
+
+
+def validation_detail(exc: ValidationError) -> list[dict[str, Any]]:
+    """A pydantic error as FastAPI's 422 ``detail``: one entry per field, located under ``body``."""
+    return [{"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in exc.errors(include_url=False)]
+
+
+async def _payload_from_form(request: _Request) -> dict[str, Any]:
+    """A multipart upload: ``file`` (CSV of bars) plus the same fields as the JSON body, as form fields."""
+    form = await request.form()
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        raise RequestError(422, ["body", "file"], "a multipart request needs a CSV file in the field 'file'")
+    raw = await upload.read()
+    name = f"the upload {upload.filename!r}" if upload.filename else "the upload"
+    try:
+        frame = pd.read_csv(io.BytesIO(raw))
+    except Exception as exc:
+        raise RequestError(422, ["body", "file"], f"{name}: cannot be read as CSV ({exc})") from None
+    try:  # the same reading rules and messages as kronos forecast (kronos.bars.reader)
+        frame = read_bars(frame, label=name).drop(columns=SYMBOL_COL, errors="ignore")
+    except InputError as exc:
+        raise RequestError(422, ["body", "file"], str(exc)) from None
+    frame[TIME_COL] = frame[TIME_COL].map(lambda t: t.isoformat())
+    payload: dict[str, Any] = {"bars": frame.to_dict("records")}
+    for name in _SCALAR_FIELDS:
+        value = form.get(name)
+        if isinstance(value, str) and value != "":
+            payload[name] = value
+    for name in _LIST_FIELDS:
+        value = form.get(name)
+        if isinstance(value, str) and value.strip():
+            payload[name] = [v.strip() for v in value.split(",") if v.strip()]
+    return payload
+
+
+def forecast_openapi() -> dict[str, Any]:
+    """The ``openapi_extra`` of the forecast route: its two body forms (JSON, multipart) and its refusals.
+
+    The route reads its body itself (either form), so FastAPI cannot describe it; this does.
+    """
+    form_fields = {
+        "file": {
+            "type": "string",
+            "format": "binary",
+            "description": "CSV with timestamps, open, high, low, close[, volume, amount]",
+        },
+        "pred_len": {"type": "integer"},
+        "sample_count": {"type": "integer"},
+        "T": {"type": "number"},
+        "top_p": {"type": "number"},
+        "seed": {"type": "integer"},
+        "calibrate": {"type": "boolean"},
+        "return_paths": {"type": "boolean"},
+        "quantiles": {"type": "string", "description": "comma-separated levels, e.g. 0.1,0.5,0.9"},
+    }
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/ForecastRequest"}},
+                "multipart/form-data": {
+                    "schema": {"type": "object", "required": ["file", "pred_len"], "properties": form_fields}
+                },
+            },
+        },
+        "responses": {
+            "401": {"description": "missing or wrong API key"},
+            "413": {"description": "body or bars over the limit"},
+        },
+    }
