@@ -129,7 +129,7 @@ def test_spaced_origins_hold_each_decision_for_the_stride(shared_data, tmp_path)
         read_series,
         rolling_evaluate,
     )
-    from kronos.evaluation.pipeline import run_backtest
+    from kronos.evaluation.backtest_run import run_backtest
 
     spy = read_series(shared_data / "etf" / "SPY_daily.parquet")["SPY_daily"].iloc[-300:].reset_index(drop=True)
     config = RollingConfig(lookback=60, horizon=5, origins=20, stride=3, num_samples=20)

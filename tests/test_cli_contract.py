@@ -107,7 +107,7 @@ def test_debug_prints_the_traceback_from_a_real_process(tmp_path):
 
 
 def test_library_errors_name_parameters_and_the_cli_names_flags(tmp_path):
-    from kronos.evaluation.pipeline import run_backtest
+    from kronos.evaluation.backtest_run import run_backtest
 
     with pytest.raises(ParameterError) as info:
         run_backtest(tmp_path / "bt", strategy="pairs")

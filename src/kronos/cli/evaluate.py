@@ -1,6 +1,6 @@
 """``kronos evaluate`` and ``kronos backtest``: honest comparisons of forecasters on real series.
 
-Thin wrappers over :mod:`kronos.evaluation.pipeline`; heavy imports happen inside the commands so
+Thin wrappers over :mod:`kronos.evaluation.evaluation_run` and :mod:`kronos.evaluation.backtest_run`; heavy imports happen inside the commands so
 ``kronos --help`` stays fast.
 """
 
@@ -88,7 +88,8 @@ def evaluate_command(
     progress: bool = progress_option(),
 ) -> None:
     """Rolling-origin evaluation of forecasters: forecasts.parquet, metrics.csv, summary.md, plots, report.html."""
-    from kronos.evaluation.pipeline import run_evaluation, split_names
+    from kronos.evaluation.common import split_names
+    from kronos.evaluation.evaluation_run import run_evaluation
     from kronos.evaluation.report import overall_table
     from kronos.evaluation.rolling import RollingConfig
 
@@ -192,7 +193,8 @@ def backtest_command(
 ) -> None:
     """Backtest forecast signals: a top-k/n-drop portfolio or a single-asset rule, with costs and a benchmark."""
     from kronos.evaluation.backtest import TopkConfig
-    from kronos.evaluation.pipeline import run_backtest, split_names
+    from kronos.evaluation.backtest_run import run_backtest
+    from kronos.evaluation.common import split_names
     from kronos.evaluation.rolling import RollingConfig
 
     config = None

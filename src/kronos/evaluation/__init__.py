@@ -6,8 +6,8 @@ Modules: :mod:`~kronos.evaluation.data` (reading series), :mod:`~kronos.evaluati
 and scoring at them), :mod:`~kronos.evaluation.metrics`,
 :mod:`~kronos.evaluation.crosssection` (IC / RankIC), :mod:`~kronos.evaluation.backtest`,
 :mod:`~kronos.evaluation.report` (summary.md, PNG and HTML), and the runs behind the commands:
-:mod:`~kronos.evaluation.evaluation_run`, :mod:`~kronos.evaluation.backtest_run` (both also importable from
-:mod:`~kronos.evaluation.pipeline`) and what they share, :mod:`~kronos.evaluation.common`.
+:mod:`~kronos.evaluation.evaluation_run`, :mod:`~kronos.evaluation.backtest_run` and what they share,
+:mod:`~kronos.evaluation.common`.
 """
 
 from kronos.evaluation.data import read_series
