@@ -1,7 +1,7 @@
 """``kronos evaluate`` and ``kronos backtest``: honest comparisons of forecasters on real series.
 
-Thin wrappers over :mod:`kronos.evaluation.evaluation_run` and :mod:`kronos.evaluation.backtest_run`; heavy imports happen inside the commands so
-``kronos --help`` stays fast.
+Thin wrappers over :mod:`kronos.evaluation.evaluation_run` and :mod:`kronos.evaluation.backtest_run`; heavy
+imports happen inside the commands so ``kronos --help`` stays fast.
 """
 
 from __future__ import annotations
