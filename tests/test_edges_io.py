@@ -27,7 +27,8 @@ from kronos.core.files import remove_stale_temp_dirs
 from kronos.evaluation import report
 from kronos.evaluation.baselines import Persistence
 from kronos.evaluation.data import read_series
-from kronos.evaluation.rolling import RollingConfig, rolling_evaluate
+from kronos.evaluation.origins import RollingConfig
+from kronos.evaluation.rolling import rolling_evaluate
 from kronos.model import hub as hub_module
 from kronos.training import train
 

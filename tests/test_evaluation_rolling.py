@@ -16,7 +16,7 @@ from kronos.evaluation import (
 )
 from kronos.evaluation.baselines import Persistence
 from kronos.evaluation.forecasters import parse_forecaster_spec
-from kronos.evaluation.rolling import origin_plan
+from kronos.evaluation.origins import origin_plan
 
 
 @pytest.fixture(scope="module")

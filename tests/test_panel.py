@@ -241,7 +241,8 @@ class _OneAtATime:
 
 def test_evaluate_batches_kronos_origins_and_equals_one_origin_at_a_time(tiny, panel):
     from kronos.evaluation.forecasters import KronosForecaster
-    from kronos.evaluation.rolling import RollingConfig, forecast_origins
+    from kronos.evaluation.origins import RollingConfig
+    from kronos.evaluation.rolling import forecast_origins
 
     calls = []
     batched = KronosForecaster(tiny, "tiny")

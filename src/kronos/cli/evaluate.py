@@ -90,8 +90,8 @@ def evaluate_command(
     """Rolling-origin evaluation of forecasters: forecasts.parquet, metrics.csv, summary.md, plots, report.html."""
     from kronos.evaluation.common import split_names
     from kronos.evaluation.evaluation_run import run_evaluation
+    from kronos.evaluation.origins import RollingConfig
     from kronos.evaluation.report import overall_table
-    from kronos.evaluation.rolling import RollingConfig
 
     config = RollingConfig(
         lookback=lookback,
@@ -195,7 +195,7 @@ def backtest_command(
     from kronos.evaluation.backtest import TopkConfig
     from kronos.evaluation.backtest_run import run_backtest
     from kronos.evaluation.common import split_names
-    from kronos.evaluation.rolling import RollingConfig
+    from kronos.evaluation.origins import RollingConfig
 
     config = None
     if forecasts_path is None:

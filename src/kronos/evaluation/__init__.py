@@ -19,7 +19,8 @@ from kronos.evaluation.forecasters import (
     parse_forecaster_spec,
 )
 from kronos.evaluation.metrics import compute_metrics
-from kronos.evaluation.rolling import RollingConfig, RollingResult, rolling_evaluate
+from kronos.evaluation.origins import RollingConfig
+from kronos.evaluation.rolling import RollingResult, rolling_evaluate
 
 __all__ = [
     "Forecaster",

@@ -32,7 +32,8 @@ from kronos.evaluation.common import MIN_IC_NAMES, settings_table, split_names, 
 from kronos.evaluation.crosssection import ic_summary, information_coefficient, make_signals, realised_returns
 from kronos.evaluation.data import read_series
 from kronos.evaluation.forecasters import parse_forecaster_spec
-from kronos.evaluation.rolling import RollingConfig, rolling_evaluate
+from kronos.evaluation.origins import RollingConfig
+from kronos.evaluation.rolling import rolling_evaluate
 
 __all__ = ["BacktestOutput", "run_backtest"]
 

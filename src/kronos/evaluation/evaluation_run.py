@@ -24,7 +24,8 @@ from kronos.evaluation.crosssection import ic_summary, information_coefficient, 
 from kronos.evaluation.data import read_series
 from kronos.evaluation.forecasters import parse_forecaster_spec
 from kronos.evaluation.metrics import compute_metrics, pit_histogram
-from kronos.evaluation.rolling import RollingConfig, RollingResult, rolling_evaluate
+from kronos.evaluation.origins import RollingConfig
+from kronos.evaluation.rolling import RollingResult, rolling_evaluate
 
 __all__ = ["EvaluationOutput", "run_evaluation"]
 

@@ -38,14 +38,10 @@ from kronos.core.errors import InputError
 from kronos.core.validation import integer, one_of, positive_int
 from kronos.forecasting.conformal import (
     DEFAULT_LEVELS,
-    REPORT_LEVELS,
     SCALES,
     ConformalCalibration,
-    apply_offsets,
-    conformal_offsets,
     fit_conformal,
     history_scale,
-    interval_coverage,
     min_origins,
 )
 from kronos.forecasting.forecast import Forecast
@@ -57,20 +53,10 @@ from kronos.model.config import DEFAULT_MAX_CONTEXT
 ForecastFn = Callable[[Sequence[pd.DataFrame], Sequence[Any], Sequence[Any], "Sequence[int] | None"], "list[Forecast]"]
 
 __all__ = [
-    "DEFAULT_LEVELS",
     "CalibrationOptions",
     "ForecastFn",
-    "REPORT_LEVELS",
-    "SCALES",
-    "ConformalCalibration",
-    "apply_offsets",
     "calibrate_forecasts",
-    "conformal_offsets",
-    "fit_conformal",
     "forecast_scales",
-    "history_scale",
-    "interval_coverage",
-    "min_origins",
     "origin_forecasts",
     "origin_seed",
     "origin_layout",

@@ -34,8 +34,6 @@ from kronos.model.tokenizer import KronosTokenizer
 __all__ = [
     "WINDOW_MODES",
     "auto_regressive_inference",
-    "decode_paths",
-    "decode_tail",
     "generate_tokens",
     "sample_paths",
 ]
