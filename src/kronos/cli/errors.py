@@ -29,7 +29,7 @@ DEBUG_FLAG = "--debug"
 
 # Errors of modules that only some commands import; they count once their module is loaded.
 _LAZY_ERRORS = (
-    ("kronos.training.trainer", "TrainingError"),
+    ("kronos.training.errors", "TrainingError"),
     ("kronos.training.checkpoint", "CheckpointError"),
 )
 

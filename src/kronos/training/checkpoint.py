@@ -11,14 +11,21 @@ read: ``config.json`` + ``model.safetensors``.
   counter. It is written with ``torch.save`` but holds only tensors and plain Python values, and is
   read back with ``torch.load(weights_only=True)``: nothing is ever unpickled.
 
-Both folders are written under a temporary name and swapped in (see :mod:`kronos.core.files`), so an
-interrupted save leaves the previous checkpoint intact.
+``<output_dir>/predictor/`` (predictor runs) bundles ``best/`` with its tokenizer and ``predictor.json``
+for ``KronosPredictor.from_pretrained``.
+
+All folders are written under a temporary name and swapped in (see :mod:`kronos.core.files`), so an
+interrupted save leaves the previous checkpoint intact. :class:`RunCheckpoints` does this for a running
+trainer: it saves ``best/`` and ``last/`` from the live (possibly sharded) model and optimiser, and
+resumes from ``last/`` after checking that the checkpoint belongs to the same run.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,19 +33,25 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors.torch import save_file
+from torch import nn
 
 from kronos.core.files import atomic_write_text, new_temp_dir, recover_dir, replace_dir
 from kronos.model.hub import CONFIG_NAME, WEIGHTS_NAME
+from kronos.training import distributed as dd
+from kronos.training.errors import TrainingError
 
 __all__ = [
     "STATE_NAME",
     "CheckpointError",
+    "RunCheckpoints",
     "TrainerState",
     "capture_rng",
     "load_trainer_state",
     "restore_rng",
     "save_checkpoint",
     "save_hub_layout",
+    "save_model_dir",
+    "write_predictor_bundle",
 ]
 
 STATE_NAME = "trainer_state.pt"
@@ -66,7 +79,22 @@ class TrainerState:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        """The counters as plain values (what ``trainer_state.pt`` stores)."""
         return dict(self.__dict__)
+
+    def record_validation(self, metric: float, min_delta: float) -> bool:
+        """Count a validation's metric (lower is better) at the current step; True when it is the new best.
+
+        The first validation is always the best so far; later ones must beat it by more than ``min_delta``,
+        else they count towards early stopping (not at step 0, when nothing has been trained yet).
+        """
+        if metric < self.best_metric - min_delta or self.best_step < 0:
+            self.best_metric, self.best_step = metric, self.step
+            self.bad_validations = 0
+            return True
+        if self.step > 0:
+            self.bad_validations += 1
+        return False
 
 
 def capture_rng() -> dict[str, Any]:
@@ -135,8 +163,6 @@ def save_model_dir(
             atomic_write_text(tmp / name, text)
         return replace_dir(tmp, target)
     except BaseException:
-        import shutil
-
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
@@ -170,8 +196,6 @@ def save_checkpoint(
         atomic_write_text(tmp / "run_config.yaml", run_config_yaml)
         return replace_dir(tmp, target)
     except BaseException:
-        import shutil
-
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
@@ -197,3 +221,133 @@ def load_trainer_state(folder: Path) -> tuple[dict[str, Any], Path]:
             f"{payload.get('format') if isinstance(payload, dict) else type(payload)!r}"
         )
     return payload, Path(found)
+
+
+def write_predictor_bundle(out: Path, tokenizer: Any, *, max_context: int, clip: float) -> Path:
+    """Write ``<out>/predictor/`` for ``from_pretrained``: ``best/`` as ``model/``, tokenizer, ``predictor.json``."""
+    target = out / "predictor"
+    tmp = new_temp_dir(target)
+    try:
+        shutil.copytree(out / "best", tmp / "model")
+        tokenizer.save_pretrained(tmp / "tokenizer")
+        atomic_write_text(
+            tmp / "predictor.json", json.dumps({"max_context": max_context, "clip": clip}, indent=2) + "\n"
+        )
+        return replace_dir(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+class RunCheckpoints:
+    """The ``best/`` and ``last/`` checkpoints of one run, saved from and resumed into its live training objects.
+
+    Every method is collective: call it on all ranks (under FSDP the state is gathered from every shard);
+    only rank 0 writes.
+    """
+
+    def __init__(
+        self,
+        out: Path,
+        env: dd.DistEnv,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scheduler: Any,
+        scaler: Any,
+        model_config: dict[str, Any],
+    ) -> None:
+        self.out, self.env, self.model_config = out, env, model_config
+        self.model, self.optimizer, self.scheduler, self.scaler = model, optimizer, scheduler, scaler
+
+    def save_best(self) -> None:
+        """(Re)write ``best/`` with the current weights, in the hub layout."""
+        state = dd.full_model_state(self.model)
+        if self.env.is_main:
+            save_model_dir(self.out / "best", self.model_config, state)
+        dd.barrier(self.env)
+
+    def save_last(self, trainer: TrainerState, run_config_yaml: str) -> None:
+        """(Re)write ``last/``: weights, optimiser, scheduler, scaler, every rank's RNG and ``trainer``.
+
+        No barrier at the end: the caller finishes its own bookkeeping on rank 0 first, then waits.
+        """
+        model_state = dd.full_model_state(self.model)
+        optim_state = dd.optimizer_state(self.model, self.optimizer)
+        rngs = dd.gather_objects(capture_rng(), self.env)
+        if self.env.is_main:
+            save_checkpoint(
+                self.out / "last",
+                model_config=self.model_config,
+                model_state=model_state,
+                trainer=trainer,
+                optimizer=optim_state,
+                scheduler=self.scheduler.state_dict(),
+                scaler=self.scaler.state_dict(),
+                rng=rngs,
+                run_config_yaml=run_config_yaml,
+            )
+
+    def _resume_folder(self, mode: str) -> Path | None:
+        """The checkpoint that ``train.resume`` names (``auto``: ``last/`` if there is one), or None."""
+        last = self.out / "last"
+        exists = last.exists() or (self.out / ".last.old").exists()
+        if mode == "never":
+            if exists:
+                raise TrainingError(
+                    f"{self.out} already holds a training checkpoint (last/); set train.resume: auto to continue it, "
+                    f"or choose a new output_dir"
+                )
+            return None
+        if mode == "auto":
+            return last if exists else None
+        return Path(mode).expanduser()
+
+    def resume(
+        self, mode: str, *, kind: str, global_batch: int, total_steps: int, log: Callable[[str], None]
+    ) -> TrainerState | None:
+        """Load the checkpoint ``mode`` names into the training objects; its counters, or None to start afresh.
+
+        The checkpoint must be of the same kind, global batch and schedule length (else the run it continues
+        would not be the one configured: fine-tune from it with ``model.init`` instead). This rank's RNG state
+        is restored when the checkpoint has one per process of this run.
+        """
+        folder = self._resume_folder(mode)
+        if folder is None:
+            return None
+        try:
+            payload, folder = load_trainer_state(folder)
+        except CheckpointError as exc:
+            raise TrainingError(f"train.resume: {exc}") from None
+        saved = payload["trainer"]
+        if saved["kind"] != kind:
+            raise TrainingError(f"{folder} is a {saved['kind']} checkpoint; this is {kind} training")
+        if saved["global_batch"] != global_batch:
+            raise TrainingError(
+                f"{folder} was trained with a global batch of {saved['global_batch']} (batch_size x "
+                "accumulation_steps x processes); "
+                f"this run has {global_batch}. Resume with the same setting, or fine-tune from it with "
+                f"model.init: {folder}"
+            )
+        if saved.get("extra", {}).get("total_steps") != total_steps:
+            raise TrainingError(
+                f"{folder} was scheduled for {saved.get('extra', {}).get('total_steps')} steps, the config now "
+                f"gives {total_steps}; "
+                f"resume with the same epochs/max_steps/steps_per_epoch, or fine-tune from it with model.init: {folder}"
+            )
+        from safetensors.torch import load_file
+
+        weights = load_file(str(folder / WEIGHTS_NAME))
+        dd.load_model_state(self.model, weights)
+        dd.load_optimizer_state(self.model, self.optimizer, payload["optimizer"])
+        self.scheduler.load_state_dict(payload["scheduler"])
+        if payload.get("scaler"):
+            self.scaler.load_state_dict(payload["scaler"])
+        state = TrainerState(**saved)
+        rng = payload.get("rng") or []
+        if len(rng) == self.env.world_size:
+            restore_rng(rng[self.env.rank])
+        else:
+            n, world = len(rng), self.env.world_size
+            log(f"checkpoint holds RNG states of {n} process(es), this run has {world}: RNG reseeded")
+        log(f"resumed from {folder} at step {state.step} (epoch {state.epoch}, position {state.epoch_position})")
+        return state

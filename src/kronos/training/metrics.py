@@ -1,4 +1,5 @@
-"""Training metrics: ``<output_dir>/metrics.csv`` (rewritten atomically) and TensorBoard scalars.
+"""What a training run reports: ``<output_dir>/metrics.csv`` (rewritten atomically), TensorBoard scalars,
+and its messages and progress bar on the console (:class:`RunConsole`).
 
 One row per logged training interval and per validation, with a fixed column order so the file is
 easy to load (``pd.read_csv``). Each flush rewrites the whole file through a temporary file, so a
@@ -11,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,7 +21,7 @@ from typing import Any
 from kronos.core.extras import require
 from kronos.core.files import atomic_write_text
 
-__all__ = ["MetricsLogger"]
+__all__ = ["MetricsLogger", "RunConsole"]
 
 BASE_COLUMNS = ("step", "epoch", "split", "loss")
 TAIL_COLUMNS = ("lr", "grad_norm", "bars_per_s", "elapsed_s", "time")
@@ -109,3 +111,42 @@ def _fmt(value: Any) -> Any:
     if isinstance(value, float):
         return f"{value:.6g}"
     return value
+
+
+class RunConsole:
+    """A run's messages (``[kronos train] ...`` on stderr) and its progress bar, shown by rank 0 only."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self._bar: Any = None
+        self._task: Any = None
+
+    def log(self, msg: str) -> None:
+        """Print one message (above the progress bar while it is shown)."""
+        if not self.enabled:
+            return
+        if self._bar is not None:
+            self._bar.console.print(f"[kronos train] {msg}", markup=False, highlight=False, soft_wrap=True)
+        else:
+            print(f"[kronos train] {msg}", file=sys.stderr, flush=True)
+
+    def start(self, description: str, *, total: int, completed: int) -> None:
+        """Show a progress bar of ``total`` steps, ``completed`` of them done (a resumed run)."""
+        if not self.enabled:
+            return
+        from kronos.core.progress import progress_bar
+
+        self._bar = progress_bar(info=True, stderr=True)
+        self._bar.start()
+        self._task = self._bar.add_task(description, total=total, completed=completed, info="")
+
+    def update(self, **fields: Any) -> None:
+        """Advance the bar or change its ``info`` text (no-op without a bar)."""
+        if self._bar is not None:
+            self._bar.update(self._task, **fields)
+
+    def stop(self) -> None:
+        """Take the bar down; later messages go straight to stderr."""
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None

@@ -12,6 +12,8 @@
    and every ``checkpoint_every`` steps; metrics go to ``metrics.csv`` and TensorBoard.
 
 A run started again with the same ``output_dir`` continues from ``last/`` (``train.resume: auto``).
+What one optimiser step does is :mod:`kronos.training.optim`; writing checkpoints and resuming from them
+is :mod:`kronos.training.checkpoint`; this module runs the epochs, validations and logging around them.
 """
 
 from __future__ import annotations
@@ -19,8 +21,6 @@ from __future__ import annotations
 import math
 import os
 import random
-import shutil
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,17 +32,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from kronos.core.files import atomic_write_text, new_temp_dir, remove_empty_tree, remove_stale_temp_dirs, replace_dir
+from kronos.core.files import atomic_write_text, remove_empty_tree, remove_stale_temp_dirs
 from kronos.training import distributed as dd
-from kronos.training.checkpoint import (
-    CheckpointError,
-    TrainerState,
-    capture_rng,
-    load_trainer_state,
-    restore_rng,
-    save_checkpoint,
-    save_model_dir,
-)
+from kronos.training.checkpoint import RunCheckpoints, TrainerState, write_predictor_bundle
 from kronos.training.config import (
     Kind,
     RunConfig,
@@ -51,15 +43,13 @@ from kronos.training.config import (
     load_config,
 )
 from kronos.training.data import prepare_corpus
-from kronos.training.metrics import MetricsLogger
+from kronos.training.errors import TrainingError
+from kronos.training.metrics import MetricsLogger, RunConsole
 from kronos.training.objectives import PredictorTask, Task, make_task
+from kronos.training.optim import Optimization, autocast_dtype
 from kronos.training.windows import EvalWindowSampler, RandomWindowSampler, WindowDataset
 
 __all__ = ["TrainResult", "TrainingError", "train"]
-
-
-class TrainingError(RuntimeError):
-    """Training cannot go on (non-finite loss, incompatible checkpoint, too little data)."""
 
 
 @dataclass
@@ -83,29 +73,6 @@ class TrainResult:
 StepCallback = Callable[[int, dict[str, Any]], None]
 
 
-def _mixed_precision(mode: str, device: torch.device, strategy: str = "ddp") -> torch.dtype | None:
-    """The autocast dtype: bf16 on GPUs that have it, else fp16 with loss scaling; none on CPU (``auto``).
-
-    fp16 loss scaling is not combined with FSDP's sharded gradients here, so ``auto`` falls back to
-    fp32 there on GPUs without bf16, and an explicit ``fp16`` with FSDP is an error.
-    """
-    if mode == "no":
-        return None
-    if mode == "auto":
-        if device.type != "cuda":
-            return None
-        if torch.cuda.is_bf16_supported():
-            return torch.bfloat16
-        return None if strategy == "fsdp" else torch.float16
-    if mode == "fp16" and device.type != "cuda":
-        raise TrainConfigError("train.mixed_precision: fp16 needs a CUDA device; use 'no' (or 'bf16') on CPU")
-    if mode == "fp16" and strategy == "fsdp":
-        raise TrainConfigError(
-            "train.mixed_precision: fp16 is not supported with train.distributed: fsdp; use bf16 (or 'no')"
-        )
-    return torch.bfloat16 if mode == "bf16" else torch.float16
-
-
 def _seed_all(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -120,17 +87,8 @@ class _Trainer:
         self.callbacks = list(callbacks)
         self.out = Path(cfg.output_dir).expanduser()
         self.env = dd.setup_distributed(self.t.device)
-        self.progress = None
-        self.progress_task = None
-
-    # -- messages -------------------------------------------------------------------------------
-    def log(self, msg: str) -> None:
-        if not self.env.is_main:
-            return
-        if self.progress is not None:
-            self.progress.console.print(f"[kronos train] {msg}", markup=False, highlight=False, soft_wrap=True)
-        else:
-            print(f"[kronos train] {msg}", file=sys.stderr, flush=True)
+        self.console = RunConsole(enabled=self.env.is_main)
+        self.log = self.console.log
 
     # -- setup ----------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -155,7 +113,7 @@ class _Trainer:
         limits = [x for x in (t.epochs * self.steps_per_epoch if t.epochs else None, t.max_steps) if x]
         self.total_steps = int(min(limits))
         self.n_epochs = math.ceil(self.total_steps / self.steps_per_epoch)
-        self.dtype = _mixed_precision(t.mixed_precision, env.device, t.distributed if env.distributed else "ddp")
+        self.dtype = autocast_dtype(t.mixed_precision, env.device, t.distributed if env.distributed else "ddp")
 
         # Identical initial weights on every rank (FSDP does not broadcast), then per-rank randomness.
         _seed_all(cfg.seed)
@@ -166,26 +124,10 @@ class _Trainer:
         self.model = dd.wrap_model(module, env, t.distributed)
         _seed_all(cfg.seed + 7919 * (env.rank + 1))
 
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        fused = env.device.type == "cuda" and t.distributed == "ddp"
-        self.optimizer = torch.optim.AdamW(
-            params,
-            lr=t.lr,
-            betas=(t.betas[0], t.betas[1]),
-            eps=t.eps,
-            weight_decay=t.weight_decay,
-            **({"fused": True} if fused else {}),
+        self.opt = opt = Optimization(self.model, t, env.device, self.dtype, self.total_steps)
+        self.checkpoints = RunCheckpoints(
+            self.out, env, self.model, opt.optimizer, opt.scheduler, opt.scaler, self.model_config
         )
-        self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            self.optimizer,
-            max_lr=t.lr,
-            total_steps=max(self.total_steps, 2),
-            pct_start=t.pct_start,
-            div_factor=t.div_factor,
-            final_div_factor=t.final_div_factor,
-            cycle_momentum=False,
-        )
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.dtype == torch.float16)
         self.state = TrainerState(kind=self.kind, global_batch=self.global_batch, world_size=env.world_size)
         self.state.extra["total_steps"] = self.total_steps
         self.metrics = MetricsLogger(self.out, self.task.metrics, enabled=env.is_main, tensorboard=t.tensorboard)
@@ -211,61 +153,13 @@ class _Trainer:
         )
 
     def _resume_if_any(self) -> None:
-        mode = self.t.resume
-        last = self.out / "last"
-        if mode == "never":
-            if last.exists() or (self.out / ".last.old").exists():
-                raise TrainingError(
-                    f"{self.out} already holds a training checkpoint (last/); set train.resume: auto to continue it, "
-                    f"or choose a new output_dir"
-                )
-            return
-        folder = last if mode == "auto" else Path(mode).expanduser()
-        if mode == "auto" and not (last.exists() or (self.out / ".last.old").exists()):
-            return
-        try:
-            payload, folder = load_trainer_state(folder)
-        except CheckpointError as exc:
-            raise TrainingError(f"train.resume: {exc}") from None
-        saved = payload["trainer"]
-        if saved["kind"] != self.kind:
-            raise TrainingError(f"{folder} is a {saved['kind']} checkpoint; this is {self.kind} training")
-        if saved["global_batch"] != self.global_batch:
-            raise TrainingError(
-                f"{folder} was trained with a global batch of {saved['global_batch']} (batch_size x "
-                "accumulation_steps x processes); "
-                f"this run has {self.global_batch}. Resume with the same setting, or fine-tune from it with "
-                f"model.init: {folder}"
-            )
-        if saved.get("extra", {}).get("total_steps") != self.total_steps:
-            raise TrainingError(
-                f"{folder} was scheduled for {saved.get('extra', {}).get('total_steps')} steps, the config now "
-                f"gives {self.total_steps}; "
-                f"resume with the same epochs/max_steps/steps_per_epoch, or fine-tune from it with model.init: {folder}"
-            )
-        from safetensors.torch import load_file
-
-        weights = load_file(str(folder / "model.safetensors"))
-        dd.load_model_state(self.model, weights)
-        dd.load_optimizer_state(self.model, self.optimizer, payload["optimizer"])
-        self.scheduler.load_state_dict(payload["scheduler"])
-        if payload.get("scaler"):
-            self.scaler.load_state_dict(payload["scaler"])
-        self.state = TrainerState(**saved)
-        rng = payload.get("rng") or []
-        if len(rng) == self.env.world_size:
-            restore_rng(rng[self.env.rank])
-        else:
-            self.log(
-                f"checkpoint holds RNG states of {len(rng)} process(es), this run has {self.env.world_size}: "
-                "RNG reseeded"
-            )
-        self.initial_val = saved.get("extra", {}).get("initial_val")
-        self.validations = list(saved.get("extra", {}).get("validations", []))
-        self.log(
-            f"resumed from {folder} at step {self.state.step} (epoch {self.state.epoch}, position "
-            f"{self.state.epoch_position})"
+        resumed = self.checkpoints.resume(
+            self.t.resume, kind=self.kind, global_batch=self.global_batch, total_steps=self.total_steps, log=self.log
         )
+        if resumed is not None:
+            self.state = resumed
+            self.initial_val = resumed.extra.get("initial_val")
+            self.validations = list(resumed.extra.get("validations", []))
 
     # -- loaders --------------------------------------------------------------------------------
     def _loader(self, dataset: WindowDataset, sampler: Any, batch_size: int) -> DataLoader:
@@ -288,11 +182,6 @@ class _Trainer:
         dev = self.env.device
         return {"x": batch["x"].to(dev, non_blocking=True), "stamp": batch["stamp"].to(dev, non_blocking=True)}
 
-    def _autocast(self) -> Any:
-        if self.dtype is None:
-            return torch.autocast(device_type=self.env.device.type, enabled=False)
-        return torch.autocast(device_type=self.env.device.type, dtype=self.dtype)
-
     # -- validation -----------------------------------------------------------------------------
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
@@ -303,7 +192,7 @@ class _Trainer:
         with self.task.eval_mode(self.model):
             for batch in loader:
                 b = self._to_device(batch)
-                with self._autocast():
+                with self.opt.autocast():
                     terms = self.task.eval_metrics(self.model, b)
                 n = b["x"].shape[0]
                 for i, name in enumerate(names):
@@ -319,17 +208,12 @@ class _Trainer:
         self.validations.append({"step": st.step, **val})
         self.metrics.log("val", st.step, st.epoch, val)
         metric = val[self.task.select]
-        improved = metric < st.best_metric - t.early_stopping_min_delta
         if not math.isfinite(metric):
             raise TrainingError(
                 f"validation {self.task.select} is {metric} at step {st.step}; lower train.lr or check the data"
             )
-        if improved or st.best_step < 0:
-            st.best_metric, st.best_step = metric, st.step
-            st.bad_validations = 0
-            self._save_best()
-        elif st.step > 0:
-            st.bad_validations += 1
+        if st.record_validation(metric, t.early_stopping_min_delta):
+            self.checkpoints.save_best()
         msg = ", ".join(f"{k} {v:.5f}" for k, v in val.items() if k != "samples")
         self.log(
             f"validation at step {st.step} (epoch {st.epoch}): {msg}{'  [best]' if st.best_step == st.step else ''}"
@@ -341,78 +225,29 @@ class _Trainer:
         return False
 
     # -- saving ---------------------------------------------------------------------------------
-    def _save_best(self) -> None:
-        state = dd.full_model_state(self.model)
-        if self.env.is_main:
-            save_model_dir(self.out / "best", self.model_config, state)
-        dd.barrier(self.env)
-
     def save_last(self) -> None:
-        env = self.env
-        model_state = dd.full_model_state(self.model)
-        optim_state = dd.optimizer_state(self.model, self.optimizer)
-        rngs = dd.gather_objects(capture_rng(), env)
-        if env.is_main:
-            self.state.extra["initial_val"] = self.initial_val
-            self.state.extra["validations"] = self.validations
-            save_checkpoint(
-                self.out / "last",
-                model_config=self.model_config,
-                model_state=model_state,
-                trainer=self.state,
-                optimizer=optim_state,
-                scheduler=self.scheduler.state_dict(),
-                scaler=self.scaler.state_dict(),
-                rng=rngs,
-                run_config_yaml=dump_config(self.cfg),
-            )
+        if self.env.is_main:
+            self.state.extra.update(initial_val=self.initial_val, validations=self.validations)
+        self.checkpoints.save_last(self.state, dump_config(self.cfg))
+        if self.env.is_main:
             self.metrics.flush()
-        dd.barrier(env)
+        dd.barrier(self.env)
 
     def _write_predictor_bundle(self) -> None:
         """``<output_dir>/predictor/``: best model, tokenizer and predictor.json, for ``from_pretrained``."""
-        if not self.env.is_main or not isinstance(self.task, PredictorTask) or not (self.out / "best").is_dir():
-            return
-        import json
-
-        target = self.out / "predictor"
-        tmp = new_temp_dir(target)
-        try:
-            shutil.copytree(self.out / "best", tmp / "model")
-            self.task.tokenizer.save_pretrained(tmp / "tokenizer")
-            atomic_write_text(
-                tmp / "predictor.json",
-                json.dumps({"max_context": self.cfg.model.max_context, "clip": self.cfg.data.clip}, indent=2) + "\n",
-            )
-            replace_dir(tmp, target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        if self.env.is_main and isinstance(self.task, PredictorTask) and (self.out / "best").is_dir():
+            m, d = self.cfg.model, self.cfg.data
+            write_predictor_bundle(self.out, self.task.tokenizer, max_context=m.max_context, clip=d.clip)
 
     # -- the loop -------------------------------------------------------------------------------
-    def _start_progress(self) -> None:
-        if not (self.env.is_main and self.t.progress):
-            return
-        from kronos.core.progress import progress_bar
-
-        self.progress = progress_bar(info=True, stderr=True)
-        self.progress.start()
-        self.progress_task = self.progress.add_task(
-            f"{self.kind}", total=self.total_steps, completed=self.state.step, info=""
-        )
-
-    def _stop_progress(self) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None
-
     def run(self) -> TrainResult:
         st, t, env = self.state, self.t, self.env
         stopped_early = False
         if st.finished:
             self.log(f"{self.out} holds a finished run (step {st.step}); nothing to do")
             return self._result(stopped_early=False)
-        self._start_progress()
+        if t.progress:
+            self.console.start(self.kind, total=self.total_steps, completed=st.step)
         try:
             if st.step == 0 and st.epoch_position == 0 and t.validate_at_start and not self.validations:
                 self.initial_val = self.validate()
@@ -427,31 +262,23 @@ class _Trainer:
                 sums = torch.zeros(len(names), dtype=torch.float64, device=env.device)
                 n_logged, grad_norm, t_last = 0, None, time.perf_counter()
                 micro = 0
-                self.optimizer.zero_grad(set_to_none=True)
+                self.opt.optimizer.zero_grad(set_to_none=True)
                 for batch in loader:
                     b = self._to_device(batch)
                     micro += 1
                     sync = micro % t.accumulation_steps == 0
                     with dd.gradient_sync(self.model, sync):
-                        with self._autocast():
+                        with self.opt.autocast():
                             loss, terms = self.task.train_loss(self.model, b)
-                        self.scaler.scale(loss / t.accumulation_steps).backward()
+                        self.opt.backward(loss / t.accumulation_steps)
                     sums += torch.stack([terms[n].detach().double() for n in names]) / t.accumulation_steps
                     if not sync:
                         continue
-                    if t.grad_clip is not None:
-                        self.scaler.unscale_(self.optimizer)
-                        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip)
-                        grad_norm = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)
-                    self.scaler.step(self.optimizer)
-                    self.scaler.update()
-                    self.scheduler.step()
-                    self.optimizer.zero_grad(set_to_none=True)
+                    grad_norm = self.opt.step()
                     st.step += 1
                     st.epoch_position += self.global_batch
                     n_logged += 1
-                    if self.progress is not None:
-                        self.progress.update(self.progress_task, advance=1)
+                    self.console.update(advance=1)
                     if (
                         st.step % t.log_every == 0
                         or st.step == self.total_steps
@@ -459,8 +286,7 @@ class _Trainer:
                     ):
                         avg = (dd.all_reduce_sum(sums, env) / (n_logged * env.world_size)).cpu()
                         values = {name: float(avg[i]) for i, name in enumerate(names)}
-                        if self.progress is not None:
-                            self.progress.update(self.progress_task, info=f"epoch {epoch} loss {values['loss']:.4f}")
+                        self.console.update(info=f"epoch {epoch} loss {values['loss']:.4f}")
                         if not all(math.isfinite(v) for v in values.values()):
                             raise TrainingError(
                                 f"training loss became non-finite by step {st.step} ({values}); lower "
@@ -469,7 +295,7 @@ class _Trainer:
                             )
                         now = time.perf_counter()
                         values.update(
-                            lr=self.scheduler.get_last_lr()[0],
+                            lr=self.opt.lr,
                             grad_norm=grad_norm,
                             bars_per_s=bars * n_logged / max(now - t_last, 1e-9),
                         )
@@ -491,7 +317,7 @@ class _Trainer:
                     st.finished = True
                 self.save_last()
         finally:
-            self._stop_progress()
+            self.console.stop()
             self.metrics.close()
         self._write_predictor_bundle()
         dd.barrier(env)
