@@ -74,8 +74,8 @@ def run_case(
     import torch
 
     from kronos.model.tokenizer import KronosTokenizer
-    from kronos.training.config import DataConfig, ModelConfig, RunConfig, TrainConfig
     from kronos.training.objectives import PredictorTask, TokenizerTask
+    from kronos.training.schema import DataConfig, ModelConfig, RunConfig, TrainConfig
     from kronos.training.trainer import _mixed_precision
 
     if threads:

@@ -10,13 +10,8 @@ import pytest
 
 from kronos.bars.preprocessing import calendar_features
 from kronos.bars.sources import iter_series
-from kronos.training.corpus import (
-    Corpus,
-    CorpusError,
-    GapRule,
-    SplitSpec,
-    build_corpus,
-)
+from kronos.training.corpus import Corpus, build_corpus
+from kronos.training.splits import CorpusError, GapRule, SplitSpec
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from kronos.bars.sources import iter_series
-from kronos.training.corpus import SplitSpec, build_corpus
+from kronos.training.corpus import build_corpus
+from kronos.training.splits import SplitSpec
 from kronos.training.windows import EvalWindowSampler, RandomWindowSampler, WindowDataset
 
 

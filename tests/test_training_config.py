@@ -8,7 +8,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from kronos.training.config import TrainConfigError, load_config, parse_config
+from kronos.training.config import load_config, parse_config
+from kronos.training.schema import TrainConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))

@@ -10,9 +10,23 @@
 See ``docs/training.md`` for the configuration reference and multi-GPU / multi-node launch.
 """
 
-# Re-export the configuration schema (kronos.training.config.__all__) next to the run itself.
-from kronos.training.config import *  # noqa: F403
-from kronos.training.config import __all__ as _config_api
-from kronos.training.trainer import TrainingError, TrainResult, train
+# The configuration schema and its loader next to the run itself.
+from kronos.training.config import apply_overrides, load_config, parse_config
+from kronos.training.errors import TrainingError
+from kronos.training.schema import DataConfig, ModelConfig, QlibConfig, RunConfig, TrainConfig, TrainConfigError
+from kronos.training.trainer import TrainResult, train
 
-__all__ = [*_config_api, "TrainResult", "TrainingError", "train"]
+__all__ = [
+    "DataConfig",
+    "ModelConfig",
+    "QlibConfig",
+    "RunConfig",
+    "TrainConfig",
+    "TrainConfigError",
+    "TrainResult",
+    "TrainingError",
+    "apply_overrides",
+    "load_config",
+    "parse_config",
+    "train",
+]

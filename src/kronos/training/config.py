@@ -23,23 +23,13 @@ from typing import Any, Literal
 
 from kronos.core.extras import require
 from kronos.training.schema import (
-    DataConfig,
     Kind,
-    ModelConfig,
-    QlibConfig,
     RunConfig,
-    TrainConfig,
     TrainConfigError,
     check_sections,
 )
 
 __all__ = [
-    "DataConfig",
-    "ModelConfig",
-    "QlibConfig",
-    "RunConfig",
-    "TrainConfig",
-    "TrainConfigError",
     "apply_overrides",
     "load_config",
     "parse_config",

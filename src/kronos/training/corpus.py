@@ -45,9 +45,6 @@ __all__ = [
     "CORPUS_FORMAT_VERSION",
     "SPLITS",
     "Corpus",
-    "CorpusError",
-    "GapRule",
-    "SplitSpec",
     "build_corpus",
     "file_fingerprint",
 ]

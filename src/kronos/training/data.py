@@ -16,14 +16,9 @@ from typing import Any
 from kronos.bars.qlib import QlibSource, iter_qlib_series, list_qlib_sources
 from kronos.bars.sources import SeriesData, discover_files, iter_series
 from kronos.core.distributed import DistEnv, barrier
-from kronos.training.config import DataConfig, RunConfig
-from kronos.training.corpus import (
-    Corpus,
-    CorpusError,
-    GapRule,
-    build_corpus,
-    file_fingerprint,
-)
+from kronos.training.corpus import Corpus, build_corpus, file_fingerprint
+from kronos.training.schema import DataConfig, RunConfig
+from kronos.training.splits import CorpusError, GapRule
 
 __all__ = ["corpus_fingerprint", "corpus_path", "iter_config_series", "prepare_corpus"]
 

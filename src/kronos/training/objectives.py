@@ -19,7 +19,7 @@ from kronos.model.config import KronosConfig, TokenizerConfig
 from kronos.model.kronos import Kronos
 from kronos.model.registry import resolve_source
 from kronos.model.tokenizer import KronosTokenizer
-from kronos.training.config import RunConfig
+from kronos.training.schema import RunConfig
 
 __all__ = ["PredictorTask", "Task", "TokenizerTask", "make_task"]
 

@@ -35,18 +35,13 @@ from torch.utils.data import DataLoader
 from kronos.core.files import atomic_write_text, remove_empty_tree, remove_stale_temp_dirs
 from kronos.training import distributed as dd
 from kronos.training.checkpoint import RunCheckpoints, TrainerState, write_predictor_bundle
-from kronos.training.config import (
-    Kind,
-    RunConfig,
-    TrainConfigError,
-    dump_config,
-    load_config,
-)
+from kronos.training.config import Kind, dump_config, load_config
 from kronos.training.data import prepare_corpus
 from kronos.training.errors import TrainingError
 from kronos.training.metrics import MetricsLogger, RunConsole
 from kronos.training.objectives import PredictorTask, Task, make_task
 from kronos.training.optim import Optimization, autocast_dtype
+from kronos.training.schema import RunConfig, TrainConfigError
 from kronos.training.windows import EvalWindowSampler, RandomWindowSampler, WindowDataset
 
 __all__ = ["TrainResult", "TrainingError", "train"]

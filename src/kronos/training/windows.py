@@ -22,7 +22,8 @@ from torch.utils.data import Dataset, Sampler
 
 from kronos.bars.preprocessing import Normalizer
 from kronos.model.config import DEFAULT_CLIP
-from kronos.training.corpus import Corpus, CorpusError
+from kronos.training.corpus import Corpus
+from kronos.training.splits import CorpusError
 
 __all__ = ["EvalWindowSampler", "RandomWindowSampler", "WindowDataset", "normalize_window"]
 
