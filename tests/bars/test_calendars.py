@@ -7,6 +7,7 @@ import pytest
 
 from kronos.bars.calendars import future_timestamps, get_calendar, infer_schedule
 from kronos.bars.preprocessing import InputError
+from kronos.bars.samples import load_sample
 
 
 def _cut(times: pd.Series, last: str, n: int) -> tuple[pd.Series, pd.DatetimeIndex]:
@@ -91,3 +92,9 @@ def test_coarse_bars_and_errors():
         future_timestamps(pd.Series(pd.to_datetime(["2020-01-01"])), 2)
     with pytest.raises(InputError, match="pred_len"):
         future_timestamps(monthly, 0)
+
+
+def test_future_timestamps_of_the_sample_skip_weekends():
+    bars = load_sample("googl")
+    future = future_timestamps(bars["timestamps"], 5)
+    assert len(future) == 5 and future[0] > bars["timestamps"].iloc[-1] and (future.dayofweek < 5).all()

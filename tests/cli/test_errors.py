@@ -11,33 +11,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
-import typer.main
 from typer.testing import CliRunner
 
 import kronos.cli.commands  # noqa: F401  (registers every command on the app)
 from kronos.bars.samples import sample_data_path
 from kronos.cli import app
 from kronos.core.errors import ParameterError
-from kronos.core.extras import EXTRAS, MissingExtraError, require
-from kronos.forecasting.panel import output_columns
-from kronos.model.registry import DEFAULT_LOOKBACK, DEFAULT_MODEL, resolve_model
+from tests.helpers import leaf_commands as _commands
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "kronos"
+SRC = Path(__file__).resolve().parents[2] / "src" / "kronos"
 GOOGL = str(sample_data_path("googl"))
-
-
-def _commands(group=None, prefix=()) -> dict[tuple[str, ...], object]:
-    """Every leaf command of the app, keyed by its words (``("train", "check")``)."""
-    group = group or typer.main.get_command(app)
-    found = {}
-    for name, cmd in group.commands.items():
-        if getattr(cmd, "commands", None):
-            found |= _commands(cmd, (*prefix, name))
-        else:
-            found[(*prefix, name)] = cmd
-    return found
 
 
 def _user_errors(tmp_path: Path) -> dict[tuple[str, ...], list[str]]:
@@ -160,42 +144,6 @@ def test_no_library_error_names_a_command_line_flag():
     assert not flagged, f"library errors name command-line flags: {flagged}"
 
 
-def test_optional_imports_go_through_require():
-    # server/* is imported only through kronos.server, which requires the extra first; pyqlib_available probes
-    allowed = {"kronos/server/app.py", "kronos/server/runner.py", "kronos/bars/qlib.py:pyqlib_available"}
-    offenders = []
-    for path in sorted(SRC.rglob("*.py")):
-        rel = str(path.relative_to(SRC.parent))
-        if rel in allowed or rel == "kronos/core/extras.py":
-            continue
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        probes = {
-            n.lineno
-            for f in ast.walk(tree)
-            if isinstance(f, ast.FunctionDef) and f"{rel}:{f.name}" in allowed
-            for n in ast.walk(f)
-            if hasattr(n, "lineno")
-        }
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                tops = [a.name.split(".")[0] for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                tops = [node.module.split(".")[0]]
-            else:
-                continue
-            if any(t in EXTRAS for t in tops) and node.lineno not in probes:
-                offenders.append(f"{rel}:{node.lineno}")
-    assert not offenders, f"optional imports outside kronos.core.extras.require: {offenders}"
-
-
-def test_require_names_the_extra(monkeypatch):
-    monkeypatch.setitem(sys.modules, "properscoring", None)
-    with pytest.raises(MissingExtraError, match=r'pip install "kronos-kline\[eval\]"') as info:
-        require("eval", "properscoring")
-    assert info.value.extra == "eval" and isinstance(info.value, ImportError)
-    assert require("eval", "json").__name__ == "json"  # present modules come back
-
-
 def _forget(monkeypatch, prefix: str) -> None:
     """Drop ``prefix`` modules from sys.modules for this test, so they are imported again (then restored)."""
     for name in [n for n in sys.modules if n == prefix or n.startswith(prefix + ".")]:
@@ -218,49 +166,3 @@ def test_serve_without_the_server_extra_names_it(monkeypatch):
     assert result.exit_code == 2, result.output
     lines = _error_lines(result.output)
     assert len(lines) == 1 and "fastapi" in lines[0] and "kronos-kline[server]" in lines[0]
-
-
-SHARED = ("lookback", "pred_len", "samples", "seed", "temperature", "top_k", "top_p", "model", "device", "max_context")
-
-
-def test_options_that_mean_the_same_have_the_same_flag_and_default():
-    seen: dict[str, dict[tuple, tuple[str, ...]]] = {name: {} for name in SHARED}  # variant -> commands
-    for words, cmd in _commands().items():
-        for p in cmd.params:
-            if p.name in seen:
-                key = (tuple(sorted(p.opts)), p.default)
-                seen[p.name][key] = seen[p.name].get(key, ()) + (" ".join(words),)
-    for name, variants in seen.items():
-        assert len(variants) <= 1, f"{name} differs between commands: {variants}"
-    (lookback_default,) = [default for _, default in seen["lookback"]]
-    assert lookback_default == DEFAULT_LOOKBACK == resolve_model(DEFAULT_MODEL).max_context
-    users = {c for v in seen["lookback"].values() for c in v}
-    assert {"forecast", "forecast-dist", "demo", "evaluate", "backtest"} <= users
-
-
-def test_quantile_columns_are_the_long_schema_in_every_output(tmp_path):
-    fc_out, dist_out = tmp_path / "f.csv", tmp_path / "d.csv"
-    common = ["--pred-len", "3", "--samples", "4", "--lookback", "64", "--random-tiny"]
-    assert CliRunner().invoke(app, ["forecast", "--data", GOOGL, "--out", str(fc_out), *common]).exit_code == 0
-    result = CliRunner().invoke(
-        app, ["forecast-dist", "--data", GOOGL, "--csv", str(dist_out), "--no-calibrate", "--levels", "0.8", *common]
-    )
-    assert result.exit_code == 0, result.output
-    forecast_cols = list(pd.read_csv(fc_out).columns)
-    dist_cols = list(pd.read_csv(dist_out).columns)
-    assert forecast_cols == output_columns("symbol", "timestamps", (0.1, 0.5, 0.9))
-    expected = [
-        c for c in output_columns(None, "timestamps", (0.1, 0.5, 0.9)) if "_q" not in c or c.startswith("close")
-    ]
-    assert dist_cols[: len(expected)] == expected  # then prob_up, realized_vol_mean
-
-
-def test_tables_are_complete_when_stdout_is_not_a_terminal():
-    levels = ",".join(f"{q:g}" for q in (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.975, 0.99))
-    args = ["forecast", "--data", GOOGL, "--pred-len", "2", "--samples", "4", "--quantiles", levels, "--random-tiny"]
-    result = CliRunner().invoke(app, args)
-    assert result.exit_code == 0, result.output
-    header = next(line for line in result.output.splitlines() if "close q0.01" in line)
-    for q in levels.split(","):
-        assert f"close q{q}" in header
-    assert "…" not in result.output

@@ -228,3 +228,37 @@ def test_backtest_runs_the_topk_portfolio_on_the_daily_panel(shared_data, tmp_pa
     )
     assert single.exit_code == 0, single.output
     assert set(pd.read_csv(tmp_path / "bt3" / "stats.csv")["series"]) == set(symbols.split(","))
+
+
+runner = CliRunner()
+
+
+def test_evaluate_prints_the_skip_count_and_reasons(shared_data, tmp_path):
+    spy = pd.read_parquet(shared_data / "etf" / "SPY_daily.parquet")
+    (tmp_path / "data").mkdir()
+    spy.iloc[-300:].to_parquet(tmp_path / "data" / "SPY.parquet")
+    spy.iloc[:40].to_parquet(tmp_path / "data" / "SPY_short.parquet")
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--data",
+            str(tmp_path / "data"),
+            "-f",
+            "persistence",
+            "--lookback",
+            "50",
+            "--horizon",
+            "2",
+            "--origins",
+            "2",
+            "--jobs",
+            "1",
+            "--no-progress",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "1 series skipped" in result.output
+    assert "SPY_short: too short: 40 bars, lookback 50 + horizon 2 needs 52" in result.output

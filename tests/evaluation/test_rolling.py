@@ -194,3 +194,13 @@ def test_kronos_adapter_gives_the_model_the_last_context_bars(spy):
     assert [s[:2] for s in trimmed.seen] == [(32, pd.Timestamp(o)) for o in origins]
     assert [s[:2] for s in full.seen] == [(100, pd.Timestamp(o)) for o in origins]
     assert all(s[2:] == (4, 7) for s in trimmed.seen + full.seen)
+
+
+def test_skip_reasons_tell_short_from_misaligned(shared_data):
+    panel = read_series(shared_data / "us_equity" / "sp500_daily_panel.parquet", symbols=["AAPL", "MSFT", "XOM", "JPM"])
+    panel["XOM"] = panel["XOM"].iloc[:-10].reset_index(drop=True)  # ends two weeks before the others, long enough
+    panel["JPM"] = panel["JPM"].iloc[:50].reset_index(drop=True)
+    config = RollingConfig(lookback=60, horizon=5, origins=2, stride=5, align="calendar")
+    errors = rolling_evaluate(panel, [Persistence()], config).errors.set_index("series")["error"]
+    assert errors["JPM"] == "skipped: too short: 50 bars, lookback 60 + horizon 5 needs 65"
+    assert errors["XOM"].startswith("skipped: ends too early: its last usable origin")

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from kronos import InputError
+from kronos.bars.calendars import future_timestamps
 from kronos.bars.samples import load_sample
 from kronos.forecasting.calibration import (
     CalibrationOptions,
@@ -21,6 +22,7 @@ from kronos.forecasting.calibration import (
     origin_forecasts,
     origin_layout,
 )
+from kronos.inference.options import SamplingOptions
 
 DEFAULT_LEVELS_80 = (0.1, 0.5, 0.9)
 
@@ -206,3 +208,37 @@ def test_calibration_moves_held_out_coverage_toward_80_percent(predictor, shared
     b, a = float(np.mean(pooled_before)), float(np.mean(pooled_after))
     print("\n".join(lines + [f"all: {b:.3f} -> {a:.3f}"]))
     assert abs(a - 0.8) < 0.15 and abs(a - 0.8) < abs(b - 0.8) / 2, (b, a)
+
+
+@pytest.fixture(scope="module")
+def bars(shared_data) -> pd.DataFrame:
+    return pd.read_parquet(shared_data / "fx" / "EURUSD_1h.parquet").iloc[10000:10200].reset_index(drop=True)
+
+
+def test_seeded_calibration_is_the_same_alone_and_in_a_batch(tiny, bars):
+    a, b = bars.iloc[:150], bars.iloc[20:190].reset_index(drop=True)
+    fut_a, fut_b = future_timestamps(a["timestamps"], 4), future_timestamps(b["timestamps"], 4)
+    cal = CalibrationOptions(origins=9, stride=4, lookback=32)
+    opts = SamplingOptions(sample_count=8)
+    batch = tiny.forecast_batch(
+        [a, b], [a["timestamps"], b["timestamps"]], [fut_a, fut_b], 4, opts, seeds=[1, 2], calibrate=cal
+    )
+    alone = tiny.forecast(b, b["timestamps"], fut_b, 4, opts, seed=2, calibrate=cal)
+    assert batch[1].is_calibrated and alone.is_calibrated
+    np.testing.assert_array_equal(batch[1].calibration.offsets, alone.calibration.offsets)
+    np.testing.assert_array_equal(batch[1].paths, alone.paths)
+    again = tiny.forecast(b, b["timestamps"], fut_b, 4, opts, seed=2, calibrate=cal)
+    np.testing.assert_array_equal(again.paths, alone.paths)
+    other = tiny.forecast(b, b["timestamps"], fut_b, 4, opts, seed=3, calibrate=cal)
+    assert not np.array_equal(other.calibration.offsets, alone.calibration.offsets)
+
+
+def test_calibration_options_are_validated_once_with_names():
+    with pytest.raises(InputError, match="at least 9 origins"):
+        CalibrationOptions(origins=5)
+    with pytest.raises(InputError, match="stride must be an integer >= 1, got 0"):
+        CalibrationOptions(stride=0)
+    with pytest.raises(InputError, match="lookback must be an integer >= 2, got 1"):
+        CalibrationOptions(lookback=1)
+    with pytest.raises(InputError, match="scale must be one of"):
+        CalibrationOptions(scale="log")

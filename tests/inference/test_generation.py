@@ -8,6 +8,9 @@ import pytest
 import torch
 
 from kronos import Kronos, KronosPredictor, KronosTokenizer
+from kronos.forecasting.loading import random_tiny_predictor
+from kronos.inference.generation import sample_paths
+from kronos.inference.options import SamplingOptions
 
 
 @pytest.fixture()
@@ -129,3 +132,55 @@ def test_cuda_generation_matches_cpu(tiny_reference, tiny_predictor, sp500_bars,
     if precision == "fp32":
         np.testing.assert_allclose(out.to_numpy(), cpu.to_numpy(), rtol=1e-3)
     assert np.isfinite(out.to_numpy()).all()
+
+
+@pytest.mark.parametrize("max_context", [256, 24])  # the second slides the window during generation
+def test_padded_batch_equals_each_series_alone(max_context):
+    predictor = random_tiny_predictor(seed=1)
+    torch.manual_seed(2)
+    lengths, pred_len, paths = [17, 30, 9], 7, 3
+    xs = [torch.randn(n, 6) for n in lengths]
+    stamps = [torch.rand(n, 5) for n in lengths]
+    future = torch.rand(3, pred_len, 5)
+    uniforms = torch.rand(3 * paths, pred_len, 2)
+    longest = max(lengths)
+    x = torch.zeros(3, longest, 6)
+    xstamp = torch.zeros(3, longest, 5)
+    for i, n in enumerate(lengths):
+        x[i, longest - n :], xstamp[i, longest - n :] = xs[i], stamps[i]
+    args = (predictor.tokenizer, predictor.model)
+    batch = sample_paths(
+        *args,
+        x,
+        xstamp,
+        future,
+        pred_len,
+        max_context,
+        SamplingOptions(sample_count=paths),
+        uniforms=uniforms,
+        lengths=torch.tensor(lengths),
+    )
+    for i in range(len(lengths)):
+        own = uniforms[i * paths : (i + 1) * paths]
+        alone = sample_paths(
+            *args,
+            xs[i][None],
+            stamps[i][None],
+            future[i : i + 1],
+            pred_len,
+            max_context,
+            SamplingOptions(sample_count=paths),
+            uniforms=own,
+        )
+        original = sample_paths(
+            *args,
+            xs[i][None],
+            stamps[i][None],
+            future[i : i + 1],
+            pred_len,
+            max_context,
+            SamplingOptions(sample_count=paths, use_cache=False),
+            uniforms=own,
+        )
+        torch.testing.assert_close(batch[i], alone[0], rtol=0, atol=0)
+        torch.testing.assert_close(alone, original)  # same tokens; the decode differs only by rounding

@@ -7,6 +7,7 @@ import torch
 from kronos.inference.sampling import (
     logits_to_probs,
     sample,
+    sample_from_uniform,
     top_k_filter,
     top_p_filter,
 )
@@ -47,3 +48,19 @@ def test_generator_makes_draws_reproducible():
     a = sample(logits, generator=torch.Generator().manual_seed(3))
     b = sample(logits, generator=torch.Generator().manual_seed(3))
     assert torch.equal(a, b)
+
+
+def test_sample_from_uniform_follows_the_filtered_distribution():
+    torch.manual_seed(0)
+    logits = torch.randn(3, 12)
+    probs = logits_to_probs(logits, 1.0, 0, 0.8)
+    u = torch.rand(20000)
+    draws = torch.cat(
+        [sample_from_uniform(logits[i : i + 1].expand(len(u), -1), u, 1.0, 0, 0.8) for i in range(3)], dim=1
+    )
+    for i in range(3):
+        freq = torch.bincount(draws[:, i], minlength=12).double() / len(u)
+        assert torch.all(freq[probs[i] == 0] == 0)  # filtered tokens are never drawn
+        assert torch.allclose(freq, probs[i].double(), atol=0.015)
+    # a row's draw depends on its own logits and uniform only
+    assert sample_from_uniform(logits, u[:3])[1].item() == sample_from_uniform(logits[1:2], u[1:2]).item()

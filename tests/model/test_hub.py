@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from kronos import ConfigError, Kronos, KronosPredictor, KronosTokenizer
-from kronos.model.registry import resolve_model
+from kronos.model import hub as hub_module
 
 
 def test_save_then_load_reproduces_state_and_config(tiny_reference, tmp_path):
@@ -83,9 +84,49 @@ def test_tokenizer_with_other_bits_than_model_is_rejected(tiny_reference):
         KronosPredictor(model, tok, device="cpu")
 
 
-def test_published_family_pairs_models_with_tokenizers_and_contexts():
-    assert resolve_model("NeoQuasar/Kronos-mini").tokenizer == "NeoQuasar/Kronos-Tokenizer-2k"
-    assert resolve_model("kronos-mini").max_context == 2048
-    assert resolve_model("small").tokenizer == "NeoQuasar/Kronos-Tokenizer-base"
-    assert resolve_model("NeoQuasar/Kronos-base").max_context == 512
-    assert resolve_model("my/own-model") is None
+@pytest.fixture()
+def offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture()
+def unreachable_hub(monkeypatch):
+    """A hub endpoint nothing listens on: connection refused at once, as with no network."""
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setattr(hub_module, "_PROBED", {})
+
+
+@pytest.mark.parametrize(
+    "env,why",
+    [("offline", r"the hub is offline \(HF_HUB_OFFLINE is set\)"), ("unreachable_hub", "the hub could not be reached")],
+)
+def test_missing_local_path_fails_fast_with_one_message(env, why, request, tmp_path, monkeypatch):
+    request.getfixturevalue(env)
+    monkeypatch.chdir(tmp_path)
+    for load in (
+        lambda: KronosPredictor.from_pretrained("runs/mymodel"),
+        lambda: Kronos.from_pretrained("runs/mymodel"),
+    ):
+        start = time.perf_counter()
+        with pytest.raises(FileNotFoundError, match=rf"runs/mymodel: no such local directory, .*{why}"):
+            load()
+        assert time.perf_counter() - start < 8
+
+
+def test_truncated_weights_name_the_file(bundle):
+    weights = bundle / "model" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(ConfigError, match=rf"{weights}: not a readable safetensors file .*truncated"):
+        KronosPredictor.from_pretrained(bundle)
+
+
+def test_nan_weights_are_refused_at_load_time(bundle):
+    weights = bundle / "tokenizer" / "model.safetensors"
+    state = load_file(str(weights))
+    key = sorted(k for k, v in state.items() if v.is_floating_point())[3]
+    state[key] = state[key].clone()
+    state[key].view(-1)[0] = float("nan")
+    save_file(state, str(weights), metadata={"format": "pt"})
+    with pytest.raises(ConfigError, match=rf"{weights}: tensor '{key}' has 1 NaN or infinite value"):
+        KronosPredictor.from_pretrained(bundle)

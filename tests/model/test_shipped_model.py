@@ -21,7 +21,7 @@ from kronos import Kronos, KronosPredictor, KronosTokenizer
 from kronos.bars.samples import load_sample
 from kronos.model.registry import DEFAULT_MODEL, resolve_model, shipped_dir
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "configs" / "kronos-open.yaml"
 FINETUNE = REPO / "configs" / "finetune-open-csv.yaml"
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

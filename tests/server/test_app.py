@@ -6,15 +6,10 @@ serve --model DIR`` would load it; answers are compared with the library's own f
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,22 +20,13 @@ httpx = pytest.importorskip("httpx", reason="httpx (dev extra) is not installed"
 
 from kronos.bars.reader import read_bars  # noqa: E402
 from kronos.bars.samples import sample_data_path  # noqa: E402
-from kronos.forecasting.loading import random_tiny_predictor  # noqa: E402
 from kronos.forecasting.predictor import KronosPredictor  # noqa: E402
 from kronos.server import Limits, ServerSettings, create_app  # noqa: E402
-from kronos.server.batching import MicroBatcher  # noqa: E402
 from kronos.server.runner import serve_in_thread  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 LIMITS = Limits(min_bars=16, max_bars=700, max_pred_len=64, max_sample_count=300, max_body_bytes=150_000)
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("tiny-model")
-    random_tiny_predictor(seed=3).save_pretrained(out)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -261,112 +247,3 @@ def test_readyz_waits_for_the_loader(model_dir):
         while client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert client.get("/readyz").json() == {"status": "ready", "model": "slow"}
-
-
-def test_batcher_groups_by_key_and_keeps_failures_to_their_request():
-    calls: list[list] = []
-
-    def run_group(items):
-        calls.append(list(items))
-        return [ValueError(f"bad {x}") if x < 0 else x * 10 for x in items]
-
-    async def main():
-        batcher = MicroBatcher(run_group, window_ms=50, max_batch=8)
-        await batcher.start()
-        jobs = [("a", 1), ("b", 2), ("a", 3), ("a", -1)]
-        results = await asyncio.gather(*(batcher.submit(k, x) for k, x in jobs), return_exceptions=True)
-        await batcher.stop()
-        return results
-
-    results = asyncio.run(main())
-    assert results[:3] == [(10, 3), (20, 1), (30, 3)]
-    assert isinstance(results[3], ValueError) and str(results[3]) == "bad -1"
-    assert sorted(map(sorted, calls)) == [[-1, 1, 3], [2]]
-
-
-def test_batcher_splits_a_group_by_weight():
-    calls: list[list] = []
-
-    def run_group(items):
-        calls.append(list(items))
-        return list(items)
-
-    async def main():
-        batcher = MicroBatcher(run_group, window_ms=50, max_batch=8, weight=lambda x: x, max_weight=10)
-        await batcher.start()
-        results = await asyncio.gather(*(batcher.submit("same", x) for x in (4, 5, 3, 20, 1)))
-        await batcher.stop()
-        return results
-
-    results = asyncio.run(main())
-    assert calls == [[4, 5], [3], [20], [1]]  # each run at most 10 in all; 20 alone
-    assert [size for _, size in results] == [2, 2, 1, 1, 1]
-
-
-def test_kronos_serve_command_serves_the_model_dir(model_dir, tmp_path):
-    import socket
-
-    from typer.testing import CliRunner
-
-    from kronos.cli import (
-        app,
-        commands,  # noqa: F401  (registers the commands)
-    )
-
-    help_text = CliRunner().invoke(app, ["serve", "--help"], env={"COLUMNS": "200"}).output
-    assert "kronos-open" in help_text and "127.0.0.1" in help_text
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = dict(
-        os.environ,
-        PYTHONPATH=os.pathsep.join(
-            filter(None, [str(Path(__file__).parents[1] / "src"), os.environ.get("PYTHONPATH")])
-        ),
-    )
-    bad = subprocess.run(
-        [sys.executable, "-m", "kronos", "serve", "--model", str(tmp_path / "nothing")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    # a model that cannot load is a user error, reported as every command reports one: one line, status 2
-    errors = [line for line in bad.stderr.splitlines() if line.startswith("error:")]
-    assert bad.returncode == 2 and len(errors) == 1 and "nothing" in errors[0] and "Traceback" not in bad.stderr
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kronos", "serve", "--model", str(model_dir), "--port", str(port), "--threads", "1"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                r = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
-                break
-            except httpx.TransportError:
-                assert proc.poll() is None and time.monotonic() < deadline, (
-                    proc.stdout.read() if proc.poll() is not None else "timeout"
-                )
-                time.sleep(0.2)
-        assert r.status_code == 200 and r.json()["model"] == str(model_dir)
-        assert "Plotly" in httpx.get(f"http://127.0.0.1:{port}/static/vendor/plotly.min.js", timeout=30).text[:5000]
-    finally:
-        proc.terminate()
-        proc.wait(30)
-
-
-def test_api_defaults_are_the_library_defaults():
-    """A request that names no sampling setting samples as forecast() and every command do."""
-    from kronos.forecasting.panel import DEFAULT_QUANTILES
-    from kronos.inference.options import SamplingOptions
-    from kronos.server.schemas import ForecastRequest
-
-    req = ForecastRequest(bars=[], pred_len=1)
-    lib = SamplingOptions()
-    assert (req.sample_count, req.T, req.top_p) == (lib.sample_count, lib.temperature, lib.top_p)
-    assert req.quantiles == list(DEFAULT_QUANTILES)

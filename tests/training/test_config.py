@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from kronos.training.config import TrainConfigError, load_config, parse_config
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
 
 BASE = {

@@ -17,7 +17,7 @@ from kronos import Kronos, KronosPredictor, KronosTokenizer
 from kronos.training.corpus import Corpus
 from kronos.training.windows import EvalWindowSampler
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "configs" / "tiny-pair.yaml"
 # Real series that travel with the repository (tests/conftest.py: bars_folder): daily equity, hourly FX, daily index
 FILES = ["us_equity/GOOGL_daily.parquet", "fx/EURUSD_1h.parquet", "index/NASDAQ_daily.parquet"]

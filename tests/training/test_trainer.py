@@ -13,11 +13,12 @@ import torch.nn.functional as F
 from typer.testing import CliRunner
 
 from kronos import Kronos, KronosPredictor, KronosTokenizer
+from kronos.bars.sources import DataSourceError
 from kronos.training import TrainingError, train
 from kronos.training.corpus import Corpus
 from kronos.training.windows import EvalWindowSampler, WindowDataset
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "configs" / "tiny-pair.yaml"
 # Real series that travel with the repository (tests/conftest.py: bars_folder): daily equity, hourly FX, daily index
 FILES = ["us_equity/GOOGL_daily.parquet", "fx/EURUSD_1h.parquet", "index/NASDAQ_daily.parquet"]
@@ -223,3 +224,28 @@ def test_early_stopping_and_protection_of_earlier_results(tiny_pair, bars_folder
         train("predictor", TINY, overrides=[*common, "train.resume=never"])
     assert {p.name: p.read_bytes() for p in (tmp_path / "run" / "best").iterdir()} == before
     assert (tmp_path / "run" / "metrics.csv").read_bytes() == metrics_before
+
+
+def _failing_run(out: Path, tmp_path: Path) -> list[str]:
+    return [
+        f"output_dir={out}",
+        f"data.paths={json.dumps([str(tmp_path / 'absent.parquet')])}",
+        f"data.corpus_dir={out / 'corpus'}",
+        "train.progress=false",
+        "train.tensorboard=false",
+    ]
+
+
+def test_a_run_that_cannot_start_leaves_no_output_folder_and_cleans_stale_ones(tmp_path):
+    out = tmp_path / "runs" / "new"
+    with pytest.raises(DataSourceError, match="absent.parquet"):
+        train("tokenizer", REPO / "configs" / "tiny-pair.yaml", overrides=_failing_run(out, tmp_path))
+    assert not out.exists()
+
+    kept = tmp_path / "runs" / "old"
+    stale = kept / ".last.tmp-999999999-0123abcd"
+    (stale / "model").mkdir(parents=True)
+    (kept / "metrics.csv").write_text("step\n")
+    with pytest.raises(DataSourceError):
+        train("tokenizer", REPO / "configs" / "tiny-pair.yaml", overrides=_failing_run(kept, tmp_path))
+    assert not stale.exists() and (kept / "metrics.csv").exists()
