@@ -79,6 +79,7 @@ def test_bad_flag_values_and_unknown_commands_are_one_error_line():
         assert len(lines) == 1 and needle in lines[0], (args, result.output)
 
 
+@pytest.mark.slow
 def test_debug_prints_the_traceback_from_a_real_process(tmp_path):
     cmd = [sys.executable, "-m", "kronos", "--debug", "forecast", "--data", str(tmp_path / "nope.csv")]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)

@@ -133,6 +133,7 @@ def test_calendar_alignment_forecasts_a_panel_at_common_dates(bars_folder):
     assert len(set(dates.values())) == 1 and len(next(iter(dates.values()))) == 6
 
 
+@pytest.mark.slow
 def test_process_pool_gives_the_same_forecasts_as_one_process(spy):
     series = {"SPY": spy, "SPY_older": spy.iloc[:300].reset_index(drop=True)}
     specs = [parse_forecaster_spec("drift"), parse_forecaster_spec("garch")]

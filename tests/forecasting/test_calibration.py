@@ -178,6 +178,7 @@ HELD_OUT = {  # series, first row of the studied stretch
 }
 
 
+@pytest.mark.slow
 def test_calibration_moves_held_out_coverage_toward_80_percent(predictor, shared_data):
     """Calibrate on the first 24 rolling origins of each series, score the next 16 (never seen)."""
     n_cal, n_test, pred_len, lookback, stride = 24, 16, 8, 64, 8

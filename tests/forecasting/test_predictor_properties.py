@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from kronos import InputError, Kronos, KronosPredictor, KronosTokenizer
 from kronos.bars.reader import read_bars
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
 MAX_CONTEXT = 16
 PRICES = ["open", "high", "low", "close"]

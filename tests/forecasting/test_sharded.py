@@ -13,7 +13,7 @@ import pytest
 from kronos.cli import app, commands  # noqa: F401  (registers the commands on app)
 from tests.helpers import cli_ok as _cli
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
 
 REPO = Path(__file__).resolve().parents[2]

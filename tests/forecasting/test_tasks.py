@@ -125,6 +125,7 @@ def _fit_briefly(predictor, train: pd.DataFrame, steps: int = 120) -> None:
     model.eval()
 
 
+@pytest.mark.slow
 def test_anomaly_score_is_higher_on_a_corrupted_bar(tiny_reference, ibm):
     """A briefly trained model scores corrupted closes (25% print errors, up or down) above the real bars.
 

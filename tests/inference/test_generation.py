@@ -27,6 +27,7 @@ def _windows(df, lengths, pred_len):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lookback, pred_len", [(40, 12), (60, 20)], ids=["fits-window", "window-slides"])
 def test_cached_greedy_equals_uncached_on_real_data(predictor, sp500_bars, lookback, pred_len):
     ((df, xt, yt),) = _windows(sp500_bars, [lookback], pred_len)

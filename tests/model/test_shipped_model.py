@@ -132,6 +132,7 @@ def test_forecasts_on_the_bundled_samples_are_finite_and_move(shipped, sample, p
     assert (mean["close"] / last).between(0.7, 1.3).all()  # a trained model stays near the last price
 
 
+@pytest.mark.slow
 def test_loads_from_an_installed_wheel_offline(tmp_path):
     """Build the wheel, unpack it elsewhere and load the model from there, with the hub switched off."""
     wheel_dir = tmp_path / "wheel"
@@ -214,6 +215,7 @@ def test_finetune_recipe_runs_offline_from_the_shipped_pair(tmp_path, monkeypatc
     assert tuned.max_context == 256
 
 
+@pytest.mark.slow
 def test_evaluate_shipped_forecasters_on_a_folder_of_bars(tmp_path):
     """`kronos evaluate -f kronos,kronos-cal,drift,garch` on the bundled samples folder, offline."""
     from kronos.bars.samples import sample_data_path

@@ -22,7 +22,7 @@ from kronos.bars.reader import read_bars  # noqa: E402
 from kronos.bars.samples import sample_data_path  # noqa: E402
 from kronos.forecasting.loading import random_tiny_predictor  # noqa: E402
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 

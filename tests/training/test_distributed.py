@@ -10,12 +10,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 from safetensors.torch import load_file
 
 from kronos import Kronos, KronosPredictor, KronosTokenizer
 from kronos.training.corpus import Corpus
 from kronos.training.windows import EvalWindowSampler
+
+pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "configs" / "tiny-pair.yaml"

@@ -63,6 +63,7 @@ def _val_rows(metrics: Path) -> pd.DataFrame:
     return df[df["split"] == "val"].reset_index(drop=True)
 
 
+@pytest.mark.slow
 def test_tokenizer_learns_and_best_checkpoint_is_the_best(tiny_pair):
     root, tok_dir, _ = tiny_pair
     val = _val_rows(tok_dir / "metrics.csv")
@@ -83,6 +84,7 @@ def test_tokenizer_learns_and_best_checkpoint_is_the_best(tiny_pair):
     assert s1.max() < 64 and s2.max() < 64 and torch.isfinite(tok.decode([s1, s2], half=True)).all()
 
 
+@pytest.mark.slow
 def test_tensorboard_has_the_csv_scalars(tiny_pair):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -98,6 +100,7 @@ def test_tensorboard_has_the_csv_scalars(tiny_pair):
 TINY_LR = 3e-3
 
 
+@pytest.mark.slow
 def test_gradient_accumulation_matches_the_larger_batch(tiny_pair, bars_folder, tmp_path):
     """Two micro-batches of 16 with accumulation train the same model as one batch of 32.
 
@@ -126,6 +129,7 @@ def test_gradient_accumulation_matches_the_larger_batch(tiny_pair, bars_folder, 
     assert big.final_val["loss"] == pytest.approx(acc.final_val["loss"], rel=1e-5)
 
 
+@pytest.mark.slow
 def test_predictor_learns_and_the_saved_bundle_forecasts_real_bars(tiny_pair, bars_folder):
     root, tok_dir, result = tiny_pair
     assert result.initial_val is not None and result.final_val is not None
@@ -166,6 +170,7 @@ def test_finetuning_a_checkpoint_teacher_forced(tiny_reference, bars_folder, tmp
     assert set(start) == set(tuned) and any(not torch.equal(start[k], tuned[k]) for k in start)
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_resumes_exactly(tiny_pair, bars_folder, tmp_path):
     root, tok_dir, _ = tiny_pair
     common = [
@@ -203,6 +208,7 @@ def test_an_interrupted_run_resumes_exactly(tiny_pair, bars_folder, tmp_path):
         train("predictor", TINY, overrides=[*common, f"output_dir={tmp_path / 'b'}", "train.max_steps=20"])
 
 
+@pytest.mark.slow
 def test_early_stopping_and_protection_of_earlier_results(tiny_pair, bars_folder, tmp_path):
     root, tok_dir, _ = tiny_pair
     common = [*_data(bars_folder, root), f"model.tokenizer={tok_dir / 'best'}", f"output_dir={tmp_path / 'run'}"]

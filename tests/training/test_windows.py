@@ -74,6 +74,7 @@ def test_eval_sampler_gives_equal_disjoint_shares():
     assert len(set(sum(shares, []))) == 500
 
 
+@pytest.mark.slow
 def test_loader_with_workers_reads_the_memory_maps(corpus):
     ds = WindowDataset(corpus, "val")
     sampler = EvalWindowSampler(len(ds), 64)
