@@ -22,6 +22,16 @@ Predictors (session-scoped; tests must not change their attributes):
 - ``tiny_predictor``: the ``kronos_tiny`` checkpoints on CPU with ``max_context=64`` (clip 5).
 - ``shipped_predictor``: the model shipped in the package (``kronos-open``) on CPU.
 
+Shared by several test modules (module-scoped unless said; a module's own fixture of the same name wins):
+
+- ``panel``: four real series of different lengths and frequencies in one long frame (rows shuffled).
+- ``tiny``: the ``kronos_tiny`` checkpoints on CPU with ``max_context=32``, so the window slides.
+- ``bundle`` (per test): a writable copy of the ``kronos_tiny`` checkpoint folder, to break on purpose.
+- ``model_dir``: a random tiny model saved to a folder, as ``kronos serve --model DIR`` loads it.
+
+Tests live in ``tests/<layer>/`` beside the package layer they specify; each folder is a package, so two
+layers may both have a ``test_config.py``. Helpers (not fixtures) shared by modules are in ``tests/helpers.py``.
+
 Tests that need ``../shared`` skip with a reason when the folder is absent, except under CI
 (``CI=true``), where its absence is a failure.
 """
