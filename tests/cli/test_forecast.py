@@ -4,6 +4,7 @@ timestamps, quantile names."""
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from kronos.cli import (
@@ -12,6 +13,8 @@ from kronos.cli import (
 )
 from kronos.forecasting.panel import output_columns
 from tests.helpers import cli_ok as _cli
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 runner = CliRunner()
 

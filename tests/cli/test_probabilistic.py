@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_forecast_dist_command_on_the_bundled_sample(tmp_path):

@@ -135,6 +135,7 @@ def test_cuda_generation_matches_cpu(tiny_reference, tiny_predictor, sp500_bars,
     assert np.isfinite(out.to_numpy()).all()
 
 
+@pytest.mark.usefixtures("one_torch_thread")  # as in its former module, tests/test_panel.py
 @pytest.mark.parametrize("max_context", [256, 24])  # the second slides the window during generation
 def test_padded_batch_equals_each_series_alone(max_context):
     predictor = random_tiny_predictor(seed=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from kronos.inference.sampling import (
@@ -50,6 +51,7 @@ def test_generator_makes_draws_reproducible():
     assert torch.equal(a, b)
 
 
+@pytest.mark.usefixtures("one_torch_thread")  # as in its former module, tests/test_panel.py
 def test_sample_from_uniform_follows_the_filtered_distribution():
     torch.manual_seed(0)
     logits = torch.randn(3, 12)
