@@ -22,6 +22,16 @@ Predictors (session-scoped; tests must not change their attributes):
 - ``tiny_predictor``: the ``kronos_tiny`` checkpoints on CPU with ``max_context=64`` (clip 5).
 - ``shipped_predictor``: the model shipped in the package (``kronos-open``) on CPU.
 
+Shared by several test modules (module-scoped unless said; a module's own fixture of the same name wins):
+
+- ``panel``: four real series of different lengths and frequencies in one long frame (rows shuffled).
+- ``tiny``: the ``kronos_tiny`` checkpoints on CPU with ``max_context=32``, so the window slides.
+- ``bundle`` (per test): a writable copy of the ``kronos_tiny`` checkpoint folder, to break on purpose.
+- ``model_dir``: a random tiny model saved to a folder, as ``kronos serve --model DIR`` loads it.
+
+Tests live in ``tests/<layer>/`` beside the package layer they specify; each folder is a package, so two
+layers may both have a ``test_config.py``. Helpers (not fixtures) shared by modules are in ``tests/helpers.py``.
+
 Tests that need ``../shared`` skip with a reason when the folder is absent, except under CI
 (``CI=true``), where its absence is a failure.
 """
@@ -54,7 +64,7 @@ def shared_data() -> Path:
 
 
 #: A copy of ``../shared/reference/kronos_tiny`` (1.4 MB), so the parity and core tests run in a bare clone;
-#: tests/test_parity.py checks that it still equals the shared original when that is present.
+#: tests/model/test_parity.py checks that it still equals the shared original when that is present.
 TINY_FIXTURE = REPO_ROOT / "tests" / "fixtures" / "kronos_tiny"
 
 
@@ -182,3 +192,60 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+# -- fixtures shared by several test modules ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def panel() -> pd.DataFrame:
+    """Four real series of different lengths and frequencies (one with holes), rows shuffled across symbols:
+    the bundled GOOGL daily and EURUSD hourly samples and arch's S&P 500 and NASDAQ daily indices."""
+    nasdaq = pytest.importorskip("arch.data.nasdaq", reason="arch is not installed (pip install 'kronos-kline[eval]')")
+    sp500 = pytest.importorskip("arch.data.sp500")
+    from kronos.bars.samples import load_sample
+
+    def arch_bars(module) -> pd.DataFrame:
+        return module.load().rename(columns=str.lower).rename_axis("timestamps").reset_index()
+
+    series = {
+        "GOOGL": load_sample("googl"),
+        "SP500": arch_bars(sp500),
+        "NDX": arch_bars(nasdaq),
+        "EURUSD": load_sample("eurusd"),
+    }
+    cols = ["timestamps", "open", "high", "low", "close", "volume"]
+    parts = [frame[cols].assign(symbol=s).tail(40 + 7 * i) for i, (s, frame) in enumerate(series.items())]
+    parts[2] = parts[2].iloc[::2]  # a thinned series: its own length and spacing
+    return pd.concat(parts).sample(frac=1.0, random_state=0).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_reference):
+    """The ``kronos_tiny`` checkpoints on CPU with ``max_context=32`` (small: the window slides); one per module."""
+    from kronos import Kronos, KronosPredictor, KronosTokenizer
+
+    tok = KronosTokenizer.from_pretrained(tiny_reference / "tokenizer")
+    model = Kronos.from_pretrained(tiny_reference / "model")
+    return KronosPredictor(model, tok, device="cpu", max_context=32)  # small: the window slides
+
+
+@pytest.fixture()
+def bundle(tiny_reference, tmp_path):
+    """A writable copy of the ``kronos_tiny`` checkpoint folder (``model/``, ``tokenizer/``), to break on purpose."""
+    import shutil
+
+    out = tmp_path / "bundle"
+    shutil.copytree(tiny_reference / "model", out / "model")
+    shutil.copytree(tiny_reference / "tokenizer", out / "tokenizer")
+    return out
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    """A random tiny model saved to a folder, loaded as ``kronos serve --model DIR`` would load it."""
+    from kronos.forecasting.loading import random_tiny_predictor
+
+    out = tmp_path_factory.mktemp("tiny-model")
+    random_tiny_predictor(seed=3).save_pretrained(out)
+    return out

@@ -1,4 +1,4 @@
-"""Helper run by ``test_training_distributed.py`` under torchrun (not a test module itself).
+"""Helper run by ``tests/training/test_distributed.py`` under torchrun (not a test module itself).
 
 Trains through the public API, then writes this rank's final weights and the list of windows it
 read (split, first row), so the test can check from outside that ranks agree and draw differently.

@@ -1,0 +1,98 @@
+"""``kronos forecast``: checks made before the work, a panel file forecast as each symbol alone, a file of future
+timestamps, quantile names."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from kronos.cli import (
+    app,
+    commands,  # noqa: F401  (registers the commands)
+)
+from kronos.forecasting.panel import output_columns
+from tests.helpers import cli_ok as _cli
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+runner = CliRunner()
+
+
+def test_forecast_refuses_an_unusable_out_before_loading_anything(tmp_path):
+    (tmp_path / "somefile").write_text("x")
+    for out in (tmp_path, tmp_path / "somefile" / "f.csv"):
+        # the model does not exist: had the destination not been checked first, the error would be about the model
+        result = runner.invoke(
+            app, ["forecast", "--data", "nowhere.csv", "--model", "no/such-model", "--out", str(out)]
+        )
+        assert result.exit_code == 2, result.output
+        assert "Traceback" not in result.output and "no/such-model" not in result.output
+        assert ("is a directory" in result.output) if out == tmp_path else ("is a file, not a folder" in result.output)
+
+
+VALUES = [c for c in output_columns(None, "t", (0.1, 0.5, 0.9)) if c != "t"]
+
+
+def test_cli_forecasts_a_panel_file_as_each_symbol_alone(panel, tiny_reference, tmp_path):
+    panel.to_parquet(tmp_path / "panel.parquet", index=False)
+    common = ["--model", str(tiny_reference), "--max-context", "32", "--pred-len", "5", "--samples", "4", "--seed", "3"]
+    _cli(["forecast", "--data", str(tmp_path / "panel.parquet"), *common, "--out", str(tmp_path / "f.parquet")])
+    out = pd.read_parquet(tmp_path / "f.parquet")
+    assert list(out.columns) == output_columns("symbol", "timestamps", (0.1, 0.5, 0.9))
+    assert set(out["symbol"]) == set(panel["symbol"]) and len(out) == 5 * panel["symbol"].nunique()
+    for symbol in ("EURUSD", "NDX"):
+        panel[panel["symbol"] == symbol].to_csv(tmp_path / f"{symbol}.csv", index=False)
+        _cli(
+            [
+                "forecast",
+                "--data",
+                str(tmp_path / f"{symbol}.csv"),
+                *common,
+                "--out",
+                str(tmp_path / f"{symbol}.csv.out.csv"),
+            ]
+        )
+        alone = pd.read_csv(tmp_path / f"{symbol}.csv.out.csv", parse_dates=["timestamps"])
+        rows = out[out["symbol"] == symbol].reset_index(drop=True)
+        pd.testing.assert_frame_equal(
+            rows[["timestamps", *VALUES]], alone[["timestamps", *VALUES]], check_exact=False, rtol=1e-12
+        )
+
+
+def test_cli_future_timestamps_file_quantile_names_and_bad_quantiles(panel, tiny_reference, tmp_path):
+    one = panel[panel["symbol"] == "SP500"]
+    one.drop(columns="symbol").to_csv(tmp_path / "ko.csv", index=False)  # one series: named after the file
+    last = one["timestamps"].max()
+    pd.DataFrame({"timestamps": pd.date_range(last, periods=4, freq="h")[1:]}).to_csv(
+        tmp_path / "future.csv", index=False
+    )
+    common = [
+        "forecast",
+        "--data",
+        str(tmp_path / "ko.csv"),
+        "--model",
+        str(tiny_reference),
+        "--max-context",
+        "32",
+        "--pred-len",
+        "3",
+        "--samples",
+        "3",
+    ]
+    _cli(
+        [
+            *common,
+            "--future-timestamps",
+            str(tmp_path / "future.csv"),
+            "--quantiles",
+            "0.05,0.95",
+            "--out",
+            str(tmp_path / "o.csv"),
+        ]
+    )
+    out = pd.read_csv(tmp_path / "o.csv", parse_dates=["timestamps"])
+    assert list(out["timestamps"]) == list(pd.date_range(last, periods=4, freq="h")[1:])
+    assert list(out.columns) == output_columns("symbol", "timestamps", (0.05, 0.95)) and set(out["symbol"]) == {"ko"}
+    bad = CliRunner().invoke(app, [*common, "--quantiles", "0.5,nope"])
+    assert bad.exit_code == 2 and "--quantiles" in bad.output

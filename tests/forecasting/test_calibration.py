@@ -1,0 +1,236 @@
+"""Split-conformal calibration: the maths on simulated draws, the predictor path on real bars, and
+held-out coverage of the 80% interval on several real series."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from kronos import InputError
+from kronos.bars.calendars import future_timestamps
+from kronos.bars.samples import load_sample
+from kronos.forecasting.calibration import CalibrationOptions, forecast_scales, origin_forecasts, origin_layout
+from kronos.forecasting.conformal import apply_offsets, conformal_offsets, fit_conformal, interval_coverage, min_origins
+from kronos.inference.options import SamplingOptions
+
+DEFAULT_LEVELS_80 = (0.1, 0.5, 0.9)
+
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def predictor(tiny_predictor):
+    return tiny_predictor
+
+
+# -- the maths -----------------------------------------------------------------------------------
+def _overconfident(rng, n, paths=60, horizon=3, bias=0.5):
+    """A model whose paths are 4x too narrow and biased, against standard-normal outcomes."""
+    pred = bias + 0.25 * rng.standard_normal((n, paths, horizon))
+    y = rng.standard_normal((n, horizon))
+    return pred, y
+
+
+def test_conformal_offsets_restore_coverage_on_fresh_draws():
+    rng = np.random.default_rng(0)
+    pred, y = _overconfident(rng, 200)
+    cal = fit_conformal(pred, y)
+    before = interval_coverage(pred, y, 0.8).mean()
+    test_pred, test_y = _overconfident(rng, 2000)
+    after = interval_coverage(apply_offsets(test_pred, cal.levels, cal.offsets), test_y, 0.8).mean()
+    raw = interval_coverage(test_pred, test_y, 0.8).mean()
+    assert before < 0.4 and raw < 0.4
+    assert 0.76 <= after <= 0.86, after  # the guarantee is >= 0.8 in expectation, up to sampling noise
+    # the median moved onto the outcomes' median: the bias is gone
+    assert np.median(test_pred) > 0.4 and abs(np.median(apply_offsets(test_pred, cal.levels, cal.offsets))) < 0.2
+
+
+def test_scaled_scores_adapt_to_the_volatility_regime():
+    rng = np.random.default_rng(1)
+    n, paths, h = 300, 60, 2
+    scale = np.exp(rng.uniform(-1, 1, n))  # known at forecast time, multiplies the outcome spread
+    pred = 0.2 * rng.standard_normal((n, paths, h))
+    y = scale[:, None] * rng.standard_normal((n, h))
+    plain = fit_conformal(pred[:150], y[:150])
+    scaled = fit_conformal(pred[:150], y[:150], scales=scale[:150])
+    calm = scale[150:] < 0.6
+    cov_plain = interval_coverage(apply_offsets(pred[150:], plain.levels, plain.offsets), y[150:], 0.8)
+    cov_scaled = interval_coverage(apply_offsets(pred[150:], scaled.levels, scaled.offsets, scale[150:]), y[150:], 0.8)
+    # plain offsets are too wide in calm stretches and too narrow in wild ones; scaled ones are not
+    assert cov_plain[calm].mean() > 0.95
+    assert abs(cov_scaled.mean() - 0.8) < 0.08 and abs(cov_scaled[calm].mean() - 0.8) < 0.15
+
+
+def test_min_origins_is_where_the_order_statistic_first_exists():
+    for level in (0.5, 0.8, 0.9, 0.95):
+        n = min_origins(level)
+        upper = (1 + level) / 2
+        assert np.ceil((n + 1) * upper - 1e-9) <= n and np.ceil(n * upper - 1e-9) > n - 1
+    assert (min_origins(0.8), min_origins(0.9)) == (9, 19)
+
+
+def test_too_few_origins_are_clamped_and_flagged():
+    rng = np.random.default_rng(2)
+    pred, y = _overconfident(rng, 5)
+    offsets, ok = conformal_offsets(pred, y, DEFAULT_LEVELS_80)
+    assert not ok[0] and ok[1] and not ok[2]
+    scores = y[None] - np.quantile(pred, DEFAULT_LEVELS_80, axis=1)
+    np.testing.assert_allclose(offsets[:, 2], scores[2].max(axis=0))  # clamped to the largest score
+    np.testing.assert_allclose(offsets[:, 0], scores[0].min(axis=0))
+
+
+def test_apply_offsets_keeps_ranks_and_ties():
+    rng = np.random.default_rng(3)
+    r = np.round(rng.standard_normal((50, 4)), 1)  # coarse values: many ties, as decoded tokens give
+    levels = np.array([0.1, 0.5, 0.9])
+    offsets = np.tile([[-1.0, 0.3, 0.2]], (4, 1))  # a non-monotone correction across levels
+    out = apply_offsets(r, levels, offsets)
+    for h in range(4):
+        order = np.argsort(r[:, h], kind="stable")
+        assert (np.diff(out[order, h]) >= 0).all()  # monotone map: ranks kept
+        for value in np.unique(r[:, h]):
+            assert np.ptp(out[r[:, h] == value, h]) == 0  # tied paths stay tied
+    np.testing.assert_allclose(apply_offsets(r, levels, np.zeros((4, 3))), r)
+
+
+def test_origin_layout_and_its_errors():
+    origins, lookback, stride = origin_layout(300, 10, 20, None, None, max_context=64)
+    assert origins[-1] == 300 - 1 - 10 and np.all(np.diff(origins) == 10) and len(origins) == 20
+    assert lookback == 64 and origins[0] - lookback + 1 >= 0
+    with pytest.raises(InputError, match=r"needs at least 232 bars of history .* got 200"):
+        origin_layout(200, 10, 20, None, None, max_context=64)
+    with pytest.raises(InputError, match="at least 9 origins"):
+        origin_layout(500, 10, 5, None, None, max_context=64)
+
+
+# -- through the predictor -------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def eurusd():
+    """300 hourly EURUSD bars of the bundled sample (gym-anytrading, MIT)."""
+    return load_sample("eurusd").iloc[600:900].reset_index(drop=True)
+
+
+def test_forecast_calibrate_end_to_end(predictor, eurusd):
+    hist, fut = eurusd.iloc[:190], eurusd["timestamps"].iloc[190:196]
+    torch.manual_seed(3)
+    fc = predictor.forecast(
+        hist, hist["timestamps"], fut, 6, sample_count=30, calibrate=CalibrationOptions(origins=12, stride=6)
+    )
+    assert fc.is_calibrated and fc.paths.shape == fc.raw_paths.shape == (30, 6, 6)
+    lookback = fc.info["calibration"]["lookback"]
+    assert lookback == 64 and fc.calibration.n_origins == 12
+    assert fc.calibration.origins.max() < hist["timestamps"].iloc[-1]  # origins lie inside the history
+    # the raw paths are exactly the uncalibrated forecast from the same window, drawn first
+    torch.manual_seed(3)
+    plain = predictor.forecast(hist.iloc[-lookback:], hist["timestamps"].iloc[-lookback:], fut, 6, sample_count=30)
+    np.testing.assert_allclose(fc.raw_paths, plain.paths)
+    np.testing.assert_allclose(fc.uncalibrated().paths, plain.paths)
+    # open/high/low/close of a bar move together; volume and amount do not move
+    shift = fc.paths - fc.raw_paths
+    np.testing.assert_allclose(shift[:, :, :4], np.repeat(shift[:, :, 3:4], 4, axis=2), atol=1e-12)
+    assert np.all(shift[:, :, 4:] == 0) and np.abs(shift).max() > 0
+    # still a distribution: monotone quantiles, nested intervals, probabilities
+    qs = fc.quantile([0.1, 0.25, 0.5, 0.75, 0.9])
+    stacked = np.stack([q.to_numpy() for q in qs.values()])
+    assert np.all(np.diff(stacked, axis=0) >= 0)
+    (lo8, hi8), (lo5, hi5) = fc.interval(0.8), fc.interval(0.5)
+    assert (lo8 <= lo5).all().all() and (hi5 <= hi8).all().all()
+    assert fc.prob_up().between(0, 1).all()
+    report = fc.coverage_report()
+    assert {"before_80", "after_80", "after_cv_80"} <= set(report.columns) and report.index[-1] == "all"
+    assert report.loc["all"].between(0, 1).all()
+    with pytest.raises(InputError, match="already calibrated"):
+        fc.calibration.apply(fc)
+
+
+def test_calibrate_with_too_short_history_says_how_many_bars(predictor, eurusd):
+    hist, fut = eurusd.iloc[:120], eurusd["timestamps"].iloc[120:130]
+    with pytest.raises(InputError, match=r"needs at least 232 bars of history .* got 120"):
+        predictor.forecast(hist, hist["timestamps"], fut, 10, sample_count=5, calibrate=True)
+    with pytest.raises(InputError, match=r"series 1: .*needs at least"):
+        predictor.forecast_batch(
+            [eurusd, hist],
+            [eurusd["timestamps"], hist["timestamps"]],
+            [pd.date_range("2030-01-01", periods=10, freq="h")] * 2,
+            10,
+            calibrate=True,
+        )
+
+
+# -- the claim: calibration moves held-out 80% coverage toward 80% on real series -------------------
+HELD_OUT = {  # series, first row of the studied stretch
+    "fx/EURUSD_1h.parquet": 20000,
+    "us_equity/IBM_daily.parquet": 8000,
+    "etf/GLD_daily.parquet": 2000,
+    "crypto/BINANCE-BTCUSDT_1h.parquet": 10000,
+}
+
+
+@pytest.mark.slow
+def test_calibration_moves_held_out_coverage_toward_80_percent(predictor, shared_data):
+    """Calibrate on the first 24 rolling origins of each series, score the next 16 (never seen)."""
+    n_cal, n_test, pred_len, lookback, stride = 24, 16, 8, 64, 8
+    pooled_before, pooled_after, lines = [], [], []
+    for rel, start in HELD_OUT.items():
+        df = pd.read_parquet(shared_data / rel)
+        frame = df.iloc[start : start + lookback + pred_len + (n_cal + n_test - 1) * stride].reset_index(drop=True)
+        origins = [lookback - 1 + i * stride for i in range(n_cal + n_test)]
+        torch.manual_seed(0)
+        fcs, realized = origin_forecasts(
+            predictor.forecast_fn(sample_count=30), frame, frame["timestamps"], pred_len, origins, lookback
+        )
+        cal = fit_conformal(
+            np.stack([f.returns() for f in fcs[:n_cal]]), realized[:n_cal], scales=forecast_scales(fcs[:n_cal])
+        )
+        before, after = [], []
+        for f, y in zip(fcs[n_cal:], realized[n_cal:]):
+            for g, out in ((f, before), (cal.apply(f), after)):
+                lo, hi = g.interval(0.8)
+                out.append(
+                    (y >= lo["close"].to_numpy() / g.last_close - 1) & (y <= hi["close"].to_numpy() / g.last_close - 1)
+                )
+        b, a = float(np.mean(before)), float(np.mean(after))
+        lines.append(f"{rel}: 80% coverage on {n_test} held-out origins {b:.3f} -> {a:.3f}")
+        assert abs(a - 0.8) < abs(b - 0.8), lines[-1]
+        pooled_before += before
+        pooled_after += after
+    b, a = float(np.mean(pooled_before)), float(np.mean(pooled_after))
+    print("\n".join(lines + [f"all: {b:.3f} -> {a:.3f}"]))
+    assert abs(a - 0.8) < 0.15 and abs(a - 0.8) < abs(b - 0.8) / 2, (b, a)
+
+
+@pytest.fixture(scope="module")
+def bars(shared_data) -> pd.DataFrame:
+    return pd.read_parquet(shared_data / "fx" / "EURUSD_1h.parquet").iloc[10000:10200].reset_index(drop=True)
+
+
+def test_seeded_calibration_is_the_same_alone_and_in_a_batch(tiny, bars):
+    a, b = bars.iloc[:150], bars.iloc[20:190].reset_index(drop=True)
+    fut_a, fut_b = future_timestamps(a["timestamps"], 4), future_timestamps(b["timestamps"], 4)
+    cal = CalibrationOptions(origins=9, stride=4, lookback=32)
+    opts = SamplingOptions(sample_count=8)
+    batch = tiny.forecast_batch(
+        [a, b], [a["timestamps"], b["timestamps"]], [fut_a, fut_b], 4, opts, seeds=[1, 2], calibrate=cal
+    )
+    alone = tiny.forecast(b, b["timestamps"], fut_b, 4, opts, seed=2, calibrate=cal)
+    assert batch[1].is_calibrated and alone.is_calibrated
+    np.testing.assert_array_equal(batch[1].calibration.offsets, alone.calibration.offsets)
+    np.testing.assert_array_equal(batch[1].paths, alone.paths)
+    again = tiny.forecast(b, b["timestamps"], fut_b, 4, opts, seed=2, calibrate=cal)
+    np.testing.assert_array_equal(again.paths, alone.paths)
+    other = tiny.forecast(b, b["timestamps"], fut_b, 4, opts, seed=3, calibrate=cal)
+    assert not np.array_equal(other.calibration.offsets, alone.calibration.offsets)
+
+
+def test_calibration_options_are_validated_once_with_names():
+    with pytest.raises(InputError, match="at least 9 origins"):
+        CalibrationOptions(origins=5)
+    with pytest.raises(InputError, match="stride must be an integer >= 1, got 0"):
+        CalibrationOptions(stride=0)
+    with pytest.raises(InputError, match="lookback must be an integer >= 2, got 1"):
+        CalibrationOptions(lookback=1)
+    with pytest.raises(InputError, match="scale must be one of"):
+        CalibrationOptions(scale="log")

@@ -1,0 +1,86 @@
+"""Window datasets and samplers: lookback-only normalisation, per-rank draws, resumable positions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from kronos.bars.sources import iter_series
+from kronos.training.corpus import build_corpus
+from kronos.training.splits import SplitSpec
+from kronos.training.windows import EvalWindowSampler, RandomWindowSampler, WindowDataset
+
+
+@pytest.fixture(scope="module")
+def corpus(shared_data, tmp_path_factory):
+    files = [shared_data / "crypto" / "BINANCE-ETHUSDT_1h.parquet", shared_data / "index" / "VIX_daily.parquet"]
+    return build_corpus(
+        iter_series(files),
+        tmp_path_factory.mktemp("ds") / "c",
+        lookback=64,
+        horizon=16,
+        split=SplitSpec(val_fraction=0.2),
+    )
+
+
+def test_windows_are_normalised_with_lookback_statistics_only(corpus):
+    ds = WindowDataset(corpus, "train", clip=5.0)
+    rng = np.random.default_rng(0)
+    for i in rng.integers(0, len(ds), size=20):
+        item = ds[int(i)]
+        start = item["row"]
+        raw = np.asarray(corpus.features[start : start + 80], dtype=np.float32)
+        look = np.asfortranarray(raw[:64])  # column-major, as the original's df.values.astype(np.float32)
+        mean, std = look.mean(axis=0), look.std(axis=0)
+        expected = np.clip((raw - mean) / (std + 1e-5), -5, 5)  # whole-window statistics would not match
+        np.testing.assert_allclose(item["x"].numpy(), expected, rtol=1e-5, atol=1e-5)
+        assert item["x"].shape == (80, 6) and item["stamp"].shape == (80, 5) and item["stamp"].dtype == torch.int64
+        np.testing.assert_array_equal(item["stamp"].numpy(), np.asarray(corpus.stamps[start : start + 80]))
+    # the lookback part is standardised (unless values were clipped), the horizon generally is not
+    lookback_means = np.stack([ds[int(i)]["x"][:64].mean(0).numpy() for i in range(0, len(ds), max(len(ds) // 50, 1))])
+    assert np.abs(np.median(lookback_means, axis=0)).max() < 0.05
+
+
+def test_each_rank_draws_different_windows_and_the_order_is_reproducible():
+    n, per_epoch = 10_000, 3_000
+    ranks = [RandomWindowSampler(n, per_epoch, seed=3, rank=r, world_size=3) for r in range(3)]
+    draws = [list(s) for s in ranks]
+    assert all(len(d) == 1000 == len(s) for d, s in zip(draws, ranks))
+    assert not set(draws[0]) & set(draws[1]) and not set(draws[1]) & set(draws[2])
+    assert sorted(sum(draws, [])) == sorted(ranks[0].global_order().tolist())
+    assert list(RandomWindowSampler(n, per_epoch, seed=3, rank=1, world_size=3)) == draws[1]
+    ranks[1].set_epoch(1)
+    assert list(ranks[1]) != draws[1]
+    # resuming inside an epoch skips exactly the draws already used by all ranks
+    ranks[1].set_epoch(0)
+    ranks[1].set_position(600)  # 200 steps of one window per rank
+    assert list(ranks[1]) == draws[1][200:]
+
+
+def test_more_draws_than_windows_repeats_whole_permutations():
+    s = RandomWindowSampler(100, 250, seed=0)
+    order = s.global_order()
+    assert (
+        len(order) == 250
+        and sorted(order[:100].tolist()) == list(range(100))
+        and sorted(order[100:200].tolist()) == list(range(100))
+    )
+
+
+def test_eval_sampler_gives_equal_disjoint_shares():
+    shares = [list(EvalWindowSampler(1003, 500, rank=r, world_size=4)) for r in range(4)]
+    assert len({len(s) for s in shares}) == 1 and len(shares[0]) == 125
+    assert len(set(sum(shares, []))) == 500
+
+
+@pytest.mark.slow
+def test_loader_with_workers_reads_the_memory_maps(corpus):
+    ds = WindowDataset(corpus, "val")
+    sampler = EvalWindowSampler(len(ds), 64)
+    loader = DataLoader(ds, batch_size=16, sampler=sampler, num_workers=2)
+    batches = list(loader)
+    assert len(batches) == 4 and batches[0]["x"].shape == (16, 80, 6)
+    first = ds[int(sampler.indices[0])]
+    torch.testing.assert_close(batches[0]["x"][0], first["x"])
