@@ -13,7 +13,6 @@ resolved by :func:`kronos.model.registry.resolve_source`, and the other tasks' d
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,15 +22,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from kronos.core.files import atomic_write_text
 from kronos.forecasting.calibration import CalibrationOptions
 from kronos.forecasting.original import OriginalApi
 from kronos.forecasting.prepared import series_uniforms
 from kronos.forecasting.probabilistic import ProbabilisticApi
 from kronos.inference.options import SamplingOptions
 from kronos.model.kronos import Kronos
-from kronos.model.registry import PREDICTOR_CONFIG, resolve_source
 from kronos.model.registry import read_predictor_settings as read_predictor_settings  # its old home: still importable
+from kronos.model.registry import resolve_source, write_predictor_settings
 from kronos.model.tokenizer import KronosTokenizer
 
 __all__ = ["CalibrationOptions", "KronosPredictor", "SamplingOptions", "series_uniforms"]
@@ -92,9 +90,7 @@ class KronosPredictor(OriginalApi, ProbabilisticApi):
         out = Path(save_directory)
         self.model.save_pretrained(out / "model")
         self.tokenizer.save_pretrained(out / "tokenizer")
-        atomic_write_text(
-            out / PREDICTOR_CONFIG, json.dumps({"max_context": self.max_context, "clip": self.clip}, indent=2) + "\n"
-        )
+        write_predictor_settings(out, max_context=self.max_context, clip=self.clip)
         return out
 
     # -- other tasks: one-line delegations to kronos.forecasting.tasks and kronos.forecasting.synthesis ------

@@ -19,6 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from kronos.core.files import atomic_write_text
 from kronos.core.validation import number, positive_int
 from kronos.model.config import DEFAULT_CLIP, DEFAULT_MAX_CONTEXT, ConfigError, KronosConfig, TokenizerConfig
 from kronos.model.hub import CONFIG_NAME, resolve_file
@@ -33,6 +34,7 @@ __all__ = [
     "ModelSource",
     "PublishedModel",
     "read_predictor_settings",
+    "write_predictor_settings",
     "resolve_model",
     "resolve_source",
     "shipped_dir",
@@ -100,6 +102,14 @@ def read_predictor_settings(path: str | os.PathLike) -> dict[str, Any]:
     positive_int(f"{path}: max_context", raw.get("max_context", DEFAULT_MAX_CONTEXT), error=ConfigError)
     number(f"{path}: clip", raw.get("clip", DEFAULT_CLIP), low=0.0, error=ConfigError)
     return raw
+
+
+def write_predictor_settings(directory: str | os.PathLike, *, max_context: int, clip: float) -> Path:
+    """Write ``<directory>/predictor.json`` atomically: the one writer, the counterpart of
+    :func:`read_predictor_settings` (a saved predictor and a training run's bundle write the same file)."""
+    path = Path(directory) / PREDICTOR_CONFIG
+    atomic_write_text(path, json.dumps({"max_context": max_context, "clip": clip}, indent=2) + "\n")
+    return path
 
 
 def _shipped_entry(name: str) -> PublishedModel | None:

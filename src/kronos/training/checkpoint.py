@@ -37,6 +37,7 @@ from torch import nn
 
 from kronos.core.files import atomic_write_text, new_temp_dir, recover_dir, replace_dir
 from kronos.model.hub import CONFIG_NAME, WEIGHTS_NAME
+from kronos.model.registry import write_predictor_settings
 from kronos.training import distributed as dd
 from kronos.training.errors import TrainingError
 
@@ -230,9 +231,7 @@ def write_predictor_bundle(out: Path, tokenizer: Any, *, max_context: int, clip:
     try:
         shutil.copytree(out / "best", tmp / "model")
         tokenizer.save_pretrained(tmp / "tokenizer")
-        atomic_write_text(
-            tmp / "predictor.json", json.dumps({"max_context": max_context, "clip": clip}, indent=2) + "\n"
-        )
+        write_predictor_settings(tmp, max_context=max_context, clip=clip)
         return replace_dir(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
