@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kronos.bars.preprocessing import NORM_EPS, Normalizer, prepare_features
+from kronos.bars.normalizer import NORM_EPS, Normalizer
+from kronos.bars.preprocessing import prepare_features
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

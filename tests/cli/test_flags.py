@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import kronos.cli.commands  # noqa: F401  (registers every command on the app)
+from kronos.forecasting.prepared import AUTO
 from kronos.model.registry import DEFAULT_LOOKBACK, DEFAULT_MODEL, resolve_model
 from tests.helpers import leaf_commands as _commands
 
@@ -19,6 +20,7 @@ def test_options_that_mean_the_same_have_the_same_flag_and_default():
     for name, variants in seen.items():
         assert len(variants) <= 1, f"{name} differs between commands: {variants}"
     (lookback_default,) = [default for _, default in seen["lookback"]]
-    assert lookback_default == DEFAULT_LOOKBACK == resolve_model(DEFAULT_MODEL).max_context
+    assert lookback_default == AUTO  # max_context - pred_len: every forecast fits the model's context
+    assert resolve_model(DEFAULT_MODEL).max_context == DEFAULT_LOOKBACK  # evaluate/backtest's auto window
     users = {c for v in seen["lookback"].values() for c in v}
     assert {"forecast", "forecast-dist", "demo", "evaluate", "backtest"} <= users

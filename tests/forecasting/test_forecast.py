@@ -46,7 +46,10 @@ def test_shapes_and_index(fc, series):
         assert list(frame.columns) == list(FEATURES)
         assert (frame.index == pd.DatetimeIndex(yt)).all()
     np.testing.assert_allclose(fc.mean().to_numpy(), fc.paths.mean(axis=0))
-    assert fc.history is not None and len(fc.history) == len(xt)
+    # the history is the window the forecast conditioned on (lookback auto: max_context - pred_len bars)
+    assert fc.info["bars_given"] == len(xt)
+    assert fc.history is not None and len(fc.history) == fc.info["bars_used"] <= len(xt)
+    assert (fc.history.index == pd.DatetimeIndex(xt)[-len(fc.history) :]).all()
 
 
 def test_quantiles_monotone_in_q_and_list_form(fc):

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from kronos import InputError, KronosPredictor
-from kronos.bars.preprocessing import Normalizer, calendar_features, prepare_features
+from kronos.bars.normalizer import Normalizer
+from kronos.bars.preprocessing import calendar_features, prepare_features
 from kronos.forecasting.anomaly import token_nll
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -86,7 +86,8 @@ def test_block_window_mode_is_an_approximation_that_only_differs_after_sliding(p
 
 
 def test_autoregressive_inference_function_keeps_the_original_signature(tiny_reference, sp500_bars):
-    from kronos.bars.preprocessing import Normalizer, calendar_features, prepare_features
+    from kronos.bars.normalizer import Normalizer
+    from kronos.bars.preprocessing import calendar_features, prepare_features
     from kronos.inference.generation import auto_regressive_inference
 
     ((df, xt, yt),) = _windows(sp500_bars, [32], 6)

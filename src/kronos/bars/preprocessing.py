@@ -1,4 +1,5 @@
-"""From user DataFrames to model arrays: column filling, validation, calendar features, normalisation.
+"""From user DataFrames to model arrays: column filling, validation and calendar features (the normaliser is
+:mod:`kronos.bars.normalizer`).
 
 Everything here is shared by the predictor, training data and evaluation so that a series is turned
 into model input in exactly one way. Errors name the column, row and value at fault.
@@ -8,13 +9,11 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from kronos.core.errors import InputError
-from kronos.model.config import DEFAULT_CLIP
 
 __all__ = [
     "AMOUNT_COL",
@@ -23,7 +22,6 @@ __all__ = [
     "STAMP_COLS",
     "VOLUME_COL",
     "InputError",
-    "Normalizer",
     "calendar_features",
     "check_bars",
     "check_same_zone",
@@ -39,13 +37,11 @@ AMOUNT_COL = "amount"
 FEATURE_COLS: list[str] = PRICE_COLS + [VOLUME_COL, AMOUNT_COL]
 STAMP_COLS: list[str] = ["minute", "hour", "weekday", "day", "month"]
 
-NORM_EPS = 1e-5
-# The original's fixed +1e-5 is kept on columns whose mean is at least this level (every FX pair, stock,
-# index and future, ordinary volumes): bit parity with the original. On smaller levels the floor
-# becomes NORM_EPS * std, so the z-scores, and the forecast, do not depend on units.
-NORM_EPS_MIN_LEVEL = 0.5
 F32_MAX = float(np.finfo(np.float32).max)
 F32_TINY = float(np.finfo(np.float32).tiny)
+#: The smallest price a series may hold: forecasts are scale-free from here to 1e30; below it float32, which the
+#: model computes in, keeps too few digits (and below F32_TINY none).
+MIN_PRICE = 1e-30
 
 
 def _where(label: str | None) -> str:
@@ -126,13 +122,13 @@ def prepare_features(
                 f"{where}column {PRICE_COLS[col]!r} has a non-positive price {float(x[row, col])!r} at row "
                 f"{row} (index {_index_repr(df.index[row])})"
             )
-        tiny = x[:, :4] < F32_TINY
+        tiny = x[:, :4] < MIN_PRICE
         if tiny.any():
             row, col = np.argwhere(tiny)[0]
             raise InputError(
                 f"{where}column {PRICE_COLS[col]!r} has {float(x[row, col])!r} at row {row} "
-                f"(index {_index_repr(df.index[row])}), "
-                f"below the smallest normal float32 ({F32_TINY:.4g}); rescale the series"
+                f"(index {_index_repr(df.index[row])}), below the price floor {MIN_PRICE:g} (float32, which the "
+                "model computes in, keeps too few digits there); rescale the series"
             )
         if check_bar_rules:
             check_bars(x, index=df.index, label=label)
@@ -308,63 +304,3 @@ def calendar_features(timestamps: Sequence | pd.DatetimeIndex | pd.Series) -> np
     """
     idx = pd.DatetimeIndex(timestamps)
     return np.stack([idx.minute, idx.hour, idx.weekday, idx.day, idx.month], axis=1).astype(np.float32)
-
-
-@dataclass
-class Normalizer:
-    """Per-series z-score with clipping, fitted on the lookback only.
-
-    ``transform`` gives ``clip((x - mean) / (std + eps))`` (``eps`` as the original's ``1e-5`` on
-    ordinary scales, see :attr:`denominator`); ``inverse`` undoes the scaling (clipping is not
-    invertible). Statistics are float32, as in the original pipeline, so numbers agree to the last bits.
-    Training windows fit it on their lookback part, never on the targets.
-    """
-
-    mean: np.ndarray
-    std: np.ndarray
-    clip: float = DEFAULT_CLIP
-
-    @classmethod
-    def fit(cls, x: np.ndarray, clip: float = DEFAULT_CLIP) -> Normalizer:
-        """Float32 mean and std per column, reduced in the original's order.
-
-        The original reduces ``df[cols].values.astype(np.float32)``, which is column-major (pandas
-        keeps a frame's values as one block per dtype, transposed); numpy sums a column-major axis
-        pairwise but a row-major one row by row, and the two differ in the last bit often enough to
-        flip a token on series whose level is hundreds of stds (FX). So the reduction runs on a
-        column-major copy.
-        """
-        x32 = np.asfortranarray(np.asarray(x, dtype=np.float32))
-        with np.errstate(over="ignore", invalid="ignore"):
-            mean, std = np.mean(x32, axis=0), np.std(x32, axis=0)
-        bad = ~(np.isfinite(mean) & np.isfinite(std))
-        if bad.any():
-            col = int(np.flatnonzero(bad)[0])
-            name = FEATURE_COLS[col] if x32.shape[1] == len(FEATURE_COLS) else f"#{col}"
-            raise InputError(
-                f"column {name!r}: its mean or spread overflows float32 (values up to "
-                f"{float(np.max(np.abs(x32[:, col]))):.4g}); rescale the series"
-            )
-        return cls(mean=mean, std=std, clip=clip)
-
-    @property
-    def denominator(self) -> np.ndarray:
-        """``std + eps`` per column, float32.
-
-        ``eps`` is the original's fixed ``1e-5`` on columns whose mean is at least
-        ``NORM_EPS_MIN_LEVEL`` (0.5; every FX pair, stock, index and future, ordinary volumes), so the
-        numbers are the original's to the bit. On smaller levels (sub-cent coins, prices quoted
-        in thousands of a unit, tiny volumes) a fixed ``1e-5`` would swamp the spread, so ``eps`` is
-        ``1e-5 * std`` there and the z-scores do not depend on units: forecasting ``k * prices`` gives
-        ``k *`` the forecast. A constant column (std 0) keeps ``1e-5``.
-        """
-        std = np.asarray(self.std, dtype=np.float32)
-        fixed = (np.abs(np.asarray(self.mean, dtype=np.float32)) >= np.float32(NORM_EPS_MIN_LEVEL)) | (std == 0)
-        return np.where(fixed, std + np.float32(NORM_EPS), std * np.float32(1 + NORM_EPS)).astype(np.float32)
-
-    def transform(self, x: np.ndarray) -> np.ndarray:
-        z = (np.asarray(x, dtype=np.float32) - self.mean) / self.denominator
-        return np.clip(z, -self.clip, self.clip)
-
-    def inverse(self, z: np.ndarray) -> np.ndarray:
-        return np.asarray(z) * self.denominator + self.mean

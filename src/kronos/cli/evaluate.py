@@ -7,16 +7,16 @@ imports happen inside the commands so ``kronos --help`` stays fast.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from kronos.cli.app import app
 from kronos.cli.flags import (
     device_option,
+    evaluation_window,
     full_history_option,
     jobs_option,
-    lookback_option,
     max_context_option,
     max_series_option,
     progress_option,
@@ -26,6 +26,7 @@ from kronos.cli.flags import (
     temperature_option,
     top_k_option,
     top_p_option,
+    window_option,
 )
 from kronos.cli.output import console, err_console
 
@@ -69,7 +70,7 @@ def evaluate_command(
     out: Path = typer.Option(
         ..., "--out", help="Output folder (created; earlier results are replaced only on success)."
     ),
-    lookback: int = lookback_option(),
+    lookback: Any = window_option(),
     horizon: int = typer.Option(5, "--horizon", help="Bars forecast from each origin (steps 1..H are scored)."),
     origins: int = typer.Option(20, "--origins", help="Forecast origins per series, counted back from the end."),
     stride: int | None = typer.Option(None, "--stride", help="Bars between origins (default: the horizon)."),
@@ -94,7 +95,7 @@ def evaluate_command(
     from kronos.evaluation.report import overall_table
 
     config = RollingConfig(
-        lookback=lookback,
+        lookback=evaluation_window(lookback),
         horizon=horizon,
         origins=origins,
         stride=stride,
@@ -155,7 +156,7 @@ def backtest_command(
         None, "--data", help="Panel (or series) to forecast when --forecasts is not given."
     ),
     forecasters: list[str] | None = typer.Option(None, "--forecaster", "-f", help=_FORECASTER_HELP),
-    lookback: int = lookback_option(),
+    lookback: Any = window_option(),
     horizon: int = typer.Option(5, "--horizon", help="Bars forecast at each decision."),
     origins: int = typer.Option(250, "--origins", help="Decision dates (one per bar, counted back from the end)."),
     samples: int = samples_option(),
@@ -200,7 +201,7 @@ def backtest_command(
     config = None
     if forecasts_path is None:
         config = RollingConfig(
-            lookback=lookback,
+            lookback=evaluation_window(lookback),
             horizon=horizon,
             origins=origins,
             stride=1,

@@ -12,6 +12,7 @@ from typing import Any
 
 import typer
 
+from kronos.forecasting.prepared import AUTO
 from kronos.inference.options import SamplingOptions
 from kronos.model.registry import DEFAULT_LOOKBACK, DEFAULT_MODEL
 
@@ -27,6 +28,9 @@ __all__ = [
     "full_history_option",
     "jobs_option",
     "lookback_option",
+    "parse_lookback",
+    "window_option",
+    "evaluation_window",
     "max_context_option",
     "max_series_option",
     "model_option",
@@ -65,14 +69,47 @@ def random_tiny_option() -> Any:
     return typer.Option(False, "--random-tiny", help=RANDOM_TINY_HELP, hidden=True)
 
 
+def parse_lookback(value: str) -> int | str:
+    """``--lookback``: ``auto`` or a positive number of bars."""
+    text = str(value).strip().lower()
+    if text == AUTO:
+        return AUTO
+    try:
+        bars = int(text)
+    except ValueError:
+        bars = 0
+    if bars < 1:
+        raise typer.BadParameter(f"must be 'auto' or a positive number of bars, got {value!r}")
+    return bars
+
+
 def lookback_option() -> Any:
+    """The forecast commands' ``--lookback``: ``auto`` (default) fits the forecast into the model's context."""
     return typer.Option(
-        DEFAULT_LOOKBACK,
+        AUTO,
         "--lookback",
-        min=1,
-        help=f"History bars each forecast conditions on, the last ones (default {DEFAULT_LOOKBACK}: "
-        "the shipped model's context).",
+        parser=parse_lookback,
+        metavar="auto|BARS",
+        help="History bars each forecast conditions on, the last ones; the normaliser is fitted on exactly "
+        "these. auto (default): max_context - pred-len, so the forecast fits the model's context.",
     )
+
+
+def window_option() -> Any:
+    """evaluate/backtest's ``--lookback``: the history window every forecaster gets at each origin."""
+    return typer.Option(
+        AUTO,
+        "--lookback",
+        parser=parse_lookback,
+        metavar="auto|BARS",
+        help=f"History bars every forecaster gets at each origin. auto (default): {DEFAULT_LOOKBACK} bars, of which "
+        "Kronos conditions on the last max_context - pred-len (its own lookback auto).",
+    )
+
+
+def evaluation_window(lookback: int | str) -> int:
+    """The bars every forecaster gets at an origin for evaluate/backtest's ``--lookback``."""
+    return DEFAULT_LOOKBACK if lookback == AUTO else int(lookback)
 
 
 def pred_len_option() -> Any:

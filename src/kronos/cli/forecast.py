@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import typer
@@ -88,7 +89,7 @@ def forecast_command(
     ),
     model: str = model_option(),
     tokenizer: str | None = typer.Option(None, help="Tokenizer directory or hub id, when --model is a bare model."),
-    lookback: int = lookback_option(),
+    lookback: Any = lookback_option(),
     pred_len: int = pred_len_option(),
     samples: int = samples_option(),
     temperature: float = temperature_option(),
@@ -183,7 +184,7 @@ def show_long_forecast(frame: pd.DataFrame, time_col: str, title: str, rows: int
 @app.command("demo")
 def demo_command(
     sample: str = typer.Option("googl", help="Bundled sample series: googl (daily) or eurusd (hourly)."),
-    lookback: int = lookback_option(),
+    lookback: Any = lookback_option(),
     pred_len: int = pred_len_option(),
     samples: int = samples_option(),
     seed: int = seed_option(),
@@ -191,7 +192,7 @@ def demo_command(
     random_tiny: bool = random_tiny_option(),
 ) -> None:
     """Forecast the bundled sample data with the shipped model: proves the install works, offline."""
-    hist = load_sample(sample).tail(lookback)
+    hist = load_sample(sample)
     if random_tiny:
         note_random_tiny()
     predictor = load_predictor(model, random_tiny=random_tiny)
@@ -204,6 +205,7 @@ def demo_command(
         pred_len,
         sample_count=samples,
         seed=seed,
+        lookback=lookback,
         verbose=True,
     )
     show_forecast(

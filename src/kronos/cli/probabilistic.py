@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -27,6 +28,7 @@ from kronos.forecasting.calibration import CalibrationOptions
 from kronos.forecasting.forecast import Forecast
 from kronos.forecasting.loading import load_predictor
 from kronos.forecasting.panel import level_name, output_columns
+from kronos.forecasting.prepared import resolve_lookback
 
 
 def _levels(text: str) -> list[float]:
@@ -86,7 +88,7 @@ def forecast_dist_command(
     sample: str = typer.Option("googl", help="Bundled sample series when --data is not given: googl or eurusd."),
     model: str = model_option(),
     random_tiny: bool = random_tiny_option(),
-    lookback: int = lookback_option(),
+    lookback: Any = lookback_option(),
     pred_len: int = pred_len_option(),
     samples: int = samples_option(),
     calibrate: bool = typer.Option(
@@ -109,13 +111,14 @@ def forecast_dist_command(
     """Forecast distribution of one series: quantile bands, a calibrated interval, P(up), plots."""
     lv = _levels(levels)
     df = read_bars(data if data is not None else sample_data_path(sample), time_column=time_column)
-    # the forecast conditions on the last `lookback` bars; calibration forecasts from origins before them
-    needed = lookback + (pred_len + (origins - 1) * (stride or pred_len) if calibrate else 0)
-    hist = df.tail(needed).reset_index(drop=True)
-    calibration_lookback = lookback if len(df) >= needed else None  # short file: as many bars as fit
     if random_tiny:
         note_random_tiny()
     predictor = load_predictor(model, device=device, random_tiny=random_tiny)
+    # the forecast conditions on the last `window` bars; calibration forecasts from origins before them
+    window = resolve_lookback(lookback, predictor.max_context, pred_len) or len(df)
+    needed = window + (pred_len + (origins - 1) * (stride or pred_len) if calibrate else 0)
+    hist = df.tail(needed).reset_index(drop=True)
+    calibration_lookback = window if len(df) >= needed else None  # short file: as many bars as fit
     fc = predictor.forecast(
         hist,
         hist[TIME_COL],
@@ -123,6 +126,7 @@ def forecast_dist_command(
         pred_len,
         sample_count=samples,
         seed=seed,
+        lookback=window,
         verbose=True,
         calibrate=(
             CalibrationOptions(origins=origins, stride=stride, lookback=calibration_lookback) if calibrate else False

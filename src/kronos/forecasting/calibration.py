@@ -109,9 +109,12 @@ class CalibrationOptions:
         one_of("scale", self.scale, SCALES)
         positive_int("max_rows", self.max_rows)
 
-    def layout(self, n_bars: int, pred_len: int, max_context: int) -> tuple[list[int], int, int]:
-        """:func:`origin_layout` of a history of ``n_bars``: origin rows, lookback, stride."""
-        return origin_layout(n_bars, pred_len, self.origins, self.stride, self.lookback, max_context)
+    def layout(
+        self, n_bars: int, pred_len: int, max_context: int, window: int | None = None
+    ) -> tuple[list[int], int, int]:
+        """:func:`origin_layout` of a history of ``n_bars``: origin rows, lookback, stride (``window``: the
+        forecast's own lookback, the longest the default origin lookback may be)."""
+        return origin_layout(n_bars, pred_len, self.origins, self.stride, self.lookback, max_context, window)
 
 
 def origin_layout(
@@ -121,19 +124,21 @@ def origin_layout(
     stride: int | None = None,
     lookback: int | None = None,
     max_context: int = DEFAULT_MAX_CONTEXT,
+    window: int | None = None,
 ) -> tuple[list[int], int, int]:
     """Origin bar indices (the last bar each origin sees), the lookback and the stride.
 
     The last origin is ``pred_len`` bars before the end of the history so that its targets are
     observed; earlier ones are ``stride`` apart (default ``pred_len``: non-overlapping targets).
-    The default lookback is as long as the history allows, at most ``max_context``.
+    The default lookback is as long as the history allows, at most ``window`` (the forecast's own
+    lookback, so the origins measure the forecaster that is corrected) or, without one, ``max_context``.
     """
     pred_len = positive_int("pred_len", pred_len)
     _check_layout(n_origins, stride, lookback)
     stride = pred_len if stride is None else stride
     span = pred_len + (n_origins - 1) * stride  # bars after the first origin's lookback
     if lookback is None:
-        lookback = min(max_context, n_bars - span)
+        lookback = min(max_context if window is None else window, n_bars - span)
         if lookback < MIN_LOOKBACK:
             raise InputError(
                 f"calibrate=True needs at least {MIN_LOOKBACK + span} bars of history for {n_origins} origins "

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from kronos.bars.preprocessing import Normalizer
+from kronos.bars.normalizer import Normalizer
 from kronos.model.kronos import Kronos
 from kronos.model.tokenizer import KronosTokenizer
 

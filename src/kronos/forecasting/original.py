@@ -8,6 +8,7 @@ probabilistic API (:mod:`kronos.forecasting.probabilistic`) through :class:`Seri
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,7 +18,7 @@ import torch
 
 from kronos.core.device import autocast
 from kronos.core.validation import positive_int
-from kronos.forecasting.prepared import mean_frames
+from kronos.forecasting.prepared import Prepared, mean_frames
 from kronos.forecasting.sampler import SeriesSampler
 from kronos.inference.generation import sample_paths
 from kronos.inference.options import SamplingOptions
@@ -91,6 +92,7 @@ class OriginalApi(SeriesSampler):
         )
         n = positive_int("pred_len", pred_len)
         prepared = self._prepare_many([df], [x_timestamp], [y_timestamp], n, False)
+        self._warn_long_history(prepared)
         paths = self._paths(prepared, n, opts, None if seed is None else [seed], generator, verbose)
         return mean_frames(prepared, paths)[0]
 
@@ -133,4 +135,22 @@ class OriginalApi(SeriesSampler):
         )
         n = positive_int("pred_len", pred_len)
         prepared = self._prepare_many(df_list, x_timestamp_list, y_timestamp_list, n, True)
+        self._warn_long_history(prepared)
         return mean_frames(prepared, self._paths(prepared, n, opts, seeds, generator, verbose))
+
+    def _warn_long_history(self, prepared: Sequence[Prepared]) -> None:
+        """Warn (once per calling line) that a history longer than the context is normalised as a whole.
+
+        ``predict`` keeps the original's numbers, and the original normalises every bar it is given but
+        the model attends only to the last ``max_context``: on long histories that gives forecasts far
+        from the last price. ``forecast`` (``lookback="auto"``) fits the normaliser on the window it uses.
+        """
+        longest = max(len(p.x) for p in prepared)
+        if longest > self.max_context:
+            warnings.warn(
+                f"predict normalises all {longest} history bars, but the model attends only to the last "
+                f"{self.max_context}: pass the last max_context - pred_len bars, or use forecast(), whose "
+                "lookback='auto' does so",
+                UserWarning,
+                stacklevel=3,
+            )

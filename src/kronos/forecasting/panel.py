@@ -23,6 +23,7 @@ from kronos.bars.calendars import future_timestamps as market_future_timestamps
 from kronos.core.errors import InputError
 from kronos.core.validation import positive_int
 from kronos.forecasting.forecast import FEATURES, Forecast
+from kronos.forecasting.prepared import AUTO, Lookback
 from kronos.inference.options import SamplingOptions, derive_seed
 
 __all__ = [
@@ -55,9 +56,10 @@ class BatchForecaster(Protocol):
         options: SamplingOptions | None = None,
         *,
         seeds: Sequence[int] | None = None,
+        lookback: Lookback = AUTO,
         verbose: bool = False,
     ) -> list[Forecast]:
-        """One :class:`Forecast` per series, each sampled from its own seed."""
+        """One :class:`Forecast` per series, each sampled from its own seed on its last ``lookback`` bars."""
         ...
 
 
@@ -153,7 +155,7 @@ def forecast_df(
     time_col: str = "timestamps",
     quantiles: Sequence[float] = DEFAULT_QUANTILES,
     seed: int = 0,
-    lookback: int | None = None,
+    lookback: Lookback = AUTO,
     calendar: str | Any | None = None,
     future_timestamps: Any = None,
     verbose: bool = False,
@@ -163,7 +165,8 @@ def forecast_df(
 
     ``df`` holds ``id_col`` (absent or ``None``: one series), ``time_col`` and the bars
     (``open, high, low, close[, volume, amount]``), in any row order. Each series is forecast from
-    its last ``lookback`` bars (default all, the model attends to at most ``max_context``), with
+    its last ``lookback`` bars (default ``"auto"``: ``max_context - h``, so the forecast fits the model's
+    context; ``None``: every bar), the normaliser fitted on exactly those, with
     paths drawn from :func:`series_seed` ``(seed, id)``. Sampling settings: ``options`` and/or
     :class:`~kronos.inference.options.SamplingOptions` fields as keywords (``sample_count``, ``T``, ``top_k``,
     ``top_p``, ``batch_size`` ...), with the same defaults as ``KronosPredictor.forecast`` (100 paths,
@@ -176,15 +179,12 @@ def forecast_df(
     """
     opts = SamplingOptions.resolve(options, **sampling)
     h = positive_int("h", h)
-    if lookback is not None:
-        lookback = positive_int("lookback", lookback)
     levels = _check_quantiles(quantiles)
     if id_col is not None and id_col not in df.columns:
         id_col = None  # one series
     series = split_panel(df, id_col, time_col)
     frames, xs, ys, seeds, keys = [], [], [], [], []
     for key, frame in series.items():
-        frame_in = frame if lookback is None else frame.iloc[-lookback:]
         last = frame[time_col].iloc[-1]
         try:
             if future_timestamps is not None:
@@ -195,12 +195,12 @@ def forecast_df(
             raise InputError(
                 str(exc) if key is None or str(exc).startswith("series ") else f"series {key!r}: {exc}"
             ) from None
-        frames.append(frame_in.drop(columns=[c for c in (id_col, time_col) if c is not None]).reset_index(drop=True))
-        xs.append(frame_in[time_col].reset_index(drop=True))
+        frames.append(frame.drop(columns=[c for c in (id_col, time_col) if c is not None]).reset_index(drop=True))
+        xs.append(frame[time_col].reset_index(drop=True))
         ys.append(pd.Series(future))
         seeds.append(series_seed(seed, key))
         keys.append(key)
-    forecasts = predictor.forecast_batch(frames, xs, ys, h, opts, seeds=seeds, verbose=verbose)
+    forecasts = predictor.forecast_batch(frames, xs, ys, h, opts, seeds=seeds, lookback=lookback, verbose=verbose)
     return forecasts_to_long(forecasts, keys, id_col=id_col, time_col=time_col, quantiles=levels)
 
 

@@ -1,9 +1,18 @@
 """Prepared series: where DataFrames become the arrays the model reads, and paths become DataFrames again.
 
-Per series: fill volume/amount, validate the timestamps, normalise with the history's own mean and std,
-clip, and compute calendar features of the history and of the future times. The result keeps what is
-needed to turn normalised paths back into prices (:class:`Prepared`). Module-level functions of a
-:class:`~kronos.forecasting.components.Components`, so every API of the predictor prepares alike.
+Per series: choose the window (the last ``lookback`` bars), fill volume/amount, validate the timestamps,
+normalise with the window's own mean and std, clip, and compute calendar features of the window and of
+the future times. The normaliser is fitted on exactly the bars the model conditions on: a long history
+normalised as a whole and then cut to the model's context gives z-scores the model never saw in training
+(a level far from the window's mean), and with them impossible bars. The result keeps what is needed to
+turn normalised paths back into prices (:class:`Prepared`), and records how many bars it used.
+Module-level functions of a :class:`~kronos.forecasting.components.Components`, so every API of the
+predictor prepares alike.
+
+``lookback="auto"`` (every door's default except the original-compatible ``predict``) is
+``max_context - pred_len`` bars, never fewer than :data:`MIN_AUTO_LOOKBACK`: the window plus the forecast
+fit the model's context, so generation never slides the window (no re-prefill per bar) and the model sees
+what it was trained on (windows of lookback + horizon bars).
 """
 
 from __future__ import annotations
@@ -16,18 +25,53 @@ import numpy as np
 import pandas as pd
 import torch
 
+from kronos.bars.normalizer import Normalizer
 from kronos.bars.preprocessing import (
     FEATURE_COLS,
-    Normalizer,
     calendar_features,
     check_same_zone,
     prepare_features,
     validate_timestamps,
 )
 from kronos.core.errors import InputError
+from kronos.core.validation import positive_int
 from kronos.forecasting.components import Components
 
-__all__ = ["Prepared", "left_padded", "mean_frames", "prepare_many", "prepare_series", "series_uniforms"]
+__all__ = [
+    "AUTO",
+    "MIN_AUTO_LOOKBACK",
+    "Lookback",
+    "Prepared",
+    "left_padded",
+    "mean_frames",
+    "prepare_many",
+    "prepare_series",
+    "repair_bars",
+    "resolve_lookback",
+    "series_uniforms",
+]
+
+#: The ``lookback`` that fits the forecast into the model's context: ``max_context - pred_len`` bars.
+AUTO = "auto"
+#: ``lookback="auto"`` never conditions on fewer bars than this; a ``pred_len`` longer than
+#: ``max_context - MIN_AUTO_LOOKBACK`` then slides the window during generation, as an explicit lookback would.
+MIN_AUTO_LOOKBACK = 64
+#: A lookback: ``"auto"``, a number of bars, or ``None`` for every bar given.
+Lookback = int | str | None
+
+
+def resolve_lookback(lookback: Lookback, max_context: int, pred_len: int) -> int | None:
+    """The number of history bars a forecast conditions on (``None``: every bar given).
+
+    ``"auto"`` is ``max(max_context - pred_len, MIN_AUTO_LOOKBACK)``; an int is used as given.
+    """
+    if lookback is None:
+        return None
+    if isinstance(lookback, str):
+        if lookback.strip().lower() != AUTO:
+            raise InputError(f"lookback must be 'auto', a positive number of bars or None, got {lookback!r}")
+        return max(int(max_context) - int(pred_len), MIN_AUTO_LOOKBACK)
+    return positive_int("lookback", lookback)
 
 
 @dataclass
@@ -41,6 +85,7 @@ class Prepared:
     y_index: pd.DatetimeIndex
     history: pd.DataFrame
     last_close: float
+    bars_given: int = 0  # bars of history the caller passed; ``len(x)`` of them were used
 
 
 def series_uniforms(seed: int, sample_count: int, pred_len: int) -> torch.Tensor:
@@ -54,11 +99,21 @@ def series_uniforms(seed: int, sample_count: int, pred_len: int) -> torch.Tensor
 
 
 def prepare_series(
-    c: Components, df: pd.DataFrame, x_timestamp: Any, y_timestamp: Any, pred_len: int, label: str | None
+    c: Components,
+    df: pd.DataFrame,
+    x_timestamp: Any,
+    y_timestamp: Any,
+    pred_len: int,
+    label: str | None,
+    lookback: int | None = None,
 ) -> Prepared:
-    """One series checked and normalised by ``c``; errors start with ``label`` when given (``series 3:``)."""
-    x = prepare_features(df, label=label)
+    """One series checked and normalised by ``c`` on its last ``lookback`` bars (``None``: all of them);
+    errors start with ``label`` when given (``series 3:``). Bars before the window are not read."""
     x_idx = validate_timestamps(x_timestamp, name="x_timestamp", expected_len=len(df), label=label)
+    given = len(df)
+    if lookback is not None and given > lookback:
+        df, x_idx = df.iloc[given - lookback :], x_idx[given - lookback :]
+    x = prepare_features(df, label=label)
     y_idx = validate_timestamps(y_timestamp, name="y_timestamp", expected_len=pred_len, label=label)
     where = f"{label}: " if label else ""
     check_same_zone(x_idx, y_idx, label=label)
@@ -75,6 +130,7 @@ def prepare_series(
         y_index=y_idx,
         history=pd.DataFrame(x, columns=FEATURE_COLS, index=x_idx),
         last_close=float(x[-1, 3]),
+        bars_given=given,
     )
 
 
@@ -85,8 +141,9 @@ def prepare_many(
     ys: Sequence[Any],
     pred_len: int,
     labelled: bool,
+    lookback: int | None = None,
 ) -> list[Prepared]:
-    """Every series prepared; errors start ``series i:`` when ``labelled`` (the list API)."""
+    """Every series prepared on its last ``lookback`` bars; errors start ``series i:`` when ``labelled``."""
     if isinstance(df_list, pd.DataFrame) or not isinstance(df_list, (list, tuple)):
         raise InputError("df_list must be a list of DataFrames")
     if not (len(df_list) == len(xs) == len(ys)):
@@ -97,7 +154,7 @@ def prepare_many(
     if len(df_list) == 0:
         raise InputError("df_list is empty")
     return [
-        prepare_series(c, df, x, y, pred_len, label=f"series {i}" if labelled else None)
+        prepare_series(c, df, x, y, pred_len, label=f"series {i}" if labelled else None, lookback=lookback)
         for i, (df, x, y) in enumerate(zip(df_list, xs, ys))
     ]
 
@@ -112,6 +169,26 @@ def mean_frames(prepared: Sequence[Prepared], paths: Sequence[np.ndarray]) -> li
             values = p.norm.inverse(mean.astype(np.float64))
         frames.append(pd.DataFrame(values, columns=FEATURE_COLS, index=p.y_index))
     return frames
+
+
+def repair_bars(paths: np.ndarray) -> tuple[np.ndarray, float]:
+    """Bars that can exist, and the share of bars that needed a change: ``(paths, share)``.
+
+    ``paths`` is ``(..., 6)`` in the model's column order (open, high, low, close, volume, amount). The
+    model samples the six values of a bar from one token pair, so a sampled bar can have its low above
+    its close or a negative volume. Each bar's high is raised to ``max(open, close)`` if below it, its low
+    lowered to ``min(open, close)`` if above it, and negative volume and amount become 0; open and close
+    are never moved. Afterwards ``low <= min(open, close) <= max(open, close) <= high`` for every bar,
+    and so for the mean bar too.
+    """
+    out = np.array(paths, dtype=np.float64, copy=True)
+    o, h, lo, c = out[..., 0], out[..., 1], out[..., 2], out[..., 3]
+    top, bottom = np.maximum(o, c), np.minimum(o, c)
+    bad = (h < top) | (lo > bottom) | (out[..., 4] < 0) | (out[..., 5] < 0)
+    out[..., 1] = np.maximum(h, top)
+    out[..., 2] = np.minimum(lo, bottom)
+    np.maximum(out[..., 4:6], 0.0, out=out[..., 4:6])
+    return out, float(bad.mean()) if bad.size else 0.0
 
 
 def left_padded(arrays: list[np.ndarray]) -> np.ndarray:

@@ -22,6 +22,7 @@ from kronos.core.validation import positive_int
 from kronos.forecasting import panel
 from kronos.forecasting.calibration import CalibrationOptions, ForecastFn, calibrate_forecasts
 from kronos.forecasting.forecast import Forecast
+from kronos.forecasting.prepared import AUTO, Lookback, repair_bars, resolve_lookback
 from kronos.forecasting.sampler import SeriesSampler
 from kronos.inference.options import SamplingOptions
 
@@ -42,6 +43,7 @@ class ProbabilisticApi(SeriesSampler):
         seed: int | None = None,
         generator: torch.Generator | None = None,
         calibrate: bool | CalibrationOptions = False,
+        lookback: Lookback = AUTO,
         verbose: bool = False,
         **sampling: Any,
     ) -> Forecast:
@@ -51,6 +53,12 @@ class ProbabilisticApi(SeriesSampler):
         (``T``/``temperature``, ``top_k``, ``top_p``, ``sample_count``, ``use_cache``, ``window``,
         ``block``, ``batch_size``); the defaults are :class:`SamplingOptions`' (``top_p=1.0``, 100
         paths). ``seed`` samples from a private per-series generator (see :meth:`forecast_batch`).
+
+        ``lookback``: the history bars the forecast conditions on, its normaliser fitted on exactly those.
+        ``"auto"`` (default) is ``max_context - pred_len`` (at least
+        :data:`~kronos.forecasting.prepared.MIN_AUTO_LOOKBACK`), so the forecast never slides the model's
+        window; an int takes that many; ``None`` every bar given. Longer histories are trimmed before
+        normalising; ``info["bars_used"]`` says how many bars were used.
 
         ``calibrate=True`` (or a :class:`CalibrationOptions`) recalibrates the paths by split-conformal
         prediction on close returns, per horizon step, from rolling origins inside ``df`` only; it
@@ -62,7 +70,7 @@ class ProbabilisticApi(SeriesSampler):
         seeds = None if seed is None else [seed]
         opts = SamplingOptions.resolve(options, **sampling)
         return self._forecasts(
-            [df], [x_timestamp], [y_timestamp], pred_len, opts, seeds, generator, calibrate, verbose
+            [df], [x_timestamp], [y_timestamp], pred_len, opts, seeds, generator, calibrate, verbose, lookback=lookback
         )[0]
 
     def forecast_batch(
@@ -76,6 +84,7 @@ class ProbabilisticApi(SeriesSampler):
         seeds: Sequence[int] | None = None,
         generator: torch.Generator | None = None,
         calibrate: bool | CalibrationOptions = False,
+        lookback: Lookback = AUTO,
         verbose: bool = False,
         **sampling: Any,
     ) -> list[Forecast]:
@@ -83,11 +92,22 @@ class ProbabilisticApi(SeriesSampler):
 
         ``seeds`` (one int per series) gives every series its own random stream, calibration
         included, so a series' forecast is the same alone, in any batch and in any order; without
-        them the draws come from ``generator`` (default torch's global one) in one stream.
+        them the draws come from ``generator`` (default torch's global one) in one stream. ``lookback``
+        as in :meth:`forecast`, per series.
         """
         opts = SamplingOptions.resolve(options, **sampling)
         return self._forecasts(
-            df_list, x_timestamp_list, y_timestamp_list, pred_len, opts, seeds, generator, calibrate, verbose, True
+            df_list,
+            x_timestamp_list,
+            y_timestamp_list,
+            pred_len,
+            opts,
+            seeds,
+            generator,
+            calibrate,
+            verbose,
+            True,
+            lookback=lookback,
         )
 
     def forecast_fn(
@@ -99,7 +119,8 @@ class ProbabilisticApi(SeriesSampler):
         opts = SamplingOptions.resolve(options, **sampling)
 
         def run(frames: Sequence[pd.DataFrame], xs: Sequence[Any], ys: Sequence[Any], seeds: Any) -> list[Forecast]:
-            return self._forecasts(list(frames), xs, ys, len(ys[0]), opts, seeds, generator, False, False, True)
+            # calibration cuts each origin's window itself: every bar it passes is used
+            return self._forecasts(list(frames), xs, ys, len(ys[0]), opts, seeds, generator, False, False, True, None)
 
         return run
 
@@ -115,10 +136,12 @@ class ProbabilisticApi(SeriesSampler):
         calibrate: bool | CalibrationOptions,
         verbose: bool,
         labelled: bool = False,
+        lookback: Lookback = AUTO,
     ) -> list[Forecast]:
         """Prepare, generate, de-normalise; then, if asked, calibrate with a forecast function of the same settings."""
         pred_len = positive_int("pred_len", pred_len)
-        prepared = self._prepare_many(df_list, xs, ys, pred_len, labelled)
+        window = resolve_lookback(lookback, self.max_context, pred_len)
+        prepared = self._prepare_many(df_list, xs, ys, pred_len, labelled, window)
         cal = CalibrationOptions() if calibrate is True else calibrate or None
         if cal is not None:
             if not isinstance(cal, CalibrationOptions):
@@ -126,7 +149,7 @@ class ProbabilisticApi(SeriesSampler):
             lookbacks = []
             for i, df in enumerate(df_list):  # check the history is long enough before spending time on sampling
                 try:
-                    lookbacks.append(cal.layout(len(df), pred_len, self.max_context)[1])
+                    lookbacks.append(cal.layout(len(df), pred_len, self.max_context, window)[1])
                 except InputError as exc:
                     raise InputError(f"series {i}: {exc}" if labelled else str(exc)) from None
             prepared = self._prepare_many(
@@ -137,16 +160,18 @@ class ProbabilisticApi(SeriesSampler):
                 labelled,
             )
         info = {**opts.info(), "max_context": self.max_context}
-        forecasts = [
-            Forecast(
-                paths=p.norm.inverse(z.astype(np.float64)),
-                timestamps=p.y_index,
-                last_close=p.last_close,
-                history=p.history,
-                info=dict(info),
+        forecasts = []
+        for p, z in zip(prepared, self._paths(prepared, pred_len, opts, seeds, generator, verbose)):
+            paths, repaired = repair_bars(p.norm.inverse(z.astype(np.float64)))
+            forecasts.append(
+                Forecast(
+                    paths=paths,
+                    timestamps=p.y_index,
+                    last_close=p.last_close,
+                    history=p.history,
+                    info={**info, "bars_given": p.bars_given, "bars_used": len(p.x), "repaired_bars": repaired},
+                )
             )
-            for p, z in zip(prepared, self._paths(prepared, pred_len, opts, seeds, generator, verbose))
-        ]
         if cal is None:
             return forecasts
         cal_opts = opts if cal.sample_count is None else dataclasses.replace(opts, sample_count=cal.sample_count)

@@ -76,10 +76,16 @@ class SeriesSampler:
         return prepare_series(self.components, df, x_timestamp, y_timestamp, pred_len, label)
 
     def _prepare_many(
-        self, df_list: Sequence[pd.DataFrame], xs: Sequence[Any], ys: Sequence[Any], pred_len: int, labelled: bool
+        self,
+        df_list: Sequence[pd.DataFrame],
+        xs: Sequence[Any],
+        ys: Sequence[Any],
+        pred_len: int,
+        labelled: bool,
+        lookback: int | None = None,
     ) -> list[Prepared]:
-        """Every series prepared; errors start ``series i:`` when ``labelled`` (the list API)."""
-        return prepare_many(self.components, df_list, xs, ys, pred_len, labelled)
+        """Every series prepared on its last ``lookback`` bars; errors start ``series i:`` when ``labelled``."""
+        return prepare_many(self.components, df_list, xs, ys, pred_len, labelled, lookback)
 
     # -- generation ------------------------------------------------------------------------------
     def _paths(

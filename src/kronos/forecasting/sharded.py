@@ -21,6 +21,7 @@ import pandas as pd
 from kronos.bars.reader import SYMBOL_COL, TIME_COL, read_bars, read_table, series_name, write_table
 from kronos.core.distributed import DistEnv, barrier, setup_distributed, teardown_distributed
 from kronos.core.errors import InputError, ParameterError
+from kronos.forecasting.prepared import Lookback
 from kronos.inference.options import SamplingOptions
 
 __all__ = ["run_forecast"]
@@ -31,7 +32,7 @@ def run_forecast(
     data: Path,
     model: str,
     tokenizer: str | None,
-    lookback: int | None,
+    lookback: Lookback,
     pred_len: int,
     options: SamplingOptions,
     max_context: int | None,
@@ -49,8 +50,8 @@ def run_forecast(
     """Forecast every series of the bar file ``data`` (read by :func:`kronos.bars.reader.read_bars`); returns
     the long frame of :func:`kronos.forecasting.panel.output_columns` on rank 0 (None on other ranks), written
     to ``out`` when given.
-    ``future_timestamps`` is a file of future times; ``lookback`` None gives each series all its bars (the
-    model attends to its last ``max_context``). Errors name the parameter."""
+    ``future_timestamps`` is a file of future times; ``lookback`` (``"auto"``, bars, or None for all) is the
+    window each series conditions on. Errors name the parameter."""
     from kronos.forecasting.loading import load_predictor
     from kronos.forecasting.panel import forecast_df, split_panel
 

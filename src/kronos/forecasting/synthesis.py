@@ -30,9 +30,9 @@ import pandas as pd
 import torch
 
 from kronos.bars.calendars import future_timestamps, infer_schedule
+from kronos.bars.normalizer import Normalizer
 from kronos.bars.preprocessing import (
     FEATURE_COLS,
-    Normalizer,
     calendar_features,
     check_same_zone,
     prepare_features,

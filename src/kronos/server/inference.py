@@ -64,11 +64,12 @@ class Job:
     options: SamplingOptions
     seed: int  # the forecast and its calibration origins sample from it (kronos.inference.options.derive_seed)
     calibrate: bool
+    lookback: int | str = "auto"  # the window the forecast conditions on (kronos.forecasting.prepared)
     key: Hashable = field(init=False)
 
     def __post_init__(self) -> None:
-        # Equal keys may share a batch: the same sampling settings (history lengths may differ).
-        self.key = ("calibrate", id(self)) if self.calibrate else (self.pred_len, self.options)
+        # Equal keys may share a batch: the same sampling settings and window (history lengths may differ).
+        self.key = ("calibrate", id(self)) if self.calibrate else (self.pred_len, self.options, self.lookback)
 
 
 def build_job(req: ForecastRequest, limits: Limits) -> Job:
@@ -120,7 +121,7 @@ def build_job(req: ForecastRequest, limits: Limits) -> Job:
             raise RequestError(422, ["body", "bars"], str(exc)) from None
     seed = req.seed if req.seed is not None else secrets.randbelow(2**31)
     options = SamplingOptions(temperature=req.T, top_p=req.top_p, sample_count=req.sample_count)
-    return Job(frame, pd.DatetimeIndex(future), req.pred_len, options, seed, req.calibrate)
+    return Job(frame, pd.DatetimeIndex(future), req.pred_len, options, seed, req.calibrate, req.lookback)
 
 
 def _run_one(predictor: KronosPredictor, job: Job) -> Forecast | Exception:
@@ -133,6 +134,7 @@ def _run_one(predictor: KronosPredictor, job: Job) -> Forecast | Exception:
             job.options,
             seed=job.seed,
             calibrate=job.calibrate,
+            lookback=job.lookback,
         )
     except Exception as exc:  # handed to that request's caller only
         return exc
@@ -155,6 +157,7 @@ def run_group(predictor: KronosPredictor, jobs: Sequence[Job]) -> list[Forecast 
                 first.pred_len,
                 first.options,
                 seeds=[j.seed for j in jobs],
+                lookback=first.lookback,
                 batch_size=len(jobs),
             )
         )
@@ -184,6 +187,7 @@ def forecast_body(fc: Forecast, req: ForecastRequest, job: Job, info: ModelInfo)
         "seed": job.seed,
         "sample_count": fc.n_paths,
         "calibrated": fc.is_calibrated,
+        "bars_used": int(fc.info.get("bars_used", 0)),
         "paths": None,
     }
     if req.return_paths:

@@ -7,6 +7,7 @@ order, duplicates, non-positive prices) are the library's own, run in :mod:`kron
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -49,6 +50,11 @@ class ForecastRequest(BaseModel):
     top_p: float = Field(_SAMPLING.top_p, gt=0, le=1, description="Nucleus sampling threshold.")
     seed: int | None = Field(None, ge=0, lt=2**63, description="Random seed; the response names the one used.")
     calibrate: bool = Field(False, description="Conformal calibration on the history (needs a long history).")
+    lookback: int | Literal["auto"] = Field(
+        "auto",
+        description="History bars the forecast conditions on, the last ones: 'auto' (max_context - pred_len, so the "
+        "forecast fits the model's context) or a number. Send the whole history; the response says bars_used.",
+    )
     future_timestamps: list[datetime] | None = Field(
         None, description="Times of the forecast bars (default: continue the history's spacing)."
     )
@@ -79,6 +85,9 @@ class ForecastResponse(BaseModel):
     seed: int
     sample_count: int
     calibrated: bool
+    bars_used: int = Field(
+        description="History bars the forecast conditioned on: the last max_context - pred_len of those sent."
+    )
     paths: dict[str, list[list[float]]] | None = Field(None, description="Column -> paths x bars (when asked).")
 
 

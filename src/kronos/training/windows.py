@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from kronos.bars.preprocessing import Normalizer
+from kronos.bars.normalizer import Normalizer
 from kronos.model.config import DEFAULT_CLIP
 from kronos.training.corpus import Corpus
 from kronos.training.splits import CorpusError

@@ -55,9 +55,9 @@ async function historyBars() {
     if (!resp.ok) throw new Error(await errorText(resp));
     bars = (await resp.json()).bars;
   }
-  const lookback = Math.max(1, parseInt($("lookback").value, 10) || bars.length);
-  // Calibration forecasts from rolling origins inside the history: it gets every bar, the chart the last ones.
-  return { sent: $("calibrate").checked ? bars : bars.slice(-lookback), shown: bars.slice(-lookback) };
+  // Every bar is sent: the server conditions on the last `lookback` of them (auto: max_context - pred_len),
+  // calibration forecasts from rolling origins before them; the chart shows the window the forecast used.
+  return { sent: bars };
 }
 
 function draw(bars, fc) {
@@ -102,11 +102,12 @@ async function run() {
   $("run").disabled = true;
   setStatus("forecasting…");
   try {
-    const { sent, shown } = await historyBars();
+    const { sent } = await historyBars();
+    const lookbackText = $("lookback").value.trim().toLowerCase();
     const body = {
       bars: sent, pred_len: parseInt($("pred_len").value, 10), sample_count: parseInt($("sample_count").value, 10),
       T: parseFloat($("temperature").value), top_p: parseFloat($("top_p").value), calibrate: $("calibrate").checked,
-      quantiles: LEVELS,
+      quantiles: LEVELS, lookback: lookbackText === "" || lookbackText === "auto" ? "auto" : parseInt(lookbackText, 10),
     };
     const seed = $("seed").value.trim();
     if (seed !== "") body.seed = parseInt(seed, 10);
@@ -114,10 +115,11 @@ async function run() {
     const resp = await fetch("/v1/forecast", { method: "POST", headers: headers({ "Content-Type": "application/json" }), body: JSON.stringify(body) });
     if (!resp.ok) throw new Error(`${resp.status}: ${await errorText(resp)}`);
     const fc = await resp.json();
+    const shown = sent.slice(-fc.bars_used);
     last = { bars: shown, fc };
     draw(shown, fc);
     $("download").disabled = false;
-    setStatus(`done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    setStatus(`done in ${((performance.now() - started) / 1000).toFixed(1)} s · ${fc.bars_used} of ${sent.length} bars used`);
   } catch (e) {
     setStatus(String(e.message || e), true);
   } finally {

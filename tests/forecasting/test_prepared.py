@@ -1,0 +1,209 @@
+"""The prepared series: one window per forecast, chosen once, normalised on exactly the bars the model sees.
+
+A user passes a whole history first. Through every door (``forecast``, ``forecast_batch``, ``forecast_df``,
+the CLI and the HTTP API) the default ``lookback="auto"`` must give the same forecast as the last
+``max_context - pred_len`` bars alone; every returned bar must be a bar that can exist; and the forecast must
+not depend on the units of the prices.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from kronos.bars.calendars import future_timestamps
+from kronos.bars.samples import load_sample
+from kronos.cli import (
+    app,
+    commands,  # noqa: F401  (registers the commands)
+)
+from kronos.core.errors import InputError
+from kronos.forecasting.predictor import KronosPredictor
+from kronos.forecasting.prepared import MIN_AUTO_LOOKBACK, repair_bars, resolve_lookback
+
+PRED_LEN = 6
+PRICES = ["open", "high", "low", "close"]
+
+
+@pytest.fixture(scope="module")
+def random_tiny(model_dir) -> KronosPredictor:
+    return KronosPredictor.from_pretrained(model_dir)  # max_context 256
+
+
+@pytest.fixture(scope="module")
+def googl() -> pd.DataFrame:
+    return load_sample("googl")  # 600 daily bars: longer than the context
+
+
+def _future(df: pd.DataFrame, n: int = PRED_LEN) -> pd.Series:
+    return future_timestamps(df["timestamps"], n).rename(None)
+
+
+def _tail(df: pd.DataFrame, n: int) -> pd.DataFrame:
+    return df.tail(n).reset_index(drop=True)
+
+
+def assert_consistent(paths: np.ndarray) -> None:
+    o, h, lo, c = (paths[..., i] for i in range(4))
+    assert (lo <= np.minimum(o, c)).all() and (np.maximum(o, c) <= h).all()
+    assert (paths[..., 4:] >= 0).all()
+
+
+def test_auto_lookback_fits_the_forecast_into_the_context():
+    assert resolve_lookback("auto", 256, 20) == 236
+    assert resolve_lookback("AUTO", 512, 120) == 392
+    assert resolve_lookback("auto", 256, 250) == MIN_AUTO_LOOKBACK  # never below the documented minimum
+    assert resolve_lookback(None, 256, 20) is None and resolve_lookback(100, 256, 20) == 100
+    for bad in ("all", 0, -3, 2.5):
+        with pytest.raises(InputError, match="lookback"):
+            resolve_lookback(bad, 256, 20)
+
+
+def test_full_history_and_its_tail_give_the_same_forecast_through_the_python_doors(random_tiny, googl):
+    window = random_tiny.max_context - PRED_LEN
+    tail = _tail(googl, window)
+    fut = _future(googl)
+    full = random_tiny.forecast(googl, googl["timestamps"], fut, PRED_LEN, sample_count=8, seed=4)
+    alone = random_tiny.forecast(tail, tail["timestamps"], fut, PRED_LEN, sample_count=8, seed=4)
+    np.testing.assert_array_equal(full.paths, alone.paths)
+    assert full.info["bars_used"] == window and full.info["bars_given"] == len(googl)
+    assert len(full.history) == window and full.history.index[-1] == googl["timestamps"].iloc[-1]
+
+    batch = random_tiny.forecast_batch(
+        [googl, tail], [googl["timestamps"], tail["timestamps"]], [fut, fut], PRED_LEN, sample_count=8, seeds=[4, 4]
+    )
+    np.testing.assert_array_equal(batch[0].paths, batch[1].paths)
+    np.testing.assert_array_equal(batch[0].paths, full.paths)
+
+    panel = pd.concat([googl.assign(symbol="A"), tail.assign(symbol="B")], ignore_index=True)
+    long = random_tiny.forecast_df(panel, PRED_LEN, sample_count=8, seed=1)
+    a, b = (long[long["symbol"] == s].drop(columns="symbol").reset_index(drop=True) for s in ("A", "B"))
+    assert len(a) == PRED_LEN
+    # the panel seeds each series from its id, so compare each series with its tail alone
+    alone_b = random_tiny.forecast_df(tail.assign(symbol="B"), PRED_LEN, sample_count=8, seed=1)
+    pd.testing.assert_frame_equal(b, alone_b.drop(columns="symbol").reset_index(drop=True))
+    alone_a = random_tiny.forecast_df(_tail(googl, window).assign(symbol="A"), PRED_LEN, sample_count=8, seed=1)
+    pd.testing.assert_frame_equal(a, alone_a.drop(columns="symbol").reset_index(drop=True))
+
+
+def test_lookback_none_keeps_every_bar_and_an_int_takes_that_many(random_tiny, googl):
+    fut = _future(googl)
+    every = random_tiny.forecast(googl, googl["timestamps"], fut, PRED_LEN, sample_count=4, seed=2, lookback=None)
+    assert every.info["bars_used"] == len(googl)
+    some = random_tiny.forecast(googl, googl["timestamps"], fut, PRED_LEN, sample_count=4, seed=2, lookback=100)
+    assert some.info["bars_used"] == 100 and len(some.history) == 100
+
+
+def test_the_cli_forecast_of_a_long_file_equals_that_of_its_tail(model_dir, googl, tmp_path):
+    runner = CliRunner()
+    window = 256 - PRED_LEN
+    (tmp_path / "full").mkdir()
+    (tmp_path / "tail").mkdir()
+    full, tail = tmp_path / "full" / "bars.csv", tmp_path / "tail" / "bars.csv"  # one name: the series' id and seed
+    googl.to_csv(full, index=False)
+    _tail(googl, window).to_csv(tail, index=False)
+    outs = []
+    for data in (full, tail):
+        out = tmp_path / f"out-{data.parent.name}.csv"
+        args = ["forecast", "--data", str(data), "--model", str(model_dir), "--pred-len", str(PRED_LEN)]
+        result = runner.invoke(app, [*args, "--samples", "8", "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        outs.append(pd.read_csv(out).drop(columns="symbol"))
+    pd.testing.assert_frame_equal(outs[0], outs[1])
+
+
+def test_the_http_api_forecast_of_a_long_history_equals_that_of_its_tail(random_tiny, googl):
+    pytest.importorskip("fastapi", reason="the server extra is not installed")
+    httpx = pytest.importorskip("httpx", reason="httpx (dev extra) is not installed")
+    from kronos.server import Limits, ServerSettings, create_app
+    from kronos.server.runner import serve_in_thread
+
+    limits = Limits(min_bars=16, max_bars=700, max_pred_len=64, max_sample_count=300, max_body_bytes=200_000)
+    app_ = create_app(random_tiny, model_name="t", settings=ServerSettings(limits=limits, api_key=None))
+
+    def bars(df: pd.DataFrame) -> list[dict]:
+        out = df[["timestamps", *PRICES, "volume"]].copy()
+        out["timestamps"] = out["timestamps"].map(lambda t: t.isoformat())
+        return out.to_dict("records")
+
+    body = {"pred_len": PRED_LEN, "sample_count": 8, "seed": 5}
+    with serve_in_thread(app_) as url, httpx.Client(base_url=url, timeout=120) as client:
+        full = client.post("/v1/forecast", json={**body, "bars": bars(googl)}).json()
+        tail = client.post("/v1/forecast", json={**body, "bars": bars(_tail(googl, 256 - PRED_LEN))}).json()
+    assert full["bars_used"] == tail["bars_used"] == 256 - PRED_LEN
+    assert full["quantiles"] == tail["quantiles"] and full["mean"] == tail["mean"]
+
+
+@pytest.mark.parametrize("sample", ["googl", "eurusd"])
+def test_shipped_model_bars_are_consistent_on_real_series(sample):
+    predictor = KronosPredictor.from_pretrained("kronos-open")
+    df = load_sample(sample)
+    fc = predictor.forecast(df, df["timestamps"], _future(df, 12), 12, sample_count=40, seed=0)
+    assert_consistent(fc.paths)
+    assert 0.0 <= fc.info["repaired_bars"] < 1.0
+    mean = fc.mean()
+    assert (mean["low"] <= mean[["open", "close"]].min(axis=1)).all()
+    assert (mean["high"] >= mean[["open", "close"]].max(axis=1)).all()
+
+
+def test_bars_are_consistent_on_adversarial_series(random_tiny, googl):
+    # a random model samples arbitrary bars; the history jumps by 50x and back, with zero volumes
+    df = _tail(googl, 200).copy()
+    df.loc[100:120, PRICES] *= 50.0
+    df.loc[130:150, "volume"] = 0.0
+    fc = random_tiny.forecast(df, df["timestamps"], _future(df), PRED_LEN, sample_count=64, seed=3)
+    assert_consistent(fc.paths)
+    assert fc.info["repaired_bars"] > 0  # the random model's bars needed it, and the share says so
+    calibrated = random_tiny.forecast(
+        _tail(googl, 600), googl["timestamps"], _future(googl), PRED_LEN, sample_count=16, seed=3, calibrate=True
+    )
+    assert_consistent(calibrated.paths)
+
+
+def test_repair_bars_moves_only_high_low_and_negative_volumes():
+    bars = np.array(
+        [
+            [10.0, 12.0, 9.0, 11.0, 5.0, 50.0],  # valid: untouched
+            [10.0, 9.5, 10.5, 11.0, -1.0, 3.0],  # high below both, low above both, negative volume
+            [10.0, 10.5, 8.0, 11.0, 2.0, -4.0],  # high below close, negative amount
+        ]
+    )
+    fixed, share = repair_bars(bars)
+    np.testing.assert_array_equal(fixed[0], bars[0])
+    np.testing.assert_array_equal(fixed[1], [10.0, 11.0, 10.0, 11.0, 0.0, 3.0])
+    np.testing.assert_array_equal(fixed[2], [10.0, 11.0, 8.0, 11.0, 2.0, 0.0])
+    assert share == pytest.approx(2 / 3)
+    np.testing.assert_array_equal(fixed[:, [0, 3]], bars[:, [0, 3]])
+
+
+@pytest.mark.parametrize("k", [1e-30, 1e-24, 1e-12, 1e12, 1e24, 1e30])
+def test_forecasts_are_the_same_up_to_the_scale_from_1e_minus_30_to_1e30(random_tiny, k):
+    df = _tail(load_sample("eurusd"), 200)
+    df["volume"] = df["volume"] / 1e6  # the derived amount (volume x price) stays within float32 at 1e30
+    fut = _future(df)
+    base = random_tiny.forecast(df, df["timestamps"], fut, PRED_LEN, sample_count=8, seed=6).paths
+    scaled = df.assign(**{c: df[c] * k for c in PRICES})
+    out = random_tiny.forecast(scaled, scaled["timestamps"], fut, PRED_LEN, sample_count=8, seed=6).paths
+    np.testing.assert_allclose(out[..., :4], k * base[..., :4], rtol=1e-3)
+    np.testing.assert_allclose(out[..., 4], base[..., 4], rtol=1e-3)
+
+
+def test_prices_below_the_floor_are_refused_by_name(random_tiny):
+    df = _tail(load_sample("eurusd"), 100)
+    df[PRICES] = df[PRICES] * 1e-31
+    with pytest.raises(InputError, match=r"column 'open' .* below the price floor 1e-30"):
+        random_tiny.forecast(df, df["timestamps"], _future(df), PRED_LEN, sample_count=2, seed=0)
+
+
+def test_predict_keeps_the_original_numbers_but_warns_on_a_history_longer_than_the_context(random_tiny, googl):
+    fut = _future(googl)
+    with pytest.warns(UserWarning, match=r"normalises all 600 history bars.*last 256"):
+        random_tiny.predict(googl, googl["timestamps"], fut, PRED_LEN, sample_count=1, seed=0, verbose=False)
+    short = _tail(googl, 200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        random_tiny.predict(short, short["timestamps"], fut, PRED_LEN, sample_count=1, seed=0, verbose=False)
