@@ -12,7 +12,8 @@ from kronos import InputError
 from kronos.bars.calendars import future_timestamps
 from kronos.bars.samples import load_sample
 from kronos.forecasting.calibration import CalibrationOptions, forecast_scales, origin_forecasts, origin_layout
-from kronos.forecasting.conformal import apply_offsets, conformal_offsets, fit_conformal, interval_coverage, min_origins
+from kronos.forecasting.conformal import apply_offsets, conformal_offsets, fit_conformal
+from kronos.forecasting.scores import interval_coverage, min_origins
 from kronos.inference.options import SamplingOptions
 
 DEFAULT_LEVELS_80 = (0.1, 0.5, 0.9)
@@ -217,12 +218,12 @@ def test_seeded_calibration_is_the_same_alone_and_in_a_batch(tiny, bars):
     )
     alone = tiny.forecast(b, b["timestamps"], fut_b, 4, opts, seed=2, calibrate=cal)
     assert batch[1].is_calibrated and alone.is_calibrated
-    np.testing.assert_array_equal(batch[1].calibration.offsets, alone.calibration.offsets)
+    np.testing.assert_array_equal(batch[1].calibration.path_scales, alone.calibration.path_scales)
     np.testing.assert_array_equal(batch[1].paths, alone.paths)
     again = tiny.forecast(b, b["timestamps"], fut_b, 4, opts, seed=2, calibrate=cal)
     np.testing.assert_array_equal(again.paths, alone.paths)
     other = tiny.forecast(b, b["timestamps"], fut_b, 4, opts, seed=3, calibrate=cal)
-    assert not np.array_equal(other.calibration.offsets, alone.calibration.offsets)
+    assert not np.array_equal(other.calibration.path_scales, alone.calibration.path_scales)
 
 
 def test_calibration_options_are_validated_once_with_names():
@@ -234,3 +235,48 @@ def test_calibration_options_are_validated_once_with_names():
         CalibrationOptions(lookback=1)
     with pytest.raises(InputError, match="scale must be one of"):
         CalibrationOptions(scale="log")
+
+
+def test_path_scales_calibrate_the_80_percent_interval_and_keep_trajectories():
+    from kronos.forecasting.scores import apply_path_scales, fit_path_scales, spread_ratios
+
+    rng = np.random.default_rng(4)
+    n, paths, horizon = 400, 200, 5
+    # the model's paths are random walks twice too calm: realised returns have twice their spread
+    steps = rng.normal(0.0, 0.01, (n, paths, horizon))
+    pred = np.cumsum(steps, axis=-1)
+    y = np.cumsum(rng.normal(0.0, 0.02, (n, horizon)), axis=-1)
+    scales, ok = fit_path_scales(pred[:200], y[:200])
+    assert ok and np.all((scales > 1.6) & (scales < 2.5))  # about 2, one scale pooled over the steps
+    before = interval_coverage(pred[200:], y[200:], 0.8).mean()
+    after = interval_coverage(apply_path_scales(pred[200:], scales), y[200:], 0.8).mean()
+    assert before < 0.55 and 0.75 <= after <= 0.85
+    # the guarantee's mechanism: covered by the calibrated 80% interval exactly when the score is at most the scale
+    inside = interval_coverage(apply_path_scales(pred[:200], scales), y[:200], 0.8)
+    np.testing.assert_array_equal(inside, spread_ratios(pred[:200], y[:200]) <= scales + 1e-12)
+    # paths stay trajectories: same rank at every step, and their bar-to-bar moves scale with them
+    scaled = apply_path_scales(pred[:3], np.full(horizon, 2.0))
+    np.testing.assert_array_equal(np.argsort(scaled, axis=1), np.argsort(pred[:3], axis=1))
+    med = np.median(pred[:3], axis=1, keepdims=True)
+    np.testing.assert_allclose(scaled - med, 2.0 * (pred[:3] - med))
+
+
+def test_calibrated_forecasts_keep_each_path_a_trajectory(tiny, bars):
+    """The scale method moves every path's return around the median path by one factor at every step, so each path
+    keeps its own moves (scaled); offsets re-sort every step by level, so a path's moves change from step to step."""
+    fut = future_timestamps(bars["timestamps"], 4)
+    opts = SamplingOptions(sample_count=32)
+    spread = {}
+    for method in ("scale", "offsets"):
+        cal = CalibrationOptions(origins=9, stride=4, lookback=32, method=method)
+        fc = tiny.forecast(bars, bars["timestamps"], fut, 4, opts, seed=5, calibrate=cal)
+        assert fc.calibration.method == method
+        raw, calibrated = fc.uncalibrated().returns("close"), fc.returns("close")
+        dev_raw = raw - np.median(raw, axis=0)
+        dev_cal = calibrated - np.median(calibrated, axis=0)
+        big = np.abs(dev_raw) > 1e-4
+        ratio = dev_cal[big] / dev_raw[big]
+        spread[method] = float(np.std(ratio) / np.mean(np.abs(ratio)))
+        if method == "scale":
+            np.testing.assert_allclose(dev_cal, fc.calibration.path_scales[0] * dev_raw, atol=1e-12)
+    assert spread["scale"] < 1e-6 < 0.1 < spread["offsets"]

@@ -36,15 +36,9 @@ import pandas as pd
 from kronos.bars.preprocessing import prepare_features, validate_timestamps
 from kronos.core.errors import InputError
 from kronos.core.validation import integer, one_of, positive_int
-from kronos.forecasting.conformal import (
-    DEFAULT_LEVELS,
-    SCALES,
-    ConformalCalibration,
-    fit_conformal,
-    history_scale,
-    min_origins,
-)
+from kronos.forecasting.conformal import DEFAULT_LEVELS, METHODS, SCALES, ConformalCalibration, fit_conformal
 from kronos.forecasting.forecast import Forecast
+from kronos.forecasting.scores import history_scale, min_origins
 from kronos.inference.options import derive_seed
 from kronos.model.config import DEFAULT_MAX_CONTEXT
 
@@ -91,7 +85,9 @@ class CalibrationOptions:
         lookback: bars each origin (and the forecast itself) is made from (None: as many as fit, at most
             ``max_context``).
         sample_count: paths per origin (None: the forecast's own ``sample_count``).
-        scale: ``"history"`` (scores normalised by the origin's recent volatility) or ``"none"``.
+        method: ``"scale"`` (default: one conformal scale per horizon step of each path's return around the
+            median; paths stay trajectories) or ``"offsets"`` (per-level offsets, paths re-sorted per step).
+        scale: for ``"offsets"``: ``"history"`` (scores normalised by the origin's recent volatility) or ``"none"``.
         max_rows: at most this many paths per forecast call when series share no seeds.
     """
 
@@ -99,6 +95,7 @@ class CalibrationOptions:
     stride: int | None = None
     lookback: int | None = None
     sample_count: int | None = None
+    method: str = "scale"
     scale: str = "history"
     max_rows: int = 2048
 
@@ -106,6 +103,7 @@ class CalibrationOptions:
         _check_layout(self.origins, self.stride, self.lookback)
         if self.sample_count is not None:
             positive_int("sample_count", self.sample_count)
+        one_of("method", self.method, METHODS)
         one_of("scale", self.scale, SCALES)
         positive_int("max_rows", self.max_rows)
 
@@ -229,6 +227,7 @@ def calibrate_forecasts(
     seeds: Sequence[int] | None = None,
     levels: Sequence[float] = DEFAULT_LEVELS,
     settings: dict[str, Any] | None = None,
+    window: int | None = None,
 ) -> list[ConformalCalibration]:
     """Calibrate one :class:`ConformalCalibration` per series from rolling origins inside its history.
 
@@ -236,7 +235,8 @@ def calibrate_forecasts(
     ``sample_count`` says how many paths it draws, for chunking and the record) of the bars up to it.
     ``seeds`` (one per series): origin seeds derive from the series' seed (:func:`origin_seed`), so a
     series calibrates the same alone or in any batch. Cost: ``origins x sample_count`` paths of
-    ``pred_len`` steps per series. ``settings`` are recorded in each calibration (e.g. ``T``).
+    ``pred_len`` steps per series. ``settings`` are recorded in each calibration (e.g. ``T``). ``window``
+    is the forecast's own lookback, the longest an origin's default lookback may be.
     """
     opts = CalibrationOptions() if options is None else options
     if seeds is not None and len(seeds) != len(df_list):
@@ -245,7 +245,7 @@ def calibrate_forecasts(
     out = []
     for s, (df, xt) in enumerate(zip(df_list, x_timestamp_list)):
         label = None if len(df_list) == 1 else f"series {s}"
-        origins, lb, st = opts.layout(len(df), pred_len, max_context)
+        origins, lb, st = opts.layout(len(df), pred_len, max_context, window)
         forecasts, realized = origin_forecasts(
             forecast_fn,
             df,
@@ -258,6 +258,7 @@ def calibrate_forecasts(
             label=label,
         )
         record: dict[str, Any] = {"lookback": lb, "stride": st, "sample_count": sample_count, "pred_len": pred_len}
+        record["method"] = opts.method
         record.update(settings or {})
         x_idx = validate_timestamps(xt, name="x_timestamp", expected_len=len(df), label=label)
         out.append(
@@ -267,7 +268,8 @@ def calibrate_forecasts(
                 levels=levels,
                 origins=x_idx[origins],
                 settings=record,
-                scales=forecast_scales(forecasts) if opts.scale == "history" else None,
+                scales=forecast_scales(forecasts) if opts.scale == "history" and opts.method == "offsets" else None,
+                method=opts.method,
             )
         )
     return out

@@ -36,7 +36,6 @@ type, so ``Forecast`` can name the record without an import circle.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, TypeVar
@@ -46,6 +45,13 @@ import pandas as pd
 
 from kronos.bars.preprocessing import PRICE_COLS
 from kronos.core.errors import InputError
+from kronos.forecasting.scores import (
+    apply_path_scales,
+    fit_path_scales,
+    history_scale,
+    interval_coverage,
+    order_index,
+)
 
 __all__ = [
     "DEFAULT_LEVELS",
@@ -56,9 +62,7 @@ __all__ = [
     "apply_offsets",
     "conformal_offsets",
     "fit_conformal",
-    "history_scale",
-    "interval_coverage",
-    "min_origins",
+    "METHODS",
 ]
 
 #: Quantile levels the offsets are fitted at; every central interval of 50/60/70/80/90/95/96% has
@@ -90,8 +94,11 @@ DEFAULT_LEVELS: tuple[float, ...] = (
 )
 #: Central interval levels whose coverage is measured and reported.
 REPORT_LEVELS: tuple[float, ...] = (0.5, 0.8, 0.9)
-#: How scores are normalised: by the origin's recent return volatility, or not at all.
+#: How scores are normalised: by the origin's recent return volatility, or not at all (``"offsets"`` method).
 SCALES: tuple[str, ...] = ("history", "none")
+#: How paths are corrected: one scale per step around the median (paths stay trajectories; see
+#: :mod:`kronos.forecasting.scores`), or per-level offsets with the paths re-sorted at every step.
+METHODS: tuple[str, ...] = ("scale", "offsets")
 
 
 class PathForecast(Protocol):
@@ -121,46 +128,6 @@ class PathForecast(Protocol):
 
 
 ForecastT = TypeVar("ForecastT", bound=PathForecast)
-
-
-def min_origins(level: float) -> int:
-    """Fewest calibration origins for which a central ``level`` interval is guaranteed.
-
-    Each end is a one-sided conformal quantile at ``(1 + level) / 2``, which exists once
-    ``ceil((n + 1) (1 + level) / 2) <= n``: 9 origins for 80%, 19 for 90%, 39 for 95%.
-    """
-    if not 0.0 < level < 1.0:
-        raise InputError(f"interval level must be in (0, 1), got {level}")
-    upper = (1.0 + level) / 2.0
-    n = 1
-    while math.ceil((n + 1) * upper - 1e-9) > n:
-        n += 1
-    return n
-
-
-def _order_index(n: int, q: float) -> tuple[int, bool]:
-    """0-based order statistic of ``n`` scores for a one-sided level ``q``, and whether it exists."""
-    k = math.ceil((n + 1) * q - 1e-9) if q >= 0.5 else math.floor((n + 1) * q + 1e-9)
-    if k > n:
-        return n - 1, False
-    if k < 1:
-        return 0, False
-    return k - 1, True
-
-
-def history_scale(close: np.ndarray) -> float:
-    """Scale of an origin known at forecast time: the std (ddof 0) of its one-bar close returns.
-
-    Scores divided by it are comparable between calm and volatile stretches, so offsets fitted in
-    one regime widen or narrow with the next (normalised conformal prediction). Floored at 1e-8.
-    """
-    c = np.asarray(close, dtype=np.float64)
-    if len(c) < 3:
-        raise InputError(f"scale='history' needs at least 3 bars of history, got {len(c)}")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r = c[1:] / c[:-1] - 1.0
-    r = r[np.isfinite(r)]
-    return max(float(np.std(r)) if len(r) else 0.0, 1e-8)
 
 
 def conformal_offsets(
@@ -194,7 +161,7 @@ def conformal_offsets(
     div = np.ones(y.shape[0]) if scales is None else np.asarray(scales, dtype=np.float64)
     scores = np.sort((y[None] - qhat) / div[None, :, None], axis=1)  # sorted over origins
     n = y.shape[0]
-    picks = [_order_index(n, float(q)) for q in lv]
+    picks = [order_index(n, float(q)) for q in lv]
     offsets = np.stack([scores[j, k] for j, (k, _) in enumerate(picks)], axis=-1)  # (H, L)
     return offsets, np.array([ok for _, ok in picks], dtype=bool)
 
@@ -232,14 +199,6 @@ def apply_offsets(
     return out.reshape(r.shape)
 
 
-def interval_coverage(returns: np.ndarray, realized: np.ndarray, level: float) -> np.ndarray:
-    """Whether each realised return lies in the central ``level`` interval of its paths: ``(n, horizon)`` booleans."""
-    alpha = (1.0 - level) / 2.0
-    lo, hi = np.quantile(np.asarray(returns, dtype=np.float64), [alpha, 1.0 - alpha], axis=-2)
-    y = np.asarray(realized, dtype=np.float64)
-    return (y >= lo) & (y <= hi)
-
-
 @dataclass
 class ConformalCalibration:
     """Fitted per-horizon conformal offsets on close returns, with the coverage they were measured at.
@@ -256,6 +215,9 @@ class ConformalCalibration:
         settings: how the origins were made (lookback, stride, sample count, ...).
         scale: ``"history"`` (offsets are in units of the origin's recent return volatility, see
             :func:`history_scale`) or ``"none"`` (offsets are plain returns).
+        method: ``"scale"`` (``path_scales`` around the median per step; ``offsets`` are zero) or
+            ``"offsets"`` (per-level offsets, paths re-sorted per step).
+        path_scales: ``(horizon,)`` spread multipliers of the ``"scale"`` method.
     """
 
     levels: np.ndarray
@@ -266,6 +228,8 @@ class ConformalCalibration:
     coverage: pd.DataFrame
     settings: dict[str, Any] = field(default_factory=dict)
     scale: str = "history"
+    method: str = "offsets"
+    path_scales: np.ndarray | None = None
 
     def origin_scale(self, forecast: PathForecast) -> float:
         """The multiplier of the offsets for this forecast (1 when ``scale="none"``)."""
@@ -299,7 +263,12 @@ class ConformalCalibration:
             raise InputError("this forecast is already calibrated; apply the calibration to its uncalibrated() form")
         raw = forecast.paths
         returns = forecast.returns("close")
-        new_returns = apply_offsets(returns, self.levels, self.offsets[: forecast.horizon], self.origin_scale(forecast))
+        if self.method == "scale" and self.path_scales is not None:
+            new_returns = apply_path_scales(returns, self.path_scales)
+        else:
+            new_returns = apply_offsets(
+                returns, self.levels, self.offsets[: forecast.horizon], self.origin_scale(forecast)
+            )
         shift = (new_returns - returns) * forecast.last_close
         paths = raw.copy()
         for name in PRICE_COLS:
@@ -307,7 +276,11 @@ class ConformalCalibration:
                 paths[:, :, forecast.columns.index(name)] += shift
         info = dict(forecast.info)
         info["calibration"] = {
-            "method": "split-conformal on close returns, per horizon step",
+            "method": (
+                "split-conformal scale of each path's close return around the median, per horizon step"
+                if self.method == "scale"
+                else "split-conformal offsets on close returns, per horizon step and level"
+            ),
             "scale": self.scale,
             "n_origins": self.n_origins,
             **self.settings,
@@ -325,6 +298,8 @@ class ConformalCalibration:
             "coverage": {k: {str(q): v for q, v in row.items()} for k, row in self.coverage_summary().iterrows()},
             "settings": dict(self.settings),
             "scale": self.scale,
+            "method": self.method,
+            "path_scales": None if self.path_scales is None else self.path_scales.tolist(),
         }
 
 
@@ -342,6 +317,7 @@ def fit_conformal(
     scales: np.ndarray | None = None,
     origins: pd.DatetimeIndex | None = None,
     settings: dict[str, Any] | None = None,
+    method: str = "offsets",
 ) -> ConformalCalibration:
     """Fit offsets on origin returns and measure coverage before, after (in-sample) and cross-fitted.
 
@@ -354,7 +330,10 @@ def fit_conformal(
             because neighbouring origins are correlated).
         scales: per-origin scales known at forecast time (:func:`history_scale`), or None for plain
             return offsets. The result's ``scale`` is ``"history"`` or ``"none"`` accordingly.
+        method: ``"offsets"`` or ``"scale"`` (see :mod:`kronos.forecasting.scores`; ``scales`` is then unused).
     """
+    if method not in METHODS:
+        raise InputError(f"method must be one of {list(METHODS)}, got {method!r}")
     lv = np.asarray(levels, dtype=np.float64)
     if lv.ndim != 1 or len(lv) < 2 or np.any(np.diff(lv) <= 0) or lv[0] <= 0 or lv[-1] >= 1:
         raise InputError(f"levels must be increasing and inside (0, 1), got {list(levels)}")
@@ -364,13 +343,22 @@ def fit_conformal(
     sc = np.ones(n) if scales is None else np.asarray(scales, dtype=np.float64).reshape(-1)
     if len(sc) != n or not np.all(sc > 0):
         raise InputError(f"scales must be {n} positive numbers, one per origin")
-    offsets, guaranteed = conformal_offsets(pred, y, lv, sc)
-    calibrated = apply_offsets(pred, lv, offsets, sc)
+    path_scales = None
+    if method == "scale":
+        path_scales, ok = fit_path_scales(pred, y)
+        offsets, guaranteed = np.zeros((horizon, len(lv))), np.full(len(lv), ok)
+        calibrated = apply_path_scales(pred, path_scales)
+    else:
+        offsets, guaranteed = conformal_offsets(pred, y, lv, sc)
+        calibrated = apply_offsets(pred, lv, offsets, sc)
     cv = np.empty_like(pred)
     for block in _folds(n, max(2, min(folds, n))):
         rest = np.setdiff1d(np.arange(n), block)
-        off_cv, _ = conformal_offsets(pred[rest], y[rest], lv, sc[rest])
-        cv[block] = apply_offsets(pred[block], lv, off_cv, sc[block])
+        if method == "scale":
+            cv[block] = apply_path_scales(pred[block], fit_path_scales(pred[rest], y[rest])[0])
+        else:
+            off_cv, _ = conformal_offsets(pred[rest], y[rest], lv, sc[rest])
+            cv[block] = apply_offsets(pred[block], lv, off_cv, sc[block])
     cols: dict[str, np.ndarray] = {}
     for kind, paths in (("before", pred), ("after", calibrated), ("after_cv", cv)):
         for level in report_levels:
@@ -384,5 +372,7 @@ def fit_conformal(
         origins=pd.DatetimeIndex([] if origins is None else origins),
         coverage=coverage,
         settings=dict(settings or {}),
-        scale="none" if scales is None else "history",
+        scale="none" if scales is None or method == "scale" else "history",
+        method=method,
+        path_scales=path_scales,
     )

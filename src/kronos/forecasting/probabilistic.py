@@ -185,6 +185,7 @@ class ProbabilisticApi(SeriesSampler):
             sample_count=cal_opts.sample_count,
             seeds=seeds,
             settings={k: v for k, v in opts.info().items() if k != "sample_count"},
+            window=window,
         )
         return [c.apply(fc) for c, fc in zip(calibrations, forecasts)]
 
