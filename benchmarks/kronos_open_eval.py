@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 GROUPS = {"daily": ("daily",), "hourly": ("1h", "4h"), "intraday": ("1min", "5min")}
 PANEL_SYMBOLS = 4  # symbols taken from each daily panel
-COLUMNS = ["forecaster", "n", "crps_ret", "mae_ret", "dir_acc", "cov80", "rv_mae", "pit_ks"]
+COLUMNS = ["forecaster", "n", "crps_ret", "mae_ret", "dir_acc", "cov80", "rv_mae", "pit_ks", "brier"]
 
 
 def choose_series(manifest: pd.DataFrame, freqs: tuple[str, ...], per_group: int, min_rows: int) -> list[str]:

@@ -1,6 +1,6 @@
 """The run behind ``kronos evaluate``: rolling forecasts of every forecaster, scored, then a report folder.
 
-Files: ``forecasts.parquet``, ``metrics.csv``, ``pit_histogram.csv``, ``summary.md``, the plots and
+Files: ``forecasts.parquet``, ``metrics.csv``, ``pit_histogram.csv``, ``reliability.csv``, ``summary.md``, the plots and
 ``report.html``; on panels also the cross-sectional IC. Written through :func:`kronos.evaluation.common.staging`,
 so a failed run leaves an earlier report intact.
 """
@@ -23,7 +23,7 @@ from kronos.evaluation.common import MIN_IC_NAMES, settings_table, split_names, 
 from kronos.evaluation.crosssection import ic_summary, information_coefficient, make_signals, realised_returns
 from kronos.evaluation.data import read_series
 from kronos.evaluation.forecasters import parse_forecaster_spec
-from kronos.evaluation.metrics import compute_metrics, pit_histogram
+from kronos.evaluation.metrics import compute_metrics, pit_histogram, reliability_table
 from kronos.evaluation.origins import RollingConfig
 from kronos.evaluation.rolling import RollingResult, rolling_evaluate
 
@@ -76,9 +76,11 @@ def run_evaluation(
 ) -> EvaluationOutput:
     """Evaluate forecasters on the series under ``data`` and write the report folder.
 
-    Files: ``forecasts.parquet`` (one row per forecaster, series, origin, step), ``metrics.csv``,
-    ``pit_histogram.csv``, ``summary.md``, ``horizon.png``, ``calibration.png``, ``example.png``, ``report.html``; on
-    panels also ``ic.csv``, ``ic_daily.csv`` and ``ic.png``; ``errors.csv`` when forecasts failed.
+    Files: ``forecasts.parquet`` (one row per forecaster, series, origin, step, with the stated ``prob_up``),
+    ``metrics.csv`` (with the Brier score of ``prob_up``), ``pit_histogram.csv``, ``reliability.csv`` (stated
+    ``prob_up`` in bins against how often the close rose), ``summary.md``, ``horizon.png``, ``calibration.png``,
+    ``example.png``, ``report.html``; on panels also ``ic.csv``, ``ic_daily.csv`` and ``ic.png``; ``errors.csv``
+    when forecasts failed.
     """
     names = split_names(forecasters)
     if not names:
@@ -122,6 +124,8 @@ def run_evaluation(
         atomic_write(stage / "forecasts.parquet", lambda p: forecasts_out.to_parquet(p, index=False))
         atomic_write(stage / "metrics.csv", metrics.to_csv(index=False))
         atomic_write(stage / "pit_histogram.csv", _pit_table(result.forecasts).to_csv(index=False))
+        reliability = reliability_table(result.forecasts)
+        atomic_write(stage / "reliability.csv", reliability.to_csv(index=False))
         if len(result.errors):
             atomic_write(stage / "errors.csv", result.errors.to_csv(index=False))
         if ic is not None and ic_daily is not None:
@@ -154,6 +158,13 @@ def run_evaluation(
                 "",
             ]
         md += [
+            "## Is P(up) reliable?",
+            "",
+            "Stated probability that the close ends above the last close, in bins, against how often it did "
+            "(`brier` in the table above: 0.25 is a coin).",
+            "",
+            report.markdown_table(reliability),
+            "",
             "## CRPS / last close per series",
             "",
             report.markdown_table(pivot),

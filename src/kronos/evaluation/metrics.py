@@ -25,6 +25,9 @@ Metric definitions (``r = y / last_close - 1`` is the simple return from the ori
   one-bar log returns up to the step, against the realised one; for all-step rows, measured at
   the last step (the whole horizon).
 * ``rel_mae_ret``: ``mae_ret`` divided by persistence's on the same rows (< 1 beats persistence).
+* ``brier``: Brier score of the stated ``prob_up`` (share of paths whose close ends above the last close)
+  against whether the close did end above it (0 perfect; 0.25 a coin that always says 0.5).
+  :func:`reliability_table` bins the stated ``prob_up`` and gives how often the close rose in each bin.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ __all__ = [
     "interval_columns",
     "pit_histogram",
     "quantile_column",
+    "reliability_table",
     "score_paths",
 ]
 
@@ -75,7 +79,8 @@ def score_paths(
 
     Returns arrays of length ``horizon``: ``y_pred`` (mean), ``y_median``, one column per quantile,
     ``crps``, ``pit`` (mid-rank probability integral transform: share of paths below the truth,
-    ties counted half), ``rv_pred`` and ``rv_true`` (cumulative realised volatility of log returns).
+    ties counted half), ``prob_up`` (share of paths whose close ends above ``last_close``, as
+    ``Forecast.prob_up``), ``rv_pred`` and ``rv_true`` (cumulative realised volatility of log returns).
     """
     paths = np.asarray(close_paths, dtype=np.float64)
     truth = np.asarray(y_true, dtype=np.float64)
@@ -92,6 +97,7 @@ def score_paths(
     below = (paths < truth).mean(axis=0)
     equal = (paths == truth).mean(axis=0)
     out["pit"] = below + 0.5 * equal
+    out["prob_up"] = (paths > last_close).mean(axis=0)
     base = np.log(last_close)
     # a model may sample non-positive prices; floor them so their (huge) returns count against it
     floor = 1e-9 * abs(last_close)
@@ -126,6 +132,8 @@ def _row_terms(df: pd.DataFrame, levels: Iterable[float]) -> pd.DataFrame:
         },
         index=df.index,
     )
+    if "prob_up" in df:
+        terms["brier"] = (df["prob_up"] - (df["y_true"] > df["last_close"]).astype(float)) ** 2
     for level in levels:
         lo, hi = interval_columns(level)
         tag = round(level * 100)
@@ -148,6 +156,8 @@ def _aggregate(df: pd.DataFrame, terms: pd.DataFrame, keys: list[str], last_step
     out["dir_acc"] = means["hit"]
     out["crps"] = means["crps"]
     out["crps_ret"] = means["crps_ret"]
+    if "brier" in means:
+        out["brier"] = means["brier"]
     for col in terms.columns:
         if col.startswith(("cov", "width")):
             out[col] = means[col]
@@ -207,6 +217,28 @@ def compute_metrics(forecasts: pd.DataFrame, levels: Sequence[float] = INTERVAL_
         with np.errstate(divide="ignore", invalid="ignore"):  # a series that never moved: undefined
             table["rel_mae_ret"] = np.where(denom > 0, table["mae_ret"].to_numpy() / denom, np.nan)
     return table
+
+
+def reliability_table(forecasts: pd.DataFrame, bins: int = 10) -> pd.DataFrame:
+    """Per forecaster, the stated ``prob_up`` in ``bins`` equal bins of [0, 1] against how often the close rose.
+
+    Columns: ``forecaster``, ``bin`` (``"0.7-0.8"``), ``n`` (rows), ``stated`` (mean stated probability) and
+    ``observed`` (share of rows whose close ended above the last close). A reliable forecaster has ``observed``
+    close to ``stated`` in every bin with many rows.
+    """
+    if "prob_up" not in forecasts:
+        raise ValueError("reliability_table: the forecasts table has no prob_up column")
+    df = forecasts[["forecaster", "prob_up", "y_true", "last_close"]].dropna()
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(df["prob_up"].to_numpy(), edges[1:-1], right=False), 0, bins - 1)
+    labels = np.array([f"{edges[i]:.1f}-{edges[i + 1]:.1f}" for i in range(bins)])
+    up = (df["y_true"] > df["last_close"]).astype(float)
+    grouped = pd.DataFrame(
+        {"forecaster": df["forecaster"], "bin": labels[which], "stated": df["prob_up"], "observed": up}
+    ).groupby(["forecaster", "bin"], sort=True)
+    out = grouped.mean()
+    out.insert(0, "n", grouped.size())
+    return out.reset_index()
 
 
 def pit_histogram(pit: np.ndarray | pd.Series, bins: int = 10) -> np.ndarray:
