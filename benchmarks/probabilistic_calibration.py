@@ -5,7 +5,8 @@ calibrate (exactly what ``forecast(calibrate=True)`` does inside a history), the
 origins, strictly later and never seen by the calibration, measure the empirical coverage of the
 central 80% close interval of the raw model and of the calibrated forecast.
 
-    python benchmarks/probabilistic_calibration.py                  # kronos_tiny fixture model
+    python benchmarks/probabilistic_calibration.py                  # kronos_tiny fixture model, method "scale"
+    python benchmarks/probabilistic_calibration.py --method offsets # the per-level offsets
     python benchmarks/probabilistic_calibration.py --model NeoQuasar/Kronos-small --lookback 256
 
 The default model has random weights, which is exactly where calibration must earn its keep.
@@ -49,6 +50,7 @@ def study(
     stride: int,
     samples: int,
     scale: str,
+    method: str = "scale",
     level: float = 0.8,
     seed: int = 0,
 ) -> dict[str, float]:
@@ -67,8 +69,8 @@ def study(
         lookback,
         per_call=max(1, 2048 // samples),
     )
-    scales = forecast_scales(fcs[:n_cal]) if scale == "history" else None
-    cal = fit_conformal(np.stack([fc.returns() for fc in fcs[:n_cal]]), realized[:n_cal], scales=scales)
+    scales = forecast_scales(fcs[:n_cal]) if scale == "history" and method == "offsets" else None
+    cal = fit_conformal(np.stack([fc.returns() for fc in fcs[:n_cal]]), realized[:n_cal], scales=scales, method=method)
     before, after = [], []
     for fc, y in zip(fcs[n_cal:], realized[n_cal:]):
         for f, out in ((fc, before), (cal.apply(fc), after)):
@@ -93,7 +95,8 @@ def main() -> None:
     ap.add_argument("--cal", type=int, default=30)
     ap.add_argument("--test", type=int, default=30)
     ap.add_argument("--samples", type=int, default=50)
-    ap.add_argument("--scale", default="history", choices=["history", "none"])
+    ap.add_argument("--method", default="scale", choices=["scale", "offsets"], help="calibration method")
+    ap.add_argument("--scale", default="history", choices=["history", "none"], help="offsets: score normalisation")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = ap.parse_args()
     if args.threads:
@@ -113,6 +116,7 @@ def main() -> None:
             stride=args.stride,
             samples=args.samples,
             scale=args.scale,
+            method=args.method,
         )
         print(
             f"{name:15s} 80% coverage on {args.test} held-out origins: raw {rows[name]['before']:.3f} -> "

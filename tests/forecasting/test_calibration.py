@@ -38,7 +38,7 @@ def _overconfident(rng, n, paths=60, horizon=3, bias=0.5):
 def test_conformal_offsets_restore_coverage_on_fresh_draws():
     rng = np.random.default_rng(0)
     pred, y = _overconfident(rng, 200)
-    cal = fit_conformal(pred, y)
+    cal = fit_conformal(pred, y, method="offsets")
     before = interval_coverage(pred, y, 0.8).mean()
     test_pred, test_y = _overconfident(rng, 2000)
     after = interval_coverage(apply_offsets(test_pred, cal.levels, cal.offsets), test_y, 0.8).mean()
@@ -55,8 +55,8 @@ def test_scaled_scores_adapt_to_the_volatility_regime():
     scale = np.exp(rng.uniform(-1, 1, n))  # known at forecast time, multiplies the outcome spread
     pred = 0.2 * rng.standard_normal((n, paths, h))
     y = scale[:, None] * rng.standard_normal((n, h))
-    plain = fit_conformal(pred[:150], y[:150])
-    scaled = fit_conformal(pred[:150], y[:150], scales=scale[:150])
+    plain = fit_conformal(pred[:150], y[:150], method="offsets")
+    scaled = fit_conformal(pred[:150], y[:150], scales=scale[:150], method="offsets")
     calm = scale[150:] < 0.6
     cov_plain = interval_coverage(apply_offsets(pred[150:], plain.levels, plain.offsets), y[150:], 0.8)
     cov_scaled = interval_coverage(apply_offsets(pred[150:], scaled.levels, scaled.offsets, scale[150:]), y[150:], 0.8)
@@ -129,10 +129,10 @@ def test_forecast_calibrate_end_to_end(predictor, eurusd):
     plain = predictor.forecast(hist.iloc[-lookback:], hist["timestamps"].iloc[-lookback:], fut, 6, sample_count=30)
     np.testing.assert_allclose(fc.raw_paths, plain.paths)
     np.testing.assert_allclose(fc.uncalibrated().paths, plain.paths)
-    # open/high/low/close of a bar move together; volume and amount do not move
-    shift = fc.paths - fc.raw_paths
-    np.testing.assert_allclose(shift[:, :, :4], np.repeat(shift[:, :, 3:4], 4, axis=2), atol=1e-12)
-    assert np.all(shift[:, :, 4:] == 0) and np.abs(shift).max() > 0
+    # open/high/low/close of a bar move together (by one factor: prices stay positive); volume and amount do not move
+    factor = fc.paths[:, :, :4] / fc.raw_paths[:, :, :4]
+    np.testing.assert_allclose(factor, np.repeat(factor[:, :, 3:4], 4, axis=2), rtol=1e-12)
+    assert np.all(fc.paths[:, :, 4:] == fc.raw_paths[:, :, 4:]) and np.abs(factor - 1).max() > 0
     # still a distribution: monotone quantiles, nested intervals, probabilities
     qs = fc.quantile([0.1, 0.25, 0.5, 0.75, 0.9])
     stacked = np.stack([q.to_numpy() for q in qs.values()])
@@ -184,7 +184,10 @@ def test_calibration_moves_held_out_coverage_toward_80_percent(predictor, shared
             predictor.forecast_fn(sample_count=30), frame, frame["timestamps"], pred_len, origins, lookback
         )
         cal = fit_conformal(
-            np.stack([f.returns() for f in fcs[:n_cal]]), realized[:n_cal], scales=forecast_scales(fcs[:n_cal])
+            np.stack([f.returns() for f in fcs[:n_cal]]),
+            realized[:n_cal],
+            scales=forecast_scales(fcs[:n_cal]),
+            method="offsets",
         )
         before, after = [], []
         for f, y in zip(fcs[n_cal:], realized[n_cal:]):
@@ -238,32 +241,39 @@ def test_calibration_options_are_validated_once_with_names():
 
 
 def test_path_scales_calibrate_the_80_percent_interval_and_keep_trajectories():
-    from kronos.forecasting.scores import apply_path_scales, fit_path_scales, spread_ratios
+    from kronos.forecasting.scores import apply_path_scales, fit_path_scales, path_centres, spread_ratios
 
     rng = np.random.default_rng(4)
     n, paths, horizon = 400, 200, 5
-    # the model's paths are random walks twice too calm: realised returns have twice their spread
-    steps = rng.normal(0.0, 0.01, (n, paths, horizon))
-    pred = np.cumsum(steps, axis=-1)
+    # the model's log-return paths are random walks twice too calm, and they lean up while the truth has no drift
+    pred = np.cumsum(rng.normal(0.002, 0.01, (n, paths, horizon)), axis=-1)
     y = np.cumsum(rng.normal(0.0, 0.02, (n, horizon)), axis=-1)
-    scales, ok = fit_path_scales(pred[:200], y[:200])
-    assert ok and np.all((scales > 1.6) & (scales < 2.5))  # about 2, one scale pooled over the steps
+    scales, shrink, ok = fit_path_scales(pred[:200], y[:200])
+    assert ok and np.all((scales > 1.5) & (scales < 2.6))  # about 2, one scale pooled over the steps
+    assert shrink < 0.5  # the stated P(up) carried little information: shrunk toward a coin
     before = interval_coverage(pred[200:], y[200:], 0.8).mean()
-    after = interval_coverage(apply_path_scales(pred[200:], scales), y[200:], 0.8).mean()
+    after = interval_coverage(apply_path_scales(pred[200:], scales, shrink), y[200:], 0.8).mean()
     assert before < 0.55 and 0.75 <= after <= 0.85
+    brier = lambda p, o: float(np.mean((p - o) ** 2))  # noqa: E731
+    rose = (y[200:] > 0).astype(float)
+    assert brier((apply_path_scales(pred[200:], scales, shrink) > 0).mean(axis=1), rose) < brier(
+        (pred[200:] > 0).mean(axis=1), rose
+    )
     # the guarantee's mechanism: covered by the calibrated 80% interval exactly when the score is at most the scale
-    inside = interval_coverage(apply_path_scales(pred[:200], scales), y[:200], 0.8)
-    np.testing.assert_array_equal(inside, spread_ratios(pred[:200], y[:200]) <= scales + 1e-12)
-    # paths stay trajectories: same rank at every step, and their bar-to-bar moves scale with them
-    scaled = apply_path_scales(pred[:3], np.full(horizon, 2.0))
-    np.testing.assert_array_equal(np.argsort(scaled, axis=1), np.argsort(pred[:3], axis=1))
-    med = np.median(pred[:3], axis=1, keepdims=True)
-    np.testing.assert_allclose(scaled - med, 2.0 * (pred[:3] - med))
+    inside = interval_coverage(apply_path_scales(pred[:200], scales, shrink), y[:200], 0.8)
+    score = spread_ratios(pred[:200], y[:200], path_centres(pred[:200], shrink))
+    clear = np.abs(score - scales) > 1e-9  # the order statistic itself sits on the edge, up to rounding
+    np.testing.assert_array_equal(inside[clear], (score <= scales)[clear])
+    # paths stay trajectories: same rank at every step, and their moves around the centre scale with them
+    calibrated = apply_path_scales(pred[:3], np.full(horizon, 2.0), shrink)
+    np.testing.assert_array_equal(np.argsort(calibrated, axis=1), np.argsort(pred[:3], axis=1))
+    centres = path_centres(pred[:3], shrink)[:, None, :]
+    np.testing.assert_allclose(calibrated, 2.0 * (pred[:3] - centres))
 
 
 def test_calibrated_forecasts_keep_each_path_a_trajectory(tiny, bars):
-    """The scale method moves every path's return around the median path by one factor at every step, so each path
-    keeps its own moves (scaled); offsets re-sort every step by level, so a path's moves change from step to step."""
+    """The scale method multiplies every path's moves (log returns, around the centre path) by one factor at every
+    step, so each path keeps its own moves; offsets re-sort every step by level, so a path's moves change."""
     fut = future_timestamps(bars["timestamps"], 4)
     opts = SamplingOptions(sample_count=32)
     spread = {}
@@ -271,12 +281,13 @@ def test_calibrated_forecasts_keep_each_path_a_trajectory(tiny, bars):
         cal = CalibrationOptions(origins=9, stride=4, lookback=32, method=method)
         fc = tiny.forecast(bars, bars["timestamps"], fut, 4, opts, seed=5, calibrate=cal)
         assert fc.calibration.method == method
-        raw, calibrated = fc.uncalibrated().returns("close"), fc.returns("close")
-        dev_raw = raw - np.median(raw, axis=0)
-        dev_cal = calibrated - np.median(calibrated, axis=0)
-        big = np.abs(dev_raw) > 1e-4
+        raw, calibrated = np.log(fc.uncalibrated().column("close")), np.log(fc.column("close"))
+        moves_raw, moves_cal = np.diff(raw, axis=1), np.diff(calibrated, axis=1)  # each path's bar-to-bar moves
+        dev_raw = moves_raw - np.median(moves_raw, axis=0)
+        dev_cal = moves_cal - np.median(moves_cal, axis=0)
+        big = np.abs(dev_raw) > 1e-5
         ratio = dev_cal[big] / dev_raw[big]
         spread[method] = float(np.std(ratio) / np.mean(np.abs(ratio)))
-        if method == "scale":
-            np.testing.assert_allclose(dev_cal, fc.calibration.path_scales[0] * dev_raw, atol=1e-12)
+        if method == "scale":  # one factor for every path and step
+            np.testing.assert_allclose(dev_cal, fc.calibration.path_scales[0] * dev_raw, atol=1e-9)
     assert spread["scale"] < 1e-6 < 0.1 < spread["offsets"]

@@ -1,4 +1,8 @@
-"""Split-conformal offsets per horizon step on close returns: the maths on arrays, and the fitted record.
+"""Split-conformal calibration of close returns: the ``"offsets"`` maths on arrays, and the fitted record.
+
+The record (:class:`ConformalCalibration`) holds either method: ``"scale"`` (the default; one scale of the
+paths around their median, paths stay trajectories: :mod:`kronos.forecasting.scores`) or ``"offsets"``
+(below: per-level offsets, paths re-sorted at every step).
 
 Why: sampled paths of a (mis-specified, under-trained or random) model give quantiles whose stated
 level rarely holds; an "80% interval" may cover 30% of outcomes. Conformal prediction corrects that
@@ -51,6 +55,7 @@ from kronos.forecasting.scores import (
     history_scale,
     interval_coverage,
     order_index,
+    to_log_returns,
 )
 
 __all__ = [
@@ -218,6 +223,7 @@ class ConformalCalibration:
         method: ``"scale"`` (``path_scales`` around the median per step; ``offsets`` are zero) or
             ``"offsets"`` (per-level offsets, paths re-sorted per step).
         path_scales: ``(horizon,)`` spread multipliers of the ``"scale"`` method.
+        prob_up_shrink: the ``"scale"`` method's shrinkage of the stated P(up) toward 1/2 (1: kept as stated).
     """
 
     levels: np.ndarray
@@ -230,6 +236,7 @@ class ConformalCalibration:
     scale: str = "history"
     method: str = "offsets"
     path_scales: np.ndarray | None = None
+    prob_up_shrink: float = 1.0
 
     def origin_scale(self, forecast: PathForecast) -> float:
         """The multiplier of the offsets for this forecast (1 when ``scale="none"``)."""
@@ -263,21 +270,22 @@ class ConformalCalibration:
             raise InputError("this forecast is already calibrated; apply the calibration to its uncalibrated() form")
         raw = forecast.paths
         returns = forecast.returns("close")
+        paths = raw.copy()
+        prices = [forecast.columns.index(name) for name in PRICE_COLS if name in forecast.columns]
         if self.method == "scale" and self.path_scales is not None:
-            new_returns = apply_path_scales(returns, self.path_scales)
+            # the whole bar moves by the close's factor: prices stay positive and bars stay valid
+            log_r = to_log_returns(returns)
+            factor = np.exp(apply_path_scales(log_r, self.path_scales, self.prob_up_shrink) - log_r)
+            paths[:, :, prices] *= factor[:, :, None]
         else:
             new_returns = apply_offsets(
                 returns, self.levels, self.offsets[: forecast.horizon], self.origin_scale(forecast)
             )
-        shift = (new_returns - returns) * forecast.last_close
-        paths = raw.copy()
-        for name in PRICE_COLS:
-            if name in forecast.columns:
-                paths[:, :, forecast.columns.index(name)] += shift
+            paths[:, :, prices] += ((new_returns - returns) * forecast.last_close)[:, :, None]
         info = dict(forecast.info)
         info["calibration"] = {
             "method": (
-                "split-conformal scale of each path's close return around the median, per horizon step"
+                "split-conformal scale of each path's close log return around a centre set by the calibrated P(up)"
                 if self.method == "scale"
                 else "split-conformal offsets on close returns, per horizon step and level"
             ),
@@ -300,6 +308,7 @@ class ConformalCalibration:
             "scale": self.scale,
             "method": self.method,
             "path_scales": None if self.path_scales is None else self.path_scales.tolist(),
+            "prob_up_shrink": self.prob_up_shrink,
         }
 
 
@@ -317,7 +326,7 @@ def fit_conformal(
     scales: np.ndarray | None = None,
     origins: pd.DatetimeIndex | None = None,
     settings: dict[str, Any] | None = None,
-    method: str = "offsets",
+    method: str = "scale",
 ) -> ConformalCalibration:
     """Fit offsets on origin returns and measure coverage before, after (in-sample) and cross-fitted.
 
@@ -330,7 +339,8 @@ def fit_conformal(
             because neighbouring origins are correlated).
         scales: per-origin scales known at forecast time (:func:`history_scale`), or None for plain
             return offsets. The result's ``scale`` is ``"history"`` or ``"none"`` accordingly.
-        method: ``"offsets"`` or ``"scale"`` (see :mod:`kronos.forecasting.scores`; ``scales`` is then unused).
+        method: ``"scale"`` (default, see :mod:`kronos.forecasting.scores`; ``scales`` is then unused) or
+            ``"offsets"``.
     """
     if method not in METHODS:
         raise InputError(f"method must be one of {list(METHODS)}, got {method!r}")
@@ -343,11 +353,12 @@ def fit_conformal(
     sc = np.ones(n) if scales is None else np.asarray(scales, dtype=np.float64).reshape(-1)
     if len(sc) != n or not np.all(sc > 0):
         raise InputError(f"scales must be {n} positive numbers, one per origin")
-    path_scales = None
+    path_scales, shrink = None, 1.0
     if method == "scale":
-        path_scales, ok = fit_path_scales(pred, y)
+        log_pred, log_y = to_log_returns(pred), to_log_returns(y)
+        path_scales, shrink, ok = fit_path_scales(log_pred, log_y)
         offsets, guaranteed = np.zeros((horizon, len(lv))), np.full(len(lv), ok)
-        calibrated = apply_path_scales(pred, path_scales)
+        calibrated = np.expm1(apply_path_scales(log_pred, path_scales, shrink))
     else:
         offsets, guaranteed = conformal_offsets(pred, y, lv, sc)
         calibrated = apply_offsets(pred, lv, offsets, sc)
@@ -355,7 +366,8 @@ def fit_conformal(
     for block in _folds(n, max(2, min(folds, n))):
         rest = np.setdiff1d(np.arange(n), block)
         if method == "scale":
-            cv[block] = apply_path_scales(pred[block], fit_path_scales(pred[rest], y[rest])[0])
+            cv_scales, cv_shrink, _ = fit_path_scales(log_pred[rest], log_y[rest])
+            cv[block] = np.expm1(apply_path_scales(log_pred[block], cv_scales, cv_shrink))
         else:
             off_cv, _ = conformal_offsets(pred[rest], y[rest], lv, sc[rest])
             cv[block] = apply_offsets(pred[block], lv, off_cv, sc[block])
@@ -375,4 +387,5 @@ def fit_conformal(
         scale="none" if scales is None or method == "scale" else "history",
         method=method,
         path_scales=path_scales,
+        prob_up_shrink=shrink,
     )

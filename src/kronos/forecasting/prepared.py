@@ -85,7 +85,6 @@ class Prepared:
     y_index: pd.DatetimeIndex
     history: pd.DataFrame
     last_close: float
-    bars_given: int = 0  # bars of history the caller passed; ``len(x)`` of them were used
 
 
 def series_uniforms(seed: int, sample_count: int, pred_len: int) -> torch.Tensor:
@@ -130,7 +129,6 @@ def prepare_series(
         y_index=y_idx,
         history=pd.DataFrame(x, columns=FEATURE_COLS, index=x_idx),
         last_close=float(x[-1, 3]),
-        bars_given=given,
     )
 
 

@@ -161,7 +161,8 @@ class ProbabilisticApi(SeriesSampler):
             )
         info = {**opts.info(), "max_context": self.max_context}
         forecasts = []
-        for p, z in zip(prepared, self._paths(prepared, pred_len, opts, seeds, generator, verbose)):
+        paths_z = self._paths(prepared, pred_len, opts, seeds, generator, verbose)
+        for p, z, given in zip(prepared, paths_z, [len(df) for df in df_list]):
             paths, repaired = repair_bars(p.norm.inverse(z.astype(np.float64)))
             forecasts.append(
                 Forecast(
@@ -169,7 +170,7 @@ class ProbabilisticApi(SeriesSampler):
                     timestamps=p.y_index,
                     last_close=p.last_close,
                     history=p.history,
-                    info={**info, "bars_given": p.bars_given, "bars_used": len(p.x), "repaired_bars": repaired},
+                    info={**info, "bars_given": given, "bars_used": len(p.x), "repaired_bars": repaired},
                 )
             )
         if cal is None:

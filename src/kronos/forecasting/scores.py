@@ -5,16 +5,22 @@ said) into a correction with a finite-sample coverage guarantee under exchangeab
 statistic and the coverage check are shared by both calibration methods of
 :class:`kronos.forecasting.conformal.ConformalCalibration`; this module also holds the ``"scale"`` method:
 
-**One scale of the paths around their median** (``method="scale"``, the default). At every origin and step
-``h`` the model's paths give a median ``m`` and an 80% interval ``[lo, hi]`` of close returns; the score is how
-far the realised return ``y`` went, in units of the interval's half on its side: ``(y - m) / (hi - m)`` above
-the median, ``(m - y) / (m - lo)`` below. The scale ``s`` is the ``ceil((N + 1) 0.8)``-th smallest of the
-``N = origins x steps`` scores, and a new forecast's paths become ``m[h] + s (r - m[h])``: every path keeps its
-identity and its rank at every step (nothing is re-sorted), and its moves around the median path are scaled by
-the same ``s`` at every step, so calibrated paths are trajectories with the model's own dynamics, widened or
-narrowed. ``y`` lies in the calibrated 80% interval exactly when its score is at most ``s``: the conformal
-guarantee, pooled over the steps (a scale per step, fitted on ``origins`` scores each, jitters from step to
-step and breaks the trajectories; the pooled one is the stable choice, measured in docs/probabilistic.md).
+**Centre and scale, in log returns** (``method="scale"``, the default). Two numbers per series, fitted on the
+calibration origins, turn the model's log-return paths ``l`` (from the last close) into ``s (l - c)``:
+
+* the centre ``c`` (per step) is the paths' own quantile at ``1 - p'``, where ``p' = 1/2 + k (p - 1/2)`` is the
+  model's stated P(up) ``p`` shrunk toward a coin by ``k`` in [0, 1], the least-squares (Brier) fit of the
+  outcomes on the origins; so the calibrated paths end above the last close with probability ``p'``;
+* the scale ``s`` widens or narrows the paths around that centre: at every origin and step the score is how far
+  the realised log return ``y`` went from the centre, in units of the 80% interval's part on its side
+  (``y / (q90 - c)`` above, ``-y / (c - q10)`` below), and ``s`` is the ``ceil((N + 1) 0.8)``-th smallest of the
+  ``N = origins x steps`` scores. ``y`` lies in the calibrated 80% interval exactly when its score is at most
+  ``s``: the conformal guarantee, pooled over the steps.
+
+Every path keeps its identity, its rank and its own moves (scaled by ``s``) at every step: nothing is re-sorted,
+so calibrated paths are trajectories with the model's dynamics, and log space keeps every price positive. One
+scale for all steps, because a scale per step, fitted on ``origins`` scores each, jitters from step to step and
+stretches a path's moves differently at each step.
 """
 
 from __future__ import annotations
@@ -33,13 +39,18 @@ __all__ = [
     "interval_coverage",
     "min_origins",
     "order_index",
+    "path_centres",
+    "prob_up_shrink",
     "spread_ratios",
+    "to_log_returns",
 ]
 
 #: The central interval whose coverage the ``"scale"`` method guarantees.
 REFERENCE_LEVEL = 0.8
 #: Scales are floored here: a degenerate score set must not collapse every path onto the median.
 MIN_SCALE = 1e-3
+#: The calibrated P(up) is kept inside the 80% band (12%..88%), so the centre lies between the interval's ends.
+PROB_UP_BOUNDS = (0.12, 0.88)
 
 
 def min_origins(level: float) -> int:
@@ -90,41 +101,78 @@ def interval_coverage(returns: np.ndarray, realized: np.ndarray, level: float) -
     return (y >= lo) & (y <= hi)
 
 
-def spread_ratios(pred_returns: np.ndarray, realized: np.ndarray, level: float = REFERENCE_LEVEL) -> np.ndarray:
-    """Scores ``(n_origins, horizon)``: the realised return's distance from the paths' median, in units of the
-    central ``level`` interval's half on the same side (1 = on the interval's edge)."""
-    pred = np.asarray(pred_returns, dtype=np.float64)
+def _quantile_at(log_paths: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Per leading index and step, the paths' quantile at its own level ``q`` (linear, as ``np.quantile``):
+    ``log_paths`` ``(..., n_paths, horizon)``, ``q`` ``(..., horizon)``."""
+    ordered = np.sort(log_paths, axis=-2)
+    pos = np.clip(q, 0.0, 1.0) * (ordered.shape[-2] - 1)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, ordered.shape[-2] - 1)
+    take = lambda idx: np.take_along_axis(ordered, idx[..., None, :], axis=-2)[..., 0, :]  # noqa: E731
+    return take(lo) + (pos - lo) * (take(hi) - take(lo))
+
+
+def prob_up_shrink(stated: np.ndarray, rose: np.ndarray) -> float:
+    """``k`` in [0, 1] minimising the Brier score of ``1/2 + k (stated - 1/2)`` against the outcomes ``rose``."""
+    d = np.asarray(stated, dtype=np.float64).ravel() - 0.5
+    o = np.asarray(rose, dtype=np.float64).ravel() - 0.5
+    denom = float(np.dot(d, d))
+    return 1.0 if denom == 0.0 else float(np.clip(np.dot(d, o) / denom, 0.0, 1.0))
+
+
+def path_centres(log_paths: np.ndarray, shrink: float) -> np.ndarray:
+    """The centre ``c`` ``(..., horizon)`` of each step: the paths' quantile at ``1 - p'`` (``p'`` the shrunk
+    P(up), kept inside the 80% band so both sides of the interval exist)."""
+    stated = (np.asarray(log_paths) > 0).mean(axis=-2)
+    target = np.clip(0.5 + shrink * (stated - 0.5), *PROB_UP_BOUNDS)
+    return _quantile_at(np.asarray(log_paths, dtype=np.float64), 1.0 - target)
+
+
+def spread_ratios(
+    log_paths: np.ndarray, realized: np.ndarray, centres: np.ndarray, level: float = REFERENCE_LEVEL
+) -> np.ndarray:
+    """Scores ``(n_origins, horizon)``: the realised log return ``y`` against the calibrated paths ``s (l - c)``,
+    whose 80% interval is ``[s (q10 - c), s (q90 - c)]``: ``y / (q90 - c)`` when ``y >= 0``, ``-y / (c - q10)``
+    below; ``y`` is inside exactly when its score is at most ``s``."""
+    pred = np.asarray(log_paths, dtype=np.float64)
     y = np.asarray(realized, dtype=np.float64)
     alpha = (1.0 - level) / 2.0
-    lo, med, hi = np.quantile(pred, [alpha, 0.5, 1.0 - alpha], axis=1)
-    # a side of zero width (paths all equal) gets a width of 1e-12 of the level, so the score stays finite
-    tiny = 1e-12 * np.maximum(np.abs(med), 1e-12)
-    up, down = np.maximum(hi - med, tiny), np.maximum(med - lo, tiny)
-    return np.where(y >= med, (y - med) / up, (med - y) / down)
+    lo, hi = np.quantile(pred, [alpha, 1.0 - alpha], axis=1)
+    tiny = 1e-12  # a side of zero width (paths all equal) keeps the score finite
+    up, down = np.maximum(hi - centres, tiny), np.maximum(centres - lo, tiny)
+    return np.where(y >= 0, y / up, -y / down)
 
 
 def fit_path_scales(
-    pred_returns: np.ndarray, realized: np.ndarray, level: float = REFERENCE_LEVEL
-) -> tuple[np.ndarray, bool]:
-    """The conformal scale of the paths' spread around their median, pooled over the horizon steps, as one
-    value per step: ``(scales, guaranteed)``.
+    log_paths: np.ndarray, realized: np.ndarray, level: float = REFERENCE_LEVEL
+) -> tuple[np.ndarray, float, bool]:
+    """Fit the ``"scale"`` method on origins: ``(scales, shrink, guaranteed)``.
 
-    ``pred_returns`` ``(n_origins, n_paths, horizon)``, ``realized`` ``(n_origins, horizon)``; ``guaranteed`` is
-    False when too few origins exist for the order statistic (it is then the largest score).
+    ``log_paths`` ``(n_origins, n_paths, horizon)`` and ``realized`` ``(n_origins, horizon)`` are log returns from
+    each origin's close. ``scales`` is the pooled conformal scale, one value per step; ``shrink`` the P(up)
+    shrinkage ``k``; ``guaranteed`` is False when too few origins exist for the order statistic.
     """
-    scores = spread_ratios(pred_returns, realized, level)
+    pred = np.asarray(log_paths, dtype=np.float64)
+    y = np.asarray(realized, dtype=np.float64)
+    shrink = prob_up_shrink((pred > 0).mean(axis=1), y > 0)
+    scores = spread_ratios(pred, y, path_centres(pred, shrink), level)
     pooled = np.sort(scores.ravel())
     k, ok = order_index(len(pooled), level)
     _, ok_per_step = order_index(scores.shape[0], level)
-    return np.full(scores.shape[1], max(float(pooled[k]), MIN_SCALE)), ok and ok_per_step
+    return np.full(scores.shape[1], max(float(pooled[k]), MIN_SCALE)), shrink, ok and ok_per_step
 
 
-def apply_path_scales(returns: np.ndarray, scales: np.ndarray) -> np.ndarray:
-    """Return paths ``(..., n_paths, horizon)`` scaled around their median per step: ``m + s[h] (r - m)``."""
-    r = np.asarray(returns, dtype=np.float64)
-    horizon = r.shape[-1]
+def apply_path_scales(log_paths: np.ndarray, scales: np.ndarray, shrink: float) -> np.ndarray:
+    """Log-return paths ``(..., n_paths, horizon)`` calibrated: ``s (l - c)`` with ``c`` the :func:`path_centres`."""
+    lp = np.asarray(log_paths, dtype=np.float64)
+    horizon = lp.shape[-1]
     s = np.asarray(scales, dtype=np.float64)
     if s.shape[0] < horizon:
         raise ValueError(f"scales cover {s.shape[0]} horizon steps, the paths have {horizon}")
-    med = np.median(r, axis=-2, keepdims=True)
-    return med + s[:horizon] * (r - med)
+    centres = path_centres(lp, shrink)
+    return s[:horizon] * (lp - centres[..., None, :])
+
+
+def to_log_returns(returns: np.ndarray) -> np.ndarray:
+    """Simple returns as log returns; a return at or below -100% (a non-positive price) is floored just above."""
+    return np.log1p(np.maximum(np.asarray(returns, dtype=np.float64), -1.0 + 1e-9))
