@@ -10,7 +10,8 @@ calibration origins, turn the model's log-return paths ``l`` (from the last clos
 
 * the centre ``c`` (per step) is the paths' own quantile at ``1 - p'``, where ``p' = 1/2 + k (p - 1/2)`` is the
   model's stated P(up) ``p`` shrunk toward a coin by ``k`` in [0, 1], the least-squares (Brier) fit of the
-  outcomes on the origins; so the calibrated paths end above the last close with probability ``p'``;
+  outcomes on the origins, kept only when it beats a coin there by two standard errors (else ``k = 0``: P(up) 1/2,
+  the median at the last close); so the calibrated paths end above the last close with probability ``p'``;
 * the scale ``s`` widens or narrows the paths around that centre: at every origin and step the score is how far
   the realised log return ``y`` went from the centre, in units of the 80% interval's part on its side
   (``y / (q90 - c)`` above, ``-y / (c - q10)`` below), and ``s`` is the ``ceil((N + 1) 0.8)``-th smallest of the
@@ -112,12 +113,19 @@ def _quantile_at(log_paths: np.ndarray, q: np.ndarray) -> np.ndarray:
     return take(lo) + (pos - lo) * (take(hi) - take(lo))
 
 
-def prob_up_shrink(stated: np.ndarray, rose: np.ndarray) -> float:
-    """``k`` in [0, 1] minimising the Brier score of ``1/2 + k (stated - 1/2)`` against the outcomes ``rose``."""
+def prob_up_shrink(stated: np.ndarray, rose: np.ndarray, n_independent: int | None = None) -> float:
+    """``k`` in [0, 1] minimising the Brier score of ``1/2 + k (stated - 1/2)`` against the outcomes ``rose``, kept
+    only when it beats a coin (``k = 0``) by more than two standard errors over ``n_independent`` outcomes (default:
+    all of them; origins, when steps of one origin are correlated); otherwise 0: no stated direction."""
     d = np.asarray(stated, dtype=np.float64).ravel() - 0.5
     o = np.asarray(rose, dtype=np.float64).ravel() - 0.5
     denom = float(np.dot(d, d))
-    return 1.0 if denom == 0.0 else float(np.clip(np.dot(d, o) / denom, 0.0, 1.0))
+    if denom == 0.0:
+        return 0.0
+    k = float(np.clip(np.dot(d, o) / denom, 0.0, 1.0))
+    gain = o**2 - (k * d - o) ** 2  # Brier of the coin minus Brier of the shrunk P(up), per outcome
+    n = len(gain) if n_independent is None else max(1, int(n_independent))
+    return k if gain.mean() > 2.0 * gain.std() / np.sqrt(n) else 0.0
 
 
 def path_centres(log_paths: np.ndarray, shrink: float) -> np.ndarray:
@@ -154,7 +162,7 @@ def fit_path_scales(
     """
     pred = np.asarray(log_paths, dtype=np.float64)
     y = np.asarray(realized, dtype=np.float64)
-    shrink = prob_up_shrink((pred > 0).mean(axis=1), y > 0)
+    shrink = prob_up_shrink((pred > 0).mean(axis=1), y > 0, n_independent=pred.shape[0])
     scores = spread_ratios(pred, y, path_centres(pred, shrink), level)
     pooled = np.sort(scores.ravel())
     k, ok = order_index(len(pooled), level)
