@@ -241,7 +241,7 @@ def test_calibration_options_are_validated_once_with_names():
 
 
 def test_path_scales_calibrate_the_80_percent_interval_and_keep_trajectories():
-    from kronos.forecasting.scores import apply_path_scales, fit_path_scales, path_centres, spread_ratios
+    from kronos.forecasting.scores import apply_path_scales, fit_path_scales, path_centres, spread_ratios, untie
 
     rng = np.random.default_rng(4)
     n, paths, horizon = 400, 200, 5
@@ -261,14 +261,14 @@ def test_path_scales_calibrate_the_80_percent_interval_and_keep_trajectories():
     )
     # the guarantee's mechanism: covered by the calibrated 80% interval exactly when the score is at most the scale
     inside = interval_coverage(apply_path_scales(pred[:200], scales, shrink), y[:200], 0.8)
-    score = spread_ratios(pred[:200], y[:200], path_centres(pred[:200], shrink))
+    score = spread_ratios(untie(pred[:200]), y[:200], path_centres(untie(pred[:200]), shrink))
     clear = np.abs(score - scales) > 1e-9  # the order statistic itself sits on the edge, up to rounding
     np.testing.assert_array_equal(inside[clear], (score <= scales)[clear])
     # paths stay trajectories: same rank at every step, and their moves around the centre scale with them
     calibrated = apply_path_scales(pred[:3], np.full(horizon, 2.0), shrink)
     np.testing.assert_array_equal(np.argsort(calibrated, axis=1), np.argsort(pred[:3], axis=1))
-    centres = path_centres(pred[:3], shrink)[:, None, :]
-    np.testing.assert_allclose(calibrated, 2.0 * (pred[:3] - centres))
+    centres = path_centres(untie(pred[:3]), shrink)[:, None, :]
+    np.testing.assert_allclose(calibrated, 2.0 * (untie(pred[:3]) - centres))
 
 
 def test_calibrated_forecasts_keep_each_path_a_trajectory(tiny, bars):
@@ -289,5 +289,5 @@ def test_calibrated_forecasts_keep_each_path_a_trajectory(tiny, bars):
         ratio = dev_cal[big] / dev_raw[big]
         spread[method] = float(np.std(ratio) / np.mean(np.abs(ratio)))
         if method == "scale":  # one factor for every path and step
-            np.testing.assert_allclose(dev_cal, fc.calibration.path_scales[0] * dev_raw, atol=1e-9)
-    assert spread["scale"] < 1e-6 < 0.1 < spread["offsets"]
+            np.testing.assert_allclose(dev_cal, fc.calibration.path_scales[0] * dev_raw, atol=1e-6)
+    assert spread["scale"] < 1e-3 < 0.1 < spread["offsets"]  # 1e-3: the 1e-9 tie-breaking of equal paths

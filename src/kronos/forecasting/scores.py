@@ -10,13 +10,14 @@ calibration origins, turn the model's log-return paths ``l`` (from the last clos
 
 * the centre ``c`` (per step) is the paths' own quantile at ``1 - p'``, where ``p' = 1/2 + k (p - 1/2)`` is the
   model's stated P(up) ``p`` shrunk toward a coin by ``k`` in [0, 1], the least-squares (Brier) fit of the
-  outcomes on the origins, kept only when it beats a coin there by two standard errors (else ``k = 0``: P(up) 1/2,
-  the median at the last close); so the calibrated paths end above the last close with probability ``p'``;
-* the scale ``s`` widens or narrows the paths around that centre: at every origin and step the score is how far
-  the realised log return ``y`` went from the centre, in units of the 80% interval's part on its side
-  (``y / (q90 - c)`` above, ``-y / (c - q10)`` below), and ``s`` is the ``ceil((N + 1) 0.8)``-th smallest of the
-  ``N = origins x steps`` scores. ``y`` lies in the calibrated 80% interval exactly when its score is at most
-  ``s``: the conformal guarantee, pooled over the steps.
+  outcomes on the origins, kept only when it beats a coin out of sample (blocked cross-fitting over the origins)
+  by two standard errors (else ``k = 0``: P(up) 1/2, the median at the last close); so the calibrated paths end
+  above the last close with probability ``p'``;
+* the scale ``s`` widens or narrows the paths around that centre: the calibrated 80% interval is
+  ``[s (q10 - c), s (q90 - c)]``, so at every origin and step the score of the realised log return ``y`` is
+  ``y / (q90 - c)`` when ``y >= 0`` and ``-y / (c - q10)`` below, and ``s`` is the ``ceil((N + 1) 0.8)``-th
+  smallest of the ``N = origins x steps`` scores. ``y`` lies in the calibrated 80% interval exactly when its score
+  is at most ``s``: the conformal guarantee, pooled over the steps.
 
 Every path keeps its identity, its rank and its own moves (scaled by ``s``) at every step: nothing is re-sorted,
 so calibrated paths are trajectories with the model's dynamics, and log space keeps every price positive. One
@@ -44,6 +45,7 @@ __all__ = [
     "prob_up_shrink",
     "spread_ratios",
     "to_log_returns",
+    "untie",
 ]
 
 #: The central interval whose coverage the ``"scale"`` method guarantees.
@@ -113,19 +115,40 @@ def _quantile_at(log_paths: np.ndarray, q: np.ndarray) -> np.ndarray:
     return take(lo) + (pos - lo) * (take(hi) - take(lo))
 
 
-def prob_up_shrink(stated: np.ndarray, rose: np.ndarray, n_independent: int | None = None) -> float:
-    """``k`` in [0, 1] minimising the Brier score of ``1/2 + k (stated - 1/2)`` against the outcomes ``rose``, kept
-    only when it beats a coin (``k = 0``) by more than two standard errors over ``n_independent`` outcomes (default:
-    all of them; origins, when steps of one origin are correlated); otherwise 0: no stated direction."""
-    d = np.asarray(stated, dtype=np.float64).ravel() - 0.5
-    o = np.asarray(rose, dtype=np.float64).ravel() - 0.5
-    denom = float(np.dot(d, d))
-    if denom == 0.0:
+def _brier_k(d: np.ndarray, o: np.ndarray) -> float:
+    """The least-squares ``k`` in [0, 1] of ``o`` on ``d`` (both centred at 1/2)."""
+    denom = float(np.sum(d * d))
+    return 0.0 if denom == 0.0 else float(np.clip(np.sum(d * o) / denom, 0.0, 1.0))
+
+
+def prob_up_shrink(stated: np.ndarray, rose: np.ndarray, folds: int = 5) -> float:
+    """``k`` in [0, 1]: the stated P(up) ``(n_origins, horizon)`` becomes ``1/2 + k (stated - 1/2)``.
+
+    ``k`` minimises the Brier score against the outcomes ``rose``, and is kept only when it also beats a coin
+    out of sample: fitted on all but a contiguous block of origins and scored on that block, in turn, the Brier
+    gain over a coin must exceed two standard errors (origins counted, not steps). Otherwise 0: no stated
+    direction, P(up) 1/2.
+    """
+    d = np.asarray(stated, dtype=np.float64).reshape(len(stated), -1) - 0.5
+    o = np.asarray(rose, dtype=np.float64).reshape(len(rose), -1) - 0.5
+    n = d.shape[0]
+    if n < 2 * folds:
         return 0.0
-    k = float(np.clip(np.dot(d, o) / denom, 0.0, 1.0))
-    gain = o**2 - (k * d - o) ** 2  # Brier of the coin minus Brier of the shrunk P(up), per outcome
-    n = len(gain) if n_independent is None else max(1, int(n_independent))
-    return k if gain.mean() > 2.0 * gain.std() / np.sqrt(n) else 0.0
+    gains = []
+    for block in np.array_split(np.arange(n), folds):
+        rest = np.setdiff1d(np.arange(n), block)
+        k = _brier_k(d[rest], o[rest])
+        gains.append((o[block] ** 2 - (k * d[block] - o[block]) ** 2).mean(axis=1))  # per origin
+    gain = np.concatenate(gains)
+    return _brier_k(d, o) if gain.mean() > 2.0 * gain.std() / np.sqrt(n) else 0.0
+
+
+def untie(log_paths: np.ndarray) -> np.ndarray:
+    """Log-return paths ``(..., n_paths, horizon)`` with ties broken by ``1e-9`` per rank (order kept): paths are
+    decoded from discrete tokens, so many are equal, and a centre between equal paths could not split them."""
+    lp = np.asarray(log_paths, dtype=np.float64)
+    ranks = np.argsort(np.argsort(lp, axis=-2, kind="stable"), axis=-2, kind="stable")
+    return lp + 1e-9 * ranks
 
 
 def path_centres(log_paths: np.ndarray, shrink: float) -> np.ndarray:
@@ -160,9 +183,9 @@ def fit_path_scales(
     each origin's close. ``scales`` is the pooled conformal scale, one value per step; ``shrink`` the P(up)
     shrinkage ``k``; ``guaranteed`` is False when too few origins exist for the order statistic.
     """
-    pred = np.asarray(log_paths, dtype=np.float64)
+    pred = untie(log_paths)
     y = np.asarray(realized, dtype=np.float64)
-    shrink = prob_up_shrink((pred > 0).mean(axis=1), y > 0, n_independent=pred.shape[0])
+    shrink = prob_up_shrink((pred > 0).mean(axis=1), y > 0)
     scores = spread_ratios(pred, y, path_centres(pred, shrink), level)
     pooled = np.sort(scores.ravel())
     k, ok = order_index(len(pooled), level)
@@ -172,7 +195,7 @@ def fit_path_scales(
 
 def apply_path_scales(log_paths: np.ndarray, scales: np.ndarray, shrink: float) -> np.ndarray:
     """Log-return paths ``(..., n_paths, horizon)`` calibrated: ``s (l - c)`` with ``c`` the :func:`path_centres`."""
-    lp = np.asarray(log_paths, dtype=np.float64)
+    lp = untie(log_paths)
     horizon = lp.shape[-1]
     s = np.asarray(scales, dtype=np.float64)
     if s.shape[0] < horizon:
