@@ -18,7 +18,7 @@ import torch
 
 from kronos.core.device import autocast
 from kronos.core.validation import positive_int
-from kronos.forecasting.prepared import Prepared, mean_frames
+from kronos.forecasting.prepared import Prepared, mean_frames, prepare_many
 from kronos.forecasting.sampler import SeriesSampler
 from kronos.inference.generation import sample_paths
 from kronos.inference.options import SamplingOptions
@@ -91,7 +91,7 @@ class OriginalApi(SeriesSampler):
             block=block,
         )
         n = positive_int("pred_len", pred_len)
-        prepared = self._prepare_many([df], [x_timestamp], [y_timestamp], n, False)
+        prepared = prepare_many(self.components, [df], [x_timestamp], [y_timestamp], n, False)
         self._warn_long_history(prepared)
         paths = self._paths(prepared, n, opts, None if seed is None else [seed], generator, verbose)
         return mean_frames(prepared, paths)[0]
@@ -134,7 +134,7 @@ class OriginalApi(SeriesSampler):
             batch_size=batch_size,
         )
         n = positive_int("pred_len", pred_len)
-        prepared = self._prepare_many(df_list, x_timestamp_list, y_timestamp_list, n, True)
+        prepared = prepare_many(self.components, df_list, x_timestamp_list, y_timestamp_list, n, True)
         self._warn_long_history(prepared)
         return mean_frames(prepared, self._paths(prepared, n, opts, seeds, generator, verbose))
 

@@ -40,6 +40,7 @@ from kronos.forecasting.components import Components
 __all__ = [
     "AUTO",
     "MIN_AUTO_LOOKBACK",
+    "check_series_lists",
     "Lookback",
     "Prepared",
     "left_padded",
@@ -139,9 +140,20 @@ def prepare_many(
     ys: Sequence[Any],
     pred_len: int,
     labelled: bool,
-    lookback: int | None = None,
+    lookback: int | None | Sequence[int | None] = None,
 ) -> list[Prepared]:
-    """Every series prepared on its last ``lookback`` bars; errors start ``series i:`` when ``labelled``."""
+    """Every series prepared on its last ``lookback`` bars (one for all, or one per series); errors start
+    ``series i:`` when ``labelled``."""
+    check_series_lists(df_list, xs, ys)
+    windows = list(lookback) if isinstance(lookback, Sequence) else [lookback] * len(df_list)
+    return [
+        prepare_series(c, df, x, y, pred_len, label=f"series {i}" if labelled else None, lookback=w)
+        for i, (df, x, y, w) in enumerate(zip(df_list, xs, ys, windows))
+    ]
+
+
+def check_series_lists(df_list: Sequence[pd.DataFrame], xs: Sequence[Any], ys: Sequence[Any]) -> None:
+    """The list API's arguments: a non-empty list of frames with one history and one future time list each."""
     if isinstance(df_list, pd.DataFrame) or not isinstance(df_list, (list, tuple)):
         raise InputError("df_list must be a list of DataFrames")
     if not (len(df_list) == len(xs) == len(ys)):
@@ -151,10 +163,6 @@ def prepare_many(
         )
     if len(df_list) == 0:
         raise InputError("df_list is empty")
-    return [
-        prepare_series(c, df, x, y, pred_len, label=f"series {i}" if labelled else None, lookback=lookback)
-        for i, (df, x, y) in enumerate(zip(df_list, xs, ys))
-    ]
 
 
 def mean_frames(prepared: Sequence[Prepared], paths: Sequence[np.ndarray]) -> list[pd.DataFrame]:

@@ -22,7 +22,7 @@ from kronos.core.validation import positive_int
 from kronos.forecasting import panel
 from kronos.forecasting.calibration import CalibrationOptions, ForecastFn, calibrate_forecasts
 from kronos.forecasting.forecast import Forecast
-from kronos.forecasting.prepared import AUTO, Lookback, repair_bars, resolve_lookback
+from kronos.forecasting.prepared import AUTO, Lookback, check_series_lists, prepare_many, repair_bars, resolve_lookback
 from kronos.forecasting.sampler import SeriesSampler
 from kronos.inference.options import SamplingOptions
 
@@ -141,24 +141,20 @@ class ProbabilisticApi(SeriesSampler):
         """Prepare, generate, de-normalise; then, if asked, calibrate with a forecast function of the same settings."""
         pred_len = positive_int("pred_len", pred_len)
         window = resolve_lookback(lookback, self.max_context, pred_len)
-        prepared = self._prepare_many(df_list, xs, ys, pred_len, labelled, window)
         cal = CalibrationOptions() if calibrate is True else calibrate or None
+        windows: int | None | list[int] = window
         if cal is not None:
             if not isinstance(cal, CalibrationOptions):
                 raise InputError(f"calibrate must be True, False or a CalibrationOptions, got {calibrate!r}")
-            lookbacks = []
+            check_series_lists(df_list, xs, ys)
+            windows = []
             for i, df in enumerate(df_list):  # check the history is long enough before spending time on sampling
                 try:
-                    lookbacks.append(cal.layout(len(df), pred_len, self.max_context, window)[1])
+                    # the forecast conditions on the same number of bars as every calibration origin
+                    windows.append(cal.layout(len(df), pred_len, self.max_context, window)[1])
                 except InputError as exc:
                     raise InputError(f"series {i}: {exc}" if labelled else str(exc)) from None
-            prepared = self._prepare_many(
-                [df.iloc[len(df) - lb :] for df, lb in zip(df_list, lookbacks)],
-                [pd.Series(p.history.index[len(p.history) - lb :]) for p, lb in zip(prepared, lookbacks)],
-                [pd.Series(p.y_index) for p in prepared],
-                pred_len,
-                labelled,
-            )
+        prepared = prepare_many(self.components, df_list, xs, ys, pred_len, labelled, windows)
         info = {**opts.info(), "max_context": self.max_context}
         forecasts = []
         paths_z = self._paths(prepared, pred_len, opts, seeds, generator, verbose)

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 
 from kronos.bars.preprocessing import FEATURE_COLS
@@ -24,7 +22,7 @@ from kronos.core.errors import InputError
 from kronos.core.progress import progress_bar
 from kronos.core.validation import number, positive_int
 from kronos.forecasting.components import Components
-from kronos.forecasting.prepared import Prepared, left_padded, prepare_many, prepare_series, series_uniforms
+from kronos.forecasting.prepared import Prepared, left_padded, series_uniforms
 from kronos.inference.generation import sample_paths
 from kronos.inference.options import SamplingOptions
 from kronos.model.config import DEFAULT_CLIP, DEFAULT_MAX_CONTEXT
@@ -68,24 +66,6 @@ class SeriesSampler:
         """The model, tokenizer, device, ``max_context`` and ``clip``: what :mod:`kronos.forecasting.tasks`
         and synthesis take."""
         return Components(self.model, self.tokenizer, self.device, self.max_context, self.clip)
-
-    # -- preparation: kronos.forecasting.prepared with this model's components ---------------------
-    def _prepare(
-        self, df: pd.DataFrame, x_timestamp: Any, y_timestamp: Any, pred_len: int, label: str | None
-    ) -> Prepared:
-        return prepare_series(self.components, df, x_timestamp, y_timestamp, pred_len, label)
-
-    def _prepare_many(
-        self,
-        df_list: Sequence[pd.DataFrame],
-        xs: Sequence[Any],
-        ys: Sequence[Any],
-        pred_len: int,
-        labelled: bool,
-        lookback: int | None = None,
-    ) -> list[Prepared]:
-        """Every series prepared on its last ``lookback`` bars; errors start ``series i:`` when ``labelled``."""
-        return prepare_many(self.components, df_list, xs, ys, pred_len, labelled, lookback)
 
     # -- generation ------------------------------------------------------------------------------
     def _paths(
