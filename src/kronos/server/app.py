@@ -160,7 +160,7 @@ async def forecast(request: Request, state: StateDep, settings: SettingsDep, bat
     """Forecast the bars after the given history: a JSON body (``ForecastRequest``) or a CSV upload (multipart)."""
     try:
         req = ForecastRequest.model_validate(await read_payload(request))
-        job = build_job(req, settings.limits)
+        job = await asyncio.to_thread(build_job, req, settings.limits)  # 'auto' may build calendars (seconds)
     except ValidationError as exc:
         return _unprocessable(validation_detail(exc))
     except RequestError as exc:

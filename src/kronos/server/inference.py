@@ -14,13 +14,14 @@ import os
 import secrets
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from kronos.bars.calendars import future_timestamps
+from kronos.bars.calendars import market_times
 from kronos.bars.preprocessing import FEATURE_COLS, check_same_zone, prepare_features, validate_timestamps
 from kronos.core.errors import InputError
 from kronos.forecasting.forecast import Forecast
@@ -65,11 +66,18 @@ class Job:
     seed: int  # the forecast and its calibration origins sample from it (kronos.inference.options.derive_seed)
     calibrate: bool
     lookback: int | str = "auto"  # the window the forecast conditions on (kronos.forecasting.prepared)
+    calendar: str | None = None  # the exchange calendar that gave the future times (None: learnt or given)
     key: Hashable = field(init=False)
 
     def __post_init__(self) -> None:
         # Equal keys may share a batch: the same sampling settings and window (history lengths may differ).
         self.key = ("calibrate", id(self)) if self.calibrate else (self.pred_len, self.options, self.lookback)
+
+
+def _instants(times: list[datetime]) -> list[datetime]:
+    """Times with UTC offsets as UTC instants: JSON carries offsets, not zones, so a history across a
+    daylight-saving change has two offsets; naive times stay as written (mixing both is refused later)."""
+    return [t.astimezone(timezone.utc) if t.tzinfo is not None else t for t in times]
 
 
 def build_job(req: ForecastRequest, limits: Limits) -> Job:
@@ -89,7 +97,7 @@ def build_job(req: ForecastRequest, limits: Limits) -> Job:
             ["body", "sample_count"],
             f"sample_count={req.sample_count} exceeds the limit max_sample_count={limits.max_sample_count}",
         )
-    columns: dict[str, Any] = {"timestamps": [b.timestamps for b in req.bars]}
+    columns: dict[str, Any] = {"timestamps": _instants([b.timestamps for b in req.bars])}
     for col in FEATURE_COLS:
         values = [getattr(b, col) for b in req.bars]
         if col in ("volume", "amount") and all(v is None for v in values):
@@ -102,9 +110,12 @@ def build_job(req: ForecastRequest, limits: Limits) -> Job:
     except InputError as exc:
         raise RequestError(422, ["body", "bars"], str(exc)) from None
     frame.insert(0, "timestamps", stamps)
+    calendar = None
     if req.future_timestamps is not None:
         try:
-            future = validate_timestamps(req.future_timestamps, name="future_timestamps", expected_len=req.pred_len)
+            future = validate_timestamps(
+                _instants(req.future_timestamps), name="future_timestamps", expected_len=req.pred_len
+            )
             check_same_zone(stamps, future, names=("bars.timestamps", "future_timestamps"))
         except InputError as exc:
             raise RequestError(422, ["body", "future_timestamps"], str(exc)) from None
@@ -116,12 +127,15 @@ def build_job(req: ForecastRequest, limits: Limits) -> Job:
             )
     else:
         try:
-            future = future_timestamps(frame["timestamps"], req.pred_len)
+            times = market_times(frame["timestamps"], req.pred_len, calendar=req.calendar)
         except InputError as exc:
-            raise RequestError(422, ["body", "bars"], str(exc)) from None
+            loc = "calendar" if "calendar" in str(exc) else "bars"
+            raise RequestError(422, ["body", loc], str(exc)) from None
+        future, calendar = times.times, times.calendar
     seed = req.seed if req.seed is not None else secrets.randbelow(2**31)
     options = SamplingOptions(temperature=req.T, top_p=req.top_p, sample_count=req.sample_count)
-    return Job(frame, pd.DatetimeIndex(future), req.pred_len, options, seed, req.calibrate, req.lookback)
+    job = Job(frame, pd.DatetimeIndex(future), req.pred_len, options, seed, req.calibrate, req.lookback, calendar)
+    return job
 
 
 def _run_one(predictor: KronosPredictor, job: Job) -> Forecast | Exception:
@@ -189,6 +203,7 @@ def forecast_body(fc: Forecast, req: ForecastRequest, job: Job, info: ModelInfo)
         "calibrated": fc.is_calibrated,
         "bars_used": int(fc.info.get("bars_used", 0)),
         "paths": None,
+        "calendar": job.calendar,
     }
     if req.return_paths:
         body["paths"] = {c: fc.column(c).tolist() for c in fc.columns}
