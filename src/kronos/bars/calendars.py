@@ -96,8 +96,7 @@ def _naive_day(ts: Any) -> pd.Timestamp:
 
 @functools.lru_cache(maxsize=4096)
 def _build(name: str, start: pd.Timestamp | None) -> Any:
-    import exchange_calendars as xcals
-
+    xcals = require("calendars", "exchange_calendars", purpose=f"calendar {name!r}")
     return xcals.get_calendar(name, **({} if start is None else {"start": start}))
 
 

@@ -252,7 +252,11 @@ def to_datetime_index(timestamps: Iterable, *, name: str = "timestamps", label: 
                 ) from None
     except InputError:
         raise
-    except (TypeError, ValueError, OverflowError, pd.errors.OutOfBoundsDatetime) as exc:
+    except pd.errors.OutOfBoundsDatetime as exc:
+        raise InputError(
+            f"{where}{name} hold a date outside 1677-09-21..2262-04-11, the range a pandas timestamp can hold ({exc})"
+        ) from None
+    except (TypeError, ValueError, OverflowError) as exc:
         raise InputError(f"{where}{name} cannot be read as timestamps ({exc})") from None
 
 

@@ -176,7 +176,7 @@ def _market_clock(idx: pd.DatetimeIndex) -> tuple[str | None, bool]:
         if zone == own:
             continue
         score = _regularity(to_wall(recent, zone, utc=True))
-        if score - best_score >= min(ZONE_GAIN, (1 - best_score) / 2):  # it makes half the irregular days regular
+        if score > best_score and score - best_score >= min(ZONE_GAIN, (1 - best_score) / 2):  # half the irregular days
             best, best_score = (zone, idx.tz is None), score
     return best
 
