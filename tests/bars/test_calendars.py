@@ -164,3 +164,21 @@ def test_the_2262_edge_is_one_clear_error(googl_bars):
     assert got[0] > shifted.iloc[-1] and got.is_monotonic_increasing and not (got.dayofweek >= 5).any()
     with pytest.raises(InputError, match=r"would pass 2262-04-11, the last day a pandas timestamp can hold"):
         future_timestamps(shifted, 40)
+
+
+def test_auto_keeps_the_calendars_it_built_on_disk_for_the_next_process(sp500_bars, tmp_path, monkeypatch):
+    from kronos.bars import calendars
+
+    monkeypatch.setenv("KRONOS_CACHE_DIR", str(tmp_path))
+    for cached in (calendars._disk_sessions, calendars._sessions):
+        cached.cache_clear()
+    hist = sp500_bars["timestamps"][sp500_bars["timestamps"] <= "2017-12-22"]
+    first = calendars.match_calendar(hist)
+    assert first[0] == "XNYS" and first[1] == 1.0  # the S&P 500 trades on the NYSE's sessions
+    assert len(list(tmp_path.glob("calendar-sessions-*.npz"))) == 1
+    for cached in (calendars._disk_sessions, calendars._sessions):  # a new process: nothing in memory
+        cached.cache_clear()
+    monkeypatch.setattr(calendars, "_build", lambda *a: pytest.fail("built a calendar the cache holds"))
+    assert calendars.match_calendar(hist) == first
+    for cached in (calendars._disk_sessions, calendars._sessions):
+        cached.cache_clear()

@@ -75,6 +75,7 @@ def _doors(bars: pd.DataFrame, pred_len: int, calendar: str, client, predictor, 
     return got
 
 
+@pytest.mark.slow
 @settings(
     max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )

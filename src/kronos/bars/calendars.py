@@ -24,8 +24,13 @@ forecast past 2262-04-11 (the last day a pandas timestamp holds) is one :class:`
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import importlib.metadata
+import io
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,6 +47,7 @@ from kronos.bars.schedule import (
 )
 from kronos.core.errors import InputError
 from kronos.core.extras import MissingExtraError, require
+from kronos.core.files import atomic_write_bytes
 from kronos.core.validation import positive_int
 
 __all__ = [
@@ -100,9 +106,50 @@ def _build(name: str, start: pd.Timestamp | None) -> Any:
     return xcals.get_calendar(name, **({} if start is None else {"start": start}))
 
 
+def _cache_file(year: int) -> Path:
+    """Where the session dates of every calendar from 1 January ``year`` are kept between processes:
+    ``$KRONOS_CACHE_DIR`` or ``$XDG_CACHE_HOME/kronos`` (``~/.cache/kronos``), one file per library version,
+    year and build year (so a year-old file is rebuilt with the library's newer holidays)."""
+    root = (
+        os.environ.get("KRONOS_CACHE_DIR")
+        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kronos"
+    )
+    version = importlib.metadata.version("exchange_calendars")
+    return Path(root) / f"calendar-sessions-{version}-from{year}-built{pd.Timestamp.today().year}.npz"
+
+
+@functools.lru_cache(maxsize=64)
+def _disk_sessions(year: int) -> dict[str, np.ndarray]:
+    """The cached session dates of :func:`_cache_file` (empty when absent or unreadable: it is only a cache)."""
+    try:
+        with np.load(_cache_file(year)) as stored:
+            return {name: stored[name] for name in stored.files}
+    except (OSError, ValueError, importlib.metadata.PackageNotFoundError):
+        return {}
+
+
+def _save_sessions(year: int, names: list[str]) -> None:
+    """Add the session dates of ``names`` to the cache file (an empty array: the calendar cannot cover the year)."""
+    disk = _disk_sessions(year)
+    if all(name in disk for name in names):
+        return
+    for name in names:
+        sessions = _sessions(name, year)
+        disk[name] = sessions if sessions is not None else np.zeros(0, dtype=np.int64)
+    buffer = io.BytesIO()
+    np.savez(buffer, **disk)
+    with contextlib.suppress(OSError, importlib.metadata.PackageNotFoundError):  # a read-only home: only slower
+        path = _cache_file(year)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, buffer.getvalue())
+
+
 @functools.lru_cache(maxsize=4096)
 def _sessions(name: str, year: int) -> np.ndarray | None:
     """Session dates (int64 ns) of calendar ``name`` from 1 January ``year``; ``None`` if it cannot cover them."""
+    cached = _disk_sessions(year).get(name)
+    if cached is not None:
+        return cached if cached.size else None
     try:
         cal = _build(name, pd.Timestamp(year=year, month=1, day=1))
     except Exception:  # the calendar does not reach back that far, or forward enough
@@ -113,7 +160,8 @@ def _sessions(name: str, year: int) -> np.ndarray | None:
 def match_calendar(timestamps: Any) -> tuple[str | None, float, int]:
     """The exchange calendar that best explains the history's last year of trading days.
 
-    Returns (name or ``None``, share, days): share = days both traded and in session / the larger of the
+    Returns (name or ``None``, share, days; share is NaN when not searched): share = days both traded and in
+    session / the larger of the
     traded days and the calendar's sessions over that year, so a calendar must both hold every traded day
     and have no session the series skipped. Calendars are tried in the order of :data:`PREFERRED`, then by
     name; a perfect match ends the search. ``name`` is ``None`` below :data:`AUTO_SHARE`, for a history that
@@ -126,13 +174,15 @@ def match_calendar(timestamps: Any) -> tuple[str | None, float, int]:
     days = _recent_days(to_index(timestamps))
     if len(days) < 20:
         return None, 0.0, len(days)
-    weekdays = np.bincount(days.dayofweek, minlength=7) >= 0.01 * len(days)
+    weekdays = np.bincount(days.dayofweek, minlength=7) >= 0.05 * len(days)  # special sessions aside
     if weekdays.sum() >= 6:  # FX (Sunday to Friday) and crypto: no exchange week has six or seven days
-        return None, 0.0, len(days)
+        return None, float("nan"), len(days)
     lo, hi = days[0].value, days[-1].value
     names = [n for n in xcals.get_calendar_names(include_aliases=False) if n not in NOT_EXCHANGES]
     best: tuple[float, int, str] = (0.0, 0, "")
+    tried = []
     for rank, name in enumerate([*PREFERRED, *sorted(set(names) - set(PREFERRED))]):
+        tried.append(name)
         sessions = _sessions(name, days[0].year)
         if sessions is None or sessions[-1] < hi or sessions[0] > lo:
             continue
@@ -142,6 +192,7 @@ def match_calendar(timestamps: Any) -> tuple[str | None, float, int]:
             best = (float(share), rank, name)
         if share == 1.0:  # nothing later can beat a perfect match
             break
+    _save_sessions(days[0].year, tried)
     share, _, name = best
     return (name if share >= AUTO_SHARE else None), float(share), len(days)
 
@@ -200,6 +251,8 @@ def _market_times(idx: pd.DatetimeIndex, pred_len: int, calendar: Any) -> Market
             cal = None
         elif cal is not None:
             note = f"calendar auto: {name} ({share:.1%} of {days} days)"
+        elif share != share:  # NaN: six or seven trading weekdays
+            note = "calendar auto: trades six or seven days a week, as no exchange does; the learnt schedule"
         else:
             note = f"calendar auto: no exchange explains 99% of the days (best {share:.1%}); the learnt schedule"
     elif calendar is None or (isinstance(calendar, str) and calendar.lower() == "own"):
