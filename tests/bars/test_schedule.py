@@ -50,3 +50,16 @@ def test_localize_never_raises_on_daylight_saving_and_keeps_real_instants():
     ]
     daily = localize(pd.DatetimeIndex(["2018-11-04"]), "America/Sao_Paulo", intraday=False)  # midnight skipped
     assert str(daily[0]) == "2018-11-04 01:00:00-02:00"
+
+
+def test_the_most_recent_regime_wins_when_a_market_changes_its_hours_and_its_week():
+    # 30 weeks of Monday..Saturday 09:00-15:00 half-hourly bars, then 8 weeks of Monday..Friday 10:00-15:00
+    days = pd.date_range("2023-01-02", periods=38 * 7, freq="D")
+    old = [d + pd.Timedelta(minutes=30 * k) for d in days[: 30 * 7] if d.dayofweek < 6 for k in range(9 * 2, 15 * 2)]
+    new = [d + pd.Timedelta(minutes=30 * k) for d in days[30 * 7 :] if d.dayofweek < 5 for k in range(10 * 2, 15 * 2)]
+    hist = pd.DatetimeIndex(old + new)
+    sched = infer_schedule(hist)
+    assert set(sched.slots) == set(range(5))  # Saturday dropped: none of its last four dates traded
+    assert sched.sessions()[0] == [(pd.Timedelta(hours=10), pd.Timedelta(hours=14, minutes=30))]
+    got = future_timestamps(hist, 30, calendar="own")
+    assert got[0] == pd.Timestamp("2023-09-25 10:00") and not (got.dayofweek == 5).any()

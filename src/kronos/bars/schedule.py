@@ -11,8 +11,9 @@ times must be the market's. :func:`infer_schedule` reads them from the **whole**
 * **trading weekdays**: a weekday trades when it had bars on at least half of its dates in the last
   26 weeks and at least once in its last 4, so a few special Saturday sessions are not the rule and a
   market that dropped a weekday is believed at once;
-* **the bars of a day**: per weekday, the times seen on at least a fifth of its last 20 trading dates
-  (the recent regime wins when a market changes its hours); gaps inside are the lunch breaks;
+* **the bars of a day**: per weekday, the times seen on at least a fifth of its last 20 trading dates and
+  within the first and last bar of its last 4 (the recent regime wins when a market changes its hours);
+  gaps inside are the lunch breaks;
 * **closures** learnt over all years: a month-day (25 December) or a weekday of a month (the first
   Monday of September, the fourth Thursday of November, the last Monday of May) that fell on a trading
   weekday at least twice, with bars within three days either side, and never had a bar.
@@ -42,6 +43,7 @@ DST_ZONES = ("America/New_York", "Europe/London", "Europe/Berlin", "America/Chic
 RECENT_WEEKS = 26  # weeks over which a weekday's share of trading dates is measured
 RECENT_DATES = 20  # a weekday's last trading dates that give its bar times
 SLOT_SHARE = 0.2  # a time of day belongs to a weekday when seen on at least this share of those dates
+REGIME_DATES = 4  # ... and lies within the first and last bar times of the weekday's last few dates
 WEEKDAY_SHARE = 0.5  # a weekday trades when it had bars on at least this share of its recent dates
 ZONE_GAIN = 0.05  # a zone replaces the given clock when it makes this share, or half the irregular days, regular
 CLOCK_WEEKS = 53  # weeks read to find the clock: a year holds both daylight-saving changes
@@ -213,7 +215,8 @@ def _slots(wall: pd.DatetimeIndex, weekdays: set[int], intraday: bool) -> dict[i
         recent = group[group["date"].isin(recent_dates)]
         counts = recent.groupby("tod")["date"].nunique()
         keep = counts[counts >= max(1, SLOT_SHARE * len(recent_dates))].index
-        slots[int(weekday)] = sorted(pd.Timedelta(t) for t in keep)
+        latest = recent[recent["date"].isin(recent_dates.iloc[-REGIME_DATES:])]["tod"]  # the hours of the regime now
+        slots[int(weekday)] = sorted(pd.Timedelta(t) for t in keep if latest.min() <= t <= latest.max())
     if slots:  # a trading weekday never seen (short history): the times of every weekday seen
         every = sorted({t for ts in slots.values() for t in ts})
         slots.update({w: every for w in weekdays if w not in slots})
