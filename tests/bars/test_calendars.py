@@ -182,3 +182,23 @@ def test_auto_keeps_the_calendars_it_built_on_disk_for_the_next_process(sp500_ba
     assert calendars.match_calendar(hist) == first
     for cached in (calendars._disk_sessions, calendars._sessions):
         cached.cache_clear()
+
+
+def test_auto_falls_back_to_the_learnt_schedule_when_the_calendar_ends_too_soon(sp500_bars, tmp_path, monkeypatch):
+    import exchange_calendars as xcals
+
+    from kronos.bars import calendars
+
+    monkeypatch.setenv("KRONOS_CACHE_DIR", str(tmp_path))
+    short = xcals.get_calendar("XNYS", start="2016-01-01", end="2018-01-05")  # ends a week after the history
+    monkeypatch.setattr(calendars, "_build", lambda name, start: short)
+    for cached in (calendars._disk_sessions, calendars._sessions):
+        cached.cache_clear()
+    hist = sp500_bars["timestamps"][sp500_bars["timestamps"] <= "2017-12-22"]
+    got = calendars.market_times(hist, 20)
+    assert got.calendar is None and "ends at 2018-01-05" in got.note and "the learnt schedule" in got.note
+    assert list(got.times) == list(calendars.future_timestamps(hist, 20, calendar="own"))
+    with pytest.raises(InputError, match="ends at 2018-01-05"):
+        calendars.market_times(hist, 20, calendar=short)  # a calendar the caller named is not replaced
+    for cached in (calendars._disk_sessions, calendars._sessions):
+        cached.cache_clear()

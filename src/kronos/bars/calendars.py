@@ -263,11 +263,16 @@ def _market_times(idx: pd.DatetimeIndex, pred_len: int, calendar: Any) -> Market
     if cal is None or sched.step >= pd.Timedelta(days=7) or not sched.slots:
         return MarketTimes(continue_schedule(sched, idx, pred_len).rename(idx.name), None, note)
     wall = to_wall(idx, str(cal.tz)) if idx.tz is not None else idx
-    sched = infer_schedule(wall, find_clock=False)  # the grid in the exchange's wall clock
-    if sched.intraday and wall[-1].normalize() - wall[0].normalize() < DAY:
-        out = continue_schedule(sched, idx, pred_len)
-    else:
-        out = _on_calendar(sched, wall, pred_len, cal, idx)
+    grid = infer_schedule(wall, find_clock=False)  # the grid in the exchange's wall clock
+    if grid.intraday and wall[-1].normalize() - wall[0].normalize() < DAY:
+        return MarketTimes(continue_schedule(grid, idx, pred_len).rename(idx.name), str(cal.name), note)
+    try:
+        out = _on_calendar(grid, wall, pred_len, cal, idx)
+    except InputError as exc:  # the calendar ends too soon (exchange_calendars covers about a year ahead)
+        if not (isinstance(calendar, str) and calendar.lower() == "auto"):
+            raise
+        note = f"calendar auto: {exc}; the learnt schedule"
+        return MarketTimes(continue_schedule(sched, idx, pred_len).rename(idx.name), None, note)
     return MarketTimes(out.rename(idx.name), str(cal.name), note)
 
 
