@@ -97,4 +97,6 @@ def from_closes(df: pd.DataFrame, where: str | None = None, *, id_col: str | Non
     out = pd.concat(parts).loc[df.index]
     volumes = [c for c in df.columns if str(c).strip().lower() in ("volume", "amount")]
     first = [c for c in df.columns if c != close and c not in volumes]
-    return out[first + ["open", "high", "low", "close"] + volumes]
+    out = out[first + ["open", "high", "low", "close"] + volumes]
+    out.attrs = dict(df.attrs)
+    return out

@@ -148,7 +148,9 @@ def read_table(
 
     The result has ``timestamps`` (parsed, see the module rules), the feature columns present
     (``open, high, low, close, volume, amount``, canonical names) and ``symbol`` when the source has
-    a ``symbol_column``; other columns are dropped. The index is the 0-based data row of the file.
+    a ``symbol_column``; other columns are dropped; ``attrs["source_names"]`` maps ``timestamps`` and ``symbol``
+    to the source's (lower-cased) names, so output can speak them (``ds``, ``unique_id``). The index is the
+    0-based data row of the file.
     Prices are not required: a table of future times (``--future-timestamps``) is read this way.
     ``label`` names a frame in messages (files are named by their path).
     """
@@ -207,7 +209,9 @@ def read_table(
         row = int(np.flatnonzero(df[SYMBOL_COL].isna().to_numpy())[0])
         raise DataSourceError(f"{where}: column {scol!r} is empty at row {row}")
     order = [c for c in (SYMBOL_COL, TIME_COL, *FEATURE_COLS) if c in df.columns]
-    return df[order]
+    out = df[order]
+    out.attrs["source_names"] = {TIME_COL: tcol, SYMBOL_COL: scol}  # users' names, for output in their terms
+    return out
 
 
 def check_series(frame: pd.DataFrame, *, label: str) -> np.ndarray:
