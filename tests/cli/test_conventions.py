@@ -40,3 +40,27 @@ def test_close_only_file_is_forecast_with_one_note(googl_bars, tmp_path):
     assert notes == [f"note: {data}: {CLOSE_ONLY_NOTICE}"]
     written = pd.read_csv(out)
     assert np.isfinite(written["close"]).all() and len(written) == 2
+
+
+def test_backtest_says_when_the_portfolio_is_the_whole_universe(panel, tmp_path):
+    data = tmp_path / "panel.parquet"
+    panel.to_parquet(data, index=False)
+    args = ["backtest", "--data", str(data), "-f", "drift", "--horizon", "1", "--origins", "4", "--lookback", "30"]
+    args += ["--samples", "8", "--jobs", "1", "--no-progress", "--n-drop", "1", "--out", str(tmp_path / "bt")]
+    whole = CliRunner().invoke(app, [*args, "--top", "4"])
+    assert whole.exit_code == 0, whole.output
+    notes = [line for line in whole.output.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and notes[0].startswith("note: --top: holds 4 names of a universe of 4")
+    fewer = CliRunner().invoke(app, [*args, "--top", "2"])
+    assert fewer.exit_code == 0, fewer.output
+    assert "note:" not in fewer.output
+
+
+def test_calibrated_forecast_dist_names_the_flag_that_makes_it_fast():
+    args = ["forecast-dist", "--sample", "googl", "--pred-len", "2", "--samples", "4", "--origins", "9"]
+    slow = CliRunner().invoke(app, args)
+    assert slow.exit_code == 0, slow.output
+    assert "note: calibrating on 9 origins of 4 paths each samples 10x" in slow.output
+    assert "--no-calibrate" in slow.output
+    fast = CliRunner().invoke(app, [*args, "--no-calibrate"])
+    assert fast.exit_code == 0 and "note:" not in fast.output

@@ -99,7 +99,7 @@ class KronosGroup(typer.core.TyperGroup):
         from kronos.cli.notices import notes
 
         try:
-            with notes():
+            with notes(lambda param: _flag_of(_subcommand(self, argv), param)):
                 result = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
         except typer.Abort:
             typer.echo("Aborted!", err=True)

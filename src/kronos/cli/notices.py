@@ -14,20 +14,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from kronos.core.errors import Notice
+from kronos.core.errors import Notice, ParameterNotice
 
 __all__ = ["notes"]
 
 
 @contextmanager
-def notes() -> Iterator[None]:
-    """Within the block, :class:`Notice` warnings print as one ``note:`` line each (repeats are dropped)."""
+def notes(flag_of: Any = None) -> Iterator[None]:
+    """Within the block, :class:`Notice` warnings print as one ``note:`` line each (repeats are dropped); a
+    :class:`ParameterNotice` names the flag ``flag_of(param)`` gives, when it gives one."""
     seen: set[str] = set()
     original = warnings.showwarning
 
     def show(message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None):
         if issubclass(category, Notice):
-            text = " ".join(str(message).split())
+            flag = flag_of(message.param) if isinstance(message, ParameterNotice) and flag_of else None
+            text = " ".join((message.reworded(flag) if flag else str(message)).split())
             if text not in seen:
                 seen.add(text)
                 print(f"note: {text}", file=sys.stderr, flush=True)

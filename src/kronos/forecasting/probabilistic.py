@@ -183,6 +183,7 @@ class ProbabilisticApi(SeriesSampler):
             seeds=seeds,
             settings={k: v for k, v in opts.info().items() if k != "sample_count"},
             window=window,
+            progress=verbose,
         )
         return [c.apply(fc) for c, fc in zip(calibrations, forecasts)]
 
