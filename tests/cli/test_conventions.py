@@ -64,3 +64,17 @@ def test_calibrated_forecast_dist_names_the_flag_that_makes_it_fast():
     assert "--no-calibrate" in slow.output
     fast = CliRunner().invoke(app, [*args, "--no-calibrate"])
     assert fast.exit_code == 0 and "note:" not in fast.output
+
+
+def test_a_folder_of_close_only_files_gets_one_note(googl_bars, tmp_path):
+    folder = tmp_path / "closes"
+    folder.mkdir()
+    for name, part in (("A", googl_bars.head(300)), ("B", googl_bars.tail(300))):
+        part[["timestamps", "close"]].to_csv(folder / f"{name}.csv", index=False)
+    args = ["evaluate", "--data", str(folder), "-f", "drift", "--horizon", "2", "--origins", "2", "--lookback", "50"]
+    result = CliRunner().invoke(
+        app, [*args, "--samples", "8", "--jobs", "1", "--no-progress", "--out", str(tmp_path / "e")]
+    )
+    assert result.exit_code == 0, result.output
+    assert sum(line.startswith("note:") for line in result.output.splitlines()) == 1
+    assert set(pd.read_parquet(tmp_path / "e" / "cross_validation.parquet")["symbol"]) == {"A", "B"}

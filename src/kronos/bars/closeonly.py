@@ -38,7 +38,9 @@ CLOSE_ONLY_NOTICE = (
 
 
 class CloseOnlyNotice(Notice):
-    """Bars were built from closes alone (see :data:`CLOSE_ONLY_NOTICE`)."""
+    """Bars were built from closes alone (see :data:`CLOSE_ONLY_NOTICE`); the command line says so once a run."""
+
+    once = True
 
 
 def warn_close_only(where: str | None = None) -> None:
