@@ -52,3 +52,16 @@ def test_close_only_frame_is_forecast_from_its_closes(tiny, googl_bars):
     same = tiny.forecast_df(built, 3, sample_count=4, seed=1)
     np.testing.assert_array_equal(out["close"], same["close"])
     assert list(out["ds"]) == list(same["timestamps"])
+
+
+def test_forecast_and_calibration_take_a_close_only_frame(tiny, googl_bars):
+    hist = googl_bars.tail(200).reset_index(drop=True)
+    future = pd.Series(pd.bdate_range(hist["timestamps"].iloc[-1] + pd.offsets.BDay(1), periods=3))
+    built = close_only_bars(hist["close"])
+    cal = CalibrationOptions(origins=9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CloseOnlyNotice)
+        fc = tiny.forecast(hist[["close"]], hist["timestamps"], future, 3, sample_count=8, seed=4, calibrate=cal)
+    same = tiny.forecast(built, hist["timestamps"], future, 3, sample_count=8, seed=4, calibrate=cal)
+    assert fc.is_calibrated
+    np.testing.assert_array_equal(fc.paths, same.paths)
