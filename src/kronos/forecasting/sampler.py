@@ -133,17 +133,25 @@ class SeriesSampler:
                 raise InputError(f"seeds has {len(seeds)} entries for {len(prepared)} series")
             order.sort(key=lambda i: -len(prepared[i].x))  # similar lengths together: little padding
             if batch_size is None:
-                batch_size = self._auto_batch_size(max(len(p.x) for p in prepared), pred_len, opts.sample_count)
+                batch_size = self._auto_batch_size(max(len(p.x) for p in prepared), pred_len, opts)
         groups: dict[int, list[int]] = defaultdict(list)
         for i in order:
             groups[0 if pad else len(prepared[i].x)].append(i)
         size = batch_size or len(prepared)
         return [members[k : k + size] for members in groups.values() for k in range(0, len(members), size)]
 
-    def _auto_batch_size(self, hist: int, pred_len: int, sample_count: int, budget: int = 2 << 30) -> int:
-        """Series per batch whose key/value cache (all paths) fits ``budget`` bytes."""
+    def _auto_batch_size(self, hist: int, pred_len: int, opts: SamplingOptions, budget: int = 2 << 30) -> int:
+        """Series per batch whose key/value cache (all paths) fits ``budget`` bytes.
+
+        With a shared prefix a series holds its window once plus each path's generated positions;
+        without, every path holds the whole window.
+        """
         cfg = self.model.config
         window = min(self.max_context, hist + pred_len)
         itemsize = next(self.model.parameters()).element_size()
-        per_row = window * cfg.d_model * itemsize * 2 * (cfg.n_layers + 1)
-        return max(1, budget // (per_row * sample_count))
+        per_position = cfg.d_model * itemsize * 2 * (cfg.n_layers + 1)
+        if opts.share_prefix and opts.sample_count > 1:
+            positions = window + opts.sample_count * min(pred_len, window)
+        else:
+            positions = window * opts.sample_count
+        return max(1, budget // (per_position * positions))
