@@ -22,6 +22,7 @@ from kronos.core.errors import InputError
 from kronos.core.progress import progress_bar
 from kronos.core.validation import number, positive_int
 from kronos.forecasting.components import Components
+from kronos.forecasting.cost import estimate_run, format_bytes, memory_limit
 from kronos.forecasting.prepared import Prepared, left_padded, series_uniforms
 from kronos.inference.generation import sample_paths
 from kronos.inference.options import SamplingOptions
@@ -58,6 +59,9 @@ class SeriesSampler:
         self.clip = clip
         self.precision = precision
         autocast(self.device, precision)  # validates the name
+        #: The most memory one generation run may need (bytes); a larger run is refused with how to fit.
+        #: Default: :func:`kronos.forecasting.cost.memory_limit` (``$KRONOS_MEMORY_LIMIT``); set it to override.
+        self.memory_limit = memory_limit()
         self.price_cols = FEATURE_COLS[:4]
         self.vol_col, self.amt_vol = FEATURE_COLS[4], FEATURE_COLS[5]
 
@@ -76,6 +80,7 @@ class SeriesSampler:
         seeds: Sequence[int] | None,
         generator: torch.Generator | None,
         verbose: bool,
+        first_path: int = 0,
     ) -> list[np.ndarray]:
         """Normalised paths ``(sample_count, pred_len, 6)`` per series, float32.
 
@@ -86,9 +91,15 @@ class SeriesSampler:
         its paths do not depend on the batch, its order or ``batch_size``: series are then sorted by
         length and run ``batch_size`` at a time (default: as many as fit a ~2 GiB key/value cache).
         Without seeds the draws come from ``generator`` in one stream over the whole batch, as in
-        the original, and ``batch_size`` defaults to all series at once.
+        the original, and ``batch_size`` defaults to all series at once. ``first_path``: with seeds, the
+        paths from ``first_path`` on of each series' stream (a forecast computed in slices of paths).
+
+        Every batch's memory estimate (:mod:`kronos.forecasting.cost`) is checked against
+        :attr:`memory_limit` before anything runs.
         """
         batches = self._batches(prepared, pred_len, opts, seeds)
+        for members in batches:
+            self._check_memory(max(len(prepared[i].x) for i in members), pred_len, len(members), opts.sample_count)
         out: list[np.ndarray | None] = [None] * len(prepared)
         with progress_bar(enabled=verbose, transient=True) as progress:
             task = progress.add_task("Generating bars", total=pred_len * len(batches))
@@ -99,7 +110,7 @@ class SeriesSampler:
                 lengths = torch.tensor([len(prepared[i].x) for i in members], device=self.device)
                 uniforms = None
                 if seeds is not None:
-                    draws = [series_uniforms(seeds[i], opts.sample_count, pred_len) for i in members]
+                    draws = [series_uniforms(seeds[i], opts.sample_count, pred_len, first_path) for i in members]
                     uniforms = torch.cat(draws).to(self.device)
                 with autocast(self.device, self.precision):
                     paths = sample_paths(
@@ -120,6 +131,23 @@ class SeriesSampler:
                 for row, i in enumerate(members):
                     out[i] = paths_np[row]
         return out  # type: ignore[return-value]
+
+    def _check_memory(self, history: int, pred_len: int, series: int, sample_count: int) -> None:
+        """Refuse a run whose memory estimate exceeds :attr:`memory_limit`, saying how to fit under it."""
+        params = sum(p.numel() for p in self.model.parameters())
+        itemsize = next(self.model.parameters()).element_size()
+        cfg, ctx = self.model.config, self.max_context
+        need = estimate_run(cfg, params, ctx, history, pred_len, series * sample_count, itemsize).memory
+        if need <= self.memory_limit:
+            return
+        one = estimate_run(cfg, params, ctx, history, pred_len, 1, itemsize).memory
+        fits = max(0, self.memory_limit // one // max(1, series))
+        advice = f"at most {fits} sample paths" + (" per series, or a smaller batch_size" if series > 1 else "")
+        raise InputError(
+            f"{series} series x {sample_count} sample paths x {pred_len} bars need an estimated {format_bytes(need)} "
+            f"of memory, over the limit of {format_bytes(self.memory_limit)}; use {advice}, or a shorter pred_len, "
+            "or raise the limit (KRONOS_MEMORY_LIMIT=16G, or predictor.memory_limit)"
+        )
 
     def _batches(
         self, prepared: Sequence[Prepared], pred_len: int, opts: SamplingOptions, seeds: Sequence[int] | None
