@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
@@ -35,7 +37,17 @@ from kronos.core.extras import MissingExtraError, require
 from kronos.forecasting.predictor import KronosPredictor
 from kronos.server.batching import MicroBatcher
 from kronos.server.body_limit import BodyLimit
-from kronos.server.inference import Limits, RequestError, build_job, forecast_body, model_info, run_group
+from kronos.server.inference import (
+    Limits,
+    Pricing,
+    RequestError,
+    build_job,
+    forecast_body,
+    merge_slices,
+    model_info,
+    run_group,
+    slices,
+)
 from kronos.server.payloads import forecast_openapi, read_payload, validation_detail
 from kronos.server.schemas import ForecastRequest, ForecastResponse, ModelInfo, ModelsResponse
 
@@ -50,8 +62,9 @@ SAMPLES = {"googl": ("GOOGL_daily.csv", "GOOGL daily bars"), "eurusd": ("EURUSD_
 class ServerSettings:
     """Limits, batching and access. ``api_key`` defaults to the ``KRONOS_API_KEY`` environment variable.
 
-    ``max_batch_paths`` caps the sample paths (sum of ``sample_count``) of one batched run, which
-    bounds its memory; a larger single request still runs, alone.
+    ``max_batch_paths`` caps the sample paths (sum of ``sample_count``) of one batched run; runs are
+    also capped by the slice budget of :class:`~kronos.server.inference.Limits` (time and memory), and a
+    request larger than a slice runs in slices, taking turns with the others.
     """
 
     limits: Limits = field(default_factory=Limits)
@@ -71,9 +84,12 @@ class _State:
     info: ModelInfo | None = None
     error: str | None = None
 
+    pricing: Pricing | None = None
+
     def ready(self, predictor: KronosPredictor) -> None:
         """Serve ``predictor`` from now on."""
         self.predictor, self.info = predictor, model_info(predictor, self.model_name)
+        self.pricing = Pricing.of(predictor)
 
     async def load(self) -> None:
         """Run the loader in a thread; a failure is kept for ``/readyz`` and the process stays up for the probes."""
@@ -160,16 +176,27 @@ async def forecast(request: Request, state: StateDep, settings: SettingsDep, bat
     """Forecast the bars after the given history: a JSON body (``ForecastRequest``) or a CSV upload (multipart)."""
     try:
         req = ForecastRequest.model_validate(await read_payload(request))
-        job = build_job(req, settings.limits)
+        state.require_ready()
+        job = build_job(req, settings.limits, state.pricing)
     except ValidationError as exc:
         return _unprocessable(validation_detail(exc))
     except RequestError as exc:
         return _unprocessable(exc.detail(), exc.status)
-    state.require_ready()
     try:
-        fc, batch_size = await batcher.submit(job.key, job)
+        done = await _until_done_or_gone(request, batcher.submit(job.key, job), settings.limits.timeout_seconds)
     except InputError as exc:  # the library refused it (e.g. too short a history to calibrate)
         return _unprocessable([{"loc": ["body"], "msg": str(exc), "type": "value_error"}])
+    except asyncio.TimeoutError:
+        log.warning("forecast cancelled after the time limit of %g s", settings.limits.timeout_seconds)
+        limit = settings.limits.timeout_seconds
+        return _unprocessable(
+            [{"loc": ["body"], "msg": f"the forecast took longer than timeout_seconds={limit:g}", "type": "timeout"}],
+            504,
+        )
+    if done is None:  # the client went away: nothing to answer
+        log.info("client %s went away; its forecast was cancelled", _peer(request))
+        return JSONResponse({"detail": "client disconnected"}, status_code=499)
+    fc, batch_size = done
     body = forecast_body(fc, req, job, state.info)  # type: ignore[arg-type]
     return JSONResponse(body, headers={"X-Batch-Size": str(batch_size)})
 
@@ -195,9 +222,59 @@ async def page() -> FileResponse:
     return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
 
 
+@router.get("/docs", include_in_schema=False)
+async def swagger_ui() -> HTMLResponse:
+    """Swagger UI from the assets of the installed ``fastapi-offline`` package: no CDN, works offline."""
+    return get_swagger_ui_html(
+        openapi_url="/openapi.json",
+        title="Kronos forecasting service - Swagger UI",
+        swagger_js_url="/static/docs/swagger-ui-bundle.js",
+        swagger_css_url="/static/docs/swagger-ui.css",
+        swagger_favicon_url="/static/docs/favicon.png",
+    )
+
+
+@router.get("/redoc", include_in_schema=False)
+async def redoc() -> HTMLResponse:
+    """ReDoc from the installed ``fastapi-offline`` assets, without Google fonts (works offline)."""
+    return get_redoc_html(
+        openapi_url="/openapi.json",
+        title="Kronos forecasting service - ReDoc",
+        redoc_js_url="/static/docs/redoc.standalone.js",
+        redoc_favicon_url="/static/docs/favicon.png",
+        with_google_fonts=False,
+    )
+
+
 @router.get("/static/vendor/plotly.min.js", include_in_schema=False)
 async def plotly_js() -> FileResponse:
     return FileResponse(_plotly_js(), media_type="application/javascript")
+
+
+async def _until_done_or_gone(request: Request, work: Any, timeout: float) -> Any:
+    """The result of ``work``, or None once the client has disconnected (``work`` is then cancelled, so the
+    batcher drops it before its next slice); ``asyncio.TimeoutError`` after ``timeout`` seconds."""
+    task = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    try:
+        while True:
+            left = deadline - loop.time()
+            if left <= 0:
+                raise asyncio.TimeoutError
+            done, _ = await asyncio.wait({task}, timeout=min(0.25, left))
+            if done:
+                return task.result()
+            if await request.is_disconnected():
+                return None
+    finally:
+        if not task.done():
+            task.cancel()
+
+
+def _peer(request: Request) -> str:
+    client = request.client
+    return f"{client.host}:{client.port}" if client else "?"
 
 
 def _unprocessable(detail: list[dict[str, Any]], status: int = 422) -> JSONResponse:
@@ -235,8 +312,10 @@ def create_app(
         lambda jobs: run_group(state.predictor, jobs),
         window_ms=settings.batch_window_ms,
         max_batch=settings.max_batch,  # type: ignore[arg-type]
-        weight=lambda job: job.options.sample_count,
-        max_weight=settings.max_batch_paths,
+        weight=lambda job: _run_share(job, settings),
+        max_weight=1.0,
+        parts=slices,
+        merge=merge_slices,
     )
     app = FastAPI(
         title="Kronos forecasting service",
@@ -244,14 +323,55 @@ def create_app(
         debug=False,
         lifespan=_lifespan,
         description="Probabilistic forecasts of candlestick (OHLCV) series with a Kronos model.",
+        docs_url=None,  # served below from installed assets, not from a CDN
+        redoc_url=None,
     )
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.state.kronos = state
     app.state.batcher = batcher
     app.state.settings = settings
     app.add_middleware(BodyLimit, limit=settings.limits.max_body_bytes)
     app.include_router(router)
+    docs_assets = _docs_assets()
+    if docs_assets is not None:  # mounted before /static, so it takes precedence for /static/docs
+        app.mount("/static/docs", StaticFiles(directory=docs_assets), name="docs-assets")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
+
+
+def _run_share(job: Any, settings: ServerSettings) -> float:
+    """A job's share of the largest run: by sample paths (``max_batch_paths``) and by model time (a slice)."""
+    by_paths = job.options.sample_count / settings.max_batch_paths
+    by_time = job.seconds / settings.limits.slice_seconds if job.seconds else 0.0
+    return max(by_paths, by_time)
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document, with the request schema the forecast route reads itself (and its ``$defs``).
+
+    FastAPI only lists the models a route declares; ``/v1/forecast`` parses its body itself (JSON or
+    multipart), so its ``ForecastRequest`` is added here and every ``$ref`` of the document resolves.
+    """
+    if app.openapi_schema is None:
+        doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+        request = ForecastRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, schema in request.pop("$defs", {}).items():
+            schemas.setdefault(name, schema)
+        schemas["ForecastRequest"] = request
+        app.openapi_schema = doc
+    return app.openapi_schema
+
+
+def _docs_assets() -> Path | None:
+    """Swagger UI and ReDoc as shipped inside the installed ``fastapi-offline`` package (None without it)."""
+    try:
+        package = require("server", "fastapi_offline", purpose="the /docs and /redoc pages")
+    except MissingExtraError:
+        log.warning("fastapi-offline is not installed: /docs and /redoc have no assets")
+        return None
+    path = Path(package.__file__).parent / "static"
+    return path if (path / "swagger-ui-bundle.js").is_file() else None
 
 
 def _plotly_js() -> Path:

@@ -9,6 +9,7 @@ is exactly what the job would get alone. Calibrated jobs run on their own (they 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import secrets
@@ -23,24 +24,78 @@ import torch
 from kronos.bars.calendars import future_timestamps
 from kronos.bars.preprocessing import FEATURE_COLS, check_same_zone, prepare_features, validate_timestamps
 from kronos.core.errors import InputError
+from kronos.forecasting.calibration import CalibrationOptions
+from kronos.forecasting.cost import estimate_run, format_bytes
 from kronos.forecasting.forecast import Forecast
 from kronos.forecasting.panel import level_name
 from kronos.forecasting.predictor import KronosPredictor
+from kronos.forecasting.prepared import resolve_lookback
 from kronos.inference.options import SamplingOptions
 from kronos.server.schemas import ForecastRequest, ModelInfo
 
-__all__ = ["Job", "Limits", "RequestError", "build_job", "forecast_body", "model_info", "run_group"]
+__all__ = [
+    "Job",
+    "Limits",
+    "Pricing",
+    "RequestError",
+    "build_job",
+    "forecast_body",
+    "model_info",
+    "merge_slices",
+    "run_group",
+    "run_slice",
+    "slices",
+]
 
 
 @dataclass(frozen=True)
 class Limits:
-    """What one request may ask for. Exceeding ``max_bars`` or ``max_body_bytes`` gives 413, the rest 422."""
+    """What one request may ask for. Exceeding ``max_bars``, ``max_body_bytes`` or the cost budget gives 413,
+    the rest 422.
+
+    The cost budget is in seconds of model time, estimated before queueing as work / ``work_rate``
+    (:mod:`kronos.forecasting.cost`; ``work_rate`` is parameter-token evaluations per second, 3e9 measured
+    for kronos-open on one core of the development machine): a request may need at most
+    ``max_request_seconds``, and one of its sample paths at most ``max_path_seconds`` (a path is the
+    smallest slice). Requests run in slices of about ``slice_seconds`` and at most ``max_run_memory``
+    bytes, so a light request admitted after a heavy one waits for one slice, not for the whole of it.
+    A request still unanswered after ``timeout_seconds`` is cancelled (504).
+    """
 
     min_bars: int = 16
     max_bars: int = 4096
     max_pred_len: int = 512
     max_sample_count: int = 1000
     max_body_bytes: int = 2_000_000
+    max_request_seconds: float = 60.0
+    max_path_seconds: float = 2.0
+    slice_seconds: float = 0.5
+    max_run_memory: int = 1 << 30
+    work_rate: float = 3e9
+    timeout_seconds: float = 300.0
+
+
+@dataclass(frozen=True)
+class Pricing:
+    """What the cost of a request depends on: the served model's configuration, size and context."""
+
+    config: Any  # kronos.model.config.KronosConfig
+    parameters: int
+    max_context: int
+    itemsize: int = 4
+
+    @classmethod
+    def of(cls, predictor: KronosPredictor) -> Pricing:
+        params = list(predictor.model.parameters())
+        return cls(
+            predictor.model.config, sum(p.numel() for p in params), predictor.max_context, params[0].element_size()
+        )
+
+    def per_path(self, history: int, pred_len: int) -> tuple[float, int]:
+        """Work (parameter-token evaluations) and memory (bytes) of one more sample path."""
+        one = estimate_run(self.config, self.parameters, self.max_context, history, pred_len, 1, self.itemsize)
+        two = estimate_run(self.config, self.parameters, self.max_context, history, pred_len, 2, self.itemsize)
+        return two.work - one.work, two.memory - one.memory
 
 
 class RequestError(Exception):
@@ -65,6 +120,8 @@ class Job:
     seed: int  # the forecast and its calibration origins sample from it (kronos.inference.options.derive_seed)
     calibrate: bool
     lookback: int | str = "auto"  # the window the forecast conditions on (kronos.forecasting.prepared)
+    slice_paths: int = 0  # sample paths per slice (0: the whole request at once)
+    seconds: float = 0.0  # estimated model time of the whole request
     key: Hashable = field(init=False)
 
     def __post_init__(self) -> None:
@@ -72,8 +129,54 @@ class Job:
         self.key = ("calibrate", id(self)) if self.calibrate else (self.pred_len, self.options, self.lookback)
 
 
-def build_job(req: ForecastRequest, limits: Limits) -> Job:
-    """Check a request against the limits and the library's input checks; raise :class:`RequestError`."""
+def _price(req: ForecastRequest, limits: Limits, pricing: Pricing, n_bars: int) -> tuple[int, float]:
+    """``(sample paths per slice, estimated seconds)`` of a request, or 413 naming the budget and how to fit."""
+    try:
+        window = resolve_lookback(req.lookback, pricing.max_context, req.pred_len)
+    except InputError as exc:
+        raise RequestError(422, ["body", "lookback"], str(exc)) from None
+    history = n_bars if window is None else min(n_bars, window)
+    work, memory = pricing.per_path(history, req.pred_len)
+    path_s = work / limits.work_rate
+    if path_s > limits.max_path_seconds or memory > limits.max_run_memory:
+        fit = req.pred_len
+        while fit > 1 and (
+            pricing.per_path(min(history, resolve_lookback(req.lookback, pricing.max_context, fit) or history), fit)[0]
+            / limits.work_rate
+            > limits.max_path_seconds
+        ):
+            fit = max(1, fit * 3 // 4)
+        raise RequestError(
+            413,
+            ["body", "pred_len"],
+            f"one sample path of pred_len={req.pred_len} needs an estimated {path_s:.1f} s of model time and "
+            f"{format_bytes(memory)}; the server's budget is max_path_seconds={limits.max_path_seconds} and "
+            f"max_run_memory={format_bytes(limits.max_run_memory)} per path: send pred_len <= {fit} (the model's "
+            f"context is {pricing.max_context} bars) and forecast further ahead in steps",
+        )
+    origins = 1
+    if req.calibrate:
+        cal = CalibrationOptions()
+        origins += cal.origins
+    seconds = path_s * req.sample_count * origins
+    if seconds > limits.max_request_seconds:
+        fits = max(1, int(limits.max_request_seconds / (path_s * origins)))
+        raise RequestError(
+            413,
+            ["body", "sample_count"],
+            f"sample_count={req.sample_count} x pred_len={req.pred_len}{' with calibration' if req.calibrate else ''} "
+            f"needs an estimated {seconds:.0f} s of model time, over the per-request budget "
+            f"max_request_seconds={limits.max_request_seconds:g}: send sample_count <= {fits}, or a shorter pred_len",
+        )
+    per_slice = int(min(limits.slice_seconds / max(path_s, 1e-12), limits.max_run_memory / max(memory, 1)))
+    return max(1, per_slice), seconds
+
+
+def build_job(req: ForecastRequest, limits: Limits, pricing: Pricing | None = None) -> Job:
+    """Check a request against the limits, its cost (with ``pricing``) and the library's input checks.
+
+    Raises :class:`RequestError`. With ``pricing`` the job also says how many paths make one slice.
+    """
     n = len(req.bars)
     if n > limits.max_bars:
         raise RequestError(413, ["body", "bars"], f"{n} bars sent; the limit is max_bars={limits.max_bars}")
@@ -119,9 +222,71 @@ def build_job(req: ForecastRequest, limits: Limits) -> Job:
             future = future_timestamps(frame["timestamps"], req.pred_len)
         except InputError as exc:
             raise RequestError(422, ["body", "bars"], str(exc)) from None
+    slice_paths, seconds = (0, 0.0) if pricing is None else _price(req, limits, pricing, n)
     seed = req.seed if req.seed is not None else secrets.randbelow(2**31)
     options = SamplingOptions(temperature=req.T, top_p=req.top_p, sample_count=req.sample_count)
-    return Job(frame, pd.DatetimeIndex(future), req.pred_len, options, seed, req.calibrate, req.lookback)
+    return Job(
+        frame,
+        pd.DatetimeIndex(future),
+        req.pred_len,
+        options,
+        seed,
+        req.calibrate,
+        req.lookback,
+        slice_paths if not req.calibrate and slice_paths < req.sample_count else 0,
+        seconds,
+    )
+
+
+@dataclass(frozen=True)
+class Slice:
+    """Paths ``first .. first + count - 1`` of a job (the server runs a large job slice by slice)."""
+
+    job: Job
+    first: int
+    count: int
+
+
+def slices(job: Job) -> list[Job | Slice]:
+    """The parts a job runs in: itself, or slices of ``job.slice_paths`` paths."""
+    if not job.slice_paths:
+        return [job]
+    n, k = job.options.sample_count, job.slice_paths
+    return [Slice(job, first, min(k, n - first)) for first in range(0, n, k)]
+
+
+def run_slice(predictor: KronosPredictor, part: Slice) -> Forecast | Exception:
+    """One slice of a job: the same paths it has in the whole forecast (``first_path``)."""
+    job = part.job
+    try:
+        return predictor.forecast(
+            job.bars,
+            job.bars["timestamps"],
+            pd.Series(job.future),
+            job.pred_len,
+            dataclasses.replace(job.options, sample_count=part.count),
+            seed=job.seed,
+            lookback=job.lookback,
+            first_path=part.first,
+        )
+    except Exception as exc:  # handed to that request's caller only
+        return exc
+
+
+def merge_slices(parts: Sequence[Forecast]) -> Forecast:
+    """The forecast of a whole job from its slices' forecasts (paths in order)."""
+    first = parts[0]
+    counts = [p.n_paths for p in parts]
+    repaired = sum(p.info.get("repaired_bars", 0.0) * c for p, c in zip(parts, counts)) / sum(counts)
+    info = {**first.info, "sample_count": sum(counts), "repaired_bars": repaired}
+    return Forecast(
+        paths=np.concatenate([p.paths for p in parts]),
+        timestamps=first.timestamps,
+        last_close=first.last_close,
+        columns=first.columns,
+        history=first.history,
+        info=info,
+    )
 
 
 def _run_one(predictor: KronosPredictor, job: Job) -> Forecast | Exception:
@@ -140,11 +305,14 @@ def _run_one(predictor: KronosPredictor, job: Job) -> Forecast | Exception:
         return exc
 
 
-def run_group(predictor: KronosPredictor, jobs: Sequence[Job]) -> list[Forecast | Exception]:
+def run_group(predictor: KronosPredictor, jobs: Sequence[Job | Slice]) -> list[Forecast | Exception]:
     """Forecasts of jobs with one key: one padded batch with a seed per job, or one call each.
 
-    If the batched call fails, each job runs alone so that one failure reaches only its own request.
+    A slice of a large job runs alone (:func:`run_slice`). If the batched call fails, each job runs
+    alone so that one failure reaches only its own request.
     """
+    if isinstance(jobs[0], Slice):
+        return [run_slice(predictor, part) for part in jobs]  # type: ignore[arg-type]
     if len(jobs) == 1 or jobs[0].calibrate:
         return [_run_one(predictor, job) for job in jobs]
     first = jobs[0]
