@@ -16,9 +16,11 @@ the token sequences and the paths.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from kronos.core.errors import InputError
 from kronos.model.config import KronosConfig
@@ -28,6 +30,7 @@ __all__ = [
     "MEMORY_LIMIT_ENV",
     "RECOMPUTE_WEIGHT",
     "RunCost",
+    "check_config_size",
     "estimate_run",
     "format_bytes",
     "memory_limit",
@@ -122,3 +125,39 @@ def memory_limit() -> int:
     except (ValueError, OSError, AttributeError):  # not every platform has these
         return DEFAULT_MEMORY_LIMIT
     return min(DEFAULT_MEMORY_LIMIT, physical // 2)
+
+
+def _weights_bytes(cfg: dict) -> float:
+    """Bytes of float32 weights a model or tokenizer ``config.json`` asks for (blocks and embeddings)."""
+    d = float(cfg.get("d_model", 0) or 0)
+    ff = float(cfg.get("ff_dim", 0) or 0)
+    layers = float(cfg.get("n_layers", 0) or 0) + float(cfg.get("n_enc_layers", 0) or 0)
+    layers += float(cfg.get("n_dec_layers", 0) or 0)
+    vocab = 2.0 ** min(float(cfg.get("s1_bits", 0) or 0), 40) + 2.0 ** min(float(cfg.get("s2_bits", 0) or 0), 40)
+    return 4.0 * (layers * (4 * d * d + 3 * d * ff) + 2 * vocab * d)
+
+
+def check_config_size(directory: str | os.PathLike) -> None:
+    """Refuse a local checkpoint whose ``config.json`` asks for weights over :func:`memory_limit`, naming the file.
+
+    Why: building a model with ``d_model`` 65536 would otherwise end in an allocator error that names no
+    file (or in swap). A directory without ``config.json`` (a hub id) or an unreadable one is left to the loader.
+    """
+    path = Path(directory) / "config.json"
+    try:
+        cfg = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    if not isinstance(cfg, dict):
+        return
+    try:
+        need = 2 * _weights_bytes(cfg)  # the initialised model and the loaded weights
+    except (TypeError, ValueError, OverflowError):
+        return  # a malformed value: the config's own checks name it
+    limit = memory_limit()
+    if need > limit:
+        sizes = ", ".join(f"{k}={cfg[k]}" for k in ("d_model", "n_layers", "ff_dim", "s1_bits", "s2_bits") if k in cfg)
+        raise InputError(
+            f"{path}: {sizes} need an estimated {format_bytes(need)} to load, over the memory limit of "
+            f"{format_bytes(limit)} (raise it with {MEMORY_LIMIT_ENV}=...)"
+        )

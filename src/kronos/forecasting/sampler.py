@@ -20,7 +20,7 @@ from kronos.bars.preprocessing import FEATURE_COLS
 from kronos.core.device import autocast, resolve_device
 from kronos.core.errors import InputError
 from kronos.core.progress import progress_bar
-from kronos.core.validation import number, positive_int
+from kronos.core.validation import integer, number
 from kronos.forecasting.components import Components
 from kronos.forecasting.cost import estimate_run, format_bytes, memory_limit
 from kronos.forecasting.prepared import Prepared, left_padded, series_uniforms
@@ -51,7 +51,8 @@ class SeriesSampler:
         precision: str = "fp32",
     ) -> None:
         tokenizer.check_compatible(model.config)
-        self.max_context = positive_int("max_context", max_context)
+        # two bars at least: the cached window must hold a history bar and the bar being forecast
+        self.max_context = integer("max_context", max_context, minimum=2)
         number("clip", clip, low=0.0)
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()

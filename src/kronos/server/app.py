@@ -29,6 +29,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
+from starlette.requests import ClientDisconnect
 
 from kronos.bars.reader import TIME_COL
 from kronos.bars.samples import load_sample
@@ -175,7 +176,14 @@ async def models(state: StateDep) -> ModelsResponse:
 async def forecast(request: Request, state: StateDep, settings: SettingsDep, batcher: BatcherDep) -> JSONResponse:
     """Forecast the bars after the given history: a JSON body (``ForecastRequest``) or a CSV upload (multipart)."""
     try:
-        req = ForecastRequest.model_validate(await read_payload(request))
+        payload = await read_payload(request)
+    except ClientDisconnect:  # one line, not a traceback, per client that dropped its upload
+        log.info("client %s went away while sending its request", _peer(request))
+        return JSONResponse({"detail": "client disconnected"}, status_code=400)
+    except RequestError as exc:
+        return _unprocessable(exc.detail(), exc.status)
+    try:
+        req = ForecastRequest.model_validate(payload)
         state.require_ready()
         job = build_job(req, settings.limits, state.pricing)
     except ValidationError as exc:
