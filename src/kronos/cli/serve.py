@@ -31,13 +31,16 @@ def serve_command(
         60.0, min=0.001, help="Budget of one request in estimated seconds of model time (over it: 413 with how to fit)."
     ),
     max_path_seconds: float = typer.Option(
-        2.0, min=0.001, help="Budget of one sample path (the smallest slice) in estimated seconds."
+        1.0, min=0.001, help="Budget of one sample path (the smallest slice) in estimated seconds."
     ),
     slice_seconds: float = typer.Option(
-        0.5, min=0.001, help="Large requests run in slices of about this much model time, taking turns with others."
+        1.0, min=0.001, help="Large requests run in slices of about this much model time, taking turns with others."
     ),
     work_rate: float = typer.Option(
         3e9, min=1.0, help="Parameter-token evaluations per second this machine does (prices requests in seconds)."
+    ),
+    step_seconds: float = typer.Option(
+        0.005, min=0.0, help="Fixed cost of one generated bar per model call, in seconds (prices requests)."
     ),
     timeout: float = typer.Option(300.0, min=0.001, help="A request still unanswered after this many seconds: 504."),
     limit_concurrency: int = typer.Option(
@@ -69,6 +72,7 @@ def serve_command(
         max_path_seconds=max_path_seconds,
         slice_seconds=slice_seconds,
         work_rate=work_rate,
+        step_seconds=step_seconds,
         timeout_seconds=timeout,
     )
     settings = ServerSettings(
