@@ -143,11 +143,19 @@ def test_page_hides_gaps_shows_a_past_forecast_against_what_happened_and_clears_
 
     eurusd = read_bars(sample_data_path("eurusd"))
     errors: list[str] = []
+    requested: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 900})
             page.on("pageerror", lambda exc: errors.append(str(exc)))
+            # what the browser actually fetched (a request its Content-Security-Policy blocked never completes)
+            page.on("requestfinished", lambda req: requested.append(req.url))
+            # the API docs render offline: Swagger UI and ReDoc from the installed assets
+            page.goto(base_url + "/docs")
+            page.wait_for_selector(".swagger-ui .opblock", timeout=30_000)
+            page.goto(base_url + "/redoc")
+            page.wait_for_selector("h1:has-text('Kronos forecasting service')", timeout=30_000)
             page.goto(base_url + "/")
             page.wait_for_selector("#sample option[value=eurusd]", state="attached")
             done = "document.getElementById('status').textContent.startsWith('done')"
@@ -198,3 +206,5 @@ def test_page_hides_gaps_shows_a_past_forecast_against_what_happened_and_clears_
         finally:
             browser.close()
     assert not errors, errors
+    outside = [u for u in requested if not u.startswith((base_url, "blob:", "data:"))]
+    assert not outside, f"fetched from outside the server: {outside}"

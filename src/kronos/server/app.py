@@ -24,8 +24,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
@@ -38,6 +36,7 @@ from kronos.core.extras import MissingExtraError, require
 from kronos.forecasting.predictor import KronosPredictor
 from kronos.server.batching import MicroBatcher
 from kronos.server.body_limit import BodyLimit
+from kronos.server.docs import install_docs
 from kronos.server.inference import (
     Limits,
     Pricing,
@@ -230,30 +229,6 @@ async def page() -> FileResponse:
     return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
 
 
-@router.get("/docs", include_in_schema=False)
-async def swagger_ui() -> HTMLResponse:
-    """Swagger UI from the assets of the installed ``fastapi-offline`` package: no CDN, works offline."""
-    return get_swagger_ui_html(
-        openapi_url="/openapi.json",
-        title="Kronos forecasting service - Swagger UI",
-        swagger_js_url="/static/docs/swagger-ui-bundle.js",
-        swagger_css_url="/static/docs/swagger-ui.css",
-        swagger_favicon_url="/static/docs/favicon.png",
-    )
-
-
-@router.get("/redoc", include_in_schema=False)
-async def redoc() -> HTMLResponse:
-    """ReDoc from the installed ``fastapi-offline`` assets, without Google fonts (works offline)."""
-    return get_redoc_html(
-        openapi_url="/openapi.json",
-        title="Kronos forecasting service - ReDoc",
-        redoc_js_url="/static/docs/redoc.standalone.js",
-        redoc_favicon_url="/static/docs/favicon.png",
-        with_google_fonts=False,
-    )
-
-
 @router.get("/static/vendor/plotly.min.js", include_in_schema=False)
 async def plotly_js() -> FileResponse:
     return FileResponse(_plotly_js(), media_type="application/javascript")
@@ -334,15 +309,12 @@ def create_app(
         docs_url=None,  # served below from installed assets, not from a CDN
         redoc_url=None,
     )
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.state.kronos = state
     app.state.batcher = batcher
     app.state.settings = settings
     app.add_middleware(BodyLimit, limit=settings.limits.max_body_bytes)
     app.include_router(router)
-    docs_assets = _docs_assets()
-    if docs_assets is not None:  # mounted before /static, so it takes precedence for /static/docs
-        app.mount("/static/docs", StaticFiles(directory=docs_assets), name="docs-assets")
+    install_docs(app)  # /docs, /redoc and their assets (before /static), openapi.json
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 
@@ -352,34 +324,6 @@ def _run_share(job: Any, settings: ServerSettings) -> float:
     by_paths = job.options.sample_count / settings.max_batch_paths
     by_time = job.seconds / settings.limits.slice_seconds if job.seconds else 0.0
     return max(by_paths, by_time)
-
-
-def _openapi(app: FastAPI) -> dict[str, Any]:
-    """The OpenAPI document, with the request schema the forecast route reads itself (and its ``$defs``).
-
-    FastAPI only lists the models a route declares; ``/v1/forecast`` parses its body itself (JSON or
-    multipart), so its ``ForecastRequest`` is added here and every ``$ref`` of the document resolves.
-    """
-    if app.openapi_schema is None:
-        doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-        schemas = doc.setdefault("components", {}).setdefault("schemas", {})
-        request = ForecastRequest.model_json_schema(ref_template="#/components/schemas/{model}")
-        for name, schema in request.pop("$defs", {}).items():
-            schemas.setdefault(name, schema)
-        schemas["ForecastRequest"] = request
-        app.openapi_schema = doc
-    return app.openapi_schema
-
-
-def _docs_assets() -> Path | None:
-    """Swagger UI and ReDoc as shipped inside the installed ``fastapi-offline`` package (None without it)."""
-    try:
-        package = require("server", "fastapi_offline", purpose="the /docs and /redoc pages")
-    except MissingExtraError:
-        log.warning("fastapi-offline is not installed: /docs and /redoc have no assets")
-        return None
-    path = Path(package.__file__).parent / "static"
-    return path if (path / "swagger-ui-bundle.js").is_file() else None
 
 
 def _plotly_js() -> Path:
