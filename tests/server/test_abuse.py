@@ -11,6 +11,7 @@ import json
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -225,3 +226,24 @@ def test_the_docs_pages_load_nothing_from_outside(server, route):
     assert not [u for u in urls if u.startswith(("http:", "https:", "//"))], urls
     for url in urls:  # every asset is served by this process
         assert server.get(url).status_code == 200, url
+
+
+def test_micro_batches_are_capped_by_the_memory_budget(predictor, limits, googl):
+    """Two requests that each need 60% of max_run_memory never share a run (they would at 40% each)."""
+    from kronos.server.pricing import Pricing
+
+    per_path = Pricing.of(predictor).per_path(60, 4)[1]
+    paths = 20
+    for share, expected in ((0.6, {1}), (0.4, {2})):
+        capped = Limits(**{**limits.__dict__, "max_run_memory": int(per_path * paths / share)})
+        settings = ServerSettings(limits=capped, api_key=None, batch_window_ms=300)
+        app = create_app(predictor, model_name="tiny-memory", settings=settings)
+        bodies = [{"bars": bars_of(googl.tail(60)), "pred_len": 4, "sample_count": paths, "seed": s} for s in (1, 2)]
+        with (
+            serve_in_thread(app) as url,
+            httpx.Client(base_url=url, timeout=60) as client,
+            ThreadPoolExecutor(2) as pool,
+        ):
+            answers = list(pool.map(lambda b, c=client: c.post("/v1/forecast", json=b), bodies))
+        assert all(a.status_code == 200 for a in answers)
+        assert {int(a.headers["X-Batch-Size"]) for a in answers} == expected, share

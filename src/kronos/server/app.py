@@ -320,10 +320,11 @@ def create_app(
 
 
 def _run_share(job: Any, settings: ServerSettings) -> float:
-    """A job's share of the largest run: by sample paths (``max_batch_paths``) and by model time (a slice)."""
+    """A job's share of the largest run: by sample paths (``max_batch_paths``), model time (a slice) and memory."""
     by_paths = job.options.sample_count / settings.max_batch_paths
-    by_time = job.seconds / settings.limits.slice_seconds if job.seconds else 0.0
-    return max(by_paths, by_time)
+    by_time = job.seconds / settings.limits.slice_seconds
+    by_memory = job.memory / settings.limits.max_run_memory
+    return max(by_paths, by_time, by_memory)
 
 
 def _plotly_js() -> Path:

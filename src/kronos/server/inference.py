@@ -59,6 +59,7 @@ class Job:
     lookback: int | str = "auto"  # the window the forecast conditions on (kronos.forecasting.prepared)
     slice_paths: int = 0  # sample paths per slice (0: the whole request at once)
     seconds: float = 0.0  # estimated model time of the whole request
+    memory: int = 0  # estimated bytes of running all its paths at once
     key: Hashable = field(init=False)
 
     def __post_init__(self) -> None:
@@ -116,7 +117,7 @@ def build_job(req: ForecastRequest, limits: Limits, pricing: Pricing | None = No
             future = future_timestamps(frame["timestamps"], req.pred_len)
         except InputError as exc:
             raise RequestError(422, ["body", "bars"], str(exc)) from None
-    slice_paths, seconds = (0, 0.0) if pricing is None else price_request(req, limits, pricing, n)
+    slice_paths, seconds, memory = (0, 0.0, 0) if pricing is None else price_request(req, limits, pricing, n)
     seed = req.seed if req.seed is not None else secrets.randbelow(2**31)
     options = SamplingOptions(temperature=req.T, top_p=req.top_p, sample_count=req.sample_count)
     return Job(
@@ -129,6 +130,7 @@ def build_job(req: ForecastRequest, limits: Limits, pricing: Pricing | None = No
         req.lookback,
         slice_paths if not req.calibrate and slice_paths < req.sample_count else 0,
         seconds,
+        memory,
     )
 
 

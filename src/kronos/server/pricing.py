@@ -96,8 +96,9 @@ def _largest(ok: Callable[[int], bool], high: int) -> int:
     return best
 
 
-def price_request(req: ForecastRequest, limits: Limits, pricing: Pricing, n_bars: int) -> tuple[int, float]:
-    """``(sample paths per slice, estimated seconds)`` of a request, or 413 naming the budget and how to fit.
+def price_request(req: ForecastRequest, limits: Limits, pricing: Pricing, n_bars: int) -> tuple[int, float, int]:
+    """``(sample paths per slice, estimated seconds, estimated bytes of one run of all its paths)`` of a
+    request, or 413 naming the budget and how to fit.
 
     A slice of ``k`` paths costs ``pred_len * step_seconds + k * (one path's work / work_rate)``: the per-step
     overhead of a model call plus the paths' work. The smallest slice (one path) must fit ``max_path_seconds``
@@ -151,4 +152,4 @@ def price_request(req: ForecastRequest, limits: Limits, pricing: Pricing, n_bars
             f"max_request_seconds={limits.max_request_seconds:g}: send sample_count <= {max(fits, 1)}, or a shorter "
             "pred_len",
         )
-    return per_slice, total
+    return per_slice, total, memory * req.sample_count
