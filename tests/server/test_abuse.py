@@ -247,3 +247,28 @@ def test_micro_batches_are_capped_by_the_memory_budget(predictor, limits, googl)
             answers = list(pool.map(lambda b, c=client: c.post("/v1/forecast", json=b), bodies))
         assert all(a.status_code == 200 for a in answers)
         assert {int(a.headers["X-Batch-Size"]) for a in answers} == expected, share
+
+
+@pytest.mark.slow
+def test_a_stalled_body_gets_408_and_a_dropped_upload_one_log_line(predictor, limits, googl, caplog):
+    import logging
+
+    quick = Limits(**{**limits.__dict__, "body_timeout_seconds": 0.5})
+    app = create_app(predictor, model_name="tiny-stall", settings=ServerSettings(limits=quick, api_key=None))
+    head = "POST /v1/forecast HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+    caplog.set_level(logging.INFO, logger="kronos.server")
+    with serve_in_thread(app) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:  # half a body, then nothing
+            sock.sendall(head.encode() + b'{"bars": [')
+            answer = sock.recv(4096).decode()
+        assert answer.startswith("HTTP/1.1 408") and "stalled" in answer, answer
+        for _ in range(3):  # uploads dropped mid-body: one line each, no traceback
+            with socket.create_connection((host, int(port))) as sock:
+                sock.sendall(head.encode() + b'{"bars": [')
+            time.sleep(0.2)
+        time.sleep(1.0)
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("kronos") or r.levelno >= logging.ERROR]
+    assert sum("sent no body data" in m for m in lines) == 1, lines
+    assert sum("went away while sending" in m for m in lines) == 3, lines
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR], lines

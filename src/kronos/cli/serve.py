@@ -47,6 +47,9 @@ def serve_command(
         64, min=1, help="Most open connections; more are answered 503 at once (uvicorn's limit_concurrency)."
     ),
     keep_alive: float = typer.Option(5.0, min=0.0, help="Seconds an idle keep-alive connection stays open."),
+    body_timeout: float = typer.Option(
+        30.0, min=0.001, help="A request body that sends nothing for this many seconds is answered 408."
+    ),
     log_level: str = typer.Option("info", help="uvicorn log level."),
 ) -> None:
     """Serve forecasts over HTTP: POST /v1/forecast, docs at /docs, a web page at /.
@@ -74,6 +77,7 @@ def serve_command(
         work_rate=work_rate,
         step_seconds=step_seconds,
         timeout_seconds=timeout,
+        body_timeout_seconds=body_timeout,
     )
     settings = ServerSettings(
         limits=limits, batch_window_ms=batch_window_ms, max_batch=max_batch, max_batch_paths=max_batch_paths

@@ -312,7 +312,7 @@ def create_app(
     app.state.kronos = state
     app.state.batcher = batcher
     app.state.settings = settings
-    app.add_middleware(BodyLimit, limit=settings.limits.max_body_bytes)
+    app.add_middleware(BodyLimit, limit=settings.limits.max_body_bytes, timeout=settings.limits.body_timeout_seconds)
     app.include_router(router)
     install_docs(app)  # /docs, /redoc and their assets (before /static), openapi.json
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -33,7 +33,8 @@ class Limits:
     ``max_request_seconds``, and one of its sample paths at most ``max_path_seconds`` (a path is the
     smallest slice). Requests run in slices of about ``slice_seconds`` and at most ``max_run_memory``
     bytes, so a light request admitted after a heavy one waits for one slice, not for the whole of it.
-    A request still unanswered after ``timeout_seconds`` is cancelled (504).
+    A request still unanswered after ``timeout_seconds`` is cancelled (504); a body that stalls for
+    ``body_timeout_seconds`` is answered 408.
     """
 
     min_bars: int = 16
@@ -48,6 +49,7 @@ class Limits:
     max_run_memory: int = 1 << 30
     work_rate: float = 3e9
     timeout_seconds: float = 300.0
+    body_timeout_seconds: float = 30.0  # a request body that sends nothing for this long: 408
 
 
 @dataclass(frozen=True)
