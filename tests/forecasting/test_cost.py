@@ -1,4 +1,4 @@
-"""The cost model and the limits built on it: memory refusals, slices of paths, seeds, configs too large."""
+"""Refusals of the library: the memory limit, slices of paths, seeds, repeated quantile levels."""
 
 from __future__ import annotations
 
@@ -72,3 +72,13 @@ def test_a_run_over_the_memory_limit_is_refused_with_how_to_fit(series, monkeypa
     monkeypatch.setenv("KRONOS_MEMORY_LIMIT", "lots")
     with pytest.raises(InputError, match="KRONOS_MEMORY_LIMIT: cannot read 'lots'"):
         memory_limit()
+
+
+def test_repeated_quantile_levels_are_refused_by_the_forecast_too(series):
+    df, future = series
+    fc = random_tiny_predictor(seed=1).forecast(df, df["timestamps"], future, 6, sample_count=5, seed=1)
+    assert set(fc.quantile([0.1, 0.9])) == {0.1, 0.9}
+    with pytest.raises(ValueError, match=r"quantile levels repeat: \[0.5\]"):
+        fc.quantile([0.5, 0.1, 0.5])
+    with pytest.raises(ValueError, match="repeat"):
+        fc.volatility_forecast(levels=(0.9, 0.9))
