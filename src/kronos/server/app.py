@@ -8,7 +8,8 @@ uploads are read from the request body.
 
 The routes are module-level functions on one :class:`~fastapi.APIRouter`; what differs between apps (the
 model, the settings, the batcher) lives on ``app.state`` and reaches a route through a dependency, so
-``create_app`` only assembles the pieces. This is the one module of the package that imports FastAPI.
+``create_app`` only assembles the pieces. FastAPI is imported here and in :mod:`kronos.server.docs`
+(the offline /docs and /redoc).
 """
 
 from __future__ import annotations
