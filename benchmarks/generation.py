@@ -12,6 +12,13 @@ Cases (from the issue):
   b  lookback 256, pred_len 120, sample_count 5  (fits the window)
   c  predict_batch of 32 series, lookback 256, pred_len 24, sample_count 1
 The block-window approximation is also timed on case a, with how far its forecasts move.
+
+Shared-prefix (cascade) attention, with the shipped kronos-open model, in this process
+(``python benchmarks/generation.py --cases p``):
+  p  16 series x 50 paths x 12 bars at the default lookback (auto: 244 of the 256-bar context), every
+     series with its own seed: one batch vs one by one, each with the shared prefix and with per-path
+     copies of it (the previous implementation); the time per decode step of one series at 50 and 200
+     paths; and the key/value bytes a decode step reads beside this machine's measured memory bandwidth.
 """
 
 from __future__ import annotations
@@ -99,9 +106,113 @@ def run(case: str, mode: str, device: str, threads: int) -> dict:
     return result
 
 
+def _shared_prefix_figures(threads: int, device: str) -> None:
+    """Case p: batched sample paths with the history's keys/values shared by the paths, against per-path copies."""
+    import torch
+
+    from kronos.forecasting.loading import load_predictor
+    from kronos.inference.generation import sample_paths
+    from kronos.inference.options import SamplingOptions
+
+    torch.set_num_threads(threads)
+    predictor = load_predictor(device=device)
+    model, tokenizer, context = predictor.model, predictor.tokenizer, predictor.max_context
+    series, paths, horizon = 16, 50, 12
+    frames = load_series(series, 300)
+    xs = [f["timestamps"] for f in frames]
+    ys = [pd.Series(pd.bdate_range(f["timestamps"].iloc[-1] + pd.offsets.BDay(1), periods=horizon)) for f in frames]
+
+    def batch(share: bool) -> tuple[float, np.ndarray]:
+        t0 = time.perf_counter()
+        out = predictor.forecast_batch(
+            frames, xs, ys, horizon, sample_count=paths, seeds=list(range(series)), share_prefix=share
+        )
+        return time.perf_counter() - t0, np.stack([f.paths for f in out])
+
+    def one_by_one(share: bool) -> tuple[float, np.ndarray]:
+        t0 = time.perf_counter()
+        out = [
+            predictor.forecast(f, x, y, horizon, sample_count=paths, seed=i, share_prefix=share)
+            for i, (f, x, y) in enumerate(zip(frames, xs, ys))
+        ]
+        return time.perf_counter() - t0, np.stack([f.paths for f in out])
+
+    batch(True)  # warm-up
+    rows = {}
+    for name, fn in [("batch", batch), ("one by one", one_by_one)]:
+        for share in (True, False):
+            rows[name, share] = min((fn(share) for _ in range(2)), key=lambda r: r[0])
+    same = all(np.allclose(rows[k][1], rows["batch", True][1], rtol=1e-5, atol=1e-6) for k in rows)
+    print(f"\np: kronos-open, {series} series x {paths} paths x {horizon} bars, lookback auto, seeded per series")
+    print(f"{'':<14}{'shared prefix s':>16}{'per-path copies s':>19}{'shared speed-up':>17}")
+    for name in ("batch", "one by one"):
+        a, b = rows[name, True][0], rows[name, False][0]
+        print(f"{name:<14}{a:>16.3f}{b:>19.3f}{b / a:>16.2f}x")
+    fast = rows["batch", True][0]
+    print(
+        f"batch with shared prefix: {rows['one by one', True][0] / fast:.2f}x faster than one by one (shared), "
+        f"{rows['one by one', False][0] / fast:.2f}x than one by one (copies), "
+        f"{rows['batch', False][0] / fast:.2f}x than the batch with copies; same paths: {'yes' if same else 'NO'}"
+    )
+
+    # Time per decode step of one series: (horizon 12 - horizon 2) / 10 steps, at 50 and 200 paths.
+    cfg = model.config
+    lookback = context - horizon
+    x = torch.randn(1, lookback, 6, device=device) * 0.5
+    xst = torch.zeros(1, lookback, 5, device=device)
+    step_s = {}
+
+    def gen(h: int, n: int, share: bool) -> float:
+        best = float("inf")
+        opts = SamplingOptions(sample_count=n, share_prefix=share)
+        for _ in range(3):
+            t0 = time.perf_counter()
+            y_stamp = torch.zeros(1, h, 5, device=device)
+            generator = torch.Generator(device=device).manual_seed(0)
+            sample_paths(tokenizer, model, x, xst, y_stamp, h, context, opts, generator=generator)
+            best = min(best, time.perf_counter() - t0)
+        return best
+
+    for n in (50, 200):
+        for share in (True, False):
+            step_s[n, share] = (gen(horizon, n, share) - gen(2, n, share)) / (horizon - 2)
+    print(f"\ndecode step, one series, lookback {lookback}: ", end="")
+    print(
+        ", ".join(
+            f"{n} paths {1e3 * step_s[n, True]:.1f} ms (copies {1e3 * step_s[n, False]:.1f} ms)" for n in (50, 200)
+        )
+        + f"; 200 paths cost {step_s[200, True] / step_s[50, True]:.2f}x 50 paths with the shared prefix"
+        f" ({step_s[200, False] / step_s[50, False]:.2f}x with copies)"
+    )
+
+    # Key/value bytes read per decode step (mid-horizon), against the measured bandwidth.
+    item = next(model.parameters()).element_size()
+    per_position = 2 * cfg.d_model * item * (cfg.n_layers + 1)  # keys + values, every block + dependency layer
+    own = horizon // 2
+    rows_ = series * paths
+    shared_bytes = per_position * (series * lookback + rows_ * own)
+    copied_bytes = per_position * rows_ * (lookback + own)
+    big = torch.empty(256 * 2**20 // 4, device=device).normal_()
+    out_buf = torch.empty_like(big)
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        out_buf.copy_(big)
+        best = min(best, time.perf_counter() - t0)
+    bandwidth = 2 * big.numel() * 4 / best  # read + write
+    batch_step = (rows["batch", True][0]) / horizon
+    print(
+        f"key/value bytes read per decode step ({series} x {paths}): shared prefix {shared_bytes / 2**20:.1f} MiB, "
+        f"per-path copies {copied_bytes / 2**20:.1f} MiB; measured copy bandwidth {bandwidth / 1e9:.1f} GB/s, so the "
+        f"cache reads take at least {1e3 * shared_bytes / bandwidth:.1f} ms (shared) / "
+        f"{1e3 * copied_bytes / bandwidth:.1f} ms (copies) of a step; the whole batch takes "
+        f"{1e3 * batch_step:.1f} ms per bar ({batch_step / (shared_bytes / bandwidth):.0f}x the shared floor)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", default="abc", help="which cases to run, e.g. 'ab'")
+    parser.add_argument("--cases", default="pabc", help="which cases to run, e.g. 'ab'")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--no-block", action="store_true", help="skip the block-window approximation on case a")
@@ -114,11 +225,14 @@ def main() -> None:
         if device.startswith("cuda")
         else f"{platform.processor() or platform.machine()}, {args.threads} threads"
     )
-    print(
-        f"Kronos-small + Tokenizer-base (random weights), greedy, device {device} ({where}), torch {torch.__version__}"
-    )
-    print(f"{'case':<34}{'uncached s':>11}{'cached s':>10}{'speed-up':>10}{'peak MB unc/cached':>21}  same output")
-    for case in args.cases:
+    print(f"device {device} ({where}), torch {torch.__version__}")
+    if "p" in args.cases:
+        _shared_prefix_figures(args.threads, device)
+    cases = [c for c in args.cases if c in CASES]
+    if cases:
+        print("\ncases a-c: Kronos-small + Tokenizer-base (random weights), greedy")
+        print(f"{'case':<34}{'uncached s':>11}{'cached s':>10}{'speed-up':>10}{'peak MB unc/cached':>21}  same output")
+    for case in cases:
         c = CASES[case]
         label = f"{case}: L{c['lookback']} P{c['pred_len']} S{c['sample_count']} x{c['n_series']}"
         base = run(case, "uncached", device, args.threads)

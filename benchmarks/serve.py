@@ -11,6 +11,11 @@ size the server reported and the server's resident memory before and after the r
     python benchmarks/serve.py                                  # the shipped model, 16 clients, 60 s per mode
     python benchmarks/serve.py --model random --duration 10     # random weights, kronos-open's configuration
     python benchmarks/serve.py --abuse                          # a heavy request at the limits + light clients
+    python benchmarks/serve.py --burst --threads 2              # 16 requests of 50 paths: all at once vs in turn
+
+``--burst`` measures what batching buys one server: ``--clients`` requests (``--samples`` paths each,
+default 50 with ``--burst``) sent at once, against the same requests sent one after another, alternating
+``--rounds`` times; it prints both wall times (median) and their ratio.
 
 ``--abuse`` (:func:`abuse_run`) is a separate run: one server with the default limits; the largest
 request its budget admits (found from its own 413 answers, which say how to fit) is sent again and
@@ -364,6 +369,47 @@ def run(args: argparse.Namespace, model: str, bodies: list[bytes]) -> list[dict]
     return [server.result() for server in servers]
 
 
+def burst(args: argparse.Namespace, model: str, bodies: list[bytes]) -> dict:
+    """``--clients`` requests at once against the same requests in turn, on one micro-batching server."""
+    server = Server(args, model, batching=True)
+    chosen = bodies[: args.clients]
+
+    def send(body: bytes, out: list) -> None:
+        conn = http.client.HTTPConnection(HOST, server.port, timeout=600)
+        conn.request("POST", "/v1/forecast", body=body, headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        resp.read()
+        out.append((resp.status, int(resp.getheader("X-Batch-Size", "0") or 0)))
+        conn.close()
+
+    together, in_turn, statuses, sizes = [], [], [], []
+    try:
+        server.ready(bodies)
+        for _ in range(args.rounds):
+            t0 = time.perf_counter()
+            for body in chosen:
+                send(body, statuses)
+            in_turn.append(time.perf_counter() - t0)
+            out: list = []
+            threads = [threading.Thread(target=send, args=(body, out)) for body in chosen]
+            t0 = time.perf_counter()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            together.append(time.perf_counter() - t0)
+            statuses += out
+            sizes += [size for _, size in out]
+    finally:
+        server.stop()
+    return {
+        "in_turn_s": float(np.median(in_turn)),
+        "together_s": float(np.median(together)),
+        "statuses": sorted({status for status, _ in statuses}),
+        "mean_batch_together": float(np.mean(sizes)) if sizes else float("nan"),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -378,7 +424,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6, help="segments per mode, alternating between the modes")
     parser.add_argument("--lookback", type=int, default=64, help="history bars per request")
     parser.add_argument("--pred-len", type=int, default=32)
-    parser.add_argument("--samples", type=int, default=1, help="sample_count per request")
+    parser.add_argument("--samples", type=int, default=None, help="sample_count per request (1; 50 with --burst)")
+    parser.add_argument("--burst", action="store_true", help="requests at once vs in turn (see above)")
     parser.add_argument("--threads", type=int, default=1, help="server's PyTorch threads")
     parser.add_argument("--window-ms", type=float, default=5.0)
     parser.add_argument("--max-batch", type=int, default=32)
@@ -387,6 +434,8 @@ def main() -> None:
     parser.add_argument("--heavy-pred-len", type=int, default=512, help="abuse run: the heavy request's first ask")
     parser.add_argument("--heavy-samples", type=int, default=1000, help="abuse run: the heavy request's first ask")
     args = parser.parse_args()
+    if args.samples is None:
+        args.samples = 50 if args.burst else 1
     if args.abuse:
         with tempfile.TemporaryDirectory() as tmp:
             model = str(random_open_model(Path(tmp) / "random-open")) if args.model == "random" else args.model
@@ -402,6 +451,22 @@ def main() -> None:
             atomic_write_text(
                 args.json, json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, **result}, indent=2)
             )
+        return
+    if args.burst:
+        with tempfile.TemporaryDirectory() as tmp:
+            model = str(random_open_model(Path(tmp) / "random-open")) if args.model == "random" else args.model
+            bodies = request_bodies(max(args.clients, 32), args.lookback, args.pred_len, args.samples, seed=0)
+            r = burst(args, model, bodies)
+        print(
+            f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}; model {args.model}; "
+            f"server threads {args.threads}; {args.clients} requests of {args.lookback} bars, pred_len "
+            f"{args.pred_len}, sample_count {args.samples}; median of {args.rounds} rounds"
+        )
+        print(
+            f"in turn {r['in_turn_s']:.2f} s, all at once {r['together_s']:.2f} s (mean batch "
+            f"{r['mean_batch_together']:.1f}): {r['in_turn_s'] / r['together_s']:.2f}x faster at once; "
+            f"statuses {r['statuses']}"
+        )
         return
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,7 +1,11 @@
 """Kronos: a foundation model for financial candlesticks (K-lines).
 
 Drop-in for the original research code: ``from kronos import Kronos, KronosTokenizer, KronosPredictor``.
+Rolling evaluation as a DataFrame: ``kronos.cross_validation`` and ``kronos.evaluation_metrics`` (loaded on first
+use: they need the ``eval`` extra).
 """
+
+from typing import Any
 
 from kronos.core.errors import InputError
 from kronos.forecasting.calibration import CalibrationOptions
@@ -25,5 +29,16 @@ __all__ = [
     "KronosTokenizer",
     "SamplingOptions",
     "TokenizerConfig",
+    "cross_validation",
+    "evaluation_metrics",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    """``cross_validation`` and ``evaluation_metrics``, imported when first used (they need the eval extra)."""
+    if name in ("cross_validation", "evaluation_metrics"):
+        from kronos.evaluation import cross_validation as module
+
+        return getattr(module, name)
+    raise AttributeError(f"module 'kronos' has no attribute {name!r}")

@@ -187,3 +187,35 @@ def test_padded_batch_equals_each_series_alone(max_context):
         )
         torch.testing.assert_close(batch[i], alone[0], rtol=0, atol=0)
         torch.testing.assert_close(alone, original)  # same tokens; the decode differs only by rounding
+
+
+def test_shared_prefix_gives_the_same_logits_and_seeded_paths_as_per_path_copies(shipped_predictor, googl_bars):
+    """Cascade attention (one copy of each series' history) against every path holding its own copy."""
+    p = shipped_predictor
+    frames = [googl_bars.iloc[i * 40 : i * 40 + n].reset_index(drop=True) for i, n in enumerate([120, 90, 120, 61])]
+    xt = [f.timestamps for f in frames]
+    yt = [pd.Series(pd.bdate_range(f.timestamps.iloc[-1], periods=7)[1:]) for f in frames]
+    kw = dict(pred_len=6, sample_count=20, seeds=[1, 2, 3, 4], lookback=None)
+    shared = p.forecast_batch(frames, xt, yt, share_prefix=True, **kw)
+    copied = p.forecast_batch(frames, xt, yt, share_prefix=False, **kw)
+    for a, b in zip(shared, copied):
+        np.testing.assert_allclose(a.paths, b.paths, rtol=1e-5, atol=1e-6)
+        assert np.ptp(a.paths[:, -1, 3]) > 0
+
+    # the coarse logits of every step, fed the same tokens, agree to 1e-5 relative
+    model = p.model
+    torch.manual_seed(0)
+    hist = torch.randint(0, 256, (3, 50))
+    stamps = torch.zeros(3 * 8, 56, 5)
+    logits = {}
+    for share in (True, False):
+        cache = model.new_cache(3, 56)
+        model.step_s1(hist, hist, stamps[::8, :50], cache)
+        cache = cache.expand(8, share=share)
+        rows = torch.randint(0, 256, (24, 6), generator=torch.Generator().manual_seed(1))
+        steps = []
+        for i in range(6):
+            out, context = model.step_s1(rows[:, i : i + 1], rows[:, i : i + 1], stamps[:, 50 + i : 51 + i], cache)
+            steps += [out, model.step_s2(context, rows[:, i : i + 1], cache)]
+        logits[share] = torch.stack(steps)
+    torch.testing.assert_close(logits[True], logits[False], rtol=1e-5, atol=1e-5)

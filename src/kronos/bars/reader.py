@@ -11,15 +11,18 @@ The rules:
 * **column names** are stripped and compared case-insensitively; ``vol`` is read as ``volume``,
   ``amt`` and ``turnover`` as ``amount`` (:data:`COLUMN_ALIASES`). Other columns are dropped.
 * **the time column** is the configured ``time_column``, else the first of :data:`TIME_COLUMNS`
-  (``timestamps, timestamp, datetime, date, time``), else a ``DatetimeIndex`` (as pandas writes a
+  (``timestamps, timestamp, datetime, date, time, ds``), else a ``DatetimeIndex`` (as pandas writes a
   time-indexed frame to Parquet). It comes back as ``timestamps``. Integer or float epochs get their
   unit (s, ms, us, ns) from their magnitude (:func:`kronos.bars.preprocessing.epoch_unit`); time zones
   are kept as given.
-* **panels**: a ``symbol`` column (or the configured ``symbol_column``) holds several series, whose
-  rows may be interleaved; it comes back as ``symbol``. Without one, the file is one series named after the
-  file (:func:`series_name`).
-* **validation**: ``open, high, low, close`` must be present; each series is read in time order
-  (rows in any order are sorted, stably) and must not repeat a time,
+* **panels**: a ``symbol`` column (or the configured ``symbol_column``; without either, Nixtla's
+  ``unique_id``) holds several series, whose rows may be interleaved; it comes back as ``symbol``. Without
+  one, the file is one series named after the file (:func:`series_name`).
+* **close-only series**: a ``close`` (or Nixtla's ``y``) without ``open``, ``high`` and ``low`` becomes bars
+  (:func:`kronos.bars.closeonly.close_only_bars`: open = previous close, high/low = max/min of the two), with
+  one :class:`~kronos.bars.closeonly.CloseOnlyNotice` warning; the cost is measured in docs/close-only.md.
+* **validation**: ``open, high, low, close`` must be present (or a close alone, above); each series is read
+  in time order (rows in any order are sorted, stably) and must not repeat a time,
   and the values must pass :func:`kronos.bars.preprocessing.prepare_features` (no NaN, positive prices,
   consistent bars). Errors are :class:`DataSourceError` (an :class:`InputError`) naming the file,
   the symbol for panels, the column, the row (0-based data row of the file, header excluded) and
@@ -38,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from kronos.bars.closeonly import from_closes, is_close_only
 from kronos.bars.preprocessing import FEATURE_COLS, PRICE_COLS, prepare_features, to_datetime_index
 from kronos.core.errors import InputError
 from kronos.core.files import atomic_write
@@ -54,6 +58,7 @@ __all__ = [
     "iter_bars",
     "read_bars",
     "read_table",
+    "resolve_columns",
     "series_name",
     "write_table",
 ]
@@ -63,7 +68,9 @@ TIME_COL = "timestamps"
 #: The series-id column of a panel, as returned.
 SYMBOL_COL = "symbol"
 #: Column names taken as the time column, in this order, when none is configured (case-insensitive).
-TIME_COLUMNS: tuple[str, ...] = ("timestamps", "timestamp", "datetime", "date", "time")
+TIME_COLUMNS: tuple[str, ...] = ("timestamps", "timestamp", "datetime", "date", "time", "ds")
+#: The id column taken when there is no ``symbol`` column (Nixtla's convention).
+ID_ALIAS = "unique_id"
 #: Other spellings of feature columns (the original Kronos scripts use ``vol``/``amt``; Chinese vendors ``turnover``).
 COLUMN_ALIASES: dict[str, str] = {"vol": "volume", "amt": "amount", "turnover": "amount"}
 #: File name endings read as tables (case-insensitive).
@@ -100,6 +107,21 @@ def series_name(path: str | os.PathLike) -> str:
     return path.name[: -len(suffix)] if suffix else path.stem
 
 
+def resolve_columns(
+    columns: Sequence[object], *, id_col: str | None = None, time_col: str | None = None
+) -> tuple[str | None, str | None]:
+    """The id and time columns of a table, as its columns spell them: ``(id or None, time or None)``.
+
+    Given names are matched case-insensitively; otherwise the id is ``symbol``, else ``unique_id``, and the time
+    the first of :data:`TIME_COLUMNS` present (None: let the reader use the time index or say what is missing).
+    """
+    lower = {str(c).strip().lower(): str(c) for c in columns}
+    ident = lower.get(id_col.strip().lower(), id_col) if id_col else lower.get(SYMBOL_COL, lower.get(ID_ALIAS))
+    if time_col:
+        return ident, lower.get(time_col.strip().lower(), time_col)
+    return ident, next((lower[c] for c in TIME_COLUMNS if c in lower), None)
+
+
 def _read_file(path: Path) -> pd.DataFrame:
     if not path.exists():
         raise DataSourceError(f"{path} does not exist")
@@ -126,7 +148,9 @@ def read_table(
 
     The result has ``timestamps`` (parsed, see the module rules), the feature columns present
     (``open, high, low, close, volume, amount``, canonical names) and ``symbol`` when the source has
-    a ``symbol_column``; other columns are dropped. The index is the 0-based data row of the file.
+    a ``symbol_column``; other columns are dropped; ``attrs["source_names"]`` maps ``timestamps`` and ``symbol``
+    to the source's (lower-cased) names, so output can speak them (``ds``, ``unique_id``). The index is the
+    0-based data row of the file.
     Prices are not required: a table of future times (``--future-timestamps``) is read this way.
     ``label`` names a frame in messages (files are named by their path).
     """
@@ -160,12 +184,16 @@ def read_table(
                 f"(or name the column), the columns are {list(df.columns)}"
             )
     scol = symbol_column.strip().lower()
+    if scol == SYMBOL_COL and scol not in df.columns and ID_ALIAS in df.columns:
+        scol = ID_ALIAS
     renames = {tcol: TIME_COL}
     if scol in df.columns:
         renames[scol] = SYMBOL_COL
     for alias, canonical in COLUMN_ALIASES.items():
         if alias in df.columns and canonical not in df.columns and canonical not in renames.values():
             renames[alias] = canonical
+    if "y" in df.columns and "y" not in renames and is_close_only(df.columns) and "close" not in df.columns:
+        renames["y"] = "close"  # Nixtla's target column of a close-only series
     keep = [c for c in df.columns if renames.get(c, c) in {TIME_COL, SYMBOL_COL, *FEATURE_COLS}]
     # a feature-named column that is also being renamed away (e.g. a time column called "open") is not kept twice
     keep = [c for c in keep if c in renames or c not in renames.values()]
@@ -181,7 +209,9 @@ def read_table(
         row = int(np.flatnonzero(df[SYMBOL_COL].isna().to_numpy())[0])
         raise DataSourceError(f"{where}: column {scol!r} is empty at row {row}")
     order = [c for c in (SYMBOL_COL, TIME_COL, *FEATURE_COLS) if c in df.columns]
-    return df[order]
+    out = df[order]
+    out.attrs["source_names"] = {TIME_COL: tcol, SYMBOL_COL: scol}  # users' names, for output in their terms
+    return out
 
 
 def check_series(frame: pd.DataFrame, *, label: str) -> np.ndarray:
@@ -211,8 +241,8 @@ def check_series(frame: pd.DataFrame, *, label: str) -> np.ndarray:
 
 
 def _require_bars(df: pd.DataFrame, where: str) -> None:
-    """A table of bars has the four price columns and at least one row."""
-    missing = [c for c in PRICE_COLS if c not in df.columns]
+    """A table of bars has the four price columns (or a close alone) and at least one row."""
+    missing = [] if is_close_only(df.columns) else [c for c in PRICE_COLS if c not in df.columns]
     if missing:
         raise DataSourceError(f"{where}: missing price column(s) {missing}; the columns are {list(df.columns)}")
     if len(df) == 0:
@@ -267,7 +297,7 @@ def read_bars(
     df = read_table(source, time_column=time_column, symbol_column=symbol_column, label=label)
     where = label or ("the frame" if isinstance(source, pd.DataFrame) else str(Path(source).expanduser()))
     _require_bars(df, where)
-    df = _in_time_order(df)
+    df = from_closes(_in_time_order(df), where)
     for symbol, part in _groups(df):
         check_series(part, label=_label(where, symbol))
     return _as_float(df).reset_index(drop=True)
@@ -331,7 +361,7 @@ def iter_bars(
     for path in discover_files(paths, pattern=pattern):
         df = read_table(path, time_column=time_column, symbol_column=symbol_column)
         _require_bars(df, str(path))
-        for symbol, part in _groups(_in_time_order(df)):
+        for symbol, part in _groups(from_closes(_in_time_order(df), str(path))):
             name = series_name(path) if symbol is None else symbol
             if wanted is not None and name not in wanted:
                 continue

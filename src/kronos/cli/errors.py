@@ -96,8 +96,11 @@ class KronosGroup(typer.core.TyperGroup):
     ) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
         debug = DEBUG_FLAG in argv[: argv.index("--")] if "--" in argv else DEBUG_FLAG in argv
+        from kronos.cli.notices import notes
+
         try:
-            result = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+            with notes(lambda param: _flag_of(_subcommand(self, argv), param)):
+                result = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
         except typer.Abort:
             typer.echo("Aborted!", err=True)
             sys.exit(1)

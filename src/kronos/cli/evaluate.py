@@ -168,7 +168,7 @@ def backtest_command(
         "last", "--signal", help="last | mean | max | min of the predicted close, minus the last close."
     ),
     relative: bool = typer.Option(False, "--relative/--absolute", help="Divide the signal by the last close."),
-    top: int = typer.Option(50, "--top", help="Names held by the top-k portfolio."),
+    topk: int = typer.Option(50, "--top", help="Names held by the top-k portfolio (fewer than the universe)."),
     n_drop: int = typer.Option(5, "--n-drop", help="Names the portfolio may replace per bar."),
     min_hold: int = typer.Option(1, "--min-hold", help="Bars a name is held before it may be sold."),
     cost_bps: float = typer.Option(10.0, "--cost-bps", help="Transaction cost per side, basis points of traded value."),
@@ -218,7 +218,7 @@ def backtest_command(
         strategy=strategy,
         signal=signal,
         relative=relative,
-        topk=TopkConfig(top_k=top, n_drop=n_drop, min_hold=min_hold, cost_bps=cost_bps, slippage_bps=slippage_bps),
+        topk=TopkConfig(top_k=topk, n_drop=n_drop, min_hold=min_hold, cost_bps=cost_bps, slippage_bps=slippage_bps),
         long_short=long_short,
         threshold=threshold,
         benchmark=benchmark,

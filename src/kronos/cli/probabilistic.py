@@ -118,6 +118,12 @@ def forecast_dist_command(
     window = resolve_lookback(lookback, predictor.max_context, pred_len) or len(df)
     needed = window + (pred_len + (origins - 1) * (stride or pred_len) if calibrate else 0)
     hist = df.tail(needed).reset_index(drop=True)
+    if calibrate:  # the default: say what it costs and how to skip it, before the wait
+        typer.echo(
+            f"note: calibrating on {origins} origins of {samples} paths each samples {origins + 1}x what the forecast "
+            "alone does; --no-calibrate (or fewer --origins / --samples) makes it fast",
+            err=True,
+        )
     calibration_lookback = window if len(df) >= needed else None  # short file: as many bars as fit
     fc = predictor.forecast(
         hist,

@@ -8,7 +8,7 @@ so the command line reports the same problem as ``--benchmark: not 'equal', ...`
 
 from __future__ import annotations
 
-__all__ = ["InputError", "ParameterError"]
+__all__ = ["InputError", "Notice", "ParameterError", "ParameterNotice"]
 
 
 class InputError(ValueError):
@@ -25,4 +25,23 @@ class ParameterError(InputError):
 
     def reworded(self, name: str) -> str:
         """The message with the parameter called ``name`` (a command-line flag, a JSON field)."""
+        return f"{name}: {self.detail}"
+
+
+class Notice(UserWarning):
+    """Something the user should know that is not an error (input the library adapted, a run that will take
+    long): a warning in Python, one ``note:`` line on the command line."""
+
+
+class ParameterNotice(Notice):
+    """A notice about the parameter ``param`` (``top_k: covers every series ...``); the command line rewords it
+    with its flag, as it does :class:`ParameterError`."""
+
+    def __init__(self, param: str, detail: str) -> None:
+        super().__init__(f"{param}: {detail}")
+        self.param = param
+        self.detail = detail
+
+    def reworded(self, name: str) -> str:
+        """The message with the parameter called ``name`` (a command-line flag)."""
         return f"{name}: {self.detail}"

@@ -8,6 +8,7 @@ and the benchmark, runs a rule per forecaster and writes the folder through
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kronos.core.errors import InputError, ParameterError
+from kronos.core.errors import InputError, ParameterError, ParameterNotice
 from kronos.core.files import atomic_write
 from kronos.evaluation import report
 from kronos.evaluation.backtest import (
@@ -70,6 +71,19 @@ def _benchmark_returns(benchmark: str, forecasts: pd.DataFrame, returns: pd.Data
     ok = (pos >= 0) & (pos + stride < len(close))
     values[ok] = close.to_numpy()[pos[ok] + stride] / close.to_numpy()[pos[ok]] - 1.0
     return pd.Series(values, index=returns.index)
+
+
+def _warn_whole_universe(top_k: int, n_series: int) -> None:
+    """A top-k portfolio that holds every series is the universe: say so before the run, not after."""
+    if top_k >= n_series:
+        warnings.warn(
+            ParameterNotice(
+                "topk",
+                f"holds {top_k} names of a universe of {n_series}: the portfolio is every series, the "
+                f"equal-weight universe, and says nothing about the signal; hold fewer than {n_series}",
+            ),
+            stacklevel=3,
+        )
 
 
 def run_backtest(
@@ -129,6 +143,8 @@ def run_backtest(
         series = read_series(data, symbols=list(symbols) if symbols else None, max_series=max_series)
         if strategy == "topk" and len(series) < 2:
             raise ParameterError("strategy", f"topk needs a panel of several series; {data} holds {len(series)}")
+        if strategy == "topk":
+            _warn_whole_universe(topk.top_k, len(series))
         result = rolling_evaluate(series, specs, config, n_jobs=n_jobs, progress=progress)
         forecasts, errors = result.forecasts, result.errors
         computed = True
@@ -139,6 +155,8 @@ def run_backtest(
     if forecasts.empty:
         raise InputError("the forecasts table is empty: nothing to backtest")
 
+    if strategy == "topk" and not computed:
+        _warn_whole_universe(topk.top_k, forecasts["series"].nunique())
     stride = _stride_of(forecasts)
     returns = period_returns(forecasts, stride=stride)
     ppy = float(periods_per_year) if periods_per_year else _decisions_per_year(forecasts, stride)

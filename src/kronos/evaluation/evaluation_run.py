@@ -1,8 +1,11 @@
 """The run behind ``kronos evaluate``: rolling forecasts of every forecaster, scored, then a report folder.
 
-Files: ``forecasts.parquet``, ``metrics.csv``, ``pit_histogram.csv``, ``reliability.csv``, ``summary.md``, the plots and
-``report.html``; on panels also the cross-sectional IC. Written through :func:`kronos.evaluation.common.staging`,
-so a failed run leaves an earlier report intact.
+A thin layer over :func:`kronos.evaluation.cross_validation.cross_validate` and
+:func:`~kronos.evaluation.cross_validation.evaluation_metrics`, so the command gives the numbers Python gives.
+Files: ``cross_validation.parquet`` (the frame of ``kronos.cross_validation``), ``forecasts.parquet``,
+``metrics.csv``, ``pit_histogram.csv``, ``reliability.csv``, ``summary.md``, the plots and ``report.html``; on
+panels also the cross-sectional IC. Written through :func:`kronos.evaluation.common.staging`, so a failed run
+leaves an earlier report intact.
 """
 
 from __future__ import annotations
@@ -16,16 +19,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kronos.core.errors import InputError, ParameterError
+from kronos.core.errors import ParameterError
 from kronos.core.files import atomic_write
 from kronos.evaluation import report
 from kronos.evaluation.common import MIN_IC_NAMES, settings_table, split_names, staging
+from kronos.evaluation.cross_validation import cross_validate, evaluation_metrics
 from kronos.evaluation.crosssection import ic_summary, information_coefficient, make_signals, realised_returns
-from kronos.evaluation.data import read_series
 from kronos.evaluation.forecasters import parse_forecaster_spec
-from kronos.evaluation.metrics import compute_metrics, pit_histogram, reliability_table
+from kronos.evaluation.metrics import pit_histogram, reliability_table
 from kronos.evaluation.origins import RollingConfig
-from kronos.evaluation.rolling import RollingResult, rolling_evaluate
+from kronos.evaluation.rolling import RollingResult
 
 __all__ = ["EvaluationOutput", "run_evaluation"]
 
@@ -76,7 +79,8 @@ def run_evaluation(
 ) -> EvaluationOutput:
     """Evaluate forecasters on the series under ``data`` and write the report folder.
 
-    Files: ``forecasts.parquet`` (one row per forecaster, series, origin, step, with the stated ``prob_up``),
+    Files: ``cross_validation.parquet`` (:func:`kronos.evaluation.cross_validation.cross_validation`'s frame),
+    ``forecasts.parquet`` (one row per forecaster, series, origin, step, with the stated ``prob_up``),
     ``metrics.csv`` (with the Brier score of ``prob_up``), ``pit_histogram.csv``, ``reliability.csv`` (stated
     ``prob_up`` in bins against how often the close rose), ``summary.md``, ``horizon.png``, ``calibration.png``,
     ``example.png``, ``report.html``; on panels also ``ic.csv``, ``ic_daily.csv`` and ``ic.png``; ``errors.csv``
@@ -88,12 +92,23 @@ def run_evaluation(
             "forecasters", "no forecaster given (persistence, drift, ..., kronos or a checkpoint directory)"
         )
     specs = [parse_forecaster_spec(n, **(kronos_options or {})) for n in names]
-    series = read_series(data, symbols=list(symbols) if symbols else None, max_series=max_series)
-    result = rolling_evaluate(series, specs, config, n_jobs=n_jobs, progress=progress)
-    if result.forecasts.empty:
-        detail = "; ".join(result.errors["error"].astype(str).head(3)) if len(result.errors) else "no origin"
-        raise InputError(f"every forecast failed ({detail})")
-    metrics = compute_metrics(result.forecasts)
+    cv = cross_validate(
+        data,
+        config.horizon,
+        config.origins,
+        config.stride,
+        specs,
+        lookback=config.lookback,
+        num_samples=config.num_samples,
+        seed=config.seed,
+        align=config.align,
+        n_jobs=n_jobs,
+        progress=progress,
+        symbols=symbols,
+        max_series=max_series,
+    )
+    result = cv.result
+    metrics = evaluation_metrics(cv.frame)
     ic_daily, ic = _cross_section(result.forecasts, result.align)
 
     out = Path(out_dir)
@@ -120,6 +135,7 @@ def run_evaluation(
 
     files: list[Path] = []
     with staging(out) as stage:
+        atomic_write(stage / "cross_validation.parquet", lambda p: cv.frame.to_parquet(p, index=False))
         forecasts_out = result.forecasts.copy()
         atomic_write(stage / "forecasts.parquet", lambda p: forecasts_out.to_parquet(p, index=False))
         atomic_write(stage / "metrics.csv", metrics.to_csv(index=False))

@@ -35,6 +35,7 @@ import pandas as pd
 
 from kronos.bars.preprocessing import prepare_features, validate_timestamps
 from kronos.core.errors import InputError
+from kronos.core.progress import progress_bar
 from kronos.core.validation import integer, one_of, positive_int
 from kronos.forecasting.conformal import DEFAULT_LEVELS, METHODS, SCALES, ConformalCalibration, fit_conformal
 from kronos.forecasting.forecast import Forecast
@@ -180,12 +181,14 @@ def origin_forecasts(
     per_call: int | None = None,
     seed: int | None = None,
     label: str | None = None,
+    on_chunk: Callable[[int], None] | None = None,
 ) -> tuple[list[Forecast], np.ndarray]:
     """Uncalibrated forecasts from rolling origins inside one series, and what then happened.
 
     Origin ``t`` (a row position) is forecast by ``forecast_fn`` from rows ``t - lookback + 1 .. t``
     only; its realised close returns are ``close[t + h] / close[t] - 1`` for ``h = 1 .. pred_len``,
-    which must lie in ``df``. Origins run ``per_call`` at a time (default all at once). With ``seed``
+    which must lie in ``df``. Origins run ``per_call`` at a time (default all at once); ``on_chunk(n)`` is called
+    after each chunk of ``n`` origins (progress). With ``seed``
     origin ``t`` samples from :func:`origin_seed` ``(seed, t)``, so its paths do not depend on the
     other origins or on the chunking; without, ``forecast_fn`` draws from its shared generator.
 
@@ -211,6 +214,8 @@ def origin_forecasts(
                 None if seed is None else [origin_seed(seed, t) for t in chunk],
             )
         )
+        if on_chunk is not None:
+            on_chunk(len(chunk))
     realized = np.stack([close[t + 1 : t + 1 + pred_len] / close[t] - 1.0 for t in origins])
     return forecasts, realized
 
@@ -228,6 +233,7 @@ def calibrate_forecasts(
     levels: Sequence[float] = DEFAULT_LEVELS,
     settings: dict[str, Any] | None = None,
     window: int | None = None,
+    progress: bool = False,
 ) -> list[ConformalCalibration]:
     """Calibrate one :class:`ConformalCalibration` per series from rolling origins inside its history.
 
@@ -236,16 +242,40 @@ def calibrate_forecasts(
     ``seeds`` (one per series): origin seeds derive from the series' seed (:func:`origin_seed`), so a
     series calibrates the same alone or in any batch. Cost: ``origins x sample_count`` paths of
     ``pred_len`` steps per series. ``settings`` are recorded in each calibration (e.g. ``T``). ``window``
-    is the forecast's own lookback, the longest an origin's default lookback may be.
+    is the forecast's own lookback, the longest an origin's default lookback may be. ``progress`` shows a
+    progress bar over the origins (plain lines off a terminal: :mod:`kronos.core.progress`).
     """
     opts = CalibrationOptions() if options is None else options
     if seeds is not None and len(seeds) != len(df_list):
         raise InputError(f"seeds has {len(seeds)} entries for {len(df_list)} series")
     per_call = max(1, opts.max_rows // max(1, sample_count))
+    layouts = [opts.layout(len(df), pred_len, max_context, window) for df in df_list]
+    with progress_bar(unit="origins", enabled=progress, transient=True) as bar:
+        task = bar.add_task("calibrating", total=sum(len(lay[0]) for lay in layouts))
+        return _calibrate(
+            forecast_fn, df_list, x_timestamp_list, pred_len, opts, layouts, per_call, sample_count, seeds, levels,
+            settings, lambda n: bar.advance(task, n),
+        )  # fmt: skip
+
+
+def _calibrate(
+    forecast_fn: ForecastFn,
+    df_list: Sequence[pd.DataFrame],
+    x_timestamp_list: Sequence[Any],
+    pred_len: int,
+    opts: CalibrationOptions,
+    layouts: list[Any],
+    per_call: int,
+    sample_count: int,
+    seeds: Sequence[int] | None,
+    levels: Sequence[float],
+    settings: dict[str, Any] | None,
+    on_chunk: Callable[[int], None],
+) -> list[ConformalCalibration]:
     out = []
     for s, (df, xt) in enumerate(zip(df_list, x_timestamp_list)):
         label = None if len(df_list) == 1 else f"series {s}"
-        origins, lb, st = opts.layout(len(df), pred_len, max_context, window)
+        origins, lb, st = layouts[s]
         forecasts, realized = origin_forecasts(
             forecast_fn,
             df,
@@ -256,6 +286,7 @@ def calibrate_forecasts(
             per_call=per_call,
             seed=None if seeds is None else seeds[s],
             label=label,
+            on_chunk=on_chunk,
         )
         record: dict[str, Any] = {"lookback": lb, "stride": st, "sample_count": sample_count, "pred_len": pred_len}
         record["method"] = opts.method

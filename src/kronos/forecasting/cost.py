@@ -28,6 +28,7 @@ from kronos.model.config import KronosConfig
 __all__ = [
     "DEFAULT_MEMORY_LIMIT",
     "MEMORY_LIMIT_ENV",
+    "MEMORY_MARGIN",
     "RECOMPUTE_WEIGHT",
     "RunCost",
     "check_config_size",
@@ -39,6 +40,9 @@ __all__ = [
 
 #: A token of a full-window recompute costs this share of a one-token cached step (measured, see above).
 RECOMPUTE_WEIGHT = 0.125
+#: What the terms above leave out (the tokenizer decoding every path's window, allocator slack): measured with
+#: kronos-open, the terms alone came to 70-90% of the growth in resident memory, so they are scaled by 1.5.
+MEMORY_MARGIN = 1.5
 #: The environment variable that overrides the memory limit (bytes, or with a unit: ``16G``, ``512MiB``).
 MEMORY_LIMIT_ENV = "KRONOS_MEMORY_LIMIT"
 #: The default limit: 8 GiB, or half the machine's physical memory if that is less.
@@ -64,11 +68,16 @@ def estimate_run(
     pred_len: int,
     rows: int,
     itemsize: int = 4,
+    *,
+    shared_prefix: bool = False,
+    series: int = 1,
 ) -> RunCost:
     """Work and peak memory of generating ``pred_len`` bars for ``rows`` paths from ``history`` bars.
 
     ``history`` is the number of bars the model conditions on (after the lookback is applied); it is
-    the longest one when series of different lengths share a run.
+    the longest one when series of different lengths share a run. With ``shared_prefix`` (the default of
+    :class:`~kronos.inference.options.SamplingOptions`) the ``series`` keep one copy of their window's
+    keys and values and each path only its generated positions.
     """
     hist = min(history, max_context)
     slid = max(0, hist + pred_len - max_context)  # steps that recompute the whole window
@@ -76,14 +85,16 @@ def estimate_run(
     per_row_tokens = pred_len + slid * max_context * RECOMPUTE_WEIGHT
     work = rows * per_row_tokens * parameters + hist * RECOMPUTE_WEIGHT * parameters
     d, layers = config.d_model, config.n_layers
-    kv = window * d * itemsize * 2 * (layers + 1)
+    per_position = d * itemsize * 2 * (layers + 1)
+    kv = per_position * (min(pred_len, window) if shared_prefix else window)
+    shared = per_position * window * series if shared_prefix else 0
     # one layer's attention scores and feed-forward activations live at once when the window is recomputed
     recompute = (config.n_heads * window * window * 2 + window * (config.ff_dim + 4 * d)) * itemsize if slid else 0
     logits = ((1 << config.s1_bits) + (1 << config.s2_bits)) * itemsize * 2
     tokens = (history + pred_len) * 8 * 2
     paths = pred_len * (2 * 4 + 6 * 8 * 3)  # uniforms; float paths, de-normalised and repaired copies
     per_row = kv + recompute + logits + tokens + paths
-    return RunCost(work=float(work), memory=int(rows * per_row), rows=rows)
+    return RunCost(work=float(work), memory=int(MEMORY_MARGIN * (rows * per_row + shared)), rows=rows)
 
 
 def parse_bytes(text: str | int) -> int:

@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 
 from kronos.bars.calendars import future_timestamps as market_future_timestamps
+from kronos.bars.closeonly import from_closes
+from kronos.bars.reader import ID_ALIAS
 from kronos.core.errors import InputError
 from kronos.core.validation import positive_int
 from kronos.forecasting.forecast import FEATURES, Forecast
@@ -58,6 +60,7 @@ class BatchForecaster(Protocol):
         seeds: Sequence[int] | None = None,
         lookback: Lookback = AUTO,
         verbose: bool = False,
+        calibrate: Any = False,
     ) -> list[Forecast]:
         """One :class:`Forecast` per series, each sampled from its own seed on its last ``lookback`` bars."""
         ...
@@ -74,9 +77,10 @@ def level_name(q: float) -> str:
 
 
 def output_columns(id_col: str | None, time_col: str, quantiles: Sequence[float]) -> list[str]:
-    """The long schema: id (when there is one), time, the six means, then ``{column}_q{level}`` per column and level."""
+    """The long schema: id (when there is one), time, the six means, ``{column}_q{level}`` per column and level,
+    then ``prob_up`` (share of paths whose close ends above the last observed close)."""
     cols = ([id_col] if id_col else []) + [time_col] + list(FEATURES)
-    return cols + [f"{c}_q{level_name(q)}" for c in FEATURES for q in quantiles]
+    return cols + [f"{c}_q{level_name(q)}" for c in FEATURES for q in quantiles] + ["prob_up"]
 
 
 def _check_quantiles(quantiles: Sequence[float]) -> list[float]:
@@ -159,6 +163,7 @@ def forecast_df(
     calendar: str | Any | None = None,
     future_timestamps: Any = None,
     verbose: bool = False,
+    calibrate: Any = False,
     **sampling: Any,
 ) -> pd.DataFrame:
     """Forecast ``h`` bars of every series of a long-format frame; a long frame back (see :func:`output_columns`).
@@ -176,13 +181,24 @@ def forecast_df(
     or one sequence of times for every series; the first ``h`` after each series' last bar are used.
     Histories of different lengths run in padded batches of ``batch_size`` series. ``predictor`` is any
     :class:`BatchForecaster`, usually a ``KronosPredictor``.
+
+    Users' names: with the default ``id_col``/``time_col`` absent, Nixtla's ``unique_id``/``ds`` are taken, and
+    the output keeps them. A close-only frame (``close`` or ``y``, no open/high/low) is forecast from bars built
+    from the closes, with one notice (:mod:`kronos.bars.closeonly`). ``calibrate`` (``True`` or a
+    ``CalibrationOptions``) calibrates each series on its own history, as ``forecast`` does, and adds the column
+    ``calibrated``; ``prob_up`` is always there.
     """
     opts = SamplingOptions.resolve(options, **sampling)
     h = positive_int("h", h)
     levels = _check_quantiles(quantiles)
+    if time_col == "timestamps" and time_col not in df.columns and "ds" in df.columns:
+        time_col = "ds"  # Nixtla's names, kept in the output
+    if id_col == "symbol" and id_col not in df.columns and ID_ALIAS in df.columns:
+        id_col = ID_ALIAS
     if id_col is not None and id_col not in df.columns:
         id_col = None  # one series
     series = split_panel(df, id_col, time_col)
+    series = {k: from_closes(frame, id_col=None) for k, frame in series.items()}
     frames, xs, ys, seeds, keys = [], [], [], [], []
     for key, frame in series.items():
         last = frame[time_col].iloc[-1]
@@ -200,8 +216,14 @@ def forecast_df(
         ys.append(pd.Series(future))
         seeds.append(series_seed(seed, key))
         keys.append(key)
-    forecasts = predictor.forecast_batch(frames, xs, ys, h, opts, seeds=seeds, lookback=lookback, verbose=verbose)
-    return forecasts_to_long(forecasts, keys, id_col=id_col, time_col=time_col, quantiles=levels)
+    extra = {"calibrate": calibrate} if calibrate is not False else {}
+    forecasts = predictor.forecast_batch(
+        frames, xs, ys, h, opts, seeds=seeds, lookback=lookback, verbose=verbose, **extra
+    )
+    out = forecasts_to_long(forecasts, keys, id_col=id_col, time_col=time_col, quantiles=levels)
+    if calibrate is not False:
+        out["calibrated"] = np.repeat([fc.is_calibrated for fc in forecasts], [fc.horizon for fc in forecasts])
+    return out
 
 
 def forecasts_to_long(
@@ -221,6 +243,7 @@ def forecasts_to_long(
         for j, col in enumerate(FEATURES):
             for k, q in enumerate(quantiles):
                 part[f"{col}_q{level_name(q)}"] = qs[k, :, j]
+        part["prob_up"] = fc.prob_up().to_numpy()
         parts.append(pd.DataFrame(part))
     out = pd.concat(parts, ignore_index=True)
     return out[output_columns(id_col, time_col, quantiles)]

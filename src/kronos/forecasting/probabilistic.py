@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from kronos.bars.closeonly import from_closes
 from kronos.core.errors import InputError
 from kronos.core.validation import integer, positive_int
 from kronos.forecasting import panel
@@ -167,8 +168,11 @@ class ProbabilisticApi(SeriesSampler):
         lookback: Lookback = AUTO,
         first_path: int = 0,
     ) -> list[Forecast]:
-        """Prepare, generate, de-normalise; then, if asked, calibrate with a forecast function of the same settings."""
+        """Prepare, generate, de-normalise; then, if asked, calibrate with a forecast function of the same settings.
+        A close-only frame (``close`` or ``y``, no open/high/low) is forecast from bars built from its closes."""
         pred_len = positive_int("pred_len", pred_len)
+        if isinstance(df_list, (list, tuple)):
+            df_list = [from_closes(df, id_col=None) if isinstance(df, pd.DataFrame) else df for df in df_list]
         window = resolve_lookback(lookback, self.max_context, pred_len)
         cal = CalibrationOptions() if calibrate is True else calibrate or None
         windows: int | None | list[int] = window
@@ -212,6 +216,7 @@ class ProbabilisticApi(SeriesSampler):
             seeds=seeds,
             settings={k: v for k, v in opts.info().items() if k != "sample_count"},
             window=window,
+            progress=verbose,
         )
         return [c.apply(fc) for c, fc in zip(calibrations, forecasts)]
 

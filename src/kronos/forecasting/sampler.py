@@ -100,7 +100,7 @@ class SeriesSampler:
         """
         batches = self._batches(prepared, pred_len, opts, seeds)
         for members in batches:
-            self._check_memory(max(len(prepared[i].x) for i in members), pred_len, len(members), opts.sample_count)
+            self._check_memory(max(len(prepared[i].x) for i in members), pred_len, len(members), opts)
         out: list[np.ndarray | None] = [None] * len(prepared)
         with progress_bar(enabled=verbose, transient=True) as progress:
             task = progress.add_task("Generating bars", total=pred_len * len(batches))
@@ -133,19 +133,27 @@ class SeriesSampler:
                     out[i] = paths_np[row]
         return out  # type: ignore[return-value]
 
-    def _check_memory(self, history: int, pred_len: int, series: int, sample_count: int) -> None:
+    def _check_memory(self, history: int, pred_len: int, series: int, opts: SamplingOptions) -> None:
         """Refuse a run whose memory estimate exceeds :attr:`memory_limit`, saying how to fit under it."""
         params = sum(p.numel() for p in self.model.parameters())
         itemsize = next(self.model.parameters()).element_size()
-        cfg, ctx = self.model.config, self.max_context
-        need = estimate_run(cfg, params, ctx, history, pred_len, series * sample_count, itemsize).memory
-        if need <= self.memory_limit:
+        cfg, ctx, sample_count = self.model.config, self.max_context, opts.sample_count
+        shared = opts.use_cache and opts.share_prefix
+
+        def need(paths: int) -> int:
+            rows = series * paths
+            return estimate_run(
+                cfg, params, ctx, history, pred_len, rows, itemsize, shared_prefix=shared, series=series
+            ).memory
+
+        if need(sample_count) <= self.memory_limit:
             return
-        one = estimate_run(cfg, params, ctx, history, pred_len, 1, itemsize).memory
-        fits = max(0, self.memory_limit // one // max(1, series))
+        per_path = max(1, need(2) - need(1))
+        fits = max(0, (self.memory_limit - need(0)) // per_path)
         advice = f"at most {fits} sample paths" + (" per series, or a smaller batch_size" if series > 1 else "")
         raise InputError(
-            f"{series} series x {sample_count} sample paths x {pred_len} bars need an estimated {format_bytes(need)} "
+            f"{series} series x {sample_count} sample paths x {pred_len} bars need an estimated "
+            f"{format_bytes(need(sample_count))} "
             f"of memory, over the limit of {format_bytes(self.memory_limit)}; use {advice}, or a shorter pred_len, "
             "or raise the limit (KRONOS_MEMORY_LIMIT=16G, or predictor.memory_limit)"
         )
@@ -162,17 +170,25 @@ class SeriesSampler:
                 raise InputError(f"seeds has {len(seeds)} entries for {len(prepared)} series")
             order.sort(key=lambda i: -len(prepared[i].x))  # similar lengths together: little padding
             if batch_size is None:
-                batch_size = self._auto_batch_size(max(len(p.x) for p in prepared), pred_len, opts.sample_count)
+                batch_size = self._auto_batch_size(max(len(p.x) for p in prepared), pred_len, opts)
         groups: dict[int, list[int]] = defaultdict(list)
         for i in order:
             groups[0 if pad else len(prepared[i].x)].append(i)
         size = batch_size or len(prepared)
         return [members[k : k + size] for members in groups.values() for k in range(0, len(members), size)]
 
-    def _auto_batch_size(self, hist: int, pred_len: int, sample_count: int, budget: int = 2 << 30) -> int:
-        """Series per batch whose key/value cache (all paths) fits ``budget`` bytes."""
+    def _auto_batch_size(self, hist: int, pred_len: int, opts: SamplingOptions, budget: int = 2 << 30) -> int:
+        """Series per batch whose key/value cache (all paths) fits ``budget`` bytes.
+
+        With a shared prefix a series holds its window once plus each path's generated positions;
+        without, every path holds the whole window.
+        """
         cfg = self.model.config
         window = min(self.max_context, hist + pred_len)
         itemsize = next(self.model.parameters()).element_size()
-        per_row = window * cfg.d_model * itemsize * 2 * (cfg.n_layers + 1)
-        return max(1, budget // (per_row * sample_count))
+        per_position = cfg.d_model * itemsize * 2 * (cfg.n_layers + 1)
+        if opts.share_prefix and opts.sample_count > 1:
+            positions = window + opts.sample_count * min(pred_len, window)
+        else:
+            positions = window * opts.sample_count
+        return max(1, budget // (per_position * positions))

@@ -56,6 +56,8 @@ def run_forecast(
     from kronos.forecasting.panel import forecast_df, split_panel
 
     df = read_bars(data, time_column=time_column, symbol_column=id_column)  # checked as evaluate/train check it
+    # the output speaks Nixtla's names when the file did
+    names = {k: v for k, v in df.attrs.get("source_names", {}).items() if v in ("ds", "unique_id")}
     if SYMBOL_COL not in df.columns:  # one series: named after the file
         df = df.assign(**{SYMBOL_COL: series_name(data)})
     future = None
@@ -93,7 +95,7 @@ def run_forecast(
             )
         result = _assemble(part, keys, out, env) if env.distributed else part
         if result is not None and out is not None and env.is_main:
-            write_table(result, out)
+            write_table(result.rename(columns=names), out)
         return result, env
     finally:
         teardown_distributed(env)

@@ -24,14 +24,16 @@ def decode_paths(
     new2: torch.Tensor,
     sample_count: int,
     window: int,
+    *,
+    share: bool = True,
 ) -> torch.Tensor:
     """:func:`decode_tail` of history + generated tokens per path, the history part decoded once per series.
 
     ``hist1/2`` ``(series, hist)``, ``new1/2`` ``(series * sample_count, n)`` series-major. The
     tokenizer's decoder is causal, so the keys and values of the history part of the decode window
-    are the same for every path of a series: they are computed once, cached, expanded to the paths,
-    and only the ``n`` generated bars run per path (the same numbers as decoding the whole window,
-    up to floating-point rounding).
+    are the same for every path of a series: they are computed once, cached, shared by the paths
+    (cascade attention; ``share=False`` copies them per path), and only the ``n`` generated bars run
+    per path (the same numbers as decoding the whole window, up to floating-point rounding).
     """
     series, hist = hist1.shape
     n = new1.shape[1]
@@ -68,7 +70,7 @@ def decode_paths(
 
     run(hist1[:, lo:], hist2[:, lo:], cache)
     if sample_count > 1:
-        cache = cache.expand(sample_count)
+        cache = cache.expand(sample_count, share=share)
     return tokenizer.head(run(new1, new2, cache))
 
 

@@ -94,13 +94,15 @@ def _prefill(
     sample_count: int,
     max_len: int,
     pad: torch.Tensor | None = None,
+    share: bool = True,
 ) -> tuple[KVCache, torch.Tensor, torch.Tensor]:
     """A fresh cache holding window ``[lo, end)``, with the coarse logits and context of its last bar.
 
     Shared prefix: the part of the window that is history is the same for every sample path, and
     causal attention makes its keys and values independent of what follows, so it runs once per
-    series and the cache is expanded to the paths; only the generated part runs per path.
-    ``pad`` ``(series,)`` is each series' left padding in the history columns (masked, positions shifted).
+    series and the cache is expanded to the paths (one shared copy when ``share``, cascade attention);
+    only the generated part runs per path. ``pad`` ``(series,)`` is each series' left padding in the
+    history columns (masked, positions shifted).
     """
     hist = hist1.shape[1]
     shared_end = min(hist, end)
@@ -116,7 +118,7 @@ def _prefill(
         hist1[:, lo:shared_end], hist2[:, lo:shared_end], hist_stamps[:, lo:shared_end], cache
     )
     if sample_count > 1:
-        cache = cache.expand(sample_count)
+        cache = cache.expand(sample_count, share=share)
         logits, context = logits.repeat_interleave(sample_count, dim=0), context.repeat_interleave(sample_count, dim=0)
     if shared_end < end:
         logits, context = model.step_s1(
@@ -138,7 +140,21 @@ def _generate_cached(
     max_len = min(max_context, hist + horizon)
 
     def prefill(lo: int, end: int) -> tuple[KVCache, torch.Tensor, torch.Tensor]:
-        return _prefill(model, s1, s2, hist_stamps, seq1, seq2, row_stamps, lo, end, sample_count, max_len, pad)
+        return _prefill(
+            model,
+            s1,
+            s2,
+            hist_stamps,
+            seq1,
+            seq2,
+            row_stamps,
+            lo,
+            end,
+            sample_count,
+            max_len,
+            pad,
+            run.opts.share_prefix,
+        )
 
     cache, s1_logits, context = prefill(max(0, hist - max_context), hist)
     for i in range(horizon):
@@ -257,7 +273,7 @@ def sample_paths(
         model, s1, s2, stamps, pred_len, max_context, opts, generator=generator, on_step=on_step, uniforms=uniforms
     )
     if opts.use_cache:
-        decoded = decode_paths(tokenizer, s1, s2, new1, new2, sample_count, max_context)
+        decoded = decode_paths(tokenizer, s1, s2, new1, new2, sample_count, max_context, share=opts.share_prefix)
     else:
         full1, full2 = torch.cat([hist_s1, new1], dim=1), torch.cat([hist_s2, new2], dim=1)
         decoded = decode_tail(tokenizer, full1, full2, pred_len, max_context)
@@ -317,6 +333,7 @@ def _sample_padded(
             new2[rows].flatten(0, 1),
             sample_count,
             max_context,
+            share=opts.share_prefix,
         )
         out[rows] = decoded.reshape(len(rows), sample_count, horizon, -1).to(out.dtype)
     return out

@@ -44,6 +44,9 @@ class SamplingOptions:
         block: tokens dropped at once in ``"block"`` mode (None: ``max_context // 4``).
         batch_size: series generated at once (None: all of them, or as many as fit a ~2 GiB key/value
             cache when every series has its own seed).
+        share_prefix: the sample paths of a series read one copy of its history's keys and values
+            (cascade attention, :mod:`kronos.model.cascade`); False gives every path its own copy, the
+            previous implementation (the same tokens up to floating-point rounding; for benchmarks).
     """
 
     temperature: float = 1.0
@@ -54,6 +57,7 @@ class SamplingOptions:
     window: str = "exact"
     block: int | None = None
     batch_size: int | None = None
+    share_prefix: bool = True
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise numpy scalars to plain Python once
@@ -61,9 +65,11 @@ class SamplingOptions:
         set_(self, "top_k", integer("top_k", self.top_k, minimum=0))
         set_(self, "top_p", probability("top_p", self.top_p))
         set_(self, "sample_count", positive_int("sample_count", self.sample_count))
-        if not isinstance(self.use_cache, (bool, np.bool_)):
-            raise InputError(f"use_cache must be True or False, got {self.use_cache!r}")
-        set_(self, "use_cache", bool(self.use_cache))
+        for flag in ("use_cache", "share_prefix"):
+            value = getattr(self, flag)
+            if not isinstance(value, (bool, np.bool_)):
+                raise InputError(f"{flag} must be True or False, got {value!r}")
+            set_(self, flag, bool(value))
         one_of("window", self.window, WINDOW_MODES)
         if self.block is not None:
             set_(self, "block", positive_int("block", self.block))

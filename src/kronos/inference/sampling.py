@@ -7,6 +7,7 @@ seeded run consumes random draws in the same order and gets the same tokens. Set
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -20,15 +21,35 @@ def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
     return logits.masked_fill(logits < kth, float("-inf"))
 
 
-def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
-    """Keep the smallest set of most likely tokens whose probability reaches ``p`` (the top token always)."""
-    sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+def _removed_sorted(sorted_logits: torch.Tensor, p: float) -> torch.Tensor:
     cumulative = torch.cumsum(F.softmax(sorted_logits, dim=-1), dim=-1)
     remove_sorted = cumulative > p
     # Shift right so the token that crosses p is kept; the most likely token is always kept.
-    remove_sorted = torch.cat([torch.zeros_like(remove_sorted[..., :1]), remove_sorted[..., :-1]], dim=-1)
-    remove = remove_sorted.scatter(-1, order, remove_sorted)
-    return logits.masked_fill(remove, float("-inf"))
+    return torch.cat([torch.zeros_like(remove_sorted[..., :1]), remove_sorted[..., :-1]], dim=-1)
+
+
+def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
+    """Keep the smallest set of most likely tokens whose probability reaches ``p`` (the top token always).
+
+    The same tokens as sorting with ``torch.sort`` (the original). On CPU the order comes from NumPy's
+    sort, several times faster on many rows; the kept set can depend on the order of equal logits only
+    where equal logits straddle the cut, and such rows are re-sorted with ``torch.sort``.
+    """
+    if logits.device.type != "cpu" or logits.dim() != 2 or logits.requires_grad:
+        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+        remove_sorted = _removed_sorted(sorted_logits, p)
+        return logits.masked_fill(remove_sorted.scatter(-1, order, remove_sorted), float("-inf"))
+    order = torch.from_numpy(np.argsort(-logits.detach().numpy(), axis=-1))
+    sorted_logits = logits.gather(-1, order)
+    remove_sorted = _removed_sorted(sorted_logits, p)
+    kept = (~remove_sorted).sum(dim=-1, keepdim=True)
+    last_kept = sorted_logits.gather(-1, kept - 1)
+    first_removed = sorted_logits.gather(-1, kept.clamp(max=logits.shape[-1] - 1))
+    tied = ((last_kept == first_removed) & (kept < logits.shape[-1])).flatten().nonzero().flatten()
+    if len(tied):
+        s, o = torch.sort(logits[tied], descending=True, dim=-1)
+        order[tied], remove_sorted[tied] = o, _removed_sorted(s, p)
+    return logits.masked_fill(remove_sorted.scatter(-1, order, remove_sorted), float("-inf"))
 
 
 def logits_to_probs(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from kronos.model.cascade import shared_prefix_attention
+
 if TYPE_CHECKING:
     from kronos.model.cache import LayerCache
 
@@ -142,6 +144,9 @@ class _Attention(nn.Module):
         out = F.scaled_dot_product_attention(
             q, k, v, attn_mask=mask, dropout_p=self.attn_dropout_p if self.training else 0.0, is_causal=is_causal
         )
+        return self._merge_heads(out)
+
+    def _merge_heads(self, out: torch.Tensor) -> torch.Tensor:
         b, _, t, _ = out.shape
         return self.resid_dropout(self.out_proj(out.transpose(1, 2).contiguous().view(b, t, self.d_model)))
 
@@ -161,6 +166,10 @@ class SelfAttention(_Attention):
         q, k = self.rotary(q, k, positions)
         if cache is not None:
             k, v = cache.update(k, v)
+            prefix = cache.prefix
+            if prefix is not None:  # sample paths over their series' shared history
+                pk, pv, valid, _ = prefix
+                return self._merge_heads(shared_prefix_attention(q, pk, pv, k, v, prefix_valid=valid))
         mask = attention_mask(q.shape[-2], k.shape[-2], causal=True, key_valid=key_valid, device=x.device)
         return self._attend(q, k, v, mask, is_causal=True)
 
@@ -212,6 +221,19 @@ class CrossAttention(_Attention):
         q = self._heads(self.q_proj(query))
         mask = None if key_valid is None else key_valid[:, None, None, :]
         return self._attend(q, k, v, mask, is_causal=False)
+
+    def attend_cached_shared(
+        self,
+        query: torch.Tensor,
+        prefix_k: torch.Tensor,
+        prefix_v: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        prefix_valid: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """:meth:`attend_cached` over a prefix shared by groups of rows plus each row's own keys."""
+        q = self._heads(self.q_proj(query))
+        return self._merge_heads(shared_prefix_attention(q, prefix_k, prefix_v, k, v, prefix_valid=prefix_valid))
 
 
 class TransformerBlock(nn.Module):

@@ -7,13 +7,42 @@ positions through :meth:`KVCache.layer` and the caller advances ``length`` after
 different history lengths share one cache left-padded: ``offset`` holds each row's padding, which is
 masked out of every attention and shifts the row's rotary positions so that it computes what it would
 compute alone.
+
+Sample paths of one series share their history: :meth:`KVCache.expand` turns the filled part into a
+:class:`SharedPrefix` (one copy per series, never repeated) and gives every path fresh buffers for the
+positions that follow. Attention then reads the prefix once per series with the series' paths as one
+block of queries and merges it with each path's own suffix (cascade attention, see
+:func:`kronos.model.blocks.shared_prefix_attention`), so memory traffic per step does not grow with
+copies of the history.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-__all__ = ["KVCache", "LayerCache"]
+__all__ = ["KVCache", "LayerCache", "SharedPrefix"]
+
+
+@dataclass(frozen=True)
+class SharedPrefix:
+    """Keys and values of positions shared by ``group`` consecutive rows (the sample paths of one series).
+
+    ``k``/``v`` ``(n_layers, series, H, P, hd)``, ``dep_k``/``dep_v`` ``(series, H_dep, P, hd_dep)``,
+    ``valid`` ``(series, P)`` True where a position holds a real token (None when nothing is padded).
+    """
+
+    k: torch.Tensor
+    v: torch.Tensor
+    dep_k: torch.Tensor
+    dep_v: torch.Tensor
+    valid: torch.Tensor | None
+    group: int
+
+    @property
+    def length(self) -> int:
+        return self.k.shape[-2]
 
 
 class LayerCache:
@@ -23,8 +52,15 @@ class LayerCache:
         self.cache, self.index = cache, index
 
     def update(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Store new keys/values ``(B, H, t, hd)`` after the filled part; return all of them."""
+        """Store new keys/values ``(B, H, t, hd)`` after the filled part; return all of the row's own ones
+        (with a :attr:`prefix`, only those after it)."""
         return self.cache._write(self.cache.k[self.index], self.cache.v[self.index], k, v)
+
+    @property
+    def prefix(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, int] | None:
+        """This block's shared ``(k, v, valid, group)``, or None when every row holds its own positions."""
+        p = self.cache.prefix
+        return None if p is None else (p.k[self.index], p.v[self.index], p.valid, p.group)
 
 
 class KVCache:
@@ -50,6 +86,9 @@ class KVCache:
         self.dep_k = torch.empty(batch_size, dep_heads, max_len, dep_head_dim, device=device, dtype=dtype)
         self.dep_v = torch.empty_like(self.dep_k)
         self.length = 0
+        # Positions [0, start) live in `prefix` (shared by groups of rows); the buffers hold [start, max_len).
+        self.start = 0
+        self.prefix: SharedPrefix | None = None
         # Left padding per row ``(B,)`` (positions before it are padding: masked, and the row's rotary
         # positions start after it), or None when no row is padded.
         self.offset: torch.Tensor | None = None
@@ -64,9 +103,9 @@ class KVCache:
     def _write(
         self, kbuf: torch.Tensor, vbuf: torch.Tensor, k: torch.Tensor, v: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        start, end = self.length, self.length + k.shape[-2]
-        if end > self.max_len:
-            raise RuntimeError(f"KV cache overflow: {end} positions for a cache of {self.max_len}")
+        start, end = self.length - self.start, self.length - self.start + k.shape[-2]
+        if end + self.start > self.max_len:
+            raise RuntimeError(f"KV cache overflow: {end + self.start} positions for a cache of {self.max_len}")
         kbuf[:, :, start:end] = k
         vbuf[:, :, start:end] = v
         return kbuf[:, :, :end], vbuf[:, :, :end]
@@ -80,12 +119,46 @@ class KVCache:
 
     def reset(self) -> None:
         """Forget every position (the buffers are reused)."""
-        self.length = 0
+        self.length = self.start = 0
+        self.prefix = None
 
-    def expand(self, repeats: int) -> KVCache:
-        """A cache with each row repeated ``repeats`` times, copies adjacent (shared prefix → sample paths)."""
+    def expand(self, repeats: int, *, share: bool = True) -> KVCache:
+        """A cache of ``repeats`` rows per row (copies adjacent: shared prefix → sample paths).
+
+        With ``share`` nothing is copied: the filled positions become a :class:`SharedPrefix` read by
+        all ``repeats`` rows, and each new row gets empty buffers for the positions after it. Without,
+        every row gets its own copy of the filled positions.
+        """
+        if not share:
+            return self._repeated(repeats)
+        if self.prefix is not None:
+            raise RuntimeError("a cache that already has a shared prefix cannot be expanded again")
+        n, b, h, _, hd = self.k.shape
+        filled = self.length
+        valid = self.key_valid(filled)
         new = KVCache.__new__(KVCache)
-        new.max_len, new.length = self.max_len, self.length
+        new.max_len, new.length, new.start = self.max_len, filled, filled
+        new.prefix = SharedPrefix(
+            self.k[:, :, :, :filled],
+            self.v[:, :, :, :filled],
+            self.dep_k[:, :, :filled],
+            self.dep_v[:, :, :filled],
+            valid,
+            repeats,
+        )
+        rest = self.max_len - filled
+        new.k = self.k.new_empty(n, b * repeats, h, rest, hd)
+        new.v = torch.empty_like(new.k)
+        new.dep_k = self.dep_k.new_empty(b * repeats, self.dep_k.shape[1], rest, self.dep_k.shape[-1])
+        new.dep_v = torch.empty_like(new.dep_k)
+        new.offset = None if self.offset is None else self.offset.repeat_interleave(repeats, dim=0)
+        return new
+
+    def _repeated(self, repeats: int) -> KVCache:
+        if self.prefix is not None:
+            raise RuntimeError("a cache with a shared prefix cannot be repeated")
+        new = KVCache.__new__(KVCache)
+        new.max_len, new.length, new.start, new.prefix = self.max_len, self.length, 0, None
         new.k = self.k.repeat_interleave(repeats, dim=1)
         new.v = self.v.repeat_interleave(repeats, dim=1)
         new.dep_k = self.dep_k.repeat_interleave(repeats, dim=0)
@@ -98,3 +171,7 @@ class KVCache:
         if self.offset is None:
             return None
         return torch.arange(k_len, device=self.offset.device).unsqueeze(0) >= self.offset.unsqueeze(1)
+
+    def dep_keys(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The dependency layer's keys/values of each row's own filled positions (after any prefix)."""
+        return self.dep_k[:, :, : self.length - self.start], self.dep_v[:, :, : self.length - self.start]

@@ -222,7 +222,8 @@ class Kronos(PretrainedMixin, nn.Module):
             positions = torch.arange(cache.length, cache.length + s1_ids.shape[1], device=s1_ids.device)
             if cache.offset is not None:  # left-padded rows: own positions, padding masked
                 positions = positions.unsqueeze(0) - cache.offset.unsqueeze(1)
-                key_valid = cache.key_valid(cache.length + s1_ids.shape[1])
+                # (with a shared prefix the padding is all in the prefix, which masks it itself)
+                key_valid = None if cache.prefix is not None else cache.key_valid(cache.length + s1_ids.shape[1])
         for i, layer in enumerate(self.transformer):
             x = layer(x, positions=positions, key_valid=key_valid, cache=None if cache is None else cache.layer(i))
         return self.norm(x)
@@ -330,9 +331,12 @@ class Kronos(PretrainedMixin, nn.Module):
 
         Equals ``decode_s2(context, s1_ids)[:, -1]`` of the uncached path (eval mode).
         """
-        k = cache.dep_k[:, :, : cache.length]
-        v = cache.dep_v[:, :, : cache.length]
-        attn = self.dep_layer.cross_attn.attend_cached(
-            self.embedding.emb_s1(s1_ids), k, v, cache.key_valid(cache.length)
-        )
+        k, v = cache.dep_keys()
+        query = self.embedding.emb_s1(s1_ids)
+        cross = self.dep_layer.cross_attn
+        p = cache.prefix
+        if p is None:
+            attn = cross.attend_cached(query, k, v, cache.key_valid(cache.length))
+        else:  # sample paths over their series' shared history
+            attn = cross.attend_cached_shared(query, p.dep_k, p.dep_v, k, v, p.valid)
         return self.head.cond_forward(self.dep_layer.norm(last_context + attn))[:, -1]

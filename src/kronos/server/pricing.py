@@ -70,8 +70,9 @@ class Pricing:
 
     def per_path(self, history: int, pred_len: int) -> tuple[float, int]:
         """Work (parameter-token evaluations) and memory (bytes) of one more sample path."""
-        one = estimate_run(self.config, self.parameters, self.max_context, history, pred_len, 1, self.itemsize)
-        two = estimate_run(self.config, self.parameters, self.max_context, history, pred_len, 2, self.itemsize)
+        ctx = self.max_context  # the server runs the library's defaults: one shared prefix per series
+        one = estimate_run(self.config, self.parameters, ctx, history, pred_len, 1, self.itemsize, shared_prefix=True)
+        two = estimate_run(self.config, self.parameters, ctx, history, pred_len, 2, self.itemsize, shared_prefix=True)
         return two.work - one.work, two.memory - one.memory
 
 

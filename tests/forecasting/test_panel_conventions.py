@@ -1,0 +1,67 @@
+"""forecast_df meets users' conventions: Nixtla's unique_id/ds kept in the output, prob_up and the calibration
+flag as columns, close-only frames forecast from bars built from their closes."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kronos import CalibrationOptions
+from kronos.bars.closeonly import CloseOnlyNotice, close_only_bars
+from kronos.forecasting.panel import output_columns, series_seed
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def test_unique_id_and_ds_are_taken_and_kept(tiny, panel):
+    nixtla = panel.rename(columns={"symbol": "unique_id", "timestamps": "ds"})
+    out = tiny.forecast_df(nixtla, 3, sample_count=4, seed=2)
+    assert list(out.columns) == output_columns("unique_id", "ds", (0.1, 0.5, 0.9))
+    ours = tiny.forecast_df(panel, 3, sample_count=4, seed=2)
+    np.testing.assert_array_equal(out.drop(columns=["unique_id", "ds"]), ours.drop(columns=["symbol", "timestamps"]))
+
+
+def test_prob_up_is_the_forecasts_and_calibration_is_flagged(tiny, googl_bars):
+    hist = googl_bars.tail(200).reset_index(drop=True)
+    out = tiny.forecast_df(hist, 4, sample_count=16, seed=3)
+    assert "calibrated" not in out.columns
+    fc = tiny.forecast_batch(
+        [hist.drop(columns="timestamps")],
+        [hist["timestamps"]],
+        [out["timestamps"]],
+        4,
+        sample_count=16,
+        seeds=[series_seed(3, None)],
+    )[0]
+    np.testing.assert_array_equal(out["prob_up"], fc.prob_up().to_numpy())
+    cal = tiny.forecast_df(hist, 4, sample_count=16, seed=3, calibrate=CalibrationOptions(origins=9))
+    assert cal["calibrated"].all() and cal["prob_up"].between(0, 1).all()
+
+
+def test_close_only_frame_is_forecast_from_its_closes(tiny, googl_bars):
+    hist = googl_bars.tail(120).reset_index(drop=True)
+    closes = hist[["timestamps", "close"]].rename(columns={"timestamps": "ds", "close": "y"})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = tiny.forecast_df(closes, 3, sample_count=4, seed=1)
+    assert [w.category for w in caught] == [CloseOnlyNotice]
+    built = pd.concat([hist[["timestamps"]], close_only_bars(hist["close"])], axis=1)
+    same = tiny.forecast_df(built, 3, sample_count=4, seed=1)
+    np.testing.assert_array_equal(out["close"], same["close"])
+    assert list(out["ds"]) == list(same["timestamps"])
+
+
+def test_forecast_and_calibration_take_a_close_only_frame(tiny, googl_bars):
+    hist = googl_bars.tail(200).reset_index(drop=True)
+    future = pd.Series(pd.bdate_range(hist["timestamps"].iloc[-1] + pd.offsets.BDay(1), periods=3))
+    built = close_only_bars(hist["close"])
+    cal = CalibrationOptions(origins=9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CloseOnlyNotice)
+        fc = tiny.forecast(hist[["close"]], hist["timestamps"], future, 3, sample_count=8, seed=4, calibrate=cal)
+    same = tiny.forecast(built, hist["timestamps"], future, 3, sample_count=8, seed=4, calibrate=cal)
+    assert fc.is_calibrated
+    np.testing.assert_array_equal(fc.paths, same.paths)
