@@ -10,11 +10,17 @@ size the server reported and the server's resident memory before and after the r
 
     python benchmarks/serve.py                                  # the shipped model, 16 clients, 60 s per mode
     python benchmarks/serve.py --model random --duration 10     # random weights, kronos-open's configuration
+    python benchmarks/serve.py --abuse                          # a heavy request at the limits + light clients
     python benchmarks/serve.py --burst --threads 2              # 16 requests of 50 paths: all at once vs in turn
 
 ``--burst`` measures what batching buys one server: ``--clients`` requests (``--samples`` paths each,
 default 50 with ``--burst``) sent at once, against the same requests sent one after another, alternating
 ``--rounds`` times; it prints both wall times (median) and their ratio.
+
+``--abuse`` (:func:`abuse_run`) is a separate run: one server with the default limits; the largest
+request its budget admits (found from its own 413 answers, which say how to fit) is sent again and
+again while ``--clients`` light clients send ordinary requests for ``--duration`` seconds; then a
+heavy request is dropped by its client and the server's CPU use shows when the worker is free again.
 
 Only loopback addresses are used; every loop is bounded by ``--duration``.
 """
@@ -218,6 +224,135 @@ class Server:
         }
 
 
+def _post(port: int, body: dict, timeout: float = 600) -> tuple[int, dict]:
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        conn.request("POST", "/v1/forecast", body=json.dumps(body), headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read() or b"{}")
+    finally:
+        conn.close()
+
+
+def _fit(message: str, field: str) -> int:
+    """The number a 413 says to fit under: ``... send pred_len <= 247 ...``."""
+    return int(message.split(f"{field} <= ")[1].split()[0].rstrip(",."))
+
+
+def heavy_at_the_limits(port: int, bars: list[dict], args: argparse.Namespace) -> tuple[dict, list[str]]:
+    """The largest request the server admits, found from its 413 answers; and those answers."""
+    body = {"bars": bars, "pred_len": args.heavy_pred_len, "sample_count": args.heavy_samples, "seed": 1}
+    said = []
+    for name in ("pred_len", "sample_count"):
+        status, answer = _post(port, {**body, "sample_count": 1} if name == "pred_len" else body)
+        if status == 413:
+            msg = answer["detail"][0]["msg"]
+            said.append(f"{status}: {msg}")
+            if name in msg:
+                body[name] = _fit(msg, name)
+    return body, said
+
+
+def _cpu_rate(ps: psutil.Process, seconds: float) -> float:
+    before = sum(ps.cpu_times()[:2])
+    time.sleep(seconds)
+    return (sum(ps.cpu_times()[:2]) - before) / seconds
+
+
+def abuse_run(args: argparse.Namespace, model: str) -> dict:
+    """A heavy request at the limits, resent back to back, plus ``--clients`` light clients for ``--duration`` s;
+    then a dropped heavy request: how long until the server's worker is idle again."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "kronos", "serve", "--model", model, "--host", HOST, "--port", str(port)]
+    cmd += ["--threads", str(args.threads), "--log-level", "warning"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_ready(port, proc)
+        ps = psutil.Process(proc.pid)
+        df = read_bars(sample_data_path("googl"))
+        bars = df.assign(timestamps=df["timestamps"].map(lambda t: t.isoformat())).to_dict("records")
+        heavy, refusals = heavy_at_the_limits(port, bars, args)
+        light_bodies = request_bodies(256, args.lookback, args.pred_len, args.samples, seed=0)
+        until = time.monotonic() + args.duration
+        heavy_runs: list[tuple[int, float]] = []
+
+        def heavy_loop() -> None:
+            while time.monotonic() < until:
+                started = time.perf_counter()
+                status, _ = _post(port, heavy)
+                heavy_runs.append((status, time.perf_counter() - started))
+
+        clients = [Client() for _ in range(args.clients)]
+        threads = [threading.Thread(target=heavy_loop)]
+        threads += [
+            threading.Thread(target=c.run, args=(port, light_bodies, until, 97 * k)) for k, c in enumerate(clients)
+        ]
+        rss_peak = ps.memory_info().rss
+        for t in threads:
+            t.start()
+        while any(t.is_alive() for t in threads):
+            rss_peak = max(rss_peak, ps.memory_info().rss)
+            time.sleep(0.2)
+        idle_cpu = _cpu_rate(ps, 1.0)
+        # a heavy request whose client goes away after 3 s: when is the worker idle again?
+        with socket.create_connection((HOST, port)) as sock:
+            data = json.dumps({**heavy, "seed": 2}).encode()
+            head = f"POST /v1/forecast HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/json\r\n"
+            sock.sendall(f"{head}Content-Length: {len(data)}\r\n\r\n".encode() + data)
+            time.sleep(3.0)
+            busy_cpu = _cpu_rate(ps, 0.5)
+        dropped = time.monotonic()
+        freed = float("nan")
+        while time.monotonic() - dropped < 30:
+            if _cpu_rate(ps, 0.25) < 0.15:
+                freed = time.monotonic() - dropped
+                break
+        lat = np.array([x for c in clients for x in c.latencies])
+        statuses: dict[str, int] = {}
+        for c in clients:
+            for k, v in c.statuses.items():
+                statuses[k] = statuses.get(k, 0) + v
+        return {
+            "heavy": {k: v for k, v in heavy.items() if k != "bars"} | {"bars": len(heavy["bars"])},
+            "refusals": refusals,
+            "heavy_done": [(s, round(t, 1)) for s, t in heavy_runs],
+            "light_requests": int(lat.size),
+            "light_p50_ms": float(np.percentile(lat, 50) * 1000) if lat.size else float("nan"),
+            "light_p99_ms": float(np.percentile(lat, 99) * 1000) if lat.size else float("nan"),
+            "light_statuses": statuses,
+            "rss_peak_mb": rss_peak / 2**20,
+            "cpu_busy_before_drop": busy_cpu,
+            "cpu_idle_after_load": idle_cpu,
+            "worker_freed_after_drop_s": freed,
+        }
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def print_abuse(r: dict, args: argparse.Namespace) -> None:
+    print("the server's own refusals on the way to the largest admitted request:")
+    for line in r["refusals"]:
+        print(f"  {line}")
+    print(f"heavy request at the limits: {r['heavy']}; answers (status, seconds): {r['heavy_done']}")
+    s = r["light_statuses"]
+    five = sum(v for k, v in s.items() if k == "5xx")
+    errors = sum(v for k, v in s.items() if k.startswith("error"))
+    print(
+        f"light clients: {args.clients} x {args.duration:.0f} s, {r['light_requests']} requests, p50 "
+        f"{r['light_p50_ms']:.0f} ms, p99 {r['light_p99_ms']:.0f} ms, 5xx {five}, errors {errors} "
+        "(target p99 < 5000 ms, no 5xx)"
+    )
+    print(f"server peak RSS {r['rss_peak_mb']:.0f} MB (target < 3072 MB)")
+    print(
+        f"dropped heavy request: the worker was idle again {r['worker_freed_after_drop_s']:.2f} s after the client "
+        f"went away (target < 2 s; CPU {r['cpu_busy_before_drop']:.2f} cores while it ran)"
+    )
+
+
 def run(args: argparse.Namespace, model: str, bodies: list[bytes]) -> list[dict]:
     """Both servers up at once (an idle one costs nothing); the load alternates between them in
     ``--rounds`` segments, so a change in the machine's other load hits both modes alike."""
@@ -295,9 +430,28 @@ def main() -> None:
     parser.add_argument("--window-ms", type=float, default=5.0)
     parser.add_argument("--max-batch", type=int, default=32)
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--abuse", action="store_true", help="the abuse run instead (see abuse_run)")
+    parser.add_argument("--heavy-pred-len", type=int, default=512, help="abuse run: the heavy request's first ask")
+    parser.add_argument("--heavy-samples", type=int, default=1000, help="abuse run: the heavy request's first ask")
     args = parser.parse_args()
     if args.samples is None:
         args.samples = 50 if args.burst else 1
+    if args.abuse:
+        with tempfile.TemporaryDirectory() as tmp:
+            model = str(random_open_model(Path(tmp) / "random-open")) if args.model == "random" else args.model
+            print(
+                f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}; model {args.model}; "
+                f"abuse run; server threads {args.threads}"
+            )
+            result = abuse_run(args, model)
+        print_abuse(result, args)
+        if args.json:
+            from kronos.core.files import atomic_write_text
+
+            atomic_write_text(
+                args.json, json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, **result}, indent=2)
+            )
+        return
     if args.burst:
         with tempfile.TemporaryDirectory() as tmp:
             model = str(random_open_model(Path(tmp) / "random-open")) if args.model == "random" else args.model

@@ -343,7 +343,7 @@ def test_invalid_predictor_json_names_the_file(bundle, text, match):
 
 
 def test_max_context_zero_is_refused_and_the_default_is_512(bundle):
-    with pytest.raises(InputError, match="max_context must be an integer >= 1, got 0"):
+    with pytest.raises(InputError, match="max_context must be an integer >= 2, got 0"):
         KronosPredictor.from_pretrained(bundle, max_context=0)
     assert KronosPredictor.from_pretrained(bundle).max_context == 512  # no predictor.json: the original's default
     (bundle / "predictor.json").write_text('{"max_context": 64, "clip": 5}')

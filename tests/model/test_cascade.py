@@ -30,9 +30,13 @@ def _inputs(series, group, t, prefix, own, dtype=torch.float32, seed=0):
 
     heads, hd = 4, 16
     rows = series * group
-    return r(rows, heads, t, hd), r(series, heads, prefix, hd), r(series, heads, prefix, hd), r(
-        rows, heads, own, hd
-    ), r(rows, heads, own, hd)
+    return (
+        r(rows, heads, t, hd),
+        r(series, heads, prefix, hd),
+        r(series, heads, prefix, hd),
+        r(rows, heads, own, hd),
+        r(rows, heads, own, hd),
+    )
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["fused-cpu-kernel", "matmul"])

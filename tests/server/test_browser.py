@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -130,3 +131,80 @@ def test_page_forecasts_the_sample_draws_the_fan_and_downloads_csv(chromium, bas
     np.testing.assert_allclose(csv["mean_close"], api["mean"]["close"], rtol=1e-12)
     np.testing.assert_allclose(csv["close_q90"], api["quantiles"]["0.9"]["close"], rtol=1e-12)
     assert list(pd.to_datetime(csv["timestamp"])) == list(pd.to_datetime(api["timestamps"]))
+
+
+DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+
+
+def test_page_hides_gaps_shows_a_past_forecast_against_what_happened_and_clears_errors(chromium, base_url, tmp_path):
+    """Range breaks from the series' own bars, the past-date view, and an error that clears the stale chart
+    and names the line of the user's file; screenshots of each go to docs/images."""
+    from playwright.sync_api import sync_playwright
+
+    eurusd = read_bars(sample_data_path("eurusd"))
+    errors: list[str] = []
+    requested: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            # what the browser actually fetched (a request its Content-Security-Policy blocked never completes)
+            page.on("requestfinished", lambda req: requested.append(req.url))
+            # the API docs render offline: Swagger UI and ReDoc from the installed assets
+            page.goto(base_url + "/docs")
+            page.wait_for_selector(".swagger-ui .opblock", timeout=30_000)
+            page.goto(base_url + "/redoc")
+            page.wait_for_selector("h1:has-text('Kronos forecasting service')", timeout=30_000)
+            page.goto(base_url + "/")
+            page.wait_for_selector("#sample option[value=eurusd]", state="attached")
+            done = "document.getElementById('status').textContent.startsWith('done')"
+
+            # hourly FX: weekends are gaps in the series; the axis hides each one
+            page.select_option("#sample", "eurusd")
+            page.fill("#pred_len", "24")
+            page.fill("#sample_count", "40")
+            page.click("#run")
+            page.wait_for_function(done, timeout=60_000)
+            breaks = page.evaluate("document.getElementById('chart').layout.xaxis.rangebreaks")
+            shown = eurusd.tail(256 - 24)["timestamps"]
+            gaps = int((shown.diff() > pd.Timedelta(hours=1.5)).sum())
+            assert gaps >= 1 and len(breaks) >= gaps, (gaps, breaks)
+            assert "EUR/USD hourly bars" in page.evaluate("document.getElementById('chart').layout.title.text")
+            page.screenshot(path=str(DOCS_IMAGES / "serve_page_rangebreaks.png"))
+
+            # forecast from a past date: the next bars are drawn over the forecast made for their times
+            as_of = str(eurusd["timestamps"].iloc[800])
+            page.fill("#asof", as_of)
+            page.click("#run")
+            page.wait_for_function(done + " && document.getElementById('status').textContent.includes('what happened')")
+            names = page.evaluate("document.getElementById('chart').data.map(t => t.name)")
+            assert "what happened" in names
+            actual_x = page.evaluate("document.getElementById('chart').data.find(t => t.name === 'what happened').x")
+            expected = [str(t).replace(" ", "T") for t in eurusd["timestamps"].iloc[801:825]]
+            assert [x.replace(" ", "T") for x in actual_x] == expected
+            fc_x = page.evaluate("document.getElementById('chart').data.find(t => t.name === 'median close').x")
+            assert [x.replace(" ", "T")[:19] for x in fc_x] == expected  # forecast for exactly those bars
+            assert " closes inside the 10–90% band" in page.inner_text("#status")
+            page.screenshot(path=str(DOCS_IMAGES / "serve_page_past_date.png"))
+
+            # an upload with a bad bar: the chart goes, the picker names the upload, the error its line
+            bad = eurusd.head(300).copy()
+            bad.loc[120, "high"] = bad.loc[120, "low"] / 2
+            path = tmp_path / "my_bars.csv"
+            bad.to_csv(path, index=False)
+            page.fill("#asof", "")
+            page.set_input_files("#file", str(path))
+            assert "my_bars.csv" in page.evaluate("document.getElementById('sample').selectedOptions[0].textContent")
+            page.click("#run")
+            page.wait_for_function("document.getElementById('status').className === 'error'", timeout=60_000)
+            status = page.inner_text("#status")
+            assert "line 122 of my_bars.csv" in status, status  # row 120 of the bars is line 122 of the file
+            assert page.evaluate("(document.getElementById('chart').data || []).length") == 0
+            assert page.is_disabled("#download")
+            page.screenshot(path=str(DOCS_IMAGES / "serve_page_error.png"))
+        finally:
+            browser.close()
+    assert not errors, errors
+    outside = [u for u in requested if not u.startswith((base_url, "blob:", "data:"))]
+    assert not outside, f"fetched from outside the server: {outside}"

@@ -27,6 +27,29 @@ def serve_command(
     max_pred_len: int = typer.Option(512, min=1, help="Largest pred_len."),
     max_sample_count: int = typer.Option(1000, min=1, help="Largest sample_count."),
     max_body_bytes: int = typer.Option(2_000_000, min=1, help="Largest request body."),
+    max_request_seconds: float = typer.Option(
+        60.0, min=0.001, help="Budget of one request in estimated seconds of model time (over it: 413 with how to fit)."
+    ),
+    max_path_seconds: float = typer.Option(
+        1.0, min=0.001, help="Budget of one sample path (the smallest slice) in estimated seconds."
+    ),
+    slice_seconds: float = typer.Option(
+        1.0, min=0.001, help="Large requests run in slices of about this much model time, taking turns with others."
+    ),
+    work_rate: float = typer.Option(
+        3e9, min=1.0, help="Parameter-token evaluations per second this machine does (prices requests in seconds)."
+    ),
+    step_seconds: float = typer.Option(
+        0.005, min=0.0, help="Fixed cost of one generated bar per model call, in seconds (prices requests)."
+    ),
+    timeout: float = typer.Option(300.0, min=0.001, help="A request still unanswered after this many seconds: 504."),
+    limit_concurrency: int = typer.Option(
+        64, min=1, help="Most open connections; more are answered 503 at once (uvicorn's limit_concurrency)."
+    ),
+    keep_alive: float = typer.Option(5.0, min=0.0, help="Seconds an idle keep-alive connection stays open."),
+    body_timeout: float = typer.Option(
+        30.0, min=0.001, help="A request body that sends nothing for this many seconds is answered 408."
+    ),
     log_level: str = typer.Option("info", help="uvicorn log level."),
 ) -> None:
     """Serve forecasts over HTTP: POST /v1/forecast, docs at /docs, a web page at /.
@@ -44,7 +67,17 @@ def serve_command(
     if threads is not None:
         torch.set_num_threads(threads)
     limits = Limits(
-        max_bars=max_bars, max_pred_len=max_pred_len, max_sample_count=max_sample_count, max_body_bytes=max_body_bytes
+        max_bars=max_bars,
+        max_pred_len=max_pred_len,
+        max_sample_count=max_sample_count,
+        max_body_bytes=max_body_bytes,
+        max_request_seconds=max_request_seconds,
+        max_path_seconds=max_path_seconds,
+        slice_seconds=slice_seconds,
+        work_rate=work_rate,
+        step_seconds=step_seconds,
+        timeout_seconds=timeout,
+        body_timeout_seconds=body_timeout,
     )
     settings = ServerSettings(
         limits=limits, batch_window_ms=batch_window_ms, max_batch=max_batch, max_batch_paths=max_batch_paths
@@ -54,5 +87,17 @@ def serve_command(
     # loaded once, before serving: a model that cannot load stops here with the reason
     predictor = load_predictor(model, device=device, max_context=max_context)
     application = create_app(predictor, model_name=model, settings=settings)
-    # Never debug mode and never auto-reload: one process that loads the model once.
-    uvicorn.run(application, host=host, port=port, log_level=log_level, reload=False, access_log=log_level == "debug")
+    # Never debug mode and never auto-reload: one process that loads the model once. Connection hygiene is
+    # uvicorn's own: idle keep-alive connections close, connections over the limit get 503 at once.
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_level=log_level,
+        reload=False,
+        access_log=log_level == "debug",
+        timeout_keep_alive=int(max(1, keep_alive)),
+        limit_concurrency=limit_concurrency,
+        h11_max_incomplete_event_size=64 * 1024,
+        timeout_graceful_shutdown=10,
+    )

@@ -31,6 +31,7 @@ EXTRAS: dict[str, str] = {
     "starlette": "server",
     "uvicorn": "server",
     "multipart": "server",
+    "fastapi_offline": "server",
     "yaml": "train",
     "tensorboard": "train",
     "qlib": "qlib",

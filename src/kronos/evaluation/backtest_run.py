@@ -124,7 +124,13 @@ def run_backtest(
         path = Path(forecasts_path)
         if not path.exists():
             raise ParameterError("forecasts_path", f"{path}: no such file")
-        forecasts = pd.read_parquet(path)
+        try:
+            forecasts = pd.read_parquet(path)
+        except Exception as exc:  # pyarrow's errors name no file
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ParameterError(
+                "forecasts_path", f"{path}: cannot be read as a Parquet file of forecasts ({reason})"
+            ) from None
     if forecasts is None:
         if data is None or config is None:
             raise ParameterError(

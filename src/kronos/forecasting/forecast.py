@@ -103,6 +103,7 @@ class Forecast:
         monotone in ``q``.
         """
         if isinstance(q, (list, tuple, np.ndarray)):
+            _check_repeats(q)
             return {float(level): self.quantile(float(level)) for level in q}  # type: ignore[misc]
         level = float(q)
         if not 0.0 <= level <= 1.0:
@@ -213,6 +214,7 @@ class Forecast:
             raise ValueError("no path has positive prices throughout; realised volatility is undefined")
         cum = cum[valid]
         frame = pd.DataFrame({"mean": cum.mean(axis=0)}, index=self.timestamps)
+        _check_repeats(levels)
         for level in levels:
             if not 0.0 <= float(level) <= 1.0:
                 raise ValueError(f"quantile level must be in [0, 1], got {level}")
@@ -232,3 +234,11 @@ class Forecast:
     def plot_html(self, path: str | Path, **kwargs: Any) -> Path:
         """Write an interactive plotly HTML page of the forecast (atomically) and return its path."""
         return save_html(self, path, **kwargs)
+
+
+def _check_repeats(levels: Sequence[float]) -> None:
+    """Refuse a level given twice: its result would silently appear once (every API refuses it alike)."""
+    seen = [float(level) for level in levels]
+    repeated = sorted({level for level in seen if seen.count(level) > 1})
+    if repeated:
+        raise ValueError(f"quantile levels repeat: {repeated}; give each level once")

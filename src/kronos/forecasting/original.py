@@ -18,7 +18,7 @@ import torch
 
 from kronos.core.device import autocast
 from kronos.core.validation import positive_int
-from kronos.forecasting.prepared import Prepared, mean_frames, prepare_many
+from kronos.forecasting.prepared import Prepared, check_seed, mean_frames, prepare_many
 from kronos.forecasting.sampler import SeriesSampler
 from kronos.inference.generation import sample_paths
 from kronos.inference.options import SamplingOptions
@@ -93,7 +93,7 @@ class OriginalApi(SeriesSampler):
         n = positive_int("pred_len", pred_len)
         prepared = prepare_many(self.components, [df], [x_timestamp], [y_timestamp], n, False)
         self._warn_long_history(prepared)
-        paths = self._paths(prepared, n, opts, None if seed is None else [seed], generator, verbose)
+        paths = self._paths(prepared, n, opts, None if seed is None else [check_seed(seed)], generator, verbose)
         return mean_frames(prepared, paths)[0]
 
     def predict_batch(
@@ -136,6 +136,8 @@ class OriginalApi(SeriesSampler):
         n = positive_int("pred_len", pred_len)
         prepared = prepare_many(self.components, df_list, x_timestamp_list, y_timestamp_list, n, True)
         self._warn_long_history(prepared)
+        if seeds is not None:
+            seeds = [check_seed(s, f"seeds[{i}]") for i, s in enumerate(seeds)]
         return mean_frames(prepared, self._paths(prepared, n, opts, seeds, generator, verbose))
 
     def _warn_long_history(self, prepared: Sequence[Prepared]) -> None:

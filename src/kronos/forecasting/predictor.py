@@ -23,6 +23,7 @@ import pandas as pd
 import torch
 
 from kronos.forecasting.calibration import CalibrationOptions
+from kronos.forecasting.cost import check_config_size
 from kronos.forecasting.original import OriginalApi
 from kronos.forecasting.prepared import series_uniforms
 from kronos.forecasting.probabilistic import ProbabilisticApi
@@ -69,6 +70,9 @@ class KronosPredictor(OriginalApi, ProbabilisticApi):
         """
         source = resolve_source(name_or_path, **hub_kwargs)
         tok_src = tokenizer if tokenizer is not None else source.tokenizer
+        for local in (source.model, tok_src):
+            if local is not None:
+                check_config_size(local)  # a config asking for more memory than allowed: one error naming it
         if tok_src is None:
             raise FileNotFoundError(
                 f"no tokenizer found for {name_or_path}: pass tokenizer=... or use a directory with model/ and "

@@ -88,14 +88,23 @@ class Prepared:
     last_close: float
 
 
-def series_uniforms(seed: int, sample_count: int, pred_len: int) -> torch.Tensor:
+def check_seed(seed: Any, name: str = "seed") -> int:
+    """A seed as an ``int``, or an :class:`InputError` naming it: ``seed="abc"`` or ``True`` is refused, not cast."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise InputError(f"{name} must be an integer, got {seed!r}")
+    return int(seed)
+
+
+def series_uniforms(seed: int, sample_count: int, pred_len: int, first_path: int = 0) -> torch.Tensor:
     """The draws ``(sample_count, pred_len, 2)`` in [0, 1) of one series' coarse and fine tokens, from its own seed.
 
-    A CPU generator, so the same seed gives the same draws on every device and rank.
+    A CPU generator, so the same seed gives the same draws on every device and rank. ``first_path``: the
+    draws of paths ``first_path ..`` of the same stream (the generator fills paths in order), so a forecast
+    computed in slices of paths gets exactly the paths it gets in one call.
     """
     gen = torch.Generator(device="cpu")
     gen.manual_seed(int(seed) % (2**63))
-    return torch.rand(sample_count, pred_len, 2, generator=gen)
+    return torch.rand(first_path + sample_count, pred_len, 2, generator=gen)[first_path:]
 
 
 def prepare_series(

@@ -19,11 +19,19 @@ import torch
 
 from kronos.bars.closeonly import from_closes
 from kronos.core.errors import InputError
-from kronos.core.validation import positive_int
+from kronos.core.validation import integer, positive_int
 from kronos.forecasting import panel
 from kronos.forecasting.calibration import CalibrationOptions, ForecastFn, calibrate_forecasts
 from kronos.forecasting.forecast import Forecast
-from kronos.forecasting.prepared import AUTO, Lookback, check_series_lists, prepare_many, repair_bars, resolve_lookback
+from kronos.forecasting.prepared import (
+    AUTO,
+    Lookback,
+    check_seed,
+    check_series_lists,
+    prepare_many,
+    repair_bars,
+    resolve_lookback,
+)
 from kronos.forecasting.sampler import SeriesSampler
 from kronos.inference.options import SamplingOptions
 
@@ -46,6 +54,7 @@ class ProbabilisticApi(SeriesSampler):
         calibrate: bool | CalibrationOptions = False,
         lookback: Lookback = AUTO,
         verbose: bool = False,
+        first_path: int = 0,
         **sampling: Any,
     ) -> Forecast:
         """Every sample path in price space as a :class:`Forecast` (quantiles, intervals, ``prob_up`` ...).
@@ -67,11 +76,28 @@ class ProbabilisticApi(SeriesSampler):
         bars, the same window as every origin, so the calibration measures the forecaster it corrects.
         The result's ``coverage_report()`` gives the coverage before and after; see
         :mod:`kronos.forecasting.calibration`.
+
+        ``first_path`` (with ``seed``, uncalibrated): the paths ``first_path .. first_path + sample_count - 1``
+        of the seed's stream, so a large forecast computed in slices of paths (as the server does, to stay
+        fair to other requests) gets exactly the paths of one call.
         """
-        seeds = None if seed is None else [seed]
+        seeds = None if seed is None else [check_seed(seed)]
         opts = SamplingOptions.resolve(options, **sampling)
+        first_path = integer("first_path", first_path, minimum=0)
+        if first_path and (seed is None or calibrate):
+            raise InputError("first_path needs a seed and calibrate=False")
         return self._forecasts(
-            [df], [x_timestamp], [y_timestamp], pred_len, opts, seeds, generator, calibrate, verbose, lookback=lookback
+            [df],
+            [x_timestamp],
+            [y_timestamp],
+            pred_len,
+            opts,
+            seeds,
+            generator,
+            calibrate,
+            verbose,
+            lookback=lookback,
+            first_path=first_path,
         )[0]
 
     def forecast_batch(
@@ -97,6 +123,8 @@ class ProbabilisticApi(SeriesSampler):
         as in :meth:`forecast`, per series.
         """
         opts = SamplingOptions.resolve(options, **sampling)
+        if seeds is not None:
+            seeds = [check_seed(s, f"seeds[{i}]") for i, s in enumerate(seeds)]
         return self._forecasts(
             df_list,
             x_timestamp_list,
@@ -138,6 +166,7 @@ class ProbabilisticApi(SeriesSampler):
         verbose: bool,
         labelled: bool = False,
         lookback: Lookback = AUTO,
+        first_path: int = 0,
     ) -> list[Forecast]:
         """Prepare, generate, de-normalise; then, if asked, calibrate with a forecast function of the same settings.
         A close-only frame (``close`` or ``y``, no open/high/low) is forecast from bars built from its closes."""
@@ -161,7 +190,7 @@ class ProbabilisticApi(SeriesSampler):
         prepared = prepare_many(self.components, df_list, xs, ys, pred_len, labelled, windows)
         info = {**opts.info(), "max_context": self.max_context}
         forecasts = []
-        paths_z = self._paths(prepared, pred_len, opts, seeds, generator, verbose)
+        paths_z = self._paths(prepared, pred_len, opts, seeds, generator, verbose, first_path)
         for p, z, given in zip(prepared, paths_z, [len(df) for df in df_list]):
             paths, repaired = repair_bars(p.norm.inverse(z.astype(np.float64)))
             forecasts.append(

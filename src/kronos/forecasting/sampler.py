@@ -20,8 +20,9 @@ from kronos.bars.preprocessing import FEATURE_COLS
 from kronos.core.device import autocast, resolve_device
 from kronos.core.errors import InputError
 from kronos.core.progress import progress_bar
-from kronos.core.validation import number, positive_int
+from kronos.core.validation import integer, number
 from kronos.forecasting.components import Components
+from kronos.forecasting.cost import estimate_run, format_bytes, memory_limit
 from kronos.forecasting.prepared import Prepared, left_padded, series_uniforms
 from kronos.inference.generation import sample_paths
 from kronos.inference.options import SamplingOptions
@@ -50,7 +51,8 @@ class SeriesSampler:
         precision: str = "fp32",
     ) -> None:
         tokenizer.check_compatible(model.config)
-        self.max_context = positive_int("max_context", max_context)
+        # two bars at least: the cached window must hold a history bar and the bar being forecast
+        self.max_context = integer("max_context", max_context, minimum=2)
         number("clip", clip, low=0.0)
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
@@ -58,6 +60,9 @@ class SeriesSampler:
         self.clip = clip
         self.precision = precision
         autocast(self.device, precision)  # validates the name
+        #: The most memory one generation run may need (bytes); a larger run is refused with how to fit.
+        #: Default: :func:`kronos.forecasting.cost.memory_limit` (``$KRONOS_MEMORY_LIMIT``); set it to override.
+        self.memory_limit = memory_limit()
         self.price_cols = FEATURE_COLS[:4]
         self.vol_col, self.amt_vol = FEATURE_COLS[4], FEATURE_COLS[5]
 
@@ -76,6 +81,7 @@ class SeriesSampler:
         seeds: Sequence[int] | None,
         generator: torch.Generator | None,
         verbose: bool,
+        first_path: int = 0,
     ) -> list[np.ndarray]:
         """Normalised paths ``(sample_count, pred_len, 6)`` per series, float32.
 
@@ -86,9 +92,15 @@ class SeriesSampler:
         its paths do not depend on the batch, its order or ``batch_size``: series are then sorted by
         length and run ``batch_size`` at a time (default: as many as fit a ~2 GiB key/value cache).
         Without seeds the draws come from ``generator`` in one stream over the whole batch, as in
-        the original, and ``batch_size`` defaults to all series at once.
+        the original, and ``batch_size`` defaults to all series at once. ``first_path``: with seeds, the
+        paths from ``first_path`` on of each series' stream (a forecast computed in slices of paths).
+
+        Every batch's memory estimate (:mod:`kronos.forecasting.cost`) is checked against
+        :attr:`memory_limit` before anything runs.
         """
         batches = self._batches(prepared, pred_len, opts, seeds)
+        for members in batches:
+            self._check_memory(max(len(prepared[i].x) for i in members), pred_len, len(members), opts)
         out: list[np.ndarray | None] = [None] * len(prepared)
         with progress_bar(enabled=verbose, transient=True) as progress:
             task = progress.add_task("Generating bars", total=pred_len * len(batches))
@@ -99,7 +111,7 @@ class SeriesSampler:
                 lengths = torch.tensor([len(prepared[i].x) for i in members], device=self.device)
                 uniforms = None
                 if seeds is not None:
-                    draws = [series_uniforms(seeds[i], opts.sample_count, pred_len) for i in members]
+                    draws = [series_uniforms(seeds[i], opts.sample_count, pred_len, first_path) for i in members]
                     uniforms = torch.cat(draws).to(self.device)
                 with autocast(self.device, self.precision):
                     paths = sample_paths(
@@ -120,6 +132,31 @@ class SeriesSampler:
                 for row, i in enumerate(members):
                     out[i] = paths_np[row]
         return out  # type: ignore[return-value]
+
+    def _check_memory(self, history: int, pred_len: int, series: int, opts: SamplingOptions) -> None:
+        """Refuse a run whose memory estimate exceeds :attr:`memory_limit`, saying how to fit under it."""
+        params = sum(p.numel() for p in self.model.parameters())
+        itemsize = next(self.model.parameters()).element_size()
+        cfg, ctx, sample_count = self.model.config, self.max_context, opts.sample_count
+        shared = opts.use_cache and opts.share_prefix
+
+        def need(paths: int) -> int:
+            rows = series * paths
+            return estimate_run(
+                cfg, params, ctx, history, pred_len, rows, itemsize, shared_prefix=shared, series=series
+            ).memory
+
+        if need(sample_count) <= self.memory_limit:
+            return
+        per_path = max(1, need(2) - need(1))
+        fits = max(0, (self.memory_limit - need(0)) // per_path)
+        advice = f"at most {fits} sample paths" + (" per series, or a smaller batch_size" if series > 1 else "")
+        raise InputError(
+            f"{series} series x {sample_count} sample paths x {pred_len} bars need an estimated "
+            f"{format_bytes(need(sample_count))} "
+            f"of memory, over the limit of {format_bytes(self.memory_limit)}; use {advice}, or a shorter pred_len, "
+            "or raise the limit (KRONOS_MEMORY_LIMIT=16G, or predictor.memory_limit)"
+        )
 
     def _batches(
         self, prepared: Sequence[Prepared], pred_len: int, opts: SamplingOptions, seeds: Sequence[int] | None

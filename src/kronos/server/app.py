@@ -8,7 +8,8 @@ uploads are read from the request body.
 
 The routes are module-level functions on one :class:`~fastapi.APIRouter`; what differs between apps (the
 model, the settings, the batcher) lives on ``app.state`` and reaches a route through a dependency, so
-``create_app`` only assembles the pieces. This is the one module of the package that imports FastAPI.
+``create_app`` only assembles the pieces. FastAPI is imported here and in :mod:`kronos.server.docs`
+(the offline /docs and /redoc).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
+from starlette.requests import ClientDisconnect
 
 from kronos.bars.reader import TIME_COL
 from kronos.bars.samples import load_sample
@@ -35,7 +37,18 @@ from kronos.core.extras import MissingExtraError, require
 from kronos.forecasting.predictor import KronosPredictor
 from kronos.server.batching import MicroBatcher
 from kronos.server.body_limit import BodyLimit
-from kronos.server.inference import Limits, RequestError, build_job, forecast_body, model_info, run_group
+from kronos.server.docs import install_docs
+from kronos.server.inference import (
+    Limits,
+    Pricing,
+    RequestError,
+    build_job,
+    forecast_body,
+    merge_slices,
+    model_info,
+    run_group,
+    slices,
+)
 from kronos.server.payloads import forecast_openapi, read_payload, validation_detail
 from kronos.server.schemas import ForecastRequest, ForecastResponse, ModelInfo, ModelsResponse
 
@@ -50,8 +63,9 @@ SAMPLES = {"googl": ("GOOGL_daily.csv", "GOOGL daily bars"), "eurusd": ("EURUSD_
 class ServerSettings:
     """Limits, batching and access. ``api_key`` defaults to the ``KRONOS_API_KEY`` environment variable.
 
-    ``max_batch_paths`` caps the sample paths (sum of ``sample_count``) of one batched run, which
-    bounds its memory; a larger single request still runs, alone.
+    ``max_batch_paths`` caps the sample paths (sum of ``sample_count``) of one batched run; runs are
+    also capped by the slice budget of :class:`~kronos.server.inference.Limits` (time and memory), and a
+    request larger than a slice runs in slices, taking turns with the others.
     """
 
     limits: Limits = field(default_factory=Limits)
@@ -71,9 +85,12 @@ class _State:
     info: ModelInfo | None = None
     error: str | None = None
 
+    pricing: Pricing | None = None
+
     def ready(self, predictor: KronosPredictor) -> None:
         """Serve ``predictor`` from now on."""
         self.predictor, self.info = predictor, model_info(predictor, self.model_name)
+        self.pricing = Pricing.of(predictor)
 
     async def load(self) -> None:
         """Run the loader in a thread; a failure is kept for ``/readyz`` and the process stays up for the probes."""
@@ -159,17 +176,36 @@ async def models(state: StateDep) -> ModelsResponse:
 async def forecast(request: Request, state: StateDep, settings: SettingsDep, batcher: BatcherDep) -> JSONResponse:
     """Forecast the bars after the given history: a JSON body (``ForecastRequest``) or a CSV upload (multipart)."""
     try:
-        req = ForecastRequest.model_validate(await read_payload(request))
-        job = await asyncio.to_thread(build_job, req, settings.limits)  # 'auto' may build calendars (seconds)
+        payload = await read_payload(request)
+    except ClientDisconnect:  # one line, not a traceback, per client that dropped its upload
+        log.info("client %s went away while sending its request", _peer(request))
+        return JSONResponse({"detail": "client disconnected"}, status_code=400)
+    except RequestError as exc:
+        return _unprocessable(exc.detail(), exc.status)
+    try:
+        req = ForecastRequest.model_validate(payload)
+        state.require_ready()
+        # in a thread: calendar 'auto' may build exchange calendars (seconds, once per process)
+        job = await asyncio.to_thread(build_job, req, settings.limits, state.pricing)
     except ValidationError as exc:
         return _unprocessable(validation_detail(exc))
     except RequestError as exc:
         return _unprocessable(exc.detail(), exc.status)
-    state.require_ready()
     try:
-        fc, batch_size = await batcher.submit(job.key, job)
+        done = await _until_done_or_gone(request, batcher.submit(job.key, job), settings.limits.timeout_seconds)
     except InputError as exc:  # the library refused it (e.g. too short a history to calibrate)
         return _unprocessable([{"loc": ["body"], "msg": str(exc), "type": "value_error"}])
+    except asyncio.TimeoutError:
+        log.warning("forecast cancelled after the time limit of %g s", settings.limits.timeout_seconds)
+        limit = settings.limits.timeout_seconds
+        return _unprocessable(
+            [{"loc": ["body"], "msg": f"the forecast took longer than timeout_seconds={limit:g}", "type": "timeout"}],
+            504,
+        )
+    if done is None:  # the client went away: nothing to answer
+        log.info("client %s went away; its forecast was cancelled", _peer(request))
+        return JSONResponse({"detail": "client disconnected"}, status_code=499)
+    fc, batch_size = done
     body = forecast_body(fc, req, job, state.info)  # type: ignore[arg-type]
     return JSONResponse(body, headers={"X-Batch-Size": str(batch_size)})
 
@@ -198,6 +234,32 @@ async def page() -> FileResponse:
 @router.get("/static/vendor/plotly.min.js", include_in_schema=False)
 async def plotly_js() -> FileResponse:
     return FileResponse(_plotly_js(), media_type="application/javascript")
+
+
+async def _until_done_or_gone(request: Request, work: Any, timeout: float) -> Any:
+    """The result of ``work``, or None once the client has disconnected (``work`` is then cancelled, so the
+    batcher drops it before its next slice); ``asyncio.TimeoutError`` after ``timeout`` seconds."""
+    task = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    try:
+        while True:
+            left = deadline - loop.time()
+            if left <= 0:
+                raise asyncio.TimeoutError
+            done, _ = await asyncio.wait({task}, timeout=min(0.25, left))
+            if done:
+                return task.result()
+            if await request.is_disconnected():
+                return None
+    finally:
+        if not task.done():
+            task.cancel()
+
+
+def _peer(request: Request) -> str:
+    client = request.client
+    return f"{client.host}:{client.port}" if client else "?"
 
 
 def _unprocessable(detail: list[dict[str, Any]], status: int = 422) -> JSONResponse:
@@ -235,8 +297,10 @@ def create_app(
         lambda jobs: run_group(state.predictor, jobs),
         window_ms=settings.batch_window_ms,
         max_batch=settings.max_batch,  # type: ignore[arg-type]
-        weight=lambda job: job.options.sample_count,
-        max_weight=settings.max_batch_paths,
+        weight=lambda job: _run_share(job, settings),
+        max_weight=1.0,
+        parts=slices,
+        merge=merge_slices,
     )
     app = FastAPI(
         title="Kronos forecasting service",
@@ -244,14 +308,25 @@ def create_app(
         debug=False,
         lifespan=_lifespan,
         description="Probabilistic forecasts of candlestick (OHLCV) series with a Kronos model.",
+        docs_url=None,  # served below from installed assets, not from a CDN
+        redoc_url=None,
     )
     app.state.kronos = state
     app.state.batcher = batcher
     app.state.settings = settings
-    app.add_middleware(BodyLimit, limit=settings.limits.max_body_bytes)
+    app.add_middleware(BodyLimit, limit=settings.limits.max_body_bytes, timeout=settings.limits.body_timeout_seconds)
     app.include_router(router)
+    install_docs(app)  # /docs, /redoc and their assets (before /static), openapi.json
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
+
+
+def _run_share(job: Any, settings: ServerSettings) -> float:
+    """A job's share of the largest run: by sample paths (``max_batch_paths``), model time (a slice) and memory."""
+    by_paths = job.options.sample_count / settings.max_batch_paths
+    by_time = job.seconds / settings.limits.slice_seconds
+    by_memory = job.memory / settings.limits.max_run_memory
+    return max(by_paths, by_time, by_memory)
 
 
 def _plotly_js() -> Path:

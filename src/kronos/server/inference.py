@@ -9,6 +9,7 @@ is exactly what the job would get alone. Calibrated jobs run on their own (they 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import secrets
@@ -28,31 +29,22 @@ from kronos.forecasting.forecast import Forecast
 from kronos.forecasting.panel import level_name
 from kronos.forecasting.predictor import KronosPredictor
 from kronos.inference.options import SamplingOptions
+from kronos.server.pricing import Limits, Pricing, RequestError, price_request
 from kronos.server.schemas import ForecastRequest, ModelInfo
 
-__all__ = ["Job", "Limits", "RequestError", "build_job", "forecast_body", "model_info", "run_group"]
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one request may ask for. Exceeding ``max_bars`` or ``max_body_bytes`` gives 413, the rest 422."""
-
-    min_bars: int = 16
-    max_bars: int = 4096
-    max_pred_len: int = 512
-    max_sample_count: int = 1000
-    max_body_bytes: int = 2_000_000
-
-
-class RequestError(Exception):
-    """A refused request: HTTP ``status``, the field (``loc``) and the reason."""
-
-    def __init__(self, status: int, loc: Sequence[str | int], msg: str) -> None:
-        super().__init__(msg)
-        self.status, self.loc, self.msg = status, list(loc), msg
-
-    def detail(self) -> list[dict[str, Any]]:
-        return [{"loc": self.loc, "msg": self.msg, "type": "limit" if self.status == 413 else "value_error"}]
+__all__ = [
+    "Job",
+    "Limits",
+    "Pricing",
+    "RequestError",
+    "build_job",
+    "forecast_body",
+    "model_info",
+    "merge_slices",
+    "run_group",
+    "run_slice",
+    "slices",
+]
 
 
 @dataclass
@@ -66,6 +58,9 @@ class Job:
     seed: int  # the forecast and its calibration origins sample from it (kronos.inference.options.derive_seed)
     calibrate: bool
     lookback: int | str = "auto"  # the window the forecast conditions on (kronos.forecasting.prepared)
+    slice_paths: int = 0  # sample paths per slice (0: the whole request at once)
+    seconds: float = 0.0  # estimated model time of the whole request
+    memory: int = 0  # estimated bytes of running all its paths at once
     calendar: str | None = None  # the exchange calendar that gave the future times (None: learnt or given)
     key: Hashable = field(init=False)
 
@@ -80,8 +75,11 @@ def _instants(times: list[datetime]) -> list[datetime]:
     return [t.astimezone(timezone.utc) if t.tzinfo is not None else t for t in times]
 
 
-def build_job(req: ForecastRequest, limits: Limits) -> Job:
-    """Check a request against the limits and the library's input checks; raise :class:`RequestError`."""
+def build_job(req: ForecastRequest, limits: Limits, pricing: Pricing | None = None) -> Job:
+    """Check a request against the limits, its cost (with ``pricing``) and the library's input checks.
+
+    Raises :class:`RequestError`. With ``pricing`` the job also says how many paths make one slice.
+    """
     n = len(req.bars)
     if n > limits.max_bars:
         raise RequestError(413, ["body", "bars"], f"{n} bars sent; the limit is max_bars={limits.max_bars}")
@@ -132,10 +130,73 @@ def build_job(req: ForecastRequest, limits: Limits) -> Job:
             loc = "calendar" if "calendar" in str(exc) else "bars"
             raise RequestError(422, ["body", loc], str(exc)) from None
         future, calendar = times.times, times.calendar
+    slice_paths, seconds, memory = (0, 0.0, 0) if pricing is None else price_request(req, limits, pricing, n)
     seed = req.seed if req.seed is not None else secrets.randbelow(2**31)
     options = SamplingOptions(temperature=req.T, top_p=req.top_p, sample_count=req.sample_count)
-    job = Job(frame, pd.DatetimeIndex(future), req.pred_len, options, seed, req.calibrate, req.lookback, calendar)
-    return job
+    return Job(
+        frame,
+        pd.DatetimeIndex(future),
+        req.pred_len,
+        options,
+        seed,
+        req.calibrate,
+        req.lookback,
+        slice_paths if not req.calibrate and slice_paths < req.sample_count else 0,
+        seconds,
+        memory,
+        calendar,
+    )
+
+
+@dataclass(frozen=True)
+class Slice:
+    """Paths ``first .. first + count - 1`` of a job (the server runs a large job slice by slice)."""
+
+    job: Job
+    first: int
+    count: int
+
+
+def slices(job: Job) -> list[Job | Slice]:
+    """The parts a job runs in: itself, or slices of ``job.slice_paths`` paths."""
+    if not job.slice_paths:
+        return [job]
+    n, k = job.options.sample_count, job.slice_paths
+    return [Slice(job, first, min(k, n - first)) for first in range(0, n, k)]
+
+
+def run_slice(predictor: KronosPredictor, part: Slice) -> Forecast | Exception:
+    """One slice of a job: the same paths it has in the whole forecast (``first_path``)."""
+    job = part.job
+    try:
+        return predictor.forecast(
+            job.bars,
+            job.bars["timestamps"],
+            pd.Series(job.future),
+            job.pred_len,
+            dataclasses.replace(job.options, sample_count=part.count),
+            seed=job.seed,
+            lookback=job.lookback,
+            first_path=part.first,
+        )
+    except Exception as exc:  # handed to that request's caller only
+        return exc
+
+
+def merge_slices(parts: Sequence[Forecast]) -> Forecast:
+    """The forecast of a whole job from its slices' forecasts (paths in order)."""
+    first = parts[0]
+    counts = [p.n_paths for p in parts]
+    repaired = sum(p.info.get("repaired_bars", 0.0) * c for p, c in zip(parts, counts)) / sum(counts)
+    info = {**first.info, "sample_count": sum(counts), "repaired_bars": repaired}
+    return Forecast(
+        paths=np.concatenate([p.paths for p in parts]),
+        timestamps=first.timestamps,
+        last_close=first.last_close,
+        columns=first.columns,
+        history=first.history,
+        info=info,
+    )
 
 
 def _run_one(predictor: KronosPredictor, job: Job) -> Forecast | Exception:
@@ -154,11 +215,14 @@ def _run_one(predictor: KronosPredictor, job: Job) -> Forecast | Exception:
         return exc
 
 
-def run_group(predictor: KronosPredictor, jobs: Sequence[Job]) -> list[Forecast | Exception]:
+def run_group(predictor: KronosPredictor, jobs: Sequence[Job | Slice]) -> list[Forecast | Exception]:
     """Forecasts of jobs with one key: one padded batch with a seed per job, or one call each.
 
-    If the batched call fails, each job runs alone so that one failure reaches only its own request.
+    A slice of a large job runs alone (:func:`run_slice`). If the batched call fails, each job runs
+    alone so that one failure reaches only its own request.
     """
+    if isinstance(jobs[0], Slice):
+        return [run_slice(predictor, part) for part in jobs]  # type: ignore[arg-type]
     if len(jobs) == 1 or jobs[0].calibrate:
         return [_run_one(predictor, job) for job in jobs]
     first = jobs[0]

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
@@ -20,7 +22,11 @@ from kronos.bars.reader import SYMBOL_COL, TIME_COL, read_bars
 from kronos.core.errors import InputError
 from kronos.server.inference import RequestError
 
-__all__ = ["forecast_openapi", "read_payload", "validation_detail"]
+__all__ = ["MAX_JSON_DEPTH", "forecast_openapi", "json_depth", "read_payload", "validation_detail"]
+
+#: The deepest nesting of arrays and objects a JSON body may have (a forecast request needs 3).
+MAX_JSON_DEPTH = 16
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 
 #: Form fields that carry one value each, and those that carry a comma-separated list.
 _SCALAR_FIELDS = (
@@ -58,11 +64,28 @@ async def read_payload(request: _Request) -> dict[str, Any]:
     if ctype == "multipart/form-data":
         return await _payload_from_form(request)
     if ctype in ("application/json", ""):
+        body = await request.body()
+        depth = json_depth(body)
+        if depth > MAX_JSON_DEPTH:  # refused before parsing: the parser would recurse that deep
+            raise RequestError(400, ["body"], f"the JSON body nests {depth} levels deep; the limit is {MAX_JSON_DEPTH}")
         try:
-            return json.loads(await request.body())
+            return json.loads(body)
         except ValueError as exc:
             raise RequestError(422, ["body"], f"the body is not valid JSON ({exc})") from None
     raise RequestError(415, ["header", "content-type"], f"send application/json or multipart/form-data, not {ctype!r}")
+
+
+def json_depth(body: bytes) -> int:
+    """The deepest nesting of ``[`` and ``{`` in a JSON text (brackets inside strings do not count).
+
+    Linear and vectorised, so it can run on every body before :func:`json.loads`, whose recursion a
+    body of 100,000 ``[`` would otherwise exhaust.
+    """
+    bare = np.frombuffer(_JSON_STRING.sub(b'""', body), dtype=np.uint8)
+    if bare.size == 0:
+        return 0
+    step = np.isin(bare, (ord("["), ord("{"))).astype(np.int64) - np.isin(bare, (ord("]"), ord("}")))
+    return int(max(0, np.cumsum(step).max()))
 
 
 def validation_detail(exc: ValidationError) -> list[dict[str, Any]]:
@@ -73,6 +96,13 @@ def validation_detail(exc: ValidationError) -> list[dict[str, Any]]:
 async def _payload_from_form(request: _Request) -> dict[str, Any]:
     """A multipart upload: ``file`` (CSV of bars) plus the same fields as the JSON body, as form fields."""
     form = await request.form()
+    unknown = sorted(set(form.keys()) - {"file", *_SCALAR_FIELDS, *_LIST_FIELDS})
+    if unknown:  # as strict as the JSON body (extra="forbid")
+        raise RequestError(
+            422,
+            ["body", unknown[0]],
+            f"unknown form field(s) {unknown}; the fields are {['file', *_SCALAR_FIELDS, *_LIST_FIELDS]}",
+        )
     upload = form.get("file")
     if upload is None or isinstance(upload, str):
         raise RequestError(422, ["body", "file"], "a multipart request needs a CSV file in the field 'file'")

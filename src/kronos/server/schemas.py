@@ -7,9 +7,9 @@ order, duplicates, non-positive prices) are the library's own, run in :mod:`kron
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from kronos.bars.calendars import DEFAULT_CALENDAR
 from kronos.forecasting.panel import DEFAULT_QUANTILES
@@ -20,18 +20,30 @@ __all__ = ["Bar", "ForecastRequest", "ForecastResponse", "ModelInfo", "ModelsRes
 _SAMPLING = SamplingOptions()  # the library's defaults, so the API and every command agree
 
 
+def _no_bool(value: Any) -> Any:
+    """Refuse ``true``/``false`` where a number is expected (pydantic's lax mode would read ``true`` as 1)."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got the boolean {str(value).lower()}")
+    return value
+
+
+#: Numbers that refuse booleans; strings of digits (multipart form fields) are still read.
+Int = Annotated[int, BeforeValidator(_no_bool)]
+Float = Annotated[float, BeforeValidator(_no_bool)]
+
+
 class Bar(BaseModel):
     """One candlestick. ``volume`` and ``amount`` are optional (missing volume means 0)."""
 
     model_config = ConfigDict(extra="forbid")
 
     timestamps: datetime = Field(description="Bar time, ISO 8601 (e.g. 2024-05-01T09:30:00).")
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float | None = None
-    amount: float | None = None
+    open: Float
+    high: Float
+    low: Float
+    close: Float
+    volume: Float | None = None
+    amount: Float | None = None
 
 
 class ForecastRequest(BaseModel):
@@ -40,18 +52,18 @@ class ForecastRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     bars: list[Bar] = Field(description="History, oldest first.")
-    pred_len: int = Field(ge=1, description="Bars to forecast.")
-    sample_count: int = Field(
+    pred_len: Int = Field(ge=1, description="Bars to forecast.")
+    sample_count: Int = Field(
         _SAMPLING.sample_count, ge=1, description="Sample paths drawn; quantiles and prob_up come from them."
     )
-    quantiles: list[float] = Field(
-        list(DEFAULT_QUANTILES), min_length=1, max_length=20, description="Levels in (0, 1)."
+    quantiles: list[Float] = Field(
+        list(DEFAULT_QUANTILES), min_length=1, max_length=20, description="Levels in (0, 1), each once."
     )
-    T: float = Field(_SAMPLING.temperature, gt=0, description="Sampling temperature.")
-    top_p: float = Field(_SAMPLING.top_p, gt=0, le=1, description="Nucleus sampling threshold.")
-    seed: int | None = Field(None, ge=0, lt=2**63, description="Random seed; the response names the one used.")
+    T: Float = Field(_SAMPLING.temperature, gt=0, description="Sampling temperature.")
+    top_p: Float = Field(_SAMPLING.top_p, gt=0, le=1, description="Nucleus sampling threshold.")
+    seed: Int | None = Field(None, ge=0, lt=2**63, description="Random seed; the response names the one used.")
     calibrate: bool = Field(False, description="Conformal calibration on the history (needs a long history).")
-    lookback: int | Literal["auto"] = Field(
+    lookback: Int | Literal["auto"] = Field(
         "auto",
         description="History bars the forecast conditions on, the last ones: 'auto' (max_context - pred_len, so the "
         "forecast fits the model's context) or a number. Send the whole history; the response says bars_used.",
@@ -74,6 +86,9 @@ class ForecastRequest(BaseModel):
         for q in levels:
             if not 0.0 < q < 1.0:
                 raise ValueError(f"quantile level {q} is not in (0, 1)")
+        repeated = sorted({q for q in levels if levels.count(q) > 1})
+        if repeated:
+            raise ValueError(f"quantile levels repeat: {repeated}; give each level once")
         return levels
 
 

@@ -146,10 +146,18 @@ def restore_rng(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
 def save_hub_layout(directory: Path, config: dict[str, Any], state: dict[str, torch.Tensor]) -> None:
     """Write ``config.json`` and ``model.safetensors`` into ``directory`` (which must exist)."""
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
-    save_file(tensors, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
+    try:
+        save_file(tensors, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
+    except Exception as exc:  # safetensors reports a full disk as its own error, naming no file
+        raise CheckpointError(f"cannot write {directory / WEIGHTS_NAME}: {_first_line(exc)}") from exc
     atomic_write_text(directory / CONFIG_NAME, json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
@@ -193,7 +201,10 @@ def save_checkpoint(
             "rng": rng,
             "config_yaml": run_config_yaml,
         }
-        torch.save(payload, tmp / STATE_NAME)
+        try:
+            torch.save(payload, tmp / STATE_NAME)
+        except (OSError, RuntimeError) as exc:  # a full disk: torch names no file
+            raise CheckpointError(f"cannot write {target / STATE_NAME}: {_first_line(exc)}") from exc
         atomic_write_text(tmp / "run_config.yaml", run_config_yaml)
         return replace_dir(tmp, target)
     except BaseException:
@@ -215,7 +226,11 @@ def load_trainer_state(folder: Path) -> tuple[dict[str, Any], Path]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise CheckpointError(f"{path}: cannot be read safely ({type(exc).__name__}: {exc})") from None
+        # torch's own message advises weights_only=False, which would unpickle untrusted data: never repeat it
+        raise CheckpointError(
+            f"{path}: not a readable trainer state ({type(exc).__name__}; a truncated or corrupt file, or not "
+            "written by kronos train): resume from another checkpoint or start afresh"
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != STATE_FORMAT:
         raise CheckpointError(
             f"{path}: unknown trainer state format "

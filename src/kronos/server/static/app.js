@@ -28,13 +28,16 @@ async function errorText(resp) {
   }
 }
 
+// The bars of a CSV, and for each the line of the file it came from (errors name the user's line).
 function parseCsv(text) {
-  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== "");
-  if (lines.length < 2) throw new Error("the CSV has no rows");
+  const numbered = text.split(/\r?\n/).map((l, i) => [l, i + 1]).filter(([l]) => l.trim() !== "");
+  if (numbered.length < 2) throw new Error("the CSV has no rows");
+  const lines = numbered.map(([l]) => l);
   const head = lines[0].split(",").map((h) => h.trim().replace(/^"|"$/g, "").toLowerCase());
   const timeCol = ["timestamps", "timestamp", "datetime", "date", "time"].find((c) => head.includes(c));
   if (!timeCol) throw new Error(`no time column in ${head.join(", ")}`);
-  return lines.slice(1).map((line) => {
+  const lineOf = numbered.slice(1).map(([, n]) => n);
+  const bars = lines.slice(1).map((line) => {
     const cells = line.split(",").map((c) => c.trim().replace(/^"|"$/g, ""));
     const bar = { timestamps: cells[head.indexOf(timeCol)] };
     for (const c of COLUMNS) {
@@ -43,24 +46,73 @@ function parseCsv(text) {
     }
     return bar;
   });
+  return { bars, lineOf };
 }
 
+// The series the user chose: its bars, its name, and (for an upload) the file line of every bar.
 async function historyBars() {
   const file = $("file").files[0];
-  let bars;
   if (file) {
-    bars = parseCsv(await file.text());
-  } else {
-    const resp = await fetch(`/v1/samples/${encodeURIComponent($("sample").value)}`);
-    if (!resp.ok) throw new Error(await errorText(resp));
-    bars = (await resp.json()).bars;
+    const { bars, lineOf } = parseCsv(await file.text());
+    return { all: bars, name: file.name, lineOf };
   }
-  // Every bar is sent: the server conditions on the last `lookback` of them (auto: max_context - pred_len),
-  // calibration forecasts from rolling origins before them; the chart shows the window the forecast used.
-  return { sent: bars };
+  const select = $("sample");
+  const resp = await fetch(`/v1/samples/${encodeURIComponent(select.value)}`);
+  if (!resp.ok) throw new Error(await errorText(resp));
+  return { all: (await resp.json()).bars, name: select.options[select.selectedIndex].textContent, lineOf: null };
 }
 
-function draw(bars, fc) {
+// "Forecast from a past date": the bars up to that time are the history, the next pred_len bars are what
+// happened (drawn over the forecast, which is made for exactly their times).
+function splitAt(all, asOf, predLen) {
+  if (!asOf) return { sent: all, actual: [] };
+  // a date alone means the end of that day, in the same (local, naive) reading as the bar times
+  const cut = new Date(/^\d{4}-\d{2}-\d{2}$/.test(asOf.trim()) ? `${asOf.trim()}T23:59:59` : asOf.trim()).getTime();
+  if (Number.isNaN(cut)) throw new Error(`"Forecast from" ${asOf} is not a date or time`);
+  const n = all.filter((b) => new Date(b.timestamps).getTime() <= cut).length;
+  if (n === 0) throw new Error(`no bar on or before ${asOf}`);
+  return { sent: all.slice(0, n), actual: all.slice(n, n + predLen) };
+}
+
+// A time as plotly reads the bars' own naive strings: local wall-clock, no zone.
+function wallClock(ms) {
+  const d = new Date(ms);
+  const p = (n, w = 2) => String(n).padStart(w, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+// Range breaks from the series' own bar times: every gap longer than 1.5 bar spacings (nights, weekends,
+// holidays, lunch breaks) is hidden, so sessions sit side by side whatever the market's schedule.
+function rangebreaks(times) {
+  const ms = [...new Set(times.map((x) => new Date(x).getTime()))].sort((a, b) => a - b);
+  if (ms.length < 3) return [];
+  const steps = ms.slice(1).map((x, i) => x - ms[i]).sort((a, b) => a - b);
+  const step = steps[Math.floor(steps.length / 2)];
+  const breaks = [];
+  for (let i = 1; i < ms.length; i++) {
+    if (ms[i] - ms[i - 1] > 1.5 * step) {
+      breaks.push({ bounds: [wallClock(ms[i - 1] + step), wallClock(ms[i])] });
+    }
+  }
+  return breaks;
+}
+
+// An error names the line of the user's file: "row 40" of the bars sent is line lineOf[40] of the CSV.
+function inUserTerms(message, series) {
+  if (!series || !series.lineOf) return message;
+  return message.replace(/\brow (\d+)( \(index \d+\))?/g, (m, row) => {
+    const line = series.lineOf[Number(row)];
+    return line ? `${m} = line ${line} of ${series.name}` : m;
+  });
+}
+
+function clearChart() {
+  for (const id of ["chart", "probup"]) Plotly.purge(id);
+  $("download").disabled = true;
+  last = null;
+}
+
+function draw(bars, fc, name, actual) {
   const t = bars.map((b) => b.timestamps);
   const q = (level, col) => fc.quantiles[String(level)][col];
   const band = (lo, hi, name, color) => [
@@ -75,19 +127,20 @@ function draw(bars, fc) {
     { x: fc.timestamps, y: q(0.5, "close"), mode: "lines", name: "median close", line: { color: "#2f6fd6" } },
     { x: fc.timestamps, y: fc.mean.close, mode: "lines", name: "mean close", line: { color: "#d6552f", dash: "dash" } },
   ];
-  // Daily bars without weekend bars: hide weekends so that candles and the fan sit side by side.
-  const days = t.map((x) => new Date(x));
-  const daily = days.length > 2 && (days[days.length - 1] - days[0]) / (days.length - 1) >= 86400000
-    && days.every((d) => d.getDay() !== 0 && d.getDay() !== 6);
-  const title = `${fc.model.name} (${fc.model.version}) · ${fc.sample_count} paths · seed ${fc.seed}${fc.calibrated ? " · calibrated" : ""}`;
+  if (actual.length) {
+    traces.push({ x: actual.map((b) => b.timestamps), y: actual.map((b) => b.close), mode: "lines+markers",
+      name: "what happened", line: { color: "#111", width: 2 }, marker: { size: 4 } });
+  }
+  const breaks = rangebreaks([...t, ...fc.timestamps, ...actual.map((b) => b.timestamps)]);
+  const title = `${name} · ${fc.model.name} (${fc.model.version}) · ${fc.sample_count} paths · seed ${fc.seed}${fc.calibrated ? " · calibrated" : ""}`;
   Plotly.newPlot("chart", traces, {
     title: { text: title, font: { size: 13 } }, margin: { t: 40, r: 20, b: 40, l: 60 },
-    xaxis: { rangeslider: { visible: false }, rangebreaks: daily ? [{ bounds: ["sat", "mon"] }] : [] },
+    xaxis: { rangeslider: { visible: false }, rangebreaks: breaks },
     legend: { orientation: "h" },
   }, { responsive: true, displaylogo: false });
   Plotly.newPlot("probup", [{ type: "bar", name: "P(up)", x: fc.timestamps, y: fc.prob_up, marker: { color: "#2f6fd6" } }], {
     title: { text: "P(close above the last close)", font: { size: 13 } }, margin: { t: 35, r: 20, b: 40, l: 60 },
-    yaxis: { range: [0, 1] }, xaxis: { rangebreaks: daily ? [{ bounds: ["sat", "mon"] }] : [] },
+    yaxis: { range: [0, 1] }, xaxis: { rangebreaks: rangebreaks(fc.timestamps) },
   }, { responsive: true, displaylogo: false });
 }
 
@@ -101,14 +154,20 @@ function forecastCsv(fc) {
 async function run() {
   $("run").disabled = true;
   setStatus("forecasting…");
+  let series = null;
   try {
-    const { sent } = await historyBars();
+    series = await historyBars();
+    const predLen = parseInt($("pred_len").value, 10);
+    const { sent, actual } = splitAt(series.all, $("asof").value, predLen);
     const lookbackText = $("lookback").value.trim().toLowerCase();
     const body = {
-      bars: sent, pred_len: parseInt($("pred_len").value, 10), sample_count: parseInt($("sample_count").value, 10),
+      bars: sent, pred_len: predLen, sample_count: parseInt($("sample_count").value, 10),
       T: parseFloat($("temperature").value), top_p: parseFloat($("top_p").value), calibrate: $("calibrate").checked,
       quantiles: LEVELS, lookback: lookbackText === "" || lookbackText === "auto" ? "auto" : parseInt(lookbackText, 10),
     };
+    const calendar = $("calendar").value;
+    if (calendar && calendar !== "none") body.calendar = calendar; // only when asked: servers without calendars still work
+    if (actual.length === predLen) body.future_timestamps = actual.map((b) => b.timestamps);
     const seed = $("seed").value.trim();
     if (seed !== "") body.seed = parseInt(seed, 10);
     const started = performance.now();
@@ -117,11 +176,18 @@ async function run() {
     const fc = await resp.json();
     const shown = sent.slice(-fc.bars_used);
     last = { bars: shown, fc };
-    draw(shown, fc);
+    draw(shown, fc, series.name, actual);
     $("download").disabled = false;
-    setStatus(`done in ${((performance.now() - started) / 1000).toFixed(1)} s · ${fc.bars_used} of ${sent.length} bars used`);
+    let text = `done in ${((performance.now() - started) / 1000).toFixed(1)} s · ${fc.bars_used} of ${sent.length} bars used`;
+    if (actual.length) {
+      const lo = fc.quantiles["0.1"].close, hi = fc.quantiles["0.9"].close;
+      const inside = actual.filter((b, i) => i < lo.length && b.close >= lo[i] && b.close <= hi[i]).length;
+      text += ` · what happened: ${inside} of ${actual.length} closes inside the 10–90% band`;
+    }
+    setStatus(text);
   } catch (e) {
-    setStatus(String(e.message || e), true);
+    clearChart(); // a failed forecast leaves no stale chart behind
+    setStatus(inUserTerms(String(e.message || e), series), true);
   } finally {
     $("run").disabled = false;
   }
@@ -142,6 +208,28 @@ function download() {
 async function init() {
   $("run").addEventListener("click", run);
   $("download").addEventListener("click", download);
+  // One series at a time: an upload replaces the sample in the picker, a sample picked clears the upload.
+  $("file").addEventListener("change", () => {
+    const file = $("file").files[0];
+    let opt = $("sample").querySelector("option[value='']");
+    if (file) {
+      if (!opt) {
+        opt = document.createElement("option");
+        opt.value = "";
+        $("sample").prepend(opt);
+      }
+      opt.textContent = `uploaded: ${file.name}`;
+      $("sample").value = "";
+    } else if (opt) {
+      opt.remove();
+    }
+  });
+  $("sample").addEventListener("change", () => {
+    if ($("sample").value === "") return;
+    $("file").value = "";
+    const opt = $("sample").querySelector("option[value='']");
+    if (opt) opt.remove();
+  });
   const resp = await fetch("/v1/samples");
   for (const s of (await resp.json()).samples) {
     const opt = document.createElement("option");
