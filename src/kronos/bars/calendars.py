@@ -1,60 +1,83 @@
-"""Future bar times that follow the market: trading days, sessions, lunch breaks and weekend closes.
+"""Future bar times that follow the market: the one function every door calls, and exchange calendars.
 
 Kronos feeds the timestamps of the bars to forecast into the model (minute, hour, weekday, day and
 month embeddings), so a wrong future timestamp corrupts the forecast itself, not just its labels.
-:func:`future_timestamps` continues a series on its own schedule:
+:func:`market_times` (and :func:`future_timestamps`, its times alone) continues a series; every command,
+``forecast_df``, the HTTP API and the upload call it, so one input gives the same times everywhere.
+``calendar`` says how:
 
-* **inferred from the history** (default): the most common bar spacing; for intraday bars the
-  time-of-day grid observed on each weekday (so an A-share 5-minute series ending at 11:30 continues
-  at 13:05, and an FX hourly series stops at the Friday close and resumes on Sunday evening); for
-  daily bars the weekdays the series trades on; and fixed-date closures (a month-day on which the
-  series never traded in two or more past years, e.g. 25 December for US equities);
-* **with an exchange calendar** (``calendar="XSHG"``, ``"XNYS"``, ...) from the maintained
-  ``exchange_calendars`` library (``pip install "kronos-kline[calendars]"``): daily bars land on the
-  exchange's sessions only (no weekends, no holidays) and intraday bars on the history's grid inside
-  each session's open, break and close (early closes included). Times are the exchange's local wall
-  clock, as in the bundled data; a time-zone-aware history is converted to the exchange's zone;
-* or given explicitly by the caller (see :func:`kronos.forecasting.panel.forecast_df`).
+* ``None`` or ``"own"``: the schedule learnt from the whole history (:mod:`kronos.bars.schedule`:
+  trading weekdays, per-weekday sessions and lunch breaks in the market's own clock so daylight saving
+  moves with it, learnt holidays);
+* ``"auto"`` (the default of every door, :data:`DEFAULT_CALENDAR`): the ``exchange_calendars`` calendar
+  whose sessions explain at least 99% of the history's trading days and of its own sessions over the last
+  year (for intraday bars also 99% of the recent bars inside its opening hours); otherwise, or without the
+  ``calendars`` extra, the learnt schedule. :class:`MarketTimes` says which was used;
+* an exchange name (``"XSHG"``, ``"XNYS"``, an alias such as ``"NYSE"``) or a calendar object: daily bars
+  land on its sessions (no weekends, no holidays), intraday bars on the history's grid inside each
+  session's open, break and close (early closes included). A naive history is the exchange's local wall
+  clock, as in the bundled data; an aware one is converted to the exchange's zone.
 
-Weekly and coarser bars continue their inferred pandas frequency. No pandas in the model code: this
-module is only used on the DataFrame side.
+Timestamp arithmetic never raises on daylight saving (:func:`kronos.bars.schedule.localize`), and a
+forecast past 2262-04-11 (the last day a pandas timestamp holds) is one :class:`InputError`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import contextlib
+import functools
+import importlib.metadata
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from kronos.bars.schedule import (
+    DAY,
+    Schedule,
+    continue_schedule,
+    infer_schedule,
+    localize,
+    to_index,
+    to_wall,
+)
 from kronos.core.errors import InputError
-from kronos.core.extras import require
+from kronos.core.extras import MissingExtraError, require
+from kronos.core.files import atomic_write_bytes
 from kronos.core.validation import positive_int
 
-__all__ = ["Schedule", "future_timestamps", "get_calendar", "infer_schedule"]
+__all__ = [
+    "DEFAULT_CALENDAR",
+    "MarketTimes",
+    "Schedule",
+    "future_timestamps",
+    "get_calendar",
+    "infer_schedule",
+    "market_times",
+    "match_calendar",
+]
 
-DAY = pd.Timedelta(days=1)
-# How far back the grid of an intraday series is read (recent sessions describe the market now).
-GRID_WINDOW = pd.Timedelta(days=120)
-# A (weekday, time) slot belongs to the grid when seen on at least this share of that weekday's dates.
-SLOT_SHARE = 0.2
+#: What every door uses when no calendar is named (see the module doc and docs/calendars.md).
+DEFAULT_CALENDAR = "auto"
+AUTO_SHARE = 0.99  # an exchange calendar is chosen when it explains this share of the trading days
+AUTO_DAYS = 365  # the trading days matched: the history's last year
+# Sessions-identical aliases of one market rank by this order when they tie; then by name.
+PREFERRED = ("XNYS", "XSHG", "XBOM", "XLON", "XETR", "XPAR", "XTKS", "XHKG", "XTSE", "XASX", "CMES")
+NOT_EXCHANGES = ("24/5", "24/7")  # round-the-clock markets are the learnt schedule's job
 
 
-@dataclass
-class Schedule:
-    """What a series' history says about when it trades.
+@dataclass(frozen=True)
+class MarketTimes:
+    """Future bar times and how they were made: ``calendar`` is the exchange used (``None``: the learnt
+    schedule); ``note`` says so in one line, e.g. ``calendar auto: XNYS (100.0% of 252 days)``."""
 
-    ``step``: the most common spacing between bars. ``slots``: for intraday bars, weekday (0 = Monday)
-    → sorted times of day (as ``Timedelta`` since midnight) seen on that weekday; for daily bars the
-    weekdays traded map to the bars' usual time of day. ``closed``: (month, day) pairs never traded.
-    """
-
-    step: pd.Timedelta
-    intraday: bool
-    slots: dict[int, list[pd.Timedelta]] = field(default_factory=dict)
-    closed: set[tuple[int, int]] = field(default_factory=set)
-    freq: str | None = None  # for weekly and coarser bars: the inferred pandas frequency
+    times: pd.DatetimeIndex
+    calendar: str | None
+    note: str
 
 
 def get_calendar(name: str, start: pd.Timestamp | None = None) -> Any:
@@ -63,15 +86,8 @@ def get_calendar(name: str, start: pd.Timestamp | None = None) -> Any:
     ``start`` is the first date it must cover (the library builds calendars from rules, offline).
     """
     xcals = require("calendars", "exchange_calendars", purpose=f"calendar {name!r}")
-    kwargs: dict[str, Any] = {}
-    if start is not None:
-        kwargs["start"] = (
-            pd.Timestamp(start).tz_localize(None).normalize()
-            if pd.Timestamp(start).tzinfo
-            else pd.Timestamp(start).normalize()
-        )
     try:
-        return xcals.get_calendar(name, **kwargs)
+        return _build(name, None if start is None else _naive_day(start))
     except xcals.errors.InvalidCalendarName:
         names = ", ".join(n for n in xcals.get_calendar_names(include_aliases=False) if n.startswith("X"))
         raise InputError(f"unknown exchange calendar {name!r}; known ones include {names}") from None
@@ -79,107 +95,192 @@ def get_calendar(name: str, start: pd.Timestamp | None = None) -> Any:
         raise InputError(f"calendar {name!r} cannot cover dates from {start}: {exc}") from None
 
 
-def _to_index(timestamps: Any) -> pd.DatetimeIndex:
+def _naive_day(ts: Any) -> pd.Timestamp:
+    ts = pd.Timestamp(ts)
+    return (ts.tz_localize(None) if ts.tzinfo else ts).normalize()
+
+
+@functools.lru_cache(maxsize=4096)
+def _build(name: str, start: pd.Timestamp | None) -> Any:
+    xcals = require("calendars", "exchange_calendars", purpose=f"calendar {name!r}")
+    return xcals.get_calendar(name, **({} if start is None else {"start": start}))
+
+
+def _cache_file(year: int) -> Path:
+    """Where the session dates of every calendar from 1 January ``year`` are kept between processes:
+    ``$KRONOS_CACHE_DIR`` or ``$XDG_CACHE_HOME/kronos`` (``~/.cache/kronos``), one file per library version,
+    year and build year (so a year-old file is rebuilt with the library's newer holidays)."""
+    root = (
+        os.environ.get("KRONOS_CACHE_DIR")
+        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kronos"
+    )
+    version = importlib.metadata.version("exchange_calendars")
+    return Path(root) / f"calendar-sessions-{version}-from{year}-built{pd.Timestamp.today().year}.npz"
+
+
+@functools.lru_cache(maxsize=64)
+def _disk_sessions(year: int) -> dict[str, np.ndarray]:
+    """The cached session dates of :func:`_cache_file` (empty when absent or unreadable: it is only a cache)."""
     try:
-        idx = pd.DatetimeIndex(
-            pd.to_datetime(
-                pd.Series(np.asarray(timestamps))
-                if not isinstance(timestamps, (pd.Series, pd.DatetimeIndex))
-                else timestamps
-            )
-        )
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"timestamps cannot be read as dates: {exc}") from None
-    if idx.hasnans:
-        raise InputError(f"timestamps have a missing value at row {int(np.flatnonzero(idx.isna())[0])}")
-    if len(idx) < 2:
-        raise InputError(f"cannot infer the bar spacing from {len(idx)} timestamp(s); give at least two")
-    if not idx.is_monotonic_increasing:
-        row = int(np.flatnonzero(np.diff(idx.asi8) < 0)[0]) + 1
-        raise InputError(f"timestamps are not sorted: row {row} ({idx[row]}) is before row {row - 1} ({idx[row - 1]})")
-    return idx
+        with np.load(_cache_file(year)) as stored:
+            return {name: stored[name] for name in stored.files}
+    except (OSError, ValueError, importlib.metadata.PackageNotFoundError):
+        return {}
 
 
-def infer_schedule(timestamps: Any) -> Schedule:
-    """Read a series' trading schedule from its bar times (see :class:`Schedule`)."""
-    idx = _to_index(timestamps)
-    if idx.tz is not None:
-        idx = idx.tz_localize(None)
-    diffs = pd.Series(idx[-5000:]).diff().dropna()
-    diffs = diffs[diffs > pd.Timedelta(0)]
-    if diffs.empty:
-        raise InputError("cannot infer the bar spacing: all timestamps are equal")
-    step = diffs.mode().iloc[0]
-    if step >= pd.Timedelta(days=7):
-        freq = pd.infer_freq(idx[-min(len(idx), 50) :]) if len(idx) >= 3 else None
-        return Schedule(step=step, intraday=False, freq=freq)
-    recent = idx[idx > idx[-1] - (GRID_WINDOW if step < DAY else pd.Timedelta(days=3 * 365))]
-    dates = recent.normalize()
-    tod = recent - dates
-    slots: dict[int, list[pd.Timedelta]] = {}
-    if step < DAY:
-        frame = pd.DataFrame({"weekday": dates.dayofweek, "date": dates, "tod": tod})
-        n_dates = frame.groupby("weekday")["date"].nunique()
-        counts = frame.groupby(["weekday", "tod"])["date"].nunique()
-        for (weekday, t), count in counts.items():
-            if count >= max(1, SLOT_SHARE * n_dates[weekday]):
-                slots.setdefault(int(weekday), []).append(pd.Timedelta(t))
-        slots = {w: sorted(v) for w, v in slots.items()}
-    else:
-        usual = pd.Series(tod).mode().iloc[0]
-        per_weekday = pd.Series(dates.dayofweek).value_counts()
-        for weekday, count in per_weekday.items():
-            if count >= max(1, SLOT_SHARE * per_weekday.max()):
-                slots[int(weekday)] = [pd.Timedelta(usual)]
-    return Schedule(step=step, intraday=step < DAY, slots=slots, closed=_fixed_closures(idx, set(slots)))
+def _save_sessions(year: int, names: list[str]) -> None:
+    """Add the session dates of ``names`` to the cache file (an empty array: the calendar cannot cover the year)."""
+    disk = _disk_sessions(year)
+    if all(name in disk for name in names):
+        return
+    for name in names:
+        sessions = _sessions(name, year)
+        disk[name] = sessions if sessions is not None else np.zeros(0, dtype=np.int64)
+    buffer = io.BytesIO()
+    np.savez(buffer, **disk)
+    with contextlib.suppress(OSError, importlib.metadata.PackageNotFoundError):  # a read-only home: only slower
+        path = _cache_file(year)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, buffer.getvalue())
 
 
-def _fixed_closures(idx: pd.DatetimeIndex, weekdays: set[int]) -> set[tuple[int, int]]:
-    """Month-days that fell on a trading weekday in at least two years of the history and never had a bar."""
-    traded_days = idx.normalize().unique()
-    span = pd.date_range(traded_days[0], traded_days[-1], freq="D")
-    if len(span) < 2 * 365:
-        return set()
-    frame = pd.DataFrame({"month": span.month, "day": span.day, "open_weekday": span.dayofweek.isin(list(weekdays))})
-    frame["traded"] = span.isin(traded_days)
-    # missed counts weekday occurrences; with traded False every one of them was missed
-    grouped = frame.groupby(["month", "day"]).agg(traded=("traded", "any"), missed=("open_weekday", "sum"))
-    closed = grouped[(~grouped["traded"]) & (grouped["missed"] >= 2)]
-    return {(int(m), int(d)) for m, d in closed.index}
+@functools.lru_cache(maxsize=4096)
+def _sessions(name: str, year: int) -> np.ndarray | None:
+    """Session dates (int64 ns) of calendar ``name`` from 1 January ``year``; ``None`` if it cannot cover them."""
+    cached = _disk_sessions(year).get(name)
+    if cached is not None:
+        return cached if cached.size else None
+    try:
+        cal = _build(name, pd.Timestamp(year=year, month=1, day=1))
+    except Exception:  # the calendar does not reach back that far, or forward enough
+        return None
+    return cal.sessions.tz_localize(None).asi8 if cal.sessions.tz is not None else cal.sessions.asi8
 
 
-def future_timestamps(timestamps: Any, pred_len: int, *, calendar: str | Any | None = None) -> pd.DatetimeIndex:
-    """The times of the ``pred_len`` bars after the last of ``timestamps``, on the series' own schedule.
+def match_calendar(timestamps: Any) -> tuple[str | None, float, int]:
+    """The exchange calendar that best explains the history's last year of trading days.
 
-    ``calendar`` is an exchange name for ``exchange_calendars`` (``"XSHG"``, ``"XNYS"``, ...) or a
-    calendar object from it; without one the schedule is inferred from the history alone (see the
-    module docstring). Raises :class:`InputError` when the spacing cannot be inferred.
+    Returns (name or ``None``, share, days; share is NaN when not searched): share = days both traded and in
+    session / the larger of the
+    traded days and the calendar's sessions over that year, so a calendar must both hold every traded day
+    and have no session the series skipped. Calendars are tried in the order of :data:`PREFERRED`, then by
+    name; a perfect match ends the search. ``name`` is ``None`` below :data:`AUTO_SHARE`, for a history that
+    trades on six or seven weekdays (FX, crypto: no exchange does), or without the ``calendars`` extra.
+    """
+    try:
+        xcals = require("calendars", "exchange_calendars", purpose="calendar 'auto'")
+    except MissingExtraError:
+        return None, 0.0, 0
+    days = _recent_days(to_index(timestamps))
+    if len(days) < 20:
+        return None, 0.0, len(days)
+    weekdays = np.bincount(days.dayofweek, minlength=7) >= 0.05 * len(days)  # special sessions aside
+    if weekdays.sum() >= 6:  # FX (Sunday to Friday) and crypto: no exchange week has six or seven days
+        return None, float("nan"), len(days)
+    lo, hi = days[0].value, days[-1].value
+    names = [n for n in xcals.get_calendar_names(include_aliases=False) if n not in NOT_EXCHANGES]
+    best: tuple[float, int, str] = (0.0, 0, "")
+    tried = []
+    for rank, name in enumerate([*PREFERRED, *sorted(set(names) - set(PREFERRED))]):
+        tried.append(name)
+        sessions = _sessions(name, days[0].year)
+        if sessions is None or sessions[-1] < hi or sessions[0] > lo:
+            continue
+        sessions = sessions[(sessions >= lo) & (sessions <= hi)]
+        share = np.isin(days.asi8, sessions).sum() / max(len(days), len(sessions))
+        if share > best[0]:  # ties keep the earlier: the preferred order, then by name
+            best = (float(share), rank, name)
+        if share == 1.0:  # nothing later can beat a perfect match
+            break
+    _save_sessions(days[0].year, tried)
+    share, _, name = best
+    return (name if share >= AUTO_SHARE else None), float(share), len(days)
+
+
+def _recent_days(idx: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    """The history's trading days (its own wall clock) in its last :data:`AUTO_DAYS` days."""
+    wall = to_wall(idx, None)
+    return wall[wall > wall[-1] - pd.Timedelta(days=AUTO_DAYS)].normalize().unique()
+
+
+def _local(values: Any, cal: Any) -> np.ndarray:
+    times = pd.DatetimeIndex(values)
+    times = times.tz_localize("UTC") if times.tz is None else times
+    return times.tz_convert(cal.tz).tz_localize(None).to_numpy()
+
+
+def _hours_fit(idx: pd.DatetimeIndex, cal: Any) -> bool:
+    """Whether 99% of the recent intraday bars fall inside the calendar's sessions, in its wall clock."""
+    wall = to_wall(idx[-500:], str(cal.tz)) if idx.tz is not None else idx[-500:]
+    sessions = pd.DatetimeIndex(cal.sessions)
+    sessions = sessions.tz_localize(None) if sessions.tz is not None else sessions
+    day = wall.normalize()
+    opens = pd.Series(_local(cal.opens, cal), index=sessions).reindex(day).to_numpy()
+    closes = pd.Series(_local(cal.closes, cal), index=sessions).reindex(day).to_numpy()
+    inside = (wall.to_numpy() >= opens) & (wall.to_numpy() <= closes)
+    return bool(inside.mean() >= AUTO_SHARE)
+
+
+def market_times(timestamps: Any, pred_len: int, *, calendar: str | Any | None = DEFAULT_CALENDAR) -> MarketTimes:
+    """The times of the ``pred_len`` bars after the last of ``timestamps``, and how they were made.
+
+    ``calendar``: ``"auto"`` (default), ``None``/``"own"``, an exchange name or calendar object (see the
+    module doc). The times are strictly increasing, strictly after the history, in the history's zone (or
+    naive like it). Raises :class:`InputError` when the spacing cannot be inferred, a named calendar is
+    unknown or ends too soon, or the times would pass 2262-04-11.
     """
     pred_len = positive_int("pred_len", pred_len)
-    idx = _to_index(timestamps)
-    tz = idx.tz
-    local = idx.tz_localize(None) if tz is not None else idx
-    cal = None
-    if calendar is not None:
-        cal = get_calendar(calendar, start=local[-1] - pd.Timedelta(days=30)) if isinstance(calendar, str) else calendar
-        if tz is not None:
-            local = idx.tz_convert(cal.tz).tz_localize(None)
-    sched = infer_schedule(local)
-    last = local[-1]
-    if sched.step >= pd.Timedelta(days=7):
-        if sched.freq is not None:
-            out = pd.date_range(last, periods=pred_len + 1, freq=sched.freq)[1:]
+    idx = to_index(timestamps)
+    try:
+        return _market_times(idx, pred_len, calendar)
+    except (OverflowError, pd.errors.OutOfBoundsDatetime):
+        raise InputError(
+            f"the {pred_len} bars after {idx[-1]} would pass {pd.Timestamp.max.date()}, the last day a pandas "
+            "timestamp can hold; forecast fewer bars or give future timestamps"
+        ) from None
+
+
+def _market_times(idx: pd.DatetimeIndex, pred_len: int, calendar: Any) -> MarketTimes:
+    sched = infer_schedule(idx)
+    note = "calendar own: the schedule learnt from the history"
+    if isinstance(calendar, str) and calendar.lower() == "auto":
+        name, share, days = match_calendar(idx) if sched.step < pd.Timedelta(days=7) else (None, 0.0, 0)
+        cal = _build(name, pd.Timestamp(year=_recent_days(idx)[0].year, month=1, day=1)) if name else None
+        if cal is not None and sched.intraday and not _hours_fit(idx, cal):
+            note = f"calendar auto: {name} holds the trading days but not the bar times; the learnt schedule"
+            cal = None
+        elif cal is not None:
+            note = f"calendar auto: {name} ({share:.1%} of {days} days)"
+        elif share != share:  # NaN: six or seven trading weekdays
+            note = "calendar auto: trades six or seven days a week, as no exchange does; the learnt schedule"
         else:
-            out = pd.DatetimeIndex([last + sched.step * (i + 1) for i in range(pred_len)])
-    elif not sched.slots or (sched.intraday and local[-1].normalize() - local[0].normalize() < DAY):
-        out = pd.DatetimeIndex([last + sched.step * (i + 1) for i in range(pred_len)])  # too little history for a grid
-    elif cal is not None:
-        out = _on_calendar(sched, last, pred_len, cal)
+            note = f"calendar auto: no exchange explains 99% of the days (best {share:.1%}); the learnt schedule"
+    elif calendar is None or (isinstance(calendar, str) and calendar.lower() == "own"):
+        cal = None
     else:
-        out = _on_own_schedule(sched, last, pred_len)
-    if tz is not None:
-        out = out.tz_localize(cal.tz if cal is not None else tz).tz_convert(tz)
-    return out.rename(idx.name)
+        cal = get_calendar(calendar, start=idx[-1] - pd.Timedelta(days=30)) if isinstance(calendar, str) else calendar
+        note = f"calendar {cal.name}"
+    if cal is None or sched.step >= pd.Timedelta(days=7) or not sched.slots:
+        return MarketTimes(continue_schedule(sched, idx, pred_len).rename(idx.name), None, note)
+    wall = to_wall(idx, str(cal.tz)) if idx.tz is not None else idx
+    grid = infer_schedule(wall, find_clock=False)  # the grid in the exchange's wall clock
+    if grid.intraday and wall[-1].normalize() - wall[0].normalize() < DAY:
+        return MarketTimes(continue_schedule(grid, idx, pred_len).rename(idx.name), str(cal.name), note)
+    try:
+        out = _on_calendar(grid, wall, pred_len, cal, idx)
+    except InputError as exc:  # the calendar ends too soon (exchange_calendars covers about a year ahead)
+        if not (isinstance(calendar, str) and calendar.lower() == "auto"):
+            raise
+        note = f"calendar auto: {exc}; the learnt schedule"
+        return MarketTimes(continue_schedule(sched, idx, pred_len).rename(idx.name), None, note)
+    return MarketTimes(out.rename(idx.name), str(cal.name), note)
+
+
+def future_timestamps(
+    timestamps: Any, pred_len: int, *, calendar: str | Any | None = DEFAULT_CALENDAR
+) -> pd.DatetimeIndex:
+    """The times of :func:`market_times` alone (a DatetimeIndex named like ``timestamps``)."""
+    return market_times(timestamps, pred_len, calendar=calendar).times
 
 
 def _slots_for(sched: Schedule, weekday: int) -> list[pd.Timedelta]:
@@ -188,35 +289,27 @@ def _slots_for(sched: Schedule, weekday: int) -> list[pd.Timedelta]:
     return sorted({t for ts in sched.slots.values() for t in ts})  # a weekday never seen: any slot of the grid
 
 
-def _on_own_schedule(sched: Schedule, last: pd.Timestamp, pred_len: int) -> pd.DatetimeIndex:
-    out: list[pd.Timestamp] = []
-    day = last.normalize()
-    for _ in range(pred_len * 8 + 400):  # bounded: a grid with any slot fills pred_len within this many days
-        if day.dayofweek in sched.slots and (day.month, day.day) not in sched.closed:
-            out.extend(t for t in (day + s for s in sched.slots[day.dayofweek]) if t > last)
-            if len(out) >= pred_len:
-                return pd.DatetimeIndex(out[:pred_len])
-        day += DAY
-    raise InputError("the inferred trading schedule has no bar times; pass explicit future timestamps")
-
-
-def _on_calendar(sched: Schedule, last: pd.Timestamp, pred_len: int, cal: Any) -> pd.DatetimeIndex:
-    out: list[pd.Timestamp] = []
+def _on_calendar(
+    sched: Schedule, wall: pd.DatetimeIndex, pred_len: int, cal: Any, idx: pd.DatetimeIndex
+) -> pd.DatetimeIndex:
+    last = wall[-1]
+    out = pd.DatetimeIndex([], tz=idx.tz)
     start = last.normalize() - DAY  # an overnight session labelled by the next date may hold the next bar
     span = pred_len if not sched.intraday else pred_len // max(1, len(_slots_for(sched, 0))) + 2
     while len(out) < pred_len:
         end = start + pd.Timedelta(days=2 * span + 14)
-        try:
-            sessions = cal.sessions_in_range(start, end)
-        except Exception as exc:  # the calendar's bounds (exchange_calendars covers about a year ahead)
-            raise InputError(f"calendar {cal.name}: no sessions from {start.date()} to {end.date()} ({exc})") from None
-        for session in sessions:
-            out.extend(t for t in _session_bars(sched, session, cal) if t > last and (not out or t > out[-1]))
-        if len(sessions) == 0 and end > cal.last_session:
+        if start > _naive_day(cal.last_session):
             raise InputError(f"calendar {cal.name} ends at {cal.last_session.date()}, before {pred_len} future bars")
+        sessions = cal.sessions_in_range(start, min(end, _naive_day(cal.last_session)))
+        bars = [t for s in sessions for t in _session_bars(sched, s, cal) if t > last]
+        if bars:
+            times = pd.DatetimeIndex(bars)
+            if idx.tz is not None:
+                times = localize(times, str(cal.tz), intraday=sched.intraday).tz_convert(idx.tz)
+            out = out.append(times[times > idx[-1]]).unique().sort_values()
         start = end + DAY
         span *= 2
-    return pd.DatetimeIndex(out[:pred_len])
+    return out[:pred_len]
 
 
 def _session_bars(sched: Schedule, session: pd.Timestamp, cal: Any) -> list[pd.Timestamp]:

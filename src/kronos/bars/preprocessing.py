@@ -7,6 +7,7 @@ into model input in exactly one way. Errors name the column, row and value at fa
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Iterable, Sequence
 
@@ -239,10 +240,11 @@ def to_datetime_index(timestamps: Iterable, *, name: str = "timestamps", label: 
             if np.all(vals == np.round(vals)):
                 return pd.DatetimeIndex(pd.to_datetime(series.to_numpy(dtype=np.int64), unit=unit))
             return pd.DatetimeIndex(pd.to_datetime(vals, unit=unit))  # fractional seconds (or ms, us)
+        dayfirst = _dayfirst(series, name=name, where=where)
         with warnings.catch_warnings():
             warnings.simplefilter("error", FutureWarning)  # pandas' warning for mixed UTC offsets
             try:
-                return pd.DatetimeIndex(pd.to_datetime(series))
+                return pd.DatetimeIndex(pd.to_datetime(series, dayfirst=dayfirst))
             except FutureWarning:
                 raise InputError(
                     f"{where}{name} mix UTC offsets (strings across a daylight-saving change?); convert them first, "
@@ -250,8 +252,39 @@ def to_datetime_index(timestamps: Iterable, *, name: str = "timestamps", label: 
                 ) from None
     except InputError:
         raise
-    except (TypeError, ValueError, OverflowError, pd.errors.OutOfBoundsDatetime) as exc:
+    except pd.errors.OutOfBoundsDatetime as exc:
+        raise InputError(
+            f"{where}{name} hold a date outside 1677-09-21..2262-04-11, the range a pandas timestamp can hold ({exc})"
+        ) from None
+    except (TypeError, ValueError, OverflowError) as exc:
         raise InputError(f"{where}{name} cannot be read as timestamps ({exc})") from None
+
+
+_NUMERIC_DATE = re.compile(r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-]\d{2,4}\b")
+
+
+def _dayfirst(series: pd.Series, *, name: str, where: str) -> bool:
+    """Whether dates written ``a/b/yyyy`` (or with ``.``/``-``) are day-first, read from the values themselves.
+
+    A first field above 12 means day-first, a second above 12 month-first; when every field is 12 or
+    less the file could be either, and it is refused rather than silently read month-first.
+    """
+    if not (pd.api.types.is_object_dtype(series.dtype) or pd.api.types.is_string_dtype(series.dtype)):
+        return False
+    fields = series.dropna().astype(str).str.extract(_NUMERIC_DATE)
+    fields = fields.dropna().astype(int)
+    if fields.empty:
+        return False
+    first, second = int(fields[0].max()), int(fields[1].max())
+    if first > 12 and second <= 12:
+        return True
+    if first <= 12 and second <= 12 and fields.drop_duplicates().shape[0] > 1:
+        example = series.dropna().astype(str).iloc[0].strip()
+        raise InputError(
+            f"{where}{name}: dates such as {example!r} read either day-first or month-first (no day above 12); "
+            "write them as ISO 8601 (YYYY-MM-DD) or parse them first, e.g. pd.to_datetime(values, dayfirst=True)"
+        )
+    return False
 
 
 def validate_timestamps(

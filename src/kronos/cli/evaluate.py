@@ -77,6 +77,12 @@ def evaluate_command(
     samples: int = samples_option(),
     seed: int = seed_option(),
     align: str = typer.Option("auto", "--align", help="end | calendar | auto (calendar for panels)."),
+    calendar: str | None = typer.Option(
+        None,
+        "--calendar",
+        help="Future times given to the forecasters: the bars that came next (default), or those a live forecast "
+        "makes from the history up to each origin: auto, own or an exchange_calendars name (XNYS ...).",
+    ),
     jobs: int = jobs_option(),
     symbols: list[str] | None = symbols_option(),
     max_series: int | None = max_series_option(),
@@ -102,6 +108,7 @@ def evaluate_command(
         num_samples=samples,
         seed=seed,
         align=align,
+        calendar=calendar,
     )
     output = run_evaluation(
         data,
@@ -181,6 +188,12 @@ def backtest_command(
     periods_per_year: float | None = typer.Option(
         None, "--periods-per-year", help="Annualisation (default: inferred)."
     ),
+    calendar: str | None = typer.Option(
+        None,
+        "--calendar",
+        help="Future times given to the forecasters: the bars that came next (default), or those a live forecast "
+        "makes from the history up to each origin: auto, own or an exchange_calendars name (XNYS ...).",
+    ),
     jobs: int = jobs_option(),
     symbols: list[str] | None = symbols_option(),
     max_series: int | None = max_series_option(),
@@ -208,6 +221,7 @@ def backtest_command(
             num_samples=samples,
             seed=seed,
             align="calendar" if strategy == "topk" else "end",
+            calendar=calendar,
         )
     output = run_backtest(
         out,

@@ -12,6 +12,7 @@ from typing import Any
 
 import typer
 
+from kronos.bars.calendars import DEFAULT_CALENDAR
 from kronos.forecasting.prepared import AUTO
 from kronos.inference.options import SamplingOptions
 from kronos.model.registry import DEFAULT_LOOKBACK, DEFAULT_MODEL
@@ -24,6 +25,7 @@ __all__ = [
     "DEFAULT_TOP_K",
     "DEFAULT_TOP_P",
     "RANDOM_TINY_HELP",
+    "calendar_option",
     "device_option",
     "full_history_option",
     "jobs_option",
@@ -169,3 +171,14 @@ def full_history_option() -> Any:
 
 def progress_option() -> Any:
     return typer.Option(True, "--progress/--no-progress", help="Show a progress bar.")
+
+
+def calendar_option(default: str | None = DEFAULT_CALENDAR) -> Any:
+    """``--calendar``: how future bar times are made (:func:`kronos.bars.calendars.market_times`)."""
+    return typer.Option(
+        default,
+        "--calendar",
+        help="Future bar times: auto (an exchange calendar when one explains 99% of the history's trading days, "
+        "else the schedule learnt from the history), own (the learnt schedule) or an exchange_calendars name "
+        "(XNYS, XSHG, XLON ...).",
+    )

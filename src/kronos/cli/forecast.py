@@ -9,11 +9,12 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from kronos.bars.calendars import future_timestamps
+from kronos.bars.calendars import market_times
 from kronos.bars.reader import SYMBOL_COL, TIME_COL
 from kronos.bars.samples import SAMPLE_FILES, load_sample
 from kronos.cli.app import app
 from kronos.cli.flags import (
+    calendar_option,
     device_option,
     lookback_option,
     max_context_option,
@@ -106,11 +107,7 @@ def forecast_command(
     ),
     seed: int = seed_option(),
     device: str | None = device_option(),
-    calendar: str | None = typer.Option(
-        None,
-        help="Exchange calendar for future times (exchange_calendars name: XSHG, XNYS, XLON ...); "
-        "default: each series' own schedule.",
-    ),
+    calendar: str = calendar_option(),
     future_timestamps_file: Path | None = typer.Option(
         None,
         "--future-timestamps",
@@ -157,12 +154,22 @@ def forecast_command(
     )
     if result is None or ctx.rank != 0:
         return
+    say_calendars(result.attrs.get("calendars", {}), calendar)
     n_series = result[SYMBOL_COL].nunique()
     first = result[result[SYMBOL_COL] == result[SYMBOL_COL].iloc[0]]
     name = first[SYMBOL_COL].iloc[0]
     show_long_forecast(first, TIME_COL, f"{data.name}: {name}, {pred_len} bars ahead, {samples} paths")
     if out is not None:
         console().print(f"wrote {len(result)} rows for {n_series} series to {out}")
+
+
+def say_calendars(used: dict[Any, str | None], calendar: str) -> None:
+    """One line on stderr: which exchange calendar (or the learnt schedule) gave the future times."""
+    if not used:
+        return
+    counts = pd.Series([name or "the learnt schedule" for name in used.values()]).value_counts()
+    parts = ", ".join(f"{name} ({n} series)" if len(used) > 1 else str(name) for name, n in counts.items())
+    err_console().print(f"future times (--calendar {calendar}): {parts}")
 
 
 def show_long_forecast(frame: pd.DataFrame, time_col: str, title: str, rows: int = 10) -> None:
@@ -189,6 +196,7 @@ def demo_command(
     samples: int = samples_option(),
     seed: int = seed_option(),
     model: str = model_option(),
+    calendar: str = calendar_option(),
     random_tiny: bool = random_tiny_option(),
 ) -> None:
     """Forecast the bundled sample data with the shipped model: proves the install works, offline."""
@@ -198,10 +206,12 @@ def demo_command(
     predictor = load_predictor(model, random_tiny=random_tiny)
     if not random_tiny:
         console().print(f"model: {model} (context {predictor.max_context} bars)")
+    future = market_times(hist["timestamps"], pred_len, calendar=calendar)
+    err_console().print(f"future times: {future.note}")
     fc = predictor.forecast(
         hist,
         hist["timestamps"],
-        future_timestamps(hist["timestamps"], pred_len).rename(None),
+        future.times.rename(None),
         pred_len,
         sample_count=samples,
         seed=seed,

@@ -8,11 +8,12 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from kronos.bars.calendars import future_timestamps
+from kronos.bars.calendars import market_times
 from kronos.bars.reader import TIME_COL, read_bars
 from kronos.bars.samples import sample_data_path
 from kronos.cli.app import app
 from kronos.cli.flags import (
+    calendar_option,
     device_option,
     lookback_option,
     model_option,
@@ -22,7 +23,7 @@ from kronos.cli.flags import (
     seed_option,
 )
 from kronos.cli.forecast import TIME_COLUMN_HELP, bar_table, note_random_tiny
-from kronos.cli.output import console
+from kronos.cli.output import console, err_console
 from kronos.core.errors import ParameterError
 from kronos.forecasting.calibration import CalibrationOptions
 from kronos.forecasting.forecast import Forecast
@@ -105,12 +106,15 @@ def forecast_dist_command(
         None, help="Write the means, close_q{level} quantiles, prob_up and volatility here (CSV)."
     ),
     time_column: str | None = typer.Option(None, help=TIME_COLUMN_HELP),
+    calendar: str = calendar_option(),
     seed: int = seed_option(),
     device: str | None = device_option(),
 ) -> None:
     """Forecast distribution of one series: quantile bands, a calibrated interval, P(up), plots."""
     lv = _levels(levels)
     df = read_bars(data if data is not None else sample_data_path(sample), time_column=time_column)
+    future = market_times(df[TIME_COL], pred_len, calendar=calendar)  # from the whole history, as every door
+    err_console().print(f"future times: {future.note}")
     if random_tiny:
         note_random_tiny()
     predictor = load_predictor(model, device=device, random_tiny=random_tiny)
@@ -128,7 +132,7 @@ def forecast_dist_command(
     fc = predictor.forecast(
         hist,
         hist[TIME_COL],
-        future_timestamps(hist[TIME_COL], pred_len).rename(None),
+        future.times.rename(None),
         pred_len,
         sample_count=samples,
         seed=seed,

@@ -31,6 +31,9 @@ class RollingConfig:
     ``align``: ``"end"`` (origins counted back from each series' own end), ``"calendar"`` (the same
     dates for all series) or ``"auto"`` (calendar when 90% of the series end on the same bar, as
     in a panel).
+    ``calendar``: ``None`` (default) gives forecasters the times of the bars that really came next; a
+    value of :func:`kronos.bars.calendars.market_times` (``"auto"``, ``"own"``, ``"XNYS"`` ...) gives them the
+    times a live forecast would use, made from the series' history up to the origin.
     """
 
     lookback: int
@@ -41,6 +44,7 @@ class RollingConfig:
     seed: int = 0
     align: str = "auto"
     quantiles: tuple[float, ...] = QUANTILES
+    calendar: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("lookback", "horizon", "origins", "num_samples"):

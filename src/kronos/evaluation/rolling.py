@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kronos.bars.calendars import market_times
 from kronos.core.errors import InputError
 from kronos.evaluation.forecasters import Forecaster, ForecasterSpec
 from kronos.evaluation.metrics import score_paths
@@ -91,7 +92,10 @@ def forecast_origins(
         origin_time = stamps[pos]
         history = frame.iloc[pos - lookback + 1 : pos + 1].reset_index(drop=True).copy()
         seed = derive_origin_seed(config.seed, name, pd.Timestamp(origin_time).value)
-        origins.append((pos, origin_time, history, stamps[pos + 1 : pos + 1 + horizon], seed))
+        future = stamps[pos + 1 : pos + 1 + horizon]
+        if config.calendar is not None:  # the times a live forecast would use, from the history up to the origin
+            future = market_times(stamps[: pos + 1], horizon, calendar=config.calendar).times
+        origins.append((pos, origin_time, history, future, seed))
     # Forecasters that batch (Kronos) forecast every origin of the series at once; each origin keeps
     # its own seed, so the result equals one call per origin. On failure they fall back to one call
     # per origin, so a single bad origin is reported alone.

@@ -19,8 +19,9 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from kronos.bars.calendars import future_timestamps as market_future_timestamps
+from kronos.bars.calendars import DEFAULT_CALENDAR, market_times
 from kronos.bars.closeonly import from_closes
+from kronos.bars.preprocessing import check_same_zone
 from kronos.bars.reader import ID_ALIAS
 from kronos.core.errors import InputError
 from kronos.core.validation import positive_int
@@ -142,6 +143,7 @@ def _given_future(
         times = pd.DatetimeIndex(pd.to_datetime(future[time_col]))
     else:
         times = pd.DatetimeIndex(pd.to_datetime(pd.Series(np.asarray(future))))
+    check_same_zone(pd.DatetimeIndex([last]), times, names=(f"{where}the history", "the future timestamps"))
     times = times.sort_values()
     times = times[times > last]
     if len(times) < h:
@@ -160,7 +162,7 @@ def forecast_df(
     quantiles: Sequence[float] = DEFAULT_QUANTILES,
     seed: int = 0,
     lookback: Lookback = AUTO,
-    calendar: str | Any | None = None,
+    calendar: str | Any | None = DEFAULT_CALENDAR,
     future_timestamps: Any = None,
     verbose: bool = False,
     calibrate: Any = False,
@@ -175,8 +177,10 @@ def forecast_df(
     paths drawn from :func:`series_seed` ``(seed, id)``. Sampling settings: ``options`` and/or
     :class:`~kronos.inference.options.SamplingOptions` fields as keywords (``sample_count``, ``T``, ``top_k``,
     ``top_p``, ``batch_size`` ...), with the same defaults as ``KronosPredictor.forecast`` (100 paths,
-    ``top_p=1.0``). Future times follow the
-    series' own schedule or the exchange ``calendar`` (see :mod:`kronos.bars.calendars`), unless
+    ``top_p=1.0``). Future times come from :func:`kronos.bars.calendars.market_times` with ``calendar``
+    (``"auto"``: an exchange calendar when one explains the history, else its learnt schedule; ``None``/``"own"``:
+    the learnt schedule; or an exchange name); ``result.attrs["calendars"]`` maps each series to the exchange
+    used (``None``: the learnt schedule). Unless
     ``future_timestamps`` gives them: a frame with ``time_col`` (and ``id_col`` for per-series times)
     or one sequence of times for every series; the first ``h`` after each series' last bar are used.
     Histories of different lengths run in padded batches of ``batch_size`` series. ``predictor`` is any
@@ -200,13 +204,15 @@ def forecast_df(
     series = split_panel(df, id_col, time_col)
     series = {k: from_closes(frame, id_col=None) for k, frame in series.items()}
     frames, xs, ys, seeds, keys = [], [], [], [], []
+    used: dict[Any, str | None] = {}
     for key, frame in series.items():
         last = frame[time_col].iloc[-1]
         try:
             if future_timestamps is not None:
                 future = _given_future(future_timestamps, key, last, h, id_col, time_col)
             else:
-                future = market_future_timestamps(frame[time_col], h, calendar=calendar)
+                times = market_times(frame[time_col], h, calendar=calendar)
+                future, used[key] = times.times, times.calendar
         except InputError as exc:
             raise InputError(
                 str(exc) if key is None or str(exc).startswith("series ") else f"series {key!r}: {exc}"
@@ -223,6 +229,7 @@ def forecast_df(
     out = forecasts_to_long(forecasts, keys, id_col=id_col, time_col=time_col, quantiles=levels)
     if calibrate is not False:
         out["calibrated"] = np.repeat([fc.is_calibrated for fc in forecasts], [fc.horizon for fc in forecasts])
+    out.attrs["calendars"] = used
     return out
 
 

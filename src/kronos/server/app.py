@@ -185,7 +185,8 @@ async def forecast(request: Request, state: StateDep, settings: SettingsDep, bat
     try:
         req = ForecastRequest.model_validate(payload)
         state.require_ready()
-        job = build_job(req, settings.limits, state.pricing)
+        # in a thread: calendar 'auto' may build exchange calendars (seconds, once per process)
+        job = await asyncio.to_thread(build_job, req, settings.limits, state.pricing)
     except ValidationError as exc:
         return _unprocessable(validation_detail(exc))
     except RequestError as exc:

@@ -15,13 +15,14 @@ import os
 import secrets
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from kronos.bars.calendars import future_timestamps
+from kronos.bars.calendars import market_times
 from kronos.bars.preprocessing import FEATURE_COLS, check_same_zone, prepare_features, validate_timestamps
 from kronos.core.errors import InputError
 from kronos.forecasting.forecast import Forecast
@@ -60,11 +61,18 @@ class Job:
     slice_paths: int = 0  # sample paths per slice (0: the whole request at once)
     seconds: float = 0.0  # estimated model time of the whole request
     memory: int = 0  # estimated bytes of running all its paths at once
+    calendar: str | None = None  # the exchange calendar that gave the future times (None: learnt or given)
     key: Hashable = field(init=False)
 
     def __post_init__(self) -> None:
         # Equal keys may share a batch: the same sampling settings and window (history lengths may differ).
         self.key = ("calibrate", id(self)) if self.calibrate else (self.pred_len, self.options, self.lookback)
+
+
+def _instants(times: list[datetime]) -> list[datetime]:
+    """Times with UTC offsets as UTC instants: JSON carries offsets, not zones, so a history across a
+    daylight-saving change has two offsets; naive times stay as written (mixing both is refused later)."""
+    return [t.astimezone(timezone.utc) if t.tzinfo is not None else t for t in times]
 
 
 def build_job(req: ForecastRequest, limits: Limits, pricing: Pricing | None = None) -> Job:
@@ -87,7 +95,7 @@ def build_job(req: ForecastRequest, limits: Limits, pricing: Pricing | None = No
             ["body", "sample_count"],
             f"sample_count={req.sample_count} exceeds the limit max_sample_count={limits.max_sample_count}",
         )
-    columns: dict[str, Any] = {"timestamps": [b.timestamps for b in req.bars]}
+    columns: dict[str, Any] = {"timestamps": _instants([b.timestamps for b in req.bars])}
     for col in FEATURE_COLS:
         values = [getattr(b, col) for b in req.bars]
         if col in ("volume", "amount") and all(v is None for v in values):
@@ -100,9 +108,12 @@ def build_job(req: ForecastRequest, limits: Limits, pricing: Pricing | None = No
     except InputError as exc:
         raise RequestError(422, ["body", "bars"], str(exc)) from None
     frame.insert(0, "timestamps", stamps)
+    calendar = None
     if req.future_timestamps is not None:
         try:
-            future = validate_timestamps(req.future_timestamps, name="future_timestamps", expected_len=req.pred_len)
+            future = validate_timestamps(
+                _instants(req.future_timestamps), name="future_timestamps", expected_len=req.pred_len
+            )
             check_same_zone(stamps, future, names=("bars.timestamps", "future_timestamps"))
         except InputError as exc:
             raise RequestError(422, ["body", "future_timestamps"], str(exc)) from None
@@ -114,9 +125,11 @@ def build_job(req: ForecastRequest, limits: Limits, pricing: Pricing | None = No
             )
     else:
         try:
-            future = future_timestamps(frame["timestamps"], req.pred_len)
+            times = market_times(frame["timestamps"], req.pred_len, calendar=req.calendar)
         except InputError as exc:
-            raise RequestError(422, ["body", "bars"], str(exc)) from None
+            loc = "calendar" if "calendar" in str(exc) else "bars"
+            raise RequestError(422, ["body", loc], str(exc)) from None
+        future, calendar = times.times, times.calendar
     slice_paths, seconds, memory = (0, 0.0, 0) if pricing is None else price_request(req, limits, pricing, n)
     seed = req.seed if req.seed is not None else secrets.randbelow(2**31)
     options = SamplingOptions(temperature=req.T, top_p=req.top_p, sample_count=req.sample_count)
@@ -131,6 +144,7 @@ def build_job(req: ForecastRequest, limits: Limits, pricing: Pricing | None = No
         slice_paths if not req.calibrate and slice_paths < req.sample_count else 0,
         seconds,
         memory,
+        calendar,
     )
 
 
@@ -253,6 +267,7 @@ def forecast_body(fc: Forecast, req: ForecastRequest, job: Job, info: ModelInfo)
         "calibrated": fc.is_calibrated,
         "bars_used": int(fc.info.get("bars_used", 0)),
         "paths": None,
+        "calendar": job.calendar,
     }
     if req.return_paths:
         body["paths"] = {c: fc.column(c).tolist() for c in fc.columns}

@@ -29,7 +29,17 @@ MAX_JSON_DEPTH = 16
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 
 #: Form fields that carry one value each, and those that carry a comma-separated list.
-_SCALAR_FIELDS = ("pred_len", "sample_count", "T", "top_p", "seed", "calibrate", "lookback", "return_paths")
+_SCALAR_FIELDS = (
+    "pred_len",
+    "sample_count",
+    "T",
+    "top_p",
+    "seed",
+    "calibrate",
+    "lookback",
+    "return_paths",
+    "calendar",
+)
 _LIST_FIELDS = ("quantiles", "future_timestamps")
 
 
@@ -138,6 +148,7 @@ def forecast_openapi() -> dict[str, Any]:
         "calibrate": {"type": "boolean"},
         "lookback": {"type": "string", "description": "'auto' (default) or a number of bars"},
         "return_paths": {"type": "boolean"},
+        "calendar": {"type": "string", "description": "'auto' (default), 'own' or an exchange name such as XNYS"},
         "quantiles": {"type": "string", "description": "comma-separated levels, e.g. 0.1,0.5,0.9"},
     }
     return {

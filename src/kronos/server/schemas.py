@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from kronos.bars.calendars import DEFAULT_CALENDAR
 from kronos.forecasting.panel import DEFAULT_QUANTILES
 from kronos.inference.options import SamplingOptions
 
@@ -68,7 +69,14 @@ class ForecastRequest(BaseModel):
         "forecast fits the model's context) or a number. Send the whole history; the response says bars_used.",
     )
     future_timestamps: list[datetime] | None = Field(
-        None, description="Times of the forecast bars (default: continue the history's spacing)."
+        None, description="Times of the forecast bars (default: continue the history's schedule, see calendar)."
+    )
+    calendar: str | None = Field(
+        DEFAULT_CALENDAR,
+        max_length=32,
+        description="How future times are made when future_timestamps is absent: 'auto' (an exchange calendar when "
+        "one explains 99% of the history's trading days, else the schedule learnt from the history), 'own' (the "
+        "learnt schedule) or an exchange_calendars name such as 'XNYS'. The response names the one used.",
     )
     return_paths: bool = Field(False, description="Include every sample path in the response.")
 
@@ -104,6 +112,9 @@ class ForecastResponse(BaseModel):
         description="History bars the forecast conditioned on: the last max_context - pred_len of those sent."
     )
     paths: dict[str, list[list[float]]] | None = Field(None, description="Column -> paths x bars (when asked).")
+    calendar: str | None = Field(
+        None, description="The exchange calendar that gave the future times (null: the learnt schedule or given times)."
+    )
 
 
 class ModelsResponse(BaseModel):
