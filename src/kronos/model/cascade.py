@@ -13,6 +13,8 @@ import torch
 
 __all__ = ["attention_with_lse", "shared_prefix_attention"]
 
+#: Up to this many keys, a single query per row is computed with broadcast products.
+_FEW_KEYS = 32
 _cpu_flash = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
 
 
@@ -29,6 +31,13 @@ def attention_with_lse(
     if k.shape[-2] == 0:
         raise ValueError("attention needs at least one key")
     k, v = k.to(q.dtype), v.to(q.dtype)  # under autocast the cache may hold a wider type than the queries
+    if q.shape[-2] == 1 and k.shape[-2] <= _FEW_KEYS and bias is None:
+        # One query per row over a few keys (a path's own generated bars): broadcast products beat a
+        # kernel launch per row.
+        scores = (q * q.shape[-1] ** -0.5 * k).sum(dim=-1, keepdim=True).float()  # (B, H, S, 1)
+        lse = torch.logsumexp(scores, dim=-2, keepdim=True)
+        out = (torch.exp(scores - lse).to(v.dtype) * v).sum(dim=-2, keepdim=True)
+        return out, lse.view(*q.shape[:-1], 1)
     if _cpu_flash is not None and q.device.type == "cpu" and q.dtype in (torch.float32, torch.bfloat16):
         if bias is not None:
             bias = bias.to(q.dtype).expand(q.shape[0], -1, -1, -1)
