@@ -133,13 +133,18 @@ def test_page_forecasts_the_sample_draws_the_fan_and_downloads_csv(chromium, bas
     assert list(pd.to_datetime(csv["timestamp"])) == list(pd.to_datetime(api["timestamps"]))
 
 
-DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+def _screenshots(tmp_path: Path) -> Path:
+    """Where the screenshots go: ``KRONOS_SCREENSHOT_DIR`` when set (``docs/images`` to refresh the docs),
+    else the test's temporary folder, so that a test run leaves the working tree unchanged."""
+    return Path(os.environ.get("KRONOS_SCREENSHOT_DIR") or tmp_path)
 
 
 def test_page_hides_gaps_shows_a_past_forecast_against_what_happened_and_clears_errors(chromium, base_url, tmp_path):
     """Range breaks from the series' own bars, the past-date view, and an error that clears the stale chart
-    and names the line of the user's file; screenshots of each go to docs/images."""
+    and names the line of the user's file; screenshots of each are taken (see :func:`_screenshots`)."""
     from playwright.sync_api import sync_playwright
+
+    shots = _screenshots(tmp_path)
 
     eurusd = read_bars(sample_data_path("eurusd"))
     errors: list[str] = []
@@ -171,7 +176,7 @@ def test_page_hides_gaps_shows_a_past_forecast_against_what_happened_and_clears_
             gaps = int((shown.diff() > pd.Timedelta(hours=1.5)).sum())
             assert gaps >= 1 and len(breaks) >= gaps, (gaps, breaks)
             assert "EUR/USD hourly bars" in page.evaluate("document.getElementById('chart').layout.title.text")
-            page.screenshot(path=str(DOCS_IMAGES / "serve_page_rangebreaks.png"))
+            page.screenshot(path=str(shots / "serve_page_rangebreaks.png"))
 
             # forecast from a past date: the next bars are drawn over the forecast made for their times
             as_of = str(eurusd["timestamps"].iloc[800])
@@ -186,7 +191,7 @@ def test_page_hides_gaps_shows_a_past_forecast_against_what_happened_and_clears_
             fc_x = page.evaluate("document.getElementById('chart').data.find(t => t.name === 'median close').x")
             assert [x.replace(" ", "T")[:19] for x in fc_x] == expected  # forecast for exactly those bars
             assert " closes inside the 10–90% band" in page.inner_text("#status")
-            page.screenshot(path=str(DOCS_IMAGES / "serve_page_past_date.png"))
+            page.screenshot(path=str(shots / "serve_page_past_date.png"))
 
             # an upload with a bad bar: the chart goes, the picker names the upload, the error its line
             bad = eurusd.head(300).copy()
@@ -202,7 +207,7 @@ def test_page_hides_gaps_shows_a_past_forecast_against_what_happened_and_clears_
             assert "line 122 of my_bars.csv" in status, status  # row 120 of the bars is line 122 of the file
             assert page.evaluate("(document.getElementById('chart').data || []).length") == 0
             assert page.is_disabled("#download")
-            page.screenshot(path=str(DOCS_IMAGES / "serve_page_error.png"))
+            page.screenshot(path=str(shots / "serve_page_error.png"))
         finally:
             browser.close()
     assert not errors, errors
