@@ -18,6 +18,7 @@ import pytest
 pytest.importorskip("fastapi", reason="the server extra is not installed")
 httpx = pytest.importorskip("httpx", reason="httpx (dev extra) is not installed")
 
+from kronos.bars.closeonly import close_only_bars  # noqa: E402
 from kronos.bars.reader import read_bars  # noqa: E402
 from kronos.bars.samples import sample_data_path  # noqa: E402
 from kronos.forecasting.predictor import KronosPredictor  # noqa: E402
@@ -247,3 +248,25 @@ def test_readyz_waits_for_the_loader(model_dir):
         while client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert client.get("/readyz").json() == {"status": "ready", "model": "slow"}
+
+
+def test_close_only_bars_are_built_from_the_closes_with_a_note(server, googl):
+    """A JSON body of closes alone is forecast from the bars built from them, as every other door does."""
+    hist = googl.iloc[-120:]
+    closes = [{"timestamps": t.isoformat(), "close": c} for t, c in zip(hist["timestamps"], hist["close"])]
+    built = close_only_bars(hist["close"].to_numpy())
+    explicit = [
+        {"timestamps": t.isoformat(), "open": o, "high": h, "low": lo, "close": c}
+        for t, o, h, lo, c in zip(hist["timestamps"], built["open"], built["high"], built["low"], built["close"])
+    ]
+    body = {"pred_len": 5, "sample_count": 16, "seed": 3}
+    a = server.post("/v1/forecast", json={**body, "bars": closes})
+    b = server.post("/v1/forecast", json={**body, "bars": explicit})
+    assert a.status_code == 200, a.text
+    assert a.json()["mean"] == b.json()["mean"] and a.json()["timestamps"] == b.json()["timestamps"]
+    assert any("close-only" in note for note in a.json()["notes"]) and b.json()["notes"] == []
+
+    partial = [dict(bar) for bar in explicit]
+    del partial[7]["low"]
+    r = server.post("/v1/forecast", json={**body, "bars": partial})
+    assert r.status_code == 422 and "bar 7 has no low" in r.text

@@ -23,6 +23,7 @@ import pandas as pd
 import torch
 
 from kronos.bars.calendars import market_times
+from kronos.bars.closeonly import CLOSE_ONLY_NOTICE, close_only_bars
 from kronos.bars.preprocessing import FEATURE_COLS, check_same_zone, prepare_features, validate_timestamps
 from kronos.core.errors import InputError
 from kronos.forecasting.forecast import Forecast
@@ -62,6 +63,7 @@ class Job:
     seconds: float = 0.0  # estimated model time of the whole request
     memory: int = 0  # estimated bytes of running all its paths at once
     calendar: str | None = None  # the exchange calendar that gave the future times (None: learnt or given)
+    notes: list[str] = field(default_factory=list)  # what the response tells the user about their input
     key: Hashable = field(init=False)
 
     def __post_init__(self) -> None:
@@ -96,7 +98,26 @@ def build_job(req: ForecastRequest, limits: Limits, pricing: Pricing | None = No
             f"sample_count={req.sample_count} exceeds the limit max_sample_count={limits.max_sample_count}",
         )
     columns: dict[str, Any] = {"timestamps": _instants([b.timestamps for b in req.bars])}
-    for col in FEATURE_COLS:
+    notes: list[str] = []
+    price = {col: [getattr(b, col) for b in req.bars] for col in ("open", "high", "low")}
+    if all(v is None for values in price.values() for v in values):  # a close-only series
+        try:
+            built = close_only_bars([b.close for b in req.bars], label="bars")
+        except InputError as exc:
+            raise RequestError(422, ["body", "bars"], str(exc)) from None
+        columns.update({col: built[col].tolist() for col in ("open", "high", "low")})
+        notes.append(CLOSE_ONLY_NOTICE)
+    else:
+        for col, values in price.items():
+            if None in values:
+                row = values.index(None)
+                raise RequestError(
+                    422,
+                    ["body", "bars", row, col],
+                    f"bar {row} has no {col}; send open, high and low in every bar, or in none (close-only)",
+                )
+            columns[col] = values
+    for col in FEATURE_COLS[3:]:
         values = [getattr(b, col) for b in req.bars]
         if col in ("volume", "amount") and all(v is None for v in values):
             continue  # absent: the library's convention fills it
@@ -145,6 +166,7 @@ def build_job(req: ForecastRequest, limits: Limits, pricing: Pricing | None = No
         seconds,
         memory,
         calendar,
+        notes,
     )
 
 
@@ -268,6 +290,7 @@ def forecast_body(fc: Forecast, req: ForecastRequest, job: Job, info: ModelInfo)
         "bars_used": int(fc.info.get("bars_used", 0)),
         "paths": None,
         "calendar": job.calendar,
+        "notes": job.notes,
     }
     if req.return_paths:
         body["paths"] = {c: fc.column(c).tolist() for c in fc.columns}

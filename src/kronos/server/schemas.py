@@ -33,14 +33,16 @@ Float = Annotated[float, BeforeValidator(_no_bool)]
 
 
 class Bar(BaseModel):
-    """One candlestick. ``volume`` and ``amount`` are optional (missing volume means 0)."""
+    """One candlestick. ``volume`` and ``amount`` are optional (missing volume means 0). A close-only series
+    leaves out ``open``, ``high`` and ``low`` in every bar: bars are then built from the closes (open =
+    previous close, high/low = the larger/smaller of the two) and the response's ``notes`` say so."""
 
     model_config = ConfigDict(extra="forbid")
 
     timestamps: datetime = Field(description="Bar time, ISO 8601 (e.g. 2024-05-01T09:30:00).")
-    open: Float
-    high: Float
-    low: Float
+    open: Float | None = None
+    high: Float | None = None
+    low: Float | None = None
     close: Float
     volume: Float | None = None
     amount: Float | None = None
@@ -114,6 +116,9 @@ class ForecastResponse(BaseModel):
     paths: dict[str, list[list[float]]] | None = Field(None, description="Column -> paths x bars (when asked).")
     calendar: str | None = Field(
         None, description="The exchange calendar that gave the future times (null: the learnt schedule or given times)."
+    )
+    notes: list[str] = Field(
+        default_factory=list, description="What the server did with the input that a user should know (close-only)."
     )
 
 
