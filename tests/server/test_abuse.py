@@ -272,3 +272,23 @@ def test_a_stalled_body_gets_408_and_a_dropped_upload_one_log_line(predictor, li
     assert sum("sent no body data" in m for m in lines) == 1, lines
     assert sum("went away while sending" in m for m in lines) == 3, lines
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR], lines
+
+
+def test_requests_sharing_a_run_pay_the_steps_fixed_cost_once(limits):
+    """A job's time share is its paths' time against what a slice leaves after the run's steps: sixteen
+    requests whose steps alone would fill a slice if each paid them still share one run."""
+    from types import SimpleNamespace
+
+    from kronos.server.app import _run_share
+
+    settings = ServerSettings(limits=Limits(**{**limits.__dict__, "slice_seconds": 1.0, "step_seconds": 0.005}))
+    job = SimpleNamespace(
+        options=SimpleNamespace(sample_count=50),
+        pred_len=12,
+        path_seconds=0.001,
+        seconds=12 * 0.005 + 50 * 0.001,  # alone: steps + paths = 0.11 s
+        memory=0,
+    )
+    share = _run_share(job, settings)
+    assert share == pytest.approx(50 * 0.001 / (1.0 - 12 * 0.005))
+    assert 16 * share <= 1.0 < 16 * job.seconds / settings.limits.slice_seconds

@@ -322,9 +322,15 @@ def create_app(
 
 
 def _run_share(job: Any, settings: ServerSettings) -> float:
-    """A job's share of the largest run: by sample paths (``max_batch_paths``), model time (a slice) and memory."""
+    """A job's share of the largest run: by sample paths (``max_batch_paths``), model time (a slice) and memory.
+
+    Jobs that share a run share its steps (a run's key includes ``pred_len``), so the fixed cost of the
+    steps is paid once per run: a job's time share is its paths' time against what a slice leaves after it.
+    """
+    limits = settings.limits
     by_paths = job.options.sample_count / settings.max_batch_paths
-    by_time = job.seconds / settings.limits.slice_seconds
+    room = limits.slice_seconds - job.pred_len * limits.step_seconds
+    by_time = job.options.sample_count * job.path_seconds / room if room > 0 else 1.0
     by_memory = job.memory / settings.limits.max_run_memory
     return max(by_paths, by_time, by_memory)
 

@@ -64,6 +64,7 @@ class Job:
     memory: int = 0  # estimated bytes of running all its paths at once
     calendar: str | None = None  # the exchange calendar that gave the future times (None: learnt or given)
     notes: list[str] = field(default_factory=list)  # what the response tells the user about their input
+    path_seconds: float = 0.0  # estimated model time of one more sample path (the steps' fixed cost apart)
     key: Hashable = field(init=False)
 
     def __post_init__(self) -> None:
@@ -151,7 +152,8 @@ def build_job(req: ForecastRequest, limits: Limits, pricing: Pricing | None = No
             loc = "calendar" if "calendar" in str(exc) else "bars"
             raise RequestError(422, ["body", loc], str(exc)) from None
         future, calendar = times.times, times.calendar
-    slice_paths, seconds, memory = (0, 0.0, 0) if pricing is None else price_request(req, limits, pricing, n)
+    priced = (0, 0.0, 0, 0.0) if pricing is None else price_request(req, limits, pricing, n)
+    slice_paths, seconds, memory, path_seconds = priced
     seed = req.seed if req.seed is not None else secrets.randbelow(2**31)
     options = SamplingOptions(temperature=req.T, top_p=req.top_p, sample_count=req.sample_count)
     return Job(
@@ -167,6 +169,7 @@ def build_job(req: ForecastRequest, limits: Limits, pricing: Pricing | None = No
         memory,
         calendar,
         notes,
+        path_seconds,
     )
 
 

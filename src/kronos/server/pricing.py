@@ -27,9 +27,10 @@ class Limits:
     the rest 422.
 
     The cost budget is in seconds of model time, estimated before queueing as work / ``work_rate``
-    (:mod:`kronos.forecasting.cost`; ``work_rate`` is parameter-token evaluations per second, 3e9 measured
-    for kronos-open on one core of the development machine) plus ``step_seconds`` per generated bar and
-    model call (the fixed cost of a step, measured there too): a request may need at most
+    (:mod:`kronos.forecasting.cost`; ``work_rate`` is parameter-token evaluations per second: 2.0e10 measured
+    for kronos-open with shared-prefix attention on one idle core of the development machine, 1e10 by
+    default for a margin) plus ``step_seconds`` per generated bar and model call (the fixed cost of a step:
+    2.6 ms measured there, 5 ms by default): a request may need at most
     ``max_request_seconds``, and one of its sample paths at most ``max_path_seconds`` (a path is the
     smallest slice). Requests run in slices of about ``slice_seconds`` and at most ``max_run_memory``
     bytes, so a light request admitted after a heavy one waits for one slice, not for the whole of it.
@@ -47,7 +48,7 @@ class Limits:
     slice_seconds: float = 1.0
     step_seconds: float = 0.005
     max_run_memory: int = 1 << 30
-    work_rate: float = 3e9
+    work_rate: float = 1e10
     timeout_seconds: float = 300.0
     body_timeout_seconds: float = 30.0  # a request body that sends nothing for this long: 408
 
@@ -99,9 +100,9 @@ def _largest(ok: Callable[[int], bool], high: int) -> int:
     return best
 
 
-def price_request(req: ForecastRequest, limits: Limits, pricing: Pricing, n_bars: int) -> tuple[int, float, int]:
-    """``(sample paths per slice, estimated seconds, estimated bytes of one run of all its paths)`` of a
-    request, or 413 naming the budget and how to fit.
+def price_request(req: ForecastRequest, limits: Limits, pricing: Pricing, n_bars: int) -> tuple[int, float, int, float]:
+    """``(sample paths per slice, estimated seconds, estimated bytes of one run of all its paths, seconds of
+    one more path)`` of a request, or 413 naming the budget and how to fit.
 
     A slice of ``k`` paths costs ``pred_len * step_seconds + k * (one path's work / work_rate)``: the per-step
     overhead of a model call plus the paths' work. The smallest slice (one path) must fit ``max_path_seconds``
@@ -155,4 +156,4 @@ def price_request(req: ForecastRequest, limits: Limits, pricing: Pricing, n_bars
             f"max_request_seconds={limits.max_request_seconds:g}: send sample_count <= {max(fits, 1)}, or a shorter "
             "pred_len",
         )
-    return per_slice, total, memory * req.sample_count
+    return per_slice, total, memory * req.sample_count, path_s
