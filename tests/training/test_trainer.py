@@ -255,3 +255,44 @@ def test_a_run_that_cannot_start_leaves_no_output_folder_and_cleans_stale_ones(t
     with pytest.raises(DataSourceError):
         train("tokenizer", REPO / "configs" / "tiny-pair.yaml", overrides=_failing_run(kept, tmp_path))
     assert not stale.exists() and (kept / "metrics.csv").exists()
+
+
+@pytest.mark.slow
+def test_kronos_train_onto_a_full_disk_or_from_a_corrupt_state_is_one_line(
+    tiny_pair, bars_folder, tmp_path, monkeypatch
+):
+    """Through the command: a checkpoint that cannot be written, and a run whose trainer state is corrupt,
+    each end in one ``error:`` line naming the file (exit 2), never a traceback or torch's unsafe advice."""
+    import shutil
+
+    from safetensors import SafetensorError
+
+    from kronos.cli import (
+        app,
+        commands,  # noqa: F401
+    )
+    from kronos.training import checkpoint
+
+    root, _, _ = tiny_pair
+    sets = sum((["--set", o] for o in [*_data(bars_folder, root), "train.max_steps=4"]), [])
+
+    def full_disk(*args, **kwargs):
+        raise SafetensorError(
+            'Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: "No space left on device" })'
+        )
+
+    with monkeypatch.context() as m:
+        m.setattr(checkpoint, "save_file", full_disk)
+        out = CliRunner().invoke(app, ["train", "tokenizer", str(TINY), "-o", str(tmp_path / "full"), *sets])
+    lines = [line for line in out.output.splitlines() if line.startswith("error:")]
+    assert out.exit_code == 2 and len(lines) == 1, out.output
+    assert "model.safetensors" in lines[0] and "No space left" in lines[0] and "Traceback" not in out.output
+
+    run = tmp_path / "corrupt"
+    shutil.copytree(root / "tokenizer", run)
+    state = run / "last" / checkpoint.STATE_NAME
+    state.write_bytes(b"PK\x03\x04 not a checkpoint at all")
+    out = CliRunner().invoke(app, ["train", "tokenizer", str(TINY), "-o", str(run), *sets])
+    lines = [line for line in out.output.splitlines() if line.startswith("error:")]
+    assert out.exit_code == 2 and len(lines) == 1, out.output
+    assert str(state) in lines[0] and "weights_only" not in out.output and "Traceback" not in out.output
