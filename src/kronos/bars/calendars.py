@@ -241,7 +241,12 @@ def market_times(timestamps: Any, pred_len: int, *, calendar: str | Any | None =
 
 
 def _market_times(idx: pd.DatetimeIndex, pred_len: int, calendar: Any) -> MarketTimes:
-    sched = infer_schedule(idx)
+    # Closed days are learnt only when the learnt schedule is used: an exchange calendar knows its own.
+    sched = infer_schedule(idx, closures=False)
+
+    def learnt() -> pd.DatetimeIndex:
+        return continue_schedule(infer_schedule(idx), idx, pred_len).rename(idx.name)
+
     note = "calendar own: the schedule learnt from the history"
     if isinstance(calendar, str) and calendar.lower() == "auto":
         name, share, days = match_calendar(idx) if sched.step < pd.Timedelta(days=7) else (None, 0.0, 0)
@@ -261,9 +266,9 @@ def _market_times(idx: pd.DatetimeIndex, pred_len: int, calendar: Any) -> Market
         cal = get_calendar(calendar, start=idx[-1] - pd.Timedelta(days=30)) if isinstance(calendar, str) else calendar
         note = f"calendar {cal.name}"
     if cal is None or sched.step >= pd.Timedelta(days=7) or not sched.slots:
-        return MarketTimes(continue_schedule(sched, idx, pred_len).rename(idx.name), None, note)
+        return MarketTimes(learnt(), None, note)
     wall = to_wall(idx, str(cal.tz)) if idx.tz is not None else idx
-    grid = infer_schedule(wall, find_clock=False)  # the grid in the exchange's wall clock
+    grid = infer_schedule(wall, find_clock=False, closures=False)  # the grid in the exchange's wall clock
     if grid.intraday and wall[-1].normalize() - wall[0].normalize() < DAY:
         return MarketTimes(continue_schedule(grid, idx, pred_len).rename(idx.name), str(cal.name), note)
     try:
@@ -272,7 +277,7 @@ def _market_times(idx: pd.DatetimeIndex, pred_len: int, calendar: Any) -> Market
         if not (isinstance(calendar, str) and calendar.lower() == "auto"):
             raise
         note = f"calendar auto: {exc}; the learnt schedule"
-        return MarketTimes(continue_schedule(sched, idx, pred_len).rename(idx.name), None, note)
+        return MarketTimes(learnt(), None, note)
     return MarketTimes(out.rename(idx.name), str(cal.name), note)
 
 

@@ -264,10 +264,11 @@ def _closures(dates: pd.DatetimeIndex, weekdays: set[int]) -> tuple[set[tuple[in
     return closed, nth | last  # type: ignore[return-value]
 
 
-def infer_schedule(timestamps: object, *, find_clock: bool = True) -> Schedule:
+def infer_schedule(timestamps: object, *, find_clock: bool = True, closures: bool = True) -> Schedule:
     """Read a series' trading schedule from its bar times (see :class:`Schedule` and the module doc).
 
-    ``find_clock=False`` keeps the timestamps' own wall clock (an exchange calendar gives the zone).
+    ``find_clock=False`` keeps the timestamps' own wall clock (an exchange calendar gives the zone);
+    ``closures=False`` skips learning closed days (when an exchange calendar will say which days trade).
     """
     idx = to_index(timestamps)
     diffs = np.diff(idx[-5000:].asi8)
@@ -284,7 +285,7 @@ def infer_schedule(timestamps: object, *, find_clock: bool = True) -> Schedule:
     wall = to_wall(idx, zone, utc)
     dates = wall.normalize()
     weekdays = _trading_weekdays(dates.unique())
-    closed, closed_weekdays = _closures(dates, weekdays)
+    closed, closed_weekdays = _closures(dates, weekdays) if closures else (set(), set())
     slots = _slots(wall, weekdays, intraday)
     return Schedule(step, intraday, slots, closed, closed_weekdays, zone=zone, utc=utc)
 
