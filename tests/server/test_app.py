@@ -234,8 +234,11 @@ def test_api_key_is_required_when_set(predictor, googl):
 def test_readyz_waits_for_the_loader(model_dir):
     release = threading.Event()
 
+    threads: list[str] = []
+
     def loader() -> KronosPredictor:
         release.wait(30)
+        threads.append(threading.current_thread().name)
         return KronosPredictor.from_pretrained(model_dir)
 
     app = create_app(loader=loader, model_name="slow")
@@ -248,6 +251,8 @@ def test_readyz_waits_for_the_loader(model_dir):
         while client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert client.get("/readyz").json() == {"status": "ready", "model": "slow"}
+    # loaded on the thread that runs the forecasts: one OpenMP team for the model (MicroBatcher.run_in_worker)
+    assert threads and threads[0].startswith("kronos-inference")
 
 
 def test_close_only_bars_are_built_from_the_closes_with_a_note(server, googl):

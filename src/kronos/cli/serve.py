@@ -56,6 +56,8 @@ def serve_command(
 
     Set KRONOS_API_KEY to require a key.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     import torch
 
     from kronos.core.extras import require
@@ -84,8 +86,11 @@ def serve_command(
     )
 
     typer.echo(f"loading model {model} ...", err=True)
-    # loaded once, before serving: a model that cannot load stops here with the reason
-    predictor = load_predictor(model, device=device, max_context=max_context)
+    # Loaded once, before serving: a model that cannot load stops here with the reason. It is loaded on a
+    # short-lived thread so that the main thread (the event loop) never starts an OpenMP team of its own
+    # beside the inference thread's (see kronos.server.batching.MicroBatcher.run_in_worker).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kronos-load") as loading:
+        predictor = loading.submit(load_predictor, model, device=device, max_context=max_context).result()
     application = create_app(predictor, model_name=model, settings=settings)
     # Never debug mode and never auto-reload: one process that loads the model once. Connection hygiene is
     # uvicorn's own: idle keep-alive connections close, connections over the limit get 503 at once.

@@ -92,10 +92,11 @@ class _State:
         self.predictor, self.info = predictor, model_info(predictor, self.model_name)
         self.pricing = Pricing.of(predictor)
 
-    async def load(self) -> None:
-        """Run the loader in a thread; a failure is kept for ``/readyz`` and the process stays up for the probes."""
+    async def load(self, batcher: MicroBatcher) -> None:
+        """Run the loader on the batcher's inference thread (see :meth:`MicroBatcher.run_in_worker`); a failure
+        is kept for ``/readyz`` and the process stays up for the probes."""
         try:
-            self.ready(await asyncio.to_thread(self.loader))  # type: ignore[arg-type]
+            self.ready(await batcher.run_in_worker(self.loader))  # type: ignore[arg-type]
             log.info("model %s loaded (version %s)", self.model_name, self.info.version if self.info else "?")
         except Exception as exc:  # reported by /readyz; the process stays up for the probes
             self.error = f"{type(exc).__name__}: {exc}"
@@ -272,7 +273,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     state: _State = app.state.kronos
     batcher: MicroBatcher = app.state.batcher
     await batcher.start()
-    loading = asyncio.create_task(state.load()) if state.predictor is None else None
+    loading = asyncio.create_task(state.load(batcher)) if state.predictor is None else None
     yield
     if loading is not None:
         loading.cancel()
