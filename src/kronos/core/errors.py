@@ -15,8 +15,9 @@ class InputError(ValueError):
     """User input that cannot be used (a column, row, value or option), with what and where named."""
 
 
-class ParameterError(InputError):
-    """A bad value of the parameter ``param``; ``str()`` is ``"{param}: {detail}"``."""
+class _AboutParameter:
+    """A message about the parameter ``param``: ``str()`` is ``"{param}: {detail}"``, and a door that calls the
+    parameter otherwise (a command-line flag, a JSON field) rewords it with :meth:`reworded`."""
 
     def __init__(self, param: str, detail: str) -> None:
         super().__init__(f"{param}: {detail}")
@@ -24,8 +25,12 @@ class ParameterError(InputError):
         self.detail = detail
 
     def reworded(self, name: str) -> str:
-        """The message with the parameter called ``name`` (a command-line flag, a JSON field)."""
+        """The message with the parameter called ``name``."""
         return f"{name}: {self.detail}"
+
+
+class ParameterError(_AboutParameter, InputError):
+    """A bad value of the parameter ``param``; ``str()`` is ``"{param}: {detail}"``."""
 
 
 class Notice(UserWarning):
@@ -33,15 +38,6 @@ class Notice(UserWarning):
     long): a warning in Python, one ``note:`` line on the command line."""
 
 
-class ParameterNotice(Notice):
+class ParameterNotice(_AboutParameter, Notice):
     """A notice about the parameter ``param`` (``top_k: covers every series ...``); the command line rewords it
     with its flag, as it does :class:`ParameterError`."""
-
-    def __init__(self, param: str, detail: str) -> None:
-        super().__init__(f"{param}: {detail}")
-        self.param = param
-        self.detail = detail
-
-    def reworded(self, name: str) -> str:
-        """The message with the parameter called ``name`` (a command-line flag)."""
-        return f"{name}: {self.detail}"

@@ -90,11 +90,8 @@ class OriginalApi(SeriesSampler):
             window=window,
             block=block,
         )
-        n = positive_int("pred_len", pred_len)
-        prepared = prepare_many(self.components, [df], [x_timestamp], [y_timestamp], n, False)
-        self._warn_long_history(prepared)
-        paths = self._paths(prepared, n, opts, None if seed is None else [check_seed(seed)], generator, verbose)
-        return mean_frames(prepared, paths)[0]
+        seeds = None if seed is None else [check_seed(seed)]
+        return self._means([df], [x_timestamp], [y_timestamp], pred_len, opts, seeds, generator, verbose, False)[0]
 
     def predict_batch(
         self,
@@ -133,11 +130,26 @@ class OriginalApi(SeriesSampler):
             block=block,
             batch_size=batch_size,
         )
-        n = positive_int("pred_len", pred_len)
-        prepared = prepare_many(self.components, df_list, x_timestamp_list, y_timestamp_list, n, True)
-        self._warn_long_history(prepared)
         if seeds is not None:
             seeds = [check_seed(s, f"seeds[{i}]") for i, s in enumerate(seeds)]
+        return self._means(df_list, x_timestamp_list, y_timestamp_list, pred_len, opts, seeds, generator, verbose, True)
+
+    def _means(
+        self,
+        df_list: Sequence[pd.DataFrame],
+        xs: Sequence[Any],
+        ys: Sequence[Any],
+        pred_len: int,
+        opts: SamplingOptions,
+        seeds: list[int] | None,
+        generator: torch.Generator | None,
+        verbose: bool,
+        labelled: bool,
+    ) -> list[pd.DataFrame]:
+        """Prepare (errors name the series when ``labelled``), generate, and average the paths per series."""
+        n = positive_int("pred_len", pred_len)
+        prepared = prepare_many(self.components, df_list, xs, ys, n, labelled)
+        self._warn_long_history(prepared)
         return mean_frames(prepared, self._paths(prepared, n, opts, seeds, generator, verbose))
 
     def _warn_long_history(self, prepared: Sequence[Prepared]) -> None:
@@ -154,5 +166,5 @@ class OriginalApi(SeriesSampler):
                 f"{self.max_context}: pass the last max_context - pred_len bars, or use forecast(), whose "
                 "lookback='auto' does so",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=4,  # the caller of predict / predict_batch
             )

@@ -87,7 +87,6 @@ class KVCache:
         self.dep_v = torch.empty_like(self.dep_k)
         self.length = 0
         # Positions [0, start) live in `prefix` (shared by groups of rows); the buffers hold [start, max_len).
-        self.start = 0
         self.prefix: SharedPrefix | None = None
         # Left padding per row ``(B,)`` (positions before it are padding: masked, and the row's rotary
         # positions start after it), or None when no row is padded.
@@ -96,6 +95,11 @@ class KVCache:
     @property
     def batch_size(self) -> int:
         return self.k.shape[1]
+
+    @property
+    def start(self) -> int:
+        """The first position the row buffers hold: the shared prefix's length (0 without one)."""
+        return 0 if self.prefix is None else self.prefix.length
 
     def layer(self, index: int) -> LayerCache:
         return LayerCache(self, index)
@@ -119,7 +123,7 @@ class KVCache:
 
     def reset(self) -> None:
         """Forget every position (the buffers are reused)."""
-        self.length = self.start = 0
+        self.length = 0
         self.prefix = None
 
     def expand(self, repeats: int, *, share: bool = True) -> KVCache:
@@ -137,7 +141,7 @@ class KVCache:
         filled = self.length
         valid = self.key_valid(filled)
         new = KVCache.__new__(KVCache)
-        new.max_len, new.length, new.start = self.max_len, filled, filled
+        new.max_len, new.length = self.max_len, filled
         new.prefix = SharedPrefix(
             self.k[:, :, :, :filled],
             self.v[:, :, :, :filled],
@@ -158,7 +162,7 @@ class KVCache:
         if self.prefix is not None:
             raise RuntimeError("a cache with a shared prefix cannot be repeated")
         new = KVCache.__new__(KVCache)
-        new.max_len, new.length, new.start, new.prefix = self.max_len, self.length, 0, None
+        new.max_len, new.length, new.prefix = self.max_len, self.length, None
         new.k = self.k.repeat_interleave(repeats, dim=1)
         new.v = self.v.repeat_interleave(repeats, dim=1)
         new.dep_k = self.dep_k.repeat_interleave(repeats, dim=0)

@@ -190,22 +190,29 @@ def slices(job: Job) -> list[Job | Slice]:
     return [Slice(job, first, min(k, n - first)) for first in range(0, n, k)]
 
 
-def run_slice(predictor: KronosPredictor, part: Slice) -> Forecast | Exception:
-    """One slice of a job: the same paths it has in the whole forecast (``first_path``)."""
-    job = part.job
+def _forecast(predictor: KronosPredictor, job: Job, count: int | None = None, first: int = 0) -> Forecast | Exception:
+    """``job``'s forecast (paths ``first .. first + count - 1`` of its seed's stream when ``count`` is given);
+    an error is returned, to be handed to that request's caller only."""
+    options = job.options if count is None else dataclasses.replace(job.options, sample_count=count)
     try:
         return predictor.forecast(
             job.bars,
             job.bars["timestamps"],
             pd.Series(job.future),
             job.pred_len,
-            dataclasses.replace(job.options, sample_count=part.count),
+            options,
             seed=job.seed,
+            calibrate=job.calibrate,
             lookback=job.lookback,
-            first_path=part.first,
+            first_path=first,
         )
-    except Exception as exc:  # handed to that request's caller only
+    except Exception as exc:
         return exc
+
+
+def run_slice(predictor: KronosPredictor, part: Slice) -> Forecast | Exception:
+    """One slice of a job: the same paths it has in the whole forecast (``first_path``)."""
+    return _forecast(predictor, part.job, part.count, part.first)
 
 
 def merge_slices(parts: Sequence[Forecast]) -> Forecast:
@@ -224,22 +231,6 @@ def merge_slices(parts: Sequence[Forecast]) -> Forecast:
     )
 
 
-def _run_one(predictor: KronosPredictor, job: Job) -> Forecast | Exception:
-    try:
-        return predictor.forecast(
-            job.bars,
-            job.bars["timestamps"],
-            pd.Series(job.future),
-            job.pred_len,
-            job.options,
-            seed=job.seed,
-            calibrate=job.calibrate,
-            lookback=job.lookback,
-        )
-    except Exception as exc:  # handed to that request's caller only
-        return exc
-
-
 def run_group(predictor: KronosPredictor, jobs: Sequence[Job | Slice]) -> list[Forecast | Exception]:
     """Forecasts of jobs with one key: one padded batch with a seed per job, or one call each.
 
@@ -249,7 +240,7 @@ def run_group(predictor: KronosPredictor, jobs: Sequence[Job | Slice]) -> list[F
     if isinstance(jobs[0], Slice):
         return [run_slice(predictor, part) for part in jobs]  # type: ignore[arg-type]
     if len(jobs) == 1 or jobs[0].calibrate:
-        return [_run_one(predictor, job) for job in jobs]
+        return [_forecast(predictor, job) for job in jobs]
     first = jobs[0]
     try:
         return list(
@@ -265,7 +256,7 @@ def run_group(predictor: KronosPredictor, jobs: Sequence[Job | Slice]) -> list[F
             )
         )
     except Exception:
-        return [_run_one(predictor, job) for job in jobs]
+        return [_forecast(predictor, job) for job in jobs]
 
 
 def _columns(values: np.ndarray, columns: Sequence[str]) -> dict[str, list[float]]:
