@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib.metadata
+import importlib.util
 import io
 import os
 from dataclasses import dataclass
@@ -258,6 +259,8 @@ def _market_times(idx: pd.DatetimeIndex, pred_len: int, calendar: Any) -> Market
             note = f"calendar auto: {name} ({share:.1%} of {days} days)"
         elif share != share:  # NaN: six or seven trading weekdays
             note = "calendar auto: trades six or seven days a week, as no exchange does; the learnt schedule"
+        elif importlib.util.find_spec("exchange_calendars") is None:
+            note = "calendar auto: the calendars extra (exchange_calendars) is not installed; the learnt schedule"
         else:
             note = f"calendar auto: no exchange explains 99% of the days (best {share:.1%}); the learnt schedule"
     elif calendar is None or (isinstance(calendar, str) and calendar.lower() == "own"):
