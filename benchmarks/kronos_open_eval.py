@@ -44,24 +44,47 @@ def choose_series(manifest: pd.DataFrame, freqs: tuple[str, ...], per_group: int
 
 
 def stage_group(
-    data: Path, folder: Path, files: list[str], panels: list[str], n_test: dict[str, int], test_fraction: float
+    data: Path,
+    folder: Path,
+    files: list[str],
+    panels: list[str],
+    n_test: dict[str, int],
+    test_fraction: float,
+    val_fraction: float | None = None,
 ) -> None:
-    """Links to the chosen files (panels: a parquet of a few symbols) in ``folder``, outside the repository."""
+    """Links to the chosen files (panels: a parquet of a few symbols) in ``folder``, outside the repository.
+
+    With ``val_fraction`` (the validation period instead of the test period) each series is written without
+    its last ``test_fraction`` of bars, so its last bars are the training split's validation period, and
+    ``n_test`` counts those validation bars.
+    """
     folder.mkdir(parents=True, exist_ok=True)
+
+    def cut(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+        n = len(frame)
+        if val_fraction is None:
+            return frame, int(round(n * test_fraction))
+        return frame.iloc[: n - int(round(n * test_fraction))], int(round(n * val_fraction))
+
     for rel in files:
-        link = folder / Path(rel).name
-        if not link.exists():
-            link.symlink_to(data / rel)
-        n = int(pd.read_parquet(data / rel, columns=["close"]).shape[0])
-        n_test[Path(rel).stem] = int(round(n * test_fraction))
+        target = folder / Path(rel).name
+        if val_fraction is None:
+            if not target.exists():
+                target.symlink_to(data / rel)
+            n = int(pd.read_parquet(data / rel, columns=["close"]).shape[0])
+            n_test[Path(rel).stem] = int(round(n * test_fraction))
+        else:
+            frame, n_test[Path(rel).stem] = cut(pd.read_parquet(data / rel))
+            frame.to_parquet(target, index=False)
     for rel in panels:
         panel = pd.read_parquet(data / rel)
         symbols = sorted(panel["symbol"].unique())
         keep = [symbols[i] for i in np.linspace(0, len(symbols) - 1, PANEL_SYMBOLS).round().astype(int)]
-        part = panel[panel["symbol"].isin(keep)]
-        for sym, frame in part.groupby("symbol"):
-            n_test[str(sym)] = int(round(len(frame) * test_fraction))
-        part.to_parquet(folder / f"{Path(rel).stem}_subset.parquet", index=False)
+        parts = []
+        for sym, frame in panel[panel["symbol"].isin(keep)].groupby("symbol"):
+            frame, n_test[str(sym)] = cut(frame)
+            parts.append(frame)
+        pd.concat(parts).to_parquet(folder / f"{Path(rel).stem}_subset.parquet", index=False)
 
 
 def check_test_period(forecasts: pd.DataFrame, data_dir: Path, n_test: dict[str, int]) -> tuple[int, int]:
@@ -183,7 +206,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "kronos-open-eval")
     parser.add_argument("--forecasters", default="kronos,kronos-cal,persistence,drift,garch,ets")
     parser.add_argument(
-        "--model", default=None, help="Evaluate this checkpoint directory as 'kronos' (default: the shipped model)."
+        "--model",
+        default=None,
+        help="Evaluate this checkpoint directory as 'kronos' and 'kronos-cal' (default: the shipped model).",
     )
     parser.add_argument("--per-group", type=int, default=16)
     parser.add_argument(
@@ -196,6 +221,14 @@ def main() -> None:
     parser.add_argument("--origins", type=int, default=12)
     parser.add_argument("--samples", type=int, default=50)
     parser.add_argument("--test-fraction", type=float, default=0.10)
+    parser.add_argument(
+        "--period",
+        choices=("test", "val"),
+        default="test",
+        help="Score the held-out test period (the model card) or the validation period before it (for choosing a "
+        "recipe without looking at the test period).",
+    )
+    parser.add_argument("--val-fraction", type=float, default=0.05)
     parser.add_argument("--jobs", type=int, default=0)
     parser.add_argument("--groups", default=",".join(GROUPS))
     parser.add_argument("--no-anomaly", action="store_true", help="Skip the injected-anomaly ROC AUC study.")
@@ -203,11 +236,14 @@ def main() -> None:
 
     manifest = pd.read_csv(args.data / "MANIFEST.csv")
     # the test period must hold every scored target: origins x stride + horizon bars, plus the lookback
-    need = int(np.ceil((args.origins * args.horizon + args.horizon + 1) / args.test_fraction))
+    period_fraction = args.test_fraction if args.period == "test" else args.val_fraction
+    need = int(np.ceil((args.origins * args.horizon + args.horizon + 1) / period_fraction))
     min_rows = max(need, args.lookback + args.origins * args.horizon + args.horizon + 1)
     forecasters = args.forecasters
     if args.model:
-        forecasters = ",".join(f"kronos={args.model}" if f == "kronos" else f for f in forecasters.split(","))
+        forecasters = ",".join(
+            f"{f}={args.model}" if f in ("kronos", "kronos-cal") else f for f in forecasters.split(",")
+        )
     staging = args.out / "data"
     all_forecasts, sections = [], []
     all_n_test: dict[str, int] = {}
@@ -217,7 +253,15 @@ def main() -> None:
         files = choose_series(manifest, freqs, args.per_group, min_rows)
         panels = sorted(manifest[(manifest["n_symbols"] > 1) & manifest["frequency"].isin(freqs)]["path"])
         n_test: dict[str, int] = {}
-        stage_group(args.data, staging / group, files, panels, n_test, args.test_fraction)
+        stage_group(
+            args.data,
+            staging / group,
+            files,
+            panels,
+            n_test,
+            args.test_fraction,
+            args.val_fraction if args.period == "val" else None,
+        )
         cmd = [
             sys.executable,
             "-m",
@@ -247,7 +291,7 @@ def main() -> None:
         forecasts = pd.read_parquet(args.out / group / "forecasts.parquet")
         inside, total = check_test_period(forecasts, staging / group, n_test)
         print(
-            f"[{group}] {time.time() - t0:.0f} s; {inside}/{total} forecast rows target the held-out test period",
+            f"[{group}] {time.time() - t0:.0f} s; {inside}/{total} forecast rows target the {args.period} period",
             flush=True,
         )
         all_forecasts.append(forecasts.assign(group=group))
@@ -259,8 +303,13 @@ def main() -> None:
 
     pooled = pd.concat(all_forecasts, ignore_index=True)
     pooled["series"] = pooled["group"] + "/" + pooled["series"].astype(str)
+    period = (
+        f"Held-out test period (last {args.test_fraction:.0%} of each series)"
+        if args.period == "test"
+        else f"Validation period ({args.val_fraction:.0%} of each series before its last {args.test_fraction:.0%})"
+    )
     lines = [
-        f"Held-out test period (last {args.test_fraction:.0%} of each series), horizon {args.horizon}, "
+        f"{period}, horizon {args.horizon}, "
         f"{args.origins} origins per series (stride {args.horizon}), {args.samples} paths, lookback {args.lookback}. "
         "CRPS, MAE and RV MAE in basis points of the last close.",
         "",

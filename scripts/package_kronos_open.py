@@ -33,6 +33,8 @@ DEST = ROOT / "src" / "kronos" / "pretrained" / "kronos-open"
 
 
 def _hardware() -> str:
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)} (PyTorch {torch.__version__})"
     model = platform.processor() or platform.machine()
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.is_file():
@@ -40,7 +42,29 @@ def _hardware() -> str:
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
-    return f"{model}, {os.cpu_count()} cores, 1 training thread per stage (PyTorch {torch.__version__})"
+    return f"{model}, {os.cpu_count()} cores (PyTorch {torch.__version__})"
+
+
+def _recipe(train: dict) -> str:
+    """The optimiser, schedule and window sampling of a run's ``train`` section, in words."""
+    if train.get("schedule", "onecycle") == "wsd":
+        schedule = (
+            f"warm-up / stable / decay schedule (warm-up {train.get('pct_start', 0.03):.0%}, linear decay over the "
+            f"last {train.get('decay_fraction', 0.2):.0%})"
+        )
+    else:
+        schedule = "one-cycle schedule"
+    if train.get("sampling", "uniform") == "frequency":
+        weights = train.get("group_weights") or {"daily": 1, "hourly": 1, "intraday": 1}
+        sampling = (
+            "windows drawn with a fixed share per frequency group ("
+            + ", ".join(f"{k} {v}" for k, v in weights.items())
+            + "), validation on an equal number of windows per group"
+        )
+    else:
+        sampling = "windows drawn uniformly over all valid window starts (minute-bar series, most bars, weigh most)"
+    threads = train.get("cpu_threads")
+    return f"{schedule}; {sampling}" + (f"; {threads} CPU thread(s)" if threads else "")
 
 
 def _params(module: torch.nn.Module) -> int:
@@ -110,7 +134,12 @@ def main() -> None:
         help="Reading of the evaluation (markdown), placed under the table",
     )
     parser.add_argument("--hardware", default=_hardware(), help="Where the pair was trained (default: this machine).")
+    parser.add_argument(
+        "--dest", type=Path, default=DEST, help="Package folder to write (default: the shipped model's, in the source)"
+    )
+    parser.add_argument("--recipe", default="configs/kronos-open.yaml", help="The config file named in the card.")
     args = parser.parse_args()
+    dest = args.dest
 
     tok_run, pred_run = args.runs / "tokenizer", args.runs / "predictor"
     tok, pred = _run_summary(tok_run, "recon"), _run_summary(pred_run, "loss")
@@ -118,16 +147,16 @@ def main() -> None:
     model = Kronos.from_pretrained(pred_run / "best")
     max_context = int(pred["config"]["model"]["max_context"])
 
-    DEST.mkdir(parents=True, exist_ok=True)
+    dest.mkdir(parents=True, exist_ok=True)
     for part, src in (("model", pred_run / "best"), ("tokenizer", tok_run / "best")):
         for name in ("config.json", "model.safetensors"):
-            (DEST / part).mkdir(exist_ok=True)
-            atomic_write(DEST / part / name, (src / name).read_bytes())
+            (dest / part).mkdir(exist_ok=True)
+            atomic_write(dest / part / name, (src / name).read_bytes())
     atomic_write_text(
-        DEST / "predictor.json",
+        dest / "predictor.json",
         json.dumps({"max_context": max_context, "clip": float(pred["config"]["data"]["clip"])}, indent=2) + "\n",
     )
-    atomic_write(DEST / "loss_curves.png", _loss_png(tok["metrics"], pred["metrics"]))
+    atomic_write(dest / "loss_curves.png", _loss_png(tok["metrics"], pred["metrics"]))
 
     manifest = args.data / "MANIFEST.csv"
     digest = hashlib.sha256(manifest.read_bytes()).hexdigest()
@@ -166,11 +195,11 @@ lookback's mean and standard deviation and clipped to ±{pred["config"]["data"][
 
 ## Training
 
-Recipe: `configs/kronos-open.yaml`, reproduced by
+Recipe: `{args.recipe}`, reproduced by
 
 ```bash
-kronos train tokenizer configs/kronos-open.yaml
-kronos train predictor configs/kronos-open.yaml
+kronos train tokenizer {args.recipe}
+kronos train predictor {args.recipe}
 python scripts/package_kronos_open.py --eval runs/kronos-open-eval/tables.md
 ```
 
@@ -179,8 +208,9 @@ python scripts/package_kronos_open.py --eval runs/kronos-open-eval/tables.md
 | tokenizer | {tok["steps"]:,} | {tok["batch"]} × {tok["window"]} | {tok["bars"]:,} | — | {tok["bars"] / n_tok:.0f} bars | {tok["wall_s"] / 60:.1f} min | {tok["bars_per_s"]:,.0f} bars/s | recon {tok["val_first"]["recon"]:.4f} → {tok["val_best"]["recon"]:.4f} (best) |
 | predictor | {pred["steps"]:,} | {pred["batch"]} × {pred["window"]} | {pred["bars"]:,} | {2 * pred["bars"]:,} (coarse + fine) | {pred["bars"] / n_model:.1f} bars, {2 * pred["bars"] / n_model:.1f} tokens | {pred["wall_s"] / 60:.1f} min | {pred["bars_per_s"]:,.0f} bars/s | loss {pred["val_first"]["loss"]:.3f} → {pred["val_best"]["loss"]:.3f} (best; ce_s1 {pred["val_best"]["ce_s1"]:.3f}, ce_s2 {pred["val_best"]["ce_s2"]:.3f}) |
 
-Hardware: {args.hardware}; training device `cpu` (`train.device: auto` found no GPU), total wall time {(tok["wall_s"] + pred["wall_s"]) / 60:.0f} min. Optimiser: AdamW (betas 0.9/0.95, weight decay 0.1), one-cycle
-schedule, peak lr {tok["config"]["train"]["lr"]} (tokenizer) and {pred["config"]["train"]["lr"]} (predictor), fp32.
+Hardware: {args.hardware}; total wall time {(tok["wall_s"] + pred["wall_s"]) / 60:.0f} min. Optimiser: AdamW (betas 0.9/0.95,
+weight decay 0.1), peak lr {tok["config"]["train"]["lr"]} (tokenizer) and {pred["config"]["train"]["lr"]} (predictor).
+Tokenizer: {_recipe(tok["config"]["train"])}. Predictor: {_recipe(pred["config"]["train"])}.
 
 ![loss curves](loss_curves.png)
 
@@ -193,7 +223,6 @@ Gemini, minute to monthly) and intraday A-share/India 5-minute bars. Each series
 {pred["config"]["data"]["test_fraction"]:.0%} of its bars are a held-out **test period** (never trained on; the
 evaluation below uses only it), the {pred["config"]["data"]["val_fraction"]:.0%} before it validation, the rest
 training. Series are cut at gaps longer than max(10 × the median bar spacing, 14 days); windows never cross a cut.
-Windows are drawn uniformly over all valid window starts, so minute-bar series (most bars) weigh most.
 {("Corpus: " + json.dumps({k: corpus_meta[k] for k in corpus_meta if k in ("n_instruments", "n_bars", "n_segments")})) if corpus_meta else ""}
 
 <details><summary>File list (from MANIFEST.csv)</summary>
@@ -218,9 +247,9 @@ news; returns are close to unpredictable at these horizons and the tables above 
 baselines. The training data's licences are listed per file in the shared MANIFEST; the weights are released
 under the project's MIT licence.
 """
-    atomic_write_text(DEST / "MODEL_CARD.md", card)
-    size = sum(p.stat().st_size for p in DEST.rglob("*") if p.is_file())
-    print(f"wrote {DEST} ({size / 2**20:.1f} MB)")
+    atomic_write_text(dest / "MODEL_CARD.md", card)
+    size = sum(p.stat().st_size for p in dest.rglob("*") if p.is_file())
+    print(f"wrote {dest} ({size / 2**20:.1f} MB)")
 
 
 if __name__ == "__main__":

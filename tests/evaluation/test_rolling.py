@@ -205,3 +205,11 @@ def test_skip_reasons_tell_short_from_misaligned(shared_data):
     errors = rolling_evaluate(panel, [Persistence()], config).errors.set_index("series")["error"]
     assert errors["JPM"] == "skipped: too short: 50 bars, lookback 60 + horizon 5 needs 65"
     assert errors["XOM"].startswith("skipped: ends too early: its last usable origin")
+
+
+def test_the_kronos_cal_label_calibrates_the_checkpoint_it_names(tiny_reference):
+    raw = parse_forecaster_spec(f"mine={tiny_reference}").build()
+    calibrated = parse_forecaster_spec(f"kronos-cal={tiny_reference}").build()
+    assert raw.name == "mine" and raw.calibration is None
+    assert calibrated.name == "kronos-cal" and calibrated.calibration is not None
+    assert calibrated.predictor.max_context == raw.predictor.max_context

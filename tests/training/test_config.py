@@ -105,11 +105,29 @@ def test_defaults_follow_the_original_recipe():
         ("model.tokenizer", "tok/", r"model\.tokenizer: only predictor training uses a tokenizer"),
         ("output_dir", _DELETE, r"output_dir: required key is missing"),
         ("train.distributed", "horovod", r"train\.distributed: must be one of \['ddp', 'fsdp'\]"),
+        ("train.sampling", "balanced", r"train\.sampling: must be one of \['uniform', 'frequency'\]"),
+        ("train.schedule", "cosine", r"train\.schedule: must be one of \['onecycle', 'wsd'\]"),
+        ("train.decay_fraction", 0.99, r"train\.decay_fraction: must be in \(0, 1 - pct_start\]"),
+        ("train.group_weights", {"daily": 1.0}, r"train\.group_weights: only used with sampling: frequency"),
     ],
 )
 def test_bad_values_are_errors_naming_the_key(path, value, message):
     with pytest.raises(TrainConfigError, match=message):
         parse_config(_with(path, value), kind="tokenizer", source="run.yaml")
+
+
+def test_group_weights_name_known_groups_with_a_positive_weight():
+    doc = _with("train.sampling", "frequency")
+    doc["train"]["group_weights"] = {"daily": 1.0, "weekly": 2.0}
+    with pytest.raises(TrainConfigError, match=r"train\.group_weights: unknown group 'weekly'; the groups are"):
+        parse_config(doc, kind="tokenizer")
+    doc["train"]["group_weights"] = {"daily": 0.0, "hourly": 0}
+    with pytest.raises(TrainConfigError, match="at least one group needs a positive weight"):
+        parse_config(doc, kind="tokenizer")
+    doc["train"]["group_weights"] = {"daily": 2, "intraday": 1}
+    assert parse_config(doc, kind="tokenizer").train.group_shares() == [2.0, 0.0, 1.0]
+    assert parse_config(_with("train.sampling", "frequency"), kind="tokenizer").train.group_shares() == [1.0] * 3
+    assert parse_config(BASE, kind="tokenizer").train.group_shares() is None
 
 
 def test_predictor_specific_checks():

@@ -296,3 +296,58 @@ def test_kronos_train_onto_a_full_disk_or_from_a_corrupt_state_is_one_line(
     lines = [line for line in out.output.splitlines() if line.startswith("error:")]
     assert out.exit_code == 2 and len(lines) == 1, out.output
     assert str(state) in lines[0] and "weights_only" not in out.output and "Traceback" not in out.output
+
+
+@pytest.mark.slow
+def test_frequency_sampling_and_wsd_schedule_resume_exactly(tiny_pair, bars_folder, tmp_path):
+    from kronos.training.optim import wsd_factor
+
+    root, tok_dir, _ = tiny_pair
+    common = [
+        *_data(bars_folder, root),
+        f"model.tokenizer={tok_dir / 'best'}",
+        "train.max_steps=20",
+        "train.steps_per_epoch=10",
+        "train.checkpoint_every=4",
+        "train.log_every=1",
+        "train.sampling=frequency",
+        "train.group_weights={daily: 1, hourly: 3}",
+        "train.schedule=wsd",
+        "train.pct_start=0.1",
+        "train.decay_fraction=0.3",
+    ]
+    straight = train("predictor", TINY, overrides=[*common, f"output_dir={tmp_path / 'a'}"])
+
+    class Crash(Exception):
+        pass
+
+    def crash_at_14(step: int, info: dict) -> None:
+        if step == 14:
+            raise Crash
+
+    with pytest.raises(Crash):
+        train("predictor", TINY, overrides=[*common, f"output_dir={tmp_path / 'b'}"], callbacks=[crash_at_14])
+    resumed = train("predictor", TINY, overrides=[*common, f"output_dir={tmp_path / 'b'}"])
+    a, b = straight.model.state_dict(), resumed.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # the logged learning rate is the warm-up / stable / decay curve: up over 2 steps, flat, down over the last 6
+    rows = pd.read_csv(tmp_path / "b" / "metrics.csv").query("split == 'train'").drop_duplicates("step", keep="last")
+    peak = float(yaml_lr(TINY))
+    factor = wsd_factor(20, 0.1, 0.3, 1e4)
+    expected = [peak * factor(int(s)) for s in rows["step"]]
+    np.testing.assert_allclose(rows["lr"].to_numpy(), expected, rtol=1e-6)
+    assert rows["lr"].max() == pytest.approx(peak) and rows["lr"].iloc[-1] < peak / 1000
+    # three times as many hourly windows as daily ones (two daily series, one hourly): counted over an epoch
+    trainer_corpus = Corpus.open(root / "corpus")
+    groups = trainer_corpus.window_groups("train")
+    from kronos.training.windows import RandomWindowSampler, group_weights
+
+    draws = RandomWindowSampler(len(groups), 4000, seed=1, weights=group_weights(groups, [1, 3, 0])).global_order()
+    assert np.mean(groups[draws] == 1) == pytest.approx(0.75, abs=0.03)
+
+
+def yaml_lr(path: Path) -> float:
+    import yaml
+
+    doc = yaml.safe_load(path.read_text())
+    return float(doc.get("predictor", {}).get("train", {}).get("lr", doc.get("train", {}).get("lr")))

@@ -8,9 +8,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from kronos.bars.sources import iter_series
-from kronos.training.corpus import build_corpus
+from kronos.training.corpus import FREQUENCY_GROUPS, build_corpus, frequency_group
 from kronos.training.splits import SplitSpec
-from kronos.training.windows import EvalWindowSampler, RandomWindowSampler, WindowDataset
+from kronos.training.windows import EvalWindowSampler, RandomWindowSampler, WindowDataset, group_weights
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +84,60 @@ def test_loader_with_workers_reads_the_memory_maps(corpus):
     assert len(batches) == 4 and batches[0]["x"].shape == (16, 80, 6)
     first = ds[int(sampler.indices[0])]
     torch.testing.assert_close(batches[0]["x"][0], first["x"])
+
+
+def test_corpus_knows_each_windows_frequency_group(corpus):
+    groups = corpus.window_groups("train")
+    starts = np.asarray(corpus.windows("train"))
+    assert len(groups) == len(starts)
+    by_symbol = {inst["symbol"]: inst for inst in corpus.instruments}
+    for i in np.linspace(0, len(starts) - 1, 25).round().astype(int):
+        symbol = corpus.instrument_of_row(int(starts[i]))["symbol"]
+        expected = "hourly" if "ETHUSDT" in symbol else "daily"
+        assert FREQUENCY_GROUPS[groups[i]] == expected, (symbol, by_symbol[symbol]["median_spacing"])
+
+
+def test_frequency_groups_of_bar_spacings():
+    assert [frequency_group(s) for s in ("1min", "5min", "15min")] == ["intraday"] * 3
+    assert [frequency_group(s) for s in ("30min", "1h", "4h")] == ["hourly"] * 3
+    assert [frequency_group(s) for s in ("1D", "3D", "7D", "31D")] == ["daily"] * 4
+
+
+def test_weighted_draws_give_each_group_its_share_however_many_windows_it_has(corpus):
+    groups = corpus.window_groups("train")
+    counts = np.bincount(groups, minlength=3)
+    assert counts[0] > 2 * counts[1] or counts[1] > 2 * counts[0]  # the groups are unequal to start with
+    weights = group_weights(groups, [1.0, 1.0, 1.0])
+    sampler = RandomWindowSampler(len(groups), 20_000, seed=5, weights=weights)
+    drawn = np.bincount(groups[sampler.global_order()], minlength=3) / 20_000
+    present = counts > 0
+    np.testing.assert_allclose(drawn[present], 1 / present.sum(), atol=0.02)
+    # deterministic per (seed, epoch), different across epochs, disjoint shares across ranks
+    again = RandomWindowSampler(len(groups), 20_000, seed=5, weights=weights)
+    np.testing.assert_array_equal(again.global_order(), sampler.global_order())
+    again.set_epoch(1)
+    assert not np.array_equal(again.global_order(), sampler.global_order())
+    ranks = [list(RandomWindowSampler(len(groups), 600, seed=5, rank=r, world_size=2, weights=weights)) for r in (0, 1)]
+    assert len(ranks[0]) == len(ranks[1]) == 300
+    whole = RandomWindowSampler(len(groups), 600, seed=5, weights=weights).global_order().tolist()
+    assert sorted(ranks[0] + ranks[1]) == sorted(whole)
+
+
+def test_group_weights_respect_shares_and_refuse_an_empty_choice():
+    groups = np.array([0] * 90 + [2] * 10)
+    w = group_weights(groups, [1.0, 5.0, 3.0])  # group 1 has no window: its share goes to the others
+    assert w.sum() == pytest.approx(1.0)
+    assert w[groups == 0].sum() == pytest.approx(0.25) and w[groups == 2].sum() == pytest.approx(0.75)
+    with pytest.raises(ValueError, match="positive share"):
+        group_weights(groups, [0.0, 1.0, 0.0])
+    with pytest.raises(ValueError, match="weights for"):
+        RandomWindowSampler(50, 10, weights=np.ones(49))
+
+
+def test_eval_sampler_takes_an_equal_number_from_each_group():
+    groups = np.array([0] * 900 + [1] * 80 + [2] * 20 + [-1] * 100)
+    sampler = EvalWindowSampler(len(groups), 150, groups=groups)
+    picked = groups[sampler.indices]
+    assert np.bincount(picked + 1, minlength=4).tolist() == [0, 50, 50, 20]  # group 2 has only 20; -1 left out
+    shares = [list(EvalWindowSampler(len(groups), 150, rank=r, world_size=2, groups=groups)) for r in (0, 1)]
+    assert len(shares[0]) == len(shares[1]) and not set(shares[0]) & set(shares[1])

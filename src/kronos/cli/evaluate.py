@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 _FORECASTER_HELP = (
     "Forecaster(s), repeatable or comma-separated: kronos (the shipped model), kronos-cal (the same, calibrated), "
     "persistence, drift, drift-normal, garch, garch-t, ets, arima, a Kronos checkpoint directory (model/ + tokenizer/) "
-    "or published name; LABEL=SPEC sets the report name."
+    "or published name; LABEL=SPEC sets the report name (kronos-cal=DIR: that checkpoint, calibrated)."
 )
 
 

@@ -14,7 +14,8 @@ Names understood by :func:`load_forecaster`:
 * a directory holding ``model/`` and ``tokenizer/`` (a Kronos checkpoint, fine-tuned or not), a
   published name (``kronos-small``) or a hub id (``NeoQuasar/Kronos-small``) when the hub is
   reachable or the files are cached;
-* ``LABEL=SPEC`` for any of the above, to choose the name shown in reports (``tiny=/path/to/ckpt``).
+* ``LABEL=SPEC`` for any of the above, to choose the name shown in reports (``tiny=/path/to/ckpt``);
+  the label ``kronos-cal`` calibrates whatever it names (``kronos-cal=/path/to/ckpt``).
 """
 
 from __future__ import annotations
@@ -286,11 +287,11 @@ def load_forecaster(name_or_checkpoint: str, *, name: str | None = None, **krono
         if name:
             forecaster.name = name
         return forecaster
+    if key.lower() == "kronos-cal" or (name or "").lower() == "kronos-cal":
+        kronos_options.setdefault("calibrate", True)  # `kronos-cal=DIR`: that checkpoint, calibrated
     if key.lower() in SHIPPED_FORECASTERS:
         from kronos.model.registry import DEFAULT_MODEL
 
-        if key.lower() == "kronos-cal":
-            kronos_options.setdefault("calibrate", True)
         return KronosForecaster.from_pretrained(DEFAULT_MODEL, name=name or key.lower(), **kronos_options)
     path = Path(key).expanduser()
     if path.exists():

@@ -31,9 +31,11 @@ __all__ = [
     "MEMORY_MARGIN",
     "RECOMPUTE_WEIGHT",
     "RunCost",
+    "cached_positions",
     "check_config_size",
     "estimate_run",
     "format_bytes",
+    "kv_bytes_per_position",
     "memory_limit",
     "parse_bytes",
 ]
@@ -60,6 +62,22 @@ class RunCost:
     rows: int  # series x sample paths generated together
 
 
+def cached_positions(window: int, pred_len: int, paths: int, shared_prefix: bool) -> tuple[int, int]:
+    """``(per path, per series)`` key/value cache positions of one series' ``paths`` over a ``window``-bar context.
+
+    With a shared prefix the series holds its window once and each path only its generated positions;
+    without, every path holds the whole window.
+    """
+    if shared_prefix:
+        return min(pred_len, window), window
+    return window, 0
+
+
+def kv_bytes_per_position(config: KronosConfig, itemsize: int) -> int:
+    """Bytes of one cached position: a key and a value per layer, plus the dependency layer's."""
+    return config.d_model * itemsize * 2 * (config.n_layers + 1)
+
+
 def estimate_run(
     config: KronosConfig,
     parameters: int,
@@ -84,10 +102,10 @@ def estimate_run(
     window = min(max_context, history + pred_len)
     per_row_tokens = pred_len + slid * max_context * RECOMPUTE_WEIGHT
     work = rows * per_row_tokens * parameters + hist * RECOMPUTE_WEIGHT * parameters
-    d, layers = config.d_model, config.n_layers
-    per_position = d * itemsize * 2 * (layers + 1)
-    kv = per_position * (min(pred_len, window) if shared_prefix else window)
-    shared = per_position * window * series if shared_prefix else 0
+    d = config.d_model
+    per_path, per_series = cached_positions(window, pred_len, rows, shared_prefix)
+    kv = kv_bytes_per_position(config, itemsize) * per_path
+    shared = kv_bytes_per_position(config, itemsize) * per_series * series
     # one layer's attention scores and feed-forward activations live at once when the window is recomputed
     recompute = (config.n_heads * window * window * 2 + window * (config.ff_dim + 4 * d)) * itemsize if slid else 0
     logits = ((1 << config.s1_bits) + (1 << config.s2_bits)) * itemsize * 2

@@ -22,7 +22,7 @@ from kronos.core.errors import InputError
 from kronos.core.progress import progress_bar
 from kronos.core.validation import integer, number
 from kronos.forecasting.components import Components
-from kronos.forecasting.cost import estimate_run, format_bytes, memory_limit
+from kronos.forecasting.cost import cached_positions, estimate_run, format_bytes, kv_bytes_per_position, memory_limit
 from kronos.forecasting.prepared import Prepared, left_padded, series_uniforms
 from kronos.inference.generation import sample_paths
 from kronos.inference.options import SamplingOptions
@@ -183,12 +183,9 @@ class SeriesSampler:
         With a shared prefix a series holds its window once plus each path's generated positions;
         without, every path holds the whole window.
         """
-        cfg = self.model.config
         window = min(self.max_context, hist + pred_len)
         itemsize = next(self.model.parameters()).element_size()
-        per_position = cfg.d_model * itemsize * 2 * (cfg.n_layers + 1)
-        if opts.share_prefix and opts.sample_count > 1:
-            positions = window + opts.sample_count * min(pred_len, window)
-        else:
-            positions = window * opts.sample_count
-        return max(1, budget // (per_position * positions))
+        shared = opts.share_prefix and opts.sample_count > 1
+        per_path, per_series = cached_positions(window, pred_len, opts.sample_count, shared)
+        positions = per_series + opts.sample_count * per_path
+        return max(1, budget // (kv_bytes_per_position(self.model.config, itemsize) * positions))

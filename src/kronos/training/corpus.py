@@ -43,16 +43,34 @@ from kronos.training.splits import CorpusError, GapRule, SplitSpec, gap_free_seg
 
 __all__ = [
     "CORPUS_FORMAT_VERSION",
+    "FREQUENCY_GROUPS",
     "SPLITS",
     "Corpus",
     "build_corpus",
     "file_fingerprint",
+    "frequency_group",
 ]
 
 CORPUS_FORMAT_VERSION = 1
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 N_FEATURES = 6
 N_STAMPS = 5
+FREQUENCY_GROUPS: tuple[str, ...] = ("daily", "hourly", "intraday")
+
+
+def frequency_group(spacing: str | pd.Timedelta) -> str:
+    """The frequency group of a median bar spacing: ``daily`` (20 h and slower, weekly and monthly bars included),
+    ``hourly`` (30 min to 20 h: 1 h, 4 h bars) or ``intraday`` (faster: minute and 5-minute bars).
+
+    Users mostly forecast daily and hourly bars, while minute series hold most of the bars; the groups let
+    training weight them (``train.sampling: frequency``) and evaluation report them separately.
+    """
+    step = pd.Timedelta(spacing)
+    if step >= pd.Timedelta(hours=20):
+        return "daily"
+    if step >= pd.Timedelta(minutes=30):
+        return "hourly"
+    return "intraday"
 
 
 def file_fingerprint(paths: Iterable[str | os.PathLike[str]]) -> list[list[Any]]:
@@ -150,6 +168,16 @@ class Corpus:
         if split not in SPLITS:
             raise CorpusError(f"unknown split {split!r}; expected one of {list(SPLITS)}")
         return self._map(f"windows_{split}.i64", np.int64, (int(self.meta["n_windows"][split]),))
+
+    def window_groups(self, split: str) -> np.ndarray:
+        """Per window of ``split``, the index in :data:`FREQUENCY_GROUPS` of its instrument's frequency group."""
+        starts = np.asarray([inst["row"] for inst in self.instruments], dtype=np.int64)
+        per_instrument = np.asarray(
+            [FREQUENCY_GROUPS.index(frequency_group(inst["median_spacing"])) for inst in self.instruments],
+            dtype=np.int8,
+        )
+        owner = np.searchsorted(starts, np.asarray(self.windows(split)), side="right") - 1
+        return per_instrument[owner]
 
     def instrument_of_row(self, row: int) -> dict[str, Any]:
         """The instrument record holding global row ``row``."""

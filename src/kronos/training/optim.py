@@ -1,14 +1,15 @@
 """The optimisation recipe of the original Kronos fine-tuning, for one model.
 
 AdamW (betas 0.9/0.95, weight decay 0.1 by default; fused on CUDA under DDP), a one-cycle learning-rate
-schedule without momentum cycling, gradient-norm clipping, and mixed precision: bf16 autocast on GPUs
-that have it, else fp16 with a loss-scaling :class:`~torch.amp.GradScaler`. The trainer drives the
-steps (accumulation, validation, checkpoints); this module decides what one step does.
+schedule without momentum cycling (or warm-up / stable / decay), gradient-norm clipping, and mixed
+precision: bf16 autocast on GPUs that have it, else fp16 with a loss-scaling :class:`~torch.amp.GradScaler`.
+The trainer drives the steps (accumulation, validation, checkpoints); this module decides what one step does.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -16,7 +17,7 @@ from torch import nn
 
 from kronos.training.schema import TrainConfig, TrainConfigError
 
-__all__ = ["Optimization", "autocast_dtype"]
+__all__ = ["Optimization", "autocast_dtype", "wsd_factor"]
 
 
 def autocast_dtype(mode: str, device: torch.device, strategy: str = "ddp") -> torch.dtype | None:
@@ -42,6 +43,28 @@ def autocast_dtype(mode: str, device: torch.device, strategy: str = "ddp") -> to
     return torch.bfloat16 if mode == "bf16" else torch.float16
 
 
+def wsd_factor(total_steps: int, warmup: float, decay: float, final_div: float) -> Callable[[int], float]:
+    """The warm-up / stable / decay multiplier of the peak rate at each step.
+
+    Linear from ``1/total`` of the rate to the full rate over the first ``warmup`` fraction of the steps,
+    constant, then linear down to ``1/final_div`` over the last ``decay`` fraction (Hu et al. 2024, MiniCPM).
+    """
+    n_warm = max(int(round(total_steps * warmup)), 1)
+    n_decay = max(int(round(total_steps * decay)), 1)
+    start_decay = total_steps - n_decay
+    floor = 1.0 / final_div
+
+    def factor(step: int) -> float:
+        if step < n_warm:
+            return (step + 1) / n_warm
+        if step < start_decay:
+            return 1.0
+        frac = min((step - start_decay) / n_decay, 1.0)
+        return 1.0 - (1.0 - floor) * frac
+
+    return factor
+
+
 class Optimization:
     """The optimiser, schedule and loss scaler of one (possibly wrapped) model, and what a step does with them.
 
@@ -63,15 +86,20 @@ class Optimization:
             weight_decay=t.weight_decay,
             **({"fused": True} if fused else {}),
         )
-        self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            self.optimizer,
-            max_lr=t.lr,
-            total_steps=max(total_steps, 2),
-            pct_start=t.pct_start,
-            div_factor=t.div_factor,
-            final_div_factor=t.final_div_factor,
-            cycle_momentum=False,
-        )
+        if t.schedule == "wsd":
+            self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+                self.optimizer, wsd_factor(max(total_steps, 2), t.pct_start, t.decay_fraction, t.final_div_factor)
+            )
+        else:
+            self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
+                self.optimizer,
+                max_lr=t.lr,
+                total_steps=max(total_steps, 2),
+                pct_start=t.pct_start,
+                div_factor=t.div_factor,
+                final_div_factor=t.final_div_factor,
+                cycle_momentum=False,
+            )
         self.scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, TypeVar
 
 from kronos.model.config import DEFAULT_CLIP, DEFAULT_MAX_CONTEXT, ConfigError, KronosConfig, TokenizerConfig
+from kronos.training.corpus import FREQUENCY_GROUPS
 from kronos.training.splits import CorpusError, GapRule, SplitSpec
 
 __all__ = [
@@ -217,7 +218,13 @@ class TrainConfig:
     """``train``: optimisation, schedule, validation, checkpointing and logging.
 
     Defaults follow the original Kronos fine-tuning: AdamW (betas 0.9/0.95, weight decay 0.1), a
-    one-cycle schedule (3% warm-up, start at lr/10), gradient-norm clipping.
+    one-cycle schedule (3% warm-up, start at lr/10), gradient-norm clipping, windows drawn uniformly.
+
+    ``schedule: wsd`` is warm-up / stable / decay instead: linear warm-up over ``pct_start``, the full rate
+    until the last ``decay_fraction`` of the steps, then a linear fall to ``lr / final_div_factor``; a run
+    can be continued from its stable phase and decayed again. ``sampling: frequency`` draws windows so
+    that each frequency group (daily, hourly, intraday; ``group_weights``, equal by default) gets its
+    share of the draws however many bars it has, and validates on an equal number from each.
     """
 
     __pydantic_config__ = UNKNOWN_KEYS_FORBIDDEN
@@ -231,9 +238,13 @@ class TrainConfig:
     weight_decay: Number = 0.1
     betas: list[Number] = field(default_factory=lambda: [0.9, 0.95])
     eps: Number = 1e-8
+    schedule: Literal["onecycle", "wsd"] = "onecycle"
     pct_start: Number = 0.03
     div_factor: Number = 10.0
     final_div_factor: Number = 1e4
+    decay_fraction: Number = 0.2
+    sampling: Literal["uniform", "frequency"] = "uniform"
+    group_weights: dict[str, Number] | None = None
     grad_clip: Number | None = 3.0
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
     teacher_forcing: Flag = False
@@ -276,10 +287,33 @@ class TrainConfig:
             _positive(getattr(self, name), f"{where}.{name}", allow_zero=True)
         if not 0.0 < self.pct_start < 1.0:
             raise TrainConfigError(f"{where}.pct_start: must be in (0, 1), got {self.pct_start!r}")
+        if not 0.0 < self.decay_fraction <= 1.0 - self.pct_start:
+            raise TrainConfigError(
+                f"{where}.decay_fraction: must be in (0, 1 - pct_start], got {self.decay_fraction!r}"
+            )
+        if self.group_weights is not None:
+            if self.sampling != "frequency":
+                raise TrainConfigError(f"{where}.group_weights: only used with sampling: frequency")
+            unknown = sorted(set(self.group_weights) - set(FREQUENCY_GROUPS))
+            if unknown:
+                raise TrainConfigError(
+                    f"{where}.group_weights: unknown group {unknown[0]!r}; the groups are {list(FREQUENCY_GROUPS)}"
+                )
+            for name, value in self.group_weights.items():
+                _positive(value, f"{where}.group_weights.{name}", allow_zero=True)
+            if not any(v > 0 for v in self.group_weights.values()):
+                raise TrainConfigError(f"{where}.group_weights: at least one group needs a positive weight")
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
             raise TrainConfigError(f"{where}.betas: must be two numbers in [0, 1), got {self.betas!r}")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise TrainConfigError(f"{where}.device: must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
+
+    def group_shares(self) -> list[float] | None:
+        """Per group of ``FREQUENCY_GROUPS``, its share of the training draws (None: uniform over windows)."""
+        if self.sampling == "uniform":
+            return None
+        weights = self.group_weights or dict.fromkeys(FREQUENCY_GROUPS, 1.0)
+        return [float(weights.get(g, 0.0)) for g in FREQUENCY_GROUPS]
 
 
 @dataclass

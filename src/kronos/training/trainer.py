@@ -42,7 +42,7 @@ from kronos.training.metrics import MetricsLogger, RunConsole
 from kronos.training.objectives import PredictorTask, Task, make_task
 from kronos.training.optim import Optimization, autocast_dtype
 from kronos.training.schema import RunConfig, TrainConfigError
-from kronos.training.windows import EvalWindowSampler, RandomWindowSampler, WindowDataset
+from kronos.training.windows import EvalWindowSampler, RandomWindowSampler, WindowDataset, group_weights
 
 __all__ = ["TrainResult", "TrainingError", "train"]
 
@@ -132,14 +132,23 @@ class _Trainer:
         self.metrics.resume(self.state.step)
         if env.is_main:
             atomic_write_text(self.out / "config.yaml", dump_config(cfg))
+        shares = t.group_shares()
+        train_weights = None if shares is None else group_weights(self.corpus.window_groups("train"), shares)
         self.train_sampler = RandomWindowSampler(
             len(self.train_set),
             self.steps_per_epoch * self.global_batch,
             seed=cfg.seed,
             rank=env.rank,
             world_size=env.world_size,
+            weights=train_weights,
         )
-        self.val_sampler = EvalWindowSampler(len(self.val_set), t.val_samples, rank=env.rank, world_size=env.world_size)
+        val_groups = None
+        if shares is not None:
+            val_groups = self.corpus.window_groups("val")
+            val_groups = np.where(np.asarray(shares)[val_groups] > 0, val_groups, -1)
+        self.val_sampler = EvalWindowSampler(
+            len(self.val_set), t.val_samples, rank=env.rank, world_size=env.world_size, groups=val_groups
+        )
         self.log(
             f"{self.kind}: {self.n_params:,} trainable parameters on {env.world_size} process(es) ({env.device}, "
             f"{t.distributed if env.distributed else 'single'}), precision {self.dtype or torch.float32}; "

@@ -7,13 +7,16 @@
 * :class:`RandomWindowSampler` draws a fresh random subset of windows each epoch. The draw depends
   only on ``(seed, epoch)``; each rank takes every ``world_size``-th draw from its rank on, so ranks
   never see the same window in an epoch and a resumed run can skip exactly the draws already used.
+  With ``weights`` (:func:`group_weights`) it draws with replacement in proportion to them, e.g. an
+  equal share of windows for each frequency group however many bars each group has.
 * :class:`EvalWindowSampler` gives a fixed, evenly spread subset for validation, split across ranks
-  in equal shares (every rank runs the same number of batches, as DDP and FSDP require).
+  in equal shares (every rank runs the same number of batches, as DDP and FSDP require); with
+  ``groups`` an equal number from each group, so the validation loss weighs groups as training does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,12 +28,28 @@ from kronos.model.config import DEFAULT_CLIP
 from kronos.training.corpus import Corpus
 from kronos.training.splits import CorpusError
 
-__all__ = ["EvalWindowSampler", "RandomWindowSampler", "WindowDataset", "normalize_window"]
+__all__ = ["EvalWindowSampler", "RandomWindowSampler", "WindowDataset", "group_weights", "normalize_window"]
 
 
 def normalize_window(x: np.ndarray, lookback: int, clip: float = DEFAULT_CLIP) -> np.ndarray:
     """Z-score a ``(T, 6)`` window with statistics of its first ``lookback`` rows, clipped to ``±clip``."""
     return Normalizer.fit(x[:lookback], clip=clip).transform(x).astype(np.float32, copy=False)
+
+
+def group_weights(groups: np.ndarray, shares: Sequence[float]) -> np.ndarray:
+    """Per-window sampling weights giving group ``g`` a total share ``shares[g]`` of the draws.
+
+    ``groups`` holds each window's group index; a group without windows gets nothing (its share is
+    spread over the others by normalisation). Raises ``ValueError`` when no window has a positive share.
+    """
+    groups = np.asarray(groups, dtype=np.int64)
+    counts = np.bincount(groups, minlength=len(shares)).astype(np.float64)
+    per_window = np.divide(np.asarray(shares, dtype=np.float64), counts, out=np.zeros(len(shares)), where=counts > 0)
+    weights = per_window[groups]
+    total = weights.sum()
+    if not total > 0:
+        raise ValueError("no window belongs to a group with a positive share")
+    return weights / total
 
 
 class WindowDataset(Dataset):
@@ -73,10 +92,20 @@ class RandomWindowSampler(Sampler[int]):
     """
 
     def __init__(
-        self, n_windows: int, samples_per_epoch: int, *, seed: int = 0, rank: int = 0, world_size: int = 1
+        self,
+        n_windows: int,
+        samples_per_epoch: int,
+        *,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        weights: np.ndarray | None = None,
     ) -> None:
         if n_windows < 1:
             raise CorpusError("the split has no windows to sample")
+        if weights is not None and len(weights) != n_windows:
+            raise ValueError(f"{len(weights)} weights for {n_windows} windows")
+        self.weights = None if weights is None else torch.as_tensor(np.asarray(weights, dtype=np.float64))
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is not in [0, {world_size})")
         self.n_windows = int(n_windows)
@@ -104,6 +133,8 @@ class RandomWindowSampler(Sampler[int]):
         """All draws of the current epoch, for all ranks, in order."""
         g = torch.Generator()
         g.manual_seed(self.seed * 1_000_003 + self.epoch)
+        if self.weights is not None:
+            return _weighted_draws(self.weights, self.samples_per_epoch, g)
         chunks, have = [], 0
         while have < self.samples_per_epoch:
             perm = torch.randperm(self.n_windows, generator=g)
@@ -119,17 +150,38 @@ class RandomWindowSampler(Sampler[int]):
         return (self.samples_per_epoch - self.position) // self.world_size
 
 
-class EvalWindowSampler(Sampler[int]):
-    """A fixed, evenly spread subset of ``n_samples`` windows, split into equal per-rank shares."""
+def _weighted_draws(weights: torch.Tensor, count: int, generator: torch.Generator) -> np.ndarray:
+    """``count`` window indices drawn with replacement in proportion to ``weights`` (inverse-CDF draws, so any
+    number of windows works: ``torch.multinomial`` stops at 2^24 categories)."""
+    cdf = torch.cumsum(weights, 0)
+    u = torch.rand(count, generator=generator, dtype=torch.float64) * cdf[-1]
+    return torch.searchsorted(cdf, u, right=True).clamp_(max=len(weights) - 1).numpy()
 
-    def __init__(self, n_windows: int, n_samples: int, *, rank: int = 0, world_size: int = 1) -> None:
+
+class EvalWindowSampler(Sampler[int]):
+    """A fixed, evenly spread subset of ``n_samples`` windows, split into equal per-rank shares.
+
+    With ``groups`` (each window's group index; negative: left out) the subset takes an equal number of
+    windows from every group that has any (evenly spread within it), fewer only where a group has fewer.
+    """
+
+    def __init__(
+        self, n_windows: int, n_samples: int, *, rank: int = 0, world_size: int = 1, groups: np.ndarray | None = None
+    ) -> None:
         if n_windows < 1:
             raise CorpusError("the split has no windows to evaluate")
         count = min(int(n_samples), n_windows)
         count = max((count // world_size) * world_size, 0)
         if count == 0:
             raise CorpusError(f"only {n_windows} validation window(s) for {world_size} ranks")
-        self.indices = np.unique(np.linspace(0, n_windows - 1, count).round().astype(np.int64))
+        if groups is None:
+            self.indices = np.unique(np.linspace(0, n_windows - 1, count).round().astype(np.int64))
+        else:
+            present = [np.flatnonzero(groups == g) for g in np.unique(groups) if g >= 0]
+            each = max(count // len(present), 1)
+            spread = [np.linspace(0, len(m) - 1, min(each, len(m))).round().astype(np.int64) for m in present]
+            picks = [m[np.unique(at)] for m, at in zip(present, spread)]
+            self.indices = np.sort(np.concatenate(picks))
         self.indices = self.indices[: (len(self.indices) // world_size) * world_size]
         self.rank, self.world_size = rank, world_size
 
