@@ -7,7 +7,7 @@ so choosing the recipe never looks at the test period): CRPS of close returns, 8
 realised-volatility error per frequency group and pooled, against the random walk with drift.
 
     python benchmarks/kronos_open_ablations.py train --jobs 2          # ~35 min on 2 cores
-    python benchmarks/kronos_open_ablations.py score                   # ~15 min
+    python benchmarks/kronos_open_ablations.py score                   # ~2.5 min a variant (one thread)
     python benchmarks/kronos_open_ablations.py table                   # the markdown table for docs/
 
 Variants share the shipped tokenizer unless they change it (``bits10`` trains its own first). Results go
@@ -23,6 +23,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -143,45 +144,69 @@ def score_variant(name: str, out: Path, args: argparse.Namespace) -> None:
         subprocess.run(cmd, cwd=ROOT, check=True, stdout=log, stderr=subprocess.STDOUT)
 
 
+def _per_series_crps(pooled: pd.DataFrame, forecaster: str) -> pd.Series:
+    rows = pooled[pooled["forecaster"] == forecaster]
+    return (rows["crps"] / rows["last_close"]).groupby(rows["series"]).sum()
+
+
+def paired_ratio(a: pd.Series, b: pd.Series, draws: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """Pooled CRPS ratio ``sum(a) / sum(b)`` over the series both scored, with a 95% bootstrap interval that
+    resamples whole series (the two variants forecast the same origins, so the comparison is paired)."""
+    common = a.index.intersection(b.index)
+    x, y = a[common].to_numpy(), b[common].to_numpy()
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(common), size=(draws, len(common)))
+    ratios = x[picks].sum(axis=1) / y[picks].sum(axis=1)
+    return float(x.sum() / y.sum()), float(np.quantile(ratios, 0.025)), float(np.quantile(ratios, 0.975))
+
+
 def table(out: Path) -> str:
-    """Per variant: validation loss at the end, and validation-period CRPS / coverage / RV error by group."""
-    rows = []
-    drift: dict[str, float] = {}
+    """Per variant: final validation loss, and validation-period CRPS (× drift's) / 80% coverage / RV error by group."""
+    from kronos.evaluation.metrics import compute_metrics
+    from kronos.evaluation.report import overall_table
+
+    groups = ["daily", "hourly", "intraday", "pooled"]
+    rows, drift, garch = [], {}, {}
     for name, (what, _) in VARIANTS.items():
         folder = out / name / "eval-val"
         if not (folder / "pooled_forecasts.parquet").exists():
             continue
-        from kronos.evaluation.metrics import compute_metrics
-        from kronos.evaluation.report import overall_table
-
         pooled = pd.read_parquet(folder / "pooled_forecasts.parquet")
+        pooled["series"] = pooled["group"] + "/" + pooled["series"].astype(str)
         metrics = pd.read_csv(out / name / "metrics.csv")
-        val = metrics[metrics["split"] == "val"]
-        row = {"variant": name, "what": what, "val loss": float(val["loss"].iloc[-1])}
-        for group, part in [*pooled.groupby("group"), ("pooled", pooled)]:
-            part = part.copy()
-            part["series"] = part["group"] + "/" + part["series"].astype(str)
+        row = {"name": name, "what": what, "loss": float(metrics[metrics["split"] == "val"]["loss"].iloc[-1])}
+        row["per_series"] = _per_series_crps(pooled, "kronos")
+        for group in groups:
+            part = pooled if group == "pooled" else pooled[pooled["group"] == group]
             t = overall_table(compute_metrics(part)).set_index("forecaster")
             if "drift" in t.index:
-                drift[group] = float(t.loc["drift", "crps_ret"])
-            row[f"{group} CRPS"] = float(t.loc["kronos", "crps_ret"]) * 1e4
-            row[f"{group} cov80"] = float(t.loc["kronos", "cov80"])
-            row[f"{group} RV"] = float(t.loc["kronos", "rv_mae"]) * 1e4
+                drift[group], garch[group] = float(t.loc["drift", "crps_ret"]), float(t.loc["garch", "rv_mae"])
+            row[group] = tuple(float(t.loc["kronos", c]) for c in ("crps_ret", "cov80", "rv_mae"))
         rows.append(row)
-    frame = pd.DataFrame(rows)
-    groups = ["daily", "hourly", "intraday", "pooled"]
-    head = "| variant | what | val loss | " + " | ".join(f"{g} CRPS (×drift) / cov80" for g in groups) + " |"
-    lines = [head, "|" + "---|" * (3 + len(groups))]
-    for r in frame.itertuples(index=False):
-        r = r._asdict()
-        cells = [r["variant"], r["what"], f"{r['val_loss']:.3f}"]
+    head = "| variant | what | val loss | " + " | ".join(f"{g}: CRPS (× drift) / cov80 / RV" for g in groups)
+    lines = [head + " | pooled CRPS × v1's (95% CI) |", "|" + "---|" * (4 + len(groups))]
+    reference = next((r["per_series"] for r in rows if r["name"] == "v1"), None)
+    for r in rows:
+        cells = [f"`{r['name']}`", r["what"], f"{r['loss']:.3f}"]
         for g in groups:
-            ratio = r[f"{g}_CRPS"] / (drift[g] * 1e4) if g in drift else float("nan")
-            cells.append(f"{r[f'{g}_CRPS']:.1f} ({ratio:.2f}×) / {r[f'{g}_cov80']:.2f}")
+            crps, cov, rv = r[g]
+            ratio = f" ({crps / drift[g]:.3f}×)" if g in drift else ""
+            cells.append(f"{crps * 1e4:.1f}{ratio} / {cov:.3f} / {rv * 1e4:.1f}")
+        if reference is not None and r["name"] != "v1":
+            mid, lo, hi = paired_ratio(r["per_series"], reference)
+            cells.append(f"{mid:.3f} ({lo:.3f}–{hi:.3f})")
+        else:
+            cells.append("—")
         lines.append("| " + " | ".join(cells) + " |")
     if drift:
-        lines.append("")
-        lines.append("drift's CRPS: " + ", ".join(f"{g} {v * 1e4:.1f} bp" for g, v in drift.items()))
+        lines += [
+            "",
+            "Baselines on the same forecasts: drift's CRPS "
+            + ", ".join(f"{g} {v * 1e4:.1f}" for g, v in drift.items())
+            + " bp; GARCH(1,1)'s RV error "
+            + ", ".join(f"{g} {v * 1e4:.1f}" for g, v in garch.items())
+            + " bp.",
+        ]
     return "\n".join(lines)
 
 
@@ -191,8 +216,8 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "ablations")
-    parser.add_argument("--per-group", type=int, default=12)
-    parser.add_argument("--origins", type=int, default=10)
+    parser.add_argument("--per-group", type=int, default=16)
+    parser.add_argument("--origins", type=int, default=16)
     args = parser.parse_args()
     names = [n.strip() for n in args.variants.split(",") if n.strip()]
     unknown = sorted(set(names) - set(VARIANTS))
