@@ -182,6 +182,63 @@ def anomaly_study(
     return pd.DataFrame(result)
 
 
+def wilson(hits: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a binomial proportion (95% by default)."""
+    if n == 0:
+        return float("nan"), float("nan")
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(centre - half), float(centre + half)
+
+
+def direction(rows: pd.DataFrame) -> tuple[float, int, float, float]:
+    """Directional accuracy at the last step of each forecast (origins are ``horizon`` bars apart, so these
+    outcomes do not overlap): ``(accuracy, n, low, high)`` with the 95% Wilson interval; no-change outcomes are
+    left out and a predicted no-change counts as half right."""
+    last = rows[rows["step"] == rows["step"].max()]
+    moved = last[last["y_true"] != last["last_close"]]
+    up_true = moved["y_true"] > moved["last_close"]
+    pred = np.sign(moved["y_pred"] - moved["last_close"])
+    hits = float(((pred > 0) == up_true).where(pred != 0, 0.5).astype(float).sum())
+    n = len(moved)
+    lo, hi = wilson(hits, n)
+    return hits / n if n else float("nan"), n, lo, hi
+
+
+def targets(pooled: pd.DataFrame) -> str:
+    """Issue 18's targets per frequency group and pooled: CRPS against drift, RV error against GARCH(1,1),
+    80% coverage, and directional accuracy with its 95% interval."""
+    from kronos.evaluation.metrics import compute_metrics
+    from kronos.evaluation.report import overall_table
+
+    lines = [
+        "| group | CRPS kronos-cal / drift (≤ 0.97) | CRPS kronos / drift (≤ 1) | best RV / GARCH (≤ 0.95) | "
+        "cov80 kronos-cal (0.75–0.85) / kronos (≥ 0.75) | direction kronos-cal [95% CI] |",
+        "|---|---|---|---|---|---|",
+    ]
+    parts = [*((g, pooled[pooled["group"] == g]) for g in pooled["group"].unique()), ("pooled", pooled)]
+    for group, part in parts:
+        t = overall_table(compute_metrics(part)).set_index("forecaster")
+        if not {"kronos", "kronos-cal", "drift", "garch"} <= set(t.index):
+            continue
+        cal = float(t.loc["kronos-cal", "crps_ret"] / t.loc["drift", "crps_ret"])
+        raw = float(t.loc["kronos", "crps_ret"] / t.loc["drift", "crps_ret"])
+        rv = float(min(t.loc["kronos", "rv_mae"], t.loc["kronos-cal", "rv_mae"]) / t.loc["garch", "rv_mae"])
+        cov_cal, cov_raw = float(t.loc["kronos-cal", "cov80"]), float(t.loc["kronos", "cov80"])
+        acc, n, lo, hi = direction(part[part["forecaster"] == "kronos-cal"])
+
+        def mark(ok: bool) -> str:
+            return "met" if ok else "**missed**"
+
+        lines.append(
+            f"| {group} | {cal:.3f} {mark(cal <= 0.97)} | {raw:.3f} {mark(raw <= 1.0)} | {rv:.3f} {mark(rv <= 0.95)} | "
+            f"{cov_cal:.3f} / {cov_raw:.3f} {mark(0.75 <= cov_cal <= 0.85 and cov_raw >= 0.75)} | "
+            f"{acc:.3f} of {n} [{lo:.3f}, {hi:.3f}] |"
+        )
+    return "\n".join(lines)
+
+
 def table_md(frame: pd.DataFrame) -> str:
     cols = [c for c in COLUMNS if c in frame.columns]
     out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -323,6 +380,9 @@ def main() -> None:
         hist = pit_histogram(rows["pit"].to_numpy())
         pit.append(f"| {name} | " + " | ".join(f"{v:.2f}" for v in hist) + " |")
     lines += ["PIT histogram (pooled; density per decile of the PIT, 1.00 everywhere when calibrated)", "", *pit, ""]
+    checks = targets(pooled)
+    if checks.count("\n") > 1:
+        lines += ["Targets (issue 18), per group and pooled:", "", checks, ""]
     if not args.no_anomaly:
         t0 = time.time()
         auc = anomaly_study(args.model, {g: staging / g for g in args.groups.split(",")}, all_n_test)
