@@ -242,8 +242,8 @@ the raw model, `kronos-cal` the same model with split-conformal calibration on r
 
 ## Limits
 
-A small model trained on one CPU for about two hours: it knows the shapes of bars and volatility regimes, not
-news; returns are close to unpredictable at these horizons and the tables above say how it compares with simple
+A small model ({n_model / 1e6:.1f} M parameters, {(tok["wall_s"] + pred["wall_s"]) / 3600:.1f} hours of training on {args.hardware.split(" (")[0]}): it knows the
+shapes of bars and volatility regimes, not news; returns are close to unpredictable at these horizons and the tables above say how it compares with simple
 baselines. The training data's licences are listed per file in the shared MANIFEST; the weights are released
 under the project's MIT licence.
 """
