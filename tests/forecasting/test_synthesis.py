@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from kronos import InputError
-from kronos.forecasting.synthesis import repair_bars
+from kronos.forecasting.prepared import repair_bars, resolve_lookback
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -62,6 +62,23 @@ def test_generation_continuing_a_real_history(predictor, ibm):
     assert 0.5 < like[0]["close"].median() / hist["close"].mean() < 2.0
 
 
+def test_a_long_history_continues_like_its_tail(predictor, ibm):
+    hist = ibm.iloc[4000:4400].reset_index(drop=True)  # 400 bars, longer than the tiny model's context
+    used = resolve_lookback("auto", predictor.max_context, 20)
+    assert used < len(hist)
+    kwargs = {"n_paths": 2, "generator": None}
+    runs = []
+    for frame in (hist, hist.iloc[-used:].reset_index(drop=True)):
+        kwargs["generator"] = torch.Generator().manual_seed(4)
+        runs.append(predictor.generate_synthetic(20, history=frame, x_timestamp=frame["timestamps"], **kwargs))
+    for a, b in zip(*runs):
+        pd.testing.assert_frame_equal(a, b)
+    # every bar given (the original's normalisation over the whole history) is another forecast
+    kwargs["generator"] = torch.Generator().manual_seed(4)
+    everything = predictor.generate_synthetic(20, history=hist, x_timestamp=hist["timestamps"], lookback=None, **kwargs)
+    assert not np.allclose(everything[0]["close"], runs[0][0]["close"])
+
+
 def test_repair_bars_enforces_validity():
     broken = np.array(
         [
@@ -70,8 +87,8 @@ def test_repair_bars_enforces_validity():
             [-1.0, 1.0, -2.0, 0.5, 0.0, -1.0],  # non-positive prices
         ]
     )
-    fixed, changed = repair_bars(broken)
-    assert changed == 2
+    fixed, share = repair_bars(broken, price_floor=1e-8)
+    assert share == pytest.approx(2 / 3)
     np.testing.assert_array_equal(fixed[1], broken[1])
     assert fixed[0, 1] == 10.5 and fixed[0, 2] == 10.0 and fixed[0, 4] == 0.0
     assert (fixed[2, :4] > 0).all() and fixed[2, 5] == 0.0

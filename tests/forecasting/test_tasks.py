@@ -157,12 +157,15 @@ def test_anomaly_score_is_higher_on_a_corrupted_bar(tiny_reference, ibm):
 
 # -- embeddings ----------------------------------------------------------------------------------
 def test_embed_is_pooled_hidden_states(predictor, ibm):
-    df = ibm.iloc[4000:4100].reset_index(drop=True)
+    df = ibm.iloc[4000:4100].reset_index(drop=True)  # longer than the tiny model's 64-bar context
     vec = predictor.embed(df, df["timestamps"])
     assert vec.shape == (predictor.model.d_model,)
-    s1, s2, stamp = _tokens(predictor, df)
+    # the model sees its last 64 bars, normalised on exactly those: a long history embeds like its tail
+    tail = df.iloc[-64:].reset_index(drop=True)
+    np.testing.assert_array_equal(predictor.embed(tail, tail["timestamps"]), vec)
+    s1, s2, stamp = _tokens(predictor, tail)
     with torch.no_grad():
-        h = predictor.model.hidden_states(s1[:, -64:], s2[:, -64:], stamp[:, -64:])
+        h = predictor.model.hidden_states(s1, s2, stamp)
     np.testing.assert_allclose(vec, h[0].mean(0).numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(
         predictor.embed(df, df["timestamps"], pool="last"), h[0, -1].numpy(), rtol=1e-5, atol=1e-6

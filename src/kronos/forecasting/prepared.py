@@ -186,23 +186,31 @@ def mean_frames(prepared: Sequence[Prepared], paths: Sequence[np.ndarray]) -> li
     return frames
 
 
-def repair_bars(paths: np.ndarray) -> tuple[np.ndarray, float]:
+def repair_bars(paths: np.ndarray, price_floor: float | None = None) -> tuple[np.ndarray, float]:
     """Bars that can exist, and the share of bars that needed a change: ``(paths, share)``.
 
     ``paths`` is ``(..., 6)`` in the model's column order (open, high, low, close, volume, amount). The
     model samples the six values of a bar from one token pair, so a sampled bar can have its low above
     its close or a negative volume. Each bar's high is raised to ``max(open, close)`` if below it, its low
     lowered to ``min(open, close)`` if above it, and negative volume and amount become 0; open and close
-    are never moved. Afterwards ``low <= min(open, close) <= max(open, close) <= high`` for every bar,
-    and so for the mean bar too.
+    are never moved, except that with ``price_floor`` (synthetic series, which have no last close to be
+    relative to) every price is first raised to at least the floor. Afterwards
+    ``low <= min(open, close) <= max(open, close) <= high`` for every bar, and so for the mean bar too.
     """
     out = np.array(paths, dtype=np.float64, copy=True)
+    if out.shape[-1] != len(FEATURE_COLS):
+        raise ValueError(f"bars must have {len(FEATURE_COLS)} features {FEATURE_COLS} last, got shape {out.shape}")
+    before = out.copy() if price_floor is not None else None
+    if price_floor is not None:
+        np.maximum(out[..., :4], price_floor, out=out[..., :4])
     o, h, lo, c = out[..., 0], out[..., 1], out[..., 2], out[..., 3]
     top, bottom = np.maximum(o, c), np.minimum(o, c)
     bad = (h < top) | (lo > bottom) | (out[..., 4] < 0) | (out[..., 5] < 0)
     out[..., 1] = np.maximum(h, top)
     out[..., 2] = np.minimum(lo, bottom)
     np.maximum(out[..., 4:6], 0.0, out=out[..., 4:6])
+    if before is not None:
+        bad = np.any(out != before, axis=-1)
     return out, float(bad.mean()) if bad.size else 0.0
 
 

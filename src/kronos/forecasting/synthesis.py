@@ -5,17 +5,20 @@ the forecasting sampler run for as many bars as asked (windows slide past ``max_
 decoded in overlapping windows of at most ``max_context`` bars), then mapped to prices and repaired
 into valid bars.
 
-* **Continuing a history**: the history is normalised with its own mean and std (as for a forecast),
-  tokenised, and the model continues it; prices come back through the same normalisation.
+* **Continuing a history**: the history goes through the forecasting preparation
+  (:func:`~kronos.forecasting.prepared.prepare_series`): checked once, trimmed to ``lookback`` bars
+  (``"auto"``: the model's context less ``n_bars``, at least 64), normalised on exactly those bars, tokenised,
+  and the model continues it; prices come back through the same normalisation.
 * **Unconditional**: there is no start-of-series token in Kronos, so generation starts from the
   token of a neutral bar (every feature at its mean), runs ``burn_in`` bars that are thrown away so
   the start is forgotten, and keeps the next ``n_bars``. The normalised series is mapped to prices
   with a scale you choose (``price_level``/``price_std``/``volume_level``/``volume_std``) or the
   mean and std of a reference frame (``like=``).
 
-**Validity is enforced, not hoped for** (:func:`repair_bars`): ``high := max(high, open, close)``,
-``low := min(low, open, close)``, ``volume, amount := max(., 0)``, and prices are floored at a small
-positive ``price_floor``. The number of bars that needed a repair is in ``frame.attrs["repaired_bars"]``.
+**Validity is enforced, not hoped for** (:func:`~kronos.forecasting.prepared.repair_bars`, the forecasts'
+repair): ``high := max(high, open, close)``, ``low := min(low, open, close)``, ``volume, amount := max(., 0)``,
+and prices are floored at a small positive ``price_floor``. The number of bars that needed a repair is in
+``frame.attrs["repaired_bars"]``.
 
 The first section is model code (tensors only); the pandas wrapper is :func:`synthesize`.
 """
@@ -41,11 +44,12 @@ from kronos.bars.preprocessing import (
 from kronos.core.errors import InputError
 from kronos.core.validation import integer, number, positive_int
 from kronos.forecasting.components import Components
+from kronos.forecasting.prepared import AUTO, Lookback, prepare_series, repair_bars, resolve_lookback
 from kronos.inference.generation import sample_paths
 from kronos.inference.options import SamplingOptions
 from kronos.model.tokenizer import KronosTokenizer
 
-__all__ = ["repair_bars", "sample_series", "synthesize"]
+__all__ = ["sample_series", "synthesize"]
 
 
 # -- model code --------------------------------------------------------------------------------
@@ -73,27 +77,6 @@ def sample_series(
     )[0]
 
 
-# -- bars --------------------------------------------------------------------------------------
-def repair_bars(bars: np.ndarray, price_floor: float = 1e-8) -> tuple[np.ndarray, int]:
-    """Make every bar of ``(..., 6)`` arrays (open, high, low, close, volume, amount) valid.
-
-    ``open, close := max(., price_floor)``; ``high := max(high, open, close)``;
-    ``low := min(max(low, price_floor), open, close)``; ``volume, amount := max(., 0)``.
-    Returns the repaired copy and how many bars changed.
-    """
-    x = np.array(bars, dtype=np.float64, copy=True)
-    if x.shape[-1] != len(FEATURE_COLS):
-        raise ValueError(f"bars must have {len(FEATURE_COLS)} features {FEATURE_COLS} in the last axis, got {x.shape}")
-    before = x.copy()
-    o, c = np.maximum(x[..., 0], price_floor), np.maximum(x[..., 3], price_floor)
-    x[..., 0], x[..., 3] = o, c
-    x[..., 1] = np.maximum.reduce([x[..., 1], o, c])
-    x[..., 2] = np.minimum.reduce([np.maximum(x[..., 2], price_floor), o, c])
-    x[..., 4:] = np.maximum(x[..., 4:], 0.0)
-    changed = int(np.any(x != before, axis=-1).sum())
-    return x, changed
-
-
 # -- the pandas wrapper ------------------------------------------------------------------------
 def synthesize(
     c: Components,
@@ -101,6 +84,7 @@ def synthesize(
     *,
     history: pd.DataFrame | None = None,
     x_timestamp: Any = None,
+    lookback: Lookback = AUTO,
     timestamps: Sequence | pd.DatetimeIndex | None = None,
     n_paths: int = 1,
     T: float = 1.0,
@@ -119,15 +103,16 @@ def synthesize(
 ) -> list[pd.DataFrame]:
     """``n_paths`` synthetic series of ``n_bars`` valid OHLCV bars, each a DataFrame indexed by time.
 
-    With ``history`` (and its ``x_timestamp``) the series continue it; ``timestamps`` defaults to the
-    history's own spacing. Without it, generation is unconditional: bars are stamped from ``start``
-    at ``freq`` (or ``timestamps``), and scaled like ``like`` or by the ``*_level``/``*_std`` arguments.
+    With ``history`` (and its ``x_timestamp``) the series continue its last ``lookback`` bars (``"auto"``: the
+    model's context less ``n_bars``, at least 64; an int; ``None``: all of them, normalised together, as the
+    original does); ``timestamps`` defaults to the history's own spacing. Without it, generation is
+    unconditional: bars are stamped from ``start`` at ``freq`` (or ``timestamps``), and scaled like ``like`` or
+    by the ``*_level``/``*_std`` arguments.
     ``c`` is the model's :class:`~kronos.forecasting.components.Components` (``predictor.components``).
     """
     n_bars = positive_int("n_bars", n_bars)
     opts = SamplingOptions(temperature=T, top_k=top_k, top_p=top_p, sample_count=positive_int("n_paths", n_paths))
     if history is not None:
-        feats = prepare_features(history)
         if x_timestamp is None:
             raise InputError("continuing a history needs its x_timestamp")
         x_idx = validate_timestamps(x_timestamp, name="x_timestamp", expected_len=len(history))
@@ -139,9 +124,10 @@ def synthesize(
         check_same_zone(x_idx, y_idx, names=("x_timestamp", "timestamps"))
         if y_idx[0] <= x_idx[-1]:
             raise InputError(f"timestamps start at {y_idx[0]}, not after the last history timestamp {x_idx[-1]}")
-        norm = c.normalizer(feats)
-        x = norm.transform(feats)
-        context_idx = x_idx
+        prepared = prepare_series(
+            c, history, x_idx, y_idx, n_bars, None, resolve_lookback(lookback, c.max_context, n_bars)
+        )
+        norm, x, context_idx = prepared.norm, prepared.x, prepared.history.index
     else:
         integer("burn_in", burn_in, minimum=0)
         if timestamps is None:
@@ -182,8 +168,8 @@ def synthesize(
     bars = norm.inverse(z.float().cpu().numpy().astype(np.float64))
     out = []
     for path in bars:
-        fixed, changed = repair_bars(path, price_floor)
+        fixed, share = repair_bars(path, price_floor)
         frame = pd.DataFrame(fixed, columns=FEATURE_COLS, index=pd.DatetimeIndex(y_idx, name="timestamps"))
-        frame.attrs["repaired_bars"] = changed
+        frame.attrs["repaired_bars"] = int(round(share * len(fixed)))
         out.append(frame)
     return out

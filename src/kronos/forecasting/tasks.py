@@ -28,10 +28,19 @@ __all__ = ["anomaly_scores", "embed", "embed_frames", "embed_rolling"]
 
 
 def _normalised(
-    c: Components, df: pd.DataFrame, x_timestamp: Any, label: str | None, *, check_bar_rules: bool = True
+    c: Components,
+    df: pd.DataFrame,
+    x_timestamp: Any,
+    label: str | None,
+    *,
+    check_bar_rules: bool = True,
+    keep: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, pd.DatetimeIndex]:
-    x = prepare_features(df, label=label, check_bar_rules=check_bar_rules)
+    """The last ``keep`` bars (all: ``None``) checked, normalised on exactly themselves, with their stamps."""
     idx = validate_timestamps(x_timestamp, name="x_timestamp", expected_len=len(df), label=label)
+    if keep is not None and len(df) > keep:
+        df, idx = df.iloc[len(df) - keep :], idx[len(idx) - keep :]
+    x = prepare_features(df, label=label, check_bar_rules=check_bar_rules)
     return c.normalizer(x).transform(x), calendar_features(idx), idx
 
 
@@ -123,13 +132,14 @@ def embed_frames(
     *,
     pool: str = "mean",
 ) -> np.ndarray:
-    """``(n_frames, d_model)`` embeddings, one per frame (each normalised on its own; the tokenizer reads the
-    whole frame, the model its last ``max_context`` bars). Frames of equal length run as one batch."""
+    """``(n_frames, d_model)`` embeddings, one per frame: its last ``max_context`` bars (the model's context),
+    normalised on exactly those, so a longer history embeds like its tail. Frames of equal length run as one
+    batch."""
     one_of("pool", pool, POOLING)
     if isinstance(df_list, pd.DataFrame) or len(df_list) != len(x_timestamp_list) or len(df_list) == 0:
         raise InputError("embed needs a non-empty list of DataFrames and a list of their timestamps of the same length")
     prepared = [
-        _normalised(c, df, xt, f"frame {i}" if len(df_list) > 1 else None)
+        _normalised(c, df, xt, f"frame {i}" if len(df_list) > 1 else None, keep=c.max_context)
         for i, (df, xt) in enumerate(zip(df_list, x_timestamp_list))
     ]
     out = np.zeros((len(prepared), c.model.d_model))
