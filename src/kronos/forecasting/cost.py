@@ -62,8 +62,8 @@ class RunCost:
     rows: int  # series x sample paths generated together
 
 
-def cached_positions(window: int, pred_len: int, paths: int, shared_prefix: bool) -> tuple[int, int]:
-    """``(per path, per series)`` key/value cache positions of one series' ``paths`` over a ``window``-bar context.
+def cached_positions(window: int, pred_len: int, shared_prefix: bool) -> tuple[int, int]:
+    """``(per path, per series)`` key/value cache positions of one series over a ``window``-bar context.
 
     With a shared prefix the series holds its window once and each path only its generated positions;
     without, every path holds the whole window.
@@ -103,7 +103,7 @@ def estimate_run(
     per_row_tokens = pred_len + slid * max_context * RECOMPUTE_WEIGHT
     work = rows * per_row_tokens * parameters + hist * RECOMPUTE_WEIGHT * parameters
     d = config.d_model
-    per_path, per_series = cached_positions(window, pred_len, rows, shared_prefix)
+    per_path, per_series = cached_positions(window, pred_len, shared_prefix)
     kv = kv_bytes_per_position(config, itemsize) * per_path
     shared = kv_bytes_per_position(config, itemsize) * per_series * series
     # one layer's attention scores and feed-forward activations live at once when the window is recomputed

@@ -186,6 +186,6 @@ class SeriesSampler:
         window = min(self.max_context, hist + pred_len)
         itemsize = next(self.model.parameters()).element_size()
         shared = opts.share_prefix and opts.sample_count > 1
-        per_path, per_series = cached_positions(window, pred_len, opts.sample_count, shared)
+        per_path, per_series = cached_positions(window, pred_len, shared)
         positions = per_series + opts.sample_count * per_path
         return max(1, budget // (kv_bytes_per_position(self.model.config, itemsize) * positions))
