@@ -25,3 +25,10 @@ def cli_ok(args: list[str]) -> None:
     """Run ``kronos ARGS`` in process and require success (the output and exception are the message)."""
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output + repr(result.exception)
+
+
+def bars_of(df) -> list[dict]:
+    """A bars frame as the JSON records the server's API takes (ISO timestamps)."""
+    out = df[["timestamps", "open", "high", "low", "close", "volume"]].copy()
+    out["timestamps"] = out["timestamps"].map(lambda t: t.isoformat())
+    return out.to_dict("records")

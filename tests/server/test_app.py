@@ -24,6 +24,7 @@ from kronos.bars.samples import sample_data_path  # noqa: E402
 from kronos.forecasting.predictor import KronosPredictor  # noqa: E402
 from kronos.server import Limits, ServerSettings, create_app  # noqa: E402
 from kronos.server.runner import serve_in_thread  # noqa: E402
+from tests.helpers import bars_of  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -41,17 +42,6 @@ def server(predictor):
     app = create_app(predictor, model_name="tiny-test", settings=settings)
     with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=120) as client:
         yield client
-
-
-@pytest.fixture(scope="module")
-def googl() -> pd.DataFrame:
-    return read_bars(sample_data_path("googl"))
-
-
-def bars_of(df: pd.DataFrame) -> list[dict]:
-    out = df[["timestamps", "open", "high", "low", "close", "volume"]].copy()
-    out["timestamps"] = out["timestamps"].map(lambda t: t.isoformat())
-    return out.to_dict("records")
 
 
 def test_probes_models_and_docs(server):
