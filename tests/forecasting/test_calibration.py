@@ -220,13 +220,14 @@ def test_seeded_calibration_is_the_same_alone_and_in_a_batch(tiny, bars):
         [a, b], [a["timestamps"], b["timestamps"]], [fut_a, fut_b], 4, opts, seeds=[1, 2], calibrate=cal
     )
     alone = tiny.forecast(b, b["timestamps"], fut_b, 4, opts, seed=2, calibrate=cal)
-    assert batch[1].is_calibrated and alone.is_calibrated
-    np.testing.assert_array_equal(batch[1].calibration.path_scales, alone.calibration.path_scales)
+    assert batch[1].is_calibrated and alone.is_calibrated and alone.calibration.method == "tilt"
+    fitted = lambda fc: (fc.calibration.spread, fc.calibration.roughness)  # noqa: E731
+    assert fitted(batch[1]) == fitted(alone)
     np.testing.assert_array_equal(batch[1].paths, alone.paths)
     again = tiny.forecast(b, b["timestamps"], fut_b, 4, opts, seed=2, calibrate=cal)
     np.testing.assert_array_equal(again.paths, alone.paths)
     other = tiny.forecast(b, b["timestamps"], fut_b, 4, opts, seed=3, calibrate=cal)
-    assert not np.array_equal(other.calibration.path_scales, alone.calibration.path_scales)
+    assert fitted(other) != fitted(alone)
 
 
 def test_calibration_options_are_validated_once_with_names():
@@ -271,13 +272,60 @@ def test_path_scales_calibrate_the_80_percent_interval_and_keep_trajectories():
     np.testing.assert_allclose(calibrated, 2.0 * (untie(pred[:3]) - centres))
 
 
+def _mean_reverting_paths(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Log-return paths whose bar moves have the size of a 1% random walk's but revert: moves ``e_t - 0.6 e_(t-1)``,
+    so their spread at the horizon is much narrower than the walk's (what the model's paths do)."""
+    e = rng.normal(0.0, 0.01 / np.sqrt(1.36), (*shape[:-1], shape[-1] + 1))
+    return np.cumsum(e[..., 1:] - 0.6 * e[..., :-1], axis=-1)
+
+
+def test_tilt_widens_the_horizon_and_keeps_the_bars_volatility():
+    from kronos.forecasting.scores import apply_path_scales, fit_path_scales
+    from kronos.forecasting.tilt import apply_tilt, centred_paths, fit_tilt, realised_volatility, tilt_scores
+
+    rng = np.random.default_rng(7)
+    n, paths, horizon = 400, 200, 5
+    pred = _mean_reverting_paths(rng, (n, paths, horizon))
+    y = np.cumsum(rng.normal(0.0, 0.01, (n, horizon)), axis=-1)  # the truth: a 1% random walk
+    spread, roughness, shrink, ok = fit_tilt(pred[:200], y[:200])
+    assert ok and 1.5 < spread < 3.0 and 0.8 < roughness < 1.2, (spread, roughness)
+    tilted = apply_tilt(pred[200:], spread, roughness, shrink)
+    before = interval_coverage(pred[200:], y[200:], 0.8).mean()
+    after = interval_coverage(tilted, y[200:], 0.8).mean()
+    assert before < 0.65 and 0.75 <= after <= 0.85, (before, after)
+
+    def rv_error(log_paths: np.ndarray) -> float:
+        predicted = np.sqrt(np.mean(realised_volatility(log_paths) ** 2, axis=-1))
+        return float(np.mean(np.abs(predicted - realised_volatility(y[200:]))))
+
+    scales, scale_shrink, _ = fit_path_scales(pred[:200], y[:200])
+    scaled = apply_path_scales(pred[200:], scales, scale_shrink)
+    assert 0.75 <= interval_coverage(scaled, y[200:], 0.8).mean() <= 0.85
+    # both calibrate the interval; only the tilt keeps the bars as rough as the prices they forecast
+    assert rv_error(tilted) < 1.1 * rv_error(pred[200:]) < rv_error(scaled)
+    # at the horizon the spread is exactly s times the centred paths', so the score decides inclusion there
+    a = centred_paths(pred[:200], shrink)
+    np.testing.assert_allclose(apply_tilt(pred[:200], spread, roughness, shrink)[..., -1], spread * a[..., -1])
+    score = tilt_scores(a, y[:200], roughness)[:, -1]
+    inside = interval_coverage(apply_tilt(pred[:200], spread, roughness, shrink), y[:200], 0.8)[:, -1]
+    clear = np.abs(score - spread) > 1e-3 * spread  # bisection resolution
+    np.testing.assert_array_equal(inside[clear], (score <= spread)[clear])
+    # paths keep their rank at the horizon and their own bar moves (scaled) plus a constant drift each
+    moves = np.diff(apply_tilt(pred[:3], spread, roughness, shrink), axis=-1) - roughness * np.diff(a[:3], axis=-1)
+    np.testing.assert_allclose(moves, np.broadcast_to(moves[..., :1], moves.shape), atol=1e-12)
+    np.testing.assert_array_equal(
+        np.argsort(apply_tilt(pred[:3], spread, roughness, shrink)[..., -1], axis=1), np.argsort(a[:3, :, -1], axis=1)
+    )
+
+
 def test_calibrated_forecasts_keep_each_path_a_trajectory(tiny, bars):
     """The scale method multiplies every path's moves (log returns, around the centre path) by one factor at every
-    step, so each path keeps its own moves; offsets re-sort every step by level, so a path's moves change."""
+    step, so each path keeps its own moves; the tilt scales them by its roughness and adds a steady drift per path;
+    offsets re-sort every step by level, so a path's moves change."""
     fut = future_timestamps(bars["timestamps"], 4)
     opts = SamplingOptions(sample_count=32)
     spread = {}
-    for method in ("scale", "offsets"):
+    for method in ("tilt", "scale", "offsets"):
         cal = CalibrationOptions(origins=9, stride=4, lookback=32, method=method)
         fc = tiny.forecast(bars, bars["timestamps"], fut, 4, opts, seed=5, calibrate=cal)
         assert fc.calibration.method == method
@@ -285,6 +333,10 @@ def test_calibrated_forecasts_keep_each_path_a_trajectory(tiny, bars):
         moves_raw, moves_cal = np.diff(raw, axis=1), np.diff(calibrated, axis=1)  # each path's bar-to-bar moves
         dev_raw = moves_raw - np.median(moves_raw, axis=0)
         dev_cal = moves_cal - np.median(moves_cal, axis=0)
+        if method == "tilt":  # second differences: the drift is constant per path, the centre common to all paths
+            common = np.diff(moves_cal, axis=1) - fc.calibration.roughness * np.diff(moves_raw, axis=1)
+            np.testing.assert_allclose(common, np.broadcast_to(np.median(common, axis=0), common.shape), atol=1e-6)
+            continue
         big = np.abs(dev_raw) > 1e-5
         ratio = dev_cal[big] / dev_raw[big]
         spread[method] = float(np.std(ratio) / np.mean(np.abs(ratio)))

@@ -86,8 +86,10 @@ class CalibrationOptions:
         lookback: bars each origin (and the forecast itself) is made from (None: as many as fit, at most
             ``max_context``).
         sample_count: paths per origin (None: the forecast's own ``sample_count``).
-        method: ``"scale"`` (default: one conformal scale per horizon step of each path's return around the
-            median; paths stay trajectories) or ``"offsets"`` (per-level offsets, paths re-sorted per step).
+        method: ``"tilt"`` (default: the horizon's spread scaled conformally, reached by a steady drift per path, so
+            paths stay trajectories with realistic bar-to-bar volatility; :mod:`kronos.forecasting.tilt`),
+            ``"scale"`` (each path's log return scaled around its centre, bar moves included) or ``"offsets"``
+            (per-level offsets, paths re-sorted per step).
         scale: for ``"offsets"``: ``"history"`` (scores normalised by the origin's recent volatility) or ``"none"``.
         max_rows: at most this many paths per forecast call when series share no seeds.
     """
@@ -96,7 +98,7 @@ class CalibrationOptions:
     stride: int | None = None
     lookback: int | None = None
     sample_count: int | None = None
-    method: str = "scale"
+    method: str = "tilt"
     scale: str = "history"
     max_rows: int = 2048
 

@@ -5,7 +5,8 @@ said) into a correction with a finite-sample coverage guarantee under exchangeab
 statistic and the coverage check are shared by both calibration methods of
 :class:`kronos.forecasting.conformal.ConformalCalibration`; this module also holds the ``"scale"`` method:
 
-**Centre and scale, in log returns** (``method="scale"``, the default). Two numbers per series, fitted on the
+**Centre and scale, in log returns** (``method="scale"``; the default, :mod:`kronos.forecasting.tilt`, shares its
+centre). Two numbers per series, fitted on the
 calibration origins, turn the model's log-return paths ``l`` (from the last close) into ``s (l - c)``:
 
 * the centre ``c`` (per step) is the paths' own quantile at ``1 - p'``, where ``p' = 1/2 + k (p - 1/2)`` is the
