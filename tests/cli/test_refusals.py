@@ -25,7 +25,7 @@ def _cli(args: list[str], env: dict[str, str] | None = None):
 
 def test_the_cli_refuses_work_over_the_memory_limit_in_one_line(tmp_path):
     data = str(sample_data_path("googl"))
-    args = ["forecast", "--data", data, "--random-tiny", "--pred-len", "1", "--samples", "20000"]
+    args = ["forecast", "--data", data, "--random-tiny", "--pred-len", "1", "--samples", "60000"]
     line = _cli([*args, "--out", str(tmp_path / "f.csv")], env={"KRONOS_MEMORY_LIMIT": "64M"})
     assert "over the limit of 64.0 MiB" in line and "KRONOS_MEMORY_LIMIT" in line
 

@@ -405,7 +405,9 @@ def test_default_forecast_equals_default_forecast_df_and_records_the_defaults(ti
 def test_predict_is_the_mean_of_a_forecast_with_the_original_settings(tiny, bars):
     hist, fut = bars.iloc[:60], bars["timestamps"].iloc[60:66]
     mean = tiny.predict(hist, hist["timestamps"], fut, 6, sample_count=3, seed=9, verbose=False)
-    fc = tiny.forecast(hist, hist["timestamps"], fut, 6, SamplingOptions(top_p=0.9, sample_count=3), seed=9)
+    fc = tiny.forecast(
+        hist, hist["timestamps"], fut, 6, SamplingOptions(top_p=0.9, sample_count=3), seed=9, lookback="auto"
+    )
     # forecast repairs impossible bars (high/low around open/close, volume >= 0) and never moves open or close
     opens_closes = [0, 3]
     np.testing.assert_allclose(mean.to_numpy()[:, opens_closes], fc.paths.mean(axis=0)[:, opens_closes], rtol=1e-5)

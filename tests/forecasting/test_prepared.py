@@ -22,6 +22,7 @@ from kronos.cli import (
     commands,  # noqa: F401  (registers the commands)
 )
 from kronos.core.errors import InputError
+from kronos.forecasting.calibration import CalibrationOptions
 from kronos.forecasting.predictor import KronosPredictor
 from kronos.forecasting.prepared import MIN_AUTO_LOOKBACK, repair_bars, resolve_lookback
 
@@ -96,6 +97,44 @@ def test_lookback_none_keeps_every_bar_and_an_int_takes_that_many(random_tiny, g
     assert every.info["bars_used"] == len(googl)
     some = random_tiny.forecast(googl, googl["timestamps"], fut, PRED_LEN, sample_count=4, seed=2, lookback=100)
     assert some.info["bars_used"] == 100 and len(some.history) == 100
+
+
+def test_a_lookback_ensemble_pools_the_paths_of_each_window(random_tiny, googl):
+    fut = _future(googl)
+
+    def forecast(**kw):
+        return random_tiny.forecast(googl, googl["timestamps"], fut, PRED_LEN, **kw)
+
+    ens = forecast(sample_count=10, seed=3, lookback=[64, "auto"])
+    window = random_tiny.max_context - PRED_LEN
+    assert ens.n_paths == 10 and ens.info["lookbacks"] == [64, window] and ens.info["sample_count"] == 10
+    assert ens.info["bars_used"] == window and len(ens.history) == window
+    assert_consistent(ens.paths)
+    # path p is window p mod 2's: each window forecasts from its own bars (own normaliser), with its own seed
+    short = forecast(sample_count=5, seed=3, lookback=64)
+    assert not np.allclose(ens.paths[0::2], short.paths)  # another stream than the plain seed's
+    np.testing.assert_array_equal(forecast(sample_count=10, seed=3, lookback=[64, "auto"]).paths, ens.paths)
+    # a slice of the paths (the server runs large requests in slices) is that slice of the whole call
+    part = forecast(sample_count=5, seed=3, lookback=[64, "auto"], first_path=3)
+    np.testing.assert_allclose(part.paths, ens.paths[3:8], rtol=1e-5)
+    tail = _tail(googl, 300)
+    batch = random_tiny.forecast_batch(
+        [tail, googl], [tail["timestamps"], googl["timestamps"]], [fut, fut], PRED_LEN,
+        sample_count=10, seeds=[9, 3], lookback=[64, "auto"],
+    )  # fmt: skip
+    np.testing.assert_allclose(batch[1].paths, ens.paths, rtol=1e-5)  # alone or batched: the same paths
+    # the default is the ensemble of windows auto, 128 and 64 bars; one path is the auto window's
+    default = forecast(sample_count=6, seed=3)
+    assert default.info["lookbacks"] == [window, 128, 64]
+    one = forecast(sample_count=1, seed=3)
+    assert one.info["lookbacks"] == [window]
+    # calibrated as a whole: every origin is forecast by the same ensemble
+    cal = forecast(sample_count=6, seed=3, calibrate=CalibrationOptions(origins=9, lookback=100))
+    assert cal.is_calibrated and cal.info["lookbacks"] == [100, 100, 64]
+    with pytest.raises(InputError, match="fewer than the 3 lookbacks"):
+        forecast(sample_count=2, lookback=[32, 64, "auto"])
+    with pytest.raises(InputError, match="lookback"):
+        forecast(sample_count=4, lookback=[64, "all"])
 
 
 def test_the_cli_forecast_of_a_long_file_equals_that_of_its_tail(model_dir, googl, tmp_path):

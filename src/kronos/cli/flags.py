@@ -13,7 +13,7 @@ from typing import Any
 import typer
 
 from kronos.bars.calendars import DEFAULT_CALENDAR
-from kronos.forecasting.prepared import AUTO
+from kronos.forecasting.prepared import AUTO, ENSEMBLE
 from kronos.inference.options import SamplingOptions
 from kronos.model.registry import DEFAULT_LOOKBACK, DEFAULT_MODEL
 
@@ -31,6 +31,7 @@ __all__ = [
     "jobs_option",
     "lookback_option",
     "parse_lookback",
+    "parse_window",
     "window_option",
     "evaluation_window",
     "max_context_option",
@@ -71,8 +72,8 @@ def random_tiny_option() -> Any:
     return typer.Option(False, "--random-tiny", help=RANDOM_TINY_HELP, hidden=True)
 
 
-def parse_lookback(value: str) -> int | str:
-    """``--lookback``: ``auto`` or a positive number of bars."""
+def parse_window(value: str) -> int | str:
+    """evaluate/backtest's ``--lookback``: ``auto`` or a positive number of bars."""
     text = str(value).strip().lower()
     if text == AUTO:
         return AUTO
@@ -85,15 +86,32 @@ def parse_lookback(value: str) -> int | str:
     return bars
 
 
+def parse_lookback(value: str) -> int | str | list[int | str]:
+    """``--lookback``: ``ensemble``, ``auto``, a positive number of bars, or a comma-separated list (an ensemble)."""
+    text = str(value).strip().lower()
+    if text == ENSEMBLE:
+        return ENSEMBLE
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        members = [parse_window(p) for p in parts]
+    except typer.BadParameter:
+        raise typer.BadParameter(
+            f"must be 'ensemble', 'auto', a positive number of bars or a comma-separated list of them, got {value!r}"
+        ) from None
+    return members if len(members) > 1 else members[0]
+
+
 def lookback_option() -> Any:
-    """The forecast commands' ``--lookback``: ``auto`` (default) fits the forecast into the model's context."""
+    """The forecast commands' ``--lookback``: ``ensemble`` (default) pools windows of auto, 128 and 64 bars."""
     return typer.Option(
-        AUTO,
+        ENSEMBLE,
         "--lookback",
         parser=parse_lookback,
-        metavar="auto|BARS",
+        metavar="ensemble|auto|BARS|LIST",
         help="History bars each forecast conditions on, the last ones; the normaliser is fitted on exactly "
-        "these. auto (default): max_context - pred-len, so the forecast fits the model's context.",
+        "these. ensemble (default): the paths are shared among windows of auto, 128 and 64 bars and pooled; auto: "
+        "max_context - pred-len, so the forecast fits the model's context; BARS: that many; LIST (e.g. 64,auto): "
+        "an ensemble of those windows.",
     )
 
 
@@ -102,7 +120,7 @@ def window_option() -> Any:
     return typer.Option(
         AUTO,
         "--lookback",
-        parser=parse_lookback,
+        parser=parse_window,
         metavar="auto|BARS",
         help=f"History bars every forecaster gets at each origin. auto (default): {DEFAULT_LOOKBACK} bars, of which "
         "Kronos conditions on the last max_context - pred-len (its own lookback auto).",

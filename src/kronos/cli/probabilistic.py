@@ -29,7 +29,7 @@ from kronos.forecasting.calibration import CalibrationOptions
 from kronos.forecasting.forecast import Forecast
 from kronos.forecasting.loading import load_predictor
 from kronos.forecasting.panel import level_name, output_columns
-from kronos.forecasting.prepared import resolve_lookback
+from kronos.forecasting.prepared import ensemble_members, resolve_lookback
 
 
 def _levels(text: str) -> list[float]:
@@ -136,7 +136,7 @@ def forecast_dist_command(
         pred_len,
         sample_count=samples,
         seed=seed,
-        lookback=window,
+        lookback=lookback if ensemble_members(lookback, predictor.max_context, pred_len) else window,
         verbose=True,
         calibrate=(
             CalibrationOptions(origins=origins, stride=stride, lookback=calibration_lookback) if calibrate else False

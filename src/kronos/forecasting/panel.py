@@ -26,7 +26,7 @@ from kronos.bars.reader import ID_ALIAS
 from kronos.core.errors import InputError
 from kronos.core.validation import positive_int
 from kronos.forecasting.forecast import FEATURES, Forecast
-from kronos.forecasting.prepared import AUTO, Lookback
+from kronos.forecasting.prepared import ENSEMBLE, Lookback
 from kronos.inference.options import SamplingOptions, derive_seed
 
 __all__ = [
@@ -59,7 +59,7 @@ class BatchForecaster(Protocol):
         options: SamplingOptions | None = None,
         *,
         seeds: Sequence[int] | None = None,
-        lookback: Lookback = AUTO,
+        lookback: Lookback = ENSEMBLE,
         verbose: bool = False,
         calibrate: Any = False,
     ) -> list[Forecast]:
@@ -161,7 +161,7 @@ def forecast_df(
     time_col: str = "timestamps",
     quantiles: Sequence[float] = DEFAULT_QUANTILES,
     seed: int = 0,
-    lookback: Lookback = AUTO,
+    lookback: Lookback = ENSEMBLE,
     calendar: str | Any | None = DEFAULT_CALENDAR,
     future_timestamps: Any = None,
     verbose: bool = False,
@@ -172,8 +172,9 @@ def forecast_df(
 
     ``df`` holds ``id_col`` (absent or ``None``: one series), ``time_col`` and the bars
     (``open, high, low, close[, volume, amount]``), in any row order. Each series is forecast from
-    its last ``lookback`` bars (default ``"auto"``: ``max_context - h``, so the forecast fits the model's
-    context; ``None``: every bar), the normaliser fitted on exactly those, with
+    its last ``lookback`` bars (default ``"ensemble"``: windows of ``max_context - h``, 128 and 64 bars, paths
+    pooled; ``"auto"``: the one window ``max_context - h``, so the forecast fits the model's context; ``None``: every
+    bar; see ``KronosPredictor.forecast``), each normaliser fitted on exactly its bars, with
     paths drawn from :func:`series_seed` ``(seed, id)``. Sampling settings: ``options`` and/or
     :class:`~kronos.inference.options.SamplingOptions` fields as keywords (``sample_count``, ``T``, ``top_k``,
     ``top_p``, ``batch_size`` ...), with the same defaults as ``KronosPredictor.forecast`` (100 paths,

@@ -39,6 +39,9 @@ from kronos.forecasting.components import Components
 
 __all__ = [
     "AUTO",
+    "ENSEMBLE",
+    "ENSEMBLE_LOOKBACKS",
+    "ensemble_members",
     "MIN_AUTO_LOOKBACK",
     "check_series_lists",
     "Lookback",
@@ -57,20 +60,56 @@ AUTO = "auto"
 #: ``lookback="auto"`` never conditions on fewer bars than this; a ``pred_len`` longer than
 #: ``max_context - MIN_AUTO_LOOKBACK`` then slides the window during generation, as an explicit lookback would.
 MIN_AUTO_LOOKBACK = 64
-#: A lookback: ``"auto"``, a number of bars, or ``None`` for every bar given.
-Lookback = int | str | None
+#: A lookback: ``"ensemble"``, ``"auto"``, a number of bars, ``None`` for every bar given, or a list (an ensemble).
+Lookback = int | str | None | Sequence[int | str | None]
+#: The default lookback of the forecast doors: a lookback ensemble of :data:`ENSEMBLE_LOOKBACKS`.
+ENSEMBLE = "ensemble"
+#: The windows of ``lookback="ensemble"``, longest first (a forecast of one path uses ``"auto"``). Measured on the
+#: validation period of held-out series (``benchmarks/lookback_ensembles.py``): pooling them gives a lower CRPS,
+#: better coverage and a smaller realised-volatility error than ``"auto"`` alone in every frequency group, and a
+#: forecast that moves about a quarter as much when the windows do.
+ENSEMBLE_LOOKBACKS: tuple[int | str, ...] = (AUTO, 128, 64)
+
+
+def ensemble_members(lookback: Any, max_context: int, pred_len: int) -> list[int | None] | None:
+    """The windows (bars, ``None``: every bar) of a lookback ensemble, or ``None`` for a single lookback.
+
+    ``"ensemble"`` is :data:`ENSEMBLE_LOOKBACKS` with no window longer than ``"auto"`` (a model with a short context
+    gets shorter windows, never a sliding one); a list is resolved member by member, as given.
+    """
+    if isinstance(lookback, str) and lookback.strip().lower() == ENSEMBLE:
+        auto = resolve_lookback(AUTO, max_context, pred_len)
+        return [
+            min(int(resolve_lookback(m, max_context, pred_len) or auto), int(auto or 0)) for m in ENSEMBLE_LOOKBACKS
+        ]
+    if isinstance(lookback, (list, tuple)):
+        members = list(lookback)
+        if not members:
+            raise InputError("lookback is an empty list: give 'auto', a number of bars, or a list of them")
+        for m in members:
+            if isinstance(m, (list, tuple)) or (isinstance(m, str) and m.strip().lower() == ENSEMBLE):
+                raise InputError(f"a lookback ensemble lists single lookbacks, got {m!r} inside one")
+        return [resolve_lookback(m, max_context, pred_len) for m in members]
+    return None
 
 
 def resolve_lookback(lookback: Lookback, max_context: int, pred_len: int) -> int | None:
     """The number of history bars a forecast conditions on (``None``: every bar given).
 
-    ``"auto"`` is ``max(max_context - pred_len, MIN_AUTO_LOOKBACK)``; an int is used as given.
+    ``"auto"`` is ``max(max_context - pred_len, MIN_AUTO_LOOKBACK)``; an int is used as given. For an ensemble
+    (``"ensemble"`` or a list) it is the longest window.
     """
     if lookback is None:
         return None
+    windows = ensemble_members(lookback, max_context, pred_len)
+    if windows is not None:
+        return None if None in windows else max(w for w in windows if w is not None)
     if isinstance(lookback, str):
         if lookback.strip().lower() != AUTO:
-            raise InputError(f"lookback must be 'auto', a positive number of bars or None, got {lookback!r}")
+            raise InputError(
+                "lookback must be 'ensemble', 'auto', a positive number of bars, a list of them or None, "
+                f"got {lookback!r}"
+            )
         return max(int(max_context) - int(pred_len), MIN_AUTO_LOOKBACK)
     return positive_int("lookback", lookback)
 

@@ -18,22 +18,24 @@ import pandas as pd
 import torch
 
 from kronos.bars.closeonly import from_closes
+from kronos.bars.preprocessing import validate_timestamps
 from kronos.core.errors import InputError
 from kronos.core.validation import integer, positive_int
 from kronos.forecasting import panel
 from kronos.forecasting.calibration import CalibrationOptions, ForecastFn, calibrate_forecasts
 from kronos.forecasting.forecast import Forecast
 from kronos.forecasting.prepared import (
-    AUTO,
+    ENSEMBLE,
     Lookback,
     check_seed,
     check_series_lists,
+    ensemble_members,
     prepare_many,
     repair_bars,
     resolve_lookback,
 )
 from kronos.forecasting.sampler import SeriesSampler
-from kronos.inference.options import SamplingOptions
+from kronos.inference.options import SamplingOptions, derive_seed
 
 __all__ = ["ProbabilisticApi"]
 
@@ -52,7 +54,7 @@ class ProbabilisticApi(SeriesSampler):
         seed: int | None = None,
         generator: torch.Generator | None = None,
         calibrate: bool | CalibrationOptions = False,
-        lookback: Lookback = AUTO,
+        lookback: Lookback = ENSEMBLE,
         verbose: bool = False,
         first_path: int = 0,
         **sampling: Any,
@@ -64,16 +66,21 @@ class ProbabilisticApi(SeriesSampler):
         ``block``, ``batch_size``); the defaults are :class:`SamplingOptions`' (``top_p=1.0``, 100
         paths). ``seed`` samples from a private per-series generator (see :meth:`forecast_batch`).
 
-        ``lookback``: the history bars the forecast conditions on, its normaliser fitted on exactly those.
-        ``"auto"`` (default) is ``max_context - pred_len`` (at least
-        :data:`~kronos.forecasting.prepared.MIN_AUTO_LOOKBACK`), so the forecast never slides the model's
-        window; an int takes that many; ``None`` every bar given. Longer histories are trimmed before
-        normalising; ``info["bars_used"]`` says how many bars were used.
+        ``lookback``: the history bars the forecast conditions on, each window's normaliser fitted on exactly those.
+        ``"ensemble"`` (default) shares the ``sample_count`` paths among windows of 64, 128 and ``"auto"`` bars
+        (:data:`~kronos.forecasting.prepared.ENSEMBLE_LOOKBACKS`; each window with its own seed derived from ``seed``)
+        and pools them: on held-out series it scores better than any one window and moves a quarter as much when the
+        windows do. ``"auto"`` is the one window ``max_context - pred_len`` (at least
+        :data:`~kronos.forecasting.prepared.MIN_AUTO_LOOKBACK`), so the forecast never slides the model's window; an
+        int takes that many bars; ``None`` every bar given; a list (``[64, 128, "auto"]``) is an ensemble of those
+        windows. Longer histories are trimmed before normalising; ``info["bars_used"]`` says how many bars the
+        longest window used and ``info["lookbacks"]`` (ensembles) the bars of each.
 
         ``calibrate=True`` (or a :class:`CalibrationOptions`) recalibrates the paths by split-conformal
         prediction on close returns, per horizon step, from rolling origins inside ``df`` only; it
         costs about ``origins`` extra forecasts. The forecast is then made from the last ``lookback``
         bars, the same window as every origin, so the calibration measures the forecaster it corrects.
+        An ensemble is calibrated as a whole: every origin is forecast by the same ensemble.
         The result's ``coverage_report()`` gives the coverage before and after; see
         :mod:`kronos.forecasting.calibration`.
 
@@ -111,7 +118,7 @@ class ProbabilisticApi(SeriesSampler):
         seeds: Sequence[int] | None = None,
         generator: torch.Generator | None = None,
         calibrate: bool | CalibrationOptions = False,
-        lookback: Lookback = AUTO,
+        lookback: Lookback = ENSEMBLE,
         verbose: bool = False,
         **sampling: Any,
     ) -> list[Forecast]:
@@ -140,16 +147,23 @@ class ProbabilisticApi(SeriesSampler):
         )
 
     def forecast_fn(
-        self, options: SamplingOptions | None = None, *, generator: torch.Generator | None = None, **sampling: Any
+        self,
+        options: SamplingOptions | None = None,
+        *,
+        generator: torch.Generator | None = None,
+        lookback: Sequence[int | None] | None = None,
+        **sampling: Any,
     ) -> ForecastFn:
         """A :data:`~kronos.forecasting.calibration.ForecastFn` ``(frames, x_timestamps, y_timestamps, seeds)``
         of uncalibrated forecasts with these settings: what
-        :func:`kronos.forecasting.calibration.calibrate_forecasts` drives."""
+        :func:`kronos.forecasting.calibration.calibrate_forecasts` drives. Every bar of each frame is used
+        (calibration cuts each origin's window itself), or, with ``lookback`` (a list), the windows of an ensemble."""
         opts = SamplingOptions.resolve(options, **sampling)
 
         def run(frames: Sequence[pd.DataFrame], xs: Sequence[Any], ys: Sequence[Any], seeds: Any) -> list[Forecast]:
-            # calibration cuts each origin's window itself: every bar it passes is used
-            return self._forecasts(list(frames), xs, ys, len(ys[0]), opts, seeds, generator, False, False, True, None)
+            return self._forecasts(
+                list(frames), xs, ys, len(ys[0]), opts, seeds, generator, False, False, True, lookback
+            )
 
         return run
 
@@ -165,15 +179,21 @@ class ProbabilisticApi(SeriesSampler):
         calibrate: bool | CalibrationOptions,
         verbose: bool,
         labelled: bool = False,
-        lookback: Lookback = AUTO,
+        lookback: Lookback = ENSEMBLE,
         first_path: int = 0,
     ) -> list[Forecast]:
         """Prepare, generate, de-normalise; then, if asked, calibrate with a forecast function of the same settings.
         A close-only frame (``close`` or ``y``, no open/high/low) is forecast from bars built from its closes."""
         pred_len = positive_int("pred_len", pred_len)
+        members = ensemble_members(lookback, self.max_context, pred_len)
+        if isinstance(lookback, (list, tuple)) and not first_path and opts.sample_count < len(lookback):
+            raise InputError(
+                f"sample_count={opts.sample_count} is fewer than the {len(lookback)} lookbacks of the ensemble: "
+                "at least one path each"
+            )
         if isinstance(df_list, (list, tuple)):
             df_list = [from_closes(df, id_col=None) if isinstance(df, pd.DataFrame) else df for df in df_list]
-        window = resolve_lookback(lookback, self.max_context, pred_len)
+        window = resolve_lookback(lookback, self.max_context, pred_len)  # an ensemble's longest window
         cal = CalibrationOptions() if calibrate is True else calibrate or None
         windows: int | None | list[int] = window
         if cal is not None:
@@ -187,6 +207,24 @@ class ProbabilisticApi(SeriesSampler):
                     windows.append(cal.layout(len(df), pred_len, self.max_context, window)[1])
                 except InputError as exc:
                     raise InputError(f"series {i}: {exc}" if labelled else str(exc)) from None
+        if members is not None:
+            resolved = members
+            if cal is None:
+                return self._ensemble(
+                    df_list, xs, ys, pred_len, opts, seeds, generator, verbose, labelled, resolved, first_path
+                )
+            # calibrated: the ensemble and every origin see the same window (each history cut to it first)
+            frames, stamps = [], []
+            for i, (df, x, w) in enumerate(zip(df_list, xs, windows)):
+                x_idx = validate_timestamps(x, name="x_timestamp", expected_len=len(df), label=f"series {i}")
+                frames.append(df.iloc[len(df) - w :])
+                stamps.append(pd.Series(x_idx[len(df) - w :]))
+            forecasts = self._ensemble(
+                frames, stamps, ys, pred_len, opts, seeds, generator, verbose, labelled, resolved
+            )
+            return self._calibrated(
+                forecasts, df_list, xs, pred_len, opts, cal, seeds, generator, verbose, window, resolved
+            )
         prepared = prepare_many(self.components, df_list, xs, ys, pred_len, labelled, windows)
         info = {**opts.info(), "max_context": self.max_context}
         forecasts = []
@@ -204,9 +242,27 @@ class ProbabilisticApi(SeriesSampler):
             )
         if cal is None:
             return forecasts
+        return self._calibrated(forecasts, df_list, xs, pred_len, opts, cal, seeds, generator, verbose, window, None)
+
+    def _calibrated(
+        self,
+        forecasts: list[Forecast],
+        df_list: Sequence[pd.DataFrame],
+        xs: Sequence[Any],
+        pred_len: int,
+        opts: SamplingOptions,
+        cal: CalibrationOptions,
+        seeds: Sequence[int] | None,
+        generator: torch.Generator | None,
+        verbose: bool,
+        window: int | None,
+        members: list[int | None] | None,
+    ) -> list[Forecast]:
+        """``forecasts`` calibrated on rolling origins inside each history, each origin forecast the same way
+        (``members``: the windows of a lookback ensemble)."""
         cal_opts = opts if cal.sample_count is None else dataclasses.replace(opts, sample_count=cal.sample_count)
         calibrations = calibrate_forecasts(
-            self.forecast_fn(cal_opts, generator=generator),
+            self.forecast_fn(cal_opts, generator=generator, lookback=members),
             list(df_list),
             list(xs),
             pred_len,
@@ -219,6 +275,51 @@ class ProbabilisticApi(SeriesSampler):
             progress=verbose,
         )
         return [c.apply(fc) for c, fc in zip(calibrations, forecasts)]
+
+    def _ensemble(
+        self,
+        df_list: Sequence[pd.DataFrame],
+        xs: Sequence[Any],
+        ys: Sequence[Any],
+        pred_len: int,
+        opts: SamplingOptions,
+        seeds: Sequence[int] | None,
+        generator: torch.Generator | None,
+        verbose: bool,
+        labelled: bool,
+        lookbacks: Sequence[int | None],
+        first_path: int = 0,
+    ) -> list[Forecast]:
+        """A lookback ensemble: path ``p`` belongs to window ``p mod k`` (as its path ``p // k``), one batched forecast
+        per window, pooled in path order; window ``j``'s seeds derive from the series' seeds. Round-robin, so the paths
+        ``first_path ..`` of a slice are exactly those of one whole call, and one path is the first window's."""
+        k, total = len(lookbacks), opts.sample_count
+        start, stop = first_path, first_path + total
+        parts: list[tuple[int, int, list[Forecast]]] = []  # (window, its first local path, its forecasts)
+        for j, window in enumerate(lookbacks):
+            lo, hi = -(-(start - j) // k), -(-(stop - j) // k)  # local paths of window j inside [start, stop)
+            lo = max(lo, 0)
+            if hi <= lo:
+                continue
+            member_seeds = None if seeds is None else [derive_seed(s, f"lookback member {j}") for s in seeds]
+            fcs = self._forecasts(
+                df_list, xs, ys, pred_len, dataclasses.replace(opts, sample_count=hi - lo), member_seeds, generator,
+                False, verbose, labelled, lookback=window, first_path=lo,
+            )  # fmt: skip
+            parts.append((j, lo, fcs))
+        order = [(p % k, p // k) for p in range(start, stop)]
+        pooled = []
+        for s in range(len(df_list)):
+            by_window = {j: (lo, fcs[s]) for j, lo, fcs in parts}
+            paths = np.stack([by_window[j][1].paths[local - by_window[j][0]] for j, local in order])
+            used = {j: fc.info["bars_used"] for j, (_, fc) in by_window.items()}
+            widest = by_window[max(used, key=lambda j: used[j])][1]
+            counts = {j: fc.n_paths for j, (_, fc) in by_window.items()}
+            repaired = sum(by_window[j][1].info["repaired_bars"] * n for j, n in counts.items()) / total
+            info = {**widest.info, "sample_count": total, "lookbacks": [used[j] for j in sorted(used)]}
+            info["repaired_bars"] = repaired
+            pooled.append(dataclasses.replace(widest, paths=paths, info=info))
+        return pooled
 
     def forecast_df(
         self, df: pd.DataFrame, h: int, options: SamplingOptions | None = None, **kwargs: Any

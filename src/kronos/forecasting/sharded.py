@@ -50,8 +50,8 @@ def run_forecast(
     """Forecast every series of the bar file ``data`` (read by :func:`kronos.bars.reader.read_bars`); returns
     the long frame of :func:`kronos.forecasting.panel.output_columns` on rank 0 (None on other ranks), written
     to ``out`` when given.
-    ``future_timestamps`` is a file of future times; ``lookback`` (``"auto"``, bars, or None for all) is the
-    window each series conditions on. Errors name the parameter."""
+    ``future_timestamps`` is a file of future times; ``lookback`` (``"ensemble"``, ``"auto"``, bars, a list, or None for
+    all) is the window(s) each series conditions on. Errors name the parameter."""
     from kronos.forecasting.loading import load_predictor
     from kronos.forecasting.panel import forecast_df, split_panel
 

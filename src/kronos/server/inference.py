@@ -58,7 +58,7 @@ class Job:
     options: SamplingOptions
     seed: int  # the forecast and its calibration origins sample from it (kronos.inference.options.derive_seed)
     calibrate: bool
-    lookback: int | str = "auto"  # the window the forecast conditions on (kronos.forecasting.prepared)
+    lookback: Any = "ensemble"  # the window(s) the forecast conditions on (kronos.forecasting.prepared)
     slice_paths: int = 0  # sample paths per slice (0: the whole request at once)
     seconds: float = 0.0  # estimated model time of the whole request
     memory: int = 0  # estimated bytes of running all its paths at once
@@ -69,7 +69,8 @@ class Job:
 
     def __post_init__(self) -> None:
         # Equal keys may share a batch: the same sampling settings and window (history lengths may differ).
-        self.key = ("calibrate", id(self)) if self.calibrate else (self.pred_len, self.options, self.lookback)
+        window = tuple(self.lookback) if isinstance(self.lookback, list) else self.lookback
+        self.key = ("calibrate", id(self)) if self.calibrate else (self.pred_len, self.options, window)
 
 
 def _instants(times: list[datetime]) -> list[datetime]:
@@ -282,6 +283,7 @@ def forecast_body(fc: Forecast, req: ForecastRequest, job: Job, info: ModelInfo)
         "sample_count": fc.n_paths,
         "calibrated": fc.is_calibrated,
         "bars_used": int(fc.info.get("bars_used", 0)),
+        "lookbacks": fc.info.get("lookbacks"),
         "paths": None,
         "calendar": job.calendar,
         "notes": job.notes,

@@ -65,10 +65,14 @@ class ForecastRequest(BaseModel):
     top_p: Float = Field(_SAMPLING.top_p, gt=0, le=1, description="Nucleus sampling threshold.")
     seed: Int | None = Field(None, ge=0, lt=2**63, description="Random seed; the response names the one used.")
     calibrate: bool = Field(False, description="Conformal calibration on the history (needs a long history).")
-    lookback: Int | Literal["auto"] = Field(
-        "auto",
-        description="History bars the forecast conditions on, the last ones: 'auto' (max_context - pred_len, so the "
-        "forecast fits the model's context) or a number. Send the whole history; the response says bars_used.",
+    lookback: (
+        Int | Literal["ensemble", "auto"] | Annotated[list[Int | Literal["auto"]], Field(min_length=1, max_length=8)]
+    ) = Field(
+        "ensemble",
+        description="History bars the forecast conditions on, the last ones: 'ensemble' (default: the paths shared "
+        "among windows of max_context - pred_len, 128 and 64 bars and pooled), 'auto' (max_context - pred_len, so the "
+        "forecast fits the model's context), a number, or a list of them (an ensemble). Send the whole history; the "
+        "response says bars_used.",
     )
     future_timestamps: list[datetime] | None = Field(
         None, description="Times of the forecast bars (default: continue the history's schedule, see calendar)."
@@ -111,8 +115,10 @@ class ForecastResponse(BaseModel):
     sample_count: int
     calibrated: bool
     bars_used: int = Field(
-        description="History bars the forecast conditioned on: the last max_context - pred_len of those sent."
+        description="History bars the forecast conditioned on (the longest window of an ensemble): at most "
+        "max_context - pred_len of those sent."
     )
+    lookbacks: list[int] | None = Field(None, description="Bars of each window of a lookback ensemble (else null).")
     paths: dict[str, list[list[float]]] | None = Field(None, description="Column -> paths x bars (when asked).")
     calendar: str | None = Field(
         None, description="The exchange calendar that gave the future times (null: the learnt schedule or given times)."

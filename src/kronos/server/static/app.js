@@ -151,6 +151,15 @@ function forecastCsv(fc) {
   return [head.join(","), ...rows].join("\n") + "\n";
 }
 
+// "ensemble" (the default), "auto", a number of bars, or a comma-separated list of them (an ensemble); the
+// server names anything else in its 422 answer.
+function parseLookback(text) {
+  if (text === "" || text === "ensemble" || text === "auto") return text || "ensemble";
+  const parts = text.split(",").map((p) => p.trim());
+  const one = (p) => (p === "auto" ? "auto" : /^\d+$/.test(p) ? parseInt(p, 10) : p);
+  return parts.length > 1 ? parts.map(one) : one(parts[0]);
+}
+
 async function run() {
   $("run").disabled = true;
   setStatus("forecasting…");
@@ -163,7 +172,7 @@ async function run() {
     const body = {
       bars: sent, pred_len: predLen, sample_count: parseInt($("sample_count").value, 10),
       T: parseFloat($("temperature").value), top_p: parseFloat($("top_p").value), calibrate: $("calibrate").checked,
-      quantiles: LEVELS, lookback: lookbackText === "" || lookbackText === "auto" ? "auto" : parseInt(lookbackText, 10),
+      quantiles: LEVELS, lookback: parseLookback(lookbackText),
     };
     const calendar = $("calendar").value;
     if (calendar && calendar !== "none") body.calendar = calendar; // only when asked: servers without calendars still work
