@@ -1,17 +1,18 @@
 """Lookback ensembles against one lookback: skill on the validation period, and sensitivity to the lookback.
 
-A lookback ensemble (``forecast(..., lookback=["auto", 128, 64])``, or ``"ensemble"``) shares a forecast's paths
-among several windows of the same history and pools them. Users complain that a forecast's slope follows the lookback they
-pick; an ensemble should move less when the lookbacks move. This measures both questions the default depends on:
+A lookback ensemble (``forecast(..., lookback=["auto", 128, 64])``, or ``"ensemble"``) shares a forecast's
+paths among several windows of the same history and pools them. Users complain that a forecast's slope follows
+the lookback they pick; an ensemble should move less when the lookbacks move. This measures both questions the
+default depends on:
 
 * skill: CRPS of close returns (basis points of the last close), 80% coverage and realised-volatility error of
   ``auto`` (one lookback) and of the ensemble ``auto, 128, 64`` (``"ensemble"``, now the default), on the
-  **validation** period of held-out series (the 5% of bars before each series' test period: choosing a default must not look at the test
-  period), horizon 5, 50 paths, seeded;
+  **validation** period of held-out series (the 5% of bars before each series' test period: choosing a default
+  must not look at the test period), horizon 5, 50 paths, seeded;
 * sensitivity: the median over origins of ``|mean 5-bar return(lookbacks) - mean 5-bar return(lookbacks x 0.75)|``
   for one lookback (``auto`` against 0.75 x ``auto``) and for the ensemble (each member x 0.75).
 
-    python benchmarks/lookback_ensembles.py [--per-group 16] [--origins 6]
+    python benchmarks/lookback_ensembles.py [--per-group 16] [--origins 12]
 
 Reads ``../shared/data`` through the same series choice as ``kronos_open_eval.py``.
 """
