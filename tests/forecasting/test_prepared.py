@@ -25,6 +25,7 @@ from kronos.core.errors import InputError
 from kronos.forecasting.calibration import CalibrationOptions
 from kronos.forecasting.predictor import KronosPredictor
 from kronos.forecasting.prepared import MIN_AUTO_LOOKBACK, repair_bars, resolve_lookback
+from kronos.inference.options import derive_seed
 
 PRED_LEN = 6
 PRICES = ["open", "high", "low", "close"]
@@ -110,9 +111,11 @@ def test_a_lookback_ensemble_pools_the_paths_of_each_window(random_tiny, googl):
     assert ens.n_paths == 10 and ens.info["lookbacks"] == [64, window] and ens.info["sample_count"] == 10
     assert ens.info["bars_used"] == window and len(ens.history) == window
     assert_consistent(ens.paths)
-    # path p is window p mod 2's: each window forecasts from its own bars (own normaliser), with its own seed
-    short = forecast(sample_count=5, seed=3, lookback=64)
-    assert not np.allclose(ens.paths[0::2], short.paths)  # another stream than the plain seed's
+    # path p is window p mod 2's: each window forecasts from its own bars (own normaliser) with a seed derived from
+    # the series' seed, all windows in one batch
+    for j, window_j in enumerate([64, "auto"]):
+        alone = forecast(sample_count=5, seed=derive_seed(3, f"lookback member {j}"), lookback=window_j)
+        np.testing.assert_allclose(ens.paths[j::2], alone.paths, rtol=1e-5)
     np.testing.assert_array_equal(forecast(sample_count=10, seed=3, lookback=[64, "auto"]).paths, ens.paths)
     # a slice of the paths (the server runs large requests in slices) is that slice of the whole call
     part = forecast(sample_count=5, seed=3, lookback=[64, "auto"], first_path=3)

@@ -47,6 +47,7 @@ __all__ = [
     "Lookback",
     "Prepared",
     "left_padded",
+    "narrowed",
     "mean_frames",
     "prepare_many",
     "prepare_series",
@@ -178,6 +179,24 @@ def prepare_series(
         y_index=y_idx,
         history=pd.DataFrame(x, columns=FEATURE_COLS, index=x_idx),
         last_close=float(x[-1, 3]),
+    )
+
+
+def narrowed(c: Components, p: Prepared, lookback: int | None) -> Prepared:
+    """The same series on its last ``lookback`` bars (``None`` or more than it has: unchanged), normalised on them:
+    what :func:`prepare_series` gives for that window, without checking the bars again."""
+    if lookback is None or lookback >= len(p.x):
+        return p
+    raw = p.history.to_numpy()[-lookback:]
+    norm = c.normalizer(raw)
+    return Prepared(
+        x=norm.transform(raw),
+        x_stamp=p.x_stamp[-lookback:],
+        y_stamp=p.y_stamp,
+        norm=norm,
+        y_index=p.y_index,
+        history=p.history.iloc[-lookback:],
+        last_close=p.last_close,
     )
 
 

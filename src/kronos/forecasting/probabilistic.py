@@ -30,7 +30,9 @@ from kronos.forecasting.prepared import (
     check_seed,
     check_series_lists,
     ensemble_members,
+    narrowed,
     prepare_many,
+    prepare_series,
     repair_bars,
     resolve_lookback,
 )
@@ -208,41 +210,37 @@ class ProbabilisticApi(SeriesSampler):
                 except InputError as exc:
                     raise InputError(f"series {i}: {exc}" if labelled else str(exc)) from None
         if members is not None:
-            resolved = members
-            if cal is None:
-                return self._ensemble(
-                    df_list, xs, ys, pred_len, opts, seeds, generator, verbose, labelled, resolved, first_path
-                )
-            # calibrated: the ensemble and every origin see the same window (each history cut to it first)
-            frames, stamps = [], []
-            for i, (df, x, w) in enumerate(zip(df_list, xs, windows)):
-                x_idx = validate_timestamps(x, name="x_timestamp", expected_len=len(df), label=f"series {i}")
-                frames.append(df.iloc[len(df) - w :])
-                stamps.append(pd.Series(x_idx[len(df) - w :]))
+            frames, stamps = df_list, xs
+            if (
+                cal is not None
+            ):  # calibrated: the ensemble and every origin see the same window (each history cut first)
+                frames, stamps = [], []
+                for i, (df, x, w) in enumerate(zip(df_list, xs, windows)):
+                    x_idx = validate_timestamps(x, name="x_timestamp", expected_len=len(df), label=f"series {i}")
+                    frames.append(df.iloc[len(df) - w :])
+                    stamps.append(pd.Series(x_idx[len(df) - w :]))
             forecasts = self._ensemble(
-                frames, stamps, ys, pred_len, opts, seeds, generator, verbose, labelled, resolved
+                frames, stamps, ys, pred_len, opts, seeds, generator, verbose, labelled, members, first_path
             )
-            return self._calibrated(
-                forecasts, df_list, xs, pred_len, opts, cal, seeds, generator, verbose, window, resolved
-            )
-        prepared = prepare_many(self.components, df_list, xs, ys, pred_len, labelled, windows)
-        info = {**opts.info(), "max_context": self.max_context}
-        forecasts = []
-        paths_z = self._paths(prepared, pred_len, opts, seeds, generator, verbose, first_path)
-        for p, z, given in zip(prepared, paths_z, [len(df) for df in df_list]):
-            paths, repaired = repair_bars(p.norm.inverse(z.astype(np.float64)))
-            forecasts.append(
-                Forecast(
-                    paths=paths,
-                    timestamps=p.y_index,
-                    last_close=p.last_close,
-                    history=p.history,
-                    info={**info, "bars_given": given, "bars_used": len(p.x), "repaired_bars": repaired},
+        else:
+            prepared = prepare_many(self.components, df_list, xs, ys, pred_len, labelled, windows)
+            paths_z = self._paths(prepared, pred_len, opts, seeds, generator, verbose, first_path)
+            info = {**opts.info(), "max_context": self.max_context}
+            forecasts = []
+            for p, z, given in zip(prepared, paths_z, [len(df) for df in df_list]):
+                paths, repaired = repair_bars(p.norm.inverse(z.astype(np.float64)))
+                forecasts.append(
+                    Forecast(
+                        paths=paths,
+                        timestamps=p.y_index,
+                        last_close=p.last_close,
+                        history=p.history,
+                        info={**info, "bars_given": given, "bars_used": len(p.x), "repaired_bars": repaired},
+                    )
                 )
-            )
         if cal is None:
             return forecasts
-        return self._calibrated(forecasts, df_list, xs, pred_len, opts, cal, seeds, generator, verbose, window, None)
+        return self._calibrated(forecasts, df_list, xs, pred_len, opts, cal, seeds, generator, verbose, window, members)
 
     def _calibrated(
         self,
@@ -287,38 +285,59 @@ class ProbabilisticApi(SeriesSampler):
         generator: torch.Generator | None,
         verbose: bool,
         labelled: bool,
-        lookbacks: Sequence[int | None],
+        windows: Sequence[int | None],
         first_path: int = 0,
     ) -> list[Forecast]:
-        """A lookback ensemble: path ``p`` belongs to window ``p mod k`` (as its path ``p // k``), one batched forecast
-        per window, pooled in path order; window ``j``'s seeds derive from the series' seeds. Round-robin, so the paths
-        ``first_path ..`` of a slice are exactly those of one whole call, and one path is the first window's."""
-        k, total = len(lookbacks), opts.sample_count
+        """A lookback ensemble in one batch: path ``p`` belongs to window ``p mod k`` (as its path ``p // k``); every
+        (series, window) pair is one row group of a single padded run, its seeds derived from the series' seeds.
+        Round-robin, so the paths ``first_path ..`` of a slice are exactly those of one whole call (up to rounding),
+        and one path is the first window's."""
+        check_series_lists(df_list, xs, ys)
+        k, total = len(windows), opts.sample_count
         start, stop = first_path, first_path + total
-        parts: list[tuple[int, int, list[Forecast]]] = []  # (window, its first local path, its forecasts)
-        for j, window in enumerate(lookbacks):
-            lo, hi = -(-(start - j) // k), -(-(stop - j) // k)  # local paths of window j inside [start, stop)
-            lo = max(lo, 0)
-            if hi <= lo:
-                continue
-            member_seeds = None if seeds is None else [derive_seed(s, f"lookback member {j}") for s in seeds]
-            fcs = self._forecasts(
-                df_list, xs, ys, pred_len, dataclasses.replace(opts, sample_count=hi - lo), member_seeds, generator,
-                False, verbose, labelled, lookback=window, first_path=lo,
-            )  # fmt: skip
-            parts.append((j, lo, fcs))
-        order = [(p % k, p // k) for p in range(start, stop)]
+        spans = [(max(-(-(start - j) // k), 0), -(-(stop - j) // k)) for j in range(k)]  # window j's local paths
+        active = [j for j, (lo, hi) in enumerate(spans) if hi > lo]
+        widest = max(windows, key=lambda w: float("inf") if w is None else w)
+        entries, entry_seeds, entry_first = [], [], []
+        for i, (df, x, y) in enumerate(zip(df_list, xs, ys)):
+            full = prepare_series(self.components, df, x, y, pred_len, f"series {i}" if labelled else None, widest)
+            for j in active:
+                entries.append(narrowed(self.components, full, windows[j]))
+                entry_first.append(spans[j][0])
+                if seeds is not None:
+                    entry_seeds.append(derive_seed(seeds[i], f"lookback member {j}"))
+        per = max(spans[j][1] - spans[j][0] for j in active)
+        paths_z = self._paths(
+            entries, pred_len, dataclasses.replace(opts, sample_count=per), entry_seeds if seeds is not None else None,
+            generator, verbose, entry_first,
+        )  # fmt: skip
+        info = {**opts.info(), "max_context": self.max_context}
         pooled = []
-        for s in range(len(df_list)):
-            by_window = {j: (lo, fcs[s]) for j, lo, fcs in parts}
-            paths = np.stack([by_window[j][1].paths[local - by_window[j][0]] for j, local in order])
-            used = {j: fc.info["bars_used"] for j, (_, fc) in by_window.items()}
-            widest = by_window[max(used, key=lambda j: used[j])][1]
-            counts = {j: fc.n_paths for j, (_, fc) in by_window.items()}
-            repaired = sum(by_window[j][1].info["repaired_bars"] * n for j, n in counts.items()) / total
-            info = {**widest.info, "sample_count": total, "lookbacks": [used[j] for j in sorted(used)]}
-            info["repaired_bars"] = repaired
-            pooled.append(dataclasses.replace(widest, paths=paths, info=info))
+        for i, df in enumerate(df_list):
+            group = range(i * len(active), (i + 1) * len(active))
+            member: dict[int, tuple[np.ndarray, float]] = {}
+            for e, j in zip(group, active):
+                prices, repaired = repair_bars(entries[e].norm.inverse(paths_z[e][: spans[j][1] - spans[j][0]]))
+                member[j] = (prices, repaired)
+            paths = np.stack([member[p % k][0][p // k - spans[p % k][0]] for p in range(start, stop)])
+            repaired = sum(member[j][1] * len(member[j][0]) for j in active) / total
+            longest = max(group, key=lambda e: len(entries[e].x))
+            used = [len(entries[e].x) for e in group]
+            pooled.append(
+                Forecast(
+                    paths=paths,
+                    timestamps=entries[longest].y_index,
+                    last_close=entries[longest].last_close,
+                    history=entries[longest].history,
+                    info={
+                        **info,
+                        "bars_given": len(df),
+                        "bars_used": max(used),
+                        "lookbacks": used,
+                        "repaired_bars": repaired,
+                    },
+                )
+            )
         return pooled
 
     def forecast_df(

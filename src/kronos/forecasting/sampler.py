@@ -81,7 +81,7 @@ class SeriesSampler:
         seeds: Sequence[int] | None,
         generator: torch.Generator | None,
         verbose: bool,
-        first_path: int = 0,
+        first_path: int | Sequence[int] = 0,
     ) -> list[np.ndarray]:
         """Normalised paths ``(sample_count, pred_len, 6)`` per series, float32.
 
@@ -93,7 +93,8 @@ class SeriesSampler:
         length and run ``batch_size`` at a time (default: as many as fit a ~2 GiB key/value cache).
         Without seeds the draws come from ``generator`` in one stream over the whole batch, as in
         the original, and ``batch_size`` defaults to all series at once. ``first_path``: with seeds, the
-        paths from ``first_path`` on of each series' stream (a forecast computed in slices of paths).
+        paths from ``first_path`` on of each series' stream (a forecast computed in slices of paths; one per series
+        or one for all).
 
         Every batch's memory estimate (:mod:`kronos.forecasting.cost`) is checked against
         :attr:`memory_limit` before anything runs.
@@ -111,7 +112,8 @@ class SeriesSampler:
                 lengths = torch.tensor([len(prepared[i].x) for i in members], device=self.device)
                 uniforms = None
                 if seeds is not None:
-                    draws = [series_uniforms(seeds[i], opts.sample_count, pred_len, first_path) for i in members]
+                    starts = [first_path] * len(prepared) if isinstance(first_path, int) else list(first_path)
+                    draws = [series_uniforms(seeds[i], opts.sample_count, pred_len, starts[i]) for i in members]
                     uniforms = torch.cat(draws).to(self.device)
                 with autocast(self.device, self.precision):
                     paths = sample_paths(
