@@ -367,7 +367,9 @@ def main() -> None:
     )
     lines = [
         f"{period}, horizon {args.horizon}, "
-        f"{args.origins} origins per series (stride {args.horizon}), {args.samples} paths, lookback {args.lookback}. "
+        f"{args.origins} origins per series (stride {args.horizon}), {args.samples} paths, {args.lookback} bars of "
+        "history per origin; kronos at its default lookback (the ensemble of windows auto, 128 and 64 bars), "
+        "kronos-cal the same calibrated on 20 origins of the history (the default tilt method). "
         "CRPS, MAE and RV MAE in basis points of the last close.",
         "",
     ]

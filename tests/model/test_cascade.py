@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -86,3 +87,22 @@ def test_expanded_cache_shares_the_prefix_instead_of_copying_it():
     assert shared.k.numel() * 4 == copied.k.numel()
     with pytest.raises(RuntimeError, match="already has a shared prefix"):
         shared.expand(2)
+
+
+def test_the_decode_steps_fused_feed_forward_gives_the_same_numbers_and_follows_weight_updates():
+    from kronos.model.blocks import FeedForward
+
+    torch.manual_seed(0)
+    ffn = FeedForward(32, 96)
+    x = torch.randn(300, 1, 32)
+
+    def separate() -> torch.Tensor:
+        return ffn.w2(torch.nn.functional.silu(ffn.w1(x)) * ffn.w3(x)).detach()
+
+    with torch.no_grad():
+        np.testing.assert_array_equal(ffn(x).numpy(), separate().numpy())  # one product for w1 and w3: same numbers
+        ffn.w3.weight.mul_(-2.0)  # an in-place update (an optimiser step, a loaded state dict) rebuilds the fusion
+        np.testing.assert_array_equal(ffn(x).numpy(), separate().numpy())
+    ffn.load_state_dict({k: torch.randn_like(v) for k, v in ffn.state_dict().items()})
+    with torch.no_grad():
+        np.testing.assert_array_equal(ffn(x).numpy(), separate().numpy())
