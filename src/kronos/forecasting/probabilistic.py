@@ -317,7 +317,8 @@ class ProbabilisticApi(SeriesSampler):
             group = range(i * len(active), (i + 1) * len(active))
             member: dict[int, tuple[np.ndarray, float]] = {}
             for e, j in zip(group, active):
-                prices, repaired = repair_bars(entries[e].norm.inverse(paths_z[e][: spans[j][1] - spans[j][0]]))
+                z = paths_z[e][: spans[j][1] - spans[j][0]].astype(np.float64)
+                prices, repaired = repair_bars(entries[e].norm.inverse(z))
                 member[j] = (prices, repaired)
             paths = np.stack([member[p % k][0][p // k - spans[p % k][0]] for p in range(start, stop)])
             repaired = sum(member[j][1] * len(member[j][0]) for j in active) / total
