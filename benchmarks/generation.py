@@ -15,10 +15,10 @@ The block-window approximation is also timed on case a, with how far its forecas
 
 Shared-prefix (cascade) attention, with the shipped kronos-open model, in this process
 (``python benchmarks/generation.py --cases p``):
-  p  16 series x 50 paths x 12 bars at the default lookback (auto: 244 of the 256-bar context), every
-     series with its own seed: one batch vs one by one, each with the shared prefix and with per-path
-     copies of it (the previous implementation); the time per decode step of one series at 50 and 200
-     paths; and the key/value bytes a decode step reads beside this machine's measured memory bandwidth.
+  p  16 series x 50 paths x 12 bars at lookback auto (244 of the 256-bar context) and at the default
+     lookback ensemble (windows of 244, 128 and 64 bars), every series with its own seed: one batch vs one
+     by one, each with the shared prefix and with per-path copies of it (the previous implementation); the
+     time per decode step of one series at 50 and 200 paths; and the key/value bytes a decode step reads beside this machine's measured memory bandwidth.
 """
 
 from __future__ import annotations
@@ -122,38 +122,51 @@ def _shared_prefix_figures(threads: int, device: str) -> None:
     xs = [f["timestamps"] for f in frames]
     ys = [pd.Series(pd.bdate_range(f["timestamps"].iloc[-1] + pd.offsets.BDay(1), periods=horizon)) for f in frames]
 
-    def batch(share: bool) -> tuple[float, np.ndarray]:
+    def batch(share: bool, lookback: str) -> tuple[float, np.ndarray]:
         t0 = time.perf_counter()
         out = predictor.forecast_batch(
-            frames, xs, ys, horizon, sample_count=paths, seeds=list(range(series)), share_prefix=share
+            frames,
+            xs,
+            ys,
+            horizon,
+            sample_count=paths,
+            seeds=list(range(series)),
+            share_prefix=share,
+            lookback=lookback,
         )
         return time.perf_counter() - t0, np.stack([f.paths for f in out])
 
-    def one_by_one(share: bool) -> tuple[float, np.ndarray]:
+    def one_by_one(share: bool, lookback: str) -> tuple[float, np.ndarray]:
         t0 = time.perf_counter()
         out = [
-            predictor.forecast(f, x, y, horizon, sample_count=paths, seed=i, share_prefix=share)
+            predictor.forecast(f, x, y, horizon, sample_count=paths, seed=i, share_prefix=share, lookback=lookback)
             for i, (f, x, y) in enumerate(zip(frames, xs, ys))
         ]
         return time.perf_counter() - t0, np.stack([f.paths for f in out])
 
-    batch(True)  # warm-up
     rows = {}
-    for name, fn in [("batch", batch), ("one by one", one_by_one)]:
-        for share in (True, False):
-            rows[name, share] = min((fn(share) for _ in range(2)), key=lambda r: r[0])
-    same = all(np.allclose(rows[k][1], rows["batch", True][1], rtol=1e-5, atol=1e-6) for k in rows)
-    print(f"\np: kronos-open, {series} series x {paths} paths x {horizon} bars, lookback auto, seeded per series")
-    print(f"{'':<14}{'shared prefix s':>16}{'per-path copies s':>19}{'shared speed-up':>17}")
-    for name in ("batch", "one by one"):
-        a, b = rows[name, True][0], rows[name, False][0]
-        print(f"{name:<14}{a:>16.3f}{b:>19.3f}{b / a:>16.2f}x")
-    fast = rows["batch", True][0]
-    print(
-        f"batch with shared prefix: {rows['one by one', True][0] / fast:.2f}x faster than one by one (shared), "
-        f"{rows['one by one', False][0] / fast:.2f}x than one by one (copies), "
-        f"{rows['batch', False][0] / fast:.2f}x than the batch with copies; same paths: {'yes' if same else 'NO'}"
-    )
+    for lookback in ("auto", "ensemble"):
+        batch(True, lookback)  # warm-up
+        for name, fn in [("batch", batch), ("one by one", one_by_one)]:
+            for share in (True, False):
+                rows[lookback, name, share] = min((fn(share, lookback) for _ in range(2)), key=lambda r: r[0])
+        ref = rows[lookback, "batch", True][1]
+        same = all(
+            np.allclose(rows[key][1], ref, rtol=1e-5, atol=1e-6) for key in rows if key[0] == lookback
+        )  # fmt: skip
+        what = "auto: 244 bars" if lookback == "auto" else "ensemble (the default): windows of 244, 128 and 64 bars"
+        print(f"\np: kronos-open, {series} series x {paths} paths x {horizon} bars, lookback {what}, seeded per series")
+        print(f"{'':<14}{'shared prefix s':>16}{'per-path copies s':>19}{'shared speed-up':>17}")
+        for name in ("batch", "one by one"):
+            a, b = rows[lookback, name, True][0], rows[lookback, name, False][0]
+            print(f"{name:<14}{a:>16.3f}{b:>19.3f}{b / a:>16.2f}x")
+        fast = rows[lookback, "batch", True][0]
+        print(
+            f"batch with shared prefix: {rows[lookback, 'one by one', True][0] / fast:.2f}x faster than one by one "
+            f"(shared), {rows[lookback, 'one by one', False][0] / fast:.2f}x than one by one (copies), "
+            f"{rows[lookback, 'batch', False][0] / fast:.2f}x than the batch with copies; same paths: "
+            f"{'yes' if same else 'NO'}"
+        )
 
     # Time per decode step of one series: (horizon 12 - horizon 2) / 10 steps, at 50 and 200 paths.
     cfg = model.config
@@ -200,7 +213,7 @@ def _shared_prefix_figures(threads: int, device: str) -> None:
         out_buf.copy_(big)
         best = min(best, time.perf_counter() - t0)
     bandwidth = 2 * big.numel() * 4 / best  # read + write
-    batch_step = (rows["batch", True][0]) / horizon
+    batch_step = (rows["auto", "batch", True][0]) / horizon
     print(
         f"key/value bytes read per decode step ({series} x {paths}): shared prefix {shared_bytes / 2**20:.1f} MiB, "
         f"per-path copies {copied_bytes / 2**20:.1f} MiB; measured copy bandwidth {bandwidth / 1e9:.1f} GB/s, so the "
