@@ -18,7 +18,8 @@ Shared-prefix (cascade) attention, with the shipped kronos-open model, in this p
   p  16 series x 50 paths x 12 bars at lookback auto (244 of the 256-bar context) and at the default
      lookback ensemble (windows of 244, 128 and 64 bars), every series with its own seed: one batch vs one
      by one, each with the shared prefix and with per-path copies of it (the previous implementation); the
-     time per decode step of one series at 50 and 200 paths; and the key/value bytes a decode step reads beside this machine's measured memory bandwidth.
+     time per decode step of one series at 50 and 200 paths; and the key/value bytes a decode step reads
+     beside this machine's measured memory bandwidth.
 """
 
 from __future__ import annotations
