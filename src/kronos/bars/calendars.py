@@ -266,7 +266,14 @@ def _market_times(idx: pd.DatetimeIndex, pred_len: int, calendar: Any) -> Market
     elif calendar is None or (isinstance(calendar, str) and calendar.lower() == "own"):
         cal = None
     else:
-        cal = get_calendar(calendar, start=idx[-1] - pd.Timedelta(days=30)) if isinstance(calendar, str) else calendar
+        # from the first of January before the last month of history: one build per calendar and year (a build
+        # is about 0.26 s of pandas holiday rules, under the GIL; a server would pay it on every request)
+        first = (idx[-1] - pd.Timedelta(days=30)).year
+        cal = (
+            get_calendar(calendar, start=pd.Timestamp(year=first, month=1, day=1))
+            if isinstance(calendar, str)
+            else calendar
+        )
         note = f"calendar {cal.name}"
     if cal is None or sched.step >= pd.Timedelta(days=7) or not sched.slots:
         return MarketTimes(learnt(), None, note)
