@@ -86,8 +86,18 @@ def test_forecast_matches_the_library_and_has_the_documented_shape(server, predi
     np.testing.assert_array_equal(np.array(out["paths"]["high"]), fc.column("high"))
     np.testing.assert_array_equal(np.array(out["prob_up"]), fc.prob_up().to_numpy())
     np.testing.assert_array_equal(np.array(out["quantiles"]["0.9"]["low"]), fc.quantile(0.9)["low"].to_numpy())
+    assert out["bars_used"] == 120 - 0 and out["lookbacks"] == fc.info["lookbacks"]  # the default ensemble's windows
     # paths only when asked for
     assert server.post("/v1/forecast", json=body | {"return_paths": False}).json()["paths"] is None
+    # a list is an ensemble of those windows; "auto" one window
+    listed = server.post("/v1/forecast", json=body | {"lookback": [32, "auto"]}).json()
+    alone = predictor.forecast(
+        hist, hist["timestamps"], future, 7, T=0.9, top_p=0.95, sample_count=40, seed=11, lookback=[32, "auto"]
+    )
+    assert listed["lookbacks"] == alone.info["lookbacks"] and listed["lookbacks"][0] == 32
+    np.testing.assert_array_equal(np.array(listed["paths"]["close"]), alone.column("close"))
+    single = server.post("/v1/forecast", json=body | {"lookback": "auto"}).json()
+    assert single["lookbacks"] is None
 
 
 def test_calibrated_forecast_and_a_history_too_short_to_calibrate(server, googl):
@@ -156,6 +166,8 @@ def _post_raw(server, text: str):
         ),
         (lambda b: b["bars"][4].update(high=b["bars"][4]["low"] / 2), 422, "bars", ["row 4", "high"]),
         (lambda b: b.update(path="/etc/passwd"), 422, "path", ["not permitted"]),
+        (lambda b: b.update(lookback=[64, 0]), 422, "lookback", ["a list of 1 to 8", "[64, 0]"]),
+        (lambda b: b.update(lookback="all"), 422, "lookback", ["ensemble"]),
     ],
 )
 def test_bad_input_is_refused_with_the_field_and_the_reason(server, googl, edit, status, field, words):

@@ -88,7 +88,7 @@ def test_page_forecasts_the_sample_draws_the_fan_and_downloads_csv(chromium, bas
             assert page.locator("#chart g.trace.boxes path").count() > 0  # candles drawn
             assert page.locator("#chart path.js-fill").count() >= 2  # the two shaded bands drawn
             assert page.locator("#probup g.trace.bars path").count() > 0
-            # lookback auto: the chart shows the window the forecast used, max_context 256 less the 12-bar horizon
+            # the default ensemble: the chart shows its longest window, max_context 256 less the 12-bar horizon
             assert page.evaluate("document.getElementById('chart').data[0].x.length") == 244
             assert "244 of 600 bars used" in page.inner_text("#status")
 

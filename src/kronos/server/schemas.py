@@ -86,6 +86,31 @@ class ForecastRequest(BaseModel):
     )
     return_paths: bool = Field(False, description="Include every sample path in the response.")
 
+    @field_validator("lookback", mode="before")
+    @classmethod
+    def _one_lookback_or_a_list(cls, value: Any) -> Any:
+        """One message for every wrong lookback (a union would report its first member's complaint only)."""
+
+        def single(v: Any) -> bool:
+            if isinstance(v, bool):
+                return False
+            return (isinstance(v, int) and v >= 1) or (isinstance(v, str) and v.strip().lower() == "auto")
+
+        if isinstance(value, str) and value.strip().lower() == "ensemble":
+            return "ensemble"
+
+        def norm(v: Any) -> Any:
+            return v.strip().lower() if isinstance(v, str) else v
+
+        if single(value):
+            return norm(value)
+        if isinstance(value, list) and 1 <= len(value) <= 8 and all(single(v) for v in value):
+            return [norm(v) for v in value]
+        raise ValueError(
+            "lookback must be 'ensemble', 'auto', a number of bars >= 1, or a list of 1 to 8 of those (an ensemble), "
+            f"got {value!r}"
+        )
+
     @field_validator("quantiles")
     @classmethod
     def _levels_in_range(cls, levels: list[float]) -> list[float]:
