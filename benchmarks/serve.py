@@ -157,6 +157,7 @@ class Server:
             str(args.max_batch if batching else 1),
             "--batch-window-ms",
             str(args.window_ms if batching else 0),
+            *args.serve_args.split(),
         ]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.clients: list[Client] = []
@@ -429,6 +430,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="server's PyTorch threads")
     parser.add_argument("--window-ms", type=float, default=5.0)
     parser.add_argument("--max-batch", type=int, default=32)
+    parser.add_argument("--serve-args", default="", help="more options for kronos serve, e.g. '--slice-seconds 4'")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--abuse", action="store_true", help="the abuse run instead (see abuse_run)")
     parser.add_argument("--heavy-pred-len", type=int, default=512, help="abuse run: the heavy request's first ask")

@@ -280,3 +280,27 @@ def test_requests_sharing_a_run_pay_the_steps_fixed_cost_once(limits):
     share = _run_share(job, settings)
     assert share == pytest.approx(50 * 0.001 / (1.0 - 12 * 0.005))
     assert 16 * share <= 1.0 < 16 * job.seconds / settings.limits.slice_seconds
+
+
+def test_the_measured_work_rate_prices_a_batched_run_near_its_real_time(predictor):
+    """``kronos serve --work-rate auto`` (the default): the rate comes from a run on the loaded model, so a batched
+    run's estimated time (steps' fixed cost + paths' work / rate) is that run's real time, give or take noise."""
+    import pandas as pd
+
+    from kronos.server.pricing import Pricing, measure_work_rate
+
+    rate = measure_work_rate(predictor, 0.005)
+    assert np.isfinite(rate) and rate > 0
+    rng = np.random.default_rng(1)
+    times = pd.date_range("2024-03-01", periods=140, freq="h")
+    frames = []
+    for _ in range(8):
+        close = 50.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, 128)))
+        frames.append(pd.DataFrame({"open": close, "high": close * 1.001, "low": close * 0.999, "close": close}))
+    xs, ys = [pd.Series(times[:128])] * 8, [pd.Series(times[128:])] * 8
+    predictor.forecast_batch(frames, xs, ys, 12, sample_count=32, seeds=list(range(8)))  # warm-up
+    start = time.perf_counter()
+    predictor.forecast_batch(frames, xs, ys, 12, sample_count=32, seeds=list(range(8)))
+    real = time.perf_counter() - start
+    estimate = 12 * 0.005 + Pricing.of(predictor).per_path(128, 12)[0] * 8 * 32 / rate
+    assert 0.25 < estimate / real < 4.0, (estimate, real)  # a fixed guess for another machine is off by 10-100x

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import typer
 
 from kronos.cli.app import app
@@ -36,8 +38,10 @@ def serve_command(
     slice_seconds: float = typer.Option(
         1.0, min=0.001, help="Large requests run in slices of about this much model time, taking turns with others."
     ),
-    work_rate: float = typer.Option(
-        3e9, min=1.0, help="Parameter-token evaluations per second this machine does (prices requests in seconds)."
+    work_rate: str = typer.Option(
+        "auto",
+        help="Parameter-token evaluations per second this machine does (prices requests in seconds, and so decides "
+        "how many share a batched run). auto (default): measured on the loaded model at start-up (about a second).",
     ),
     step_seconds: float = typer.Option(
         0.005, min=0.0, help="Fixed cost of one generated bar per model call, in seconds (prices requests)."
@@ -63,11 +67,13 @@ def serve_command(
     from kronos.core.extras import require
     from kronos.forecasting.loading import load_predictor
     from kronos.server import Limits, ServerSettings, create_app  # a missing extra: one error naming it
+    from kronos.server.pricing import measure_work_rate
 
     uvicorn = require("server", "uvicorn", purpose="kronos serve")
 
     if threads is not None:
         torch.set_num_threads(threads)
+    rate = _work_rate(work_rate)
     limits = Limits(
         max_bars=max_bars,
         max_pred_len=max_pred_len,
@@ -76,7 +82,7 @@ def serve_command(
         max_request_seconds=max_request_seconds,
         max_path_seconds=max_path_seconds,
         slice_seconds=slice_seconds,
-        work_rate=work_rate,
+        work_rate=1.0 if rate is None else rate,
         step_seconds=step_seconds,
         timeout_seconds=timeout,
         body_timeout_seconds=body_timeout,
@@ -91,6 +97,10 @@ def serve_command(
     # beside the inference thread's (see kronos.server.batching.MicroBatcher.run_in_worker).
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kronos-load") as loading:
         predictor = loading.submit(load_predictor, model, device=device, max_context=max_context).result()
+        if rate is None:
+            measured = loading.submit(measure_work_rate, predictor, step_seconds).result()
+            settings.limits = dataclasses.replace(limits, work_rate=measured)
+            typer.echo(f"work rate measured: {measured:.2e} parameter-token evaluations/s", err=True)
     application = create_app(predictor, model_name=model, settings=settings)
     # Never debug mode and never auto-reload: one process that loads the model once. Connection hygiene is
     # uvicorn's own: idle keep-alive connections close, connections over the limit get 503 at once.
@@ -106,3 +116,16 @@ def serve_command(
         h11_max_incomplete_event_size=64 * 1024,
         timeout_graceful_shutdown=10,
     )
+
+
+def _work_rate(text: str) -> float | None:
+    """``--work-rate``: ``auto`` (None: measured after loading) or a positive number."""
+    if str(text).strip().lower() == "auto":
+        return None
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = 0.0
+    if not rate > 0:
+        raise typer.BadParameter(f"must be 'auto' or a positive number, got {text!r}", param_hint="--work-rate")
+    return rate

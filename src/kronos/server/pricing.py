@@ -7,6 +7,7 @@ the estimate and the advice in a refusal live together.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,7 @@ from kronos.forecasting.predictor import KronosPredictor
 from kronos.forecasting.prepared import resolve_lookback
 from kronos.server.schemas import ForecastRequest
 
-__all__ = ["Limits", "Pricing", "RequestError", "price_request"]
+__all__ = ["Limits", "Pricing", "RequestError", "measure_work_rate", "price_request"]
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,40 @@ def _largest(ok: Callable[[int], bool], high: int) -> int:
         else:
             high = mid - 1
     return best
+
+
+def measure_work_rate(
+    predictor: KronosPredictor, step_seconds: float = 0.005, *, series: int = 8, paths: int = 32, pred_len: int = 8
+) -> float:
+    """This machine's work rate for the pricing (parameter-token evaluations per second), measured on ``predictor``.
+
+    Why: requests are priced in seconds as work / ``work_rate``, and the same estimate decides how many requests
+    share a run (each run stays within a slice). A rate guessed for another machine or another model makes every
+    estimate wrong by that factor: too low, and concurrent requests run in needlessly small batches. Measured as
+    a batched run of ``series x paths`` sample paths of ``pred_len`` bars (as the server runs them) on synthetic
+    bars, after one warm-up run: the paths' work over the run's time less its steps' fixed cost.
+    """
+    import numpy as np
+    import pandas as pd
+
+    history = 128
+    rng = np.random.default_rng(0)
+    times = pd.date_range("2024-01-01", periods=history + pred_len, freq="h")
+    frames, xs, ys = [], [], []
+    for _ in range(series):
+        close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, history)))
+        frames.append(
+            pd.DataFrame({"open": close, "high": close * 1.002, "low": close * 0.998, "close": close, "volume": 1e3})
+        )
+        xs.append(pd.Series(times[:history]))
+        ys.append(pd.Series(times[history:]))
+    elapsed = []
+    for _ in range(2):
+        start = time.perf_counter()
+        predictor.forecast_batch(frames, xs, ys, pred_len, sample_count=paths, seeds=list(range(series)))
+        elapsed.append(time.perf_counter() - start)
+    work = Pricing.of(predictor).per_path(history, pred_len)[0] * series * paths
+    return work / max(elapsed[-1] - pred_len * step_seconds, 0.1 * elapsed[-1])
 
 
 def price_request(req: ForecastRequest, limits: Limits, pricing: Pricing, n_bars: int) -> tuple[int, float, int, float]:
