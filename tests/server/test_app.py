@@ -118,6 +118,13 @@ def test_csv_upload_gives_the_same_answer_as_json(server, googl):
     as_csv = server.post("/v1/forecast", files={"file": ("bars.csv", csv, "text/csv")}, data=form)
     assert as_json.status_code == as_csv.status_code == 200, as_csv.text
     assert as_csv.json() == as_json.json()
+    # a form field holds one string: a lookback ensemble is comma-separated there
+    listed = server.post("/v1/forecast", json={"bars": bars_of(hist)} | common | {"lookback": [32, "auto"]})
+    as_form = server.post(
+        "/v1/forecast", files={"file": ("bars.csv", csv, "text/csv")}, data=form | {"lookback": "32,auto"}
+    )
+    assert as_form.status_code == 200, as_form.text
+    assert as_form.json()["mean"] == listed.json()["mean"] and as_form.json()["lookbacks"][0] == 32
 
 
 def test_concurrent_requests_are_batched_and_each_answer_is_the_one_it_gets_alone(server, googl):

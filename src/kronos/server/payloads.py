@@ -146,7 +146,10 @@ def forecast_openapi() -> dict[str, Any]:
         "top_p": {"type": "number"},
         "seed": {"type": "integer"},
         "calibrate": {"type": "boolean"},
-        "lookback": {"type": "string", "description": "'auto' (default) or a number of bars"},
+        "lookback": {
+            "type": "string",
+            "description": "'ensemble' (default), 'auto', a number of bars, or a comma-separated list (64,auto)",
+        },
         "return_paths": {"type": "boolean"},
         "calendar": {"type": "string", "description": "'auto' (default), 'own' or an exchange name such as XNYS"},
         "quantiles": {"type": "string", "description": "comma-separated levels, e.g. 0.1,0.5,0.9"},

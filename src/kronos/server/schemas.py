@@ -100,8 +100,14 @@ class ForecastRequest(BaseModel):
             return "ensemble"
 
         def norm(v: Any) -> Any:
-            return v.strip().lower() if isinstance(v, str) else v
+            if isinstance(v, str):
+                v = v.strip().lower()
+                return int(v) if v.isdigit() else v
+            return v
 
+        if isinstance(value, str):  # a form field: "100", "auto" or "64,auto"
+            parts = [norm(p) for p in value.split(",")]
+            value = parts if len(parts) > 1 else parts[0]
         if single(value):
             return norm(value)
         if isinstance(value, list) and 1 <= len(value) <= 8 and all(single(v) for v in value):
