@@ -112,6 +112,7 @@ def _shared_prefix_figures(threads: int, device: str) -> None:
     import torch
 
     from kronos.forecasting.loading import load_predictor
+    from kronos.forecasting.prepared import series_uniforms
     from kronos.inference.generation import sample_paths
     from kronos.inference.options import SamplingOptions
 
@@ -174,30 +175,35 @@ def _shared_prefix_figures(threads: int, device: str) -> None:
     lookback = context - horizon
     x = torch.randn(1, lookback, 6, device=device) * 0.5
     xst = torch.zeros(1, lookback, 5, device=device)
-    step_s = {}
 
-    def gen(h: int, n: int, share: bool) -> float:
+    def gen(h: int, n: int, share: bool, seeded: bool) -> float:
         best = float("inf")
         opts = SamplingOptions(sample_count=n, share_prefix=share)
         for _ in range(3):
             t0 = time.perf_counter()
             y_stamp = torch.zeros(1, h, 5, device=device)
-            generator = torch.Generator(device=device).manual_seed(0)
-            sample_paths(tokenizer, model, x, xst, y_stamp, h, context, opts, generator=generator)
+            if seeded:  # per-path uniforms, inverse CDF: what every seeded forecast and the server draw
+                draws = dict(uniforms=series_uniforms(0, n, h).to(device))
+            else:  # torch.multinomial from one generator: the original's stream (an exponential per token)
+                draws = dict(generator=torch.Generator(device=device).manual_seed(0))
+            sample_paths(tokenizer, model, x, xst, y_stamp, h, context, opts, **draws)
             best = min(best, time.perf_counter() - t0)
         return best
 
-    for n in (50, 200):
-        for share in (True, False):
-            step_s[n, share] = (gen(horizon, n, share) - gen(2, n, share)) / (horizon - 2)
-    print(f"\ndecode step, one series, lookback {lookback}: ", end="")
-    print(
-        ", ".join(
-            f"{n} paths {1e3 * step_s[n, True]:.1f} ms (copies {1e3 * step_s[n, False]:.1f} ms)" for n in (50, 200)
+    for seeded in (True, False):
+        step_s = {}
+        for n in (50, 200):
+            for share in (True, False):
+                step_s[n, share] = (gen(horizon, n, share, seeded) - gen(2, n, share, seeded)) / (horizon - 2)
+        how = "seeded (per-path uniforms)" if seeded else "unseeded (torch.multinomial, the original's draws)"
+        print(f"\ndecode step, one series, lookback {lookback}, {how}: ", end="")
+        print(
+            ", ".join(
+                f"{n} paths {1e3 * step_s[n, True]:.1f} ms (copies {1e3 * step_s[n, False]:.1f} ms)" for n in (50, 200)
+            )
+            + f"; 200 paths cost {step_s[200, True] / step_s[50, True]:.2f}x 50 paths with the shared prefix"
+            f" ({step_s[200, False] / step_s[50, False]:.2f}x with copies)"
         )
-        + f"; 200 paths cost {step_s[200, True] / step_s[50, True]:.2f}x 50 paths with the shared prefix"
-        f" ({step_s[200, False] / step_s[50, False]:.2f}x with copies)"
-    )
 
     # Key/value bytes read per decode step (mid-horizon), against the measured bandwidth.
     item = next(model.parameters()).element_size()
