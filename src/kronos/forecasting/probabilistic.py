@@ -217,17 +217,19 @@ class ProbabilisticApi(SeriesSampler):
                     raise InputError(f"series {i}: {exc}" if labelled else str(exc)) from None
         if members is not None:
             frames, stamps = df_list, xs
-            if (
-                cal is not None
-            ):  # calibrated: the ensemble and every origin see the same window (each history cut first)
+            # calibrated: the ensemble and every origin see the same window (each history cut to it first)
+            if cal is not None:
                 frames, stamps = [], []
                 for i, (df, x, w) in enumerate(zip(df_list, xs, windows)):
-                    x_idx = validate_timestamps(x, name="x_timestamp", expected_len=len(df), label=f"series {i}")
+                    label = f"series {i}" if labelled else None
+                    x_idx = validate_timestamps(x, name="x_timestamp", expected_len=len(df), label=label)
                     frames.append(df.iloc[len(df) - w :])
                     stamps.append(pd.Series(x_idx[len(df) - w :]))
             forecasts = self._ensemble(
                 frames, stamps, ys, pred_len, opts, seeds, generator, verbose, labelled, members, first_path
             )
+            for fc, df in zip(forecasts, df_list):
+                fc.info["bars_given"] = len(df)
         else:
             prepared = prepare_many(self.components, df_list, xs, ys, pred_len, labelled, windows)
             paths_z = self._paths(prepared, pred_len, opts, seeds, generator, verbose, first_path)
@@ -265,6 +267,8 @@ class ProbabilisticApi(SeriesSampler):
         """``forecasts`` calibrated on rolling origins inside each history, each origin forecast the same way
         (``members``: the windows of a lookback ensemble)."""
         cal_opts = opts if cal.sample_count is None else dataclasses.replace(opts, sample_count=cal.sample_count)
+        if members is not None:  # each origin is the same ensemble; with fewer paths than windows, the first ones
+            members = members[: cal_opts.sample_count]
         calibrations = calibrate_forecasts(
             self.forecast_fn(cal_opts, generator=generator, lookback=members),
             list(df_list),
