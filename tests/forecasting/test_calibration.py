@@ -280,7 +280,7 @@ def _mean_reverting_paths(rng: np.random.Generator, shape: tuple[int, ...]) -> n
 
 
 def test_tilt_widens_the_horizon_and_keeps_the_bars_volatility():
-    from kronos.forecasting.scores import apply_path_scales, fit_path_scales
+    from kronos.forecasting.scores import apply_path_scales, calibrated_prob_up, fit_path_scales, untie
     from kronos.forecasting.tilt import apply_tilt, centred_paths, fit_tilt, realised_volatility, tilt_scores
 
     rng = np.random.default_rng(7)
@@ -304,15 +304,20 @@ def test_tilt_widens_the_horizon_and_keeps_the_bars_volatility():
     # both calibrate the interval; only the tilt keeps the bars as rough as the prices they forecast
     assert rv_error(tilted) < 1.1 * rv_error(pred[200:]) < rv_error(scaled)
     # at the horizon the spread is exactly s times the centred paths', so the score decides inclusion there
-    a = centred_paths(pred[:200], shrink)
+    a = centred_paths(untie(pred[:200]), shrink)
     np.testing.assert_allclose(apply_tilt(pred[:200], spread, roughness, shrink)[..., -1], spread * a[..., -1])
-    score = tilt_scores(a, y[:200], roughness)[:, -1]
+    score = tilt_scores(a, y[:200], roughness, prob_up=calibrated_prob_up(untie(pred[:200]), shrink))[:, -1]
     inside = interval_coverage(apply_tilt(pred[:200], spread, roughness, shrink), y[:200], 0.8)[:, -1]
     clear = np.abs(score - spread) > 1e-3 * spread  # bisection resolution
     np.testing.assert_array_equal(inside[clear], (score <= spread)[clear])
-    # paths keep their rank at the horizon and their own bar moves (scaled) plus a constant drift each
-    moves = np.diff(apply_tilt(pred[:3], spread, roughness, shrink), axis=-1) - roughness * np.diff(a[:3], axis=-1)
-    np.testing.assert_allclose(moves, np.broadcast_to(moves[..., :1], moves.shape), atol=1e-12)
+    # paths keep their rank at the horizon and their own bar moves (scaled) plus a constant drift each (and a shift
+    # per step common to all paths, which puts the calibrated P(up) back at every step)
+    tilted = apply_tilt(pred[:3], spread, roughness, shrink)
+    moves = np.diff(tilted, axis=-1) - roughness * np.diff(a[:3], axis=-1)
+    own = moves - moves.mean(axis=1, keepdims=True)
+    np.testing.assert_allclose(own, np.broadcast_to(own[..., :1], own.shape), atol=1e-12)
+    target = calibrated_prob_up(untie(pred[:3]), shrink)
+    np.testing.assert_allclose((tilted > 0).mean(axis=1), target, atol=1.0 / paths + 1e-12)
     np.testing.assert_array_equal(
         np.argsort(apply_tilt(pred[:3], spread, roughness, shrink)[..., -1], axis=1), np.argsort(a[:3, :, -1], axis=1)
     )

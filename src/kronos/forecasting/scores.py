@@ -37,6 +37,7 @@ from kronos.core.errors import InputError
 __all__ = [
     "REFERENCE_LEVEL",
     "apply_path_scales",
+    "calibrated_prob_up",
     "fit_path_scales",
     "history_scale",
     "interval_coverage",
@@ -44,6 +45,7 @@ __all__ = [
     "order_index",
     "path_centres",
     "prob_up_shrink",
+    "quantile_per_step",
     "spread_ratios",
     "to_log_returns",
     "untie",
@@ -152,12 +154,21 @@ def untie(log_paths: np.ndarray) -> np.ndarray:
     return lp + 1e-9 * ranks
 
 
+def calibrated_prob_up(log_paths: np.ndarray, shrink: float) -> np.ndarray:
+    """``p'`` ``(..., horizon)``: the paths' stated P(up) shrunk toward 1/2 by ``shrink``, kept inside the 80% band."""
+    stated = (np.asarray(log_paths) > 0).mean(axis=-2)
+    return np.clip(0.5 + shrink * (stated - 0.5), *PROB_UP_BOUNDS)
+
+
+def quantile_per_step(log_paths: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Per leading index and step, the paths' quantile at its own level ``q`` ``(..., horizon)`` (linear)."""
+    return _quantile_at(np.asarray(log_paths, dtype=np.float64), q)
+
+
 def path_centres(log_paths: np.ndarray, shrink: float) -> np.ndarray:
     """The centre ``c`` ``(..., horizon)`` of each step: the paths' quantile at ``1 - p'`` (``p'`` the shrunk
     P(up), kept inside the 80% band so both sides of the interval exist)."""
-    stated = (np.asarray(log_paths) > 0).mean(axis=-2)
-    target = np.clip(0.5 + shrink * (stated - 0.5), *PROB_UP_BOUNDS)
-    return _quantile_at(np.asarray(log_paths, dtype=np.float64), 1.0 - target)
+    return quantile_per_step(log_paths, 1.0 - calibrated_prob_up(log_paths, shrink))
 
 
 def spread_ratios(

@@ -13,8 +13,10 @@ How, in log returns from the last close, per series (fitted on the calibration o
   (the median moved so that the share of paths ending up is the calibrated P(up));
 * tilt: ``L_t = b a_t + (s - b) (t / H) a_H``. At the horizon ``L_H = s a_H``: the spread there is ``s`` times the
   model's; in between, each path moves by its own bar-to-bar moves scaled by ``b`` plus a constant drift per bar,
-  ``(s - b) a_H / H``, its own end deviation spread evenly. Paths keep their identity and their rank at the horizon;
-  prices stay positive.
+  ``(s - b) a_H / H``, its own end deviation spread evenly. The drift moves the paths' quantiles at earlier steps, so
+  each earlier step is then shifted (all paths alike) to put the calibrated P(up) of that step back: the share of
+  paths above the last close is ``p'`` at every step, as the scale method gives. Paths keep their identity and their
+  rank at the horizon; prices stay positive.
 * ``b`` (roughness) makes the paths' realised volatility that of the origins: the geometric mean over the origins of
   realised over predicted volatility (``sqrt(sum of squared bar log returns)``, predicted as the root mean square
   over paths), refined once with the tilt in place because the drift adds a little volatility of its own;
@@ -33,9 +35,11 @@ import numpy as np
 from kronos.forecasting.scores import (
     MIN_SCALE,
     REFERENCE_LEVEL,
+    calibrated_prob_up,
     order_index,
     path_centres,
     prob_up_shrink,
+    quantile_per_step,
     untie,
 )
 
@@ -49,18 +53,26 @@ _GRID = np.geomspace(MIN_SCALE, MAX_TILT, 120)  # about 10% apart
 _BISECTIONS = 8
 
 
-def centred_paths(log_paths: np.ndarray, shrink: float) -> np.ndarray:
-    """``a = l - c`` ``(..., n_paths, horizon)``: untied log-return paths around the centre set by the P(up) shrink."""
-    lp = untie(log_paths)
+def centred_paths(untied: np.ndarray, shrink: float) -> np.ndarray:
+    """``a = l - c`` ``(..., n_paths, horizon)``: log-return paths (ties already broken, :func:`untie`) around the
+    centre set by the P(up) shrink."""
+    lp = np.asarray(untied, dtype=np.float64)
     return lp - path_centres(lp, shrink)[..., None, :]
 
 
-def tilt(centred: np.ndarray, spread: np.ndarray | float, roughness: float) -> np.ndarray:
+def tilt(
+    centred: np.ndarray, spread: np.ndarray | float, roughness: float, prob_up: np.ndarray | None = None
+) -> np.ndarray:
     """``b a_t + (s - b) (t / H) a_H`` for centred paths ``(..., n_paths, H)``; ``spread`` broadcasts to
-    ``(..., 1, H)`` (one value, or one per leading index and step while searching)."""
+    ``(..., 1, H)`` (one value, or one per leading index and step while searching). With ``prob_up`` ``(..., H)``
+    (the calibrated P(up) of each step) every step is shifted so that exactly that share of the paths ends above
+    the last close: the drift moves the paths' quantiles at earlier steps, not at the horizon (where the shift is 0)."""
     a = np.asarray(centred, dtype=np.float64)
     weight = np.arange(1, a.shape[-1] + 1) / a.shape[-1]
-    return roughness * a + (np.asarray(spread) - roughness) * weight * a[..., -1:]
+    out = roughness * a + (np.asarray(spread) - roughness) * weight * a[..., -1:]
+    if prob_up is None:
+        return out
+    return out - quantile_per_step(out, 1.0 - np.asarray(prob_up))[..., None, :]
 
 
 def realised_volatility(log_paths: np.ndarray) -> np.ndarray:
@@ -79,17 +91,21 @@ def _roughness_ratio(paths: np.ndarray, realized: np.ndarray) -> float:
 
 
 def tilt_scores(
-    centred: np.ndarray, realized: np.ndarray, roughness: float, level: float = REFERENCE_LEVEL
+    centred: np.ndarray,
+    realized: np.ndarray,
+    roughness: float,
+    level: float = REFERENCE_LEVEL,
+    prob_up: np.ndarray | None = None,
 ) -> np.ndarray:
     """Per origin and step ``(n_origins, H)``: the smallest spread ``s`` at which the realised log return lies in the
-    central ``level`` interval of the tilted paths (``MAX_TILT`` bounds the search; a return outside even that
-    scores ``inf``)."""
+    central ``level`` interval of the tilted paths (``prob_up``: recentred as :func:`tilt` does; ``MAX_TILT`` bounds
+    the search; a return outside even that scores ``inf``)."""
     a = np.asarray(centred, dtype=np.float64)
     y = np.asarray(realized, dtype=np.float64)
     alpha = (1.0 - level) / 2.0
 
     def inside(s: np.ndarray) -> np.ndarray:
-        lo, hi = np.quantile(tilt(a, s[:, None, :], roughness), [alpha, 1.0 - alpha], axis=-2)
+        lo, hi = np.quantile(tilt(a, s[:, None, :], roughness, prob_up), [alpha, 1.0 - alpha], axis=-2)
         return (y >= lo) & (y <= hi)
 
     # The first spread on a coarse geometric grid at which the return is inside (the envelope, so a step whose
@@ -126,20 +142,23 @@ def fit_tilt(
     y = np.asarray(realized, dtype=np.float64)
     shrink = prob_up_shrink((lp > 0).mean(axis=1), y > 0)
     a = centred_paths(lp, shrink)
+    prob_up = calibrated_prob_up(lp, shrink)
     k, ok = order_index(y.size, level)
     _, ok_per_step = order_index(y.shape[0], level)
 
     def spread_for(b: float) -> float:
-        pooled = np.sort(tilt_scores(a, y, b, level).ravel())
+        pooled = np.sort(tilt_scores(a, y, b, level, prob_up).ravel())
         return max(float(np.minimum(pooled[k], MAX_TILT)), MIN_SCALE)
 
     b = float(np.clip(_roughness_ratio(a, y), *ROUGHNESS_BOUNDS))
     s = spread_for(b)
     # the drift adds volatility of its own: correct the roughness once with it in place, then refit the spread
-    b = float(np.clip(b * _roughness_ratio(tilt(a, s, b), y), *ROUGHNESS_BOUNDS))
+    b = float(np.clip(b * _roughness_ratio(tilt(a, s, b, prob_up), y), *ROUGHNESS_BOUNDS))
     return spread_for(b), b, shrink, ok and ok_per_step
 
 
 def apply_tilt(log_paths: np.ndarray, spread: float, roughness: float, shrink: float) -> np.ndarray:
-    """Log-return paths ``(..., n_paths, H)`` calibrated by the tilt (the horizon is the paths' own last step)."""
-    return tilt(centred_paths(log_paths, shrink), spread, roughness)
+    """Log-return paths ``(..., n_paths, H)`` calibrated by the tilt (the horizon is the paths' own last step), each
+    step's share of paths above the last close the calibrated P(up)."""
+    lp = untie(log_paths)
+    return tilt(centred_paths(lp, shrink), spread, roughness, calibrated_prob_up(lp, shrink))
