@@ -21,8 +21,9 @@ How, in log returns from the last close, per series (fitted on the calibration o
   realised over predicted volatility (``sqrt(sum of squared bar log returns)``, predicted as the root mean square
   over paths), refined once with the tilt in place because the drift adds a little volatility of its own;
 * ``s`` (spread) is conformal: for every origin and step the score is the smallest ``s`` at which the realised log
-  return lies inside the calibrated paths' central 80% interval (found by bisection; at the horizon the interval is
-  ``s`` times the model's, so inclusion is monotone there and the score exact), and ``s`` is the
+  return lies inside the calibrated paths' central 80% interval (the first point of a geometric grid, refined by
+  bisection below it; at the horizon the interval is ``s`` times the model's, so inclusion is monotone there and
+  the score exact), and ``s`` is the
   ``ceil((N + 1) 0.8)``-th smallest of the ``N = origins x steps`` scores: the split-conformal guarantee, pooled
   over steps, for scores whose inclusion is monotone in ``s`` (the cross-fitted coverage of
   :class:`~kronos.forecasting.conformal.ConformalCalibration` measures what it does elsewhere).
