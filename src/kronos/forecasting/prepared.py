@@ -79,10 +79,8 @@ def ensemble_members(lookback: Any, max_context: int, pred_len: int) -> list[int
     gets shorter windows, never a sliding one); a list is resolved member by member, as given.
     """
     if isinstance(lookback, str) and lookback.strip().lower() == ENSEMBLE:
-        auto = resolve_lookback(AUTO, max_context, pred_len)
-        return [
-            min(int(resolve_lookback(m, max_context, pred_len) or auto), int(auto or 0)) for m in ENSEMBLE_LOOKBACKS
-        ]
+        auto = max(int(max_context) - int(pred_len), MIN_AUTO_LOOKBACK)
+        return [auto if m == AUTO else min(int(m), auto) for m in ENSEMBLE_LOOKBACKS]
     if isinstance(lookback, (list, tuple)):
         members = list(lookback)
         if not members:

@@ -27,6 +27,7 @@ from kronos.forecasting.forecast import Forecast
 from kronos.forecasting.prepared import (
     ENSEMBLE,
     Lookback,
+    Prepared,
     check_seed,
     check_series_lists,
     ensemble_members,
@@ -46,6 +47,11 @@ __all__ = ["ProbabilisticApi"]
 #: series, per-window batches 0.96 s against 1.20 s for 16 series (the short windows' padding costs prefill and
 #: prefix attention; each extra batch costs its decode loop's overhead once).
 _ENSEMBLE_SPLIT_SERIES = 6
+
+
+def _prices(p: Prepared, z: np.ndarray) -> tuple[np.ndarray, float]:
+    """Normalised paths of a prepared series back in prices, every bar repaired: ``(paths, share repaired)``."""
+    return repair_bars(p.norm.inverse(z.astype(np.float64)))
 
 
 class ProbabilisticApi(SeriesSampler):
@@ -236,7 +242,7 @@ class ProbabilisticApi(SeriesSampler):
             info = {**opts.info(), "max_context": self.max_context}
             forecasts = []
             for p, z, given in zip(prepared, paths_z, [len(df) for df in df_list]):
-                paths, repaired = repair_bars(p.norm.inverse(z.astype(np.float64)))
+                paths, repaired = _prices(p, z)
                 forecasts.append(
                     Forecast(
                         paths=paths,
@@ -337,9 +343,7 @@ class ProbabilisticApi(SeriesSampler):
             group = range(i * len(active), (i + 1) * len(active))
             member: dict[int, tuple[np.ndarray, float]] = {}
             for e, j in zip(group, active):
-                z = paths_z[e][: spans[j][1] - spans[j][0]].astype(np.float64)
-                prices, repaired = repair_bars(entries[e].norm.inverse(z))
-                member[j] = (prices, repaired)
+                member[j] = _prices(entries[e], paths_z[e][: spans[j][1] - spans[j][0]])
             paths = np.stack([member[p % k][0][p // k - spans[p % k][0]] for p in range(start, stop)])
             repaired = sum(member[j][1] * len(member[j][0]) for j in active) / total
             longest = max(group, key=lambda e: len(entries[e].x))

@@ -102,6 +102,7 @@ class SeriesSampler:
         batches = self._batches(prepared, pred_len, opts, seeds)
         for members in batches:
             self._check_memory(max(len(prepared[i].x) for i in members), pred_len, len(members), opts)
+        starts = [first_path] * len(prepared) if isinstance(first_path, int) else list(first_path)
         out: list[np.ndarray | None] = [None] * len(prepared)
         with progress_bar(enabled=verbose, transient=True) as progress:
             task = progress.add_task("Generating bars", total=pred_len * len(batches))
@@ -112,7 +113,6 @@ class SeriesSampler:
                 lengths = torch.tensor([len(prepared[i].x) for i in members], device=self.device)
                 uniforms = None
                 if seeds is not None:
-                    starts = [first_path] * len(prepared) if isinstance(first_path, int) else list(first_path)
                     draws = [series_uniforms(seeds[i], opts.sample_count, pred_len, starts[i]) for i in members]
                     uniforms = torch.cat(draws).to(self.device)
                 with autocast(self.device, self.precision):
