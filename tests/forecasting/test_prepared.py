@@ -24,7 +24,7 @@ from kronos.cli import (
 from kronos.core.errors import InputError
 from kronos.forecasting.calibration import CalibrationOptions
 from kronos.forecasting.predictor import KronosPredictor
-from kronos.forecasting.prepared import MIN_AUTO_LOOKBACK, repair_bars, resolve_lookback
+from kronos.forecasting.prepared import MIN_AUTO_LOOKBACK, parse_lookback, repair_bars, resolve_lookback
 from kronos.inference.options import derive_seed
 
 PRED_LEN = 6
@@ -63,6 +63,17 @@ def test_auto_lookback_fits_the_forecast_into_the_context():
     for bad in ("all", 0, -3, 2.5):
         with pytest.raises(InputError, match="lookback"):
             resolve_lookback(bad, 256, 20)
+
+
+def test_one_lookback_grammar_for_the_cli_and_the_http_api():
+    # what a user types (--lookback, a form field) and what a JSON body holds, read by the same function
+    assert parse_lookback(" Ensemble ") == "ensemble" and parse_lookback("AUTO") == "auto"
+    assert parse_lookback("100") == 100 and parse_lookback(100) == 100
+    assert parse_lookback("64, auto") == [64, "auto"] and parse_lookback([64, "Auto"]) == [64, "auto"]
+    assert parse_lookback([64]) == [64]  # a list stays an ensemble, even of one window
+    for bad in (True, 0, "0", "-5", 2.5, "64,", "all", None, [], [True], [1] * 9, ["ensemble"]):
+        with pytest.raises(InputError, match=r"lookback must be .* got "):
+            parse_lookback(bad)
 
 
 def test_full_history_and_its_tail_give_the_same_forecast_through_the_python_doors(random_tiny, googl):

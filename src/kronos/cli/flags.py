@@ -13,6 +13,8 @@ from typing import Any
 import typer
 
 from kronos.bars.calendars import DEFAULT_CALENDAR
+from kronos.core.errors import InputError
+from kronos.forecasting import prepared
 from kronos.forecasting.prepared import AUTO, ENSEMBLE
 from kronos.inference.options import SamplingOptions
 from kronos.model.registry import DEFAULT_LOOKBACK, DEFAULT_MODEL
@@ -87,18 +89,12 @@ def parse_window(value: str) -> int | str:
 
 
 def parse_lookback(value: str) -> int | str | list[int | str]:
-    """``--lookback``: ``ensemble``, ``auto``, a positive number of bars, or a comma-separated list (an ensemble)."""
-    text = str(value).strip().lower()
-    if text == ENSEMBLE:
-        return ENSEMBLE
-    parts = [p.strip() for p in text.split(",")]
+    """``--lookback``: ``ensemble``, ``auto``, a positive number of bars, or a comma-separated list (an ensemble);
+    the grammar of :func:`kronos.forecasting.prepared.parse_lookback`."""
     try:
-        members = [parse_window(p) for p in parts]
-    except typer.BadParameter:
-        raise typer.BadParameter(
-            f"must be 'ensemble', 'auto', a positive number of bars or a comma-separated list of them, got {value!r}"
-        ) from None
-    return members if len(members) > 1 else members[0]
+        return prepared.parse_lookback(value)
+    except InputError as e:
+        raise typer.BadParameter(str(e)) from None
 
 
 def lookback_option() -> Any:

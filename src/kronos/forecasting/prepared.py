@@ -47,8 +47,10 @@ __all__ = [
     "Lookback",
     "Prepared",
     "left_padded",
+    "MAX_ENSEMBLE_WINDOWS",
     "narrowed",
     "mean_frames",
+    "parse_lookback",
     "prepare_many",
     "prepare_series",
     "repair_bars",
@@ -70,6 +72,45 @@ ENSEMBLE = "ensemble"
 #: better coverage and a smaller realised-volatility error than ``"auto"`` alone in every frequency group, and a
 #: forecast that moves about a quarter as much when the windows do.
 ENSEMBLE_LOOKBACKS: tuple[int | str, ...] = (AUTO, 128, 64)
+#: The most windows :func:`parse_lookback` accepts in one ensemble (each costs a prefill of its own).
+MAX_ENSEMBLE_WINDOWS = 8
+
+
+def parse_lookback(value: Any) -> int | str | list[int | str]:
+    """A lookback as a user writes it, checked and normalised: the one grammar of the CLI and the HTTP API.
+
+    Accepts ``"ensemble"``, ``"auto"``, a number of bars >= 1 (an int or its digits), a comma-separated text such
+    as ``"64,auto"``, or a list of 1 to :data:`MAX_ENSEMBLE_WINDOWS` numbers / ``"auto"`` (an ensemble); case and
+    spaces do not matter. A text with one element is that single lookback; a list stays a list. Anything else
+    raises :class:`InputError` naming the value (booleans are not numbers of bars).
+    """
+
+    def single(v: Any) -> int | str | None:
+        if isinstance(v, str):
+            text = v.strip().lower()
+            if text == AUTO:
+                return AUTO
+            return int(text) if text.isdigit() and int(text) >= 1 else None
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            return None
+        return int(v) if v >= 1 else None
+
+    if isinstance(value, str) and value.strip().lower() == ENSEMBLE:
+        return ENSEMBLE
+    text = isinstance(value, str)
+    parts = value.split(",") if text else value
+    if isinstance(parts, (list, tuple)):
+        members = [single(v) for v in parts]
+        if 1 <= len(members) <= MAX_ENSEMBLE_WINDOWS and all(m is not None for m in members):
+            return members[0] if text and len(members) == 1 else members  # type: ignore[return-value]
+    else:
+        one = single(parts)
+        if one is not None:
+            return one
+    raise InputError(
+        "lookback must be 'ensemble', 'auto', a number of bars >= 1, or a list of 1 to "
+        f"{MAX_ENSEMBLE_WINDOWS} of those (an ensemble, e.g. '64,auto'), got {value!r}"
+    )
 
 
 def ensemble_members(lookback: Any, max_context: int, pred_len: int) -> list[int | None] | None:

@@ -12,7 +12,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from kronos.bars.calendars import DEFAULT_CALENDAR
+from kronos.core.errors import InputError
 from kronos.forecasting.panel import DEFAULT_QUANTILES
+from kronos.forecasting.prepared import MAX_ENSEMBLE_WINDOWS, parse_lookback
 from kronos.inference.options import SamplingOptions
 
 __all__ = ["Bar", "ForecastRequest", "ForecastResponse", "ModelInfo", "ModelsResponse"]
@@ -66,7 +68,9 @@ class ForecastRequest(BaseModel):
     seed: Int | None = Field(None, ge=0, lt=2**63, description="Random seed; the response names the one used.")
     calibrate: bool = Field(False, description="Conformal calibration on the history (needs a long history).")
     lookback: (
-        Int | Literal["ensemble", "auto"] | Annotated[list[Int | Literal["auto"]], Field(min_length=1, max_length=8)]
+        Int
+        | Literal["ensemble", "auto"]
+        | Annotated[list[Int | Literal["auto"]], Field(min_length=1, max_length=MAX_ENSEMBLE_WINDOWS)]
     ) = Field(
         "ensemble",
         description="History bars the forecast conditions on, the last ones: 'ensemble' (default: the paths shared "
@@ -89,33 +93,13 @@ class ForecastRequest(BaseModel):
     @field_validator("lookback", mode="before")
     @classmethod
     def _one_lookback_or_a_list(cls, value: Any) -> Any:
-        """One message for every wrong lookback (a union would report its first member's complaint only)."""
-
-        def single(v: Any) -> bool:
-            if isinstance(v, bool):
-                return False
-            return (isinstance(v, int) and v >= 1) or (isinstance(v, str) and v.strip().lower() == "auto")
-
-        if isinstance(value, str) and value.strip().lower() == "ensemble":
-            return "ensemble"
-
-        def norm(v: Any) -> Any:
-            if isinstance(v, str):
-                v = v.strip().lower()
-                return int(v) if v.isdigit() else v
-            return v
-
-        if isinstance(value, str):  # a form field: "100", "auto" or "64,auto"
-            parts = [norm(p) for p in value.split(",")]
-            value = parts if len(parts) > 1 else parts[0]
-        if single(value):
-            return norm(value)
-        if isinstance(value, list) and 1 <= len(value) <= 8 and all(single(v) for v in value):
-            return [norm(v) for v in value]
-        raise ValueError(
-            "lookback must be 'ensemble', 'auto', a number of bars >= 1, or a list of 1 to 8 of those (an ensemble), "
-            f"got {value!r}"
-        )
+        """One message for every wrong lookback (a union would report its first member's complaint only); the
+        grammar is the library's (:func:`~kronos.forecasting.prepared.parse_lookback`), so a form field "64,auto"
+        means what ``--lookback 64,auto`` does."""
+        try:
+            return parse_lookback(value)
+        except InputError as e:
+            raise ValueError(str(e)) from None
 
     @field_validator("quantiles")
     @classmethod
