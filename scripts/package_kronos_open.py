@@ -71,7 +71,7 @@ def _params(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def _loss_png(tok_metrics: pd.DataFrame, pred_metrics: pd.DataFrame) -> bytes:
+def _loss_png(tok_metrics: pd.DataFrame, pred_metrics: pd.DataFrame, stage2: pd.DataFrame | None = None) -> bytes:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -86,6 +86,12 @@ def _loss_png(tok_metrics: pd.DataFrame, pred_metrics: pd.DataFrame) -> bytes:
             rows = frame[frame["split"] == split]
             for col in cols:
                 ax.plot(rows["step"], rows[col], style, ms=3, lw=1, label=f"{split} {col}")
+        if stage2 is not None and ax is axes[1]:
+            offset = int(frame["step"].max())
+            for split, style in (("train", "-"), ("val", "o-")):
+                rows = stage2[(stage2["split"] == split) & (stage2["step"] > 0)]
+                ax.plot(rows["step"] + offset, rows["loss"], style, ms=3, lw=1, label=f"stage 2 {split} loss")
+            ax.axvline(offset, color="grey", lw=0.8, ls=":")
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("optimiser step")
         ax.set_yscale("log")
@@ -138,17 +144,29 @@ def main() -> None:
         "--dest", type=Path, default=DEST, help="Package folder to write (default: the shipped model's, in the source)"
     )
     parser.add_argument("--recipe", default="configs/kronos-open.yaml", help="The config file named in the card.")
+    parser.add_argument(
+        "--stage2",
+        type=Path,
+        default=None,
+        help="A predictor run that continued the first one (model.init, e.g. runs/kronos-open-continue/predictor): "
+        "its best/ is shipped and the card counts both stages.",
+    )
+    parser.add_argument(
+        "--stage2-recipe", default="configs/kronos-open-continue.yaml", help="The second stage's config file."
+    )
     args = parser.parse_args()
     dest = args.dest
 
     tok_run, pred_run = args.runs / "tokenizer", args.runs / "predictor"
     tok, pred = _run_summary(tok_run, "recon"), _run_summary(pred_run, "loss")
+    stage2 = _run_summary(args.stage2, "loss") if args.stage2 else None
+    shipped = (args.stage2 if args.stage2 else pred_run) / "best"
     tokenizer = KronosTokenizer.from_pretrained(tok_run / "best")
-    model = Kronos.from_pretrained(pred_run / "best")
+    model = Kronos.from_pretrained(shipped)
     max_context = int(pred["config"]["model"]["max_context"])
 
     dest.mkdir(parents=True, exist_ok=True)
-    for part, src in (("model", pred_run / "best"), ("tokenizer", tok_run / "best")):
+    for part, src in (("model", shipped), ("tokenizer", tok_run / "best")):
         for name in ("config.json", "model.safetensors"):
             (dest / part).mkdir(exist_ok=True)
             atomic_write(dest / part / name, (src / name).read_bytes())
@@ -156,7 +174,9 @@ def main() -> None:
         dest / "predictor.json",
         json.dumps({"max_context": max_context, "clip": float(pred["config"]["data"]["clip"])}, indent=2) + "\n",
     )
-    atomic_write(dest / "loss_curves.png", _loss_png(tok["metrics"], pred["metrics"]))
+    atomic_write(
+        dest / "loss_curves.png", _loss_png(tok["metrics"], pred["metrics"], stage2["metrics"] if stage2 else None)
+    )
 
     manifest = args.data / "MANIFEST.csv"
     digest = hashlib.sha256(manifest.read_bytes()).hexdigest()
@@ -173,6 +193,22 @@ def main() -> None:
     if args.eval and args.notes and args.notes.is_file():
         eval_text += "\n" + args.notes.read_text()
     n_model, n_tok = _params(model), _params(tokenizer)
+    wall_s = tok["wall_s"] + pred["wall_s"] + (stage2["wall_s"] if stage2 else 0.0)
+    stage2_row, stage2_cmd, stage2_recipe = "", "", ""
+    if stage2:
+        both = pred["bars"] + stage2["bars"]
+        stage2_row = (
+            f"\n| predictor, stage 2 (from stage 1's best) | {stage2['steps']:,} | {stage2['batch']} × {stage2['window']} | "
+            f"{stage2['bars']:,} (both stages {both:,}) | {2 * stage2['bars']:,} (both {2 * both:,}) | "
+            f"{both / n_model:.1f} bars, {2 * both / n_model:.1f} tokens (both) | {stage2['wall_s'] / 60:.1f} min | "
+            f"{stage2['bars_per_s']:,.0f} bars/s | loss {stage2['val_first']['loss']:.3f} → {stage2['val_best']['loss']:.3f} "
+            f"(best; ce_s1 {stage2['val_best']['ce_s1']:.3f}, ce_s2 {stage2['val_best']['ce_s2']:.3f}) |"
+        )
+        stage2_cmd = f"\nkronos train predictor {args.stage2_recipe}"
+        stage2_recipe = (
+            f" Stage 2 (`{args.stage2_recipe}`): the predictor trained further from stage 1's weights, peak lr "
+            f"{stage2['config']['train']['lr']}, {_recipe(stage2['config']['train'])}."
+        )
     card = f"""# kronos-open
 
 A Kronos tokenizer + predictor pair trained from scratch on real market bars, shipped inside the
@@ -199,18 +235,18 @@ Recipe: `{args.recipe}`, reproduced by
 
 ```bash
 kronos train tokenizer {args.recipe}
-kronos train predictor {args.recipe}
-python scripts/package_kronos_open.py --eval runs/kronos-open-eval/tables.md
+kronos train predictor {args.recipe}{stage2_cmd}
+python scripts/package_kronos_open.py --eval runs/kronos-open-eval/tables.md{" --stage2 " + str(args.stage2) if stage2 else ""}
 ```
 
 | stage | steps | batch × window | bars seen | tokens seen | per parameter | wall time | throughput | validation |
 |---|---|---|---|---|---|---|---|---|
 | tokenizer | {tok["steps"]:,} | {tok["batch"]} × {tok["window"]} | {tok["bars"]:,} | — | {tok["bars"] / n_tok:.0f} bars | {tok["wall_s"] / 60:.1f} min | {tok["bars_per_s"]:,.0f} bars/s | recon {tok["val_first"]["recon"]:.4f} → {tok["val_best"]["recon"]:.4f} (best) |
-| predictor | {pred["steps"]:,} | {pred["batch"]} × {pred["window"]} | {pred["bars"]:,} | {2 * pred["bars"]:,} (coarse + fine) | {pred["bars"] / n_model:.1f} bars, {2 * pred["bars"] / n_model:.1f} tokens | {pred["wall_s"] / 60:.1f} min | {pred["bars_per_s"]:,.0f} bars/s | loss {pred["val_first"]["loss"]:.3f} → {pred["val_best"]["loss"]:.3f} (best; ce_s1 {pred["val_best"]["ce_s1"]:.3f}, ce_s2 {pred["val_best"]["ce_s2"]:.3f}) |
+| predictor | {pred["steps"]:,} | {pred["batch"]} × {pred["window"]} | {pred["bars"]:,} | {2 * pred["bars"]:,} (coarse + fine) | {pred["bars"] / n_model:.1f} bars, {2 * pred["bars"] / n_model:.1f} tokens | {pred["wall_s"] / 60:.1f} min | {pred["bars_per_s"]:,.0f} bars/s | loss {pred["val_first"]["loss"]:.3f} → {pred["val_best"]["loss"]:.3f} (best; ce_s1 {pred["val_best"]["ce_s1"]:.3f}, ce_s2 {pred["val_best"]["ce_s2"]:.3f}) |{stage2_row}
 
-Hardware: {args.hardware}; total wall time {(tok["wall_s"] + pred["wall_s"]) / 60:.0f} min. Optimiser: AdamW (betas 0.9/0.95,
+Hardware: {args.hardware}; total wall time {wall_s / 60:.0f} min. Optimiser: AdamW (betas 0.9/0.95,
 weight decay 0.1), peak lr {tok["config"]["train"]["lr"]} (tokenizer) and {pred["config"]["train"]["lr"]} (predictor).
-Tokenizer: {_recipe(tok["config"]["train"])}. Predictor: {_recipe(pred["config"]["train"])}.
+Tokenizer: {_recipe(tok["config"]["train"])}. Predictor: {_recipe(pred["config"]["train"])}.{stage2_recipe}
 
 ![loss curves](loss_curves.png)
 
@@ -242,7 +278,7 @@ the raw model, `kronos-cal` the same model with split-conformal calibration on r
 
 ## Limits
 
-A small model ({n_model / 1e6:.1f} M parameters, {(tok["wall_s"] + pred["wall_s"]) / 3600:.1f} hours of training on {args.hardware.split(" (")[0]}): it knows the
+A small model ({n_model / 1e6:.1f} M parameters, {wall_s / 3600:.1f} hours of training on {args.hardware.split(" (")[0]}): it knows the
 shapes of bars and volatility regimes, not news; returns are close to unpredictable at these horizons and the tables above say how it compares with simple
 baselines. The training data's licences are listed per file in the shared MANIFEST; the weights are released
 under the project's MIT licence.

@@ -53,6 +53,7 @@ __all__ = [
     "parse_lookback",
     "prepare_many",
     "prepare_series",
+    "prices",
     "repair_bars",
     "resolve_lookback",
     "series_uniforms",
@@ -281,6 +282,11 @@ def mean_frames(prepared: Sequence[Prepared], paths: Sequence[np.ndarray]) -> li
             values = p.norm.inverse(mean.astype(np.float64))
         frames.append(pd.DataFrame(values, columns=FEATURE_COLS, index=p.y_index))
     return frames
+
+
+def prices(p: Prepared, z: np.ndarray) -> tuple[np.ndarray, float]:
+    """Normalised paths of a prepared series back in prices, every bar repaired: ``(paths, share repaired)``."""
+    return repair_bars(p.norm.inverse(z.astype(np.float64)))
 
 
 def repair_bars(paths: np.ndarray, price_floor: float | None = None) -> tuple[np.ndarray, float]:

@@ -13,7 +13,6 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -23,35 +22,22 @@ from kronos.core.errors import InputError
 from kronos.core.validation import integer, positive_int
 from kronos.forecasting import panel
 from kronos.forecasting.calibration import CalibrationOptions, ForecastFn, calibrate_forecasts
+from kronos.forecasting.ensemble import ensemble_forecasts
 from kronos.forecasting.forecast import Forecast
 from kronos.forecasting.prepared import (
     ENSEMBLE,
     Lookback,
-    Prepared,
     check_seed,
     check_series_lists,
     ensemble_members,
-    narrowed,
     prepare_many,
-    prepare_series,
-    repair_bars,
+    prices,
     resolve_lookback,
 )
 from kronos.forecasting.sampler import SeriesSampler
-from kronos.inference.options import SamplingOptions, derive_seed
+from kronos.inference.options import SamplingOptions
 
 __all__ = ["ProbabilisticApi"]
-
-#: From this many series on, a lookback ensemble runs one batch per window instead of one padded batch of all
-#: windows: measured with kronos-open (50 paths, 12 bars, 2 cores), one padded batch is 0.14 s against 0.27 s for one
-#: series, per-window batches 0.96 s against 1.20 s for 16 series (the short windows' padding costs prefill and
-#: prefix attention; each extra batch costs its decode loop's overhead once).
-_ENSEMBLE_SPLIT_SERIES = 6
-
-
-def _prices(p: Prepared, z: np.ndarray) -> tuple[np.ndarray, float]:
-    """Normalised paths of a prepared series back in prices, every bar repaired: ``(paths, share repaired)``."""
-    return repair_bars(p.norm.inverse(z.astype(np.float64)))
 
 
 class ProbabilisticApi(SeriesSampler):
@@ -231,18 +217,17 @@ class ProbabilisticApi(SeriesSampler):
                     x_idx = validate_timestamps(x, name="x_timestamp", expected_len=len(df), label=label)
                     frames.append(df.iloc[len(df) - w :])
                     stamps.append(pd.Series(x_idx[len(df) - w :]))
-            forecasts = self._ensemble(
-                frames, stamps, ys, pred_len, opts, seeds, generator, verbose, labelled, members, first_path
-            )
-            for fc, df in zip(forecasts, df_list):
-                fc.info["bars_given"] = len(df)
+            forecasts = ensemble_forecasts(
+                self, frames, stamps, ys, pred_len, opts, seeds, generator, verbose, labelled, members, first_path,
+                bars_given=[len(df) for df in df_list],
+            )  # fmt: skip
         else:
             prepared = prepare_many(self.components, df_list, xs, ys, pred_len, labelled, windows)
             paths_z = self._paths(prepared, pred_len, opts, seeds, generator, verbose, first_path)
             info = {**opts.info(), "max_context": self.max_context}
             forecasts = []
             for p, z, given in zip(prepared, paths_z, [len(df) for df in df_list]):
-                paths, repaired = _prices(p, z)
+                paths, repaired = prices(p, z)
                 forecasts.append(
                     Forecast(
                         paths=paths,
@@ -289,81 +274,6 @@ class ProbabilisticApi(SeriesSampler):
             progress=verbose,
         )
         return [c.apply(fc) for c, fc in zip(calibrations, forecasts)]
-
-    def _ensemble(
-        self,
-        df_list: Sequence[pd.DataFrame],
-        xs: Sequence[Any],
-        ys: Sequence[Any],
-        pred_len: int,
-        opts: SamplingOptions,
-        seeds: Sequence[int] | None,
-        generator: torch.Generator | None,
-        verbose: bool,
-        labelled: bool,
-        windows: Sequence[int | None],
-        first_path: int = 0,
-    ) -> list[Forecast]:
-        """A lookback ensemble: path ``p`` belongs to window ``p mod k`` (as its path ``p // k``); every (series,
-        window) pair is one row group (of one padded batch, or of its window's batch for many series), its seeds
-        derived from the series' seeds. Round-robin, so the paths ``first_path ..`` of a slice are exactly those of
-        one whole call (up to rounding), and one path is the first window's."""
-        check_series_lists(df_list, xs, ys)
-        k, total = len(windows), opts.sample_count
-        start, stop = first_path, first_path + total
-        spans = [(max(-(-(start - j) // k), 0), -(-(stop - j) // k)) for j in range(k)]  # window j's local paths
-        active = [j for j, (lo, hi) in enumerate(spans) if hi > lo]
-        widest = max(windows, key=lambda w: float("inf") if w is None else w)
-        entries, entry_seeds, entry_first = [], [], []
-        for i, (df, x, y) in enumerate(zip(df_list, xs, ys)):
-            full = prepare_series(self.components, df, x, y, pred_len, f"series {i}" if labelled else None, widest)
-            for j in active:
-                entries.append(narrowed(self.components, full, windows[j]))
-                entry_first.append(spans[j][0])
-                if seeds is not None:
-                    entry_seeds.append(derive_seed(seeds[i], f"lookback member {j}"))
-        if len(df_list) < _ENSEMBLE_SPLIT_SERIES:  # one padded run: per-step overhead paid once
-            runs = [(list(range(len(entries))), max(spans[j][1] - spans[j][0] for j in active))]
-        else:  # one run per window: no prefill or prefix attention spent on padding
-            runs = [
-                (list(range(jj, len(entries), len(active))), spans[j][1] - spans[j][0]) for jj, j in enumerate(active)
-            ]
-        paths_z: list[np.ndarray] = [np.empty(0)] * len(entries)
-        for idx, count in runs:
-            out = self._paths(
-                [entries[e] for e in idx], pred_len, dataclasses.replace(opts, sample_count=count),
-                None if seeds is None else [entry_seeds[e] for e in idx], generator, verbose,
-                [entry_first[e] for e in idx],
-            )  # fmt: skip
-            for e, z in zip(idx, out):
-                paths_z[e] = z
-        info = {**opts.info(), "max_context": self.max_context}
-        pooled = []
-        for i, df in enumerate(df_list):
-            group = range(i * len(active), (i + 1) * len(active))
-            member: dict[int, tuple[np.ndarray, float]] = {}
-            for e, j in zip(group, active):
-                member[j] = _prices(entries[e], paths_z[e][: spans[j][1] - spans[j][0]])
-            paths = np.stack([member[p % k][0][p // k - spans[p % k][0]] for p in range(start, stop)])
-            repaired = sum(member[j][1] * len(member[j][0]) for j in active) / total
-            longest = max(group, key=lambda e: len(entries[e].x))
-            used = [len(entries[e].x) for e in group]
-            pooled.append(
-                Forecast(
-                    paths=paths,
-                    timestamps=entries[longest].y_index,
-                    last_close=entries[longest].last_close,
-                    history=entries[longest].history,
-                    info={
-                        **info,
-                        "bars_given": len(df),
-                        "bars_used": max(used),
-                        "lookbacks": used,
-                        "repaired_bars": repaired,
-                    },
-                )
-            )
-        return pooled
 
     def forecast_df(
         self, df: pd.DataFrame, h: int, options: SamplingOptions | None = None, **kwargs: Any
