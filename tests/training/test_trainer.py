@@ -340,14 +340,31 @@ def test_frequency_sampling_and_wsd_schedule_resume_exactly(tiny_pair, bars_fold
     # three times as many hourly windows as daily ones (two daily series, one hourly): counted over an epoch
     trainer_corpus = Corpus.open(root / "corpus")
     groups = trainer_corpus.window_groups("train")
-    from kronos.training.windows import RandomWindowSampler, group_weights
+    from kronos.training.windows import EvalWindowSampler, RandomWindowSampler, group_weights
 
     draws = RandomWindowSampler(len(groups), 4000, seed=1, weights=group_weights(groups, [1, 3, 0])).global_order()
     assert np.mean(groups[draws] == 1) == pytest.approx(0.75, abs=0.03)
+    # validation reports each drawn group's loss (intraday has share 0: none), and the pooled loss is their mean
+    # weighted by the windows each group has in the validation sample
+    val_groups = trainer_corpus.window_groups("val")
+    n_val = int(_predictor_train(TINY)["val_samples"])
+    sample = EvalWindowSampler(len(val_groups), n_val, groups=np.where(val_groups < 2, val_groups, -1)).indices
+    n_daily, n_hourly = int(np.sum(val_groups[sample] == 0)), int(np.sum(val_groups[sample] == 1))
+    assert n_daily > 0 and n_hourly > 0 and len(straight.validations) >= 2
+    for v in straight.validations:
+        assert "loss_intraday" not in v and v["loss_daily"] != v["loss_hourly"]
+        pooled = (n_daily * v["loss_daily"] + n_hourly * v["loss_hourly"]) / (n_daily + n_hourly)
+        assert v["loss"] == pytest.approx(pooled, rel=1e-9) and v["samples"] == n_daily + n_hourly
+    logged = pd.read_csv(tmp_path / "a" / "metrics.csv").query("split == 'val'")
+    assert logged[["loss_daily", "loss_hourly"]].notna().all().all() and "loss_intraday" not in logged
 
 
-def yaml_lr(path: Path) -> float:
+def _predictor_train(path: Path) -> dict:
     import yaml
 
     doc = yaml.safe_load(path.read_text())
-    return float(doc.get("predictor", {}).get("train", {}).get("lr", doc.get("train", {}).get("lr")))
+    return {**doc.get("train", {}), **doc.get("predictor", {}).get("train", {})}
+
+
+def yaml_lr(path: Path) -> float:
+    return float(_predictor_train(path)["lr"])

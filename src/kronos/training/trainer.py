@@ -36,6 +36,7 @@ from kronos.core.files import atomic_write_text, remove_empty_tree, remove_stale
 from kronos.training import distributed as dd
 from kronos.training.checkpoint import RunCheckpoints, TrainerState, write_predictor_bundle
 from kronos.training.config import Kind, dump_config, load_config
+from kronos.training.corpus import FREQUENCY_GROUPS
 from kronos.training.data import prepare_corpus
 from kronos.training.errors import TrainingError
 from kronos.training.metrics import MetricsLogger, RunConsole
@@ -125,14 +126,20 @@ class _Trainer:
         )
         self.state = TrainerState(kind=self.kind, global_batch=self.global_batch, world_size=env.world_size)
         self.state.extra["total_steps"] = self.total_steps
-        self.metrics = MetricsLogger(self.out, self.task.metrics, enabled=env.is_main, tensorboard=t.tensorboard)
+        shares = t.group_shares()
+        # per frequency group, the validation's selection metric too (a group can overfit while the pooled loss
+        # still falls: the second stage of kronos-open showed hourly bars doing so)
+        self.val_group_names = [] if shares is None else [g for g, share in zip(FREQUENCY_GROUPS, shares) if share > 0]
+        group_metrics = [f"{self.task.select}_{g}" for g in self.val_group_names]
+        self.metrics = MetricsLogger(
+            self.out, [*self.task.metrics, *group_metrics], enabled=env.is_main, tensorboard=t.tensorboard
+        )
         self.validations: list[dict[str, float]] = []
         self.initial_val: dict[str, float] | None = None
         self._resume_if_any()
         self.metrics.resume(self.state.step)
         if env.is_main:
             atomic_write_text(self.out / "config.yaml", dump_config(cfg))
-        shares = t.group_shares()
         train_weights = None if shares is None else group_weights(self.corpus.window_groups("train"), shares)
         self.train_sampler = RandomWindowSampler(
             len(self.train_set),
@@ -146,6 +153,7 @@ class _Trainer:
         if shares is not None:
             val_groups = self.corpus.window_groups("val")
             val_groups = np.where(np.asarray(shares)[val_groups] > 0, val_groups, -1)
+        self.val_groups = val_groups
         self.val_sampler = EvalWindowSampler(
             len(self.val_set), t.val_samples, rank=env.rank, world_size=env.world_size, groups=val_groups
         )
@@ -189,22 +197,42 @@ class _Trainer:
     # -- validation -----------------------------------------------------------------------------
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
+        """Validation metrics over this run's validation windows (all ranks), and with frequency sampling the
+        selection metric of each group (``loss_daily``, ...): each group's windows run as batches of their own."""
         env = self.env
         names = ("loss", *self.task.metrics)
-        sums = torch.zeros(len(names) + 1, dtype=torch.float64)
-        loader = self._loader(self.val_set, self.val_sampler, self.t.val_batch_size or self.t.batch_size)
+        if self.val_groups is None:
+            parts = [list(iter(self.val_sampler))]
+        else:  # each group's windows shared equally among the ranks, so every rank runs the same batches
+            every, ws = np.asarray(self.val_sampler.indices), env.world_size
+            parts = []
+            for g in self.val_group_names:
+                of_group = every[self.val_groups[every] == FREQUENCY_GROUPS.index(g)]
+                parts.append(of_group[: len(of_group) // ws * ws][env.rank :: ws].tolist())
+        # per name: sum over windows; then per part: the selection metric's sum and the part's count; then the total
+        sums = torch.zeros(len(names) + 2 * len(parts) + 1, dtype=torch.float64)
+        batch_size = self.t.val_batch_size or self.t.batch_size
         with self.task.eval_mode(self.model):
-            for batch in loader:
-                b = self._to_device(batch)
-                with self.opt.autocast():
-                    terms = self.task.eval_metrics(self.model, b)
-                n = b["x"].shape[0]
-                for i, name in enumerate(names):
-                    sums[i] += float(terms[name]) * n
-                sums[-1] += n
+            for k, part in enumerate(parts):
+                for batch in self._loader(self.val_set, part, batch_size) if part else ():
+                    b = self._to_device(batch)
+                    with self.opt.autocast():
+                        terms = self.task.eval_metrics(self.model, b)
+                    n = b["x"].shape[0]
+                    for i, name in enumerate(names):
+                        sums[i] += float(terms[name]) * n
+                    sums[len(names) + 2 * k] += float(terms[self.task.select]) * n
+                    sums[len(names) + 2 * k + 1] += n
+                    sums[-1] += n
         sums = dd.all_reduce_sum(sums, env)
         count = float(sums[-1])
-        return {name: float(sums[i]) / count for i, name in enumerate(names)} | {"samples": count}
+        out = {name: float(sums[i]) / count for i, name in enumerate(names)}
+        if self.val_groups is not None:
+            for k, g in enumerate(self.val_group_names):
+                n_part = float(sums[len(names) + 2 * k + 1])
+                if n_part > 0:
+                    out[f"{self.task.select}_{g}"] = float(sums[len(names) + 2 * k]) / n_part
+        return out | {"samples": count}
 
     def _after_validation(self, val: dict[str, float]) -> bool:
         """Record a validation; save ``best/`` when it improves. Returns True when training should stop."""
