@@ -126,13 +126,11 @@ class _Trainer:
         )
         self.state = TrainerState(kind=self.kind, global_batch=self.global_batch, world_size=env.world_size)
         self.state.extra["total_steps"] = self.total_steps
-        shares = t.group_shares()
-        # per frequency group, the validation's selection metric too (a group can overfit while the pooled loss
-        # still falls: the second stage of kronos-open showed hourly bars doing so)
-        self.val_group_names = [] if shares is None else [g for g, share in zip(FREQUENCY_GROUPS, shares) if share > 0]
-        group_metrics = [f"{self.task.select}_{g}" for g in self.val_group_names]
+        shares = t.group_shares()  # with frequency sampling, validation also reports each group's metric
+        self.val_group_names = [g for g, share in zip(FREQUENCY_GROUPS, shares or []) if share > 0]
+        extra = [f"{self.task.select}_{g}" for g in self.val_group_names]
         self.metrics = MetricsLogger(
-            self.out, [*self.task.metrics, *group_metrics], enabled=env.is_main, tensorboard=t.tensorboard
+            self.out, [*self.task.metrics, *extra], enabled=env.is_main, tensorboard=t.tensorboard
         )
         self.validations: list[dict[str, float]] = []
         self.initial_val: dict[str, float] | None = None
@@ -199,40 +197,25 @@ class _Trainer:
     def validate(self) -> dict[str, float]:
         """Validation metrics over this run's validation windows (all ranks), and with frequency sampling the
         selection metric of each group (``loss_daily``, ...): each group's windows run as batches of their own."""
-        env = self.env
         names = ("loss", *self.task.metrics)
-        if self.val_groups is None:
-            parts = [list(iter(self.val_sampler))]
-        else:  # each group's windows shared equally among the ranks, so every rank runs the same batches
-            every, ws = np.asarray(self.val_sampler.indices), env.world_size
-            parts = []
-            for g in self.val_group_names:
-                of_group = every[self.val_groups[every] == FREQUENCY_GROUPS.index(g)]
-                parts.append(of_group[: len(of_group) // ws * ws][env.rank :: ws].tolist())
-        # per name: sum over windows; then per part: the selection metric's sum and the part's count; then the total
-        sums = torch.zeros(len(names) + 2 * len(parts) + 1, dtype=torch.float64)
-        batch_size = self.t.val_batch_size or self.t.batch_size
+        ids = [FREQUENCY_GROUPS.index(g) for g in self.val_group_names]
+        parts = self.val_sampler.per_group(self.val_groups, ids) if ids else [list(self.val_sampler)]
+        sums = torch.zeros((len(parts), len(names) + 1), dtype=torch.float64)  # per part: each metric's sum, count
         with self.task.eval_mode(self.model):
             for k, part in enumerate(parts):
-                for batch in self._loader(self.val_set, part, batch_size) if part else ():
+                for batch in self._loader(self.val_set, part, self.t.val_batch_size or self.t.batch_size):
                     b = self._to_device(batch)
                     with self.opt.autocast():
                         terms = self.task.eval_metrics(self.model, b)
                     n = b["x"].shape[0]
-                    for i, name in enumerate(names):
-                        sums[i] += float(terms[name]) * n
-                    sums[len(names) + 2 * k] += float(terms[self.task.select]) * n
-                    sums[len(names) + 2 * k + 1] += n
-                    sums[-1] += n
-        sums = dd.all_reduce_sum(sums, env)
-        count = float(sums[-1])
-        out = {name: float(sums[i]) / count for i, name in enumerate(names)}
-        if self.val_groups is not None:
-            for k, g in enumerate(self.val_group_names):
-                n_part = float(sums[len(names) + 2 * k + 1])
-                if n_part > 0:
-                    out[f"{self.task.select}_{g}"] = float(sums[len(names) + 2 * k]) / n_part
-        return out | {"samples": count}
+                    sums[k] += torch.tensor([*(float(terms[name]) * n for name in names), n], dtype=torch.float64)
+        sums = dd.all_reduce_sum(sums, self.env)
+        total, select = sums.sum(0), names.index(self.task.select)
+        out = {name: float(total[i] / total[-1]) for i, name in enumerate(names)}
+        for k, g in enumerate(self.val_group_names):
+            if sums[k, -1] > 0:
+                out[f"{self.task.select}_{g}"] = float(sums[k, select] / sums[k, -1])
+        return out | {"samples": float(total[-1])}
 
     def _after_validation(self, val: dict[str, float]) -> bool:
         """Record a validation; save ``best/`` when it improves. Returns True when training should stop."""
