@@ -75,17 +75,15 @@ def random_tiny_option() -> Any:
 
 
 def parse_window(value: str) -> int | str:
-    """evaluate/backtest's ``--lookback``: ``auto`` or a positive number of bars."""
-    text = str(value).strip().lower()
-    if text == AUTO:
-        return AUTO
+    """evaluate/backtest's ``--lookback``: ``auto`` or a positive number of bars (one window of
+    :func:`kronos.forecasting.prepared.parse_lookback`'s grammar, no ensemble)."""
     try:
-        bars = int(text)
-    except ValueError:
-        bars = 0
-    if bars < 1:
+        window = prepared.parse_lookback(value)
+    except InputError:
+        window = None
+    if window is None or window == ENSEMBLE or isinstance(window, list):
         raise typer.BadParameter(f"must be 'auto' or a positive number of bars, got {value!r}")
-    return bars
+    return window
 
 
 def parse_lookback(value: str) -> int | str | list[int | str]:

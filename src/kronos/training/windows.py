@@ -195,8 +195,6 @@ class EvalWindowSampler(Sampler[int]):
         """This rank's windows of the subset, one list per group index in ``wanted`` (``groups``: each window's
         group): each group's windows are split equally among the ranks (a remainder under ``world_size`` is left
         out), so every rank runs the same number of batches per group."""
-        out = []
-        for g in wanted:
-            of_group = self.indices[groups[self.indices] == g]
-            out.append(of_group[: len(of_group) // self.world_size * self.world_size][self.rank :: self.world_size])
-        return [part.tolist() for part in out]
+        ws = self.world_size
+        of_groups = [self.indices[groups[self.indices] == g] for g in wanted]
+        return [part[: len(part) // ws * ws][self.rank :: ws].tolist() for part in of_groups]
