@@ -127,8 +127,9 @@ class _Trainer:
         self.state = TrainerState(kind=self.kind, global_batch=self.global_batch, world_size=env.world_size)
         self.state.extra["total_steps"] = self.total_steps
         shares = t.group_shares()  # with frequency sampling, validation also reports each group's metric
-        self.val_group_names = [g for g, share in zip(FREQUENCY_GROUPS, shares or []) if share > 0]
-        extra = [f"{self.task.select}_{g}" for g in self.val_group_names]
+        # the drawn groups, name -> index into FREQUENCY_GROUPS (the values of corpus.window_groups)
+        self.val_group_ids = {g: i for i, (g, share) in enumerate(zip(FREQUENCY_GROUPS, shares or [])) if share > 0}
+        extra = [f"{self.task.select}_{g}" for g in self.val_group_ids]
         self.metrics = MetricsLogger(
             self.out, [*self.task.metrics, *extra], enabled=env.is_main, tensorboard=t.tensorboard
         )
@@ -151,10 +152,11 @@ class _Trainer:
         if shares is not None:
             val_groups = self.corpus.window_groups("val")
             val_groups = np.where(np.asarray(shares)[val_groups] > 0, val_groups, -1)
-        self.val_groups = val_groups
-        self.val_sampler = EvalWindowSampler(
+        val_sampler = EvalWindowSampler(
             len(self.val_set), t.val_samples, rank=env.rank, world_size=env.world_size, groups=val_groups
         )
+        ids = list(self.val_group_ids.values())  # this rank's validation windows, one list per drawn group
+        self.val_parts = val_sampler.per_group(val_groups, ids) if ids else [list(val_sampler)]
         self.log(
             f"{self.kind}: {self.n_params:,} trainable parameters on {env.world_size} process(es) ({env.device}, "
             f"{t.distributed if env.distributed else 'single'}), precision {self.dtype or torch.float32}; "
@@ -198,11 +200,9 @@ class _Trainer:
         """Validation metrics over this run's validation windows (all ranks), and with frequency sampling the
         selection metric of each group (``loss_daily``, ...): each group's windows run as batches of their own."""
         names = ("loss", *self.task.metrics)
-        ids = [FREQUENCY_GROUPS.index(g) for g in self.val_group_names]
-        parts = self.val_sampler.per_group(self.val_groups, ids) if ids else [list(self.val_sampler)]
-        sums = torch.zeros((len(parts), len(names) + 1), dtype=torch.float64)  # per part: each metric's sum, count
+        sums = torch.zeros((len(self.val_parts), len(names) + 1), dtype=torch.float64)  # per part: sums, count
         with self.task.eval_mode(self.model):
-            for k, part in enumerate(parts):
+            for k, part in enumerate(self.val_parts):
                 for batch in self._loader(self.val_set, part, self.t.val_batch_size or self.t.batch_size):
                     b = self._to_device(batch)
                     with self.opt.autocast():
@@ -212,7 +212,7 @@ class _Trainer:
         sums = dd.all_reduce_sum(sums, self.env)
         total, select = sums.sum(0), names.index(self.task.select)
         out = {name: float(total[i] / total[-1]) for i, name in enumerate(names)}
-        for k, g in enumerate(self.val_group_names):
+        for k, g in enumerate(self.val_group_ids):
             if sums[k, -1] > 0:
                 out[f"{self.task.select}_{g}"] = float(sums[k, select] / sums[k, -1])
         return out | {"samples": float(total[-1])}
