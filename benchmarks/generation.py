@@ -176,27 +176,33 @@ def _shared_prefix_figures(threads: int, device: str) -> None:
     x = torch.randn(1, lookback, 6, device=device) * 0.5
     xst = torch.zeros(1, lookback, 5, device=device)
 
-    def gen(h: int, n: int, share: bool, seeded: bool) -> float:
+    def gen(h: int, n: int, share: bool, how: str) -> float:
         best = float("inf")
-        opts = SamplingOptions(sample_count=n, share_prefix=share)
+        opts = SamplingOptions(
+            sample_count=n, share_prefix=share, draws="multinomial" if how == "original" else "uniform"
+        )
         for _ in range(3):
             t0 = time.perf_counter()
             y_stamp = torch.zeros(1, h, 5, device=device)
-            if seeded:  # per-path uniforms, inverse CDF: what every seeded forecast and the server draw
+            if how == "seeded":  # per-path uniforms, inverse CDF: what every seeded forecast and the server draw
                 draws = dict(uniforms=series_uniforms(0, n, h).to(device))
-            else:  # torch.multinomial from one generator: the original's stream (an exponential per token)
+            else:  # one generator: uniforms drawn at once (forecasts), or torch.multinomial (the original's stream)
                 draws = dict(generator=torch.Generator(device=device).manual_seed(0))
             sample_paths(tokenizer, model, x, xst, y_stamp, h, context, opts, **draws)
             best = min(best, time.perf_counter() - t0)
         return best
 
-    for seeded in (True, False):
+    labels = {
+        "seeded": "seeded (per-path uniforms)",
+        "unseeded": "unseeded (uniforms from one generator: a forecast without seeds)",
+        "original": "unseeded with torch.multinomial (the original's draws: predict, predict_batch)",
+    }
+    for how, label in labels.items():
         step_s = {}
         for n in (50, 200):
             for share in (True, False):
-                step_s[n, share] = (gen(horizon, n, share, seeded) - gen(2, n, share, seeded)) / (horizon - 2)
-        how = "seeded (per-path uniforms)" if seeded else "unseeded (torch.multinomial, the original's draws)"
-        print(f"\ndecode step, one series, lookback {lookback}, {how}: ", end="")
+                step_s[n, share] = (gen(horizon, n, share, how) - gen(2, n, share, how)) / (horizon - 2)
+        print(f"\ndecode step, one series, lookback {lookback}, {label}: ", end="")
         print(
             ", ".join(
                 f"{n} paths {1e3 * step_s[n, True]:.1f} ms (copies {1e3 * step_s[n, False]:.1f} ms)" for n in (50, 200)

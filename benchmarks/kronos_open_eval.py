@@ -277,6 +277,12 @@ def main() -> None:
     parser.add_argument("--horizon", type=int, default=5)
     parser.add_argument("--origins", type=int, default=12)
     parser.add_argument("--samples", type=int, default=50)
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        default=None,
+        help="Sampling temperature of kronos and kronos-cal (default: 1, what a user gets).",
+    )
     parser.add_argument("--test-fraction", type=float, default=0.10)
     parser.add_argument(
         "--period",
@@ -342,6 +348,8 @@ def main() -> None:
             str(args.jobs),
             "--no-progress",
         ]
+        if args.temperature is not None:
+            cmd += ["--temperature", str(args.temperature)]
         t0 = time.time()
         print(f"[{group}] {len(n_test)} series: {' '.join(cmd[2:])}", flush=True)
         subprocess.run(cmd, check=True)
@@ -369,8 +377,9 @@ def main() -> None:
         f"{period}, horizon {args.horizon}, "
         f"{args.origins} origins per series (stride {args.horizon}), {args.samples} paths, {args.lookback} bars of "
         "history per origin; kronos at its default lookback (the ensemble of windows auto, 128 and 64 bars), "
-        "kronos-cal the same calibrated on 20 origins of the history (the default tilt method). "
-        "CRPS, MAE and RV MAE in basis points of the last close.",
+        "kronos-cal the same calibrated on 20 origins of the history (the default tilt method)"
+        + ("" if args.temperature is None else f", both sampled at temperature {args.temperature:g}")
+        + ". CRPS, MAE and RV MAE in basis points of the last close.",
         "",
     ]
     for group, n_series, metrics in sections:

@@ -219,3 +219,23 @@ def test_shared_prefix_gives_the_same_logits_and_seeded_paths_as_per_path_copies
             steps += [out, model.step_s2(context, rows[:, i : i + 1], cache)]
         logits[share] = torch.stack(steps)
     torch.testing.assert_close(logits[True], logits[False], rtol=1e-5, atol=1e-5)
+
+
+def test_unseeded_forecasts_draw_uniforms_from_the_generator_and_predict_keeps_the_multinomial_stream(tiny_predictor):
+    """Without seeds a forecast inverts each token's distribution at uniforms drawn in one call from the generator
+    (no torch.multinomial, ~4x cheaper for hundreds of paths); the original-compatible predict keeps
+    torch.multinomial, so torch.manual_seed gives the original's numbers (tests/model/test_parity.py's sampled
+    fixtures fail without it)."""
+    p = tiny_predictor
+    x = torch.randn(2, 50, 6) * 0.5
+    xs, ys = torch.zeros(2, 50, 5), torch.zeros(2, 6, 5)
+    opts = SamplingOptions(sample_count=5)
+    unseeded = sample_paths(p.tokenizer, p.model, x, xs, ys, 6, 16, opts, generator=torch.Generator().manual_seed(3))
+    explicit = torch.rand(10, 6, 2, generator=torch.Generator().manual_seed(3))
+    given = sample_paths(p.tokenizer, p.model, x, xs, ys, 6, 16, opts, uniforms=explicit)
+    torch.testing.assert_close(unseeded, given, rtol=0, atol=0)
+    multinomial = sample_paths(
+        p.tokenizer, p.model, x, xs, ys, 6, 16, SamplingOptions(sample_count=5, draws="multinomial"),
+        generator=torch.Generator().manual_seed(3),
+    )  # fmt: skip
+    assert not torch.equal(multinomial, unseeded)  # another stream, not the uniforms above

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def test_defaults_are_the_documented_forecasting_defaults():
     o = SamplingOptions()
     assert (o.temperature, o.top_k, o.top_p, o.sample_count) == (1.0, 0, 1.0, 100)
-    assert (o.use_cache, o.window, o.block, o.batch_size) == (True, "exact", None, None)
+    assert (o.use_cache, o.window, o.block, o.batch_size, o.draws) == (True, "exact", None, None, "uniform")
     with pytest.raises(AttributeError):
         o.top_p = 0.5  # frozen: validated once, never changed below the public API
 
@@ -34,6 +34,7 @@ def test_defaults_are_the_documented_forecasting_defaults():
         (dict(window="sliding"), "window"),
         (dict(block=0), "block"),
         (dict(batch_size=-3), "batch_size"),
+        (dict(draws="gumbel"), "draws"),
     ],
 )
 def test_invalid_options_name_the_parameter_and_value(kwargs, name):

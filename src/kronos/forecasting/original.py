@@ -1,7 +1,8 @@
 """The original ``KronosPredictor`` API: mean forecasts with the original's signatures and defaults.
 
 ``predict``, ``predict_batch`` and ``generate`` keep the research code's argument names and defaults
-(``T=1.0``, ``top_k=0``, ``top_p=0.9``, one sample path, a progress bar) so existing scripts run
+(``T=1.0``, ``top_k=0``, ``top_p=0.9``, one sample path, a progress bar) and its random stream (tokens drawn
+with ``torch.multinomial``, so ``torch.manual_seed`` gives the original's numbers) so existing scripts run
 unchanged; they return the mean path. They share preparation and batched generation with the
 probabilistic API (:mod:`kronos.forecasting.probabilistic`) through :class:`SeriesSampler`.
 """
@@ -48,6 +49,7 @@ class OriginalApi(SeriesSampler):
 
         ``options``: further :class:`SamplingOptions` fields (``use_cache``, ``window``, ``block``).
         """
+        options.setdefault("draws", "multinomial")  # the original's random stream under torch.manual_seed
         opts = SamplingOptions(temperature=T, top_k=top_k, top_p=top_p, sample_count=sample_count, **options)
         x_t = torch.clip(self.components.tensor(np.asarray(x)), -self.clip, self.clip)
         xs_t, ys_t = self.components.tensor(np.asarray(x_stamp)), self.components.tensor(np.asarray(y_stamp))
@@ -89,6 +91,7 @@ class OriginalApi(SeriesSampler):
             use_cache=use_cache,
             window=window,
             block=block,
+            draws="multinomial",  # the original's random stream under torch.manual_seed
         )
         seeds = None if seed is None else [check_seed(seed)]
         return self._means([df], [x_timestamp], [y_timestamp], pred_len, opts, seeds, generator, verbose, False)[0]
@@ -129,6 +132,7 @@ class OriginalApi(SeriesSampler):
             window=window,
             block=block,
             batch_size=batch_size,
+            draws="multinomial",
         )
         if seeds is not None:
             seeds = [check_seed(s, f"seeds[{i}]") for i, s in enumerate(seeds)]

@@ -91,8 +91,9 @@ class SeriesSampler:
         ``seeds`` every series samples from its own generator (inverse CDF of its own uniforms), so
         its paths do not depend on the batch, its order or ``batch_size``: series are then sorted by
         length and run ``batch_size`` at a time (default: as many as fit a ~2 GiB key/value cache).
-        Without seeds the draws come from ``generator`` in one stream over the whole batch, as in
-        the original, and ``batch_size`` defaults to all series at once. ``first_path``: with seeds, the
+        Without seeds the draws come from ``generator`` in one stream over the whole batch (uniforms, or the
+        original's ``torch.multinomial`` stream with ``opts.draws == "multinomial"``, as ``predict`` uses), and
+        ``batch_size`` defaults to all series at once. ``first_path``: with seeds, the
         paths from ``first_path`` on of each series' stream (a forecast computed in slices of paths; one per series
         or one for all).
 

@@ -53,7 +53,7 @@ class _Run:
     on_step: Callable[[], None] | None
 
     def draw(self, logits: torch.Tensor, step: int, which: int) -> torch.Tensor:
-        """Next tokens ``(rows, 1)``: from each row's own uniforms when given, else one multinomial draw for all."""
+        """Next tokens ``(rows, 1)``: from each row's own uniforms when given, else ``torch.multinomial`` for all."""
         o = self.opts
         if self.uniforms is None:
             return sample(logits.float(), o.temperature, o.top_k, o.top_p, self.generator)
@@ -247,13 +247,18 @@ def sample_paths(
     ``lengths`` ``(series,)``: histories of different lengths, left-padded in ``x`` and ``x_stamp``
     to the longest (cached path). The tokenizer encodes and decodes each length group unpadded; the
     model runs the whole batch with the padding masked (see :func:`generate_tokens`), so each series
-    gets what it would get alone. ``uniforms``: per-row draws, see :func:`generate_tokens`. ``opts``
-    are trusted as validated (``sample_count`` paths per series).
+    gets what it would get alone. ``uniforms``: per-row draws, see :func:`generate_tokens`; without them and with
+    ``opts.draws == "uniform"`` they are drawn here from ``generator`` (or the global generator) in one call, so
+    the tokens are the same with or without the cache and cost no ``torch.multinomial``. ``opts`` are trusted as
+    validated (``sample_count`` paths per series).
     """
     sample_count = opts.sample_count
     series, hist, _ = x.shape
     if hist < 1:
         raise ValueError("the history is empty")
+    if uniforms is None and opts.draws == "uniform":
+        device = generator.device if generator is not None else x.device
+        uniforms = torch.rand(series * sample_count, pred_len, 2, generator=generator, device=device).to(x.device)
     if lengths is not None and bool((lengths != hist).any()):
         if not opts.use_cache:
             raise ValueError("histories of different lengths need use_cache=True")
@@ -357,6 +362,8 @@ def auto_regressive_inference(
     use_cache: bool = True,
 ):
     """The original module-level function: mean over paths of normalised forecasts, NumPy ``(B, pred_len, d_in)``."""
-    opts = SamplingOptions(temperature=T, top_k=top_k, top_p=top_p, sample_count=sample_count, use_cache=use_cache)
+    opts = SamplingOptions(
+        temperature=T, top_k=top_k, top_p=top_p, sample_count=sample_count, use_cache=use_cache, draws="multinomial"
+    )
     paths = sample_paths(tokenizer, model, torch.clip(x, -clip, clip), x_stamp, y_stamp, pred_len, max_context, opts)
     return paths.float().cpu().numpy().mean(axis=1)

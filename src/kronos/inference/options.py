@@ -22,12 +22,16 @@ import numpy as np
 from kronos.core.errors import InputError
 from kronos.core.validation import integer, number, one_of, positive_int, probability
 
-__all__ = ["WINDOW_MODES", "SamplingOptions", "WindowMode", "derive_origin_seed", "derive_seed"]
+__all__ = ["DRAWS", "WINDOW_MODES", "SamplingOptions", "WindowMode", "derive_origin_seed", "derive_seed"]
 
 WindowMode = Literal["exact", "block"]
 #: ``exact`` recomputes the last ``max_context`` bars once the window slides (the original);
 #: ``block`` drops ``block`` bars at once and runs cached until full again (faster, approximate).
 WINDOW_MODES: tuple[str, ...] = ("exact", "block")
+#: How a token is drawn without per-series seeds: ``uniform`` inverts each row's distribution at a uniform from the
+#: generator (one ``torch.rand`` per run); ``multinomial`` is the original's ``torch.multinomial`` stream, which
+#: costs an exponential draw per vocabulary entry and row (about 4x the time for hundreds of paths).
+DRAWS: tuple[str, ...] = ("uniform", "multinomial")
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,10 @@ class SamplingOptions:
         share_prefix: the sample paths of a series read one copy of its history's keys and values
             (cascade attention, :mod:`kronos.model.cascade`); False gives every path its own copy, the
             previous implementation (the same tokens up to floating-point rounding; for benchmarks).
+        draws: without per-series seeds, ``"uniform"`` (default: every token the inverse CDF of a uniform drawn
+            from the generator, as seeded forecasts draw) or ``"multinomial"`` (``torch.multinomial``: the
+            original's random stream, which the original-compatible ``predict``/``predict_batch`` keep so that
+            ``torch.manual_seed`` gives the original's numbers). Per-series seeds always draw uniforms.
     """
 
     temperature: float = 1.0
@@ -58,6 +66,7 @@ class SamplingOptions:
     block: int | None = None
     batch_size: int | None = None
     share_prefix: bool = True
+    draws: str = "uniform"
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise numpy scalars to plain Python once
@@ -71,6 +80,7 @@ class SamplingOptions:
                 raise InputError(f"{flag} must be True or False, got {value!r}")
             set_(self, flag, bool(value))
         one_of("window", self.window, WINDOW_MODES)
+        one_of("draws", self.draws, DRAWS)
         if self.block is not None:
             set_(self, "block", positive_int("block", self.block))
         if self.batch_size is not None:
