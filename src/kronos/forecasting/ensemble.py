@@ -20,12 +20,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from kronos.forecasting.forecast import Forecast
 from kronos.forecasting.prepared import check_series_lists, narrowed, prepare_series, prices
-from kronos.forecasting.sampler import SeriesSampler
-from kronos.inference.options import SamplingOptions, derive_seed
+from kronos.forecasting.sampler import Draw, SeriesSampler
+from kronos.inference.options import derive_seed
 
 __all__ = ["SPLIT_SERIES", "ensemble_forecasts"]
 
@@ -42,13 +41,9 @@ def ensemble_forecasts(
     xs: Sequence[Any],
     ys: Sequence[Any],
     pred_len: int,
-    opts: SamplingOptions,
-    seeds: Sequence[int] | None,
-    generator: torch.Generator | None,
-    verbose: bool,
+    draw: Draw,
     labelled: bool,
     windows: Sequence[int | None],
-    first_path: int = 0,
     bars_given: Sequence[int] | None = None,
 ) -> list[Forecast]:
     """The forecasts of a lookback ensemble of ``windows`` (bars; ``None``: every bar) by ``sampler``.
@@ -60,6 +55,9 @@ def ensemble_forecasts(
     the frames' own), as ``info["bars_given"]`` says.
     """
     check_series_lists(df_list, xs, ys)
+    opts, seeds, first_path = draw.opts, draw.seeds, draw.first_path
+    if not isinstance(first_path, int):
+        raise TypeError("an ensemble's paths start at one first_path for every series")
     k, total = len(windows), opts.sample_count
     start, stop = first_path, first_path + total
     spans = [(max(-(-(start - j) // k), 0), -(-(stop - j) // k)) for j in range(k)]  # window j's local paths
@@ -79,11 +77,13 @@ def ensemble_forecasts(
         runs = [(list(range(jj, len(entries), len(active))), spans[j][1] - spans[j][0]) for jj, j in enumerate(active)]
     paths_z: list[np.ndarray] = [np.empty(0)] * len(entries)
     for idx, count in runs:
-        out = sampler._paths(
-            [entries[e] for e in idx], pred_len, dataclasses.replace(opts, sample_count=count),
-            None if seeds is None else [entry_seeds[e] for e in idx], generator, verbose,
-            [entry_first[e] for e in idx],
-        )  # fmt: skip
+        run = dataclasses.replace(
+            draw,
+            opts=dataclasses.replace(opts, sample_count=count),
+            seeds=None if seeds is None else [entry_seeds[e] for e in idx],
+            first_path=[entry_first[e] for e in idx],
+        )
+        out = sampler._paths([entries[e] for e in idx], pred_len, run)
         for e, z in zip(idx, out):
             paths_z[e] = z
     info = {**opts.info(), "max_context": sampler.max_context}

@@ -20,7 +20,7 @@ import torch
 from kronos.core.device import autocast
 from kronos.core.validation import positive_int
 from kronos.forecasting.prepared import Prepared, check_seed, mean_frames, prepare_many
-from kronos.forecasting.sampler import SeriesSampler
+from kronos.forecasting.sampler import Draw, SeriesSampler
 from kronos.inference.generation import sample_paths
 from kronos.inference.options import SamplingOptions
 
@@ -94,7 +94,9 @@ class OriginalApi(SeriesSampler):
             draws="multinomial",  # the original's random stream under torch.manual_seed
         )
         seeds = None if seed is None else [check_seed(seed)]
-        return self._means([df], [x_timestamp], [y_timestamp], pred_len, opts, seeds, generator, verbose, False)[0]
+        return self._means([df], [x_timestamp], [y_timestamp], pred_len, Draw(opts, seeds, generator, verbose), False)[
+            0
+        ]
 
     def predict_batch(
         self,
@@ -136,7 +138,8 @@ class OriginalApi(SeriesSampler):
         )
         if seeds is not None:
             seeds = [check_seed(s, f"seeds[{i}]") for i, s in enumerate(seeds)]
-        return self._means(df_list, x_timestamp_list, y_timestamp_list, pred_len, opts, seeds, generator, verbose, True)
+        draw = Draw(opts, seeds, generator, verbose)
+        return self._means(df_list, x_timestamp_list, y_timestamp_list, pred_len, draw, True)
 
     def _means(
         self,
@@ -144,17 +147,14 @@ class OriginalApi(SeriesSampler):
         xs: Sequence[Any],
         ys: Sequence[Any],
         pred_len: int,
-        opts: SamplingOptions,
-        seeds: list[int] | None,
-        generator: torch.Generator | None,
-        verbose: bool,
+        draw: Draw,
         labelled: bool,
     ) -> list[pd.DataFrame]:
         """Prepare (errors name the series when ``labelled``), generate, and average the paths per series."""
         n = positive_int("pred_len", pred_len)
         prepared = prepare_many(self.components, df_list, xs, ys, n, labelled)
         self._warn_long_history(prepared)
-        return mean_frames(prepared, self._paths(prepared, n, opts, seeds, generator, verbose))
+        return mean_frames(prepared, self._paths(prepared, n, draw))
 
     def _warn_long_history(self, prepared: Sequence[Prepared]) -> None:
         """Warn (once per calling line) that a history longer than the context is normalised as a whole.

@@ -34,7 +34,7 @@ from kronos.forecasting.prepared import (
     prices,
     resolve_lookback,
 )
-from kronos.forecasting.sampler import SeriesSampler
+from kronos.forecasting.sampler import Draw, SeriesSampler
 from kronos.inference.options import SamplingOptions
 
 __all__ = ["ProbabilisticApi"]
@@ -93,19 +93,8 @@ class ProbabilisticApi(SeriesSampler):
         first_path = integer("first_path", first_path, minimum=0)
         if first_path and (seed is None or calibrate):
             raise InputError("first_path needs a seed and calibrate=False")
-        return self._forecasts(
-            [df],
-            [x_timestamp],
-            [y_timestamp],
-            pred_len,
-            opts,
-            seeds,
-            generator,
-            calibrate,
-            verbose,
-            lookback=lookback,
-            first_path=first_path,
-        )[0]
+        draw = Draw(opts, seeds, generator, verbose, first_path)
+        return self._forecasts([df], [x_timestamp], [y_timestamp], pred_len, draw, calibrate, lookback=lookback)[0]
 
     def forecast_batch(
         self,
@@ -132,18 +121,9 @@ class ProbabilisticApi(SeriesSampler):
         opts = SamplingOptions.resolve(options, **sampling)
         if seeds is not None:
             seeds = [check_seed(s, f"seeds[{i}]") for i, s in enumerate(seeds)]
+        draw = Draw(opts, seeds, generator, verbose)
         return self._forecasts(
-            df_list,
-            x_timestamp_list,
-            y_timestamp_list,
-            pred_len,
-            opts,
-            seeds,
-            generator,
-            calibrate,
-            verbose,
-            True,
-            lookback=lookback,
+            df_list, x_timestamp_list, y_timestamp_list, pred_len, draw, calibrate, labelled=True, lookback=lookback
         )
 
     def forecast_fn(
@@ -161,9 +141,8 @@ class ProbabilisticApi(SeriesSampler):
         opts = SamplingOptions.resolve(options, **sampling)
 
         def run(frames: Sequence[pd.DataFrame], xs: Sequence[Any], ys: Sequence[Any], seeds: Any) -> list[Forecast]:
-            return self._forecasts(
-                list(frames), xs, ys, len(ys[0]), opts, seeds, generator, False, False, True, lookback
-            )
+            draw = Draw(opts, seeds, generator)
+            return self._forecasts(list(frames), xs, ys, len(ys[0]), draw, False, labelled=True, lookback=lookback)
 
         return run
 
@@ -173,20 +152,18 @@ class ProbabilisticApi(SeriesSampler):
         xs: Sequence[Any],
         ys: Sequence[Any],
         pred_len: Any,
-        opts: SamplingOptions,
-        seeds: Sequence[int] | None,
-        generator: torch.Generator | None,
+        draw: Draw,
         calibrate: bool | CalibrationOptions,
-        verbose: bool,
+        *,
         labelled: bool = False,
         lookback: Lookback = ENSEMBLE,
-        first_path: int = 0,
     ) -> list[Forecast]:
         """Prepare, generate, de-normalise; then, if asked, calibrate with a forecast function of the same settings.
         A close-only frame (``close`` or ``y``, no open/high/low) is forecast from bars built from its closes."""
         pred_len = positive_int("pred_len", pred_len)
+        opts = draw.opts
         members = ensemble_members(lookback, self.max_context, pred_len)
-        if isinstance(lookback, (list, tuple)) and not first_path and opts.sample_count < len(lookback):
+        if isinstance(lookback, (list, tuple)) and not draw.first_path and opts.sample_count < len(lookback):
             raise InputError(
                 f"sample_count={opts.sample_count} is fewer than the {len(lookback)} lookbacks of the ensemble: "
                 "at least one path each"
@@ -217,13 +194,11 @@ class ProbabilisticApi(SeriesSampler):
                     x_idx = validate_timestamps(x, name="x_timestamp", expected_len=len(df), label=label)
                     frames.append(df.iloc[len(df) - w :])
                     stamps.append(pd.Series(x_idx[len(df) - w :]))
-            forecasts = ensemble_forecasts(
-                self, frames, stamps, ys, pred_len, opts, seeds, generator, verbose, labelled, members, first_path,
-                bars_given=[len(df) for df in df_list],
-            )  # fmt: skip
+            bars_given = [len(df) for df in df_list]
+            forecasts = ensemble_forecasts(self, frames, stamps, ys, pred_len, draw, labelled, members, bars_given)
         else:
             prepared = prepare_many(self.components, df_list, xs, ys, pred_len, labelled, windows)
-            paths_z = self._paths(prepared, pred_len, opts, seeds, generator, verbose, first_path)
+            paths_z = self._paths(prepared, pred_len, draw)
             info = {**opts.info(), "max_context": self.max_context}
             forecasts = []
             for p, z, given in zip(prepared, paths_z, [len(df) for df in df_list]):
@@ -239,7 +214,7 @@ class ProbabilisticApi(SeriesSampler):
                 )
         if cal is None:
             return forecasts
-        return self._calibrated(forecasts, df_list, xs, pred_len, opts, cal, seeds, generator, verbose, window, members)
+        return self._calibrated(forecasts, df_list, xs, pred_len, draw, cal, window, members)
 
     def _calibrated(
         self,
@@ -247,31 +222,29 @@ class ProbabilisticApi(SeriesSampler):
         df_list: Sequence[pd.DataFrame],
         xs: Sequence[Any],
         pred_len: int,
-        opts: SamplingOptions,
+        draw: Draw,
         cal: CalibrationOptions,
-        seeds: Sequence[int] | None,
-        generator: torch.Generator | None,
-        verbose: bool,
         window: int | None,
         members: list[int | None] | None,
     ) -> list[Forecast]:
         """``forecasts`` calibrated on rolling origins inside each history, each origin forecast the same way
         (``members``: the windows of a lookback ensemble)."""
+        opts = draw.opts
         cal_opts = opts if cal.sample_count is None else dataclasses.replace(opts, sample_count=cal.sample_count)
         if members is not None:  # each origin is the same ensemble; with fewer paths than windows, the first ones
             members = members[: cal_opts.sample_count]
         calibrations = calibrate_forecasts(
-            self.forecast_fn(cal_opts, generator=generator, lookback=members),
+            self.forecast_fn(cal_opts, generator=draw.generator, lookback=members),
             list(df_list),
             list(xs),
             pred_len,
             cal,
             max_context=self.max_context,
             sample_count=cal_opts.sample_count,
-            seeds=seeds,
+            seeds=draw.seeds,
             settings={k: v for k, v in opts.info().items() if k != "sample_count"},
             window=window,
-            progress=verbose,
+            progress=draw.verbose,
         )
         return [c.apply(fc) for c, fc in zip(calibrations, forecasts)]
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -30,7 +31,23 @@ from kronos.model.config import DEFAULT_CLIP, DEFAULT_MAX_CONTEXT
 from kronos.model.kronos import Kronos
 from kronos.model.tokenizer import KronosTokenizer
 
-__all__ = ["SeriesSampler"]
+__all__ = ["Draw", "SeriesSampler"]
+
+
+@dataclass(frozen=True)
+class Draw:
+    """How one call draws its sample paths, passed whole from the public methods down to :meth:`SeriesSampler._paths`.
+
+    ``opts`` the validated sampling settings; ``seeds`` one per series (each series its own stream), else
+    ``generator`` (None: PyTorch's global one) for the whole call; ``first_path`` where each series' seeded stream
+    starts (one for all, or one per series: a forecast computed in slices of paths); ``verbose`` a progress bar.
+    """
+
+    opts: SamplingOptions
+    seeds: Sequence[int] | None = None
+    generator: torch.Generator | None = None
+    verbose: bool = False
+    first_path: int | Sequence[int] = 0
 
 
 class SeriesSampler:
@@ -73,39 +90,30 @@ class SeriesSampler:
         return Components(self.model, self.tokenizer, self.device, self.max_context, self.clip)
 
     # -- generation ------------------------------------------------------------------------------
-    def _paths(
-        self,
-        prepared: Sequence[Prepared],
-        pred_len: int,
-        opts: SamplingOptions,
-        seeds: Sequence[int] | None,
-        generator: torch.Generator | None,
-        verbose: bool,
-        first_path: int | Sequence[int] = 0,
-    ) -> list[np.ndarray]:
+    def _paths(self, prepared: Sequence[Prepared], pred_len: int, draw: Draw) -> list[np.ndarray]:
         """Normalised paths ``(sample_count, pred_len, 6)`` per series, float32.
 
         Cached exact generation runs histories of different lengths in one left-padded batch with
         the padding masked; the original algorithm (``use_cache=False``) and ``window="block"`` run
         one batch per length. Either way each series computes what it would compute alone. With
-        ``seeds`` every series samples from its own generator (inverse CDF of its own uniforms), so
+        ``draw.seeds`` every series samples from its own generator (inverse CDF of its own uniforms), so
         its paths do not depend on the batch, its order or ``batch_size``: series are then sorted by
         length and run ``batch_size`` at a time (default: as many as fit a ~2 GiB key/value cache).
-        Without seeds the draws come from ``generator`` in one stream over the whole batch (uniforms, or the
+        Without seeds the draws come from ``draw.generator`` in one stream over the whole batch (uniforms, or the
         original's ``torch.multinomial`` stream with ``opts.draws == "multinomial"``, as ``predict`` uses), and
-        ``batch_size`` defaults to all series at once. ``first_path``: with seeds, the
-        paths from ``first_path`` on of each series' stream (a forecast computed in slices of paths; one per series
-        or one for all).
+        ``batch_size`` defaults to all series at once. ``draw.first_path``: with seeds, the paths from there on of
+        each series' stream.
 
         Every batch's memory estimate (:mod:`kronos.forecasting.cost`) is checked against
         :attr:`memory_limit` before anything runs.
         """
+        opts, seeds, first_path = draw.opts, draw.seeds, draw.first_path
         batches = self._batches(prepared, pred_len, opts, seeds)
         for members in batches:
             self._check_memory(max(len(prepared[i].x) for i in members), pred_len, len(members), opts)
         starts = [first_path] * len(prepared) if isinstance(first_path, int) else list(first_path)
         out: list[np.ndarray | None] = [None] * len(prepared)
-        with progress_bar(enabled=verbose, transient=True) as progress:
+        with progress_bar(enabled=draw.verbose, transient=True) as progress:
             task = progress.add_task("Generating bars", total=pred_len * len(batches))
             for members in batches:
                 x = self.components.tensor(left_padded([prepared[i].x for i in members]))
@@ -126,7 +134,7 @@ class SeriesSampler:
                         pred_len,
                         self.max_context,
                         opts,
-                        generator=generator,
+                        generator=draw.generator,
                         on_step=lambda: progress.advance(task),
                         uniforms=uniforms,
                         lengths=lengths,
