@@ -182,6 +182,50 @@ def anomaly_study(
     return pd.DataFrame(result)
 
 
+def reversion(pooled: pd.DataFrame, staging: Path, window: int = 244) -> str:
+    """How much each forecaster's median last-step return leans against where the last close sits in its window.
+
+    Per group: the slope of the median forecast log return (and of what followed) on the z-score of the last close
+    among the last ``window`` closes (the auto lookback), in units of the realised returns' standard deviation.
+    A model trained where its normaliser saw the bars ahead learns to pull prices back toward the window's mean: a
+    slope below the realised one.
+    """
+    frames: dict[str, pd.DataFrame] = {}
+    for path in staging.glob("*/*.parquet"):
+        frame = pd.read_parquet(path)
+        parts = frame.groupby("symbol") if "symbol" in frame else [(path.stem, frame)]
+        for name, part in parts:
+            times = pd.to_datetime(part["timestamps"]).to_numpy()
+            frames[f"{path.parent.name}/{name}"] = (times, part["close"].to_numpy(float))
+    last = pooled[pooled["step"] == pooled["step"].max()]
+    rows = []
+    for (name, series, origin), r in last.groupby(["forecaster", "series", "origin_time"]):
+        if series not in frames:
+            continue
+        times, close = frames[series]
+        pos = int(np.searchsorted(times, pd.Timestamp(origin).to_datetime64(), side="right")) - 1
+        if pos + 1 < window:
+            continue
+        c = close[pos + 1 - window : pos + 1]
+        r = r.iloc[0]
+        rows.append(
+            (name, series.split("/")[0], (c[-1] - c.mean()) / c.std(), np.log(r.y_median / r.last_close),
+             np.log(r.y_true / r.last_close))
+        )  # fmt: skip
+    t = pd.DataFrame(rows, columns=["forecaster", "group", "z", "median", "true"])
+    out = ["| forecaster | " + " | ".join(sorted(t["group"].unique())) + " |", "|---|" + "---|" * t["group"].nunique()]
+    realised = {}
+    for group, part in t[t["forecaster"] == t["forecaster"].iloc[0]].groupby("group"):
+        realised[group] = np.polyfit(part["z"], part["true"] / part["true"].std(), 1)[0]
+    out.append("| what followed | " + " | ".join(f"{realised[g]:+.3f}" for g in sorted(realised)) + " |")
+    for name, rows_ in t.groupby("forecaster"):
+        cells = []
+        for _group, part in rows_.groupby("group"):
+            cells.append(f"{np.polyfit(part['z'], part['median'] / part['true'].std(), 1)[0]:+.3f}")
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
 def wilson(hits: float, n: int, z: float = 1.96) -> tuple[float, float]:
     """The Wilson score interval of a binomial proportion (95% by default)."""
     if n == 0:
@@ -391,6 +435,14 @@ def main() -> None:
         hist = pit_histogram(rows["pit"].to_numpy())
         pit.append(f"| {name} | " + " | ".join(f"{v:.2f}" for v in hist) + " |")
     lines += ["PIT histogram (pooled; density per decile of the PIT, 1.00 everywhere when calibrated)", "", *pit, ""]
+    lines += [
+        "Reversion: slope of the median last-step log return on the z-score of the last close among its last 244 "
+        "closes, in standard deviations of the realised returns per unit of z (what followed: the same for the "
+        "realised return)",
+        "",
+        reversion(pooled, staging),
+        "",
+    ]
     checks = targets(pooled)
     if checks.count("\n") > 1:
         lines += ["Targets (issue 18), per group and pooled:", "", checks, ""]

@@ -109,6 +109,9 @@ def test_defaults_follow_the_original_recipe():
         ("train.schedule", "cosine", r"train\.schedule: must be one of \['onecycle', 'wsd'\]"),
         ("train.decay_fraction", 0.99, r"train\.decay_fraction: must be in \(0, 1 - pct_start\]"),
         ("train.group_weights", {"daily": 1.0}, r"train\.group_weights: only used with sampling: frequency"),
+        ("train.targets", "horizon", r"train\.targets: must be one of \['all', 'forecast'\]"),
+        ("train.targets", "forecast", r"train\.targets: only predictor training chooses its targets"),
+        ("train.min_lookback", 16, r"train\.min_lookback: only used with targets: forecast"),
     ],
 )
 def test_bad_values_are_errors_naming_the_key(path, value, message):
@@ -128,6 +131,18 @@ def test_group_weights_name_known_groups_with_a_positive_weight():
     assert parse_config(doc, kind="tokenizer").train.group_shares() == [2.0, 0.0, 1.0]
     assert parse_config(_with("train.sampling", "frequency"), kind="tokenizer").train.group_shares() == [1.0] * 3
     assert parse_config(BASE, kind="tokenizer").train.group_shares() is None
+
+
+def test_forecast_targets_draw_the_normalised_part_within_the_lookback():
+    doc = _with("train.targets", "forecast")
+    doc["train"]["min_lookback"] = 33
+    with pytest.raises(TrainConfigError, match=r"train\.min_lookback: must be at most data\.lookback \(32\), got 33"):
+        parse_config(doc, kind="predictor", source="run.yaml")
+    doc["train"]["min_lookback"] = 8
+    doc["model"] = {"init": "kronos-open"}
+    cfg = parse_config(doc, kind="predictor", source="run.yaml")
+    assert (cfg.train.targets, cfg.train.min_lookback) == ("forecast", 8)
+    assert parse_config(BASE, kind="tokenizer").train.targets == "all"  # the original objective by default
 
 
 def test_predictor_specific_checks():

@@ -170,6 +170,34 @@ def test_finetuning_a_checkpoint_teacher_forced(tiny_reference, bars_folder, tmp
     assert set(start) == set(tuned) and any(not torch.equal(start[k], tuned[k]) for k in start)
 
 
+def test_finetuning_on_forecast_targets_scores_fewer_positions_and_learns(tiny_reference, bars_folder, tmp_path):
+    """``train.targets: forecast`` with ``min_lookback`` reaches the objective through the trainer: the starting
+    model's validation loss is that of the bars after the lookback, not of every position, and it falls."""
+    common = [
+        *_data(bars_folder, tmp_path),
+        "model.config=null",
+        f"model.init={tiny_reference / 'model'}",
+        f"model.tokenizer={tiny_reference / 'tokenizer'}",
+        "train.teacher_forcing=true",
+        "train.steps_per_epoch=10",
+        "train.lr=1e-3",
+    ]
+    every = train("predictor", TINY, overrides=[*common, f"output_dir={tmp_path / 'all'}", "train.max_steps=1"])
+    ahead = train(
+        "predictor",
+        TINY,
+        overrides=[
+            *common,
+            f"output_dir={tmp_path / 'forecast'}",
+            "train.max_steps=20",
+            "train.targets=forecast",
+            "train.min_lookback=8",
+        ],
+    )
+    assert ahead.initial_val["loss"] != pytest.approx(every.initial_val["loss"], rel=1e-3)
+    assert ahead.final_val["loss"] < ahead.initial_val["loss"] - 0.1
+
+
 @pytest.mark.slow
 def test_an_interrupted_run_resumes_exactly(tiny_pair, bars_folder, tmp_path):
     root, tok_dir, _ = tiny_pair

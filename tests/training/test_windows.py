@@ -141,3 +141,25 @@ def test_eval_sampler_takes_an_equal_number_from_each_group():
     assert np.bincount(picked + 1, minlength=4).tolist() == [0, 50, 50, 20]  # group 2 has only 20; -1 left out
     shares = [list(EvalWindowSampler(len(groups), 150, rank=r, world_size=2, groups=groups)) for r in (0, 1)]
     assert len(shares[0]) == len(shares[1]) and not set(shares[0]) & set(shares[1])
+
+
+def test_a_drawn_normalised_part_is_fixed_per_window_and_seed(corpus):
+    """With ``min_lookback`` each window is normalised on its first ``fitted`` bars, drawn from
+    ``[min_lookback, lookback]`` once per (seed, window): the same on every read and in every worker."""
+    ds = WindowDataset(corpus, "train", clip=5.0, min_lookback=16, seed=3)
+    again = WindowDataset(corpus, "train", clip=5.0, min_lookback=16, seed=3)
+    other = WindowDataset(corpus, "train", clip=5.0, min_lookback=16, seed=4)
+    picks = np.random.default_rng(1).integers(0, len(ds), size=200)
+    fitted = np.array([ds[int(i)]["fitted"] for i in picks])
+    assert fitted.min() >= 16 and fitted.max() <= 64 and len(np.unique(fitted)) > 20
+    assert [again[int(i)]["fitted"] for i in picks] == fitted.tolist()
+    assert [other[int(i)]["fitted"] for i in picks] != fitted.tolist()
+    for i in picks[:10]:
+        item = ds[int(i)]
+        raw = np.asarray(corpus.features[item["row"] : item["row"] + 80], dtype=np.float32)
+        n = item["fitted"]
+        expected = np.clip((raw - raw[:n].mean(axis=0)) / (raw[:n].std(axis=0) + 1e-5), -5, 5)
+        np.testing.assert_allclose(item["x"].numpy(), expected, rtol=1e-4, atol=1e-4)
+    assert WindowDataset(corpus, "val")[0]["fitted"] == 64  # without min_lookback: the whole lookback
+    with pytest.raises(ValueError, match="min_lookback must be in"):
+        WindowDataset(corpus, "train", min_lookback=65)

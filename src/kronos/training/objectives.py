@@ -172,7 +172,12 @@ class PredictorTask(Task):
             s1_in, s2_in, stamp_in, use_teacher_forcing=teacher_forcing, s1_targets=s1_tgt, dep_causal=True
         )
         head = _inner(model).head
-        loss, ce_s1, ce_s2 = head.compute_loss(s1_logits.float(), s2_logits.float(), s1_tgt, s2_tgt)
+        ignored = None
+        if self.cfg.train.targets == "forecast":  # score only the bars after those the normaliser saw
+            fitted = batch["fitted"]
+            target_bar = torch.arange(1, s1.shape[1], device=s1_tgt.device)
+            ignored = target_bar[None, :] < fitted[:, None]
+        loss, ce_s1, ce_s2 = head.compute_loss(s1_logits.float(), s2_logits.float(), s1_tgt, s2_tgt, ignored)
         return {"loss": loss, "ce_s1": ce_s1, "ce_s2": ce_s2}
 
     def train_loss(

@@ -225,6 +225,15 @@ class TrainConfig:
     can be continued from its stable phase and decayed again. ``sampling: frequency`` draws windows so
     that each frequency group (daily, hourly, intraday; ``group_weights``, equal by default) gets its
     share of the draws however many bars it has, and validates on an equal number from each.
+
+    ``targets`` (predictor): ``all`` scores the next token at every position of a window, the original's
+    objective; ``forecast`` only the bars after those the window's normaliser was fitted on. Why: a window is
+    normalised on its first ``data.lookback`` bars, so at earlier positions the normalised values already tell
+    where the bars still to come must lie (the normaliser saw them), and a model trained there learns to pull
+    prices back toward the window's mean, which a forecast, normalised on its history alone, should not do.
+    ``min_lookback`` (with ``forecast``): each training window's normaliser is fitted on its first ``L`` bars,
+    ``L`` drawn per window from ``[min_lookback, data.lookback]``, as forecasts use windows of several lengths
+    (the lookback ensemble) and so that more positions are scored; validation keeps ``L = data.lookback``.
     """
 
     __pydantic_config__ = UNKNOWN_KEYS_FORBIDDEN
@@ -248,6 +257,8 @@ class TrainConfig:
     grad_clip: Number | None = 3.0
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
     teacher_forcing: Flag = False
+    targets: Literal["all", "forecast"] = "all"
+    min_lookback: Int | None = None
     val_samples: Int = 2048
     val_batch_size: Int | None = None
     validate_at_start: Flag = True
@@ -279,6 +290,7 @@ class TrainConfig:
             "checkpoint_every",
             "early_stopping_patience",
             "cpu_threads",
+            "min_lookback",
         ):
             _positive(getattr(self, name), f"{where}.{name}")
         for name in ("lr", "eps", "div_factor", "final_div_factor", "grad_clip"):
@@ -303,6 +315,8 @@ class TrainConfig:
                 _positive(value, f"{where}.group_weights.{name}", allow_zero=True)
             if not any(v > 0 for v in self.group_weights.values()):
                 raise TrainConfigError(f"{where}.group_weights: at least one group needs a positive weight")
+        if self.min_lookback is not None and self.targets != "forecast":
+            raise TrainConfigError(f"{where}.min_lookback: only used with targets: forecast")
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
             raise TrainConfigError(f"{where}.betas: must be two numbers in [0, 1), got {self.betas!r}")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
@@ -335,6 +349,9 @@ class RunConfig:
             raise TrainConfigError("output_dir: must name the folder for checkpoints and metrics")
         if self.kind is not None and self.kind not in ("tokenizer", "predictor"):
             raise TrainConfigError(f"kind: must be 'tokenizer' or 'predictor', got {self.kind!r}")
+        low, lookback = self.train.min_lookback, self.data.lookback
+        if low is not None and low > lookback:
+            raise TrainConfigError(f"train.min_lookback: must be at most data.lookback ({lookback}), got {low}")
 
     def for_kind(self, kind: Kind) -> RunConfig:
         """Check the parts that depend on what is trained; returns self for chaining."""
@@ -342,6 +359,8 @@ class RunConfig:
             raise TrainConfigError(f"kind: this config is for {self.kind} training, not {kind}")
         m = self.model
         if kind == "tokenizer":
+            if self.train.targets != "all":
+                raise TrainConfigError("train.targets: only predictor training chooses its targets")
             if m.tokenizer is not None:
                 raise TrainConfigError(
                     "model.tokenizer: only predictor training uses a tokenizer; remove it for tokenizer training"

@@ -95,7 +95,9 @@ class _Trainer:
                 self.log(f"removed {stale.name}, left by an interrupted run")
         dd.barrier(env)
         self.corpus = prepare_corpus(cfg, env, log=self.log)
-        self.train_set = WindowDataset(self.corpus, "train", clip=cfg.data.clip)
+        self.train_set = WindowDataset(
+            self.corpus, "train", clip=cfg.data.clip, min_lookback=t.min_lookback, seed=cfg.seed
+        )
         self.val_set = WindowDataset(self.corpus, "val", clip=cfg.data.clip)
         if len(self.val_set) < env.world_size:
             raise TrainingError(
@@ -192,7 +194,7 @@ class _Trainer:
 
     def _to_device(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         dev = self.env.device
-        return {"x": batch["x"].to(dev, non_blocking=True), "stamp": batch["stamp"].to(dev, non_blocking=True)}
+        return {k: batch[k].to(dev, non_blocking=True) for k in ("x", "stamp", "fitted")}
 
     # -- validation -----------------------------------------------------------------------------
     @torch.no_grad()

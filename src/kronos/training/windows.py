@@ -56,14 +56,28 @@ class WindowDataset(Dataset):
     """Windows of one split of a corpus; item ``i`` is the ``i``-th entry of that split's window index.
 
     Items are dicts: ``x`` float32 ``(T, 6)`` normalised features, ``stamp`` int64 ``(T, 5)`` calendar
-    features, ``row`` the window's first global row (for tracing a sample back to its instrument).
+    features, ``row`` the window's first global row (for tracing a sample back to its instrument), ``fitted`` the
+    number of leading bars the normaliser was fitted on: ``lookback``, or with ``min_lookback`` a number drawn
+    per window from ``[min_lookback, lookback]`` (fixed for the window: it depends on ``seed`` and the window).
     """
 
-    def __init__(self, corpus: Corpus, split: str, *, clip: float = DEFAULT_CLIP) -> None:
+    def __init__(
+        self,
+        corpus: Corpus,
+        split: str,
+        *,
+        clip: float = DEFAULT_CLIP,
+        min_lookback: int | None = None,
+        seed: int = 0,
+    ) -> None:
         self.corpus = corpus
         self.split = split
         self.clip = float(clip)
         self.lookback = corpus.lookback
+        if min_lookback is not None and not 1 <= min_lookback <= self.lookback:
+            raise ValueError(f"min_lookback must be in [1, lookback={self.lookback}], got {min_lookback}")
+        self.min_lookback = min_lookback
+        self.seed = int(seed)
         self.window = corpus.window
         self._n = int(corpus.meta["n_windows"][split]) if split in corpus.meta["n_windows"] else None
         if self._n is None:
@@ -77,9 +91,12 @@ class WindowDataset(Dataset):
             raise IndexError(f"window {index} out of range for split {self.split!r} with {self._n} windows")
         start = int(self.corpus.windows(self.split)[index])
         raw = np.asarray(self.corpus.features[start : start + self.window])
-        x = normalize_window(raw, self.lookback, self.clip)
+        fitted = self.lookback
+        if self.min_lookback is not None:
+            fitted = int(np.random.default_rng([self.seed, start]).integers(self.min_lookback, self.lookback + 1))
+        x = normalize_window(raw, fitted, self.clip)
         stamp = np.asarray(self.corpus.stamps[start : start + self.window], dtype=np.int64)
-        return {"x": torch.from_numpy(x), "stamp": torch.from_numpy(stamp), "row": start}
+        return {"x": torch.from_numpy(x), "stamp": torch.from_numpy(stamp), "row": start, "fitted": fitted}
 
 
 class RandomWindowSampler(Sampler[int]):
