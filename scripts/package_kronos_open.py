@@ -63,6 +63,10 @@ def _recipe(train: dict) -> str:
         )
     else:
         sampling = "windows drawn uniformly over all valid window starts (minute-bar series, most bars, weigh most)"
+    if train.get("targets", "all") == "forecast":
+        low = train.get("min_lookback")
+        part = "its first bars" if low is None else f"its first L bars, L drawn per window from [{low}, lookback]"
+        sampling += f"; scored only on the bars after each window's normalised part ({part})"
     threads = train.get("cpu_threads")
     return f"{schedule}; {sampling}" + (f"; {threads} CPU thread(s)" if threads else "")
 
@@ -202,7 +206,13 @@ def main() -> None:
             f"{stage2['bars']:,} (both stages {both:,}) | {2 * stage2['bars']:,} (both {2 * both:,}) | "
             f"{both / n_model:.1f} bars, {2 * both / n_model:.1f} tokens (both) | {stage2['wall_s'] / 60:.1f} min | "
             f"{stage2['bars_per_s']:,.0f} bars/s | loss {stage2['val_first']['loss']:.3f} → {stage2['val_best']['loss']:.3f} "
-            f"(best; ce_s1 {stage2['val_best']['ce_s1']:.3f}, ce_s2 {stage2['val_best']['ce_s2']:.3f}) |"
+            f"(best; ce_s1 {stage2['val_best']['ce_s1']:.3f}, ce_s2 {stage2['val_best']['ce_s2']:.3f})"
+            + (
+                f" on the {stage2['config']['data']['horizon']} bars after each window's lookback"
+                if stage2["config"]["train"].get("targets") == "forecast"
+                else ""
+            )
+            + " |"
         )
         stage2_cmd = f"\nkronos train predictor {args.stage2_recipe}"
         stage2_recipe = (

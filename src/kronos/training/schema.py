@@ -26,15 +26,7 @@ from kronos.model.config import DEFAULT_CLIP, DEFAULT_MAX_CONTEXT, ConfigError, 
 from kronos.training.corpus import FREQUENCY_GROUPS
 from kronos.training.splits import CorpusError, GapRule, SplitSpec
 
-__all__ = [
-    "DataConfig",
-    "Kind",
-    "ModelConfig",
-    "QlibConfig",
-    "RunConfig",
-    "TrainConfig",
-    "TrainConfigError",
-]
+__all__ = ["DataConfig", "Kind", "ModelConfig", "QlibConfig", "RunConfig", "TrainConfig", "TrainConfigError"]
 
 Kind = Literal["tokenizer", "predictor"]
 
@@ -225,15 +217,8 @@ class TrainConfig:
     can be continued from its stable phase and decayed again. ``sampling: frequency`` draws windows so
     that each frequency group (daily, hourly, intraday; ``group_weights``, equal by default) gets its
     share of the draws however many bars it has, and validates on an equal number from each.
-
-    ``targets`` (predictor): ``all`` scores the next token at every position of a window, the original's
-    objective; ``forecast`` only the bars after those the window's normaliser was fitted on. Why: a window is
-    normalised on its first ``data.lookback`` bars, so at earlier positions the normalised values already tell
-    where the bars still to come must lie (the normaliser saw them), and a model trained there learns to pull
-    prices back toward the window's mean, which a forecast, normalised on its history alone, should not do.
-    ``min_lookback`` (with ``forecast``): each training window's normaliser is fitted on its first ``L`` bars,
-    ``L`` drawn per window from ``[min_lookback, data.lookback]``, as forecasts use windows of several lengths
-    (the lookback ensemble) and so that more positions are scored; validation keeps ``L = data.lookback``.
+    ``targets: forecast`` (predictor) scores only the bars after each window's normalised part, its first ``L``
+    bars (``data.lookback``, or drawn per window down to ``min_lookback``): why, in ``docs/training.md``.
     """
 
     __pydantic_config__ = UNKNOWN_KEYS_FORBIDDEN
