@@ -190,7 +190,7 @@ def reversion(pooled: pd.DataFrame, staging: Path, window: int = 244) -> str:
     A model trained where its normaliser saw the bars ahead learns to pull prices back toward the window's mean: a
     slope below the realised one.
     """
-    frames: dict[str, pd.DataFrame] = {}
+    frames: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # series -> (bar times, closes)
     for path in staging.glob("*/*.parquet"):
         frame = pd.read_parquet(path)
         parts = frame.groupby("symbol") if "symbol" in frame else [(path.stem, frame)]

@@ -94,9 +94,8 @@ class OriginalApi(SeriesSampler):
             draws="multinomial",  # the original's random stream under torch.manual_seed
         )
         seeds = None if seed is None else [check_seed(seed)]
-        return self._means([df], [x_timestamp], [y_timestamp], pred_len, Draw(opts, seeds, generator, verbose), False)[
-            0
-        ]
+        draw = Draw(opts, seeds, generator, verbose)
+        return self._means([df], [x_timestamp], [y_timestamp], pred_len, draw, False)[0]
 
     def predict_batch(
         self,
