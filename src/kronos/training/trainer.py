@@ -6,8 +6,9 @@
 2. build (or reuse) the memory-mapped data corpus, then random-window loaders, disjoint per rank;
 3. build the model fresh or from a checkpoint, AdamW (betas 0.9/0.95, weight decay 0.1) with a
    one-cycle learning-rate schedule, gradient accumulation and norm clipping, mixed precision on GPU;
-4. validate before training and after every epoch; keep ``best/`` (hub layout) by the task's
-   validation metric; stop early after ``early_stopping_patience`` validations without improvement;
+4. validate before training and after every epoch (:mod:`kronos.training.validation`); keep ``best/`` (hub
+   layout) by the task's validation metric; stop early after ``early_stopping_patience`` validations without
+   improvement;
 5. write ``last/`` (resumable: weights, optimiser, scheduler, RNG, data position) after every epoch
    and every ``checkpoint_every`` steps; metrics go to ``metrics.csv`` and TensorBoard.
 
@@ -36,14 +37,14 @@ from kronos.core.files import atomic_write_text, remove_empty_tree, remove_stale
 from kronos.training import distributed as dd
 from kronos.training.checkpoint import RunCheckpoints, TrainerState, write_predictor_bundle
 from kronos.training.config import Kind, dump_config, load_config
-from kronos.training.corpus import FREQUENCY_GROUPS
 from kronos.training.data import prepare_corpus
 from kronos.training.errors import TrainingError
 from kronos.training.metrics import MetricsLogger, RunConsole
 from kronos.training.objectives import PredictorTask, Task, make_task
 from kronos.training.optim import Optimization, autocast_dtype
 from kronos.training.schema import RunConfig, TrainConfigError
-from kronos.training.windows import EvalWindowSampler, RandomWindowSampler, WindowDataset, group_weights
+from kronos.training.validation import Validation, window_loader
+from kronos.training.windows import RandomWindowSampler, WindowDataset, group_weights
 
 __all__ = ["TrainResult", "TrainingError", "train"]
 
@@ -129,11 +130,20 @@ class _Trainer:
         self.state = TrainerState(kind=self.kind, global_batch=self.global_batch, world_size=env.world_size)
         self.state.extra["total_steps"] = self.total_steps
         shares = t.group_shares()  # with frequency sampling, validation also reports each group's metric
-        # the drawn groups, name -> index into FREQUENCY_GROUPS (the values of corpus.window_groups)
-        self.val_group_ids = {g: i for i, (g, share) in enumerate(zip(FREQUENCY_GROUPS, shares or [])) if share > 0}
-        extra = [f"{self.task.select}_{g}" for g in self.val_group_ids]
+        self.validation = Validation(
+            self.task,
+            self.corpus,
+            self.val_set,
+            samples=t.val_samples,
+            shares=shares,
+            env=env,
+            loader=lambda dataset, sampler: self._loader(dataset, sampler, t.val_batch_size or t.batch_size),
+        )
         self.metrics = MetricsLogger(
-            self.out, [*self.task.metrics, *extra], enabled=env.is_main, tensorboard=t.tensorboard
+            self.out,
+            [*self.task.metrics, *self.validation.group_metrics],
+            enabled=env.is_main,
+            tensorboard=t.tensorboard,
         )
         self.validations: list[dict[str, float]] = []
         self.initial_val: dict[str, float] | None = None
@@ -150,15 +160,6 @@ class _Trainer:
             world_size=env.world_size,
             weights=train_weights,
         )
-        val_groups = None
-        if shares is not None:
-            val_groups = self.corpus.window_groups("val")
-            val_groups = np.where(np.asarray(shares)[val_groups] > 0, val_groups, -1)
-        val_sampler = EvalWindowSampler(
-            len(self.val_set), t.val_samples, rank=env.rank, world_size=env.world_size, groups=val_groups
-        )
-        ids = list(self.val_group_ids.values())  # this rank's validation windows, one list per drawn group
-        self.val_parts = val_sampler.per_group(val_groups, ids) if ids else [list(val_sampler)]
         self.log(
             f"{self.kind}: {self.n_params:,} trainable parameters on {env.world_size} process(es) ({env.device}, "
             f"{t.distributed if env.distributed else 'single'}), precision {self.dtype or torch.float32}; "
@@ -177,19 +178,8 @@ class _Trainer:
 
     # -- loaders --------------------------------------------------------------------------------
     def _loader(self, dataset: WindowDataset, sampler: Any, batch_size: int) -> DataLoader:
-        t = self.t
-        return DataLoader(
-            dataset,
-            batch_size=batch_size,
-            sampler=sampler,
-            num_workers=t.num_workers,
-            drop_last=False,
-            pin_memory=self.env.device.type == "cuda",
-            persistent_workers=False,
-            prefetch_factor=4 if t.num_workers > 0 else None,
-            # A private generator: creating a loader must not draw from the global RNG, or a resumed
-            # run would diverge from an uninterrupted one.
-            generator=torch.Generator().manual_seed(self.cfg.seed),
+        return window_loader(
+            dataset, sampler, batch_size, num_workers=self.t.num_workers, device=self.env.device, seed=self.cfg.seed
         )
 
     def _to_device(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
@@ -197,27 +187,9 @@ class _Trainer:
         return {k: batch[k].to(dev, non_blocking=True) for k in ("x", "stamp", "fitted")}
 
     # -- validation -----------------------------------------------------------------------------
-    @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """Validation metrics over this run's validation windows (all ranks), and with frequency sampling the
-        selection metric of each group (``loss_daily``, ...): each group's windows run as batches of their own."""
-        names = ("loss", *self.task.metrics)
-        sums = torch.zeros((len(self.val_parts), len(names) + 1), dtype=torch.float64)  # per part: sums, count
-        with self.task.eval_mode(self.model):
-            for k, part in enumerate(self.val_parts):
-                for batch in self._loader(self.val_set, part, self.t.val_batch_size or self.t.batch_size):
-                    b = self._to_device(batch)
-                    with self.opt.autocast():
-                        terms = self.task.eval_metrics(self.model, b)
-                    n = b["x"].shape[0]
-                    sums[k] += torch.tensor([*(float(terms[name]) * n for name in names), n], dtype=torch.float64)
-        sums = dd.all_reduce_sum(sums, self.env)
-        total, select = sums.sum(0), names.index(self.task.select)
-        out = {name: float(total[i] / total[-1]) for i, name in enumerate(names)}
-        for k, g in enumerate(self.val_group_ids):
-            if sums[k, -1] > 0:
-                out[f"{self.task.select}_{g}"] = float(sums[k, select] / sums[k, -1])
-        return out | {"samples": float(total[-1])}
+        """Validation metrics over this run's validation windows (:class:`~kronos.training.validation.Validation`)."""
+        return self.validation(self.model, self.opt.autocast)
 
     def _after_validation(self, val: dict[str, float]) -> bool:
         """Record a validation; save ``best/`` when it improves. Returns True when training should stop."""
