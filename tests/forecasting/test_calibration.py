@@ -11,7 +11,14 @@ import torch
 from kronos import InputError
 from kronos.bars.calendars import future_timestamps
 from kronos.bars.samples import load_sample
-from kronos.forecasting.calibration import CalibrationOptions, forecast_scales, origin_forecasts, origin_layout
+from kronos.forecasting.calibration import (
+    CalibrationOptions,
+    break_before,
+    forecast_scales,
+    origin_forecasts,
+    origin_layout,
+    spanning_origins,
+)
 from kronos.forecasting.conformal import apply_offsets, conformal_offsets, fit_conformal
 from kronos.forecasting.scores import interval_coverage, min_origins
 from kronos.inference.options import SamplingOptions
@@ -107,6 +114,19 @@ def test_origin_layout_and_its_errors():
         origin_layout(500, 10, 5, None, None, max_context=64)
 
 
+def test_origin_layout_passes_over_rows_to_skip_while_the_lookback_fits():
+    skip = np.zeros(300, dtype=bool)
+    skip[[289, 249]] = True  # the last origin and the fifth from last
+    origins, lookback, _ = origin_layout(300, 10, 20, None, None, max_context=64, skip=skip)
+    expected = [t for t in range(289, 0, -10) if not skip[t]][:20][::-1]
+    assert origins == expected and lookback == 64 and not skip[origins].any()
+    # without room for the earlier rows (a history just long enough), the rows are kept and the lookback with them
+    short = np.zeros(264, dtype=bool)
+    short[253] = True
+    origins, lookback, _ = origin_layout(264, 10, 20, None, None, max_context=64, skip=short)
+    assert origins == list(range(63, 254, 10)) and lookback == 64
+
+
 # -- through the predictor -------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def eurusd():
@@ -145,6 +165,35 @@ def test_forecast_calibrate_end_to_end(predictor, eurusd):
     assert report.loc["all"].between(0, 1).all()
     with pytest.raises(InputError, match="already calibrated"):
         fc.calibration.apply(fc)
+
+
+def test_origins_spanning_a_weekend_are_passed_over_for_a_forecast_inside_the_week(predictor, eurusd):
+    """EURUSD hourly bars stop for the weekend (a 49-hour gap): a forecast whose bars lie inside a week calibrates on
+    origins whose bars do too; one that spans a weekend keeps every origin."""
+    hist, fut = eurusd.iloc[:190], eurusd["timestamps"].iloc[190:196]
+    times = pd.DatetimeIndex(hist["timestamps"])
+    after_weekend = np.flatnonzero(np.diff(times.asi8) > 24 * 3600 * 10**9) + 1
+    spans = spanning_origins(times, fut, 6)
+    assert spans.tolist() == [any(t < w <= t + 6 for w in after_weekend) for t in range(len(times))]
+
+    def calibration(hist, fut, **options):
+        torch.manual_seed(0)
+        opts = CalibrationOptions(origins=12, stride=6, **options)
+        fc = predictor.forecast(hist, hist["timestamps"], fut, 6, sample_count=8, calibrate=opts)
+        rows = pd.DatetimeIndex(hist["timestamps"]).get_indexer(fc.calibration.origins)
+        return rows, fc.calibration.settings["origins_moved_back"]
+
+    rows, moved = calibration(hist, fut)
+    plain_rows, plain_moved = calibration(hist, fut, match_breaks=False)
+    assert spans[plain_rows].any() and plain_moved == 0  # the plain layout holds an origin spanning the weekend
+    assert not spans[rows].any() and moved == 6 * spans[plain_rows].sum() and rows[-1] == plain_rows[-1]
+    # the forecast's own bars span the weekend after row 174: every origin is like it in that, none is passed over
+    assert spanning_origins(times[:172], eurusd["timestamps"].iloc[172:178], 6) is None
+    rows, moved = calibration(eurusd.iloc[:172], eurusd["timestamps"].iloc[172:178])
+    assert moved == 0 and rows[-1] == 172 - 1 - 6
+    # daily bars: weekends and long weekends (gaps of up to 4 days on the GOOGL sample) are not breaks
+    googl = pd.DatetimeIndex(load_sample("googl")["timestamps"])
+    assert np.diff(googl.asi8).max() == 4 * 86400 * 10**9 and not break_before(googl).any()
 
 
 def test_calibrate_with_too_short_history_says_how_many_bars(predictor, eurusd):
@@ -239,6 +288,8 @@ def test_calibration_options_are_validated_once_with_names():
         CalibrationOptions(lookback=1)
     with pytest.raises(InputError, match="scale must be one of"):
         CalibrationOptions(scale="log")
+    with pytest.raises(InputError, match="match_breaks must be True or False, got 'no'"):
+        CalibrationOptions(match_breaks="no")
 
 
 def test_path_scales_calibrate_the_80_percent_interval_and_keep_trajectories():

@@ -8,7 +8,10 @@ How:
 
 1. Rolling origins inside the given history only: the last ``n_origins`` bars ``t`` (``stride`` apart)
    whose next ``pred_len`` closes are still inside the history (:func:`origin_layout`). Each origin is
-   forecast from the ``lookback`` bars ending at ``t``; nothing after ``t`` is seen.
+   forecast from the ``lookback`` bars ending at ``t``; nothing after ``t`` is seen. When the forecast's own
+   bars lie inside one session, origins whose bars span a break (a night, a weekend, a lunch pause:
+   :func:`break_before`) are passed over for earlier ones, as long as the history leaves room: a return across a
+   break is of another kind than bar-to-bar moves, and such origins would widen intervals that never span one.
 2. The origins' close-return paths and realised close returns ``close[t+h] / close[t] - 1`` go to
    :func:`kronos.forecasting.conformal.fit_conformal`, scaled by each origin's recent volatility
    (:func:`forecast_scales`) when ``scale="history"``. The fitted
@@ -48,17 +51,51 @@ from kronos.model.config import DEFAULT_MAX_CONTEXT
 ForecastFn = Callable[[Sequence[pd.DataFrame], Sequence[Any], Sequence[Any], "Sequence[int] | None"], "list[Forecast]"]
 
 __all__ = [
+    "BREAK_FACTOR",
     "CalibrationOptions",
+    "break_before",
     "ForecastFn",
     "calibrate_forecasts",
     "forecast_scales",
     "origin_forecasts",
     "origin_seed",
     "origin_layout",
+    "spanning_origins",
 ]
 
 #: Fewest bars of history one calibration origin is forecast from.
 MIN_LOOKBACK = 32
+#: A gap between bars longer than this many times the history's usual spacing is a break (a night, a weekend, a
+#: lunch pause; for daily bars a closure of more than five days): the return across it is not a bar-to-bar move.
+BREAK_FACTOR = 5.0
+
+
+def break_before(times: pd.DatetimeIndex, future: pd.DatetimeIndex | None = None) -> np.ndarray:
+    """Per bar of ``times`` followed by ``future`` (if given, in the same time zone): whether a break lies between
+    it and the bar before (a gap over :data:`BREAK_FACTOR` times the median spacing of ``times``); the first bar
+    has none."""
+    ns = times.asi8 if future is None else np.concatenate([times.asi8, pd.DatetimeIndex(future).asi8])
+    usual = np.median(np.diff(times.asi8)) if len(times) > 1 else 0
+    out = np.zeros(len(ns), dtype=bool)
+    if usual > 0:
+        out[1:] = np.diff(ns) > BREAK_FACTOR * usual
+    return out
+
+
+def spanning_origins(times: pd.DatetimeIndex, future: Any, pred_len: int) -> np.ndarray | None:
+    """Per bar ``t`` of a history: whether the bars ``t+1 .. t+pred_len`` span a break (:func:`break_before`), the
+    origins that ``match_breaks`` passes over; None when the forecast's own bars (``future``, after the history's
+    last bar) span one too, or their time zone is not the history's."""
+    future = pd.DatetimeIndex(future)[:pred_len]
+    if (future.tz is None) != (times.tz is None):
+        return None
+    breaks = break_before(times, future)
+    if breaks[len(times) :].any():
+        return None
+    n = len(times)
+    after = np.concatenate([np.cumsum(breaks[:n][::-1])[::-1], [0]])  # after[i]: breaks before rows i .. n-1
+    rows = np.arange(n)
+    return after[np.minimum(rows + 1, n)] - after[np.minimum(rows + 1 + pred_len, n)] > 0
 
 
 def _check_layout(origins: Any, stride: Any, lookback: Any) -> None:
@@ -92,6 +129,7 @@ class CalibrationOptions:
             (per-level offsets, paths re-sorted per step).
         scale: for ``"offsets"``: ``"history"`` (scores normalised by the origin's recent volatility) or ``"none"``.
         max_rows: at most this many paths per forecast call when series share no seeds.
+        match_breaks: pass over origins whose bars span a break when the forecast's bars do not (module docstring).
     """
 
     origins: int = 20
@@ -101,6 +139,7 @@ class CalibrationOptions:
     method: str = "tilt"
     scale: str = "history"
     max_rows: int = 2048
+    match_breaks: bool = True
 
     def __post_init__(self) -> None:
         _check_layout(self.origins, self.stride, self.lookback)
@@ -109,13 +148,20 @@ class CalibrationOptions:
         one_of("method", self.method, METHODS)
         one_of("scale", self.scale, SCALES)
         positive_int("max_rows", self.max_rows)
+        if not isinstance(self.match_breaks, (bool, np.bool_)):
+            raise InputError(f"match_breaks must be True or False, got {self.match_breaks!r}")
 
     def layout(
-        self, n_bars: int, pred_len: int, max_context: int, window: int | None = None
+        self,
+        n_bars: int,
+        pred_len: int,
+        max_context: int,
+        window: int | None = None,
+        skip: np.ndarray | None = None,
     ) -> tuple[list[int], int, int]:
         """:func:`origin_layout` of a history of ``n_bars``: origin rows, lookback, stride (``window``: the
-        forecast's own lookback, the longest the default origin lookback may be)."""
-        return origin_layout(n_bars, pred_len, self.origins, self.stride, self.lookback, max_context, window)
+        forecast's own lookback, the longest the default origin lookback may be; ``skip``: rows not to use)."""
+        return origin_layout(n_bars, pred_len, self.origins, self.stride, self.lookback, max_context, window, skip)
 
 
 def origin_layout(
@@ -126,6 +172,7 @@ def origin_layout(
     lookback: int | None = None,
     max_context: int = DEFAULT_MAX_CONTEXT,
     window: int | None = None,
+    skip: np.ndarray | None = None,
 ) -> tuple[list[int], int, int]:
     """Origin bar indices (the last bar each origin sees), the lookback and the stride.
 
@@ -133,6 +180,9 @@ def origin_layout(
     observed; earlier ones are ``stride`` apart (default ``pred_len``: non-overlapping targets).
     The default lookback is as long as the history allows, at most ``window`` (the forecast's own
     lookback, so the origins measure the forecaster that is corrected) or, without one, ``max_context``.
+    ``skip`` (one flag per bar) names rows not to use: each is replaced by the next earlier row on the
+    stride whose lookback still fits, and when too few fit the rows are used as they are (the lookback, and so
+    the forecast's window, is the same either way).
     """
     pred_len = positive_int("pred_len", pred_len)
     _check_layout(n_origins, stride, lookback)
@@ -154,6 +204,10 @@ def origin_layout(
             )
     last = n_bars - 1 - pred_len
     origins = [last - i * stride for i in range(n_origins)][::-1]
+    if skip is not None and any(skip[t] for t in origins):
+        usable = [t for t in range(last, lookback - 2, -stride) if not skip[t]][:n_origins]
+        if len(usable) == n_origins:
+            origins = usable[::-1]
     return origins, int(lookback), int(stride)
 
 
@@ -236,6 +290,7 @@ def calibrate_forecasts(
     settings: dict[str, Any] | None = None,
     window: int | None = None,
     progress: bool = False,
+    futures: Sequence[Any] | None = None,
 ) -> list[ConformalCalibration]:
     """Calibrate one :class:`ConformalCalibration` per series from rolling origins inside its history.
 
@@ -245,13 +300,22 @@ def calibrate_forecasts(
     series calibrates the same alone or in any batch. Cost: ``origins x sample_count`` paths of
     ``pred_len`` steps per series. ``settings`` are recorded in each calibration (e.g. ``T``). ``window``
     is the forecast's own lookback, the longest an origin's default lookback may be. ``progress`` shows a
-    progress bar over the origins (plain lines off a terminal: :mod:`kronos.core.progress`).
+    progress bar over the origins (plain lines off a terminal: :mod:`kronos.core.progress`). ``futures`` are the
+    times of each forecast's own bars: with ``options.match_breaks``, when they lie inside one session the origins
+    whose bars span a break are passed over (:func:`spanning_origins`).
     """
     opts = CalibrationOptions() if options is None else options
     if seeds is not None and len(seeds) != len(df_list):
         raise InputError(f"seeds has {len(seeds)} entries for {len(df_list)} series")
     per_call = max(1, opts.max_rows // max(1, sample_count))
-    layouts = [opts.layout(len(df), pred_len, max_context, window) for df in df_list]
+    layouts = []
+    for i, df in enumerate(df_list):
+        skip = None
+        if opts.match_breaks and futures is not None:
+            label = None if len(df_list) == 1 else f"series {i}"
+            times = validate_timestamps(x_timestamp_list[i], name="x_timestamp", expected_len=len(df), label=label)
+            skip = spanning_origins(times, futures[i], pred_len)
+        layouts.append(opts.layout(len(df), pred_len, max_context, window, skip))
     with progress_bar(unit="origins", enabled=progress, transient=True) as bar:
         task = bar.add_task("calibrating", total=sum(len(lay[0]) for lay in layouts))
         return _calibrate(
@@ -292,6 +356,8 @@ def _calibrate(
         )
         record: dict[str, Any] = {"lookback": lb, "stride": st, "sample_count": sample_count, "pred_len": pred_len}
         record["method"] = opts.method
+        # how many bars before the plain layout's first origin the first one lies (origins spanning a break passed over)
+        record["origins_moved_back"] = len(df) - 1 - pred_len - (len(origins) - 1) * st - origins[0]
         record.update(settings or {})
         x_idx = validate_timestamps(xt, name="x_timestamp", expected_len=len(df), label=label)
         out.append(

@@ -245,6 +245,7 @@ class ProbabilisticApi(SeriesSampler):
             settings={k: v for k, v in opts.info().items() if k != "sample_count"},
             window=window,
             progress=draw.verbose,
+            futures=[fc.timestamps for fc in forecasts],
         )
         return [c.apply(fc) for c, fc in zip(calibrations, forecasts)]
 
