@@ -5,6 +5,7 @@ Run after the two training commands of ``configs/kronos-open.yaml`` (and, for th
 
     python scripts/package_kronos_open.py --eval runs/kronos-open-eval/tables.md
 
+and, for each later predictor stage (a run whose ``model.init`` is the stage before), ``--stage RUN RECIPE``.
 Writes ``src/kronos/pretrained/kronos-open/``: ``model/`` and ``tokenizer/`` (the runs' ``best/`` checkpoints,
 config.json + model.safetensors, the published layout), ``predictor.json``, ``loss_curves.png`` and
 ``MODEL_CARD.md`` (data: file list and MANIFEST hash; bars and tokens seen; parameter counts; wall time;
@@ -19,6 +20,7 @@ import io
 import json
 import os
 import platform
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -75,7 +77,8 @@ def _params(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def _loss_png(tok_metrics: pd.DataFrame, pred_metrics: pd.DataFrame, stage2: pd.DataFrame | None = None) -> bytes:
+def _loss_png(tok_metrics: pd.DataFrame, pred_metrics: pd.DataFrame, stages: Sequence[pd.DataFrame] = ()) -> bytes:
+    """Loss curves of the tokenizer and the predictor, each later predictor stage drawn after the one before."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -90,12 +93,14 @@ def _loss_png(tok_metrics: pd.DataFrame, pred_metrics: pd.DataFrame, stage2: pd.
             rows = frame[frame["split"] == split]
             for col in cols:
                 ax.plot(rows["step"], rows[col], style, ms=3, lw=1, label=f"{split} {col}")
-        if stage2 is not None and ax is axes[1]:
+        if ax is axes[1]:
             offset = int(frame["step"].max())
-            for split, style in (("train", "-"), ("val", "o-")):
-                rows = stage2[(stage2["split"] == split) & (stage2["step"] > 0)]
-                ax.plot(rows["step"] + offset, rows["loss"], style, ms=3, lw=1, label=f"stage 2 {split} loss")
-            ax.axvline(offset, color="grey", lw=0.8, ls=":")
+            for k, stage in enumerate(stages, start=2):
+                ax.axvline(offset, color="grey", lw=0.8, ls=":")
+                for split, style in (("train", "-"), ("val", "o-")):
+                    rows = stage[(stage["split"] == split) & (stage["step"] > 0)]
+                    ax.plot(rows["step"] + offset, rows["loss"], style, ms=3, lw=1, label=f"stage {k} {split} loss")
+                offset += int(stage["step"].max())
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("optimiser step")
         ax.set_yscale("log")
@@ -149,22 +154,22 @@ def main() -> None:
     )
     parser.add_argument("--recipe", default="configs/kronos-open.yaml", help="The config file named in the card.")
     parser.add_argument(
-        "--stage2",
-        type=Path,
-        default=None,
-        help="A predictor run that continued the first one (model.init, e.g. runs/kronos-open-continue/predictor): "
-        "its best/ is shipped and the card counts both stages.",
-    )
-    parser.add_argument(
-        "--stage2-recipe", default="configs/kronos-open-continue.yaml", help="The second stage's config file."
+        "--stage",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("RUN", "RECIPE"),
+        help="A predictor run that continued the one before it (model.init), e.g. "
+        "runs/kronos-open-forecast/predictor configs/kronos-open-forecast.yaml; repeat for each later stage, in order. "
+        "The last stage's best/ is shipped and the card counts every stage.",
     )
     args = parser.parse_args()
     dest = args.dest
 
     tok_run, pred_run = args.runs / "tokenizer", args.runs / "predictor"
     tok, pred = _run_summary(tok_run, "recon"), _run_summary(pred_run, "loss")
-    stage2 = _run_summary(args.stage2, "loss") if args.stage2 else None
-    shipped = (args.stage2 if args.stage2 else pred_run) / "best"
+    stages = [(_run_summary(Path(run), "loss"), Path(run), recipe) for run, recipe in args.stage]
+    shipped = (stages[-1][1] if stages else pred_run) / "best"
     tokenizer = KronosTokenizer.from_pretrained(tok_run / "best")
     model = Kronos.from_pretrained(shipped)
     max_context = int(pred["config"]["model"]["max_context"])
@@ -179,7 +184,7 @@ def main() -> None:
         json.dumps({"max_context": max_context, "clip": float(pred["config"]["data"]["clip"])}, indent=2) + "\n",
     )
     atomic_write(
-        dest / "loss_curves.png", _loss_png(tok["metrics"], pred["metrics"], stage2["metrics"] if stage2 else None)
+        dest / "loss_curves.png", _loss_png(tok["metrics"], pred["metrics"], [st["metrics"] for st, _, _ in stages])
     )
 
     manifest = args.data / "MANIFEST.csv"
@@ -197,28 +202,29 @@ def main() -> None:
     if args.eval and args.notes and args.notes.is_file():
         eval_text += "\n" + args.notes.read_text()
     n_model, n_tok = _params(model), _params(tokenizer)
-    wall_s = tok["wall_s"] + pred["wall_s"] + (stage2["wall_s"] if stage2 else 0.0)
-    stage2_row, stage2_cmd, stage2_recipe = "", "", ""
-    if stage2:
-        both = pred["bars"] + stage2["bars"]
-        stage2_row = (
-            f"\n| predictor, stage 2 (from stage 1's best) | {stage2['steps']:,} | {stage2['batch']} × {stage2['window']} | "
-            f"{stage2['bars']:,} (both stages {both:,}) | {2 * stage2['bars']:,} (both {2 * both:,}) | "
-            f"{both / n_model:.1f} bars, {2 * both / n_model:.1f} tokens (both) | {stage2['wall_s'] / 60:.1f} min | "
-            f"{stage2['bars_per_s']:,.0f} bars/s | loss {stage2['val_first']['loss']:.3f} → {stage2['val_best']['loss']:.3f} "
-            f"(best; ce_s1 {stage2['val_best']['ce_s1']:.3f}, ce_s2 {stage2['val_best']['ce_s2']:.3f})"
-            + (
-                f" on the {stage2['config']['data']['horizon']} bars after each window's lookback"
-                if stage2["config"]["train"].get("targets") == "forecast"
-                else ""
-            )
-            + " |"
+    wall_s = tok["wall_s"] + pred["wall_s"] + sum(st["wall_s"] for st, _, _ in stages)
+    stage_rows, stage_cmds, stage_recipes = "", "", ""
+    seen = pred["bars"]
+    for k, (st, _, recipe) in enumerate(stages, start=2):
+        seen += st["bars"]
+        on_targets = (
+            f" on the {st['config']['data']['horizon']} bars after each window's lookback"
+            if st["config"]["train"].get("targets") == "forecast"
+            else ""
         )
-        stage2_cmd = f"\nkronos train predictor {args.stage2_recipe}"
-        stage2_recipe = (
-            f" Stage 2 (`{args.stage2_recipe}`): the predictor trained further from stage 1's weights, peak lr "
-            f"{stage2['config']['train']['lr']}, {_recipe(stage2['config']['train'])}."
+        stage_rows += (
+            f"\n| predictor, stage {k} (from stage {k - 1}'s best) | {st['steps']:,} | {st['batch']} × {st['window']} | "
+            f"{st['bars']:,} (stages 1-{k} {seen:,}) | {2 * st['bars']:,} (stages 1-{k} {2 * seen:,}) | "
+            f"{seen / n_model:.1f} bars, {2 * seen / n_model:.1f} tokens (stages 1-{k}) | {st['wall_s'] / 60:.1f} min | "
+            f"{st['bars_per_s']:,.0f} bars/s | loss {st['val_first']['loss']:.3f} → {st['val_best']['loss']:.3f} "
+            f"(best; ce_s1 {st['val_best']['ce_s1']:.3f}, ce_s2 {st['val_best']['ce_s2']:.3f}){on_targets} |"
         )
+        stage_cmds += f"\nkronos train predictor {recipe}"
+        stage_recipes += (
+            f" Stage {k} (`{recipe}`): the predictor trained further from stage {k - 1}'s weights, peak lr "
+            f"{st['config']['train']['lr']}, {_recipe(st['config']['train'])}."
+        )
+    package_args = "".join(f" --stage {run} {recipe}" for _, run, recipe in stages)
     card = f"""# kronos-open
 
 A Kronos tokenizer + predictor pair trained from scratch on real market bars, shipped inside the
@@ -245,18 +251,18 @@ Recipe: `{args.recipe}`, reproduced by
 
 ```bash
 kronos train tokenizer {args.recipe}
-kronos train predictor {args.recipe}{stage2_cmd}
-python scripts/package_kronos_open.py --eval runs/kronos-open-eval/tables.md{" --stage2 " + str(args.stage2) if stage2 else ""}
+kronos train predictor {args.recipe}{stage_cmds}
+python scripts/package_kronos_open.py --eval runs/kronos-open-eval/tables.md{package_args}
 ```
 
 | stage | steps | batch × window | bars seen | tokens seen | per parameter | wall time | throughput | validation |
 |---|---|---|---|---|---|---|---|---|
 | tokenizer | {tok["steps"]:,} | {tok["batch"]} × {tok["window"]} | {tok["bars"]:,} | — | {tok["bars"] / n_tok:.0f} bars | {tok["wall_s"] / 60:.1f} min | {tok["bars_per_s"]:,.0f} bars/s | recon {tok["val_first"]["recon"]:.4f} → {tok["val_best"]["recon"]:.4f} (best) |
-| predictor | {pred["steps"]:,} | {pred["batch"]} × {pred["window"]} | {pred["bars"]:,} | {2 * pred["bars"]:,} (coarse + fine) | {pred["bars"] / n_model:.1f} bars, {2 * pred["bars"] / n_model:.1f} tokens | {pred["wall_s"] / 60:.1f} min | {pred["bars_per_s"]:,.0f} bars/s | loss {pred["val_first"]["loss"]:.3f} → {pred["val_best"]["loss"]:.3f} (best; ce_s1 {pred["val_best"]["ce_s1"]:.3f}, ce_s2 {pred["val_best"]["ce_s2"]:.3f}) |{stage2_row}
+| predictor | {pred["steps"]:,} | {pred["batch"]} × {pred["window"]} | {pred["bars"]:,} | {2 * pred["bars"]:,} (coarse + fine) | {pred["bars"] / n_model:.1f} bars, {2 * pred["bars"] / n_model:.1f} tokens | {pred["wall_s"] / 60:.1f} min | {pred["bars_per_s"]:,.0f} bars/s | loss {pred["val_first"]["loss"]:.3f} → {pred["val_best"]["loss"]:.3f} (best; ce_s1 {pred["val_best"]["ce_s1"]:.3f}, ce_s2 {pred["val_best"]["ce_s2"]:.3f}) |{stage_rows}
 
 Hardware: {args.hardware}; total wall time {wall_s / 60:.0f} min. Optimiser: AdamW (betas 0.9/0.95,
 weight decay 0.1), peak lr {tok["config"]["train"]["lr"]} (tokenizer) and {pred["config"]["train"]["lr"]} (predictor).
-Tokenizer: {_recipe(tok["config"]["train"])}. Predictor: {_recipe(pred["config"]["train"])}.{stage2_recipe}
+Tokenizer: {_recipe(tok["config"]["train"])}. Predictor: {_recipe(pred["config"]["train"])}.{stage_recipes}
 
 ![loss curves](loss_curves.png)
 
