@@ -23,8 +23,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
+from kronos_open_eval import paired_ratio, per_series_crps  # this folder: on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "kronos-open.yaml"
@@ -144,22 +144,6 @@ def score_variant(name: str, out: Path, args: argparse.Namespace) -> None:
         subprocess.run(cmd, cwd=ROOT, check=True, stdout=log, stderr=subprocess.STDOUT)
 
 
-def _per_series_crps(pooled: pd.DataFrame, forecaster: str) -> pd.Series:
-    rows = pooled[pooled["forecaster"] == forecaster]
-    return (rows["crps"] / rows["last_close"]).groupby(rows["series"]).sum()
-
-
-def paired_ratio(a: pd.Series, b: pd.Series, draws: int = 2000, seed: int = 0) -> tuple[float, float, float]:
-    """Pooled CRPS ratio ``sum(a) / sum(b)`` over the series both scored, with a 95% bootstrap interval that
-    resamples whole series (the two variants forecast the same origins, so the comparison is paired)."""
-    common = a.index.intersection(b.index)
-    x, y = a[common].to_numpy(), b[common].to_numpy()
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(common), size=(draws, len(common)))
-    ratios = x[picks].sum(axis=1) / y[picks].sum(axis=1)
-    return float(x.sum() / y.sum()), float(np.quantile(ratios, 0.025)), float(np.quantile(ratios, 0.975))
-
-
 def table(out: Path) -> str:
     """Per variant: final validation loss, and validation-period CRPS (× drift's) / 80% coverage / RV error by group."""
     from kronos.evaluation.metrics import compute_metrics
@@ -175,7 +159,7 @@ def table(out: Path) -> str:
         pooled["series"] = pooled["group"] + "/" + pooled["series"].astype(str)
         metrics = pd.read_csv(out / name / "metrics.csv")
         row = {"name": name, "what": what, "loss": float(metrics[metrics["split"] == "val"]["loss"].iloc[-1])}
-        row["per_series"] = _per_series_crps(pooled, "kronos")
+        row["per_series"] = per_series_crps(pooled, "kronos")
         for group in groups:
             part = pooled if group == "pooled" else pooled[pooled["group"] == group]
             t = overall_table(compute_metrics(part)).set_index("forecaster")

@@ -283,6 +283,23 @@ def targets(pooled: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def per_series_crps(pooled: pd.DataFrame, forecaster: str) -> pd.Series:
+    """Each series' summed CRPS of one forecaster, in units of the last close (what :func:`paired_ratio` compares)."""
+    rows = pooled[pooled["forecaster"] == forecaster]
+    return (rows["crps"] / rows["last_close"]).groupby(rows["series"]).sum()
+
+
+def paired_ratio(a: pd.Series, b: pd.Series, draws: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """Pooled CRPS ratio ``sum(a) / sum(b)`` over the series both scored, with a 95% bootstrap interval that
+    resamples whole series (the two variants forecast the same origins, so the comparison is paired)."""
+    common = a.index.intersection(b.index)
+    x, y = a[common].to_numpy(), b[common].to_numpy()
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(common), size=(draws, len(common)))
+    ratios = x[picks].sum(axis=1) / y[picks].sum(axis=1)
+    return float(x.sum() / y.sum()), float(np.quantile(ratios, 0.025)), float(np.quantile(ratios, 0.975))
+
+
 def calibration_checks(pooled: pd.DataFrame, draws: int = 2000, seed: int = 0) -> str:
     """Issue 17's targets per frequency group: kronos-cal's CRPS against the raw model's (a paired bootstrap over
     series: both forecast the same origins), its realised-volatility error against the raw model's, and the 80%
@@ -294,17 +311,12 @@ def calibration_checks(pooled: pd.DataFrame, draws: int = 2000, seed: int = 0) -
         + " (kronos → kronos-cal) |",
         "|---|---|---|---|",
     ]
-    rng = np.random.default_rng(seed)
     parts = [*((g, pooled[pooled["group"] == g]) for g in pooled["group"].unique()), ("pooled", pooled)]
     for group, part in parts:
         raw, cal = (part[part["forecaster"] == name] for name in ("kronos", "kronos-cal"))
         if raw.empty or cal.empty:
             continue
-        a, b = ((rows["crps"] / rows["last_close"]).groupby(rows["series"]).sum() for rows in (cal, raw))
-        a, b = a.align(b, join="inner")
-        picks = rng.integers(0, len(a), size=(draws, len(a)))
-        boot = a.to_numpy()[picks].sum(axis=1) / b.to_numpy()[picks].sum(axis=1)
-        ratio, lo, hi = float(a.sum() / b.sum()), *np.quantile(boot, [0.025, 0.975])
+        ratio, lo, hi = paired_ratio(per_series_crps(cal, "kronos-cal"), per_series_crps(raw, "kronos"), draws, seed)
         last_raw, last_cal = (rows[rows["step"] == steps[-1]] for rows in (raw, cal))
         rv = float(
             (last_cal["rv_pred"] - last_cal["rv_true"]).abs().mean()
