@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 from hypothesis import strategies as st
 
+DAY = pd.Timedelta(days=1)
+
 NY = "America/New_York"
 
 
@@ -40,8 +42,9 @@ class Spec:
         special = {(end - pd.Timedelta(days=(end.dayofweek - 5) % 7 + 7 * w)).normalize() for w in self.specials}
         times = []
         for day in days:
-            if day in special:
-                times += [day + pd.Timedelta(hours=10) + k * self.step for k in range(3)]
+            if day in special and (day.month, day.day) not in self.fixed:
+                # a short session: three bars from 10:00 (one bar on its day for daily bars)
+                times += [day] if self.step >= DAY else [day + pd.Timedelta(hours=10) + k * self.step for k in range(3)]
             if day in off or (day.month, day.day) in self.fixed:
                 continue
             times += [day + t for t in self.grid.get(day.dayofweek, [])]
