@@ -21,6 +21,7 @@ from kronos.forecasting.calibration import (
 )
 from kronos.forecasting.conformal import apply_offsets, conformal_offsets, fit_conformal
 from kronos.forecasting.scores import interval_coverage, min_origins
+from kronos.forecasting.tilt import drift_weights
 from kronos.inference.options import SamplingOptions
 
 DEFAULT_LEVELS_80 = (0.1, 0.5, 0.9)
@@ -332,7 +333,13 @@ def _mean_reverting_paths(rng: np.random.Generator, shape: tuple[int, ...]) -> n
 
 def test_tilt_widens_the_horizon_and_keeps_the_bars_volatility():
     from kronos.forecasting.scores import apply_path_scales, calibrated_prob_up, fit_path_scales, untie
-    from kronos.forecasting.tilt import apply_tilt, centred_paths, fit_tilt, realised_volatility, tilt_scores
+    from kronos.forecasting.tilt import (
+        apply_tilt,
+        centred_paths,
+        fit_tilt,
+        realised_volatility,
+        tilt_scores,
+    )
 
     rng = np.random.default_rng(7)
     n, paths, horizon = 400, 200, 5
@@ -361,12 +368,14 @@ def test_tilt_widens_the_horizon_and_keeps_the_bars_volatility():
     inside = interval_coverage(apply_tilt(pred[:200], spread, roughness, shrink), y[:200], 0.8)[:, -1]
     clear = np.abs(score - spread) > 1e-3 * spread  # bisection resolution
     np.testing.assert_array_equal(inside[clear], (score <= spread)[clear])
-    # paths keep their rank at the horizon and their own bar moves (scaled) plus a constant drift each (and a shift
-    # per step common to all paths, which puts the calibrated P(up) back at every step)
+    # paths keep their rank at the horizon and their own bar moves (scaled) plus a drift each, its total growing as
+    # sqrt(t) (and a shift per step common to all paths, which puts the calibrated P(up) back at every step)
     tilted = apply_tilt(pred[:3], spread, roughness, shrink)
-    moves = np.diff(tilted, axis=-1) - roughness * np.diff(a[:3], axis=-1)
+    moves = np.diff(tilted, axis=-1, prepend=0.0) - roughness * np.diff(a[:3], axis=-1, prepend=0.0)
     own = moves - moves.mean(axis=1, keepdims=True)
-    np.testing.assert_allclose(own, np.broadcast_to(own[..., :1], own.shape), atol=1e-12)
+    per_weight = own / np.diff(drift_weights(horizon), prepend=0.0)  # the path's own total drift, at every step
+    np.testing.assert_allclose(per_weight, np.broadcast_to(per_weight[..., :1], own.shape), atol=1e-12)
+    np.testing.assert_allclose(drift_weights(horizon) ** 2, np.arange(1, horizon + 1) / horizon)
     target = calibrated_prob_up(untie(pred[:3]), shrink)
     np.testing.assert_allclose((tilted > 0).mean(axis=1), target, atol=1.0 / paths + 1e-12)
     np.testing.assert_array_equal(
@@ -374,10 +383,38 @@ def test_tilt_widens_the_horizon_and_keeps_the_bars_volatility():
     )
 
 
+def test_tilt_spreads_its_drift_as_a_random_walk():
+    """One spread is fitted over all steps. The truth is a 1% random walk; the model's paths revert and it knows each
+    origin's volatility only roughly (off by a factor exp(N(0, 0.5))), so its intervals are too narrow at every step
+    and more so later. A steady drift (shape 1) adds spread in proportion to the step: it under-covers the first steps
+    and over-covers the horizon; the default shape (0.5) adds it as the walk does: every step covered alike, near the
+    level, and a lower CRPS."""
+    from properscoring import crps_ensemble
+
+    from kronos.forecasting.tilt import DRIFT_SHAPE, apply_tilt, fit_tilt
+
+    rng = np.random.default_rng(11)
+    n, paths, horizon = 800, 200, 5
+    e = rng.normal(0.0, 1.0 / np.sqrt(1.09), (n, paths, horizon + 1))
+    pred = np.cumsum((e[..., 1:] - 0.3 * e[..., :-1]) * 0.01 * np.exp(rng.normal(0.0, 0.5, (n, 1, 1))), axis=-1)
+    y = np.cumsum(rng.normal(0.0, 0.01, (n, horizon)), axis=-1)
+    by_step, crps = {}, {}
+    for shape in (1.0, DRIFT_SHAPE):
+        spread, roughness, shrink, _ = fit_tilt(pred[:400], y[:400], shape=shape)
+        tilted = apply_tilt(pred[400:], spread, roughness, shrink, shape=shape)
+        by_step[shape] = interval_coverage(tilted, y[400:], 0.8).mean(axis=0)
+        crps[shape] = float(np.mean(crps_ensemble(y[400:].ravel(), tilted.transpose(0, 2, 1).reshape(-1, paths))))
+    steady, default = by_step[1.0], by_step[DRIFT_SHAPE]
+    rise = steady[-1] - steady[0]
+    assert rise > 0.06, steady  # the steady drift: step 1 under-covered, the horizon over-covered
+    assert np.all((default >= 0.75) & (default <= 0.85)) and abs(default[-1] - default[0]) < rise / 2, default
+    assert crps[DRIFT_SHAPE] < crps[1.0], crps
+
+
 def test_calibrated_forecasts_keep_each_path_a_trajectory(tiny, bars):
     """The scale method multiplies every path's moves (log returns, around the centre path) by one factor at every
-    step, so each path keeps its own moves; the tilt scales them by its roughness and adds a steady drift per path;
-    offsets re-sort every step by level, so a path's moves change."""
+    step, so each path keeps its own moves; the tilt scales them by its roughness and adds a drift per path (its
+    total growing as sqrt(t)); offsets re-sort every step by level, so a path's moves change."""
     fut = future_timestamps(bars["timestamps"], 4)
     opts = SamplingOptions(sample_count=32)
     spread = {}
@@ -389,9 +426,10 @@ def test_calibrated_forecasts_keep_each_path_a_trajectory(tiny, bars):
         moves_raw, moves_cal = np.diff(raw, axis=1), np.diff(calibrated, axis=1)  # each path's bar-to-bar moves
         dev_raw = moves_raw - np.median(moves_raw, axis=0)
         dev_cal = moves_cal - np.median(moves_cal, axis=0)
-        if method == "tilt":  # second differences: the drift is constant per path, the centre common to all paths
-            common = np.diff(moves_cal, axis=1) - fc.calibration.roughness * np.diff(moves_raw, axis=1)
-            np.testing.assert_allclose(common, np.broadcast_to(np.median(common, axis=0), common.shape), atol=1e-6)
+        if method == "tilt":  # beyond the scaled own moves: a drift per path in proportion to w_t, a shift per step
+            rest = moves_cal - fc.calibration.roughness * moves_raw
+            own = (rest - np.median(rest, axis=0)) / np.diff(drift_weights(4))
+            np.testing.assert_allclose(own, np.broadcast_to(own[:, :1], own.shape), atol=1e-5)
             continue
         big = np.abs(dev_raw) > 1e-5
         ratio = dev_cal[big] / dev_raw[big]

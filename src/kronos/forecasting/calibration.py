@@ -123,10 +123,10 @@ class CalibrationOptions:
         lookback: bars each origin (and the forecast itself) is made from (None: as many as fit, at most
             ``max_context``).
         sample_count: paths per origin (None: the forecast's own ``sample_count``).
-        method: ``"tilt"`` (default: the horizon's spread scaled conformally, reached by a steady drift per path, so
-            paths stay trajectories with realistic bar-to-bar volatility; :mod:`kronos.forecasting.tilt`),
-            ``"scale"`` (each path's log return scaled around its centre, bar moves included) or ``"offsets"``
-            (per-level offsets, paths re-sorted per step).
+        method: ``"tilt"`` (default: the horizon's spread scaled conformally, reached by a drift per path growing
+            as the square root of the step, so paths stay trajectories with realistic bar-to-bar volatility;
+            :mod:`kronos.forecasting.tilt`), ``"scale"`` (each path's log return scaled around its centre, bar moves
+            included) or ``"offsets"`` (per-level offsets, paths re-sorted per step).
         scale: for ``"offsets"``: ``"history"`` (scores normalised by the origin's recent volatility) or ``"none"``.
         max_rows: at most this many paths per forecast call when series share no seeds.
         match_breaks: pass over origins whose bars span a break when the forecast's bars do not (module docstring).

@@ -7,8 +7,8 @@ without seeing what followed, with a finite-sample guarantee under exchangeabili
 The record (:class:`ConformalCalibration`) holds one of three methods, each its own module:
 
 * ``"tilt"`` (the default, :mod:`kronos.forecasting.tilt`): the horizon's spread is scaled conformally and each
-  path gets a steady drift toward its own end, so calibrated paths keep the model's bar-to-bar roughness (scaled to
-  the origins' realised volatility) and stay trajectories;
+  path drifts toward its own end (the drift growing as the square root of the step), so calibrated paths keep the
+  model's bar-to-bar roughness (scaled to the origins' realised volatility) and stay trajectories;
 * ``"scale"`` (:mod:`kronos.forecasting.scores`): every path scaled around its centre, bar moves included;
 * ``"offsets"`` (:mod:`kronos.forecasting.offsets`): per-level offsets, paths re-sorted at every step.
 
@@ -208,8 +208,9 @@ class ConformalCalibration:
 
 
 _DESCRIPTIONS = {
-    "tilt": "split-conformal spread of each path's close log return at the horizon, reached by a steady drift per "
-    "path, bar moves scaled to the realised volatility of the origins, centre set by the calibrated P(up)",
+    "tilt": "split-conformal spread of each path's close log return at the horizon, reached by a drift per path "
+    "growing as the square root of the step, bar moves scaled to the realised volatility of the origins, centre set "
+    "by the calibrated P(up)",
     "scale": "split-conformal scale of each path's close log return around a centre set by the calibrated P(up)",
     "offsets": "split-conformal offsets on close returns, per horizon step and level",
 }
