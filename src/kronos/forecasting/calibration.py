@@ -308,18 +308,16 @@ def calibrate_forecasts(
     if seeds is not None and len(seeds) != len(df_list):
         raise InputError(f"seeds has {len(seeds)} entries for {len(df_list)} series")
     per_call = max(1, opts.max_rows // max(1, sample_count))
-    layouts = []
+    layouts, times = [], []
     for i, df in enumerate(df_list):
-        skip = None
-        if opts.match_breaks and futures is not None:
-            label = None if len(df_list) == 1 else f"series {i}"
-            times = validate_timestamps(x_timestamp_list[i], name="x_timestamp", expected_len=len(df), label=label)
-            skip = spanning_origins(times, futures[i], pred_len)
+        label = None if len(df_list) == 1 else f"series {i}"
+        times.append(validate_timestamps(x_timestamp_list[i], name="x_timestamp", expected_len=len(df), label=label))
+        skip = spanning_origins(times[i], futures[i], pred_len) if opts.match_breaks and futures is not None else None
         layouts.append(opts.layout(len(df), pred_len, max_context, window, skip))
     with progress_bar(unit="origins", enabled=progress, transient=True) as bar:
         task = bar.add_task("calibrating", total=sum(len(lay[0]) for lay in layouts))
         return _calibrate(
-            forecast_fn, df_list, x_timestamp_list, pred_len, opts, layouts, per_call, sample_count, seeds, levels,
+            forecast_fn, df_list, times, pred_len, opts, layouts, per_call, sample_count, seeds, levels,
             settings, lambda n: bar.advance(task, n),
         )  # fmt: skip
 
@@ -327,7 +325,7 @@ def calibrate_forecasts(
 def _calibrate(
     forecast_fn: ForecastFn,
     df_list: Sequence[pd.DataFrame],
-    x_timestamp_list: Sequence[Any],
+    times: Sequence[pd.DatetimeIndex],
     pred_len: int,
     opts: CalibrationOptions,
     layouts: list[Any],
@@ -339,7 +337,7 @@ def _calibrate(
     on_chunk: Callable[[int], None],
 ) -> list[ConformalCalibration]:
     out = []
-    for s, (df, xt) in enumerate(zip(df_list, x_timestamp_list)):
+    for s, (df, xt) in enumerate(zip(df_list, times)):
         label = None if len(df_list) == 1 else f"series {s}"
         origins, lb, st = layouts[s]
         forecasts, realized = origin_forecasts(
@@ -359,13 +357,12 @@ def _calibrate(
         # how many bars before the plain layout's first origin the first one lies (origins spanning a break passed over)
         record["origins_moved_back"] = len(df) - 1 - pred_len - (len(origins) - 1) * st - origins[0]
         record.update(settings or {})
-        x_idx = validate_timestamps(xt, name="x_timestamp", expected_len=len(df), label=label)
         out.append(
             fit_conformal(
                 np.stack([fc.returns("close") for fc in forecasts]),
                 realized,
                 levels=levels,
-                origins=x_idx[origins],
+                origins=xt[origins],
                 settings=record,
                 scales=forecast_scales(forecasts) if opts.scale == "history" and opts.method == "offsets" else None,
                 method=opts.method,

@@ -109,8 +109,9 @@ class SeriesSampler:
         """
         opts, seeds, first_path = draw.opts, draw.seeds, draw.first_path
         batches = self._batches(prepared, pred_len, opts, seeds)
+        weights = (sum(p.numel() for p in self.model.parameters()), next(self.model.parameters()).element_size())
         for members in batches:
-            self._check_memory(max(len(prepared[i].x) for i in members), pred_len, len(members), opts)
+            self._check_memory(max(len(prepared[i].x) for i in members), pred_len, len(members), opts, weights)
         starts = [first_path] * len(prepared) if isinstance(first_path, int) else list(first_path)
         out: list[np.ndarray | None] = [None] * len(prepared)
         with progress_bar(enabled=draw.verbose, transient=True) as progress:
@@ -144,10 +145,12 @@ class SeriesSampler:
                     out[i] = paths_np[row]
         return out  # type: ignore[return-value]
 
-    def _check_memory(self, history: int, pred_len: int, series: int, opts: SamplingOptions) -> None:
-        """Refuse a run whose memory estimate exceeds :attr:`memory_limit`, saying how to fit under it."""
-        params = sum(p.numel() for p in self.model.parameters())
-        itemsize = next(self.model.parameters()).element_size()
+    def _check_memory(
+        self, history: int, pred_len: int, series: int, opts: SamplingOptions, weights: tuple[int, int]
+    ) -> None:
+        """Refuse a run whose memory estimate exceeds :attr:`memory_limit`, saying how to fit under it
+        (``weights``: the model's parameter count and bytes per parameter, counted once per call)."""
+        params, itemsize = weights
         cfg, ctx, sample_count = self.model.config, self.max_context, opts.sample_count
         shared = opts.use_cache and opts.share_prefix
 
