@@ -6,6 +6,11 @@ Run after the two training commands of ``configs/kronos-open.yaml`` (and, for th
     python scripts/package_kronos_open.py --eval runs/kronos-open-eval/tables.md
 
 and, for each later predictor stage (a run whose ``model.init`` is the stage before), ``--stage RUN RECIPE``.
+When only the evaluation changed (a new calibration default, say) and the training runs are not on this machine
+(``runs/`` is not in the repository), ``--eval-only`` rewrites just the card's evaluation section of the shipped
+package from ``--eval`` and ``--notes``:
+
+    python scripts/package_kronos_open.py --eval-only --eval runs/kronos-open-eval/tables.md
 Writes ``src/kronos/pretrained/kronos-open/``: ``model/`` and ``tokenizer/`` (the runs' ``best/`` checkpoints,
 config.json + model.safetensors, the published layout), ``predictor.json``, ``loss_curves.png`` and
 ``MODEL_CARD.md`` (data: file list and MANIFEST hash; bars and tokens seen; parameter counts; wall time;
@@ -137,6 +142,27 @@ def _run_summary(run: Path, select: str) -> dict:
     }
 
 
+EVAL_HEADING = "## Evaluation on the held-out test period"
+EVAL_INTRO = """`python benchmarks/kronos_open_eval.py` (which runs `kronos evaluate` per frequency group, then pools). `kronos` is
+the raw model, `kronos-cal` the same model with split-conformal calibration on rolling origins of each history."""
+
+
+def _eval_text(tables: Path | None, notes: Path | None) -> str:
+    """The evaluation's tables, then its reading (``notes``)."""
+    text = tables.read_text() if tables and tables.is_file() else "(not evaluated yet)"
+    if tables and tables.is_file() and notes and notes.is_file():
+        text += "\n" + notes.read_text()
+    return text
+
+
+def replace_evaluation(card: str, eval_text: str) -> str:
+    """``card`` with the body of its evaluation section (up to ``## Limits``) replaced by ``eval_text``."""
+    start, end = card.find(EVAL_HEADING), card.find("\n\n## Limits")
+    if start < 0 or end < start:
+        raise SystemExit(f"the card has no '{EVAL_HEADING}' section followed by '## Limits'")
+    return f"{card[:start]}{EVAL_HEADING}\n\n{EVAL_INTRO}\n\n{eval_text}{card[end:]}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "kronos-open")
@@ -163,8 +189,20 @@ def main() -> None:
         "runs/kronos-open-forecast/predictor configs/kronos-open-forecast.yaml; repeat for each later stage, in order. "
         "The last stage's best/ is shipped and the card counts every stage.",
     )
+    parser.add_argument(
+        "--eval-only",
+        action="store_true",
+        help="Rewrite only the evaluation section of the card in --dest (from --eval and --notes); no runs needed.",
+    )
     args = parser.parse_args()
     dest = args.dest
+    if args.eval_only:
+        if args.eval is None or not args.eval.is_file():
+            parser.error("--eval-only needs --eval TABLES.md")
+        card = dest / "MODEL_CARD.md"
+        atomic_write_text(card, replace_evaluation(card.read_text(), _eval_text(args.eval, args.notes)))
+        print(f"rewrote the evaluation section of {card}")
+        return
 
     tok_run, pred_run = args.runs / "tokenizer", args.runs / "predictor"
     tok, pred = _run_summary(tok_run, "recon"), _run_summary(pred_run, "loss")
@@ -198,9 +236,7 @@ def main() -> None:
     file_lines = "\n".join(
         f"| `{r.path}` | {r.frequency} | {int(r.n_symbols)} | {int(r.rows):,} |" for r in files.itertuples()
     )
-    eval_text = args.eval.read_text() if args.eval and args.eval.is_file() else "(not evaluated yet)"
-    if args.eval and args.notes and args.notes.is_file():
-        eval_text += "\n" + args.notes.read_text()
+    eval_text = _eval_text(args.eval, args.notes)
     n_model, n_tok = _params(model), _params(tokenizer)
     wall_s = tok["wall_s"] + pred["wall_s"] + sum(st["wall_s"] for st, _, _ in stages)
     stage_rows, stage_cmds, stage_recipes = "", "", ""
@@ -285,10 +321,9 @@ training. Series are cut at gaps longer than max(10 × the median bar spacing, 1
 
 </details>
 
-## Evaluation on the held-out test period
+{EVAL_HEADING}
 
-`python benchmarks/kronos_open_eval.py` (which runs `kronos evaluate` per frequency group, then pools). `kronos` is
-the raw model, `kronos-cal` the same model with split-conformal calibration on rolling origins of each history.
+{EVAL_INTRO}
 
 {eval_text}
 
