@@ -11,6 +11,7 @@ When only the evaluation changed (a new calibration default, say) and the traini
 package from ``--eval`` and ``--notes``:
 
     python scripts/package_kronos_open.py --eval-only --eval runs/kronos-open-eval/tables.md
+
 Writes ``src/kronos/pretrained/kronos-open/``: ``model/`` and ``tokenizer/`` (the runs' ``best/`` checkpoints,
 config.json + model.safetensors, the published layout), ``predictor.json``, ``loss_curves.png`` and
 ``MODEL_CARD.md`` (data: file list and MANIFEST hash; bars and tokens seen; parameter counts; wall time;
