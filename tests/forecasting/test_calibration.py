@@ -3,6 +3,8 @@ held-out coverage of the 80% interval on several real series."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,7 +23,7 @@ from kronos.forecasting.calibration import (
 )
 from kronos.forecasting.conformal import apply_offsets, conformal_offsets, fit_conformal
 from kronos.forecasting.scores import interval_coverage, min_origins
-from kronos.forecasting.tilt import drift_weights
+from kronos.forecasting.tilt import DRIFT_SHAPE, drift_weights
 from kronos.inference.options import SamplingOptions
 
 DEFAULT_LEVELS_80 = (0.1, 0.5, 0.9)
@@ -391,7 +393,7 @@ def test_tilt_spreads_its_drift_as_a_random_walk():
     level, and a lower CRPS."""
     from properscoring import crps_ensemble
 
-    from kronos.forecasting.tilt import DRIFT_SHAPE, apply_tilt, fit_tilt
+    from kronos.forecasting.tilt import apply_tilt, fit_tilt
 
     rng = np.random.default_rng(11)
     n, paths, horizon = 800, 200, 5
@@ -422,6 +424,8 @@ def test_calibrated_forecasts_keep_each_path_a_trajectory(tiny, bars):
         cal = CalibrationOptions(origins=9, stride=4, lookback=32, method=method)
         fc = tiny.forecast(bars, bars["timestamps"], fut, 4, opts, seed=5, calibrate=cal)
         assert fc.calibration.method == method
+        record = json.loads(json.dumps(fc.calibration.to_dict()))  # JSON-friendly, and says how paths were moved
+        assert record["method"] == method and record["drift_shape"] == (DRIFT_SHAPE if method == "tilt" else None)
         raw, calibrated = np.log(fc.uncalibrated().column("close")), np.log(fc.column("close"))
         moves_raw, moves_cal = np.diff(raw, axis=1), np.diff(calibrated, axis=1)  # each path's bar-to-bar moves
         dev_raw = moves_raw - np.median(moves_raw, axis=0)

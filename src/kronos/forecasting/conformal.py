@@ -41,7 +41,7 @@ from kronos.forecasting.scores import (
     interval_coverage,
     to_log_returns,
 )
-from kronos.forecasting.tilt import apply_tilt, fit_tilt
+from kronos.forecasting.tilt import DRIFT_SHAPE, apply_tilt, fit_tilt
 
 __all__ = [
     "DEFAULT_LEVELS",
@@ -204,6 +204,7 @@ class ConformalCalibration:
             "prob_up_shrink": self.prob_up_shrink,
             "spread": self.spread,
             "roughness": self.roughness,
+            "drift_shape": DRIFT_SHAPE if self.method == "tilt" else None,
         }
 
 
