@@ -279,3 +279,35 @@ def test_greedy_forecast_matches_the_original_code_on_the_shipped_checkpoint(shi
         verbose=False,
     )
     np.testing.assert_allclose(pred.to_numpy(), np.asarray(case["expected"]), rtol=2e-6)
+
+
+def test_the_cards_evaluation_holds_the_results_doc_and_can_be_rewritten_alone(tmp_path):
+    """The card's evaluation section ends with ``docs/kronos-open-results.md`` (the packager's notes), so the two
+    cannot drift apart; ``package_kronos_open.py --eval-only`` rewrites that section and nothing else."""
+    import shutil
+
+    repo = Path(__file__).resolve().parents[2]
+    card = (shipped_dir("kronos-open") / "MODEL_CARD.md").read_text()
+    notes = (repo / "docs" / "kronos-open-results.md").read_text()
+    heading, limits = "## Evaluation on the held-out test period", "\n\n## Limits"
+    assert card[: card.index(limits)].endswith(notes)
+    dest = tmp_path / "kronos-open"
+    shutil.copytree(shipped_dir("kronos-open"), dest)
+    (tmp_path / "tables.md").write_text("| group | crps |\n|---|---|\n| pooled | 1.0 |\n")
+    (tmp_path / "notes.md").write_text("A new reading.\n")
+    script = [sys.executable, str(repo / "scripts" / "package_kronos_open.py"), "--dest", str(dest)]
+    run = subprocess.run(
+        [*script, "--eval-only", "--eval", str(tmp_path / "tables.md"), "--notes", str(tmp_path / "notes.md")],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    new = (dest / "MODEL_CARD.md").read_text()
+    start = card.index(heading)
+    assert new[:start] == card[:start] and new[new.index(limits) :] == card[card.index(limits) :]
+    section = new[start : new.index(limits)]
+    assert section.endswith("| pooled | 1.0 |\n\nA new reading.\n") and "crps_ret" not in section
+    for rel in ("model/model.safetensors", "tokenizer/model.safetensors", "predictor.json", "loss_curves.png"):
+        assert (dest / rel).read_bytes() == (shipped_dir("kronos-open") / rel).read_bytes(), rel
+    refused = subprocess.run([*script, "--eval-only"], capture_output=True, text=True)
+    assert refused.returncode != 0 and "--eval-only needs --eval" in refused.stderr
