@@ -376,6 +376,12 @@ def main() -> None:
         default=None,
         help="Sampling temperature of kronos and kronos-cal (default: 1, what a user gets).",
     )
+    parser.add_argument(
+        "--calibration-origins",
+        type=int,
+        default=None,
+        help="Origins kronos-cal calibrates on inside each history (default: the library's 20).",
+    )
     parser.add_argument("--test-fraction", type=float, default=0.10)
     parser.add_argument(
         "--period",
@@ -443,6 +449,8 @@ def main() -> None:
         ]
         if args.temperature is not None:
             cmd += ["--temperature", str(args.temperature)]
+        if args.calibration_origins is not None:
+            cmd += ["--calibration-origins", str(args.calibration_origins)]
         t0 = time.time()
         print(f"[{group}] {len(n_test)} series: {' '.join(cmd[2:])}", flush=True)
         subprocess.run(cmd, check=True)

@@ -262,3 +262,24 @@ def test_evaluate_prints_the_skip_count_and_reasons(shared_data, tmp_path):
     assert result.exit_code == 0, result.output
     assert "1 series skipped" in result.output
     assert "SPY_short: too short: 40 bars, lookback 50 + horizon 2 needs 52" in result.output
+
+
+def test_calibration_origins_reach_kronos_cal(tiny_reference, tmp_path, one_torch_thread):
+    """``--calibration-origins`` is what kronos-cal calibrates on: 100 bars of history hold 20 origins at horizon 3
+    (the default, 60 bars after a 40-bar lookback), not 30 (90 bars would leave 10, under the 32-bar minimum)."""
+    from kronos.bars.samples import sample_data_path
+
+    def run(*extra: str):
+        out = tmp_path / f"out{len(extra)}"
+        args = ["evaluate", "--data", str(sample_data_path("googl")), "-f", f"kronos-cal={tiny_reference}"]
+        args += ["--lookback", "100", "--horizon", "3", "--origins", "2", "--samples", "8", "--jobs", "1"]
+        return runner.invoke(app, [*args, "--no-progress", "--out", str(out), *extra]), out
+
+    result, out = run()
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_parquet(out / "forecasts.parquet")) == 2 * 3
+    result, out = run("--calibration-origins", "30")
+    assert result.exit_code == 2 and "needs at least 122 bars of history for 30 origins" in result.output
+    assert not out.exists()  # every forecast failed: nothing written
+    refused = runner.invoke(app, ["evaluate", "--data", "x", "-f", "drift", "--out", "o", "--calibration-origins", "5"])
+    assert refused.exit_code == 2 and "calibration-origins" in refused.output

@@ -213,3 +213,10 @@ def test_the_kronos_cal_label_calibrates_the_checkpoint_it_names(tiny_reference)
     assert raw.name == "mine" and raw.calibration is None
     assert calibrated.name == "kronos-cal" and calibrated.calibration is not None
     assert calibrated.predictor.max_context == raw.predictor.max_context
+
+
+def test_calibration_origins_reach_the_calibrated_forecaster_only(tiny_reference):
+    calibrated = parse_forecaster_spec(f"kronos-cal={tiny_reference}", calibration_origins=40).build()
+    raw = parse_forecaster_spec(f"mine={tiny_reference}", calibration_origins=40).build()
+    assert calibrated.calibration.origins == 40 and raw.calibration is None
+    assert parse_forecaster_spec(f"kronos-cal={tiny_reference}").build().calibration.origins == 20  # the default

@@ -50,8 +50,10 @@ def _kronos_options(
     top_k: int,
     top_p: float,
     full_history: bool = False,
+    calibration_origins: int | None = None,
 ) -> dict:
     return {
+        "calibration_origins": calibration_origins,
         "max_context": max_context,
         "device": device,
         "temperature": temperature,
@@ -92,6 +94,13 @@ def evaluate_command(
     top_k: int = top_k_option(),
     top_p: float = top_p_option(),
     full_history: bool = full_history_option(),
+    calibration_origins: int | None = typer.Option(
+        None,
+        "--calibration-origins",
+        min=9,
+        help="Origins inside each history that kronos-cal calibrates on (default: the library's 20; more where the "
+        "history allows, e.g. 40 with a --lookback of the window + 200 bars).",
+    ),
     progress: bool = progress_option(),
 ) -> None:
     """Rolling-origin evaluation of forecasters: forecasts.parquet, metrics.csv, summary.md, plots, report.html."""
@@ -119,7 +128,9 @@ def evaluate_command(
         max_series=max_series,
         n_jobs=jobs,
         progress=progress,
-        kronos_options=_kronos_options(max_context, device, temperature, top_k, top_p, full_history),
+        kronos_options=_kronos_options(
+            max_context, device, temperature, top_k, top_p, full_history, calibration_origins
+        ),
     )
     table = overall_table(output.metrics)
     _print_table(
