@@ -300,6 +300,12 @@ def paired_ratio(a: pd.Series, b: pd.Series, draws: int = 2000, seed: int = 0) -
     return float(x.sum() / y.sum()), float(np.quantile(ratios, 0.025)), float(np.quantile(ratios, 0.975))
 
 
+def _cov80_by_step(rows: pd.DataFrame) -> pd.Series:
+    """Share of realised closes inside the 10-90% quantiles, per horizon step."""
+    inside = (rows["y_true"] >= rows["q10"]) & (rows["y_true"] <= rows["q90"])
+    return inside.groupby(rows["step"]).mean()
+
+
 def calibration_checks(pooled: pd.DataFrame, draws: int = 2000, seed: int = 0) -> str:
     """Issue 17's targets per frequency group: kronos-cal's CRPS against the raw model's (a paired bootstrap over
     series: both forecast the same origins), its realised-volatility error against the raw model's, and the 80%
@@ -322,12 +328,7 @@ def calibration_checks(pooled: pd.DataFrame, draws: int = 2000, seed: int = 0) -
             (last_cal["rv_pred"] - last_cal["rv_true"]).abs().mean()
             / (last_raw["rv_pred"] - last_raw["rv_true"]).abs().mean()
         )
-
-        def covered(rows: pd.DataFrame) -> pd.Series:
-            inside = (rows["y_true"] >= rows["q10"]) & (rows["y_true"] <= rows["q90"])
-            return inside.groupby(rows["step"]).mean()
-
-        by_step = " / ".join(f"{r:.2f}→{c:.2f}" for r, c in zip(covered(raw), covered(cal)))
+        by_step = " / ".join(f"{r:.2f}→{c:.2f}" for r, c in zip(_cov80_by_step(raw), _cov80_by_step(cal)))
         lines.append(f"| {group} | {ratio:.3f} [{lo:.3f}, {hi:.3f}] | {rv:.3f} | {by_step} |")
     return "\n".join(lines)
 
