@@ -12,7 +12,7 @@ default depends on:
 * sensitivity: the median over origins of ``|mean 5-bar return(lookbacks) - mean 5-bar return(lookbacks x 0.75)|``
   for one lookback (``auto`` against 0.75 x ``auto``) and for the ensemble (each member x 0.75).
 
-    python benchmarks/lookback_ensembles.py [--per-group 16] [--origins 12]
+    python benchmarks/lookback_ensembles.py [--per-group 16] [--origins 12] [--also auto,128,64,32 ...]
 
 Reads ``../shared/data`` through the same series choice as ``kronos_open_eval.py``.
 """
@@ -62,6 +62,13 @@ def main() -> None:
     parser.add_argument("--model", default="kronos-open")
     parser.add_argument("--per-group", type=int, default=16)
     parser.add_argument("--origins", type=int, default=6)
+    parser.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        metavar="LOOKBACKS",
+        help="another ensemble to score beside the default, e.g. auto,128,64,32 (repeatable)",
+    )
     args = parser.parse_args()
     predictor = KronosPredictor.from_pretrained(args.model)
     auto = predictor.max_context - HORIZON
@@ -71,6 +78,8 @@ def main() -> None:
         "ensemble (default)": "ensemble",  # auto, 128, 64 bars
         "ensemble x0.75": [int(auto * 0.75), 96, 48],
     }
+    for spec in args.also:
+        variants[spec] = [part if part == "auto" else int(part) for part in spec.split(",")]
     rows, moves = [], {name: [] for name in variants}
     started = time.time()
     for group in GROUPS:

@@ -24,7 +24,13 @@ from kronos.cli import (
 from kronos.core.errors import InputError
 from kronos.forecasting.calibration import CalibrationOptions
 from kronos.forecasting.predictor import KronosPredictor
-from kronos.forecasting.prepared import MIN_AUTO_LOOKBACK, parse_lookback, repair_bars, resolve_lookback
+from kronos.forecasting.prepared import (
+    MIN_AUTO_LOOKBACK,
+    PRICE_FLOOR,
+    parse_lookback,
+    repair_bars,
+    resolve_lookback,
+)
 from kronos.inference.options import derive_seed
 
 PRED_LEN = 6
@@ -52,7 +58,7 @@ def _tail(df: pd.DataFrame, n: int) -> pd.DataFrame:
 def assert_consistent(paths: np.ndarray) -> None:
     o, h, lo, c = (paths[..., i] for i in range(4))
     assert (lo <= np.minimum(o, c)).all() and (np.maximum(o, c) <= h).all()
-    assert (paths[..., 4:] >= 0).all()
+    assert (paths[..., :4] > 0).all() and (paths[..., 4:] >= 0).all()
 
 
 def test_auto_lookback_fits_the_forecast_into_the_context():
@@ -215,6 +221,34 @@ def test_bars_are_consistent_on_adversarial_series(random_tiny, googl):
         _tail(googl, 600), googl["timestamps"], _future(googl), PRED_LEN, sample_count=16, seed=3, calibrate=True
     )
     assert_consistent(calibrated.paths)
+
+
+def test_forecast_prices_stay_positive_after_a_crash_in_the_window(random_tiny, googl):
+    """A window that fell by 95% has a standard deviation over a fifth of its mean, so ``mean + z std`` is negative
+    for z near the clip (-5): such prices are floored at PRICE_FLOOR of the last close, and counted as repaired."""
+    df = _tail(googl, 200).reset_index(drop=True)
+    fall = np.geomspace(1.0, 0.05, len(df))[:, None]
+    df[PRICES] = df[PRICES].to_numpy() * fall
+    fc = random_tiny.forecast(df, df["timestamps"], _future(df), PRED_LEN, sample_count=64, seed=3, lookback="auto")
+    assert_consistent(fc.paths)
+    lowest = fc.paths[..., :4].min()
+    assert lowest == pytest.approx(PRICE_FLOOR * fc.last_close), lowest  # the floor was reached: raw prices <= 0
+    floored = (fc.paths[..., :4] == lowest).any(axis=-1).mean()
+    assert 0 < floored <= fc.info["repaired_bars"]
+    assert np.isfinite(np.log(fc.column("close"))).all()
+
+
+def test_shipped_model_prices_stay_positive_on_ge_2009(shared_data):
+    """The real case: GE's daily bars up to 18 Aug 2009 (a 251-bar window holding the 2008-09 crash), where one
+    path of the default lookback ensemble fell below zero before prices were floored."""
+    frame = pd.read_parquet(next(shared_data.rglob("GE_daily.parquet")))
+    end = int(np.flatnonzero(frame["timestamps"] == pd.Timestamp("2009-08-18"))[0])
+    hist = frame.iloc[end - 511 : end + 1].reset_index(drop=True)
+    future = frame["timestamps"].iloc[end + 1 : end + 6].reset_index(drop=True)
+    predictor = KronosPredictor.from_pretrained("kronos-open")
+    fc = predictor.forecast(hist, hist["timestamps"], future, 5, sample_count=51, seed=7)
+    assert_consistent(fc.paths)
+    assert np.isfinite(np.log(fc.column("close"))).all() and fc.returns("close").min() > -1.0
 
 
 def test_repair_bars_moves_only_high_low_and_negative_volumes():

@@ -55,6 +55,7 @@ __all__ = [
     "prepare_series",
     "prices",
     "repair_bars",
+    "PRICE_FLOOR",
     "resolve_lookback",
     "series_uniforms",
 ]
@@ -272,6 +273,13 @@ def check_series_lists(df_list: Sequence[pd.DataFrame], xs: Sequence[Any], ys: S
         raise InputError("df_list is empty")
 
 
+#: A forecast price never falls below this share of the window's last close (a fall of 99.9999%). The model
+#: de-normalises its z-scores (clipped at +-5) as ``mean + z std`` of the window, which is at or below zero when the
+#: window's standard deviation is a fifth of its mean or more (a crash inside the window: GE's daily bars of 2008-09
+#: gave one such path in 28,800 on the validation period), and a price at or below zero cannot exist.
+PRICE_FLOOR = 1e-6
+
+
 def mean_frames(prepared: Sequence[Prepared], paths: Sequence[np.ndarray]) -> list[pd.DataFrame]:
     """The original's output: the mean path of each series in price space, indexed by its future times."""
     frames = []
@@ -285,8 +293,9 @@ def mean_frames(prepared: Sequence[Prepared], paths: Sequence[np.ndarray]) -> li
 
 
 def prices(p: Prepared, z: np.ndarray) -> tuple[np.ndarray, float]:
-    """Normalised paths of a prepared series back in prices, every bar repaired: ``(paths, share repaired)``."""
-    return repair_bars(p.norm.inverse(z.astype(np.float64)))
+    """Normalised paths of a prepared series back in prices, every bar repaired (prices floored at
+    :data:`PRICE_FLOOR` of the last close): ``(paths, share repaired)``."""
+    return repair_bars(p.norm.inverse(z.astype(np.float64)), PRICE_FLOOR * p.last_close)
 
 
 def repair_bars(paths: np.ndarray, price_floor: float | None = None) -> tuple[np.ndarray, float]:
@@ -296,8 +305,8 @@ def repair_bars(paths: np.ndarray, price_floor: float | None = None) -> tuple[np
     model samples the six values of a bar from one token pair, so a sampled bar can have its low above
     its close or a negative volume. Each bar's high is raised to ``max(open, close)`` if below it, its low
     lowered to ``min(open, close)`` if above it, and negative volume and amount become 0; open and close
-    are never moved, except that with ``price_floor`` (synthetic series, which have no last close to be
-    relative to) every price is first raised to at least the floor. Afterwards
+    are never moved, except that with ``price_floor`` every price is first raised to at least the floor
+    (forecasts: :data:`PRICE_FLOOR` of the last close; synthetic series: an absolute floor). Afterwards
     ``low <= min(open, close) <= max(open, close) <= high`` for every bar, and so for the mean bar too.
     """
     out = np.array(paths, dtype=np.float64, copy=True)
