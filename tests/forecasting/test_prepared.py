@@ -233,9 +233,15 @@ def test_forecast_prices_stay_positive_after_a_crash_in_the_window(random_tiny, 
     assert_consistent(fc.paths)
     lowest = fc.paths[..., :4].min()
     assert lowest == pytest.approx(PRICE_FLOOR * fc.last_close), lowest  # the floor was reached: raw prices <= 0
-    floored = (fc.paths[..., :4] == lowest).any(axis=-1).mean()
-    assert 0 < floored <= fc.info["repaired_bars"]
+    floored = (fc.paths[..., :4] == lowest).any(axis=-1)
+    assert 0 < floored.mean() <= fc.info["repaired_bars"]
+    assert fc.info["floored_paths"] == floored.any(axis=-1).mean() > 0  # the collapsed paths are reported
     assert np.isfinite(np.log(fc.column("close"))).all()
+    for lookback in ("ensemble", "auto"):  # an ordinary window: nothing collapses
+        plain = random_tiny.forecast(
+            googl, googl["timestamps"], _future(googl), PRED_LEN, sample_count=8, seed=3, lookback=lookback
+        )
+        assert plain.info["floored_paths"] == 0.0, lookback
 
 
 def test_shipped_model_prices_stay_positive_on_ge_2009(shared_data):
@@ -249,6 +255,7 @@ def test_shipped_model_prices_stay_positive_on_ge_2009(shared_data):
     fc = predictor.forecast(hist, hist["timestamps"], future, 5, sample_count=51, seed=7)
     assert_consistent(fc.paths)
     assert np.isfinite(np.log(fc.column("close"))).all() and fc.returns("close").min() > -1.0
+    assert 0 < fc.info["floored_paths"] < 0.1  # the collapsed path is reported (one of 51)
 
 
 def test_repair_bars_moves_only_high_low_and_negative_volumes():

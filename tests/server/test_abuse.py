@@ -89,6 +89,19 @@ def test_a_sliced_request_gets_exactly_the_paths_of_one_call(server, predictor, 
     np.testing.assert_allclose(np.array(r.json()["paths"]["close"]), fc.column("close"), rtol=1e-12)
 
 
+def test_merged_slices_report_the_shares_of_the_whole_forecast(predictor, googl):
+    from kronos.server.inference import merge_slices
+
+    hist = googl.tail(120).reset_index(drop=True)
+    future = pd.Series(pd.date_range(hist["timestamps"].iloc[-1], periods=4, freq="D")[1:])
+    parts = [predictor.forecast(hist, hist["timestamps"], future, 3, sample_count=n, seed=1) for n in (2, 6)]
+    parts[0].info.update(repaired_bars=0.5, floored_paths=0.5)  # one path of two collapsed; none of six
+    parts[1].info.update(repaired_bars=0.1, floored_paths=0.0)
+    whole = merge_slices(parts)
+    assert whole.n_paths == 8 and whole.info["sample_count"] == 8
+    assert whole.info["floored_paths"] == pytest.approx(1 / 8) and whole.info["repaired_bars"] == pytest.approx(0.2)
+
+
 @pytest.mark.slow
 def test_a_light_request_admitted_after_a_heavy_one_is_answered_first(server, googl):
     heavy = {"bars": bars_of(googl.tail(200)), "pred_len": 64, "sample_count": 300, "seed": 1}

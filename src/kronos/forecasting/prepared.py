@@ -53,6 +53,7 @@ __all__ = [
     "parse_lookback",
     "prepare_many",
     "prepare_series",
+    "floored_paths",
     "prices",
     "repair_bars",
     "PRICE_FLOOR",
@@ -296,6 +297,14 @@ def prices(p: Prepared, z: np.ndarray) -> tuple[np.ndarray, float]:
     """Normalised paths of a prepared series back in prices, every bar repaired (prices floored at
     :data:`PRICE_FLOOR` of the last close): ``(paths, share repaired)``."""
     return repair_bars(p.norm.inverse(z.astype(np.float64)), PRICE_FLOOR * p.last_close)
+
+
+def floored_paths(paths: np.ndarray, last_close: float) -> float:
+    """Share of the forecast paths ``(n_paths, horizon, 6)`` with a price at the :data:`PRICE_FLOOR`: paths that
+    collapsed (the model's price went to zero or below), as ``fc.info["floored_paths"]`` reports."""
+    if paths.shape[0] == 0:
+        return 0.0
+    return float((paths[..., :4] <= PRICE_FLOOR * last_close).any(axis=(-2, -1)).mean())
 
 
 def repair_bars(paths: np.ndarray, price_floor: float | None = None) -> tuple[np.ndarray, float]:

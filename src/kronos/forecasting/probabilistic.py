@@ -30,6 +30,7 @@ from kronos.forecasting.prepared import (
     check_seed,
     check_series_lists,
     ensemble_members,
+    floored_paths,
     prepare_many,
     prices,
     resolve_lookback,
@@ -209,7 +210,13 @@ class ProbabilisticApi(SeriesSampler):
                         timestamps=p.y_index,
                         last_close=p.last_close,
                         history=p.history,
-                        info={**info, "bars_given": given, "bars_used": len(p.x), "repaired_bars": repaired},
+                        info={
+                            **info,
+                            "bars_given": given,
+                            "bars_used": len(p.x),
+                            "repaired_bars": repaired,
+                            "floored_paths": floored_paths(paths, p.last_close),
+                        },
                     )
                 )
         if cal is None:

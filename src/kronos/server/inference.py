@@ -220,8 +220,11 @@ def merge_slices(parts: Sequence[Forecast]) -> Forecast:
     """The forecast of a whole job from its slices' forecasts (paths in order)."""
     first = parts[0]
     counts = [p.n_paths for p in parts]
-    repaired = sum(p.info.get("repaired_bars", 0.0) * c for p, c in zip(parts, counts)) / sum(counts)
-    info = {**first.info, "sample_count": sum(counts), "repaired_bars": repaired}
+    share = {
+        key: sum(p.info.get(key, 0.0) * c for p, c in zip(parts, counts)) / sum(counts)
+        for key in ("repaired_bars", "floored_paths")
+    }
+    info = {**first.info, "sample_count": sum(counts), **share}
     return Forecast(
         paths=np.concatenate([p.paths for p in parts]),
         timestamps=first.timestamps,
