@@ -59,6 +59,25 @@ def test_conformal_offsets_restore_coverage_on_fresh_draws():
     assert np.median(test_pred) > 0.4 and abs(np.median(apply_offsets(test_pred, cal.levels, cal.offsets))) < 0.2
 
 
+def test_offsets_below_minus_100_percent_leave_prices_positive():
+    """Offsets add returns: outcomes that fell by half on average (spread 60%) against a model that says +-1% push
+    the low levels below -100%, which would be negative prices; they are floored as the forecast's own prices are."""
+    from kronos.forecasting.forecast import Forecast
+    from kronos.forecasting.prepared import PRICE_FLOOR
+
+    rng = np.random.default_rng(0)
+    pred = 0.01 * rng.standard_normal((40, 30, 3))
+    cal = fit_conformal(pred, -0.5 + 0.6 * rng.standard_normal((40, 3)), method="offsets")
+    assert cal.offsets.min() < -1.0
+    close = 100.0 * (1.0 + 0.01 * rng.standard_normal((30, 3)))
+    ones = np.ones_like(close)
+    paths = np.stack([close, close * 1.01, close * 0.99, close, ones, ones], axis=-1)
+    out = cal.apply(Forecast(paths=paths, timestamps=pd.date_range("2024-01-02", periods=3), last_close=100.0))
+    o, h, lo, c = (out.paths[..., i] for i in range(4))
+    assert (lo > 0).all() and (lo <= np.minimum(o, c)).all() and (np.maximum(o, c) <= h).all()
+    assert (c == PRICE_FLOOR * 100.0).any()  # some closes did reach the floor
+
+
 def test_scaled_scores_adapt_to_the_volatility_regime():
     rng = np.random.default_rng(1)
     n, paths, h = 300, 60, 2

@@ -34,6 +34,7 @@ import pandas as pd
 from kronos.bars.preprocessing import PRICE_COLS
 from kronos.core.errors import InputError
 from kronos.forecasting.offsets import DEFAULT_LEVELS, apply_offsets, conformal_offsets
+from kronos.forecasting.prepared import PRICE_FLOOR
 from kronos.forecasting.scores import (
     apply_path_scales,
     fit_path_scales,
@@ -179,6 +180,8 @@ class ConformalCalibration:
                 returns, self.levels, self.offsets[: forecast.horizon], self.origin_scale(forecast)
             )
             paths[:, :, prices] += ((new_returns - returns) * forecast.last_close)[:, :, None]
+            # an offset below -100% would make a price negative: floored as the forecast's own prices are
+            paths[:, :, prices] = np.maximum(paths[:, :, prices], PRICE_FLOOR * forecast.last_close)
         info = dict(forecast.info)
         info["calibration"] = {
             "method": _DESCRIPTIONS[self.method],
