@@ -27,6 +27,7 @@ from kronos.forecasting.predictor import KronosPredictor
 from kronos.forecasting.prepared import (
     MIN_AUTO_LOOKBACK,
     PRICE_FLOOR,
+    CollapsedPathsNotice,
     parse_lookback,
     repair_bars,
     resolve_lookback,
@@ -214,7 +215,8 @@ def test_bars_are_consistent_on_adversarial_series(random_tiny, googl):
     df = _tail(googl, 200).copy()
     df.loc[100:120, PRICES] *= 50.0
     df.loc[130:150, "volume"] = 0.0
-    fc = random_tiny.forecast(df, df["timestamps"], _future(df), PRED_LEN, sample_count=64, seed=3)
+    with pytest.warns(CollapsedPathsNotice):  # a 50x jump: mean - 5 std of the window is below zero
+        fc = random_tiny.forecast(df, df["timestamps"], _future(df), PRED_LEN, sample_count=64, seed=3)
     assert_consistent(fc.paths)
     assert fc.info["repaired_bars"] > 0  # the random model's bars needed it, and the share says so
     calibrated = random_tiny.forecast(
@@ -229,7 +231,8 @@ def test_forecast_prices_stay_positive_after_a_crash_in_the_window(random_tiny, 
     df = _tail(googl, 200).reset_index(drop=True)
     fall = np.geomspace(1.0, 0.05, len(df))[:, None]
     df[PRICES] = df[PRICES].to_numpy() * fall
-    fc = random_tiny.forecast(df, df["timestamps"], _future(df), PRED_LEN, sample_count=64, seed=3, lookback="auto")
+    with pytest.warns(CollapsedPathsNotice, match=r"of 64 forecast paths fell to the price floor"):
+        fc = random_tiny.forecast(df, df["timestamps"], _future(df), PRED_LEN, sample_count=64, seed=3, lookback="auto")
     assert_consistent(fc.paths)
     lowest = fc.paths[..., :4].min()
     assert lowest == pytest.approx(PRICE_FLOOR * fc.last_close), lowest  # the floor was reached: raw prices <= 0
@@ -237,10 +240,12 @@ def test_forecast_prices_stay_positive_after_a_crash_in_the_window(random_tiny, 
     assert 0 < floored.mean() <= fc.info["repaired_bars"]
     assert fc.info["floored_paths"] == floored.any(axis=-1).mean() > 0  # the collapsed paths are reported
     assert np.isfinite(np.log(fc.column("close"))).all()
-    for lookback in ("ensemble", "auto"):  # an ordinary window: nothing collapses
-        plain = random_tiny.forecast(
-            googl, googl["timestamps"], _future(googl), PRED_LEN, sample_count=8, seed=3, lookback=lookback
-        )
+    for lookback in ("ensemble", "auto"):  # an ordinary window: nothing collapses, nothing announced
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", CollapsedPathsNotice)
+            plain = random_tiny.forecast(
+                googl, googl["timestamps"], _future(googl), PRED_LEN, sample_count=8, seed=3, lookback=lookback
+            )
         assert plain.info["floored_paths"] == 0.0, lookback
 
 
@@ -252,7 +257,8 @@ def test_shipped_model_prices_stay_positive_on_ge_2009(shared_data):
     hist = frame.iloc[end - 511 : end + 1].reset_index(drop=True)
     future = frame["timestamps"].iloc[end + 1 : end + 6].reset_index(drop=True)
     predictor = KronosPredictor.from_pretrained("kronos-open")
-    fc = predictor.forecast(hist, hist["timestamps"], future, 5, sample_count=51, seed=7)
+    with pytest.warns(CollapsedPathsNotice, match="1 of 51 forecast paths"):
+        fc = predictor.forecast(hist, hist["timestamps"], future, 5, sample_count=51, seed=7)
     assert_consistent(fc.paths)
     assert np.isfinite(np.log(fc.column("close"))).all() and fc.returns("close").min() > -1.0
     assert 0 < fc.info["floored_paths"] < 0.1  # the collapsed path is reported (one of 51)

@@ -109,7 +109,9 @@ def ensemble_forecasts(
                     "bars_used": max(used),
                     "lookbacks": used,
                     "repaired_bars": repaired,
-                    "floored_paths": floored_paths(paths, entries[longest].last_close),
+                    "floored_paths": floored_paths(
+                        paths, entries[longest].last_close, f"series {i}" if len(df_list) > 1 else None
+                    ),
                 },
             )
         )

@@ -17,6 +17,7 @@ what it was trained on (windows of lookback + horizon bars).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +34,7 @@ from kronos.bars.preprocessing import (
     prepare_features,
     validate_timestamps,
 )
-from kronos.core.errors import InputError
+from kronos.core.errors import InputError, Notice
 from kronos.core.validation import positive_int
 from kronos.forecasting.components import Components
 
@@ -53,6 +54,7 @@ __all__ = [
     "parse_lookback",
     "prepare_many",
     "prepare_series",
+    "CollapsedPathsNotice",
     "floored_paths",
     "prices",
     "repair_bars",
@@ -299,12 +301,29 @@ def prices(p: Prepared, z: np.ndarray) -> tuple[np.ndarray, float]:
     return repair_bars(p.norm.inverse(z.astype(np.float64)), PRICE_FLOOR * p.last_close)
 
 
-def floored_paths(paths: np.ndarray, last_close: float) -> float:
+class CollapsedPathsNotice(Notice):
+    """Some forecast paths fell to :data:`PRICE_FLOOR`: once per run on the command line."""
+
+    once = True
+
+
+def floored_paths(paths: np.ndarray, last_close: float, label: str | None = None) -> float:
     """Share of the forecast paths ``(n_paths, horizon, 6)`` with a price at the :data:`PRICE_FLOOR`: paths that
-    collapsed (the model's price went to zero or below), as ``fc.info["floored_paths"]`` reports."""
+    collapsed (the model's price went to zero or below), as ``fc.info["floored_paths"]`` reports. Any such path is
+    announced with a :class:`CollapsedPathsNotice`, since a floored path is the model's, not the market's, limit."""
     if paths.shape[0] == 0:
         return 0.0
-    return float((paths[..., :4] <= PRICE_FLOOR * last_close).any(axis=(-2, -1)).mean())
+    collapsed = (paths[..., :4] <= PRICE_FLOOR * last_close).any(axis=(-2, -1))
+    if collapsed.any():
+        where = f" of {label}" if label else ""
+        warnings.warn(
+            f"{int(collapsed.sum())} of {len(collapsed)} forecast paths{where} fell to the price floor (1e-6 of the "
+            "last close): the window holds a fall so large that the model's lowest prices are at or below zero; "
+            'fc.info["floored_paths"] says which forecasts',
+            CollapsedPathsNotice,
+            stacklevel=2,
+        )
+    return float(collapsed.mean())
 
 
 def repair_bars(paths: np.ndarray, price_floor: float | None = None) -> tuple[np.ndarray, float]:

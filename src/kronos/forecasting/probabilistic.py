@@ -202,8 +202,9 @@ class ProbabilisticApi(SeriesSampler):
             paths_z = self._paths(prepared, pred_len, draw)
             info = {**opts.info(), "max_context": self.max_context}
             forecasts = []
-            for p, z, given in zip(prepared, paths_z, [len(df) for df in df_list]):
+            for i, (p, z, given) in enumerate(zip(prepared, paths_z, [len(df) for df in df_list])):
                 paths, repaired = prices(p, z)
+                label = f"series {i}" if len(prepared) > 1 else None
                 forecasts.append(
                     Forecast(
                         paths=paths,
@@ -215,7 +216,7 @@ class ProbabilisticApi(SeriesSampler):
                             "bars_given": given,
                             "bars_used": len(p.x),
                             "repaired_bars": repaired,
-                            "floored_paths": floored_paths(paths, p.last_close),
+                            "floored_paths": floored_paths(paths, p.last_close, label),
                         },
                     )
                 )
