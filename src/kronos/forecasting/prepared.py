@@ -55,7 +55,7 @@ __all__ = [
     "prepare_many",
     "prepare_series",
     "CollapsedPathsNotice",
-    "floored_paths",
+    "announce_floored_paths",
     "prices",
     "repair_bars",
     "PRICE_FLOOR",
@@ -307,9 +307,9 @@ class CollapsedPathsNotice(Notice):
     once = True
 
 
-def floored_paths(paths: np.ndarray, last_close: float, label: str | None = None) -> float:
-    """Share of the forecast paths ``(n_paths, horizon, 6)`` with a price at the :data:`PRICE_FLOOR`: paths that
-    collapsed (the model's price went to zero or below), as ``fc.info["floored_paths"]`` reports. Any such path is
+def announce_floored_paths(paths: np.ndarray, last_close: float, label: str | None = None) -> float:
+    """Share of the forecast paths ``(n_paths, horizon, 6)`` with a price at the :data:`PRICE_FLOOR` (paths that
+    collapsed: the model's price went to zero or below), as ``fc.info["floored_paths"]`` reports; any such path is
     announced with a :class:`CollapsedPathsNotice`, since a floored path is the model's, not the market's, limit."""
     if paths.shape[0] == 0:
         return 0.0

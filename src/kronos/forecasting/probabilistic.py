@@ -27,10 +27,10 @@ from kronos.forecasting.forecast import Forecast
 from kronos.forecasting.prepared import (
     ENSEMBLE,
     Lookback,
+    announce_floored_paths,
     check_seed,
     check_series_lists,
     ensemble_members,
-    floored_paths,
     prepare_many,
     prices,
     resolve_lookback,
@@ -204,7 +204,6 @@ class ProbabilisticApi(SeriesSampler):
             forecasts = []
             for i, (p, z, given) in enumerate(zip(prepared, paths_z, [len(df) for df in df_list])):
                 paths, repaired = prices(p, z)
-                label = f"series {i}" if len(prepared) > 1 else None
                 forecasts.append(
                     Forecast(
                         paths=paths,
@@ -216,7 +215,9 @@ class ProbabilisticApi(SeriesSampler):
                             "bars_given": given,
                             "bars_used": len(p.x),
                             "repaired_bars": repaired,
-                            "floored_paths": floored_paths(paths, p.last_close, label),
+                            "floored_paths": announce_floored_paths(
+                                paths, p.last_close, f"series {i}" if labelled else None
+                            ),
                         },
                     )
                 )
