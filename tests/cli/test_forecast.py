@@ -96,3 +96,40 @@ def test_cli_future_timestamps_file_quantile_names_and_bad_quantiles(panel, tiny
     assert list(out.columns) == output_columns("symbol", "timestamps", (0.05, 0.95)) and set(out["symbol"]) == {"ko"}
     bad = CliRunner().invoke(app, [*common, "--quantiles", "0.5,nope"])
     assert bad.exit_code == 2 and "--quantiles" in bad.output
+
+
+def test_cli_undoes_an_unadjusted_split_with_a_note_and_keeps_it_when_asked(tiny_reference, tmp_path):
+    from kronos.bars.samples import load_sample
+
+    adjusted = load_sample("googl").tail(100).reset_index(drop=True)
+    raw = adjusted.copy()
+    raw.loc[:79, ["open", "high", "low", "close"]] *= 2
+    raw.loc[:79, "volume"] /= 2
+    for name, frame in (("adjusted", adjusted), ("raw", raw)):  # one file name: one symbol, one seed
+        (tmp_path / name).mkdir()
+        frame.to_csv(tmp_path / name / "GOOGL.csv", index=False)
+    common = ["--model", str(tiny_reference), "--max-context", "32", "--pred-len", "4", "--samples", "4", "--seed", "3"]
+
+    def forecast(name: str, *extra: str) -> tuple[pd.DataFrame, str]:
+        result = runner.invoke(
+            app,
+            [
+                "forecast",
+                "--data",
+                str(tmp_path / name / "GOOGL.csv"),
+                *common,
+                "--out",
+                str(tmp_path / "f.csv"),
+                *extra,
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        return pd.read_csv(tmp_path / "f.csv"), result.output
+
+    undone, said = forecast("raw")
+    assert "note: " in said and "2:1 at row 80" in said
+    clean, quiet = forecast("adjusted")
+    assert "split" not in quiet
+    pd.testing.assert_frame_equal(undone, clean, check_exact=False, rtol=1e-9)
+    kept, silent = forecast("raw", "--keep-splits")
+    assert "split" not in silent and not kept[VALUES].equals(clean[VALUES])

@@ -284,3 +284,29 @@ def test_close_only_bars_are_built_from_the_closes_with_a_note(server, googl):
     del partial[7]["low"]
     r = server.post("/v1/forecast", json={**body, "bars": partial})
     assert r.status_code == 422 and "bar 7 has no low" in r.text
+
+
+def test_an_unadjusted_split_is_undone_and_reported(server, googl):
+    """Bars sent with a 2-for-1 split left in them get the adjusted series' forecast, the split listed and a note;
+    ``splits: false`` (JSON or form) reads them as sent."""
+    hist = googl.tail(120).reset_index(drop=True)
+    raw = hist.copy()
+    raw.loc[:99, ["open", "high", "low", "close"]] *= 2
+    raw.loc[:99, "volume"] /= 2
+    body = {"pred_len": 5, "sample_count": 16, "seed": 4}
+    got = server.post("/v1/forecast", json={**body, "bars": bars_of(raw)})
+    clean = server.post("/v1/forecast", json={**body, "bars": bars_of(hist)})
+    assert got.status_code == clean.status_code == 200, got.text
+    out = got.json()
+    assert [(s["row"], s["ratio"], s["time"][:10]) for s in out["splits"]] == [
+        (100, "2:1", str(hist["timestamps"][100].date()))
+    ]
+    assert any("2:1 share split" in note for note in out["notes"]) and clean.json()["notes"] == []
+    np.testing.assert_allclose(out["mean"]["close"], clean.json()["mean"]["close"], rtol=1e-9)
+    kept = server.post("/v1/forecast", json={**body, "bars": bars_of(raw), "splits": False}).json()
+    assert kept["splits"] == [] and kept["mean"]["close"] != out["mean"]["close"]
+    csv = raw.to_csv(index=False).encode()
+    form = {k: str(v) for k, v in body.items()} | {"splits": "false"}
+    as_form = server.post("/v1/forecast", files={"file": ("bars.csv", csv, "text/csv")}, data=form)
+    assert as_form.status_code == 200, as_form.text
+    assert as_form.json()["splits"] == [] and as_form.json()["mean"] == kept["mean"]

@@ -32,6 +32,7 @@ __all__ = [
     "full_history_option",
     "jobs_option",
     "lookback_option",
+    "splits_option",
     "parse_lookback",
     "parse_window",
     "window_option",
@@ -106,6 +107,16 @@ def lookback_option() -> Any:
         "these. ensemble (default): the paths are shared among windows of auto, 128 and 64 bars and pooled; auto: "
         "max_context - pred-len, so the forecast fits the model's context; BARS: that many; LIST (e.g. 64,auto): "
         "an ensemble of those windows.",
+    )
+
+
+def splits_option() -> Any:
+    """The forecast commands' ``--undo-splits/--keep-splits``."""
+    return typer.Option(
+        True,
+        "--undo-splits/--keep-splits",
+        help="Undo a share split left unadjusted in the bars (a whole-ratio gap that stays, volume moving against "
+        "it; a note says which), so the forecast reads one price scale; --keep-splits reads the bars as given.",
     )
 
 

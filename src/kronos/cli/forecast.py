@@ -23,6 +23,7 @@ from kronos.cli.flags import (
     random_tiny_option,
     samples_option,
     seed_option,
+    splits_option,
     temperature_option,
     top_k_option,
     top_p_option,
@@ -120,6 +121,7 @@ def forecast_command(
         None, "--batch-size", min=1, help="Series per model batch (default: what fits ~2 GiB of cache)."
     ),
     random_tiny: bool = random_tiny_option(),
+    splits: bool = splits_option(),
 ) -> None:
     """Forecast the next bars of one series or of every series of a panel (shard it with torchrun)."""
     from kronos.forecasting.sharded import run_forecast
@@ -151,6 +153,7 @@ def forecast_command(
         future_timestamps=future_timestamps_file,
         quantiles=levels,
         random_tiny=random_tiny,
+        splits=splits,
     )
     if result is None or ctx.rank != 0:
         return

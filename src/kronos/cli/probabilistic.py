@@ -21,6 +21,7 @@ from kronos.cli.flags import (
     random_tiny_option,
     samples_option,
     seed_option,
+    splits_option,
 )
 from kronos.cli.forecast import TIME_COLUMN_HELP, bar_table, note_random_tiny
 from kronos.cli.output import console, err_console
@@ -109,6 +110,7 @@ def forecast_dist_command(
     calendar: str = calendar_option(),
     seed: int = seed_option(),
     device: str | None = device_option(),
+    splits: bool = splits_option(),
 ) -> None:
     """Forecast distribution of one series: quantile bands, a calibrated interval, P(up), plots."""
     lv = _levels(levels)
@@ -138,6 +140,7 @@ def forecast_dist_command(
         seed=seed,
         lookback=lookback if ensemble_members(lookback, predictor.max_context, pred_len) else window,
         verbose=True,
+        splits=splits,
         calibrate=(
             CalibrationOptions(origins=origins, stride=stride, lookback=calibration_lookback) if calibrate else False
         ),

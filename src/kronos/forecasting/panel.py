@@ -166,6 +166,7 @@ def forecast_df(
     future_timestamps: Any = None,
     verbose: bool = False,
     calibrate: Any = False,
+    splits: bool = True,
     **sampling: Any,
 ) -> pd.DataFrame:
     """Forecast ``h`` bars of every series of a long-format frame; a long frame back (see :func:`output_columns`).
@@ -191,7 +192,8 @@ def forecast_df(
     the output keeps them. A close-only frame (``close`` or ``y``, no open/high/low) is forecast from bars built
     from the closes, with one notice (:mod:`kronos.bars.closeonly`). ``calibrate`` (``True`` or a
     ``CalibrationOptions``) calibrates each series on its own history, as ``forecast`` does, and adds the column
-    ``calibrated``; ``prob_up`` is always there.
+    ``calibrated``; ``prob_up`` is always there. ``splits`` (default ``True``): undo share splits left in each
+    series' bars, as ``KronosPredictor.forecast`` does.
     """
     opts = SamplingOptions.resolve(options, **sampling)
     h = positive_int("h", h)
@@ -223,7 +225,9 @@ def forecast_df(
         ys.append(pd.Series(future))
         seeds.append(series_seed(seed, key))
         keys.append(key)
-    extra = {"calibrate": calibrate} if calibrate is not False else {}
+    extra: dict[str, Any] = {"calibrate": calibrate} if calibrate is not False else {}
+    if splits is not True:
+        extra["splits"] = splits
     forecasts = predictor.forecast_batch(
         frames, xs, ys, h, opts, seeds=seeds, lookback=lookback, verbose=verbose, **extra
     )

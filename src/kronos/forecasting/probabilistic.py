@@ -18,6 +18,7 @@ import torch
 
 from kronos.bars.closeonly import from_closes
 from kronos.bars.preprocessing import validate_timestamps
+from kronos.bars.stocksplits import undo_frame_splits
 from kronos.core.errors import InputError
 from kronos.core.validation import integer, positive_int
 from kronos.forecasting import panel
@@ -56,6 +57,7 @@ class ProbabilisticApi(SeriesSampler):
         generator: torch.Generator | None = None,
         calibrate: bool | CalibrationOptions = False,
         lookback: Lookback = ENSEMBLE,
+        splits: bool = True,
         verbose: bool = False,
         first_path: int = 0,
         **sampling: Any,
@@ -77,6 +79,11 @@ class ProbabilisticApi(SeriesSampler):
         windows. Longer histories are trimmed before normalising; ``info["bars_used"]`` says how many bars the
         longest window used and ``info["lookbacks"]`` (ensembles) the bars of each.
 
+        ``splits=True`` (default) undoes a share split left unadjusted in the bars the forecast reads (whole-ratio
+        splits, found by price gap and volume: :mod:`kronos.bars.stocksplits`), so the window is one price scale;
+        ``info["splits"]`` lists what was undone and a :class:`~kronos.bars.stocksplits.SplitsUndoneNotice` says so.
+        ``splits=False`` reads the bars as given.
+
         ``calibrate=True`` (or a :class:`CalibrationOptions`) recalibrates the paths by split-conformal
         prediction on close returns, per horizon step, from rolling origins inside ``df`` only; it
         costs about ``origins`` extra forecasts. The forecast is then made from the last ``lookback``
@@ -95,7 +102,9 @@ class ProbabilisticApi(SeriesSampler):
         if first_path and (seed is None or calibrate):
             raise InputError("first_path needs a seed and calibrate=False")
         draw = Draw(opts, seeds, generator, verbose, first_path)
-        return self._forecasts([df], [x_timestamp], [y_timestamp], pred_len, draw, calibrate, lookback=lookback)[0]
+        return self._forecasts(
+            [df], [x_timestamp], [y_timestamp], pred_len, draw, calibrate, lookback=lookback, splits=splits
+        )[0]
 
     def forecast_batch(
         self,
@@ -109,6 +118,7 @@ class ProbabilisticApi(SeriesSampler):
         generator: torch.Generator | None = None,
         calibrate: bool | CalibrationOptions = False,
         lookback: Lookback = ENSEMBLE,
+        splits: bool = True,
         verbose: bool = False,
         **sampling: Any,
     ) -> list[Forecast]:
@@ -117,14 +127,22 @@ class ProbabilisticApi(SeriesSampler):
         ``seeds`` (one int per series) gives every series its own random stream, calibration
         included, so a series' forecast is the same alone, in any batch and in any order; without
         them the draws come from ``generator`` (default torch's global one) in one stream. ``lookback``
-        as in :meth:`forecast`, per series.
+        and ``splits`` as in :meth:`forecast`, per series.
         """
         opts = SamplingOptions.resolve(options, **sampling)
         if seeds is not None:
             seeds = [check_seed(s, f"seeds[{i}]") for i, s in enumerate(seeds)]
         draw = Draw(opts, seeds, generator, verbose)
         return self._forecasts(
-            df_list, x_timestamp_list, y_timestamp_list, pred_len, draw, calibrate, labelled=True, lookback=lookback
+            df_list,
+            x_timestamp_list,
+            y_timestamp_list,
+            pred_len,
+            draw,
+            calibrate,
+            labelled=True,
+            lookback=lookback,
+            splits=splits,
         )
 
     def forecast_fn(
@@ -133,17 +151,21 @@ class ProbabilisticApi(SeriesSampler):
         *,
         generator: torch.Generator | None = None,
         lookback: Sequence[int | None] | None = None,
+        splits: bool = True,
         **sampling: Any,
     ) -> ForecastFn:
         """A :data:`~kronos.forecasting.calibration.ForecastFn` ``(frames, x_timestamps, y_timestamps, seeds)``
         of uncalibrated forecasts with these settings: what
         :func:`kronos.forecasting.calibration.calibrate_forecasts` drives. Every bar of each frame is used
-        (calibration cuts each origin's window itself), or, with ``lookback`` (a list), the windows of an ensemble."""
+        (calibration cuts each origin's window itself), or, with ``lookback`` (a list), the windows of an ensemble;
+        ``splits`` as in :meth:`forecast`."""
         opts = SamplingOptions.resolve(options, **sampling)
 
         def run(frames: Sequence[pd.DataFrame], xs: Sequence[Any], ys: Sequence[Any], seeds: Any) -> list[Forecast]:
             draw = Draw(opts, seeds, generator)
-            return self._forecasts(list(frames), xs, ys, len(ys[0]), draw, False, labelled=True, lookback=lookback)
+            return self._forecasts(
+                list(frames), xs, ys, len(ys[0]), draw, False, labelled=True, lookback=lookback, splits=splits
+            )
 
         return run
 
@@ -158,9 +180,11 @@ class ProbabilisticApi(SeriesSampler):
         *,
         labelled: bool = False,
         lookback: Lookback = ENSEMBLE,
+        splits: bool = True,
     ) -> list[Forecast]:
         """Prepare, generate, de-normalise; then, if asked, calibrate with a forecast function of the same settings.
-        A close-only frame (``close`` or ``y``, no open/high/low) is forecast from bars built from its closes."""
+        A close-only frame (``close`` or ``y``, no open/high/low) is forecast from bars built from its closes;
+        ``splits``: undo the splits in the bars read (the forecast's window, or the whole history when calibrated)."""
         pred_len = positive_int("pred_len", pred_len)
         opts = draw.opts
         members = ensemble_members(lookback, self.max_context, pred_len)
@@ -173,6 +197,18 @@ class ProbabilisticApi(SeriesSampler):
             df_list = [from_closes(df, id_col=None) if isinstance(df, pd.DataFrame) else df for df in df_list]
         window = resolve_lookback(lookback, self.max_context, pred_len)  # an ensemble's longest window
         cal = CalibrationOptions() if calibrate is True else calibrate or None
+        if not isinstance(splits, bool):
+            raise InputError(f"splits must be True or False, got {splits!r}")
+        undone: list[list[dict[str, Any]]] = []
+        if splits and isinstance(df_list, (list, tuple)):
+            check_series_lists(df_list, xs, ys)
+            adjusted = []
+            for i, (df, x) in enumerate(zip(df_list, xs)):
+                label = f"series {i}" if labelled else None
+                frame, found = undo_frame_splits(df, x, reach=None if cal is not None else window, label=label)
+                adjusted.append(frame)
+                undone.append(found)
+            df_list = adjusted
         windows: int | None | list[int] = window
         if cal is not None:
             if not isinstance(cal, CalibrationOptions):
@@ -221,9 +257,11 @@ class ProbabilisticApi(SeriesSampler):
                         },
                     )
                 )
-        if cal is None:
-            return forecasts
-        return self._calibrated(forecasts, df_list, xs, pred_len, draw, cal, window, members)
+        if cal is not None:
+            forecasts = self._calibrated(forecasts, df_list, xs, pred_len, draw, cal, window, members)
+        for i, fc in enumerate(forecasts):
+            fc.info["splits"] = undone[i] if undone else []
+        return forecasts
 
     def _calibrated(
         self,
@@ -243,7 +281,7 @@ class ProbabilisticApi(SeriesSampler):
         if members is not None:  # each origin is the same ensemble; with fewer paths than windows, the first ones
             members = members[: cal_opts.sample_count]
         calibrations = calibrate_forecasts(
-            self.forecast_fn(cal_opts, generator=draw.generator, lookback=members),
+            self.forecast_fn(cal_opts, generator=draw.generator, lookback=members, splits=False),  # already undone
             list(df_list),
             list(xs),
             pred_len,

@@ -59,6 +59,7 @@ class Job:
     seed: int  # the forecast and its calibration origins sample from it (kronos.inference.options.derive_seed)
     calibrate: bool
     lookback: Any = "ensemble"  # the window(s) the forecast conditions on (kronos.forecasting.prepared)
+    splits: bool = True  # undo share splits left in the bars (kronos.bars.stocksplits)
     slice_paths: int = 0  # sample paths per slice (0: the whole request at once)
     seconds: float = 0.0  # estimated model time of the whole request
     memory: int = 0  # estimated bytes of running all its paths at once
@@ -70,7 +71,7 @@ class Job:
     def __post_init__(self) -> None:
         # Equal keys may share a batch: the same sampling settings and window (history lengths may differ).
         window = tuple(self.lookback) if isinstance(self.lookback, list) else self.lookback
-        self.key = ("calibrate", id(self)) if self.calibrate else (self.pred_len, self.options, window)
+        self.key = ("calibrate", id(self)) if self.calibrate else (self.pred_len, self.options, window, self.splits)
 
 
 def _instants(times: list[datetime]) -> list[datetime]:
@@ -165,6 +166,7 @@ def build_job(req: ForecastRequest, limits: Limits, pricing: Pricing | None = No
         seed,
         req.calibrate,
         req.lookback,
+        req.splits,
         slice_paths if not req.calibrate and slice_paths < req.sample_count else 0,
         seconds,
         memory,
@@ -205,6 +207,7 @@ def _forecast(predictor: KronosPredictor, job: Job, count: int | None = None, fi
             seed=job.seed,
             calibrate=job.calibrate,
             lookback=job.lookback,
+            splits=job.splits,
             first_path=first,
         )
     except Exception as exc:
@@ -256,6 +259,7 @@ def run_group(predictor: KronosPredictor, jobs: Sequence[Job | Slice]) -> list[F
                 first.options,
                 seeds=[j.seed for j in jobs],
                 lookback=first.lookback,
+                splits=first.splits,
                 batch_size=len(jobs),
             )
         )
@@ -265,6 +269,15 @@ def run_group(predictor: KronosPredictor, jobs: Sequence[Job | Slice]) -> list[F
 
 def _columns(values: np.ndarray, columns: Sequence[str]) -> dict[str, list[float]]:
     return {c: values[:, i].tolist() for i, c in enumerate(columns)}
+
+
+def _split_note(split: dict[str, Any]) -> str:
+    when = split["time"] or f"row {split['row']}"
+    return (
+        f"the bars hold what looks like an unadjusted {split['ratio']} share split at {when} (open "
+        f"{split['gap']:.3f} of the close before); the forecast read earlier prices divided by the ratio "
+        "(splits=false keeps the bars as sent)"
+    )
 
 
 def forecast_body(fc: Forecast, req: ForecastRequest, job: Job, info: ModelInfo) -> dict[str, Any]:
@@ -289,7 +302,8 @@ def forecast_body(fc: Forecast, req: ForecastRequest, job: Job, info: ModelInfo)
         "lookbacks": fc.info.get("lookbacks"),
         "paths": None,
         "calendar": job.calendar,
-        "notes": job.notes,
+        "splits": fc.info.get("splits", []),
+        "notes": job.notes + [_split_note(s) for s in fc.info.get("splits", [])],
     }
     if req.return_paths:
         body["paths"] = {c: fc.column(c).tolist() for c in fc.columns}

@@ -37,6 +37,7 @@ _SCALAR_FIELDS = (
     "seed",
     "calibrate",
     "lookback",
+    "splits",
     "return_paths",
     "calendar",
 )
@@ -150,6 +151,7 @@ def forecast_openapi() -> dict[str, Any]:
             "type": "string",
             "description": "'ensemble' (default), 'auto', a number of bars, or a comma-separated list (64,auto)",
         },
+        "splits": {"type": "boolean", "description": "undo share splits left in the bars (default true)"},
         "return_paths": {"type": "boolean"},
         "calendar": {"type": "string", "description": "'auto' (default), 'own' or an exchange name such as XNYS"},
         "quantiles": {"type": "string", "description": "comma-separated levels, e.g. 0.1,0.5,0.9"},

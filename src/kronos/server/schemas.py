@@ -88,6 +88,12 @@ class ForecastRequest(BaseModel):
         "one explains 99% of the history's trading days, else the schedule learnt from the history), 'own' (the "
         "learnt schedule) or an exchange_calendars name such as 'XNYS'. The response names the one used.",
     )
+    splits: bool = Field(
+        True,
+        description="Undo a share split left unadjusted in the bars (a whole-ratio gap at the open that stays, volume "
+        "moving against it), so the forecast reads one price scale; false reads the bars as sent. The response "
+        "lists what was undone.",
+    )
     return_paths: bool = Field(False, description="Include every sample path in the response.")
 
     @field_validator("lookback", mode="before")
@@ -120,6 +126,13 @@ class ModelInfo(BaseModel):
     parameters: int
 
 
+class SplitUndone(BaseModel):
+    row: int = Field(description="Row of the first bar at the new price scale.")
+    time: str | None = Field(description="Its time.")
+    ratio: str = Field(description="New shares per old, '2:1' (a reverse split: '1:10').")
+    gap: float = Field(description="Its open over the close before.")
+
+
 class ForecastResponse(BaseModel):
     timestamps: list[str] = Field(description="ISO times of the forecast bars.")
     mean: dict[str, list[float]] = Field(description="Column -> mean over paths, per bar.")
@@ -135,6 +148,10 @@ class ForecastResponse(BaseModel):
     )
     lookbacks: list[int] | None = Field(None, description="Bars of each window of a lookback ensemble (else null).")
     paths: dict[str, list[list[float]]] | None = Field(None, description="Column -> paths x bars (when asked).")
+    splits: list[SplitUndone] = Field(
+        default_factory=list,
+        description="Share splits undone in the bars the forecast read (see the request's splits).",
+    )
     calendar: str | None = Field(
         None, description="The exchange calendar that gave the future times (null: the learnt schedule or given times)."
     )
