@@ -213,3 +213,29 @@ def test_page_hides_gaps_shows_a_past_forecast_against_what_happened_and_clears_
     assert not errors, errors
     outside = [u for u in requested if not u.startswith((base_url, "blob:", "data:"))]
     assert not outside, f"fetched from outside the server: {outside}"
+
+
+def test_page_says_what_the_server_adapted(chromium, base_url, tmp_path):
+    """An upload whose bars hold an unadjusted split: the forecast is made, and the status line carries the server's
+    note that it was undone (the API's ``notes``)."""
+    from playwright.sync_api import sync_playwright
+
+    bars = read_bars(sample_data_path("googl")).tail(300).reset_index(drop=True)
+    bars.loc[:249, ["open", "high", "low", "close"]] *= 2
+    bars.loc[:249, "volume"] /= 2
+    path = tmp_path / "unadjusted.csv"
+    bars.to_csv(path, index=False)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.goto(base_url + "/")
+            page.wait_for_selector("#sample option[value=googl]", state="attached")
+            page.set_input_files("#file", str(path))
+            page.fill("#sample_count", "20")
+            page.click("#run")
+            page.wait_for_function("document.getElementById('status').textContent.startsWith('done')", timeout=60_000)
+            status = page.inner_text("#status")
+            assert "note: the bars hold what looks like an unadjusted 2:1 share split" in status, status
+        finally:
+            browser.close()

@@ -193,6 +193,8 @@ async function run() {
       const inside = actual.filter((b, i) => i < lo.length && b.close >= lo[i] && b.close <= hi[i]).length;
       text += ` · what happened: ${inside} of ${actual.length} closes inside the 10–90% band`;
     }
+    // what the server adapted in the bars sent (closes only, a share split undone): the user should know
+    for (const note of fc.notes || []) text += ` · note: ${note}`;
     setStatus(text);
   } catch (e) {
     clearChart(); // a failed forecast leaves no stale chart behind
