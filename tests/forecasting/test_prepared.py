@@ -23,6 +23,7 @@ from kronos.cli import (
 )
 from kronos.core.errors import InputError
 from kronos.forecasting.calibration import CalibrationOptions
+from kronos.forecasting.loading import random_tiny_predictor
 from kronos.forecasting.predictor import KronosPredictor
 from kronos.forecasting.prepared import (
     MIN_AUTO_LOOKBACK,
@@ -247,6 +248,28 @@ def test_forecast_prices_stay_positive_after_a_crash_in_the_window(random_tiny, 
                 googl, googl["timestamps"], _future(googl), PRED_LEN, sample_count=8, seed=3, lookback=lookback
             )
         assert plain.info["floored_paths"] == 0.0, lookback
+
+
+def test_collapsed_paths_of_calibration_origins_are_told_as_the_calibrations(googl):
+    """Calibration forecasts origins inside the history; their collapsed paths are not the user's forecast paths
+    (nor their ``series k`` the user's series): one notice says the calibration met them."""
+    df = _tail(googl, 400)
+    df[PRICES] = df[PRICES].to_numpy() * np.geomspace(1.0, 0.001, len(df))[:, None]
+    predictor = random_tiny_predictor(seed=0)  # its paths on such a fall reach the floor
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        predictor.forecast(
+            df,
+            df["timestamps"],
+            _future(df),
+            PRED_LEN,
+            sample_count=16,
+            seed=3,
+            calibrate=CalibrationOptions(origins=9, lookback=100),
+        )
+    told = [str(w.message) for w in caught if issubclass(w.category, CollapsedPathsNotice)]
+    assert any("of the calibration origins' forecasts had paths that fell" in t for t in told), told
+    assert not any("series " in t for t in told), told
 
 
 def test_shipped_model_prices_stay_positive_on_ge_2009(shared_data):

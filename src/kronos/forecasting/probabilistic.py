@@ -10,6 +10,7 @@ which calls back only ``forecast_batch``: the panel module never imports the pre
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,6 +28,7 @@ from kronos.forecasting.ensemble import ensemble_forecasts
 from kronos.forecasting.forecast import Forecast
 from kronos.forecasting.prepared import (
     ENSEMBLE,
+    CollapsedPathsNotice,
     Lookback,
     announce_floored_paths,
     check_seed,
@@ -280,20 +282,35 @@ class ProbabilisticApi(SeriesSampler):
         cal_opts = opts if cal.sample_count is None else dataclasses.replace(opts, sample_count=cal.sample_count)
         if members is not None:  # each origin is the same ensemble; with fewer paths than windows, the first ones
             members = members[: cal_opts.sample_count]
-        calibrations = calibrate_forecasts(
-            self.forecast_fn(cal_opts, generator=draw.generator, lookback=members, splits=False),  # already undone
-            list(df_list),
-            list(xs),
-            pred_len,
-            cal,
-            max_context=self.max_context,
-            sample_count=cal_opts.sample_count,
-            seeds=draw.seeds,
-            settings={k: v for k, v in opts.info().items() if k != "sample_count"},
-            window=window,
-            progress=draw.verbose,
-            futures=[fc.timestamps for fc in forecasts],
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", CollapsedPathsNotice)
+            calibrations = calibrate_forecasts(
+                self.forecast_fn(cal_opts, generator=draw.generator, lookback=members, splits=False),  # already undone
+                list(df_list),
+                list(xs),
+                pred_len,
+                cal,
+                max_context=self.max_context,
+                sample_count=cal_opts.sample_count,
+                seeds=draw.seeds,
+                settings={k: v for k, v in opts.info().items() if k != "sample_count"},
+                window=window,
+                progress=draw.verbose,
+                futures=[fc.timestamps for fc in forecasts],
+            )
+        # an origin's forecast is not the user's: its collapsed paths are told as the calibration's, once
+        collapsed = sum(issubclass(w.category, CollapsedPathsNotice) for w in caught)
+        for w in caught:
+            if not issubclass(w.category, CollapsedPathsNotice):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if collapsed:
+            warnings.warn(
+                f"{collapsed} of the calibration origins' forecasts had paths that fell to the price floor (1e-6 of "
+                "the last close): a history that holds a fall so large is a poor guide to the spread; the calibration "
+                "used them as they are",
+                CollapsedPathsNotice,
+                stacklevel=3,
+            )
         return [c.apply(fc) for c, fc in zip(calibrations, forecasts)]
 
     def forecast_df(
