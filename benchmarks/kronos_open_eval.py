@@ -5,7 +5,9 @@ The model card's table comes from here. Each series' last 10% of bars (``test_fr
 period (checked, and the count printed). Series are chosen deterministically from ``MANIFEST.csv``: an
 even spread of the single-instrument files of each frequency group, plus a few symbols of each daily panel.
 Each group is scored by the ``kronos evaluate`` command itself (one run per group, in its own folder),
-then all groups' forecasts are pooled and scored again.
+then all groups' forecasts are pooled and scored again. Share splits left unadjusted in the data (five SPDR ETFs'
+2-for-1 of 2025-11-17, XLK among the series) are undone for every forecaster first, so the baselines are not scored
+on a history with a 50% overnight "fall" in it (``--keep-splits``: the data as it is).
 
     python benchmarks/kronos_open_eval.py --out runs/kronos-open-eval            # ~15 min on 2 cores
     python benchmarks/kronos_open_eval.py --per-group 4 --origins 4 --out /tmp/e  # a quick look
@@ -51,24 +53,32 @@ def stage_group(
     n_test: dict[str, int],
     test_fraction: float,
     val_fraction: float | None = None,
+    undo: bool = False,
 ) -> None:
     """Links to the chosen files (panels: a parquet of a few symbols) in ``folder``, outside the repository.
 
     With ``val_fraction`` (the validation period instead of the test period) each series is written without
     its last ``test_fraction`` of bars, so its last bars are the training split's validation period, and
-    ``n_test`` counts those validation bars.
+    ``n_test`` counts those validation bars. With ``undo`` every series is written with the share splits left in it
+    undone (:mod:`kronos.bars.stocksplits`), so every forecaster, baselines too, reads split-adjusted bars.
     """
+    from kronos.bars.stocksplits import undo_frame_splits
+
     folder.mkdir(parents=True, exist_ok=True)
 
     def cut(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
         n = len(frame)
+        if undo:
+            frame, found = undo_frame_splits(frame, frame["timestamps"])
+            for split in found:
+                print(f"  split undone for every forecaster: {split['ratio']} at {split['time']}", flush=True)
         if val_fraction is None:
             return frame, int(round(n * test_fraction))
         return frame.iloc[: n - int(round(n * test_fraction))], int(round(n * val_fraction))
 
     for rel in files:
         target = folder / Path(rel).name
-        if val_fraction is None:
+        if val_fraction is None and not undo:
             if not target.exists():
                 target.symlink_to(data / rel)
             n = int(pd.read_parquet(data / rel, columns=["close"]).shape[0])
@@ -395,6 +405,13 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=0)
     parser.add_argument("--groups", default=",".join(GROUPS))
     parser.add_argument("--no-anomaly", action="store_true", help="Skip the injected-anomaly ROC AUC study.")
+    parser.add_argument(
+        "--keep-splits",
+        action="store_true",
+        help="Give every forecaster the data as it is. By default the share splits left in it (XLK and four other "
+        "SPDR ETFs on 2025-11-17) are undone for every forecaster, baselines too, before evaluating; kronos would "
+        "undo them in the bars it reads anyway (its default), the baselines would not.",
+    )
     args = parser.parse_args()
 
     manifest = pd.read_csv(args.data / "MANIFEST.csv")
@@ -424,6 +441,7 @@ def main() -> None:
             n_test,
             args.test_fraction,
             args.val_fraction if args.period == "val" else None,
+            not args.keep_splits,
         )
         cmd = [
             sys.executable,
@@ -481,6 +499,11 @@ def main() -> None:
         "history per origin; kronos at its default lookback (the ensemble of windows auto, 128 and 64 bars), "
         "kronos-cal the same calibrated on 20 origins of the history (the default tilt method)"
         + ("" if args.temperature is None else f", both sampled at temperature {args.temperature:g}")
+        + (
+            "; every forecaster reads the bars as they are in the data (unadjusted splits included)"
+            if args.keep_splits
+            else "; every forecaster reads the bars with the share splits left in the data undone"
+        )
         + ". CRPS, MAE and RV MAE in basis points of the last close.",
         "",
     ]
