@@ -18,7 +18,8 @@ real crash would hide risk):
   2026-01-29: 7.46 -> 3.74, volume unchanged, is not a split).
 
 Undoing one divides every price before ``t`` by the ratio and multiplies the volume by it (the amount traded is
-unchanged), as a vendor's split adjustment does. Model-free: arrays in, arrays out.
+unchanged), as a vendor's split adjustment does. :func:`find_splits` and :func:`undo_splits` work on arrays;
+:func:`undo_frame_splits` on a bar frame, as the forecast doors hold it.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ class Split:
 
     @property
     def label(self) -> str:
-        """The ratio as traders write it: ``2:1`` (two for one), ``3:2``, ``1:10`` (a reverse split)."""
+        """The ratio as traders write it: ``2:1`` (two for one), ``10:1``, ``1:10`` (a reverse split)."""
         return f"{self.ratio.numerator}:{self.ratio.denominator}"
 
 
