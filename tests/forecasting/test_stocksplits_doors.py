@@ -92,6 +92,7 @@ def test_batches_and_panels_undo_per_series(tiny_predictor, adjusted, unadjusted
     with pytest.warns(SplitsUndoneNotice):
         out = tiny_predictor.forecast_df(panel, H, sample_count=8)
     pd.testing.assert_frame_equal(out, tiny_predictor.forecast_df(clean, H, sample_count=8), rtol=1e-9)
+    assert list(out.attrs["splits"]) == ["RAW"] and out.attrs["splits"]["RAW"][0]["ratio"] == "2:1"
     kept = tiny_predictor.forecast_df(panel, H, sample_count=8, splits=False)
     assert not np.allclose(kept.select_dtypes("number"), out.select_dtypes("number"))
 

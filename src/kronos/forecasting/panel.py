@@ -193,7 +193,8 @@ def forecast_df(
     from the closes, with one notice (:mod:`kronos.bars.closeonly`). ``calibrate`` (``True`` or a
     ``CalibrationOptions``) calibrates each series on its own history, as ``forecast`` does, and adds the column
     ``calibrated``; ``prob_up`` is always there. ``splits`` (default ``True``): undo share splits left in each
-    series' bars, as ``KronosPredictor.forecast`` does.
+    series' bars, as ``KronosPredictor.forecast`` does; ``result.attrs["splits"]`` maps each series that had one
+    to what was undone.
     """
     opts = SamplingOptions.resolve(options, **sampling)
     h = positive_int("h", h)
@@ -235,6 +236,7 @@ def forecast_df(
     if calibrate is not False:
         out["calibrated"] = np.repeat([fc.is_calibrated for fc in forecasts], [fc.horizon for fc in forecasts])
     out.attrs["calendars"] = used
+    out.attrs["splits"] = {key: fc.info["splits"] for key, fc in zip(keys, forecasts) if fc.info.get("splits")}
     return out
 
 
