@@ -216,8 +216,8 @@ def test_page_hides_gaps_shows_a_past_forecast_against_what_happened_and_clears_
 
 
 def test_page_says_what_the_server_adapted(chromium, base_url, tmp_path):
-    """An upload whose bars hold an unadjusted split: the forecast is made, and the status line carries the server's
-    note that it was undone (the API's ``notes``)."""
+    """An upload whose bars hold an unadjusted split: the forecast is made, the status line carries the server's note
+    that it was undone (the API's ``notes``), and the candles before it are drawn at the scale the forecast read."""
     from playwright.sync_api import sync_playwright
 
     bars = read_bars(sample_data_path("googl")).tail(300).reset_index(drop=True)
@@ -237,5 +237,9 @@ def test_page_says_what_the_server_adapted(chromium, base_url, tmp_path):
             page.wait_for_function("document.getElementById('status').textContent.startsWith('done')", timeout=60_000)
             status = page.inner_text("#status")
             assert "note: the bars hold what looks like an unadjusted 2:1 share split" in status, status
+            # the candles are drawn as the forecast read them: one price scale with the bands
+            first = page.evaluate("document.getElementById('chart').data[0].close[0]")
+            shown = page.evaluate("document.getElementById('chart').data[0].x.length")
+            assert first == pytest.approx(bars["close"].iloc[-shown] / 2, rel=1e-9)
         finally:
             browser.close()

@@ -160,6 +160,22 @@ function parseLookback(text) {
   return parts.length > 1 ? parts.map(one) : one(parts[0]);
 }
 
+// The bars as the forecast read them: before each share split the server undid ("2:1" at row r of the bars sent),
+// prices divided by the ratio and volume multiplied, so the candles and the bands share one price scale.
+function asRead(bars, splits) {
+  if (!splits.length) return bars;
+  const out = bars.map((b) => ({ ...b }));
+  for (const s of splits) {
+    const [num, den] = s.ratio.split(":").map(Number);
+    const r = num / den;
+    for (let i = 0; i < s.row && i < out.length; i++) {
+      for (const c of ["open", "high", "low", "close"]) out[i][c] /= r;
+      if (out[i].volume !== undefined) out[i].volume *= r;
+    }
+  }
+  return out;
+}
+
 async function run() {
   $("run").disabled = true;
   setStatus("forecasting…");
@@ -183,7 +199,7 @@ async function run() {
     const resp = await fetch("/v1/forecast", { method: "POST", headers: headers({ "Content-Type": "application/json" }), body: JSON.stringify(body) });
     if (!resp.ok) throw new Error(`${resp.status}: ${await errorText(resp)}`);
     const fc = await resp.json();
-    const shown = sent.slice(-fc.bars_used);
+    const shown = asRead(sent, fc.splits || []).slice(-fc.bars_used);
     last = { bars: shown, fc };
     draw(shown, fc, series.name, actual);
     $("download").disabled = false;
