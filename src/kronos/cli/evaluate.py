@@ -102,6 +102,13 @@ def evaluate_command(
         "history allows, e.g. 40 with a --lookback of the window + 200 bars).",
     ),
     progress: bool = progress_option(),
+    splits: bool = typer.Option(
+        True,
+        "--undo-splits/--keep-splits",
+        help="Undo share splits left unadjusted in each series (a whole-ratio gap that stays, volume moving against "
+        "it; a note says which) before any forecaster reads it, so baselines are not scored on a split and returns "
+        "do not book one; --keep-splits reads the bars as given (kronos still undoes them in the bars it reads).",
+    ),
 ) -> None:
     """Rolling-origin evaluation of forecasters: forecasts.parquet, metrics.csv, summary.md, plots, report.html."""
     from kronos.evaluation.common import split_names
@@ -131,6 +138,7 @@ def evaluate_command(
         kronos_options=_kronos_options(
             max_context, device, temperature, top_k, top_p, full_history, calibration_origins
         ),
+        splits=splits,
     )
     table = overall_table(output.metrics)
     _print_table(
@@ -215,6 +223,13 @@ def backtest_command(
     top_p: float = top_p_option(),
     full_history: bool = full_history_option(),
     progress: bool = progress_option(),
+    splits: bool = typer.Option(
+        True,
+        "--undo-splits/--keep-splits",
+        help="Undo share splits left unadjusted in each series (a whole-ratio gap that stays, volume moving against "
+        "it; a note says which) before any forecaster reads it, so baselines are not scored on a split and returns "
+        "do not book one; --keep-splits reads the bars as given (kronos still undoes them in the bars it reads).",
+    ),
 ) -> None:
     """Backtest forecast signals: a top-k/n-drop portfolio or a single-asset rule, with costs and a benchmark."""
     from kronos.evaluation.backtest import TopkConfig
@@ -253,6 +268,7 @@ def backtest_command(
         n_jobs=jobs,
         progress=progress,
         kronos_options=_kronos_options(max_context, device, temperature, top_k, top_p, full_history),
+        splits=splits,
     )
     cols = ["forecaster", "series", "row", "annual_return", "sharpe", "max_drawdown", "turnover", "excess_return"]
     shown = output.stats[output.stats["row"] != "strategy (gross)"]

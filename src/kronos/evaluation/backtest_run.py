@@ -31,7 +31,7 @@ from kronos.evaluation.backtest import (
 )
 from kronos.evaluation.common import MIN_IC_NAMES, settings_table, split_names, staging
 from kronos.evaluation.crosssection import ic_summary, information_coefficient, make_signals, realised_returns
-from kronos.evaluation.data import read_series
+from kronos.evaluation.data import read_series, undo_series_splits
 from kronos.evaluation.forecasters import parse_forecaster_spec
 from kronos.evaluation.origins import RollingConfig
 from kronos.evaluation.rolling import rolling_evaluate
@@ -107,6 +107,7 @@ def run_backtest(
     n_jobs: int = 0,
     progress: bool = False,
     kronos_options: dict[str, Any] | None = None,
+    splits: bool = True,
 ) -> BacktestOutput:
     """Backtest forecasts (given, read from ``forecasts.parquet`` or computed from ``data``).
 
@@ -114,7 +115,9 @@ def run_backtest(
     or ``"single"`` (a long/flat, or long/short, rule per series). The holding period between
     decisions is the origins' stride, read from the forecasts (1 bar by default). Files:
     ``backtest.csv`` (per-period returns), ``stats.csv``, ``summary.md``, ``equity.png``,
-    ``report.html``, ``ic.csv`` (10 or more series) and, when computed here, ``forecasts.parquet``.
+    ``report.html``, ``ic.csv`` (10 or more series) and, when computed here, ``forecasts.parquet``. ``splits``:
+    undo the share splits left in each series of ``data`` first, for every forecaster, so a split is not booked as
+    a loss (:func:`kronos.evaluation.data.undo_series_splits`).
     """
     if strategy not in {"topk", "single"}:
         raise ParameterError("strategy", f"must be 'topk' or 'single', got {strategy!r}")
@@ -141,6 +144,8 @@ def run_backtest(
             raise ParameterError("forecasters", "no forecaster given")
         specs = [parse_forecaster_spec(n, **(kronos_options or {})) for n in names]
         series = read_series(data, symbols=list(symbols) if symbols else None, max_series=max_series)
+        if splits:
+            series = undo_series_splits(series)[0]
         if strategy == "topk" and len(series) < 2:
             raise ParameterError("strategy", f"topk needs a panel of several series; {data} holds {len(series)}")
         if strategy == "topk":

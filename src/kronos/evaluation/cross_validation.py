@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -32,7 +32,7 @@ import pandas as pd
 
 from kronos.bars.reader import SYMBOL_COL, TIME_COL, read_bars, resolve_columns
 from kronos.core.errors import InputError, ParameterError
-from kronos.evaluation.data import read_series
+from kronos.evaluation.data import read_series, undo_series_splits
 from kronos.evaluation.forecasters import Forecaster, ForecasterSpec, parse_forecaster_spec
 from kronos.evaluation.metrics import QUANTILES, compute_metrics, quantile_column
 from kronos.evaluation.origins import RollingConfig
@@ -55,6 +55,7 @@ class CrossValidation:
 
     frame: pd.DataFrame
     result: RollingResult
+    splits: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # share splits undone, per series
 
 
 def _names(df: pd.DataFrame, id_col: str | None, time_col: str | None) -> tuple[str | None, str, str]:
@@ -220,9 +221,10 @@ def cross_validate(
     progress: bool = False,
     symbols: Sequence[str] | None = None,
     max_series: int | None = None,
+    splits: bool = True,
     **kronos_options: Any,
 ) -> CrossValidation:
-    """:func:`cross_validation` with the run behind it (the scored forecasts table and failures)."""
+    """:func:`cross_validation` with the run behind it (the scored forecasts table, failures, splits undone)."""
     if isinstance(df, dict):
         series, ident, time, target = df, SYMBOL_COL, TIME_COL, "close"
     elif isinstance(df, pd.DataFrame):
@@ -233,6 +235,9 @@ def cross_validate(
     if isinstance(df, pd.DataFrame) and (symbols or max_series is not None):
         names = [s for s in series if not symbols or s in {str(x) for x in symbols}]
         series = {k: series[k] for k in names[: max_series if max_series is not None else None]}
+    undone: dict[str, list[dict[str, Any]]] = {}
+    if splits:
+        series, undone = undo_series_splits(series, time)
     if lookback == "auto":
         lookback = DEFAULT_LOOKBACK
     config = RollingConfig(
@@ -253,7 +258,7 @@ def cross_validate(
     frame = to_wide(
         result.forecasts, id_col=ident, time_col=time, target=target, quantiles=config.quantiles, order=labels
     )
-    return CrossValidation(frame=frame, result=result)
+    return CrossValidation(frame=frame, result=result, splits=undone)
 
 
 def cross_validation(
@@ -271,6 +276,7 @@ def cross_validation(
     align: str = "auto",
     n_jobs: int = 1,
     progress: bool = False,
+    splits: bool = True,
     **kronos_options: Any,
 ) -> pd.DataFrame:
     """Forecast every series from ``n_windows`` cutoffs, ``h`` bars each, with every forecaster; one long frame back.
@@ -285,6 +291,8 @@ def cross_validation(
     (``kronos``, ``kronos-cal``, ``drift``, ``garch``, ``ets``, ``persistence``, a checkpoint directory,
     ``LABEL=SPEC``), or built forecasters. ``num_samples`` paths per forecast; ``seed`` fixes every path.
     ``kronos_options``: ``device``, ``max_context``, ``temperature``, ``top_k``, ``top_p``, ``max_history``.
+    ``splits`` (default ``True``): undo the share splits left in each series first, for every forecaster
+    (:func:`kronos.evaluation.data.undo_series_splits`); ``False`` scores the bars as given.
 
     Returns the frame described in :mod:`kronos.evaluation.cross_validation` (``cutoff``, the actual ``close``,
     per forecaster its mean, quantile and score columns); :func:`evaluation_metrics` turns it into the metrics
@@ -304,5 +312,6 @@ def cross_validation(
         align=align,
         n_jobs=n_jobs,
         progress=progress,
+        splits=splits,
         **kronos_options,
     ).frame

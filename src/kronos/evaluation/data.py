@@ -2,19 +2,22 @@
 
 The reading itself (suffixes, column names, time columns, epochs, panels, checks and messages) is
 :mod:`kronos.bars.reader`'s, the same as ``kronos forecast`` and ``kronos train`` use; this module only
-collects the series into ``{name: frame}`` the way the evaluation wants them.
+collects the series into ``{name: frame}`` the way the evaluation wants them, and undoes the share splits left in
+them (:func:`undo_series_splits`) so every forecaster, and a backtest's returns, read one price scale.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from kronos.bars.reader import iter_bars
+from kronos.bars.stocksplits import undo_frame_splits
 from kronos.core.errors import InputError
 
-__all__ = ["read_series"]
+__all__ = ["read_series", "undo_series_splits"]
 
 
 def read_series(
@@ -45,3 +48,22 @@ def read_series(
     if not series:
         raise InputError(f"{path}: no series with at least {min_rows} rows")
     return series
+
+
+def undo_series_splits(
+    series: dict[str, pd.DataFrame], time_col: str = "timestamps"
+) -> tuple[dict[str, pd.DataFrame], dict[str, list[dict[str, Any]]]]:
+    """Every series with the share splits left in it undone (:func:`kronos.bars.stocksplits.undo_frame_splits`,
+    announced per series), and ``{name: what was undone}`` for the series that had any.
+
+    Why before evaluating: Kronos undoes a split in the bars it reads, the baselines do not, so on unadjusted data a
+    baseline would be scored on a history with a 50% overnight "fall" in it (and a backtest would book the split as
+    a loss); undoing it once for every forecaster keeps the comparison fair.
+    """
+    out, undone = {}, {}
+    for name, frame in series.items():
+        times = frame[time_col] if time_col in frame.columns else None
+        out[name], found = undo_frame_splits(frame, times, label=f"series {name!r}")
+        if found:
+            undone[name] = found
+    return out, undone

@@ -76,6 +76,7 @@ def run_evaluation(
     n_jobs: int = 0,
     progress: bool = False,
     kronos_options: dict[str, Any] | None = None,
+    splits: bool = True,
 ) -> EvaluationOutput:
     """Evaluate forecasters on the series under ``data`` and write the report folder.
 
@@ -84,7 +85,8 @@ def run_evaluation(
     ``metrics.csv`` (with the Brier score of ``prob_up``), ``pit_histogram.csv``, ``reliability.csv`` (stated
     ``prob_up`` in bins against how often the close rose), ``summary.md``, ``horizon.png``, ``calibration.png``,
     ``example.png``, ``report.html``; on panels also ``ic.csv``, ``ic_daily.csv`` and ``ic.png``; ``errors.csv``
-    when forecasts failed.
+    when forecasts failed. ``splits``: undo the share splits left in each series first, for every forecaster
+    (the summary lists them).
     """
     names = split_names(forecasters)
     if not names:
@@ -106,6 +108,7 @@ def run_evaluation(
         progress=progress,
         symbols=symbols,
         max_series=max_series,
+        splits=splits,
     )
     result = cv.result
     metrics = evaluation_metrics(cv.frame)
@@ -127,6 +130,12 @@ def run_evaluation(
         "origin range": f"{report._fmt(origins.min())} .. {report._fmt(origins.max())}",
         "forecast rows": len(result.forecasts),
         "failed forecasts": int(result.errors["forecaster"].notna().sum()),
+        "share splits undone": "; ".join(
+            f"{name} {rec['ratio']} at {rec['time'] or 'row ' + str(rec['row'])}"
+            for name, found in cv.splits.items()
+            for rec in found
+        )
+        or ("none found" if splits else "not looked for"),
     }
     overall = report.overall_table(metrics)
     per_series = metrics[(metrics["series"] != "(all)") & (metrics["step"].astype(str) == "all")]
