@@ -12,6 +12,10 @@ package from ``--eval`` and ``--notes``:
 
     python scripts/package_kronos_open.py --eval-only --eval runs/kronos-open-eval/tables.md
 
+A stage trained from the shipped package itself (``model.init: src/kronos/pretrained/kronos-open/model``) is added
+with ``--append-stage RUN RECIPE`` (with ``--eval``): its ``best/`` replaces the shipped model, and the card gains the
+stage's row, command, recipe and loss curves, its totals updated; the earlier stages' rows are kept as written.
+
 Writes ``src/kronos/pretrained/kronos-open/``: ``model/`` and ``tokenizer/`` (the runs' ``best/`` checkpoints,
 config.json + model.safetensors, the published layout), ``predictor.json``, ``loss_curves.png`` and
 ``MODEL_CARD.md`` (data: file list and MANIFEST hash; bars and tokens seen; parameter counts; wall time;
@@ -26,6 +30,7 @@ import io
 import json
 import os
 import platform
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -164,6 +169,87 @@ def replace_evaluation(card: str, eval_text: str) -> str:
     return f"{card[:start]}{EVAL_HEADING}\n\n{EVAL_INTRO}\n\n{eval_text}{card[end:]}"
 
 
+def _stage_png(metrics: pd.DataFrame, k: int) -> bytes:
+    """Train and validation loss of one appended stage."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    for split, style in (("train", "-"), ("val", "o-")):
+        rows = metrics[metrics["split"] == split]
+        ax.plot(rows["step"], rows["loss"], style, ms=3, lw=1, label=f"stage {k} {split} loss")
+    ax.set_title(f"predictor, stage {k}: next-token cross-entropy (nats)", fontsize=10)
+    ax.set_xlabel("optimiser step")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def append_stage(dest: Path, run: Path, recipe: str, tables: Path, notes: Path | None) -> None:
+    """Ship ``run``'s best predictor (a stage trained from the shipped one) and add the stage to the card in place."""
+    card_path = dest / "MODEL_CARD.md"
+    card = card_path.read_text()
+    st = _run_summary(run, "loss")
+    model = Kronos.from_pretrained(run / "best")
+    n_model = _params(model)
+    rows = re.findall(r"^\| predictor, stage (\d+) .*\(stages 1-\d+ ([\d,]+)\) \| .*$", card, flags=re.M)
+    if not rows:
+        raise SystemExit(f"{card_path}: no '| predictor, stage K ...' row to continue")
+    k = int(rows[-1][0]) + 1
+    seen = int(rows[-1][1].replace(",", "")) + st["bars"]
+    last_row = [line for line in card.splitlines() if line.startswith(f"| predictor, stage {k - 1} ")][-1]
+    on_targets = (
+        f" on the {st['config']['data']['horizon']} bars after each window's lookback"
+        if st["config"]["train"].get("targets") == "forecast"
+        else ""
+    )
+    row = (
+        f"| predictor, stage {k} (from the shipped stage {k - 1}) | {st['steps']:,} | {st['batch']} × {st['window']} | "
+        f"{st['bars']:,} (stages 1-{k} {seen:,}) | {2 * st['bars']:,} (stages 1-{k} {2 * seen:,}) | "
+        f"{seen / n_model:.1f} bars, {2 * seen / n_model:.1f} tokens (stages 1-{k}) | {st['wall_s'] / 60:.1f} min | "
+        f"{st['bars_per_s']:,.0f} bars/s | loss {st['val_first']['loss']:.3f} → {st['val_best']['loss']:.3f} "
+        f"(best; ce_s1 {st['val_best']['ce_s1']:.3f}, ce_s2 {st['val_best']['ce_s2']:.3f}){on_targets} |"
+    )
+    card = card.replace(last_row, f"{last_row}\n{row}")
+    commands = re.findall(r"^kronos train predictor \S+$", card, flags=re.M)
+    card = card.replace(commands[-1], f"{commands[-1]}\nkronos train predictor {recipe}", 1)
+    package = re.findall(r"^python scripts/package_kronos_open.py .*$", card, flags=re.M)[-1]
+    card = card.replace(
+        package, f"{package}\npython scripts/package_kronos_open.py --eval TABLES --append-stage {run} {recipe}"
+    )
+    total = re.search(r"total wall time (\d+) min", card)
+    minutes = int(total.group(1)) + st["wall_s"] / 60 if total else st["wall_s"] / 60
+    if total:
+        card = card.replace(total.group(0), f"total wall time {minutes:.0f} min")
+    sentence = (
+        f" Stage {k} (`{recipe}`): the shipped predictor trained further, peak lr {st['config']['train']['lr']}, "
+        f"{_recipe(st['config']['train'])}."
+    )
+    recipes = [line for line in card.splitlines() if line.startswith("Tokenizer: ")][-1]
+    card = card.replace(recipes, recipes + sentence)
+    picture = f"loss_curves_stage{k}.png"
+    card = card.replace(
+        "![loss curves](loss_curves.png)", f"![loss curves](loss_curves.png)\n\n![stage {k}]({picture})"
+    )
+    card = re.sub(
+        r"A small model \([\d.]+ M parameters, [\d.]+ hours of training",
+        f"A small model ({n_model / 1e6:.1f} M parameters, {minutes / 60:.1f} hours of training",
+        card,
+    )
+    card = replace_evaluation(card, _eval_text(tables, notes))
+    for name in ("config.json", "model.safetensors"):
+        atomic_write(dest / "model" / name, (run / "best" / name).read_bytes())
+    atomic_write(dest / picture, _stage_png(st["metrics"], k))
+    atomic_write_text(card_path, card)
+    print(f"shipped {run / 'best'} as stage {k} in {dest}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "kronos-open")
@@ -191,6 +277,14 @@ def main() -> None:
         "The last stage's best/ is shipped and the card counts every stage.",
     )
     parser.add_argument(
+        "--append-stage",
+        nargs=2,
+        default=None,
+        metavar=("RUN", "RECIPE"),
+        help="A predictor run that continued the shipped model (model.init: the package's model/): ship its best/ "
+        "and add it to the card; no earlier runs needed.",
+    )
+    parser.add_argument(
         "--eval-only",
         action="store_true",
         help="Rewrite only the evaluation section of the card in --dest (from --eval and --notes); no runs needed.",
@@ -203,6 +297,12 @@ def main() -> None:
         card = dest / "MODEL_CARD.md"
         atomic_write_text(card, replace_evaluation(card.read_text(), _eval_text(args.eval, args.notes)))
         print(f"rewrote the evaluation section of {card}")
+        return
+
+    if args.append_stage:
+        if args.eval is None or not args.eval.is_file():
+            parser.error("--append-stage needs --eval TABLES.md (the evaluation of the new stage)")
+        append_stage(dest, Path(args.append_stage[0]), args.append_stage[1], args.eval, args.notes)
         return
 
     tok_run, pred_run = args.runs / "tokenizer", args.runs / "predictor"

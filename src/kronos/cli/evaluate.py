@@ -14,6 +14,7 @@ import typer
 from kronos.cli.app import app
 from kronos.cli.flags import (
     device_option,
+    evaluation_splits_option,
     evaluation_window,
     full_history_option,
     jobs_option,
@@ -102,13 +103,7 @@ def evaluate_command(
         "history allows, e.g. 40 with a --lookback of the window + 200 bars).",
     ),
     progress: bool = progress_option(),
-    splits: bool = typer.Option(
-        True,
-        "--undo-splits/--keep-splits",
-        help="Undo share splits left unadjusted in each series (a whole-ratio gap that stays, volume moving against "
-        "it; a note says which) before any forecaster reads it, so baselines are not scored on a split and returns "
-        "do not book one; --keep-splits reads the bars as given (kronos still undoes them in the bars it reads).",
-    ),
+    splits: bool = evaluation_splits_option(),
 ) -> None:
     """Rolling-origin evaluation of forecasters: forecasts.parquet, metrics.csv, summary.md, plots, report.html."""
     from kronos.evaluation.common import split_names
@@ -223,13 +218,7 @@ def backtest_command(
     top_p: float = top_p_option(),
     full_history: bool = full_history_option(),
     progress: bool = progress_option(),
-    splits: bool = typer.Option(
-        True,
-        "--undo-splits/--keep-splits",
-        help="Undo share splits left unadjusted in each series (a whole-ratio gap that stays, volume moving against "
-        "it; a note says which) before any forecaster reads it, so baselines are not scored on a split and returns "
-        "do not book one; --keep-splits reads the bars as given (kronos still undoes them in the bars it reads).",
-    ),
+    splits: bool = evaluation_splits_option(),
 ) -> None:
     """Backtest forecast signals: a top-k/n-drop portfolio or a single-asset rule, with costs and a benchmark."""
     from kronos.evaluation.backtest import TopkConfig

@@ -31,6 +31,7 @@ __all__ = [
     "device_option",
     "full_history_option",
     "jobs_option",
+    "evaluation_splits_option",
     "lookback_option",
     "splits_option",
     "parse_lookback",
@@ -117,6 +118,17 @@ def splits_option() -> Any:
         "--undo-splits/--keep-splits",
         help="Undo a share split left unadjusted in the bars (a whole-ratio gap that stays, volume moving against "
         "it; a note says which), so the forecast reads one price scale; --keep-splits reads the bars as given.",
+    )
+
+
+def evaluation_splits_option() -> Any:
+    """evaluate/backtest's ``--undo-splits/--keep-splits``: the series, for every forecaster."""
+    return typer.Option(
+        True,
+        "--undo-splits/--keep-splits",
+        help="Undo share splits left unadjusted in each series (a whole-ratio gap that stays, volume moving against "
+        "it; a note says which) before any forecaster reads it, so baselines are not scored on a split and returns "
+        "do not book one; --keep-splits reads the bars as given (kronos still undoes them in the bars it reads).",
     )
 
 
