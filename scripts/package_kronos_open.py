@@ -221,7 +221,8 @@ def append_stage(dest: Path, run: Path, recipe: str, tables: Path, notes: Path |
     card = card.replace(commands[-1], f"{commands[-1]}\nkronos train predictor {recipe}", 1)
     package = re.findall(r"^python scripts/package_kronos_open.py .*$", card, flags=re.M)[-1]
     card = card.replace(
-        package, f"{package}\npython scripts/package_kronos_open.py --eval TABLES --append-stage {run} {recipe}"
+        package,
+        f"{package}\npython scripts/package_kronos_open.py --eval runs/kronos-open-eval/tables.md --append-stage {run} {recipe}",
     )
     total = re.search(r"total wall time (\d+) min", card)
     minutes = int(total.group(1)) + st["wall_s"] / 60 if total else st["wall_s"] / 60
