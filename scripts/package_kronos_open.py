@@ -33,6 +33,7 @@ import platform
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import torch
@@ -88,6 +89,17 @@ def _params(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+def _png(fig: Any) -> bytes:
+    """A matplotlib figure (imported lazily, hence ``Any``) as PNG bytes, laid out at 90 dpi, closed afterwards."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    return buf.getvalue()
+
+
 def _loss_png(tok_metrics: pd.DataFrame, pred_metrics: pd.DataFrame, stages: Sequence[pd.DataFrame] = ()) -> bytes:
     """Loss curves of the tokenizer and the predictor, each later predictor stage drawn after the one before."""
     import matplotlib
@@ -117,11 +129,7 @@ def _loss_png(tok_metrics: pd.DataFrame, pred_metrics: pd.DataFrame, stages: Seq
         ax.set_yscale("log")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    return buf.getvalue()
+    return _png(fig)
 
 
 def _run_summary(run: Path, select: str) -> dict:
@@ -184,11 +192,7 @@ def _stage_png(metrics: pd.DataFrame, k: int) -> bytes:
     ax.set_xlabel("optimiser step")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    return buf.getvalue()
+    return _png(fig)
 
 
 def append_stage(dest: Path, run: Path, recipe: str, tables: Path, notes: Path | None) -> None:
