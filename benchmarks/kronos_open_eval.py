@@ -497,7 +497,8 @@ def main() -> None:
         f"{period}, horizon {args.horizon}, "
         f"{args.origins} origins per series (stride {args.horizon}), {args.samples} paths, {args.lookback} bars of "
         "history per origin; kronos at its default lookback (the ensemble of windows auto, 128 and 64 bars), "
-        "kronos-cal the same calibrated on 20 origins of the history (the default tilt method)"
+        f"kronos-cal the same calibrated on {args.calibration_origins or 20} origins of the history (the default tilt "
+        "method)"
         + ("" if args.temperature is None else f", both sampled at temperature {args.temperature:g}")
         + (
             "; every forecaster reads the bars as they are in the data (unadjusted splits included)"
