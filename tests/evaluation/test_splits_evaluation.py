@@ -61,3 +61,26 @@ def test_a_backtest_does_not_book_the_split_as_a_loss(tmp_path):
             out = run_backtest(folder / "bt", data=folder, forecasters=["drift"], config=config, strategy="single")
         stats[raw] = out.stats.set_index(["forecaster", "series", "row"])
     pd.testing.assert_frame_equal(stats[True], stats[False], rtol=1e-9)
+
+
+def test_a_benchmark_file_is_read_at_one_price_scale(tmp_path):
+    """``--benchmark FILE``: the benchmark's returns do not book its unadjusted split either."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    _panel(raw=False).drop(columns="symbol").to_parquet(folder / "GOOGL.parquet", index=False)
+    config = RollingConfig(lookback=100, horizon=1, origins=40, num_samples=8)
+    excess = {}
+    for raw in (True, False):
+        bench = tmp_path / f"bench_{raw}.parquet"
+        _panel(raw=raw).drop(columns="symbol").to_parquet(bench, index=False)
+        with pytest.warns(SplitsUndoneNotice) if raw else contextlib.nullcontext():
+            out = run_backtest(
+                tmp_path / f"bt{raw}",
+                data=folder,
+                forecasters=["drift"],
+                config=config,
+                strategy="single",
+                benchmark=str(bench),
+            )
+        excess[raw] = out.stats.set_index(["forecaster", "series", "row"])
+    pd.testing.assert_frame_equal(excess[True], excess[False], rtol=1e-9)

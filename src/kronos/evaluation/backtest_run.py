@@ -52,8 +52,11 @@ class BacktestOutput:
     errors: pd.DataFrame | None = None  # skipped series and failed forecasts (also errors.csv)
 
 
-def _benchmark_returns(benchmark: str, forecasts: pd.DataFrame, returns: pd.DataFrame, stride: int) -> pd.Series | None:
-    """``equal`` (None: the universe), a series of the forecasts, or a file of bars."""
+def _benchmark_returns(
+    benchmark: str, forecasts: pd.DataFrame, returns: pd.DataFrame, stride: int, splits: bool = True
+) -> pd.Series | None:
+    """``equal`` (None: the universe), a series of the forecasts, or a file of bars (its splits undone with
+    ``splits``, as the data's are)."""
     if benchmark.lower() == "equal":
         return None
     if benchmark in returns.columns:
@@ -62,6 +65,8 @@ def _benchmark_returns(benchmark: str, forecasts: pd.DataFrame, returns: pd.Data
     if not path.exists():
         raise ParameterError("benchmark", f"{benchmark!r} is not 'equal', not a series of the data, and no such file")
     bench = read_series(path)
+    if splits:
+        bench = undo_series_splits(bench)[0]
     if len(bench) != 1:
         raise ParameterError("benchmark", f"{benchmark}: expected one series, found {len(bench)}")
     frame = next(iter(bench.values()))
@@ -165,7 +170,7 @@ def run_backtest(
     stride = _stride_of(forecasts)
     returns = period_returns(forecasts, stride=stride)
     ppy = float(periods_per_year) if periods_per_year else _decisions_per_year(forecasts, stride)
-    bench = _benchmark_returns(benchmark, forecasts, returns, stride)
+    bench = _benchmark_returns(benchmark, forecasts, returns, stride, splits)
     signals = make_signals(forecasts, signal, relative=relative)
 
     results: dict[str, BacktestResult] = {}
