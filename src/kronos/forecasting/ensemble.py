@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from kronos.forecasting.forecast import Forecast
-from kronos.forecasting.prepared import announce_floored_paths, check_series_lists, narrowed, prepare_series, prices
+from kronos.forecasting.prepared import check_series_lists, floored_share, narrowed, prepare_series, prices
 from kronos.forecasting.sampler import Draw, SeriesSampler
 from kronos.inference.options import derive_seed
 
@@ -109,9 +109,7 @@ def ensemble_forecasts(
                     "bars_used": max(used),
                     "lookbacks": used,
                     "repaired_bars": repaired,
-                    "floored_paths": announce_floored_paths(
-                        paths, entries[longest].last_close, f"series {i}" if labelled else None
-                    ),
+                    "floored_paths": floored_share(paths, entries[longest].last_close),
                 },
             )
         )

@@ -56,6 +56,7 @@ __all__ = [
     "prepare_series",
     "CollapsedPathsNotice",
     "announce_floored_paths",
+    "floored_share",
     "prices",
     "repair_bars",
     "PRICE_FLOOR",
@@ -307,23 +308,28 @@ class CollapsedPathsNotice(Notice):
     once = True
 
 
-def announce_floored_paths(paths: np.ndarray, last_close: float, label: str | None = None) -> float:
+def floored_share(paths: np.ndarray, last_close: float) -> float:
     """Share of the forecast paths ``(n_paths, horizon, 6)`` with a price at the :data:`PRICE_FLOOR` (paths that
-    collapsed: the model's price went to zero or below), as ``fc.info["floored_paths"]`` reports; any such path is
-    announced with a :class:`CollapsedPathsNotice`, since a floored path is the model's, not the market's, limit."""
+    collapsed: the model's price went to zero or below), as ``fc.info["floored_paths"]`` reports."""
     if paths.shape[0] == 0:
         return 0.0
-    collapsed = (paths[..., :4] <= PRICE_FLOOR * last_close).any(axis=(-2, -1))
-    if collapsed.any():
-        where = f" of {label}" if label else ""
-        warnings.warn(
-            f"{int(collapsed.sum())} of {len(collapsed)} forecast paths{where} fell to the price floor (1e-6 of the "
-            "last close): the window holds a fall so large that the model's lowest prices are at or below zero; "
-            'fc.info["floored_paths"] says which forecasts',
-            CollapsedPathsNotice,
-            stacklevel=2,
-        )
-    return float(collapsed.mean())
+    return float((paths[..., :4] <= PRICE_FLOOR * last_close).any(axis=(-2, -1)).mean())
+
+
+def announce_floored_paths(forecasts: Sequence[Any], labelled: bool) -> None:
+    """A :class:`CollapsedPathsNotice` for each forecast with collapsed paths (``info["floored_paths"]`` > 0), since
+    a floored path is the model's, not the market's, limit; series are named ``series i`` when ``labelled``."""
+    for i, fc in enumerate(forecasts):
+        share = fc.info.get("floored_paths", 0.0)
+        if share > 0:
+            where = f" of series {i}" if labelled else ""
+            warnings.warn(
+                f"{round(share * fc.n_paths)} of {fc.n_paths} forecast paths{where} fell to the price floor (1e-6 of "
+                "the last close): the window holds a fall so large that the model's lowest prices are at or below "
+                'zero; fc.info["floored_paths"] says which forecasts',
+                CollapsedPathsNotice,
+                stacklevel=3,
+            )
 
 
 def repair_bars(paths: np.ndarray, price_floor: float | None = None) -> tuple[np.ndarray, float]:

@@ -34,6 +34,7 @@ from kronos.forecasting.prepared import (
     check_seed,
     check_series_lists,
     ensemble_members,
+    floored_share,
     prepare_many,
     prices,
     resolve_lookback,
@@ -154,19 +155,30 @@ class ProbabilisticApi(SeriesSampler):
         generator: torch.Generator | None = None,
         lookback: Sequence[int | None] | None = None,
         splits: bool = True,
+        announce: bool = True,
         **sampling: Any,
     ) -> ForecastFn:
         """A :data:`~kronos.forecasting.calibration.ForecastFn` ``(frames, x_timestamps, y_timestamps, seeds)``
         of uncalibrated forecasts with these settings: what
         :func:`kronos.forecasting.calibration.calibrate_forecasts` drives. Every bar of each frame is used
         (calibration cuts each origin's window itself), or, with ``lookback`` (a list), the windows of an ensemble;
-        ``splits`` as in :meth:`forecast`."""
+        ``splits`` as in :meth:`forecast`; ``announce=False``: no notice of collapsed paths (``info["floored_paths"]``
+        still says), for a caller that tells them itself."""
         opts = SamplingOptions.resolve(options, **sampling)
 
         def run(frames: Sequence[pd.DataFrame], xs: Sequence[Any], ys: Sequence[Any], seeds: Any) -> list[Forecast]:
             draw = Draw(opts, seeds, generator)
             return self._forecasts(
-                list(frames), xs, ys, len(ys[0]), draw, False, labelled=True, lookback=lookback, splits=splits
+                list(frames),
+                xs,
+                ys,
+                len(ys[0]),
+                draw,
+                False,
+                labelled=True,
+                lookback=lookback,
+                splits=splits,
+                announce=announce,
             )
 
         return run
@@ -183,10 +195,12 @@ class ProbabilisticApi(SeriesSampler):
         labelled: bool = False,
         lookback: Lookback = ENSEMBLE,
         splits: bool = True,
+        announce: bool = True,
     ) -> list[Forecast]:
         """Prepare, generate, de-normalise; then, if asked, calibrate with a forecast function of the same settings.
         A close-only frame (``close`` or ``y``, no open/high/low) is forecast from bars built from its closes;
-        ``splits``: undo the splits in the bars read (the forecast's window, or the whole history when calibrated)."""
+        ``splits``: undo the splits in the bars read (the forecast's window, or the whole history when calibrated);
+        ``announce``: a notice for each forecast with collapsed paths."""
         pred_len = positive_int("pred_len", pred_len)
         opts = draw.opts
         members = ensemble_members(lookback, self.max_context, pred_len)
@@ -240,7 +254,7 @@ class ProbabilisticApi(SeriesSampler):
             paths_z = self._paths(prepared, pred_len, draw)
             info = {**opts.info(), "max_context": self.max_context}
             forecasts = []
-            for i, (p, z, given) in enumerate(zip(prepared, paths_z, [len(df) for df in df_list])):
+            for p, z, given in zip(prepared, paths_z, [len(df) for df in df_list]):
                 paths, repaired = prices(p, z)
                 forecasts.append(
                     Forecast(
@@ -253,12 +267,12 @@ class ProbabilisticApi(SeriesSampler):
                             "bars_given": given,
                             "bars_used": len(p.x),
                             "repaired_bars": repaired,
-                            "floored_paths": announce_floored_paths(
-                                paths, p.last_close, f"series {i}" if labelled else None
-                            ),
+                            "floored_paths": floored_share(paths, p.last_close),
                         },
                     )
                 )
+        if announce:
+            announce_floored_paths(forecasts, labelled)
         if cal is not None:
             forecasts = self._calibrated(forecasts, df_list, xs, pred_len, draw, cal, window, members)
         for i, fc in enumerate(forecasts):
@@ -282,28 +296,30 @@ class ProbabilisticApi(SeriesSampler):
         cal_opts = opts if cal.sample_count is None else dataclasses.replace(opts, sample_count=cal.sample_count)
         if members is not None:  # each origin is the same ensemble; with fewer paths than windows, the first ones
             members = members[: cal_opts.sample_count]
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", CollapsedPathsNotice)
-            calibrations = calibrate_forecasts(
-                self.forecast_fn(cal_opts, generator=draw.generator, lookback=members, splits=False),  # already undone
-                list(df_list),
-                list(xs),
-                pred_len,
-                cal,
-                max_context=self.max_context,
-                sample_count=cal_opts.sample_count,
-                seeds=draw.seeds,
-                settings={k: v for k, v in opts.info().items() if k != "sample_count"},
-                window=window,
-                progress=draw.verbose,
-                futures=[fc.timestamps for fc in forecasts],
-            )
-        # an origin's forecast is not the user's: its collapsed paths are told as the calibration's, once
-        collapsed = sum(issubclass(w.category, CollapsedPathsNotice) for w in caught)
-        for w in caught:
-            if not issubclass(w.category, CollapsedPathsNotice):
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        if collapsed:
+        origins = self.forecast_fn(cal_opts, generator=draw.generator, lookback=members, splits=False, announce=False)
+        collapsed = 0
+
+        def counted(frames: Sequence[pd.DataFrame], xs: Sequence[Any], ys: Sequence[Any], seeds: Any) -> list[Forecast]:
+            nonlocal collapsed
+            out = origins(frames, xs, ys, seeds)
+            collapsed += sum(fc.info["floored_paths"] > 0 for fc in out)
+            return out
+
+        calibrations = calibrate_forecasts(
+            counted,
+            list(df_list),
+            list(xs),
+            pred_len,
+            cal,
+            max_context=self.max_context,
+            sample_count=cal_opts.sample_count,
+            seeds=draw.seeds,
+            settings={k: v for k, v in opts.info().items() if k != "sample_count"},
+            window=window,
+            progress=draw.verbose,
+            futures=[fc.timestamps for fc in forecasts],
+        )
+        if collapsed:  # an origin's forecast is not the user's: its collapsed paths are told as the calibration's
             warnings.warn(
                 f"{collapsed} of the calibration origins' forecasts had paths that fell to the price floor (1e-6 of "
                 "the last close): a history that holds a fall so large is a poor guide to the spread; the calibration "
