@@ -48,3 +48,35 @@ def test_forecast_df_given_future_timestamps_and_errors(tiny, panel):
     with pytest.raises(InputError, match="quantiles must be in"):
         tiny.forecast_df(one, 2, quantiles=[0.5, 1.5])
     assert series_seed(0, "SP500") == series_seed(0, "SP500") != series_seed(0, "AAPL")
+
+
+def test_forecast_df_errors_name_the_series_by_its_id(tiny, panel):
+    """A bad bar, or a history too short to calibrate, in one series of a panel: the error names its id (the user's
+    name for it), not its place in an internal list."""
+    from kronos.bars.samples import load_sample
+
+    bad = panel.copy()
+    row = bad.index[bad["symbol"] == "NDX"][-3]  # inside the window the forecast reads
+    bad.loc[row, "close"] = -1.0
+    with pytest.raises(InputError, match=r"^series 'NDX': .*close"):
+        tiny.forecast_df(bad, 3, sample_count=2)
+    long = load_sample("googl").assign(symbol="GOOGL")
+    short = pd.concat([long, panel[panel["symbol"] == "EURUSD"]])
+    tiny.forecast_df(long, 3, sample_count=2, calibrate=True)  # long enough alone
+    with pytest.raises(InputError, match=r"^series 'EURUSD': .*origins"):
+        tiny.forecast_df(short, 3, sample_count=2, calibrate=True)
+    # the list API names a series by its place, or by the caller's labels
+    frames = [
+        panel[panel["symbol"] == s].drop(columns="symbol").sort_values("timestamps", ignore_index=True)
+        for s in ("GOOGL", "NDX")
+    ]
+    frames[1].loc[len(frames[1]) - 3, "close"] = -1.0
+    xs = [f["timestamps"] for f in frames]
+    ys = [pd.Series(pd.date_range(x.iloc[-1], periods=4, freq="D")[1:]) for x in xs]
+    frames = [f.drop(columns="timestamps") for f in frames]
+    with pytest.raises(InputError, match=r"^series 1: "):
+        tiny.forecast_batch(frames, xs, ys, 3, sample_count=2)
+    with pytest.raises(InputError, match=r"^Nasdaq: "):
+        tiny.forecast_batch(frames, xs, ys, 3, sample_count=2, labels=["Google", "Nasdaq"])
+    with pytest.raises(InputError, match="labels must name each of the 2 series"):
+        tiny.forecast_batch(frames, xs, ys, 3, sample_count=2, labels=["Google"])

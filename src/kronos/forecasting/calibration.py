@@ -291,6 +291,7 @@ def calibrate_forecasts(
     window: int | None = None,
     progress: bool = False,
     futures: Sequence[Any] | None = None,
+    labels: Sequence[str | None] | None = None,
 ) -> list[ConformalCalibration]:
     """Calibrate one :class:`ConformalCalibration` per series from rolling origins inside its history.
 
@@ -302,15 +303,17 @@ def calibrate_forecasts(
     is the forecast's own lookback, the longest an origin's default lookback may be. ``progress`` shows a
     progress bar over the origins (plain lines off a terminal: :mod:`kronos.core.progress`). ``futures`` are the
     times of each forecast's own bars: with ``options.match_breaks``, when they lie inside one session the origins
-    whose bars span a break are passed over (:func:`spanning_origins`).
+    whose bars span a break are passed over (:func:`spanning_origins`). ``labels``: what errors call each series
+    (default ``series i``, none for one series).
     """
     opts = CalibrationOptions() if options is None else options
     if seeds is not None and len(seeds) != len(df_list):
         raise InputError(f"seeds has {len(seeds)} entries for {len(df_list)} series")
     per_call = max(1, opts.max_rows // max(1, sample_count))
+    if labels is None:
+        labels = [None] if len(df_list) == 1 else [f"series {i}" for i in range(len(df_list))]
     layouts, times = [], []
-    for i, df in enumerate(df_list):
-        label = None if len(df_list) == 1 else f"series {i}"
+    for i, (df, label) in enumerate(zip(df_list, labels)):
         times.append(validate_timestamps(x_timestamp_list[i], name="x_timestamp", expected_len=len(df), label=label))
         skip = spanning_origins(times[i], futures[i], pred_len) if opts.match_breaks and futures is not None else None
         layouts.append(opts.layout(len(df), pred_len, max_context, window, skip))
@@ -318,7 +321,7 @@ def calibrate_forecasts(
         task = bar.add_task("calibrating", total=sum(len(lay[0]) for lay in layouts))
         return _calibrate(
             forecast_fn, df_list, times, pred_len, opts, layouts, per_call, sample_count, seeds, levels,
-            settings, lambda n: bar.advance(task, n),
+            settings, lambda n: bar.advance(task, n), labels,
         )  # fmt: skip
 
 
@@ -335,10 +338,10 @@ def _calibrate(
     levels: Sequence[float],
     settings: dict[str, Any] | None,
     on_chunk: Callable[[int], None],
+    labels: Sequence[str | None],
 ) -> list[ConformalCalibration]:
     out = []
-    for s, (df, xt) in enumerate(zip(df_list, times)):
-        label = None if len(df_list) == 1 else f"series {s}"
+    for s, (df, xt, label) in enumerate(zip(df_list, times, labels)):
         origins, lb, st = layouts[s]
         forecasts, realized = origin_forecasts(
             forecast_fn,

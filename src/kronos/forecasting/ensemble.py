@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from kronos.forecasting.forecast import Forecast
-from kronos.forecasting.prepared import check_series_lists, floored_share, narrowed, prepare_series, prices
+from kronos.forecasting.prepared import check_series_lists, narrowed, path_info, prepare_series, prices
 from kronos.forecasting.sampler import Draw, SeriesSampler
 from kronos.inference.options import derive_seed
 
@@ -42,7 +42,7 @@ def ensemble_forecasts(
     ys: Sequence[Any],
     pred_len: int,
     draw: Draw,
-    labelled: bool,
+    labels: Sequence[str | None],
     windows: Sequence[int | None],
     bars_given: Sequence[int] | None = None,
 ) -> list[Forecast]:
@@ -65,7 +65,7 @@ def ensemble_forecasts(
     widest = max(windows, key=lambda w: float("inf") if w is None else w)
     entries, entry_seeds, entry_first = [], [], []
     for i, (df, x, y) in enumerate(zip(df_list, xs, ys)):
-        full = prepare_series(sampler.components, df, x, y, pred_len, f"series {i}" if labelled else None, widest)
+        full = prepare_series(sampler.components, df, x, y, pred_len, labels[i], widest)
         for j in active:
             entries.append(narrowed(sampler.components, full, windows[j]))
             entry_first.append(spans[j][0])
@@ -108,8 +108,7 @@ def ensemble_forecasts(
                     "bars_given": len(df) if bars_given is None else int(bars_given[i]),
                     "bars_used": max(used),
                     "lookbacks": used,
-                    "repaired_bars": repaired,
-                    "floored_paths": floored_share(paths, entries[longest].last_close),
+                    **path_info(paths, entries[longest].last_close, repaired),
                 },
             )
         )

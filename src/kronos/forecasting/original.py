@@ -19,7 +19,14 @@ import torch
 
 from kronos.core.device import autocast
 from kronos.core.validation import positive_int
-from kronos.forecasting.prepared import Prepared, check_seed, mean_frames, prepare_many
+from kronos.forecasting.prepared import (
+    Prepared,
+    check_seed,
+    check_series_lists,
+    mean_frames,
+    prepare_many,
+    series_labels,
+)
 from kronos.forecasting.sampler import Draw, SeriesSampler
 from kronos.inference.generation import sample_paths
 from kronos.inference.options import SamplingOptions
@@ -151,7 +158,8 @@ class OriginalApi(SeriesSampler):
     ) -> list[pd.DataFrame]:
         """Prepare (errors name the series when ``labelled``), generate, and average the paths per series."""
         n = positive_int("pred_len", pred_len)
-        prepared = prepare_many(self.components, df_list, xs, ys, n, labelled)
+        check_series_lists(df_list, xs, ys)
+        prepared = prepare_many(self.components, df_list, xs, ys, n, series_labels(len(df_list), labelled))
         self._warn_long_history(prepared)
         return mean_frames(prepared, self._paths(prepared, n, draw))
 

@@ -60,10 +60,12 @@ class BatchForecaster(Protocol):
         *,
         seeds: Sequence[int] | None = None,
         lookback: Lookback = ENSEMBLE,
+        labels: Sequence[Any] | None = None,
         verbose: bool = False,
         calibrate: Any = False,
     ) -> list[Forecast]:
-        """One :class:`Forecast` per series, each sampled from its own seed on its last ``lookback`` bars."""
+        """One :class:`Forecast` per series, each sampled from its own seed on its last ``lookback`` bars; errors and
+        notices name each series by its label."""
         ...
 
 
@@ -229,8 +231,10 @@ def forecast_df(
     extra: dict[str, Any] = {"calibrate": calibrate} if calibrate is not False else {}
     if splits is not True:
         extra["splits"] = splits
+    # errors and notices name the user's ids (one series without an id: no name)
+    labels = [f"series {key!r}" for key in keys] if id_col is not None else [None]
     forecasts = predictor.forecast_batch(
-        frames, xs, ys, h, opts, seeds=seeds, lookback=lookback, verbose=verbose, **extra
+        frames, xs, ys, h, opts, seeds=seeds, lookback=lookback, labels=labels, verbose=verbose, **extra
     )
     out = forecasts_to_long(forecasts, keys, id_col=id_col, time_col=time_col, quantiles=levels)
     if calibrate is not False:

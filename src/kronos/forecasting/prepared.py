@@ -57,10 +57,12 @@ __all__ = [
     "CollapsedPathsNotice",
     "announce_floored_paths",
     "floored_share",
+    "path_info",
     "prices",
     "repair_bars",
     "PRICE_FLOOR",
     "resolve_lookback",
+    "series_labels",
     "series_uniforms",
 ]
 
@@ -251,17 +253,28 @@ def prepare_many(
     xs: Sequence[Any],
     ys: Sequence[Any],
     pred_len: int,
-    labelled: bool,
+    labels: Sequence[str | None],
     lookback: int | None | Sequence[int | None] = None,
 ) -> list[Prepared]:
-    """Every series prepared on its last ``lookback`` bars (one for all, or one per series); errors start
-    ``series i:`` when ``labelled``."""
+    """Every series prepared on its last ``lookback`` bars (one for all, or one per series); errors start with
+    the series' label (:func:`series_labels`)."""
     check_series_lists(df_list, xs, ys)
     windows = list(lookback) if isinstance(lookback, Sequence) else [lookback] * len(df_list)
     return [
-        prepare_series(c, df, x, y, pred_len, label=f"series {i}" if labelled else None, lookback=w)
-        for i, (df, x, y, w) in enumerate(zip(df_list, xs, ys, windows))
+        prepare_series(c, df, x, y, pred_len, label=label, lookback=w)
+        for df, x, y, w, label in zip(df_list, xs, ys, windows, labels)
     ]
+
+
+def series_labels(count: int, labelled: bool, labels: Sequence[Any] | None = None) -> list[str | None]:
+    """What errors and notices call each of ``count`` series: ``labels`` when given (a panel's ids; ``None``: not
+    named), else ``series i`` for a list of series (``labelled``), nothing for one series given alone."""
+    if labels is None:
+        return [f"series {i}" if labelled else None for i in range(count)]
+    if isinstance(labels, str) or len(labels) != count:
+        got = repr(labels) if isinstance(labels, str) else f"{len(labels)} labels"
+        raise InputError(f"labels must name each of the {count} series, got {got}")
+    return [None if label is None else str(label) for label in labels]
 
 
 def check_series_lists(df_list: Sequence[pd.DataFrame], xs: Sequence[Any], ys: Sequence[Any]) -> None:
@@ -308,6 +321,12 @@ class CollapsedPathsNotice(Notice):
     once = True
 
 
+def path_info(paths: np.ndarray, last_close: float, repaired: float) -> dict[str, float]:
+    """What a forecast's ``info`` says of its paths: the share of bars repaired (``repaired_bars``) and of paths that
+    collapsed to the price floor (``floored_paths``)."""
+    return {"repaired_bars": repaired, "floored_paths": floored_share(paths, last_close)}
+
+
 def floored_share(paths: np.ndarray, last_close: float) -> float:
     """Share of the forecast paths ``(n_paths, horizon, 6)`` with a price at the :data:`PRICE_FLOOR` (paths that
     collapsed: the model's price went to zero or below), as ``fc.info["floored_paths"]`` reports."""
@@ -316,13 +335,13 @@ def floored_share(paths: np.ndarray, last_close: float) -> float:
     return float((paths[..., :4] <= PRICE_FLOOR * last_close).any(axis=(-2, -1)).mean())
 
 
-def announce_floored_paths(forecasts: Sequence[Any], labelled: bool) -> None:
+def announce_floored_paths(forecasts: Sequence[Any], labels: Sequence[str | None]) -> None:
     """A :class:`CollapsedPathsNotice` for each forecast with collapsed paths (``info["floored_paths"]`` > 0), since
-    a floored path is the model's, not the market's, limit; series are named ``series i`` when ``labelled``."""
-    for i, fc in enumerate(forecasts):
+    a floored path is the model's, not the market's, limit; each series named by its label (none: not named)."""
+    for fc, label in zip(forecasts, labels):
         share = fc.info.get("floored_paths", 0.0)
         if share > 0:
-            where = f" of series {i}" if labelled else ""
+            where = f" of {label}" if label else ""
             warnings.warn(
                 f"{round(share * fc.n_paths)} of {fc.n_paths} forecast paths{where} fell to the price floor (1e-6 of "
                 "the last close): the window holds a fall so large that the model's lowest prices are at or below "

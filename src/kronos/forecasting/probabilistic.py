@@ -34,10 +34,11 @@ from kronos.forecasting.prepared import (
     check_seed,
     check_series_lists,
     ensemble_members,
-    floored_share,
+    path_info,
     prepare_many,
     prices,
     resolve_lookback,
+    series_labels,
 )
 from kronos.forecasting.sampler import Draw, SeriesSampler
 from kronos.inference.options import SamplingOptions
@@ -122,6 +123,7 @@ class ProbabilisticApi(SeriesSampler):
         calibrate: bool | CalibrationOptions = False,
         lookback: Lookback = ENSEMBLE,
         splits: bool = True,
+        labels: Sequence[Any] | None = None,
         verbose: bool = False,
         **sampling: Any,
     ) -> list[Forecast]:
@@ -130,7 +132,8 @@ class ProbabilisticApi(SeriesSampler):
         ``seeds`` (one int per series) gives every series its own random stream, calibration
         included, so a series' forecast is the same alone, in any batch and in any order; without
         them the draws come from ``generator`` (default torch's global one) in one stream. ``lookback``
-        and ``splits`` as in :meth:`forecast`, per series.
+        and ``splits`` as in :meth:`forecast`, per series. ``labels``: what errors and notices call each series
+        (a panel's ids, say ``"series 'AAPL'"``); default ``series i``, its place in ``df_list``.
         """
         opts = SamplingOptions.resolve(options, **sampling)
         if seeds is not None:
@@ -144,6 +147,7 @@ class ProbabilisticApi(SeriesSampler):
             draw,
             calibrate,
             labelled=True,
+            labels=labels,
             lookback=lookback,
             splits=splits,
         )
@@ -193,6 +197,7 @@ class ProbabilisticApi(SeriesSampler):
         calibrate: bool | CalibrationOptions,
         *,
         labelled: bool = False,
+        labels: Sequence[Any] | None = None,
         lookback: Lookback = ENSEMBLE,
         splits: bool = True,
         announce: bool = True,
@@ -200,7 +205,8 @@ class ProbabilisticApi(SeriesSampler):
         """Prepare, generate, de-normalise; then, if asked, calibrate with a forecast function of the same settings.
         A close-only frame (``close`` or ``y``, no open/high/low) is forecast from bars built from its closes;
         ``splits``: undo the splits in the bars read (the forecast's window, or the whole history when calibrated);
-        ``announce``: a notice for each forecast with collapsed paths."""
+        ``announce``: a notice for each forecast with collapsed paths; errors and notices name a series by its
+        label (:func:`~kronos.forecasting.prepared.series_labels` of ``labelled`` and ``labels``)."""
         pred_len = positive_int("pred_len", pred_len)
         opts = draw.opts
         members = ensemble_members(lookback, self.max_context, pred_len)
@@ -209,18 +215,17 @@ class ProbabilisticApi(SeriesSampler):
                 f"sample_count={opts.sample_count} is fewer than the {len(lookback)} lookbacks of the ensemble: "
                 "at least one path each"
             )
-        if isinstance(df_list, (list, tuple)):
-            df_list = [from_closes(df, id_col=None) if isinstance(df, pd.DataFrame) else df for df in df_list]
+        check_series_lists(df_list, xs, ys)
+        names = series_labels(len(df_list), labelled, labels)
+        df_list = [from_closes(df, id_col=None) if isinstance(df, pd.DataFrame) else df for df in df_list]
         window = resolve_lookback(lookback, self.max_context, pred_len)  # an ensemble's longest window
         cal = CalibrationOptions() if calibrate is True else calibrate or None
         if not isinstance(splits, bool):
             raise InputError(f"splits must be True or False, got {splits!r}")
         undone: list[list[dict[str, Any]]] = []
-        if splits and isinstance(df_list, (list, tuple)):
-            check_series_lists(df_list, xs, ys)
+        if splits:
             adjusted = []
-            for i, (df, x) in enumerate(zip(df_list, xs)):
-                label = f"series {i}" if labelled else None
+            for df, x, label in zip(df_list, xs, names):
                 frame, found = undo_frame_splits(df, x, reach=None if cal is not None else window, label=label)
                 adjusted.append(frame)
                 undone.append(found)
@@ -229,28 +234,26 @@ class ProbabilisticApi(SeriesSampler):
         if cal is not None:
             if not isinstance(cal, CalibrationOptions):
                 raise InputError(f"calibrate must be True, False or a CalibrationOptions, got {calibrate!r}")
-            check_series_lists(df_list, xs, ys)
             windows = []
-            for i, df in enumerate(df_list):  # check the history is long enough before spending time on sampling
+            for df, label in zip(df_list, names):  # check the history is long enough before spending time on sampling
                 try:
                     # the forecast conditions on the same number of bars as every calibration origin
                     windows.append(cal.layout(len(df), pred_len, self.max_context, window)[1])
                 except InputError as exc:
-                    raise InputError(f"series {i}: {exc}" if labelled else str(exc)) from None
+                    raise InputError(f"{label}: {exc}" if label else str(exc)) from None
         if members is not None:
             frames, stamps = df_list, xs
             # calibrated: the ensemble and every origin see the same window (each history cut to it first)
             if cal is not None:
                 frames, stamps = [], []
-                for i, (df, x, w) in enumerate(zip(df_list, xs, windows)):
-                    label = f"series {i}" if labelled else None
+                for df, x, w, label in zip(df_list, xs, windows, names):
                     x_idx = validate_timestamps(x, name="x_timestamp", expected_len=len(df), label=label)
                     frames.append(df.iloc[len(df) - w :])
                     stamps.append(pd.Series(x_idx[len(df) - w :]))
             bars_given = [len(df) for df in df_list]
-            forecasts = ensemble_forecasts(self, frames, stamps, ys, pred_len, draw, labelled, members, bars_given)
+            forecasts = ensemble_forecasts(self, frames, stamps, ys, pred_len, draw, names, members, bars_given)
         else:
-            prepared = prepare_many(self.components, df_list, xs, ys, pred_len, labelled, windows)
+            prepared = prepare_many(self.components, df_list, xs, ys, pred_len, names, windows)
             paths_z = self._paths(prepared, pred_len, draw)
             info = {**opts.info(), "max_context": self.max_context}
             forecasts = []
@@ -266,15 +269,14 @@ class ProbabilisticApi(SeriesSampler):
                             **info,
                             "bars_given": given,
                             "bars_used": len(p.x),
-                            "repaired_bars": repaired,
-                            "floored_paths": floored_share(paths, p.last_close),
+                            **path_info(paths, p.last_close, repaired),
                         },
                     )
                 )
         if announce:
-            announce_floored_paths(forecasts, labelled)
+            announce_floored_paths(forecasts, names)
         if cal is not None:
-            forecasts = self._calibrated(forecasts, df_list, xs, pred_len, draw, cal, window, members)
+            forecasts = self._calibrated(forecasts, df_list, xs, pred_len, draw, cal, window, members, names)
         for i, fc in enumerate(forecasts):
             fc.info["splits"] = undone[i] if undone else []
         return forecasts
@@ -289,9 +291,10 @@ class ProbabilisticApi(SeriesSampler):
         cal: CalibrationOptions,
         window: int | None,
         members: list[int | None] | None,
+        labels: Sequence[str | None],
     ) -> list[Forecast]:
         """``forecasts`` calibrated on rolling origins inside each history, each origin forecast the same way
-        (``members``: the windows of a lookback ensemble)."""
+        (``members``: the windows of a lookback ensemble; errors name each series by its label)."""
         opts = draw.opts
         cal_opts = opts if cal.sample_count is None else dataclasses.replace(opts, sample_count=cal.sample_count)
         if members is not None:  # each origin is the same ensemble; with fewer paths than windows, the first ones
@@ -318,6 +321,7 @@ class ProbabilisticApi(SeriesSampler):
             window=window,
             progress=draw.verbose,
             futures=[fc.timestamps for fc in forecasts],
+            labels=labels,
         )
         if collapsed:  # an origin's forecast is not the user's: its collapsed paths are told as the calibration's
             warnings.warn(
