@@ -406,10 +406,50 @@ def test_predict_is_the_mean_of_a_forecast_with_the_original_settings(tiny, bars
     hist, fut = bars.iloc[:60], bars["timestamps"].iloc[60:66]
     mean = tiny.predict(hist, hist["timestamps"], fut, 6, sample_count=3, seed=9, verbose=False)
     fc = tiny.forecast(
-        hist, hist["timestamps"], fut, 6, SamplingOptions(top_p=0.9, sample_count=3), seed=9, lookback="auto"
+        hist,
+        hist["timestamps"],
+        fut,
+        6,
+        SamplingOptions(top_p=0.9, sample_count=3, anchor=False),
+        seed=9,
+        lookback="auto",
     )
     # forecast repairs impossible bars (high/low around open/close, volume >= 0) and never moves open or close
     opens_closes = [0, 3]
     np.testing.assert_allclose(mean.to_numpy()[:, opens_closes], fc.paths.mean(axis=0)[:, opens_closes], rtol=1e-5)
     other = tiny.forecast(hist, hist["timestamps"], fut, 6, sample_count=3, seed=9)  # top_p 1.0: other draws
     assert not np.allclose(mean.to_numpy()[:, opens_closes], other.paths.mean(axis=0)[:, opens_closes], rtol=1e-5)
+
+
+def test_anchored_paths_start_from_the_last_bar_not_its_reconstruction(shipped_predictor):
+    """Generated bars are decoded reconstructions: without anchoring every path continues from the tokenizer's
+    reconstruction of the last bar, so the first step holds a jump that is the tokenizer's, not the market's. With it
+    (the default) each path is shifted by the last bar's reconstruction error, computed here independently."""
+    from kronos.bars.preprocessing import prepare_features
+    from kronos.bars.samples import load_sample
+
+    p = shipped_predictor
+    bars = load_sample("googl")
+    hist, window = bars.drop(columns="timestamps"), 200
+    fut = future_timestamps(bars["timestamps"], 5)
+    kw = dict(seed=3, sample_count=20, lookback=window)
+    raw = p.forecast(hist, bars["timestamps"], fut, 5, anchor=False, **kw)
+    anchored = p.forecast(hist, bars["timestamps"], fut, 5, **kw)
+    assert anchored.info["anchor"] is True and raw.info["anchor"] is False
+    shift = anchored.paths[..., 3] - raw.paths[..., 3]
+    last = float(bars["close"].iloc[-1])
+    assert np.ptp(shift) < 1e-6 * last  # one shift for every path and step
+    x = prepare_features(hist.iloc[-window:])
+    norm = p.components.normalizer(x)
+    z = p.components.tensor(norm.transform(x))[None]
+    with torch.no_grad():
+        s1, s2 = p.tokenizer.encode(z, half=True)
+        decoded = p.tokenizer.decode([s1, s2], half=True)[0, -1].numpy()
+    reconstructed_close = norm.inverse(decoded[None].astype(np.float64))[0, 3]
+    assert abs(last - reconstructed_close) > 1e-4 * last  # the reconstruction is off: there is a jump to remove
+    np.testing.assert_allclose(shift.mean(), last - reconstructed_close, rtol=1e-3)
+    # the bar keeps its shape: open, high and low move with the close, so no more bars need repair than before
+    np.testing.assert_allclose(
+        anchored.paths[..., 1] - anchored.paths[..., 3], raw.paths[..., 1] - raw.paths[..., 3], atol=1e-3 * last
+    )
+    assert anchored.info["repaired_bars"] <= raw.info["repaired_bars"] + 0.05

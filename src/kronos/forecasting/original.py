@@ -99,6 +99,7 @@ class OriginalApi(SeriesSampler):
             window=window,
             block=block,
             draws="multinomial",  # the original's random stream under torch.manual_seed
+            anchor=False,  # the original's paths continue from the reconstruction of the last bar
         )
         seeds = None if seed is None else [check_seed(seed)]
         draw = Draw(opts, seeds, generator, verbose)
@@ -141,6 +142,7 @@ class OriginalApi(SeriesSampler):
             block=block,
             batch_size=batch_size,
             draws="multinomial",
+            anchor=False,
         )
         if seeds is not None:
             seeds = [check_seed(s, f"seeds[{i}]") for i, s in enumerate(seeds)]

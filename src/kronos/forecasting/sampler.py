@@ -25,6 +25,7 @@ from kronos.core.validation import integer, number
 from kronos.forecasting.components import Components
 from kronos.forecasting.cost import cached_positions, estimate_run, format_bytes, kv_bytes_per_position, memory_limit
 from kronos.forecasting.prepared import Prepared, left_padded, series_uniforms
+from kronos.inference.decoding import last_bar_error
 from kronos.inference.generation import sample_paths
 from kronos.inference.options import SamplingOptions
 from kronos.model.config import DEFAULT_CLIP, DEFAULT_MAX_CONTEXT
@@ -140,10 +141,30 @@ class SeriesSampler:
                         uniforms=uniforms,
                         lengths=lengths,
                     )
+                    shift = self._anchors([prepared[i] for i in members]) if opts.anchor else None
                 paths_np = paths.float().cpu().numpy()
                 for row, i in enumerate(members):
-                    out[i] = paths_np[row]
+                    out[i] = paths_np[row] if shift is None else paths_np[row] + shift[row]
         return out  # type: ignore[return-value]
+
+    def _anchors(self, prepared: Sequence[Prepared]) -> np.ndarray:
+        """Per series ``(n, 1, 1, features)``: the last bar minus the tokenizer's reconstruction of it
+        (:func:`~kronos.inference.decoding.last_bar_error`), what ``SamplingOptions.anchor`` adds to every generated
+        bar. The four prices move by the close's error, so each decoded bar keeps its shape (its high and low around
+        its open and close; per-column errors would break half the bars of a daily stock); volume and amount by
+        their own. Histories are encoded unpadded, one batch per length (the tokenizer has no key mask)."""
+        out = np.zeros((len(prepared), 1, 1, len(FEATURE_COLS)), dtype=np.float32)
+        by_length: dict[int, list[int]] = defaultdict(list)
+        for i, p in enumerate(prepared):
+            by_length[len(p.x)].append(i)
+        for rows in by_length.values():
+            x = torch.clip(self.components.tensor(np.stack([prepared[i].x for i in rows])), -self.clip, self.clip)
+            with torch.no_grad():
+                error = last_bar_error(self.tokenizer, x, self.max_context)
+            out[rows, 0, 0] = error.float().cpu().numpy()
+        close = FEATURE_COLS.index("close")
+        out[..., :close] = out[..., close : close + 1]
+        return out
 
     def _check_memory(
         self, history: int, pred_len: int, series: int, opts: SamplingOptions, weights: tuple[int, int]

@@ -13,7 +13,7 @@ import torch
 from kronos.model.cache import KVCache
 from kronos.model.tokenizer import KronosTokenizer
 
-__all__ = ["decode_paths", "decode_tail"]
+__all__ = ["decode_paths", "decode_tail", "last_bar_error"]
 
 
 def decode_paths(
@@ -94,3 +94,16 @@ def decode_tail(tokenizer: KronosTokenizer, s1: torch.Tensor, s2: torch.Tensor, 
         parts.append(tokenizer.decode([s1[:, lo:end], s2[:, lo:end]], half=True)[:, -take:])
         end -= take
     return torch.cat(parts[::-1], dim=1)
+
+
+def last_bar_error(tokenizer: KronosTokenizer, x: torch.Tensor, window: int) -> torch.Tensor:
+    """``x[:, -1]`` minus the tokenizer's reconstruction of it, ``(B, features)``: where the last bar of each history
+    ``x`` ``(B, T, features)`` (normalised, one length) lies from the decoded bar its tokens stand for.
+
+    Why: generated bars are decoded reconstructions, so a sample path continues from the reconstruction of the last
+    bar, not from the bar itself; adding this error to every generated bar makes the paths start from the bar as
+    given (``SamplingOptions.anchor``). Decoded as the paths are: the last ``window`` tokens.
+    """
+    s1, s2 = tokenizer.encode(x, half=True)
+    decoded = tokenizer.decode([s1[:, -window:], s2[:, -window:]], half=True)
+    return x[:, -1] - decoded[:, -1].to(x.dtype)
