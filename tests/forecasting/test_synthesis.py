@@ -62,6 +62,34 @@ def test_generation_continuing_a_real_history(predictor, ibm):
     assert 0.5 < like[0]["close"].median() / hist["close"].mean() < 2.0
 
 
+def test_a_continuation_starts_from_the_last_bar_as_forecasts_do(predictor, ibm):
+    """Anchored as forecasts are: the same draws, every close moved by one shift, the last close's reconstruction
+    error; the unconditional series have no history to anchor on."""
+    hist = ibm.iloc[4900:4950].reset_index(drop=True)
+
+    def run(**kw):
+        return predictor.generate_synthetic(
+            12,
+            history=hist,
+            x_timestamp=hist["timestamps"],
+            n_paths=3,
+            generator=torch.Generator().manual_seed(4),
+            **kw,
+        )
+
+    anchored, raw = run(), run(anchor=False)
+    shift = np.stack([a["close"].to_numpy() - r["close"].to_numpy() for a, r in zip(anchored, raw)])
+    assert abs(shift.mean()) > 1e-4 * hist["close"].iloc[-1] and np.ptp(shift) < 1e-6 * hist["close"].iloc[-1]
+    one = predictor.forecast(hist, hist["timestamps"], anchored[0].index, 12, sample_count=2, seed=1, lookback="auto")
+    alone = predictor.forecast(
+        hist, hist["timestamps"], anchored[0].index, 12, sample_count=2, seed=1, lookback="auto", anchor=False
+    )
+    np.testing.assert_allclose(one.paths[..., 3] - alone.paths[..., 3], shift.mean(), rtol=1e-4)
+    free = predictor.generate_synthetic(5, n_paths=1, anchor=True, generator=torch.Generator().manual_seed(2))
+    again = predictor.generate_synthetic(5, n_paths=1, anchor=False, generator=torch.Generator().manual_seed(2))
+    np.testing.assert_array_equal(free[0].to_numpy(), again[0].to_numpy())
+
+
 def test_a_long_history_continues_like_its_tail(predictor, ibm):
     hist = ibm.iloc[4000:4400].reset_index(drop=True)  # 400 bars, longer than the tiny model's context
     used = resolve_lookback("auto", predictor.max_context, 20)

@@ -32,7 +32,27 @@ from kronos.model.config import DEFAULT_CLIP, DEFAULT_MAX_CONTEXT
 from kronos.model.kronos import Kronos
 from kronos.model.tokenizer import KronosTokenizer
 
-__all__ = ["Draw", "SeriesSampler"]
+__all__ = ["Draw", "SeriesSampler", "anchor_shifts"]
+
+
+def anchor_shifts(c: Components, windows: Sequence[np.ndarray]) -> np.ndarray:
+    """Per normalised history window ``(n, features)``: the shift that makes generated paths start from its last bar
+    as given, not from the tokenizer's reconstruction of it (``SamplingOptions.anchor``): the last bar's
+    reconstruction error (:func:`~kronos.inference.decoding.last_bar_error`). The four prices move by the close's
+    error, so each decoded bar keeps its shape (its high and low around its open and close; per-column errors would
+    break half the bars of a daily stock); volume and amount by their own. Histories are encoded unpadded, one batch
+    per length (the tokenizer has no key mask)."""
+    out = np.zeros((len(windows), len(FEATURE_COLS)), dtype=np.float32)
+    by_length: dict[int, list[int]] = defaultdict(list)
+    for i, x in enumerate(windows):
+        by_length[len(x)].append(i)
+    for rows in by_length.values():
+        x = torch.clip(c.tensor(np.stack([windows[i] for i in rows])), -c.clip, c.clip)
+        with torch.no_grad():
+            out[rows] = last_bar_error(c.tokenizer, x, c.max_context).float().cpu().numpy()
+    close = FEATURE_COLS.index("close")
+    out[:, :close] = out[:, close : close + 1]
+    return out
 
 
 @dataclass(frozen=True)
@@ -148,23 +168,9 @@ class SeriesSampler:
         return out  # type: ignore[return-value]
 
     def _anchors(self, prepared: Sequence[Prepared]) -> np.ndarray:
-        """Per series ``(n, 1, 1, features)``: the last bar minus the tokenizer's reconstruction of it
-        (:func:`~kronos.inference.decoding.last_bar_error`), what ``SamplingOptions.anchor`` adds to every generated
-        bar. The four prices move by the close's error, so each decoded bar keeps its shape (its high and low around
-        its open and close; per-column errors would break half the bars of a daily stock); volume and amount by
-        their own. Histories are encoded unpadded, one batch per length (the tokenizer has no key mask)."""
-        out = np.zeros((len(prepared), 1, 1, len(FEATURE_COLS)), dtype=np.float32)
-        by_length: dict[int, list[int]] = defaultdict(list)
-        for i, p in enumerate(prepared):
-            by_length[len(p.x)].append(i)
-        for rows in by_length.values():
-            x = torch.clip(self.components.tensor(np.stack([prepared[i].x for i in rows])), -self.clip, self.clip)
-            with torch.no_grad():
-                error = last_bar_error(self.tokenizer, x, self.max_context)
-            out[rows, 0, 0] = error.float().cpu().numpy()
-        close = FEATURE_COLS.index("close")
-        out[..., :close] = out[..., close : close + 1]
-        return out
+        """Per series ``(n, 1, 1, features)``: what ``SamplingOptions.anchor`` adds to every generated bar
+        (:func:`anchor_shifts`)."""
+        return anchor_shifts(self.components, [p.x for p in prepared])[:, None, None, :]
 
     def _check_memory(
         self, history: int, pred_len: int, series: int, opts: SamplingOptions, weights: tuple[int, int]

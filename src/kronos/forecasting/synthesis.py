@@ -8,7 +8,8 @@ into valid bars.
 * **Continuing a history**: the history goes through the forecasting preparation
   (:func:`~kronos.forecasting.prepared.prepare_series`): checked once, trimmed to ``lookback`` bars
   (``"auto"``: the model's context less ``n_bars``, at least 64), normalised on exactly those bars, tokenised,
-  and the model continues it; prices come back through the same normalisation.
+  and the model continues it; prices come back through the same normalisation, the paths anchored on the last bar
+  as forecasts' are (``SamplingOptions.anchor``; ``anchor=False``: from the tokenizer's reconstruction of it).
 * **Unconditional**: there is no start-of-series token in Kronos, so generation starts from the
   token of a neutral bar (every feature at its mean), runs ``burn_in`` bars that are thrown away so
   the start is forgotten, and keeps the next ``n_bars``. The normalised series is mapped to prices
@@ -45,6 +46,7 @@ from kronos.core.errors import InputError
 from kronos.core.validation import integer, number, positive_int
 from kronos.forecasting.components import Components
 from kronos.forecasting.prepared import AUTO, Lookback, prepare_series, repair_bars, resolve_lookback
+from kronos.forecasting.sampler import anchor_shifts
 from kronos.inference.generation import sample_paths
 from kronos.inference.options import SamplingOptions
 from kronos.model.tokenizer import KronosTokenizer
@@ -99,19 +101,23 @@ def synthesize(
     volume_level: float = 1e6,
     volume_std: float = 3e5,
     price_floor: float = 1e-8,
+    anchor: bool = True,
     generator: torch.Generator | None = None,
 ) -> list[pd.DataFrame]:
     """``n_paths`` synthetic series of ``n_bars`` valid OHLCV bars, each a DataFrame indexed by time.
 
     With ``history`` (and its ``x_timestamp``) the series continue its last ``lookback`` bars (``"auto"``: the
     model's context less ``n_bars``, at least 64; an int; ``None``: all of them, normalised together, as the
-    original does); ``timestamps`` defaults to the history's own spacing. Without it, generation is
+    original does); ``timestamps`` defaults to the history's own spacing; ``anchor`` (default ``True``) starts them
+    from its last bar as given, as forecasts do (``SamplingOptions.anchor``). Without it, generation is
     unconditional: bars are stamped from ``start`` at ``freq`` (or ``timestamps``), and scaled like ``like`` or
     by the ``*_level``/``*_std`` arguments.
     ``c`` is the model's :class:`~kronos.forecasting.components.Components` (``predictor.components``).
     """
     n_bars = positive_int("n_bars", n_bars)
-    opts = SamplingOptions(temperature=T, top_k=top_k, top_p=top_p, sample_count=positive_int("n_paths", n_paths))
+    opts = SamplingOptions(
+        temperature=T, top_k=top_k, top_p=top_p, sample_count=positive_int("n_paths", n_paths), anchor=anchor
+    )
     if history is not None:
         if x_timestamp is None:
             raise InputError("continuing a history needs its x_timestamp")
@@ -165,6 +171,8 @@ def synthesize(
         opts,
         generator=generator,
     )[:, burn:]
+    if history is not None and opts.anchor:  # continue from the last bar as given, not from its reconstruction
+        z = z + torch.from_numpy(anchor_shifts(c, [np.asarray(x)])).to(z.device)
     bars = norm.inverse(z.float().cpu().numpy().astype(np.float64))
     out = []
     for path in bars:
