@@ -3,6 +3,7 @@ timestamps, quantile names."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -133,3 +134,7 @@ def test_cli_undoes_an_unadjusted_split_with_a_note_and_keeps_it_when_asked(tiny
     pd.testing.assert_frame_equal(undone, clean, check_exact=False, rtol=1e-9)
     kept, silent = forecast("raw", "--keep-splits")
     assert "split" not in silent and not kept[VALUES].equals(clean[VALUES])
+    # --no-anchor: the original's paths, every close moved by one amount (the last close's reconstruction error)
+    original, _ = forecast("adjusted", "--no-anchor")
+    shift = (clean["close"] - original["close"]).to_numpy()
+    assert abs(shift[0]) > 1e-6 * adjusted["close"].iloc[-1] and np.ptp(shift) < 1e-6 * adjusted["close"].iloc[-1]

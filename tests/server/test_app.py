@@ -310,3 +310,19 @@ def test_an_unadjusted_split_is_undone_and_reported(server, googl):
     as_form = server.post("/v1/forecast", files={"file": ("bars.csv", csv, "text/csv")}, data=form)
     assert as_form.status_code == 200, as_form.text
     assert as_form.json()["splits"] == [] and as_form.json()["mean"] == kept["mean"]
+
+
+def test_anchor_false_gives_the_original_paths_json_and_form(server, googl):
+    """The paths start from the last bar sent; ``anchor: false`` continues them from its reconstruction, shifting every
+    quantile and the mean of the close by one amount, as the library's ``anchor=False`` does."""
+    hist = googl.tail(120).reset_index(drop=True)
+    body = {"pred_len": 4, "sample_count": 8, "seed": 5, "bars": bars_of(hist)}
+    anchored = server.post("/v1/forecast", json=body).json()
+    original = server.post("/v1/forecast", json={**body, "anchor": False}).json()
+    shift = np.subtract(anchored["mean"]["close"], original["mean"]["close"])
+    assert abs(shift[0]) > 1e-6 * hist["close"].iloc[-1] and np.ptp(shift) < 1e-6 * hist["close"].iloc[-1]
+    form = {k: str(v) for k, v in body.items() if k != "bars"} | {"anchor": "false"}
+    csv = hist.to_csv(index=False).encode()
+    as_form = server.post("/v1/forecast", files={"file": ("bars.csv", csv, "text/csv")}, data=form)
+    assert as_form.status_code == 200, as_form.text
+    np.testing.assert_allclose(as_form.json()["mean"]["close"], original["mean"]["close"], rtol=1e-9)

@@ -31,6 +31,7 @@ __all__ = [
     "device_option",
     "full_history_option",
     "jobs_option",
+    "anchor_option",
     "evaluation_splits_option",
     "lookback_option",
     "splits_option",
@@ -108,6 +109,16 @@ def lookback_option() -> Any:
         "these. ensemble (default): the paths are shared among windows of auto, 128 and 64 bars and pooled; auto: "
         "max_context - pred-len, so the forecast fits the model's context; BARS: that many; LIST (e.g. 64,auto): "
         "an ensemble of those windows.",
+    )
+
+
+def anchor_option() -> Any:
+    """The forecast commands' ``--anchor/--no-anchor``."""
+    return typer.Option(
+        True,
+        "--anchor/--no-anchor",
+        help="Start the sample paths from the last bar as given (default); --no-anchor continues them from the "
+        "tokenizer's reconstruction of it, as the original Kronos does (a jump at the first bar).",
     )
 
 

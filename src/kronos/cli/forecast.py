@@ -14,6 +14,7 @@ from kronos.bars.reader import SYMBOL_COL, TIME_COL
 from kronos.bars.samples import SAMPLE_FILES, load_sample
 from kronos.cli.app import app
 from kronos.cli.flags import (
+    anchor_option,
     calendar_option,
     device_option,
     lookback_option,
@@ -122,6 +123,7 @@ def forecast_command(
     ),
     random_tiny: bool = random_tiny_option(),
     splits: bool = splits_option(),
+    anchor: bool = anchor_option(),
 ) -> None:
     """Forecast the next bars of one series or of every series of a panel (shard it with torchrun)."""
     from kronos.forecasting.sharded import run_forecast
@@ -141,7 +143,12 @@ def forecast_command(
         lookback=lookback,
         pred_len=pred_len,
         options=SamplingOptions(
-            temperature=temperature, top_k=top_k, top_p=top_p, sample_count=samples, batch_size=batch_size
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            sample_count=samples,
+            batch_size=batch_size,
+            anchor=anchor,
         ),
         max_context=max_context,
         time_column=time_column,

@@ -13,6 +13,7 @@ from kronos.bars.reader import TIME_COL, read_bars
 from kronos.bars.samples import sample_data_path
 from kronos.cli.app import app
 from kronos.cli.flags import (
+    anchor_option,
     calendar_option,
     device_option,
     lookback_option,
@@ -111,6 +112,7 @@ def forecast_dist_command(
     seed: int = seed_option(),
     device: str | None = device_option(),
     splits: bool = splits_option(),
+    anchor: bool = anchor_option(),
 ) -> None:
     """Forecast distribution of one series: quantile bands, a calibrated interval, P(up), plots."""
     lv = _levels(levels)
@@ -141,6 +143,7 @@ def forecast_dist_command(
         lookback=lookback if ensemble_members(lookback, predictor.max_context, pred_len) else window,
         verbose=True,
         splits=splits,
+        anchor=anchor,
         calibrate=(
             CalibrationOptions(origins=origins, stride=stride, lookback=calibration_lookback) if calibrate else False
         ),

@@ -157,7 +157,7 @@ def build_job(req: ForecastRequest, limits: Limits, pricing: Pricing | None = No
     priced = (0, 0.0, 0, 0.0) if pricing is None else price_request(req, limits, pricing, n)
     slice_paths, seconds, memory, path_seconds = priced
     seed = req.seed if req.seed is not None else secrets.randbelow(2**31)
-    options = SamplingOptions(temperature=req.T, top_p=req.top_p, sample_count=req.sample_count)
+    options = SamplingOptions(temperature=req.T, top_p=req.top_p, sample_count=req.sample_count, anchor=req.anchor)
     return Job(
         frame,
         pd.DatetimeIndex(future),

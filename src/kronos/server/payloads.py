@@ -38,6 +38,7 @@ _SCALAR_FIELDS = (
     "calibrate",
     "lookback",
     "splits",
+    "anchor",
     "return_paths",
     "calendar",
 )
@@ -152,6 +153,7 @@ def forecast_openapi() -> dict[str, Any]:
             "description": "'ensemble' (default), 'auto', a number of bars, or a comma-separated list (64,auto)",
         },
         "splits": {"type": "boolean", "description": "undo share splits left in the bars (default true)"},
+        "anchor": {"type": "boolean", "description": "start the paths from the last bar as sent (default true)"},
         "return_paths": {"type": "boolean"},
         "calendar": {"type": "string", "description": "'auto' (default), 'own' or an exchange name such as XNYS"},
         "quantiles": {"type": "string", "description": "comma-separated levels, e.g. 0.1,0.5,0.9"},

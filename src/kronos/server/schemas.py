@@ -94,6 +94,11 @@ class ForecastRequest(BaseModel):
         "moving against it), so the forecast reads one price scale; false reads the bars as sent. The response "
         "lists what was undone.",
     )
+    anchor: bool = Field(
+        True,
+        description="Start the sample paths from the last bar as sent (default); false continues them from the "
+        "tokenizer's reconstruction of it, as the original Kronos does.",
+    )
     return_paths: bool = Field(False, description="Include every sample path in the response.")
 
     @field_validator("lookback", mode="before")
