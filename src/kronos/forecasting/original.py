@@ -103,7 +103,7 @@ class OriginalApi(SeriesSampler):
         )
         seeds = None if seed is None else [check_seed(seed)]
         draw = Draw(opts, seeds, generator, verbose)
-        return self._means([df], [x_timestamp], [y_timestamp], pred_len, draw, False)[0]
+        return self._means([df], [x_timestamp], [y_timestamp], pred_len, draw, [None])[0]
 
     def predict_batch(
         self,
@@ -147,7 +147,7 @@ class OriginalApi(SeriesSampler):
         if seeds is not None:
             seeds = [check_seed(s, f"seeds[{i}]") for i, s in enumerate(seeds)]
         draw = Draw(opts, seeds, generator, verbose)
-        return self._means(df_list, x_timestamp_list, y_timestamp_list, pred_len, draw, True)
+        return self._means(df_list, x_timestamp_list, y_timestamp_list, pred_len, draw, None)
 
     def _means(
         self,
@@ -156,12 +156,13 @@ class OriginalApi(SeriesSampler):
         ys: Sequence[Any],
         pred_len: int,
         draw: Draw,
-        labelled: bool,
+        labels: Sequence[str | None] | None,
     ) -> list[pd.DataFrame]:
-        """Prepare (errors name the series when ``labelled``), generate, and average the paths per series."""
+        """Prepare (errors name each series by its label, :func:`series_labels`), generate, and average the paths per
+        series."""
         n = positive_int("pred_len", pred_len)
         check_series_lists(df_list, xs, ys)
-        prepared = prepare_many(self.components, df_list, xs, ys, n, series_labels(len(df_list), labelled))
+        prepared = prepare_many(self.components, df_list, xs, ys, n, series_labels(len(df_list), labels))
         self._warn_long_history(prepared)
         return mean_frames(prepared, self._paths(prepared, n, draw))
 

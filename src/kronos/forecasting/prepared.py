@@ -266,11 +266,11 @@ def prepare_many(
     ]
 
 
-def series_labels(count: int, labelled: bool, labels: Sequence[Any] | None = None) -> list[str | None]:
-    """What errors and notices call each of ``count`` series: ``labels`` when given (a panel's ids; ``None``: not
-    named), else ``series i`` for a list of series (``labelled``), nothing for one series given alone."""
+def series_labels(count: int, labels: Sequence[Any] | None = None) -> list[str | None]:
+    """What errors and notices call each of ``count`` series: ``labels`` when given (a panel's ids; ``[None]``: one
+    series given alone, not named), else ``series i``, its place in the list."""
     if labels is None:
-        return [f"series {i}" if labelled else None for i in range(count)]
+        return [f"series {i}" for i in range(count)]
     if isinstance(labels, str) or len(labels) != count:
         got = repr(labels) if isinstance(labels, str) else f"{len(labels)} labels"
         raise InputError(f"labels must name each of the {count} series, got {got}")

@@ -107,7 +107,15 @@ class ProbabilisticApi(SeriesSampler):
             raise InputError("first_path needs a seed and calibrate=False")
         draw = Draw(opts, seeds, generator, verbose, first_path)
         return self._forecasts(
-            [df], [x_timestamp], [y_timestamp], pred_len, draw, calibrate, lookback=lookback, splits=splits
+            [df],
+            [x_timestamp],
+            [y_timestamp],
+            pred_len,
+            draw,
+            calibrate,
+            labels=[None],
+            lookback=lookback,
+            splits=splits,
         )[0]
 
     def forecast_batch(
@@ -146,7 +154,6 @@ class ProbabilisticApi(SeriesSampler):
             pred_len,
             draw,
             calibrate,
-            labelled=True,
             labels=labels,
             lookback=lookback,
             splits=splits,
@@ -179,7 +186,6 @@ class ProbabilisticApi(SeriesSampler):
                 len(ys[0]),
                 draw,
                 False,
-                labelled=True,
                 lookback=lookback,
                 splits=splits,
                 announce=announce,
@@ -196,7 +202,6 @@ class ProbabilisticApi(SeriesSampler):
         draw: Draw,
         calibrate: bool | CalibrationOptions,
         *,
-        labelled: bool = False,
         labels: Sequence[Any] | None = None,
         lookback: Lookback = ENSEMBLE,
         splits: bool = True,
@@ -206,7 +211,7 @@ class ProbabilisticApi(SeriesSampler):
         A close-only frame (``close`` or ``y``, no open/high/low) is forecast from bars built from its closes;
         ``splits``: undo the splits in the bars read (the forecast's window, or the whole history when calibrated);
         ``announce``: a notice for each forecast with collapsed paths; errors and notices name a series by its
-        label (:func:`~kronos.forecasting.prepared.series_labels` of ``labelled`` and ``labels``)."""
+        label (:func:`~kronos.forecasting.prepared.series_labels`: ``series i`` unless ``labels`` says)."""
         pred_len = positive_int("pred_len", pred_len)
         opts = draw.opts
         members = ensemble_members(lookback, self.max_context, pred_len)
@@ -216,7 +221,7 @@ class ProbabilisticApi(SeriesSampler):
                 "at least one path each"
             )
         check_series_lists(df_list, xs, ys)
-        names = series_labels(len(df_list), labelled, labels)
+        names = series_labels(len(df_list), labels)
         df_list = [from_closes(df, id_col=None) if isinstance(df, pd.DataFrame) else df for df in df_list]
         window = resolve_lookback(lookback, self.max_context, pred_len)  # an ensemble's longest window
         cal = CalibrationOptions() if calibrate is True else calibrate or None
