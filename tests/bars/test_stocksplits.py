@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from kronos.bars.samples import load_sample
-from kronos.bars.stocksplits import SplitsUndoneNotice, find_splits, undo_frame_splits, undo_splits
+from kronos.bars.stocksplits import SplitsUndoneNotice, describe_split, find_splits, undo_frame_splits, undo_splits
 
 AT = 500
 
@@ -82,6 +82,12 @@ def test_the_frame_is_undone_in_a_copy_and_announced(googl):
         }
     ]
     assert 0.48 < records[0]["gap"] < 0.52
+    said = describe_split(records[0])  # the one wording the notice, the HTTP API and the evaluation use
+    assert said == f"2:1 at row {AT} ({records[0]['time']}), open {records[0]['gap']:.3f} of the close before"
+    assert (
+        describe_split({**records[0], "time": None})
+        == f"2:1 at row {AT}, open {records[0]['gap']:.3f} of the close before"
+    )
     untouched, none = undo_frame_splits(raw, reach=len(raw) - AT)  # the split is the window's first bar: one scale
     assert untouched is raw and none == []
 

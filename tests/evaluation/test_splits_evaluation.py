@@ -45,7 +45,7 @@ def test_the_evaluation_summary_lists_what_was_undone(tmp_path):
     config = RollingConfig(lookback=100, horizon=3, origins=2, num_samples=8)
     with pytest.warns(SplitsUndoneNotice):
         out = run_evaluation(tmp_path / "bars.parquet", ["drift"], tmp_path / "eval", config)
-    assert "GOOGL 2:1 at 2018-" in (tmp_path / "eval" / "summary.md").read_text()
+    assert "GOOGL 2:1 at row 280 (2018-08-02" in (tmp_path / "eval" / "summary.md").read_text()
     assert np.isfinite(out.metrics["crps"]).all()
 
 

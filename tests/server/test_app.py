@@ -301,7 +301,8 @@ def test_an_unadjusted_split_is_undone_and_reported(server, googl):
     assert [(s["row"], s["ratio"], s["time"][:10]) for s in out["splits"]] == [
         (100, "2:1", str(hist["timestamps"][100].date()))
     ]
-    assert any("2:1 share split" in note for note in out["notes"]) and clean.json()["notes"] == []
+    assert any("unadjusted share split (2:1 at row 100 (" in note for note in out["notes"])
+    assert clean.json()["notes"] == []
     np.testing.assert_allclose(out["mean"]["close"], clean.json()["mean"]["close"], rtol=1e-9)
     kept = server.post("/v1/forecast", json={**body, "bars": bars_of(raw), "splits": False}).json()
     assert kept["splits"] == [] and kept["mean"]["close"] != out["mean"]["close"]

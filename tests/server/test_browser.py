@@ -236,7 +236,7 @@ def test_page_says_what_the_server_adapted(chromium, base_url, tmp_path):
             page.click("#run")
             page.wait_for_function("document.getElementById('status').textContent.startsWith('done')", timeout=60_000)
             status = page.inner_text("#status")
-            assert "note: the bars hold what looks like an unadjusted 2:1 share split" in status, status
+            assert "note: the bars hold what looks like an unadjusted share split (2:1 at row" in status, status
             # the candles are drawn as the forecast read them: one price scale with the bands
             first = page.evaluate("document.getElementById('chart').data[0].close[0]")
             shown = page.evaluate("document.getElementById('chart').data[0].x.length")

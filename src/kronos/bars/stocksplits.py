@@ -43,6 +43,7 @@ __all__ = [
     "SPLIT_RATIOS",
     "Split",
     "SplitsUndoneNotice",
+    "describe_split",
     "find_splits",
     "undo_frame_splits",
     "undo_splits",
@@ -146,6 +147,13 @@ def undo_splits(
     return out
 
 
+def describe_split(record: dict[str, Any]) -> str:
+    """One split record of :func:`undo_frame_splits` in words (``2:1 at row 311 (2024-06-10T00:00:00), open 0.501 of
+    the close before``): what the notice, the HTTP API's notes and the evaluation's summary say of it."""
+    when = f" ({record['time']})" if record.get("time") else ""
+    return f"{record['ratio']} at row {record['row']}{when}, open {record['gap']:.3f} of the close before"
+
+
 class SplitsUndoneNotice(Notice):
     """A forecast undid a split in the bars it reads (:func:`undo_frame_splits`): once per run on the command line."""
 
@@ -197,13 +205,7 @@ def undo_frame_splits(
         when = times[s.index].isoformat() if times is not None and len(times) == len(df) else None
         records.append({"row": s.index, "time": when, "ratio": s.label, "gap": s.gap})
     where = f"{label}: " if label else ""
-    listed = "; ".join(
-        f"{rec['ratio']} at row {rec['row']}"
-        + (f" ({rec['time']})" if rec["time"] else "")
-        + f", open {rec['gap']:.3f}"
-        " of the close before"
-        for rec in records
-    )
+    listed = "; ".join(describe_split(rec) for rec in records)
     warnings.warn(
         f"{where}the bars hold what looks like an unadjusted share split ({listed}); the forecast reads them with "
         "earlier prices divided by the ratio and volume multiplied by it, as a split-adjusted series has them "

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kronos.bars.stocksplits import describe_split
 from kronos.core.errors import ParameterError
 from kronos.core.files import atomic_write
 from kronos.evaluation import report
@@ -131,9 +132,7 @@ def run_evaluation(
         "forecast rows": len(result.forecasts),
         "failed forecasts": int(result.errors["forecaster"].notna().sum()),
         "share splits undone": "; ".join(
-            f"{name} {rec['ratio']} at {rec['time'] or 'row ' + str(rec['row'])}"
-            for name, found in cv.splits.items()
-            for rec in found
+            f"{name} {describe_split(rec)}" for name, found in cv.splits.items() for rec in found
         )
         or ("none found" if splits else "not looked for"),
     }

@@ -25,6 +25,7 @@ import torch
 from kronos.bars.calendars import market_times
 from kronos.bars.closeonly import CLOSE_ONLY_NOTICE, close_only_bars
 from kronos.bars.preprocessing import FEATURE_COLS, check_same_zone, prepare_features, validate_timestamps
+from kronos.bars.stocksplits import describe_split
 from kronos.core.errors import InputError
 from kronos.forecasting.forecast import Forecast
 from kronos.forecasting.panel import level_name
@@ -272,11 +273,9 @@ def _columns(values: np.ndarray, columns: Sequence[str]) -> dict[str, list[float
 
 
 def _split_note(split: dict[str, Any]) -> str:
-    when = split["time"] or f"row {split['row']}"
     return (
-        f"the bars hold what looks like an unadjusted {split['ratio']} share split at {when} (open "
-        f"{split['gap']:.3f} of the close before); the forecast read earlier prices divided by the ratio "
-        "(splits=false keeps the bars as sent)"
+        f"the bars hold what looks like an unadjusted share split ({describe_split(split)}); the forecast read "
+        "earlier prices divided by the ratio (splits=false keeps the bars as sent)"
     )
 
 
