@@ -70,9 +70,33 @@ def test_crps_agrees_with_scoringrules_on_real_paths(spx):
     scores = score_paths(fc.column("close"), future["close"].to_numpy(), float(history["close"].iloc[-1]))
     expected = scoringrules.crps_ensemble(future["close"].to_numpy(), fc.column("close").T, estimator="nrg")
     np.testing.assert_allclose(scores["crps"], expected, rtol=1e-9)
+    # the fair estimator: the pairwise term over m (m - 1) pairs, not m^2
+    x, y = fc.column("close"), future["close"].to_numpy()
+    m = x.shape[0]
+    pairs = np.abs(x[:, None, :] - x[None, :, :]).sum(axis=(0, 1))
+    np.testing.assert_allclose(scores["crps_fair"], np.abs(x - y).mean(axis=0) - pairs / (2 * m * (m - 1)), rtol=1e-9)
     # realised volatility from the data directly
     r = np.diff(np.log(np.concatenate([[history["close"].iloc[-1]], future["close"].to_numpy()])))
     np.testing.assert_allclose(scores["rv_true"], np.sqrt(np.cumsum(r**2)), rtol=1e-12)
+
+
+def test_the_fair_crps_does_not_reward_a_narrow_forecast_drawn_with_few_paths():
+    """Outcomes from N(100, 1), forecasts of 5 paths: the CRPS of the paths as drawn prefers paths from a narrower
+    N(100, 0.8) to paths from the truth; the fair CRPS prefers the truth, and its mean is the true CRPS."""
+    import scoringrules
+
+    rng = np.random.default_rng(0)
+    n, m = 20000, 5
+    y = 100.0 + rng.standard_normal(n)
+    scores = {}
+    for sigma in (1.0, 0.8):
+        paths = 100.0 + sigma * rng.standard_normal((m, n))
+        s = score_paths(paths, y, 100.0)
+        scores[sigma] = (s["crps"].mean(), s["crps_fair"].mean())
+    assert scores[0.8][0] < scores[1.0][0]  # as drawn: the narrow forecast wins
+    assert scores[1.0][1] < scores[0.8][1]  # fair: the true distribution wins
+    true = float(np.mean(scoringrules.crps_normal(y, 100.0, 1.0)))
+    assert abs(scores[1.0][1] - true) < 0.02 < scores[1.0][0] - true
 
 
 def test_calibrated_paths_cover_at_the_nominal_rate_and_persistence_does_not(spx):

@@ -16,8 +16,9 @@ The frame (:func:`cross_validation`), one row per series x cutoff x future bar, 
   ``realized_vol``, the realised volatility of one-bar log returns from the cutoff through the bar;
 * per forecaster ``f``: ``f`` (the mean path's close), ``f_q{level}`` (quantiles of the close, levels
   0.05 .. 0.95, written as in ``close_q0.1``), ``f_prob_up`` (share of paths closing above ``last_close``), and its
-  scores: ``f_crps`` (CRPS of the close paths), ``f_pit`` (mid-rank PIT) and ``f_realized_vol`` (predicted). A
-  forecaster that failed at a cutoff has NaN there (:func:`cross_validate`'s ``result.errors`` says why).
+  scores: ``f_crps`` (CRPS of the close paths), ``f_crps_fair`` (its fair estimator), ``f_pit`` (mid-rank PIT) and
+  ``f_realized_vol`` (predicted). A forecaster that failed at a cutoff has NaN there (:func:`cross_validate`'s
+  ``result.errors`` says why).
 """
 
 from __future__ import annotations
@@ -44,7 +45,13 @@ __all__ = ["CrossValidation", "cross_validate", "cross_validation", "evaluation_
 
 CUTOFF = "cutoff"
 #: Per forecaster: suffix of its frame column -> the forecasts table's column.
-_SCORES = {"_prob_up": "prob_up", "_crps": "crps", "_pit": "pit", "_realized_vol": "rv_pred"}
+_SCORES = {
+    "_prob_up": "prob_up",
+    "_crps": "crps",
+    "_crps_fair": "crps_fair",
+    "_pit": "pit",
+    "_realized_vol": "rv_pred",
+}
 
 
 @dataclass
@@ -187,7 +194,8 @@ def to_long(frame: pd.DataFrame, *, id_col: str | None = None, target: str | Non
             if str(c).startswith(f"{name}_q"):
                 part[quantile_column(float(str(c)[len(name) + 2 :]))] = frame.loc[ok, c].to_numpy(dtype=np.float64)
         for suffix, col in _SCORES.items():
-            part[col] = frame.loc[ok, f"{name}{suffix}"].to_numpy(dtype=np.float64)
+            if f"{name}{suffix}" in frame.columns:  # a frame written before a score existed lacks it
+                part[col] = frame.loc[ok, f"{name}{suffix}"].to_numpy(dtype=np.float64)
         parts.append(part)
     return pd.concat(parts, ignore_index=True)
 

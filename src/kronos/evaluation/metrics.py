@@ -3,7 +3,8 @@
 Two stages, because sample paths are large and scores are not:
 
 1. :func:`score_paths` runs once per (series, origin) while the paths exist and returns one value
-   per horizon step: quantiles, CRPS (``properscoring.crps_ensemble``), the PIT value and the
+   per horizon step: quantiles, CRPS (``properscoring.crps_ensemble``; the fair estimator from
+   ``scoringrules.crps_ensemble``), the PIT value and the
    predicted / realised volatility. The rolling engine stores these in the forecasts table.
 2. :func:`compute_metrics` aggregates that table (it never needs the paths again), per forecaster
    and series, overall, and per horizon step.
@@ -17,7 +18,13 @@ Metric definitions (``r = y / last_close - 1`` is the simple return from the ori
 * ``dir_acc``: share of rows where the sign of the predicted return matches the realised one, over
   rows with a non-zero realised change; a prediction of exactly no change counts as half right.
 * ``crps``, ``crps_ret``: continuous ranked probability score of the close paths (price units, and
-  divided by the last close); equals the absolute error for a single deterministic path.
+  divided by the last close); equals the absolute error for a single deterministic path. It is the CRPS of the
+  paths as drawn (their empirical distribution), which exceeds the CRPS of the distribution they are drawn from by
+  ``E|X - X'| / (2 m)`` for ``m`` paths: a penalty that grows with the forecast's spread, so with few paths it
+  favours narrow forecasts.
+* ``crps_fair``, ``crps_fair_ret``: the fair (unbiased) ensemble CRPS of the same paths (Ferro 2014: the pairwise
+  term divided by ``m (m - 1)``, not ``m^2``), an estimate of the CRPS the model's distribution has whatever the
+  number of paths drawn; compare forecasters of different spread (raw and calibrated) on it as well.
 * ``cov50/80/90``: share of realised closes inside the central 50/80/90% interval of the paths
   (calibrated forecasts give 0.5/0.8/0.9); ``width50/80/90``: mean interval width / last close.
 * ``pit_ks``: Kolmogorov-Smirnov distance of the PIT values from uniform (0 = calibrated).
@@ -40,6 +47,7 @@ import pandas as pd
 from kronos.core.extras import require
 
 properscoring = require("eval", "properscoring", purpose="evaluation metrics")
+scoringrules = require("eval", "scoringrules", purpose="evaluation metrics")
 stats = require("eval", "scipy.stats", purpose="evaluation metrics")
 
 __all__ = [
@@ -78,8 +86,8 @@ def score_paths(
     """Per-step scores of close sample paths ``(n_paths, horizon)`` against the realised closes.
 
     Returns arrays of length ``horizon``: ``y_pred`` (mean), ``y_median``, one column per quantile,
-    ``crps``, ``pit`` (mid-rank probability integral transform: share of paths below the truth,
-    ties counted half), ``prob_up`` (share of paths whose close ends above ``last_close``, as
+    ``crps``, ``crps_fair`` (the fair estimator), ``pit`` (mid-rank probability integral transform: share of
+    paths below the truth, ties counted half), ``prob_up`` (share of paths whose close ends above ``last_close``, as
     ``Forecast.prob_up``), ``rv_pred`` and ``rv_true`` (cumulative realised volatility of log returns).
     """
     paths = np.asarray(close_paths, dtype=np.float64)
@@ -94,6 +102,11 @@ def score_paths(
     for q, row in zip(quantiles, qs):
         out[quantile_column(q)] = row
     out["crps"] = np.asarray(properscoring.crps_ensemble(truth, paths.T), dtype=np.float64)
+    if paths.shape[0] > 1:
+        fair = scoringrules.crps_ensemble(truth, paths, m_axis=0, estimator="fair")
+        out["crps_fair"] = np.asarray(fair, dtype=np.float64)
+    else:  # one path: no spread to estimate, the absolute error
+        out["crps_fair"] = out["crps"].copy()
     below = (paths < truth).mean(axis=0)
     equal = (paths == truth).mean(axis=0)
     out["pit"] = below + 0.5 * equal
@@ -132,6 +145,9 @@ def _row_terms(df: pd.DataFrame, levels: Iterable[float]) -> pd.DataFrame:
         },
         index=df.index,
     )
+    if "crps_fair" in df:
+        terms["crps_fair"] = df["crps_fair"]
+        terms["crps_fair_ret"] = df["crps_fair"] / df["last_close"]
     if "prob_up" in df:
         terms["brier"] = (df["prob_up"] - (df["y_true"] > df["last_close"]).astype(float)) ** 2
     for level in levels:
@@ -156,6 +172,9 @@ def _aggregate(df: pd.DataFrame, terms: pd.DataFrame, keys: list[str], last_step
     out["dir_acc"] = means["hit"]
     out["crps"] = means["crps"]
     out["crps_ret"] = means["crps_ret"]
+    if "crps_fair" in means:
+        out["crps_fair"] = means["crps_fair"]
+        out["crps_fair_ret"] = means["crps_fair_ret"]
     if "brier" in means:
         out["brier"] = means["brier"]
     for col in terms.columns:

@@ -41,6 +41,7 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "mape",
     "dir_acc",
     "crps_ret",
+    "crps_fair_ret",
     "cov50",
     "cov80",
     "cov90",
