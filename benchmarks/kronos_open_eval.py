@@ -519,7 +519,8 @@ def main() -> None:
             if args.keep_splits
             else "; every forecaster reads the bars with the share splits left in the data undone"
         )
-        + ". CRPS, MAE and RV MAE in basis points of the last close.",
+        + ". CRPS (of the paths as drawn, and fair: the estimate for any number of paths), MAE and RV MAE in basis "
+        "points of the last close.",
         "",
     ]
     for group, n_series, metrics in sections:
