@@ -165,8 +165,10 @@ def run_evaluation(
             "## All series, all horizon steps",
             "",
             (
-                "Return-scale metrics (`mae_ret`, `rmse_ret`, `crps_ret`, `width80`, `rv_mae`) are fractions of the "
-                "last close; `mape` is in %; `rel_mae_ret` < 1 beats persistence. Definitions: docs/evaluation.md."
+                "Return-scale metrics (`mae_ret`, `rmse_ret`, `crps_ret`, `crps_fair_ret`, `width80`, `rv_mae`) are "
+                "fractions of the last close; `mape` is in %; `rel_mae_ret` < 1 beats persistence; `crps_fair_ret` is "
+                "the CRPS the paths' distribution has whatever their number (`crps_ret` scores the paths as drawn and "
+                "favours narrower forecasts when there are few). Definitions: docs/evaluation.md."
             ),
             "",
             report.markdown_table(overall),
