@@ -21,7 +21,6 @@ Choose on the validation period; the test period is for measuring the choice onc
 from __future__ import annotations
 
 import argparse
-import pickle
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -92,21 +91,33 @@ def dump(data: Path, out: Path) -> None:
     except SystemExit as stop:
         if stop.code not in (0, None):
             raise
-    with open(out / "calibrations.pkl", "wb") as fh:
-        pickle.dump(records, fh)
+    np.savez_compressed(
+        out / "calibrations.npz",
+        first_time=np.array([r["first_time"].tz_localize(None).value for r in records], dtype=np.int64),
+        last_close=np.array([r["last_close"] for r in records]),
+        raw=np.stack([r["raw"] for r in records]),
+        origin_returns=np.stack([r["origin_returns"] for r in records]),
+        origin_outcomes=np.stack([r["origin_outcomes"] for r in records]),
+    )
     print(f"{len(records)} calibrated forecasts recorded in {out}")
 
 
 def load(folder: Path) -> list[dict]:
     """The recorded forecasts of one dump, each with its series, its log-return paths and what followed."""
-    with open(folder / "calibrations.pkl", "rb") as fh:
-        records = pickle.load(fh)
+    with np.load(folder / "calibrations.npz") as saved:
+        arrays = {name: saved[name] for name in saved.files}
+    records = [
+        {"first_time": pd.Timestamp(t), "last_close": float(c), "raw": r, "origin_returns": p, "origin_outcomes": y}
+        for t, c, r, p, y in zip(
+            *(arrays[k] for k in ("first_time", "last_close", "raw", "origin_returns", "origin_outcomes"))
+        )
+    ]
     rows = pd.read_parquet(folder / "evaluation" / "forecasts.parquet")
     rows = rows[rows["forecaster"] == "kronos-cal"]
     first = rows[rows["step"] == 1].set_index(["target_time", "last_close"])
     out = []
     for rec in records:
-        key = (rec["first_time"].tz_localize(None), rec["last_close"])
+        key = (rec["first_time"], rec["last_close"])
         if key not in first.index:
             continue
         hit = first.loc[[key]].iloc[0]
