@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import scoringrules
+from kronos_open_eval import paired_ratio  # this folder: on sys.path when run as a script
 
 from kronos.forecasting.scores import (
     MIN_SCALE,
@@ -44,6 +45,7 @@ from kronos.forecasting.tilt import (
     centred_paths,
     fit_tilt,
     realised_volatility,
+    roughness_ratio,
     tilt,
     tilt_scores,
 )
@@ -140,13 +142,16 @@ def load(folder: Path) -> list[dict]:
 
 
 def _roughness(paths: np.ndarray, realized: np.ndarray, times: float = 1.0) -> float:
-    """``times`` the geometric mean of realised over predicted volatility, within the library's bounds (as the tilt
-    fits its roughness: once, then refined with the calibration in place)."""
-    predicted = np.sqrt(np.mean(realised_volatility(paths) ** 2, axis=-1))
-    true = realised_volatility(realized)
-    ok = (predicted > 0) & (true > 0)
-    ratio = float(np.exp(np.mean(np.log(true[ok] / predicted[ok])))) if ok.any() else 1.0
-    return float(np.clip(times * ratio, *ROUGHNESS_BOUNDS))
+    """``times`` the library's roughness ratio, within its bounds (as the tilt fits its roughness: once, then refined
+    with the calibration in place)."""
+    return float(np.clip(times * roughness_ratio(paths, realized), *ROUGHNESS_BOUNDS))
+
+
+def _tilt_inputs(r: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """The origins' centred paths, calibrated P(up) per step, outcomes and P(up) shrink, as the tilt fits them."""
+    lp, y = untie(r["lp"]), r["ly"]
+    shrink = prob_up_shrink((lp > 0).mean(axis=1), y > 0)
+    return centred_paths(lp, shrink), calibrated_prob_up(lp, shrink), y, shrink
 
 
 def _grid_spread(make: Callable[[np.ndarray], np.ndarray], y: np.ndarray, level: float = 0.8) -> float:
@@ -171,8 +176,9 @@ def median_kept(share: float) -> Callable[[dict], np.ndarray]:
 
     def fn(r: dict) -> np.ndarray:
         def calibrated(lp: np.ndarray, s, b: float) -> np.ndarray:
-            med = np.median(untie(lp), axis=-2, keepdims=True)
-            return tilt(untie(lp) - med, s, b, None) + share * med
+            untied = untie(lp)
+            med = np.median(untied, axis=-2, keepdims=True)
+            return tilt(untied - med, s, b, None) + share * med
 
         med = np.median(untie(r["lp"]), axis=-2, keepdims=True)
         b = _roughness(untie(r["lp"]) - med, r["ly"])
@@ -233,9 +239,7 @@ def longer_tails(power: float) -> Callable[[dict], np.ndarray]:
         return out - quantile_per_step(out, 1.0 - p)[..., None, :]
 
     def fn(r: dict) -> np.ndarray:
-        lp, y = untie(r["lp"]), r["ly"]
-        shrink = prob_up_shrink((lp > 0).mean(axis=1), y > 0)
-        a, p = centred_paths(lp, shrink), calibrated_prob_up(lp, shrink)
+        a, p, y, shrink = _tilt_inputs(r)
         b = _roughness(a, y)
         s = _grid_spread(lambda g: np.stack([calibrated(a, x, b, p) for x in g[:, 0, 0, 0]]), y)
         b = _roughness(calibrated(a, s, b, p), y, times=b)
@@ -251,9 +255,7 @@ def recency_weighted(halflife: float) -> Callable[[dict], np.ndarray]:
     the forecast's own point weighs as the newest origin (the non-exchangeable split-conformal quantile)."""
 
     def fn(r: dict) -> np.ndarray:
-        lp, y = untie(r["lp"]), r["ly"]
-        shrink = prob_up_shrink((lp > 0).mean(axis=1), y > 0)
-        a, p = centred_paths(lp, shrink), calibrated_prob_up(lp, shrink)
+        a, p, y, shrink = _tilt_inputs(r)
         n, h = y.shape
         w = np.repeat(0.5 ** ((n - 1 - np.arange(n)) / halflife), h)
 
@@ -302,13 +304,6 @@ def score(log_paths: np.ndarray, y: np.ndarray) -> dict[str, float]:
     }
 
 
-def paired(a: pd.Series, b: pd.Series, draws: int = 1000, seed: int = 0) -> tuple[float, float, float]:
-    """``mean(a) / mean(b)`` over series and a 95% bootstrap interval resampling series."""
-    picks = np.random.default_rng(seed).integers(0, len(a), size=(draws, len(a)))
-    ratios = a.to_numpy()[picks].mean(axis=1) / b.to_numpy()[picks].mean(axis=1)
-    return float(a.mean() / b.mean()), float(np.quantile(ratios, 0.025)), float(np.quantile(ratios, 0.975))
-
-
 def compare(folders: list[Path], names: list[str]) -> None:
     forecasts = [r for folder in folders for r in load(folder)]
     rows = []
@@ -328,7 +323,7 @@ def compare(folders: list[Path], names: list[str]) -> None:
         base = per_series.loc["today"]
         for name in ["raw", *names]:
             mine = per_series.loc[name]
-            ratio, lo, hi = paired(mine["crps"], base["crps"])
+            ratio, lo, hi = paired_ratio(mine["crps"], base["crps"])
             fair = mine["fair"].mean() / base["fair"].mean()
             rows_v = part[part["variant"] == name]
             print(

@@ -57,6 +57,7 @@ __all__ = [
     "drift_weights",
     "fit_tilt",
     "realised_volatility",
+    "roughness_ratio",
     "tilt",
     "tilt_scores",
 ]
@@ -109,7 +110,7 @@ def realised_volatility(log_paths: np.ndarray) -> np.ndarray:
     return np.sqrt(np.sum(steps * steps, axis=-1))
 
 
-def _roughness_ratio(paths: np.ndarray, realized: np.ndarray) -> float:
+def roughness_ratio(paths: np.ndarray, realized: np.ndarray) -> float:
     """Geometric mean over origins of realised / predicted volatility (predicted: root mean square over paths)."""
     predicted = np.sqrt(np.mean(realised_volatility(paths) ** 2, axis=-1))
     true = realised_volatility(realized)
@@ -178,10 +179,10 @@ def fit_tilt(
         pooled = np.sort(tilt_scores(a, y, b, level, prob_up, shape).ravel())
         return max(float(np.minimum(pooled[k], MAX_TILT)), MIN_SCALE)
 
-    b = float(np.clip(_roughness_ratio(a, y), *ROUGHNESS_BOUNDS))
+    b = float(np.clip(roughness_ratio(a, y), *ROUGHNESS_BOUNDS))
     s = spread_for(b)
     # the drift adds volatility of its own: correct the roughness once with it in place, then refit the spread
-    b = float(np.clip(b * _roughness_ratio(tilt(a, s, b, prob_up, shape), y), *ROUGHNESS_BOUNDS))
+    b = float(np.clip(b * roughness_ratio(tilt(a, s, b, prob_up, shape), y), *ROUGHNESS_BOUNDS))
     return spread_for(b), b, shrink, ok and ok_per_step
 
 
