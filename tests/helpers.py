@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import typer.main
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 import kronos.cli.commands  # noqa: F401  (registers every command on the app)
 from kronos.cli import app
@@ -21,10 +21,12 @@ def leaf_commands(group=None, prefix=()) -> dict[tuple[str, ...], object]:
     return found
 
 
-def cli_ok(args: list[str]) -> None:
-    """Run ``kronos ARGS`` in process and require success (the output and exception are the message)."""
+def cli_ok(args: list[str]) -> Result:
+    """Run ``kronos ARGS`` in process and require success (the output and exception are the message); the result
+    back, for what it printed."""
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output + repr(result.exception)
+    return result
 
 
 def bars_of(df) -> list[dict]:

@@ -61,6 +61,41 @@ def test_cli_forecasts_a_panel_file_as_each_symbol_alone(panel, tiny_reference, 
         )
 
 
+def test_cli_forecast_calibrates_each_series_of_a_panel_as_the_python_api_does(tiny_reference, tmp_path):
+    from kronos.bars.samples import load_sample
+    from kronos.forecasting.calibration import CalibrationOptions
+    from kronos.forecasting.panel import forecast_df
+    from kronos.forecasting.predictor import KronosPredictor
+
+    panel = pd.concat([load_sample(s).tail(n).assign(symbol=s.upper()) for s, n in (("googl", 120), ("eurusd", 90))])
+    panel.to_parquet(tmp_path / "panel.parquet", index=False)
+    common = ["--data", str(tmp_path / "panel.parquet"), "--model", str(tiny_reference), "--max-context", "64"]
+    common += ["--pred-len", "3", "--samples", "8", "--seed", "3", "--lookback", "40"]
+    note = _cli(["forecast", *common, "--out", str(tmp_path / "raw.csv")]).output
+    assert "quantiles and P(up): the model's own; --calibrate" in " ".join(note.split())
+    said = _cli(
+        ["forecast", *common, "--calibrate", "--origins", "9", "--stride", "2", "--out", str(tmp_path / "c.csv")]
+    )
+    assert "calibrating each series on 9 origins of 8 paths" in said.output and "(calibrated)" in said.output
+    raw, cal = (pd.read_csv(tmp_path / f, parse_dates=["timestamps"]) for f in ("raw.csv", "c.csv"))
+    assert cal["calibrated"].all() and "calibrated" not in raw.columns
+    # the calibrated spread is the raw model's changed, series by series, and P(up) is stated by the calibration
+    width = (cal["close_q0.9"] - cal["close_q0.1"]) / (raw["close_q0.9"] - raw["close_q0.1"])
+    assert not np.allclose(width, 1.0)
+    predictor = KronosPredictor.from_pretrained(tiny_reference, max_context=64)
+    direct = forecast_df(
+        predictor,
+        panel,
+        3,
+        sample_count=8,
+        seed=3,
+        lookback=40,
+        calibrate=CalibrationOptions(origins=9, stride=2),
+    ).sort_values(["symbol", "timestamps"])
+    cal = cal.sort_values(["symbol", "timestamps"])
+    np.testing.assert_allclose(cal[VALUES].to_numpy(), direct[VALUES].to_numpy(), rtol=1e-9)
+
+
 def test_cli_future_timestamps_file_quantile_names_and_bad_quantiles(panel, tiny_reference, tmp_path):
     one = panel[panel["symbol"] == "SP500"]
     one.drop(columns="symbol").to_csv(tmp_path / "ko.csv", index=False)  # one series: named after the file

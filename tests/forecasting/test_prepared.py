@@ -24,11 +24,11 @@ from kronos.cli import (
 from kronos.core.errors import InputError
 from kronos.forecasting.calibration import CalibrationOptions
 from kronos.forecasting.loading import random_tiny_predictor
+from kronos.forecasting.notices import CollapsedPathsNotice, ShortHistoryNotice
 from kronos.forecasting.predictor import KronosPredictor
 from kronos.forecasting.prepared import (
     MIN_AUTO_LOOKBACK,
     PRICE_FLOOR,
-    CollapsedPathsNotice,
     parse_lookback,
     repair_bars,
     resolve_lookback,
@@ -320,6 +320,39 @@ def test_prices_below_the_floor_are_refused_by_name(random_tiny):
     df[PRICES] = df[PRICES] * 1e-31
     with pytest.raises(InputError, match=r"column 'open' .* below the price floor 1e-30"):
         random_tiny.forecast(df, df["timestamps"], _future(df), PRED_LEN, sample_count=2, seed=0)
+
+
+@pytest.mark.parametrize(
+    "lookback,calibrate",
+    [("ensemble", False), ("auto", False), (100, False), ("ensemble", True), ("auto", True)],
+)
+def test_a_bad_bar_is_named_by_its_row_in_the_users_frame_not_in_the_window(random_tiny, googl, lookback, calibrate):
+    # the window is the history's last bars; an error that counted rows from the window's start named row 250 of a
+    # 600-bar frame for a bad bar at row 590, sending the user to the wrong line
+    df = googl.copy()
+    df.loc[590, "high"] = df.loc[590, "low"] * 0.99
+    with pytest.raises(InputError, match=r"invalid bar at row 590 \(index 590\): high .* is below low"):
+        random_tiny.forecast(
+            df, df["timestamps"], _future(df), PRED_LEN, sample_count=4, seed=0, lookback=lookback, calibrate=calibrate
+        )
+
+
+def test_a_short_history_is_forecast_with_a_notice_naming_the_series(random_tiny, googl):
+    short = _tail(googl, 40)
+    wording = r"^the history has only 40 bars: .* fewer than 64 bars is overconfident"
+    with pytest.warns(ShortHistoryNotice, match=wording):
+        fc = random_tiny.forecast(short, short["timestamps"], _future(short), PRED_LEN, sample_count=4, seed=0)
+    assert fc.info["bars_given"] == 40
+    enough = _tail(googl, 64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ShortHistoryNotice)
+        random_tiny.forecast(enough, enough["timestamps"], _future(enough), PRED_LEN, sample_count=4, seed=0)
+    panel = pd.concat([googl.tail(30).assign(symbol="NEW"), googl.tail(100).assign(symbol="OLD")])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        random_tiny.forecast_df(panel, PRED_LEN, sample_count=4)
+    told = [str(w.message) for w in caught if issubclass(w.category, ShortHistoryNotice)]
+    assert len(told) == 1 and told[0].startswith("series 'NEW' has only 30 bars")
 
 
 def test_predict_keeps_the_original_numbers_but_warns_on_a_history_longer_than_the_context(random_tiny, googl):

@@ -21,6 +21,7 @@ httpx = pytest.importorskip("httpx", reason="httpx (dev extra) is not installed"
 from kronos.bars.closeonly import close_only_bars  # noqa: E402
 from kronos.bars.reader import read_bars  # noqa: E402
 from kronos.bars.samples import sample_data_path  # noqa: E402
+from kronos.forecasting.notices import short_history_text  # noqa: E402
 from kronos.forecasting.predictor import KronosPredictor  # noqa: E402
 from kronos.server import Limits, ServerSettings, create_app  # noqa: E402
 from kronos.server.runner import serve_in_thread  # noqa: E402
@@ -284,6 +285,15 @@ def test_close_only_bars_are_built_from_the_closes_with_a_note(server, googl):
     del partial[7]["low"]
     r = server.post("/v1/forecast", json={**body, "bars": partial})
     assert r.status_code == 422 and "bar 7 has no low" in r.text
+
+
+def test_a_short_history_is_forecast_with_a_note_that_its_intervals_are_too_narrow(server, googl):
+    body = {"pred_len": 3, "sample_count": 8, "seed": 1}
+    short = server.post("/v1/forecast", json={**body, "bars": bars_of(googl.tail(40))})
+    enough = server.post("/v1/forecast", json={**body, "bars": bars_of(googl.tail(64))})
+    assert short.status_code == enough.status_code == 200, short.text
+    assert short.json()["notes"] == [short_history_text(40)] and "only 40 bars" in short.json()["notes"][0]
+    assert enough.json()["notes"] == []
 
 
 def test_an_unadjusted_split_is_undone_and_reported(server, googl):

@@ -55,7 +55,12 @@ def _index_repr(value: object) -> str:
 
 
 def prepare_features(
-    df: pd.DataFrame, *, label: str | None = None, check_prices: bool = True, check_bar_rules: bool = True
+    df: pd.DataFrame,
+    *,
+    label: str | None = None,
+    check_prices: bool = True,
+    check_bar_rules: bool = True,
+    first_row: int = 0,
 ) -> np.ndarray:
     """Return the six model features ``(n, 6)`` float64 of an OHLC[V[A]] frame.
 
@@ -63,7 +68,8 @@ def prepare_features(
     ``amount = volume * mean(open, high, low, close)`` (the original's convention). NaN or infinite
     values and non-positive prices are errors naming the first bad row, and so are impossible bars
     (:func:`check_bars`) unless ``check_bar_rules=False`` — what anomaly scoring passes, since finding
-    such bars is its job.
+    such bars is its job. ``first_row``: the row number of ``df``'s first row in the user's frame, when ``df`` is
+    its last bars (a forecast's window), so errors name the row the user sees.
     """
     where = _where(label)
     if not isinstance(df, pd.DataFrame):
@@ -95,12 +101,12 @@ def prepare_features(
         row, col = np.argwhere(bad)[0]
         if np.isnan(x[row, col]) and FEATURE_COLS[col] == AMOUNT_COL and AMOUNT_COL not in df.columns:
             raise InputError(
-                f"{where}the derived 'amount' (volume x mean price) overflows at row {row} "
+                f"{where}the derived 'amount' (volume x mean price) overflows at row {row + first_row} "
                 f"(index {_index_repr(df.index[row])})"
             )
         raise InputError(
             f"{where}column {FEATURE_COLS[col]!r} has {'a NaN' if np.isnan(x[row, col]) else 'an infinite'} value "
-            f"at row {row} (index {_index_repr(df.index[row])}); {int(bad.sum())} bad value(s) in all"
+            f"at row {row + first_row} (index {_index_repr(df.index[row])}); {int(bad.sum())} bad value(s) in all"
         )
     big = np.abs(x) > F32_MAX
     if big.any():
@@ -111,7 +117,7 @@ def prepare_features(
             else ""
         )
         raise InputError(
-            f"{where}column {FEATURE_COLS[col]!r}{derived} has {float(x[row, col])!r} at row {row} (index "
+            f"{where}column {FEATURE_COLS[col]!r}{derived} has {float(x[row, col])!r} at row {row + first_row} (index "
             f"{_index_repr(df.index[row])}), "
             f"beyond float32 (max {F32_MAX:.4g}), which the model computes in; rescale the series"
         )
@@ -121,22 +127,22 @@ def prepare_features(
             row, col = np.argwhere(nonpos)[0]
             raise InputError(
                 f"{where}column {PRICE_COLS[col]!r} has a non-positive price {float(x[row, col])!r} at row "
-                f"{row} (index {_index_repr(df.index[row])})"
+                f"{row + first_row} (index {_index_repr(df.index[row])})"
             )
         tiny = x[:, :4] < MIN_PRICE
         if tiny.any():
             row, col = np.argwhere(tiny)[0]
             raise InputError(
-                f"{where}column {PRICE_COLS[col]!r} has {float(x[row, col])!r} at row {row} "
+                f"{where}column {PRICE_COLS[col]!r} has {float(x[row, col])!r} at row {row + first_row} "
                 f"(index {_index_repr(df.index[row])}), below the price floor {MIN_PRICE:g} (float32, which the "
                 "model computes in, keeps too few digits there); rescale the series"
             )
         if check_bar_rules:
-            check_bars(x, index=df.index, label=label)
+            check_bars(x, index=df.index, label=label, first_row=first_row)
     return x
 
 
-def check_bars(x: np.ndarray, *, index: Sequence | None = None, label: str | None = None) -> None:
+def check_bars(x: np.ndarray, *, index: Sequence | None = None, label: str | None = None, first_row: int = 0) -> None:
     """Refuse bars that cannot be real: ``high`` below ``low``, ``open`` or ``close``; ``low`` above
     ``open`` or ``close``; negative ``volume`` or ``amount``. The error names the first bad row.
 
@@ -172,7 +178,7 @@ def check_bars(x: np.ndarray, *, index: Sequence | None = None, label: str | Non
             "a": float(a[row]),
         }
         at = f" (index {_index_repr(index[row])})" if index is not None else ""
-        raise InputError(f"{where}invalid bar at row {row}{at}: {text.format(**vals)}")
+        raise InputError(f"{where}invalid bar at row {row + first_row}{at}: {text.format(**vals)}")
 
 
 # Integer epoch timestamps: the unit is read from the largest magnitude. Each range holds the dates

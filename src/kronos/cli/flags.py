@@ -122,6 +122,26 @@ def anchor_option() -> Any:
     )
 
 
+def calibrate_option(default: bool) -> Any:
+    """The forecast commands' ``--calibrate/--no-calibrate`` (forecast-dist: on; forecast, which runs panels: off)."""
+    return typer.Option(
+        default,
+        "--calibrate/--no-calibrate",
+        help="Calibrate each series' quantiles and P(up) on rolling origins of its own history before the last "
+        "--lookback bars (split-conformal; costs --origins more forecasts per series).",
+    )
+
+
+def origins_option() -> Any:
+    """The forecast commands' ``--origins``: calibration origins per series."""
+    return typer.Option(20, "--origins", min=1, help="Calibration origins per series.")
+
+
+def stride_option() -> Any:
+    """The forecast commands' ``--stride``: bars between calibration origins."""
+    return typer.Option(None, "--stride", min=1, help="Bars between calibration origins (default: pred-len).")
+
+
 def splits_option() -> Any:
     """The forecast commands' ``--undo-splits/--keep-splits``."""
     return typer.Option(

@@ -16,15 +16,18 @@ from kronos.cli.app import app
 from kronos.cli.flags import (
     anchor_option,
     calendar_option,
+    calibrate_option,
     device_option,
     lookback_option,
     max_context_option,
     model_option,
+    origins_option,
     pred_len_option,
     random_tiny_option,
     samples_option,
     seed_option,
     splits_option,
+    stride_option,
     temperature_option,
     top_k_option,
     top_p_option,
@@ -32,6 +35,7 @@ from kronos.cli.flags import (
 from kronos.cli.output import console, err_console
 from kronos.core.errors import ParameterError
 from kronos.core.files import check_writable
+from kronos.forecasting.calibration import CalibrationOptions
 from kronos.forecasting.forecast import Forecast
 from kronos.forecasting.loading import load_predictor
 from kronos.inference.options import SamplingOptions
@@ -124,8 +128,15 @@ def forecast_command(
     random_tiny: bool = random_tiny_option(),
     splits: bool = splits_option(),
     anchor: bool = anchor_option(),
+    calibrate: bool = calibrate_option(False),
+    origins: int = origins_option(),
+    stride: int | None = stride_option(),
 ) -> None:
-    """Forecast the next bars of one series or of every series of a panel (shard it with torchrun)."""
+    """Forecast the next bars of one series or of every series of a panel (shard it with torchrun).
+
+    The quantiles and P(up) are the model's own unless --calibrate: calibration samples --origins more forecasts
+    per series, which a panel of hundreds of series feels, so it is asked for here (forecast-dist, one series,
+    calibrates by default)."""
     from kronos.forecasting.sharded import run_forecast
 
     if out is not None:
@@ -136,6 +147,11 @@ def forecast_command(
         raise ParameterError("quantiles", f"must be comma-separated numbers, got {quantiles!r}") from None
     if random_tiny:
         note_random_tiny()
+    if calibrate:
+        err_console().print(
+            f"note: calibrating each series on {origins} origins of {samples} paths samples {origins + 1}x what the "
+            "forecast alone does"
+        )
     result, ctx = run_forecast(
         data=data,
         model=model,
@@ -161,6 +177,7 @@ def forecast_command(
         quantiles=levels,
         random_tiny=random_tiny,
         splits=splits,
+        calibrate=CalibrationOptions(origins=origins, stride=stride) if calibrate else False,
     )
     if result is None or ctx.rank != 0:
         return
@@ -168,7 +185,9 @@ def forecast_command(
     n_series = result[SYMBOL_COL].nunique()
     first = result[result[SYMBOL_COL] == result[SYMBOL_COL].iloc[0]]
     name = first[SYMBOL_COL].iloc[0]
-    show_long_forecast(first, TIME_COL, f"{data.name}: {name}, {pred_len} bars ahead, {samples} paths")
+    title = f"{data.name}: {name}, {pred_len} bars ahead, {samples} paths" + (" (calibrated)" if calibrate else "")
+    caption = None if calibrate else "quantiles and P(up): the model's own; --calibrate calibrates them per series"
+    show_long_forecast(first, TIME_COL, title, caption=caption)
     if out is not None:
         console().print(f"wrote {len(result)} rows for {n_series} series to {out}")
 
@@ -182,12 +201,15 @@ def say_calendars(used: dict[Any, str | None], calendar: str) -> None:
     err_console().print(f"future times (--calendar {calendar}): {parts}")
 
 
-def show_long_forecast(frame: pd.DataFrame, time_col: str, title: str, rows: int = 10) -> None:
-    """Print one series of a long forecast frame: mean OHLC and the close quantiles."""
+def show_long_forecast(
+    frame: pd.DataFrame, time_col: str, title: str, rows: int = 10, caption: str | None = None
+) -> None:
+    """Print one series of a long forecast frame: mean OHLC and the close quantiles (``caption`` below them)."""
     stamps = pd.DatetimeIndex(frame[time_col])
     qcols = [c for c in frame.columns if c.startswith("close_q")]
     headers = [c.replace("_q", " q") for c in ("open", "high", "low", "close", *qcols)]
     table, time_format = bar_table(title, stamps, headers)
+    table.caption = caption
     fmt = "{:.5g}".format
     for i in range(min(rows, len(frame))):
         r = frame.iloc[i]

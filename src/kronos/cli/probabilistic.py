@@ -15,14 +15,17 @@ from kronos.cli.app import app
 from kronos.cli.flags import (
     anchor_option,
     calendar_option,
+    calibrate_option,
     device_option,
     lookback_option,
     model_option,
+    origins_option,
     pred_len_option,
     random_tiny_option,
     samples_option,
     seed_option,
     splits_option,
+    stride_option,
 )
 from kronos.cli.forecast import TIME_COLUMN_HELP, bar_table, note_random_tiny
 from kronos.cli.output import console, err_console
@@ -94,13 +97,9 @@ def forecast_dist_command(
     lookback: Any = lookback_option(),
     pred_len: int = pred_len_option(),
     samples: int = samples_option(),
-    calibrate: bool = typer.Option(
-        True,
-        "--calibrate/--no-calibrate",
-        help="Split-conformal calibration on rolling origins of the history before the last --lookback bars.",
-    ),
-    origins: int = typer.Option(20, min=1, help="Calibration origins."),
-    stride: int | None = typer.Option(None, min=1, help="Bars between calibration origins (default: pred-len)."),
+    calibrate: bool = calibrate_option(True),
+    origins: int = origins_option(),
+    stride: int | None = stride_option(),
     levels: str = typer.Option("0.5,0.8,0.95", help="Central interval levels to draw (comma-separated)."),
     png: Path | None = typer.Option(None, help="Write the plot as PNG here."),
     html: Path | None = typer.Option(None, help="Write the interactive plot as HTML here."),

@@ -65,7 +65,8 @@ def ensemble_forecasts(
     widest = max(windows, key=lambda w: float("inf") if w is None else w)
     entries, entry_seeds, entry_first = [], [], []
     for i, (df, x, y) in enumerate(zip(df_list, xs, ys)):
-        full = prepare_series(sampler.components, df, x, y, pred_len, labels[i], widest)
+        cut = 0 if bars_given is None else int(bars_given[i]) - len(df)  # rows the caller cut before the frame
+        full = prepare_series(sampler.components, df, x, y, pred_len, labels[i], widest, first_row=cut)
         for j in active:
             entries.append(narrowed(sampler.components, full, windows[j]))
             entry_first.append(spans[j][0])

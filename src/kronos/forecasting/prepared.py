@@ -17,7 +17,6 @@ what it was trained on (windows of lookback + horizon bars).
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,7 +33,7 @@ from kronos.bars.preprocessing import (
     prepare_features,
     validate_timestamps,
 )
-from kronos.core.errors import InputError, Notice
+from kronos.core.errors import InputError
 from kronos.core.validation import positive_int
 from kronos.forecasting.components import Components
 
@@ -54,8 +53,6 @@ __all__ = [
     "parse_lookback",
     "prepare_many",
     "prepare_series",
-    "CollapsedPathsNotice",
-    "announce_floored_paths",
     "floored_share",
     "path_info",
     "prices",
@@ -202,14 +199,18 @@ def prepare_series(
     pred_len: int,
     label: str | None,
     lookback: int | None = None,
+    first_row: int = 0,
 ) -> Prepared:
     """One series checked and normalised by ``c`` on its last ``lookback`` bars (``None``: all of them);
-    errors start with ``label`` when given (``series 3:``). Bars before the window are not read."""
+    errors start with ``label`` when given (``series 3:``) and name rows as the user's frame numbers them
+    (``first_row``: the row of ``df``'s first bar there, when a caller has already cut it). Bars before the window
+    are not read."""
     x_idx = validate_timestamps(x_timestamp, name="x_timestamp", expected_len=len(df), label=label)
-    given = len(df)
+    given, first = len(df), first_row
     if lookback is not None and given > lookback:
+        first += given - lookback
         df, x_idx = df.iloc[given - lookback :], x_idx[given - lookback :]
-    x = prepare_features(df, label=label)
+    x = prepare_features(df, label=label, first_row=first)
     y_idx = validate_timestamps(y_timestamp, name="y_timestamp", expected_len=pred_len, label=label)
     where = f"{label}: " if label else ""
     check_same_zone(x_idx, y_idx, label=label)
@@ -315,12 +316,6 @@ def prices(p: Prepared, z: np.ndarray) -> tuple[np.ndarray, float]:
     return repair_bars(p.norm.inverse(z.astype(np.float64)), PRICE_FLOOR * p.last_close)
 
 
-class CollapsedPathsNotice(Notice):
-    """Some forecast paths fell to :data:`PRICE_FLOOR`: once per run on the command line."""
-
-    once = True
-
-
 def path_info(paths: np.ndarray, last_close: float, repaired: float) -> dict[str, float]:
     """What a forecast's ``info`` says of its paths: the share of bars repaired (``repaired_bars``) and of paths that
     collapsed to the price floor (``floored_paths``)."""
@@ -333,22 +328,6 @@ def floored_share(paths: np.ndarray, last_close: float) -> float:
     if paths.shape[0] == 0:
         return 0.0
     return float((paths[..., :4] <= PRICE_FLOOR * last_close).any(axis=(-2, -1)).mean())
-
-
-def announce_floored_paths(forecasts: Sequence[Any], labels: Sequence[str | None]) -> None:
-    """A :class:`CollapsedPathsNotice` for each forecast with collapsed paths (``info["floored_paths"]`` > 0), since
-    a floored path is the model's, not the market's, limit; each series named by its label (none: not named)."""
-    for fc, label in zip(forecasts, labels):
-        share = fc.info.get("floored_paths", 0.0)
-        if share > 0:
-            where = f" of {label}" if label else ""
-            warnings.warn(
-                f"{round(share * fc.n_paths)} of {fc.n_paths} forecast paths{where} fell to the price floor (1e-6 of "
-                "the last close): the window holds a fall so large that the model's lowest prices are at or below "
-                'zero; fc.info["floored_paths"] says which forecasts',
-                CollapsedPathsNotice,
-                stacklevel=3,
-            )
 
 
 def repair_bars(paths: np.ndarray, price_floor: float | None = None) -> tuple[np.ndarray, float]:

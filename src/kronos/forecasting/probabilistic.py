@@ -26,11 +26,10 @@ from kronos.forecasting import panel
 from kronos.forecasting.calibration import CalibrationOptions, ForecastFn, calibrate_forecasts
 from kronos.forecasting.ensemble import ensemble_forecasts
 from kronos.forecasting.forecast import Forecast
+from kronos.forecasting.notices import CollapsedPathsNotice, announce_floored_paths, announce_short_histories
 from kronos.forecasting.prepared import (
     ENSEMBLE,
-    CollapsedPathsNotice,
     Lookback,
-    announce_floored_paths,
     check_seed,
     check_series_lists,
     ensemble_members,
@@ -280,6 +279,7 @@ class ProbabilisticApi(SeriesSampler):
                 )
         if announce:
             announce_floored_paths(forecasts, names)
+            announce_short_histories(forecasts, names)
         if cal is not None:
             forecasts = self._calibrated(forecasts, df_list, xs, pred_len, draw, cal, window, members, names)
         for i, fc in enumerate(forecasts):

@@ -47,12 +47,14 @@ def run_forecast(
     verbose: bool = True,
     random_tiny: bool = False,
     splits: bool = True,
+    calibrate: Any = False,
 ) -> tuple[pd.DataFrame | None, DistEnv]:
     """Forecast every series of the bar file ``data`` (read by :func:`kronos.bars.reader.read_bars`); returns
     the long frame of :func:`kronos.forecasting.panel.output_columns` on rank 0 (None on other ranks), written
     to ``out`` when given.
     ``future_timestamps`` is a file of future times; ``lookback`` (``"ensemble"``, ``"auto"``, bars, a list, or None for
-    all) is the window(s) each series conditions on; ``splits``: undo share splits left in the bars. Errors name the
+    all) is the window(s) each series conditions on; ``splits``: undo share splits left in the bars; ``calibrate``
+    (``False``, ``True`` or a ``CalibrationOptions``): calibrate each series on its own history. Errors name the
     parameter."""
     from kronos.forecasting.loading import load_predictor
     from kronos.forecasting.panel import forecast_df, split_panel
@@ -95,6 +97,7 @@ def run_forecast(
                 future_timestamps=future,
                 verbose=verbose and env.is_main,
                 splits=splits,
+                calibrate=calibrate,
             )
         result = _assemble(part, keys, out, env) if env.distributed else part
         if result is not None and out is not None and env.is_main:

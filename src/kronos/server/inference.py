@@ -28,6 +28,7 @@ from kronos.bars.preprocessing import FEATURE_COLS, check_same_zone, prepare_fea
 from kronos.bars.stocksplits import describe_split
 from kronos.core.errors import InputError
 from kronos.forecasting.forecast import Forecast
+from kronos.forecasting.notices import SHORT_HISTORY, short_history_text
 from kronos.forecasting.panel import level_name
 from kronos.forecasting.predictor import KronosPredictor
 from kronos.inference.options import SamplingOptions
@@ -133,6 +134,8 @@ def build_job(req: ForecastRequest, limits: Limits, pricing: Pricing | None = No
     except InputError as exc:
         raise RequestError(422, ["body", "bars"], str(exc)) from None
     frame.insert(0, "timestamps", stamps)
+    if len(frame) < SHORT_HISTORY:
+        notes.append(short_history_text(len(frame)))
     calendar = None
     if req.future_timestamps is not None:
         try:

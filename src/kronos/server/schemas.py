@@ -161,7 +161,9 @@ class ForecastResponse(BaseModel):
         None, description="The exchange calendar that gave the future times (null: the learnt schedule or given times)."
     )
     notes: list[str] = Field(
-        default_factory=list, description="What the server did with the input that a user should know (close-only)."
+        default_factory=list,
+        description="What the server did with the input, or found in it, that a user should know (close-only, a "
+        "short history, splits undone).",
     )
 
 
