@@ -29,6 +29,11 @@ def cli_ok(args: list[str]) -> Result:
     return result
 
 
+def cli_run(args: list[str]) -> Result:
+    """Run ``kronos ARGS`` in process, whatever its exit code (for refusals)."""
+    return CliRunner().invoke(app, args)
+
+
 def bars_of(df) -> list[dict]:
     """A bars frame as the JSON records the server's API takes (ISO timestamps)."""
     out = df[["timestamps", "open", "high", "low", "close", "volume"]].copy()

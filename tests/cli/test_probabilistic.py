@@ -51,3 +51,22 @@ def test_forecast_dist_command_on_the_bundled_sample(tmp_path):
         + ["--origins", "400", "--random-tiny"],
     )
     assert bad.exit_code == 2 and "bars of history" in bad.output and "Traceback" not in bad.output
+
+
+def test_forecast_dist_draws_one_series_of_a_panel_file_by_its_symbol(tmp_path):
+    # a panel read as one series failed on 'timestamps are not sorted', which named a symptom, not the problem
+    from kronos.bars.samples import load_sample
+    from tests.helpers import cli_ok, cli_run
+
+    googl, eurusd = load_sample("googl").tail(150), load_sample("eurusd").tail(150)
+    panel = pd.concat([googl.assign(symbol="GOOGL"), eurusd.assign(symbol="EURUSD")])
+    panel.to_csv(tmp_path / "panel.csv", index=False)
+    eurusd.to_csv(tmp_path / "eurusd.csv", index=False)
+    args = ["forecast-dist", "--pred-len", "3", "--samples", "8", "--no-calibrate", "--random-tiny"]
+    refused = cli_run([*args, "--data", str(tmp_path / "panel.csv")])
+    assert refused.exit_code == 2 and "--symbol: the file is a panel of 2 series (GOOGL, EURUSD)" in refused.output
+    missing = cli_run([*args, "--data", str(tmp_path / "panel.csv"), "--symbol", "AAPL"])
+    assert missing.exit_code == 2 and "'AAPL' is not in the file's 'symbol' column" in missing.output
+    cli_ok([*args, "--data", str(tmp_path / "panel.csv"), "--symbol", "EURUSD", "--csv", str(tmp_path / "a.csv")])
+    cli_ok([*args, "--data", str(tmp_path / "eurusd.csv"), "--csv", str(tmp_path / "b.csv")])
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv"))

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import typer
 from rich.table import Table
 
 from kronos.bars.calendars import market_times
-from kronos.bars.reader import TIME_COL, read_bars
+from kronos.bars.reader import SYMBOL_COL, TIME_COL, read_bars
 from kronos.bars.samples import sample_data_path
 from kronos.cli.app import app
 from kronos.cli.flags import (
@@ -88,6 +89,25 @@ def _write_csv(fc: Forecast, levels: list[float], out: Path) -> None:
     atomic_write_text(out, frame.to_csv(index_label="timestamps"))
 
 
+def one_series(df: pd.DataFrame, symbol: str | None) -> pd.DataFrame:
+    """The bars of the one series forecast-dist draws: a panel's ``symbol`` (required when it has several)."""
+    if SYMBOL_COL not in df.columns:
+        if symbol is not None:
+            raise ParameterError("symbol", f"the file has no {SYMBOL_COL!r} column: it holds one series")
+        return df
+    names = [str(n) for n in pd.unique(df[SYMBOL_COL])]
+    if symbol is None and len(names) > 1:
+        shown = ", ".join(names[:5]) + (f" ... ({len(names)} in all)" if len(names) > 5 else "")
+        raise ParameterError(
+            "symbol", f"the file is a panel of {len(names)} series ({shown}): name one (kronos forecast takes them all)"
+        )
+    chosen = names[0] if symbol is None else symbol
+    if chosen not in names:
+        raise ParameterError("symbol", f"{symbol!r} is not in the file's {SYMBOL_COL!r} column")
+    part = df[df[SYMBOL_COL].astype(str) == chosen]
+    return part.drop(columns=SYMBOL_COL).reset_index(drop=True)
+
+
 @app.command("forecast-dist")
 def forecast_dist_command(
     data: Path | None = typer.Option(None, "--data", help="CSV or Parquet file of bars (default: the bundled sample)."),
@@ -107,6 +127,9 @@ def forecast_dist_command(
         None, help="Write the means, close_q{level} quantiles, prob_up and volatility here (CSV)."
     ),
     time_column: str | None = typer.Option(None, help=TIME_COLUMN_HELP),
+    symbol: str | None = typer.Option(
+        None, "--symbol", help="The series to forecast when --data is a panel (a file with a symbol column)."
+    ),
     calendar: str = calendar_option(),
     seed: int = seed_option(),
     device: str | None = device_option(),
@@ -115,7 +138,7 @@ def forecast_dist_command(
 ) -> None:
     """Forecast distribution of one series: quantile bands, a calibrated interval, P(up), plots."""
     lv = _levels(levels)
-    df = read_bars(data if data is not None else sample_data_path(sample), time_column=time_column)
+    df = one_series(read_bars(data if data is not None else sample_data_path(sample), time_column=time_column), symbol)
     future = market_times(df[TIME_COL], pred_len, calendar=calendar)  # from the whole history, as every door
     err_console().print(f"future times: {future.note}")
     if random_tiny:
