@@ -82,6 +82,14 @@ def _instants(times: list[datetime]) -> list[datetime]:
     return [t.astimezone(timezone.utc) if t.tzinfo is not None else t for t in times]
 
 
+def _one_offset(times: list[datetime]) -> timezone | None:
+    """The one UTC offset every time carries (``+05:30`` on every bar), or None (naive times, or several offsets)."""
+    offsets = {t.utcoffset() for t in times}
+    if len(offsets) != 1 or None in offsets:
+        return None
+    return timezone(offsets.pop())
+
+
 def build_job(req: ForecastRequest, limits: Limits, pricing: Pricing | None = None) -> Job:
     """Check a request against the limits, its cost (with ``pricing``) and the library's input checks.
 
@@ -131,6 +139,9 @@ def build_job(req: ForecastRequest, limits: Limits, pricing: Pricing | None = No
     try:
         prepare_features(frame)
         stamps = validate_timestamps(columns["timestamps"], name="bars.timestamps")
+        local = _one_offset([b.timestamps for b in req.bars])
+        if local is not None and local.utcoffset(None):  # read in the bars' own offset, as the Python API reads a zone
+            stamps = stamps.tz_convert(local)
     except InputError as exc:
         raise RequestError(422, ["body", "bars"], str(exc)) from None
     frame.insert(0, "timestamps", stamps)
@@ -142,6 +153,8 @@ def build_job(req: ForecastRequest, limits: Limits, pricing: Pricing | None = No
             future = validate_timestamps(
                 _instants(req.future_timestamps), name="future_timestamps", expected_len=req.pred_len
             )
+            if future.tz is not None and stamps.tz is not None:
+                future = future.tz_convert(stamps.tz)
             check_same_zone(stamps, future, names=("bars.timestamps", "future_timestamps"))
         except InputError as exc:
             raise RequestError(422, ["body", "future_timestamps"], str(exc)) from None
