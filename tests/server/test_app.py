@@ -296,10 +296,10 @@ def test_a_short_history_is_forecast_with_a_note_that_its_intervals_are_too_narr
     assert enough.json()["notes"] == []
 
 
-def test_bars_with_one_utc_offset_are_read_in_it_as_the_python_api_reads_a_zone(server, predictor, googl):
+def test_bars_with_utc_offsets_are_read_in_local_time_as_the_python_api_reads_a_zone(server, predictor, googl):
     """Bars sent at +05:30 (an NSE feed) get the forecast of the same local times sent naive, and the answer's times
-    carry +05:30; the model's calendar features are local times in every door. Read as UTC instants they were
-    03:45 instead of 09:15, and the forecast changed."""
+    carry +05:30; bars across a daylight-saving change are read in the zone their offsets fit. The model's calendar
+    features are local times in every door: read as UTC instants they were 03:45 instead of 09:15."""
     hist = googl.tail(120).reset_index(drop=True)
     local = hist.assign(timestamps=hist["timestamps"] + pd.Timedelta(hours=9, minutes=15))
     aware = local.assign(timestamps=local["timestamps"].dt.tz_localize("Asia/Kolkata"))
@@ -314,13 +314,17 @@ def test_bars_with_one_utc_offset_are_read_in_it_as_the_python_api_reads_a_zone(
     future = pd.DatetimeIndex(pd.to_datetime(got["timestamps"])).tz_convert("Asia/Kolkata")
     fc = predictor.forecast(aware, aware["timestamps"], future, 4, sample_count=8, seed=5)
     np.testing.assert_allclose(fc.mean()["close"], got["mean"]["close"], rtol=1e-9)
-    # offsets that differ (a daylight-saving change) name no one local time: the bars are read as UTC instants
+    # offsets that differ (a daylight-saving change) are read in the zone they fit, as a CSV of them is
     longer = googl.tail(200).reset_index(drop=True)  # November to August: EST and EDT
-    mixed = longer.assign(timestamps=(longer["timestamps"] + pd.Timedelta(hours=16)).dt.tz_localize("America/New_York"))
+    wall = longer.assign(timestamps=longer["timestamps"] + pd.Timedelta(hours=16))
+    mixed = wall.assign(timestamps=wall["timestamps"].dt.tz_localize("America/New_York"))
     sent = bars_of(mixed)
     assert sent[0]["timestamps"][19:] == "-05:00" and sent[-1]["timestamps"][19:] == "-04:00"
-    utc = server.post("/v1/forecast", json={**body, "bars": sent}).json()
-    assert {t[19:] for t in utc["timestamps"]} == {"+00:00"}
+    zoned = server.post("/v1/forecast", json={**body, "bars": sent}).json()
+    assert any("read in America/New_York" in note for note in zoned["notes"])
+    assert {t[19:] for t in zoned["timestamps"]} == {"-04:00"}
+    plain = server.post("/v1/forecast", json={**body, "bars": bars_of(wall)}).json()
+    assert zoned["mean"] == plain["mean"] and [t[:19] for t in zoned["timestamps"]] == plain["timestamps"]
 
 
 def test_an_unadjusted_split_is_undone_and_reported(server, googl):

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from kronos.bars.zones import OffsetZoneNotice, local_zone, offset_zone_text
 from kronos.core.errors import InputError
 
 __all__ = [
@@ -252,10 +253,8 @@ def to_datetime_index(timestamps: Iterable, *, name: str = "timestamps", label: 
             try:
                 return pd.DatetimeIndex(pd.to_datetime(series, dayfirst=dayfirst))
             except FutureWarning:
-                raise InputError(
-                    f"{where}{name} mix UTC offsets (strings across a daylight-saving change?); convert them first, "
-                    "e.g. pd.to_datetime(values, utc=True).tz_convert('America/New_York')"
-                ) from None
+                pass
+        return _in_their_zone(series, dayfirst, name=name, where=where)
     except InputError:
         raise
     except pd.errors.OutOfBoundsDatetime as exc:
@@ -264,6 +263,27 @@ def to_datetime_index(timestamps: Iterable, *, name: str = "timestamps", label: 
         ) from None
     except (TypeError, ValueError, OverflowError) as exc:
         raise InputError(f"{where}{name} cannot be read as timestamps ({exc})") from None
+
+
+def _in_their_zone(series: pd.Series, dayfirst: bool, *, name: str, where: str) -> pd.DatetimeIndex:
+    """Times written with several UTC offsets (a zone-aware index saved across a daylight-saving change), read in
+    the zone the offsets fit (:func:`kronos.bars.zones.local_zone`), with a notice; refused when none fits."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        values = pd.to_datetime(series, dayfirst=dayfirst)  # objects, each with its own fixed offset
+    present = [v for v in values if not pd.isna(v)]  # a missing time is named later, by its row
+    zone = local_zone(present)
+    if not isinstance(zone, str):
+        raise InputError(
+            f"{where}{name} mix UTC offsets (or times with and without one) that no time zone fits; convert them "
+            "first, e.g. pd.to_datetime(values, utc=True).tz_convert('America/New_York')"
+        )
+    warnings.warn(
+        f"{where}{name}: {offset_zone_text(zone, present)}",
+        OffsetZoneNotice,
+        stacklevel=4,
+    )
+    return pd.DatetimeIndex(pd.to_datetime(series, utc=True, dayfirst=dayfirst)).tz_convert(zone)
 
 
 _NUMERIC_DATE = re.compile(r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-]\d{2,4}\b")

@@ -26,6 +26,7 @@ from kronos.bars.calendars import market_times
 from kronos.bars.closeonly import CLOSE_ONLY_NOTICE, close_only_bars
 from kronos.bars.preprocessing import FEATURE_COLS, check_same_zone, prepare_features, validate_timestamps
 from kronos.bars.stocksplits import describe_split
+from kronos.bars.zones import local_zone, offset_zone_text
 from kronos.core.errors import InputError
 from kronos.forecasting.forecast import Forecast
 from kronos.forecasting.notices import SHORT_HISTORY, short_history_text
@@ -82,14 +83,6 @@ def _instants(times: list[datetime]) -> list[datetime]:
     return [t.astimezone(timezone.utc) if t.tzinfo is not None else t for t in times]
 
 
-def _one_offset(times: list[datetime]) -> timezone | None:
-    """The one UTC offset every time carries (``+05:30`` on every bar), or None (naive times, or several offsets)."""
-    offsets = {t.utcoffset() for t in times}
-    if len(offsets) != 1 or None in offsets:
-        return None
-    return timezone(offsets.pop())
-
-
 def build_job(req: ForecastRequest, limits: Limits, pricing: Pricing | None = None) -> Job:
     """Check a request against the limits, its cost (with ``pricing``) and the library's input checks.
 
@@ -139,9 +132,12 @@ def build_job(req: ForecastRequest, limits: Limits, pricing: Pricing | None = No
     try:
         prepare_features(frame)
         stamps = validate_timestamps(columns["timestamps"], name="bars.timestamps")
-        local = _one_offset([b.timestamps for b in req.bars])
-        if local is not None and local.utcoffset(None):  # read in the bars' own offset, as the Python API reads a zone
+        # read in the bars' own offset or the zone their offsets fit, as the Python API reads an aware index
+        local = local_zone([b.timestamps for b in req.bars])
+        if local is not None:
             stamps = stamps.tz_convert(local)
+            if isinstance(local, str):
+                notes.append(offset_zone_text(local, [b.timestamps for b in req.bars]))
     except InputError as exc:
         raise RequestError(422, ["body", "bars"], str(exc)) from None
     frame.insert(0, "timestamps", stamps)

@@ -1,0 +1,111 @@
+"""The time zone of times that carry UTC offsets but no zone name.
+
+Why: a CSV written from a zone-aware pandas index (a broker's or yfinance's intraday bars in America/New_York) stores
+each time with its offset, ``-05:00`` in winter and ``-04:00`` in summer; JSON does the same. The model's calendar
+features are local times (as every door reads an aware index), and the future bars need the market's local schedule,
+so such times are read in a zone, not as bare UTC instants. Any zone whose offset at every given instant is the one
+written gives the same local times, so the zone is found from the offsets themselves: among the zones that match,
+the main market zones first (:data:`PREFERRED`), then the first by name. Times that all carry one offset are read in
+that fixed offset (no daylight-saving rule is implied by one offset).
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from kronos.core.errors import Notice
+
+__all__ = ["PREFERRED", "OffsetZoneNotice", "infer_zone", "local_zone", "offset_zone_text"]
+
+#: Zones tried first (the exchanges' own zones): when several zones fit the offsets, a user's market is likelier one
+#: of these than a namesake such as America/Fort_Wayne.
+PREFERRED = (
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Los_Angeles",
+    "America/Toronto",
+    "America/Sao_Paulo",
+    "America/Mexico_City",
+    "Europe/London",
+    "Europe/Berlin",
+    "Europe/Paris",
+    "Europe/Zurich",
+    "Europe/Madrid",
+    "Europe/Amsterdam",
+    "Europe/Stockholm",
+    "Europe/Helsinki",
+    "Europe/Athens",
+    "Asia/Jerusalem",
+    "Australia/Sydney",
+    "Australia/Melbourne",
+    "Australia/Adelaide",
+    "Pacific/Auckland",
+    "America/Santiago",
+)
+
+
+class OffsetZoneNotice(Notice):
+    """Times with several UTC offsets were read in the zone they fit. Once per run on the command line."""
+
+    once = True
+
+
+@lru_cache(maxsize=1)
+def _candidates() -> tuple[str, ...]:
+    rest = sorted(z for z in zoneinfo.available_timezones() if z not in PREFERRED and "/" in z)
+    return PREFERRED + tuple(rest)
+
+
+def infer_zone(instants: pd.DatetimeIndex, offsets: Sequence[timedelta]) -> str | None:
+    """The first zone (:data:`PREFERRED`, then by name) whose UTC offset at every instant (tz-aware) is the one
+    given for it; None when no zone fits."""
+    utc = pd.DatetimeIndex(instants).tz_convert("UTC")
+    want = np.array([o.total_seconds() for o in offsets], dtype=np.float64)
+    # one instant per offset change suffices, plus both ends: zones differ where their rules change
+    keep = np.ones(len(want), dtype=bool)
+    keep[1:-1] = (want[1:-1] != want[:-2]) | (want[1:-1] != want[2:])
+    utc, want = utc[keep], want[keep]
+    naive = utc.tz_localize(None)
+    for zone in _candidates():
+        try:
+            got = (utc.tz_convert(zone).tz_localize(None) - naive).total_seconds().to_numpy()
+        except (KeyError, ValueError, zoneinfo.ZoneInfoNotFoundError):
+            continue
+        if np.array_equal(got, want):
+            return zone
+    return None
+
+
+def local_zone(times: Sequence[datetime]) -> timezone | str | None:
+    """The zone to read offset-carrying ``times`` in: their one fixed offset, the zone their several offsets fit
+    (:func:`infer_zone`), or None (naive times, a mix of naive and aware, or offsets no zone fits)."""
+    offsets = [t.utcoffset() for t in times]
+    if not offsets or any(o is None for o in offsets):
+        return None
+    distinct = set(offsets)
+    if len(distinct) == 1:
+        return timezone(distinct.pop())  # type: ignore[arg-type]
+    instants = pd.DatetimeIndex([t.astimezone(timezone.utc) for t in times])
+    return infer_zone(instants, offsets)  # type: ignore[arg-type]
+
+
+def offset_zone_text(zone: str, times: Sequence[datetime]) -> str:
+    """The one wording of "read in the zone the offsets fit" (the library's notice, the HTTP API's note)."""
+    shown = sorted({_offset(t.utcoffset()) for t in times})
+    return (
+        f"the times carry the UTC offsets {', '.join(shown)} (a daylight-saving change): read in {zone}, whose offsets "
+        "they match, so the model's calendar features and the future bars are its local times"
+    )
+
+
+def _offset(delta: timedelta | None) -> str:
+    minutes = int((delta or timedelta()).total_seconds() // 60)
+    sign = "-" if minutes < 0 else "+"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
