@@ -1,5 +1,6 @@
-"""forecast_df meets users' conventions: Nixtla's unique_id/ds kept in the output, prob_up and the calibration
-flag as columns, close-only frames forecast from bars built from their closes."""
+"""forecast_df meets users' conventions: Nixtla's unique_id/ds kept in the output, a yfinance frame (time index,
+Title-case columns) read as the reader reads its CSV, prob_up and the calibration flag as columns, close-only frames
+forecast from bars built from their closes."""
 
 from __future__ import annotations
 
@@ -22,6 +23,28 @@ def test_unique_id_and_ds_are_taken_and_kept(tiny, panel):
     assert list(out.columns) == output_columns("unique_id", "ds", (0.1, 0.5, 0.9))
     ours = tiny.forecast_df(panel, 3, sample_count=4, seed=2)
     np.testing.assert_array_equal(out.drop(columns=["unique_id", "ds"]), ours.drop(columns=["symbol", "timestamps"]))
+
+
+def test_a_yfinance_frame_is_read_as_the_reader_reads_its_csv(tiny, googl_bars, tmp_path):
+    """Title-case columns, an 'Adj Close' beside them, times in a DatetimeIndex named 'Date': what yf.download gives.
+    The CLI read such a file, but forecast_df and forecast refused the frame ('no time column', 'missing price
+    columns')."""
+    hist = googl_bars.tail(150).reset_index(drop=True)
+    ours = tiny.forecast_df(hist, 3, sample_count=4, seed=2)
+    yf = hist.rename(columns=str.title).rename(columns={"Timestamps": "Date"}).set_index("Date")
+    yf["Adj Close"] = yf["Close"] * 0.97
+    for frame in (yf, yf.reset_index(), hist.rename(columns={"volume": "Vol"})):
+        out = tiny.forecast_df(frame, 3, sample_count=4, seed=2)
+        assert out.columns[0] == ("timestamps" if "Vol" in frame.columns else "Date")
+        np.testing.assert_array_equal(out.iloc[:, 1:].to_numpy(), ours.iloc[:, 1:].to_numpy())
+    # day-first dates, as the reader reads them in a file (they were refused as unreadable)
+    dmy = hist.assign(timestamps=hist["timestamps"].dt.strftime("%d/%m/%Y"))
+    np.testing.assert_array_equal(tiny.forecast_df(dmy, 3, sample_count=4, seed=2)["close"], ours["close"])
+    # the one-series door takes the same columns
+    fut = ours["timestamps"]
+    a = tiny.forecast(yf.reset_index(drop=True), hist["timestamps"], fut, 3, sample_count=4, seed=5)
+    b = tiny.forecast(hist.drop(columns="timestamps"), hist["timestamps"], fut, 3, sample_count=4, seed=5)
+    np.testing.assert_array_equal(a.paths, b.paths)
 
 
 def test_prob_up_is_the_forecasts_and_calibration_is_flagged(tiny, googl_bars):

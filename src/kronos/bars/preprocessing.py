@@ -19,6 +19,8 @@ from kronos.core.errors import InputError
 
 __all__ = [
     "AMOUNT_COL",
+    "COLUMN_ALIASES",
+    "feature_names",
     "FEATURE_COLS",
     "PRICE_COLS",
     "STAMP_COLS",
@@ -37,6 +39,8 @@ PRICE_COLS: list[str] = ["open", "high", "low", "close"]
 VOLUME_COL = "volume"
 AMOUNT_COL = "amount"
 FEATURE_COLS: list[str] = PRICE_COLS + [VOLUME_COL, AMOUNT_COL]
+#: Other spellings of feature columns (the original Kronos scripts use ``vol``/``amt``; Chinese vendors ``turnover``).
+COLUMN_ALIASES: dict[str, str] = {"vol": "volume", "amt": "amount", "turnover": "amount"}
 STAMP_COLS: list[str] = ["minute", "hour", "weekday", "day", "month"]
 
 F32_MAX = float(np.finfo(np.float32).max)
@@ -53,6 +57,22 @@ def _where(label: str | None) -> str:
 def _index_repr(value: object) -> str:
     """An index label as users wrote it: ``9``, not numpy 2's ``np.int64(9)``."""
     return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def feature_names(df: pd.DataFrame, skip: Sequence[object] = ()) -> pd.DataFrame:
+    """``df`` with its feature columns under the canonical names, as the reader names a file's: any case, surrounding
+    spaces, :data:`COLUMN_ALIASES` (``Open``, ``Vol``). A column already spelled canonically wins over another
+    spelling of it; ``skip`` names columns never renamed (a frame's time and id columns)."""
+    renames: dict[object, str] = {}
+    for col in df.columns:
+        lower = str(col).strip().lower()
+        canonical = COLUMN_ALIASES.get(lower, lower)
+        if col in skip or canonical not in FEATURE_COLS or canonical == col:
+            continue
+        if canonical in df.columns or canonical in renames.values():
+            continue
+        renames[col] = canonical
+    return df.rename(columns=renames) if renames else df
 
 
 def prepare_features(
@@ -75,6 +95,7 @@ def prepare_features(
     where = _where(label)
     if not isinstance(df, pd.DataFrame):
         raise InputError(f"{where}expected a pandas DataFrame, got {type(df).__name__}")
+    df = feature_names(df)
     missing = [c for c in PRICE_COLS if c not in df.columns]
     if missing:
         raise InputError(f"{where}missing price column(s) {missing}; the frame has columns {list(df.columns)}")

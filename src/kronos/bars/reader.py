@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from kronos.bars.closeonly import from_closes, is_close_only
-from kronos.bars.preprocessing import FEATURE_COLS, PRICE_COLS, prepare_features, to_datetime_index
+from kronos.bars.preprocessing import COLUMN_ALIASES, FEATURE_COLS, PRICE_COLS, prepare_features, to_datetime_index
 from kronos.core.errors import InputError
 from kronos.core.files import atomic_write
 
@@ -71,8 +71,6 @@ SYMBOL_COL = "symbol"
 TIME_COLUMNS: tuple[str, ...] = ("timestamps", "timestamp", "datetime", "date", "time", "ds")
 #: The id column taken when there is no ``symbol`` column (Nixtla's convention).
 ID_ALIAS = "unique_id"
-#: Other spellings of feature columns (the original Kronos scripts use ``vol``/``amt``; Chinese vendors ``turnover``).
-COLUMN_ALIASES: dict[str, str] = {"vol": "volume", "amt": "amount", "turnover": "amount"}
 #: File name endings read as tables (case-insensitive).
 SUFFIXES: tuple[str, ...] = (".csv", ".csv.gz", ".csv.zip", ".parquet", ".pq")
 _PARQUET = (".parquet", ".pq")

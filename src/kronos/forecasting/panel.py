@@ -21,8 +21,8 @@ import pandas as pd
 
 from kronos.bars.calendars import DEFAULT_CALENDAR, market_times
 from kronos.bars.closeonly import from_closes
-from kronos.bars.preprocessing import check_same_zone
-from kronos.bars.reader import ID_ALIAS
+from kronos.bars.preprocessing import check_same_zone, feature_names, to_datetime_index
+from kronos.bars.reader import SYMBOL_COL, TIME_COL, resolve_columns
 from kronos.core.errors import InputError
 from kronos.core.validation import positive_int
 from kronos.forecasting.forecast import FEATURES, Forecast
@@ -38,6 +38,7 @@ __all__ = [
     "output_columns",
     "series_seed",
     "split_panel",
+    "user_columns",
 ]
 
 DEFAULT_QUANTILES: tuple[float, ...] = (0.1, 0.5, 0.9)
@@ -96,6 +97,31 @@ def _check_quantiles(quantiles: Sequence[float]) -> list[float]:
     return levels
 
 
+def user_columns(df: pd.DataFrame, id_col: str | None, time_col: str) -> tuple[pd.DataFrame, str | None, str]:
+    """A user's frame with the reader's names understood: ``(frame, id column, time column)``.
+
+    As :mod:`kronos.bars.reader` reads a file: feature columns in any case and their aliases (``Open``, ``vol``)
+    take the canonical names; the time column is ``time_col`` in any case, or with the default, the first of the
+    reader's time names (``timestamps``, ``date``, ``Datetime``, Nixtla's ``ds`` ...), else a ``DatetimeIndex`` (a
+    yfinance frame); the id column is ``id_col`` in any case, or with the default ``symbol`` (else Nixtla's
+    ``unique_id``), absent: one series. The id and time columns keep the user's spelling, as the output does.
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise InputError(f"expected a pandas DataFrame, got {type(df).__name__}")
+    default_time = time_col == TIME_COL
+    ident, found = resolve_columns(
+        df.columns, id_col=None if id_col == SYMBOL_COL else id_col, time_col=None if default_time else time_col
+    )
+    if (found is None or found not in df.columns) and isinstance(df.index, pd.DatetimeIndex):
+        name = df.index.name if df.index.name is not None and df.index.name not in df.columns else TIME_COL
+        df, found = df.reset_index(names=name), name
+    if found is None:
+        found = time_col  # split_panel says it is missing
+    if id_col is None or ident not in df.columns:
+        ident = None  # one series
+    return feature_names(df, skip=(ident, found)), ident, found
+
+
 def split_panel(df: pd.DataFrame, id_col: str | None, time_col: str) -> dict[Any, pd.DataFrame]:
     """``{id: frame sorted by time}`` in order of first appearance (one entry keyed None without an id column).
 
@@ -107,12 +133,11 @@ def split_panel(df: pd.DataFrame, id_col: str | None, time_col: str) -> dict[Any
         raise InputError(f"no time column {time_col!r}; the frame has columns {list(df.columns)}")
     if len(df) == 0:
         raise InputError("the frame is empty (0 rows)")
-    times = pd.to_datetime(df[time_col], errors="coerce")
+    # read as the reader reads a file: epoch units, day-first dates, offsets in the zone they fit
+    times = pd.Series(to_datetime_index(df[time_col], name=f"column {time_col!r}"), index=df.index)
     if times.isna().any():
         row = int(np.flatnonzero(times.isna().to_numpy())[0])
-        raise InputError(
-            f"column {time_col!r} has a missing or unreadable time at row {row}: {df[time_col].iloc[row]!r}"
-        )
+        raise InputError(f"column {time_col!r} has a missing time at row {row}: {df[time_col].iloc[row]!r}")
     df = df.assign(**{time_col: times})
     if id_col is None:
         groups: list[tuple[Any, pd.DataFrame]] = [(None, df)]
@@ -201,12 +226,7 @@ def forecast_df(
     opts = SamplingOptions.resolve(options, **sampling)
     h = positive_int("h", h)
     levels = _check_quantiles(quantiles)
-    if time_col == "timestamps" and time_col not in df.columns and "ds" in df.columns:
-        time_col = "ds"  # Nixtla's names, kept in the output
-    if id_col == "symbol" and id_col not in df.columns and ID_ALIAS in df.columns:
-        id_col = ID_ALIAS
-    if id_col is not None and id_col not in df.columns:
-        id_col = None  # one series
+    df, id_col, time_col = user_columns(df, id_col, time_col)
     series = split_panel(df, id_col, time_col)
     series = {k: from_closes(frame, id_col=None) for k, frame in series.items()}
     frames, xs, ys, seeds, keys = [], [], [], [], []
