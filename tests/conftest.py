@@ -34,6 +34,10 @@ layers may both have a ``test_config.py``. Helpers (not fixtures) shared by modu
 
 Tests that need ``../shared`` skip with a reason when the folder is absent, except under CI
 (``CI=true``), where its absence is a failure.
+
+Property tests (hypothesis) draw the same examples on every run (profile ``stable``, derandomized), so a run's result
+does not depend on luck; ``pytest --hypothesis-profile=explore`` draws fresh random examples each run, to look for new
+failures (then make the one found a fixed case).
 """
 
 from __future__ import annotations
@@ -43,6 +47,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import settings
+
+settings.register_profile("stable", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile("stable")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("KRONOS_SHARED", REPO_ROOT.parent / "shared"))

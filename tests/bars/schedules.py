@@ -38,7 +38,10 @@ class Spec:
     def wall_history(self, end: pd.Timestamp) -> pd.DatetimeIndex:
         end = end.normalize()
         days = pd.date_range(end - pd.Timedelta(weeks=self.weeks), end, freq="D")
+        # a one-off holiday within four days of a yearly closure would hide that year's closure from the learner
+        # (it needs bars within three days either side), leaving too few years to learn it from: not drawn there
         off = {end - pd.Timedelta(days=d) for d in self.holidays}
+        off = {d for d in off if not any(((d + k * DAY).month, (d + k * DAY).day) in self.fixed for k in range(-4, 5))}
         special = {(end - pd.Timedelta(days=(end.dayofweek - 5) % 7 + 7 * w)).normalize() for w in self.specials}
         times = []
         for day in days:
