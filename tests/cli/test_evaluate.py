@@ -283,3 +283,26 @@ def test_calibration_origins_reach_kronos_cal(tiny_reference, tmp_path, one_torc
     assert not out.exists()  # every forecast failed: nothing written
     refused = runner.invoke(app, ["evaluate", "--data", "x", "-f", "drift", "--out", "o", "--calibration-origins", "5"])
     assert refused.exit_code == 2 and "calibration-origins" in refused.output
+
+
+def test_the_auto_lookback_leaves_kronos_cal_its_origins_before_the_forecast_window(tiny_reference, tmp_path):
+    """With kronos-cal among the forecasters, --lookback auto is the context plus origins x horizon: with the context
+    alone its calibration origins had no room at horizon 20 (every forecast failed) and at horizon 5 pushed its
+    forecast onto a shorter window than the product's."""
+    from kronos.bars.samples import sample_data_path
+    from kronos.cli.flags import evaluation_window
+    from kronos.model.registry import DEFAULT_LOOKBACK
+
+    assert evaluation_window("auto", ["drift", "kronos"], 20) == DEFAULT_LOOKBACK
+    assert evaluation_window("auto", ["drift", "kronos-cal"], 20) == DEFAULT_LOOKBACK + 20 * 20
+    assert evaluation_window("auto", ["mine=kronos-cal"], 5, 40, 512) == 512 + 40 * 5
+    assert evaluation_window("auto", [f"kronos-cal={tiny_reference}"], 5) == DEFAULT_LOOKBACK + 20 * 5
+    assert evaluation_window(300, ["kronos-cal"], 20) == 300  # an explicit lookback is kept
+    out = tmp_path / "out"
+    args = ["evaluate", "--data", str(sample_data_path("eurusd")), "-f", f"kronos-cal={tiny_reference}", "-f", "drift"]
+    args += ["--horizon", "20", "--origins", "1", "--samples", "4", "--jobs", "1", "--no-progress", "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    forecasts = pd.read_parquet(out / "forecasts.parquet")
+    assert set(forecasts["forecaster"]) == {"kronos-cal", "drift"} and not (out / "errors.csv").exists()
+    assert f"| lookback | {DEFAULT_LOOKBACK + 400} |" in (out / "summary.md").read_text()

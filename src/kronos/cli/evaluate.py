@@ -112,7 +112,7 @@ def evaluate_command(
     from kronos.evaluation.report import overall_table
 
     config = RollingConfig(
-        lookback=evaluation_window(lookback),
+        lookback=evaluation_window(lookback, split_names(forecasters), horizon, calibration_origins, max_context),
         horizon=horizon,
         origins=origins,
         stride=stride,
@@ -229,7 +229,7 @@ def backtest_command(
     config = None
     if forecasts_path is None:
         config = RollingConfig(
-            lookback=evaluation_window(lookback),
+            lookback=evaluation_window(lookback, split_names(forecasters or []), horizon, None, max_context),
             horizon=horizon,
             origins=origins,
             stride=1,

@@ -8,13 +8,16 @@ sampling defaults of :meth:`kronos.forecasting.predictor.KronosPredictor.forecas
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import typer
 
 from kronos.bars.calendars import DEFAULT_CALENDAR
 from kronos.core.errors import InputError
+from kronos.evaluation.forecasters import calibrates
 from kronos.forecasting import prepared
+from kronos.forecasting.calibration import CalibrationOptions
 from kronos.forecasting.prepared import AUTO, ENSEMBLE
 from kronos.inference.options import SamplingOptions
 from kronos.model.registry import DEFAULT_LOOKBACK, DEFAULT_MODEL
@@ -171,13 +174,31 @@ def window_option() -> Any:
         parser=parse_window,
         metavar="auto|BARS",
         help=f"History bars every forecaster gets at each origin. auto (default): {DEFAULT_LOOKBACK} bars, of which "
-        "Kronos conditions on the last max_context - pred-len (its own lookback auto).",
+        "Kronos conditions on the last max_context - pred-len (its own lookback auto); with kronos-cal "
+        f"{DEFAULT_LOOKBACK} + calibration origins x horizon, so its calibration has its origins and its forecast its "
+        "whole window.",
     )
 
 
-def evaluation_window(lookback: int | str) -> int:
-    """The bars every forecaster gets at an origin for evaluate/backtest's ``--lookback``."""
-    return DEFAULT_LOOKBACK if lookback == AUTO else int(lookback)
+def evaluation_window(
+    lookback: int | str,
+    forecasters: Sequence[str] = (),
+    horizon: int = 1,
+    calibration_origins: int | None = None,
+    max_context: int | None = None,
+) -> int:
+    """The bars every forecaster gets at an origin for evaluate/backtest's ``--lookback``.
+
+    ``auto``: the context (:data:`DEFAULT_LOOKBACK`, or ``max_context``), and when a forecaster calibrates
+    (``kronos-cal``) that plus ``calibration_origins x horizon``: its origins lie before the forecast's own window, and
+    with the context alone it forecast from a shorter window than the product does (horizon 5) or failed (horizon 20).
+    """
+    if lookback != AUTO:
+        return int(lookback)
+    base = int(max_context or DEFAULT_LOOKBACK)
+    if any(calibrates(spec) for spec in forecasters):
+        return base + int(calibration_origins or CalibrationOptions().origins) * int(horizon)
+    return base
 
 
 def pred_len_option() -> Any:

@@ -34,6 +34,7 @@ from kronos.inference.options import SamplingOptions
 
 __all__ = [
     "BASELINES",
+    "calibrates",
     "Forecaster",
     "ForecasterSpec",
     "KronosForecaster",
@@ -274,6 +275,13 @@ def parse_forecaster_spec(text: str, **kronos_options: Any) -> ForecasterSpec:
     return ForecasterSpec(label=label, source=source, options=opts)
 
 
+def calibrates(spec: str) -> bool:
+    """Whether a forecaster spec (``NAME``, ``PATH`` or ``LABEL=SOURCE``) names a calibrated Kronos: ``kronos-cal``,
+    or ``kronos-cal=DIR`` (that checkpoint, calibrated), as :func:`load_forecaster` builds them."""
+    label, sep, source = spec.strip().partition("=")
+    return "kronos-cal" in {label.strip().lower(), source.strip().lower() if sep else ""}
+
+
 def load_forecaster(name_or_checkpoint: str, *, name: str | None = None, **kronos_options: Any) -> Forecaster:
     """Build a forecaster from a baseline name, a Kronos checkpoint directory or a hub id.
 
@@ -287,7 +295,7 @@ def load_forecaster(name_or_checkpoint: str, *, name: str | None = None, **krono
         if name:
             forecaster.name = name
         return forecaster
-    if key.lower() == "kronos-cal" or (name or "").lower() == "kronos-cal":
+    if calibrates(key) or (name or "").lower() == "kronos-cal":
         kronos_options.setdefault("calibrate", True)  # `kronos-cal=DIR`: that checkpoint, calibrated
     if key.lower() in SHIPPED_FORECASTERS:
         from kronos.model.registry import DEFAULT_MODEL
