@@ -220,3 +220,24 @@ def test_calibration_origins_reach_the_calibrated_forecaster_only(tiny_reference
     raw = parse_forecaster_spec(f"mine={tiny_reference}", calibration_origins=40).build()
     assert calibrated.calibration.origins == 40 and raw.calibration is None
     assert parse_forecaster_spec(f"kronos-cal={tiny_reference}").build().calibration.origins == 20  # the default
+
+
+def test_errors_and_notices_of_kronos_name_the_series_and_origin(spy, tiny_reference):
+    """Kronos's messages named an origin by its place in the batch ('series 0: calibrate=True needs ...', '1 of 50
+    forecast paths of series 5 fell ...'), which told the user nothing; they now say which series and origin."""
+    import warnings
+
+    from kronos.forecasting.notices import ShortHistoryNotice
+
+    calibrated = parse_forecaster_spec(f"kronos-cal={tiny_reference}", calibration_origins=30).build()
+    config = RollingConfig(lookback=60, horizon=3, origins=2, num_samples=4)
+    errors = rolling_evaluate({"SPY": spy}, [calibrated], config).errors
+    assert len(errors) == 2 and (errors["series"] == "SPY").all()
+    assert errors["error"].str.startswith("InputError: calibrate=True needs at least").all()  # the row says where
+    raw = parse_forecaster_spec(f"mine={tiny_reference}").build()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rows = rolling_evaluate({"SPY": spy}, [raw], RollingConfig(lookback=40, horizon=3, origins=2, num_samples=4))
+    told = sorted(str(w.message) for w in caught if issubclass(w.category, ShortHistoryNotice))
+    origins = sorted(pd.Timestamp(t) for t in rows.forecasts["origin_time"].unique())
+    assert [t.split(" has only")[0] for t in told] == [f"'SPY' at {t}" for t in origins]

@@ -167,10 +167,10 @@ class KronosForecaster:
         num_samples: int,
         *,
         seed: int | None = None,
+        label: str | None = None,
     ) -> Forecast:
-        return self.forecast_many([history], [future_timestamps], num_samples, seeds=None if seed is None else [seed])[
-            0
-        ]
+        seeds = None if seed is None else [seed]
+        return self.forecast_many([history], [future_timestamps], num_samples, seeds=seeds, labels=[label])[0]
 
     def forecast_many(
         self,
@@ -179,11 +179,13 @@ class KronosForecaster:
         num_samples: int,
         *,
         seeds: list[int] | None = None,
+        labels: list[str | None] | None = None,
     ) -> list[Forecast]:
         """:meth:`forecast` of many origins (or series) with the same horizon, in padded batches.
 
         With ``seeds`` each forecast equals the single call with that seed; without, the draws come
-        from torch's global generator.
+        from torch's global generator. ``labels`` name each origin in errors and notices (the rolling engine passes
+        ``"'SYMBOL' at <origin time>"``; default: its place in the batch).
         """
         frames, xs, ys = [], [], []
         for history, future_times in zip(histories, future_timestamps):
@@ -204,8 +206,9 @@ class KronosForecaster:
         )
         seed_list = [None] * len(frames) if seeds is None else [int(s) for s in seeds]
         if hasattr(self.predictor, "forecast_batch"):
+            named = None if labels is None or all(x is None for x in labels) else list(labels)
             results = self.predictor.forecast_batch(
-                frames, xs, ys, horizon, seeds=None if seeds is None else seed_list, **options
+                frames, xs, ys, horizon, seeds=None if seeds is None else seed_list, labels=named, **options
             )
         else:  # a predictor with only forecast(): one call per origin
             results = [

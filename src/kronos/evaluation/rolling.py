@@ -103,9 +103,14 @@ def forecast_origins(
     for j, forecaster in enumerate(forecasters):
         many = getattr(forecaster, "forecast_many", None)
         if callable(many) and len(origins) > 1:
+            named = {"labels": [_origin_label(name, o[1]) for o in origins]} if _takes(many, "labels") else {}
             try:
                 batched[j] = many(
-                    [o[2] for o in origins], [o[3] for o in origins], config.num_samples, seeds=[o[4] for o in origins]
+                    [o[2] for o in origins],
+                    [o[3] for o in origins],
+                    config.num_samples,
+                    seeds=[o[4] for o in origins],
+                    **named,
                 )
             except Exception:
                 if raise_errors:
@@ -117,7 +122,8 @@ def forecast_origins(
                 if j in batched:
                     fc = batched[j][k]
                 elif takes_seed:
-                    fc = forecaster.forecast(history, future_times, config.num_samples, seed=seed)
+                    named = {"label": _origin_label(name, origin_time)} if _takes(forecaster.forecast, "label") else {}
+                    fc = forecaster.forecast(history, future_times, config.num_samples, seed=seed, **named)
                 else:  # a plain ``forecast(history, future_timestamps, num_samples)`` is fine too
                     fc = forecaster.forecast(history, future_times, config.num_samples)
                 paths = fc.column("close")
@@ -129,12 +135,14 @@ def forecast_origins(
             except Exception as exc:  # one bad fit must not sink a run over hundreds of series
                 if raise_errors:
                     raise
+                # the row names the series and origin; the message need not again (it leads with them)
+                message = str(exc).removeprefix(_origin_label(name, origin_time) + ": ")
                 errors.append(
                     {
                         "forecaster": forecaster.name,
                         "series": name,
                         "origin_time": origin_time,
-                        "error": f"{type(exc).__name__}: {exc}",
+                        "error": f"{type(exc).__name__}: {message}",
                     }
                 )
                 continue
@@ -159,13 +167,23 @@ def forecast_origins(
 
 
 def _accepts_seed(forecaster: Forecaster) -> bool:
+    return _takes(forecaster.forecast, "seed", unknown=True)
+
+
+def _takes(method: Callable[..., Any], keyword: str, unknown: bool = False) -> bool:
+    """Whether ``method`` takes ``keyword`` (a user's forecaster may not; ``unknown`` when it cannot be told)."""
     import inspect
 
     try:
-        params = inspect.signature(forecaster.forecast).parameters
+        params = inspect.signature(method).parameters
     except (TypeError, ValueError):
-        return True
-    return "seed" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        return unknown
+    return keyword in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+def _origin_label(series: str, origin_time: Any) -> str:
+    """How errors and notices name one origin of a series: ``'SPY' at 2024-05-01 00:00:00``."""
+    return f"{series!r} at {origin_time}"
 
 
 # ----------------------------------------------------------------------------------------------
