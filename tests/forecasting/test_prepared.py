@@ -348,11 +348,21 @@ def test_a_short_history_is_forecast_with_a_notice_naming_the_series(random_tiny
         warnings.simplefilter("error", ShortHistoryNotice)
         random_tiny.forecast(enough, enough["timestamps"], _future(enough), PRED_LEN, sample_count=4, seed=0)
     panel = pd.concat([googl.tail(30).assign(symbol="NEW"), googl.tail(100).assign(symbol="OLD")])
+    told = _short_notices(random_tiny, panel)
+    assert len(told) == 1 and told[0].startswith("series 'NEW' has only 30 bars")
+    # several short series: one notice that counts them and names the first few
+    sizes = {"A": 30, "B": 40, "C": 100, "D": 20, "E": 50}
+    panel = pd.concat([googl.tail(n).assign(symbol=s) for s, n in sizes.items()])
+    (told,) = _short_notices(random_tiny, panel)
+    assert told.startswith("4 histories are shorter than 64 bars: series 'A' (30 bars), series 'B' (40 bars), series")
+    assert "and 1 more" in told
+
+
+def _short_notices(predictor, panel: pd.DataFrame) -> list[str]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        random_tiny.forecast_df(panel, PRED_LEN, sample_count=4)
-    told = [str(w.message) for w in caught if issubclass(w.category, ShortHistoryNotice)]
-    assert len(told) == 1 and told[0].startswith("series 'NEW' has only 30 bars")
+        predictor.forecast_df(panel, PRED_LEN, sample_count=4)
+    return [str(w.message) for w in caught if issubclass(w.category, ShortHistoryNotice)]
 
 
 def test_predict_keeps_the_original_numbers_but_warns_on_a_history_longer_than_the_context(random_tiny, googl):

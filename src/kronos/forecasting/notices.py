@@ -70,9 +70,18 @@ def short_history_text(bars: int, label: str | None = None) -> str:
 
 
 def announce_short_histories(forecasts: Sequence[Any], labels: Sequence[str | None]) -> None:
-    """A :class:`ShortHistoryNotice` for each forecast whose history had fewer than :data:`SHORT_HISTORY` bars
-    (``info["bars_given"]``)."""
-    for fc, label in zip(forecasts, labels):
-        bars = int(fc.info.get("bars_given", SHORT_HISTORY))
-        if bars < SHORT_HISTORY:
-            warnings.warn(short_history_text(bars, label), ShortHistoryNotice, stacklevel=3)
+    """One :class:`ShortHistoryNotice` for the forecasts whose history had fewer than :data:`SHORT_HISTORY` bars
+    (``info["bars_given"]``): the series by name when one is short, else how many and the first few."""
+    short = [(label, int(fc.info.get("bars_given", SHORT_HISTORY))) for fc, label in zip(forecasts, labels)]
+    short = [(label, bars) for label, bars in short if bars < SHORT_HISTORY]
+    if len(short) == 1:
+        warnings.warn(short_history_text(short[0][1], short[0][0]), ShortHistoryNotice, stacklevel=3)
+    elif short:
+        named = ", ".join(f"{label or 'one'} ({bars} bars)" for label, bars in short[:3])
+        more = f" and {len(short) - 3} more" if len(short) > 3 else ""
+        warnings.warn(
+            f"{len(short)} histories are shorter than {SHORT_HISTORY} bars: {named}{more}; forecasts from so few bars "
+            "are overconfident (their intervals cover far fewer outcomes than their level says)",
+            ShortHistoryNotice,
+            stacklevel=3,
+        )
