@@ -4,12 +4,15 @@ their offsets fit, so every door sees the local times an aware index gives."""
 from __future__ import annotations
 
 import warnings
-from datetime import timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from kronos.bars.preprocessing import to_datetime_index
 from kronos.bars.reader import read_bars
 from kronos.bars.samples import load_sample
 from kronos.bars.zones import OffsetZoneNotice, infer_zone, local_zone
@@ -63,3 +66,34 @@ def test_one_offset_or_none_reads_without_a_notice(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", OffsetZoneNotice)
         assert str(read_bars(tmp_path / "utc.csv")["timestamps"].dt.tz) == "UTC"
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    zone=st.sampled_from(
+        [
+            "America/New_York",
+            "Europe/London",
+            "Australia/Sydney",
+            "Australia/Lord_Howe",
+            "America/Santiago",
+            "Asia/Tehran",
+            "Europe/Moscow",
+            "Pacific/Chatham",
+            "America/Havana",
+            "Africa/Casablanca",
+        ]
+    ),
+    start=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2030, 1, 1)),
+    step_hours=st.sampled_from([1, 6, 24]),
+)
+def test_times_written_with_their_offsets_read_back_as_the_same_local_times_and_instants(zone, start, step_hours):
+    """Whatever the zone's rules (half-hour daylight saving, southern seasons, rules that changed over the years), times
+    saved with their offsets read back at the same instants and the same local times, in some zone that fits."""
+    aware = pd.date_range(pd.Timestamp(start).floor("h"), periods=400, freq=f"{step_hours}h", tz="UTC").tz_convert(zone)
+    strings = pd.Series(aware.strftime("%Y-%m-%d %H:%M:%S%z").str.replace(r"(\d\d)(\d\d)$", r"\1:\2", regex=True))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OffsetZoneNotice)
+        back = to_datetime_index(strings)
+    assert (back == aware).all()  # the same instants
+    np.testing.assert_array_equal(back.tz_localize(None), aware.tz_localize(None))  # the same local times
