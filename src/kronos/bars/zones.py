@@ -14,7 +14,7 @@ from __future__ import annotations
 import zoneinfo
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
 import pandas as pd
@@ -57,10 +57,22 @@ class OffsetZoneNotice(Notice):
     once = True
 
 
+#: Old names kept as links to the canonical ones (``US/Eastern``, ``Australia/LHI``): tried after every other.
+_LEGACY = ("US/", "Canada/", "Brazil/", "Mexico/", "Chile/", "Etc/", "SystemV/")
+
+
 @lru_cache(maxsize=1)
 def _candidates() -> tuple[str, ...]:
+    def legacy(zone: str) -> bool:
+        return zone.startswith(_LEGACY) or zone.rsplit("/", 1)[-1].isupper()
+
     rest = sorted(z for z in zoneinfo.available_timezones() if z not in PREFERRED and "/" in z)
-    return PREFERRED + tuple(rest)
+    return PREFERRED + tuple(z for z in rest if not legacy(z)) + tuple(z for z in rest if legacy(z))
+
+
+@cache
+def _zone(name: str) -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(name)
 
 
 def infer_zone(instants: pd.DatetimeIndex, offsets: Sequence[timedelta]) -> str | None:
@@ -73,12 +85,23 @@ def infer_zone(instants: pd.DatetimeIndex, offsets: Sequence[timedelta]) -> str 
     keep[1:-1] = (want[1:-1] != want[:-2]) | (want[1:-1] != want[2:])
     utc, want = utc[keep], want[keep]
     naive = utc.tz_localize(None)
+
+    def fits(zone: str, rows: slice) -> bool:
+        try:
+            got = (utc[rows].tz_convert(zone).tz_localize(None) - naive[rows]).total_seconds().to_numpy()
+        except (KeyError, ValueError, zoneinfo.ZoneInfoNotFoundError):
+            return False
+        return bool(np.array_equal(got, want[rows]))
+
+    # most zones fail on the first few instants: try those first (plain datetimes, cheap), the rest only for a zone
+    # that passes them
+    first = [(t.to_pydatetime(), w) for t, w in zip(utc[:8], want[:8])]
     for zone in _candidates():
         try:
-            got = (utc.tz_convert(zone).tz_localize(None) - naive).total_seconds().to_numpy()
+            tz = _zone(zone)
         except (KeyError, ValueError, zoneinfo.ZoneInfoNotFoundError):
             continue
-        if np.array_equal(got, want):
+        if all(t.astimezone(tz).utcoffset().total_seconds() == w for t, w in first) and fits(zone, slice(None)):
             return zone
     return None
 
