@@ -76,7 +76,7 @@ def _zone(name: str) -> zoneinfo.ZoneInfo:
 
 
 def infer_zone(instants: pd.DatetimeIndex, offsets: Sequence[timedelta]) -> str | None:
-    """The first zone (:data:`PREFERRED`, then by name) whose UTC offset at every instant (tz-aware) is the one
+    """The first zone (:data:`PREFERRED`, then by name, legacy links last) whose UTC offset at every instant is the one
     given for it; None when no zone fits."""
     utc = pd.DatetimeIndex(instants).tz_convert("UTC")
     want = np.array([o.total_seconds() for o in offsets], dtype=np.float64)
