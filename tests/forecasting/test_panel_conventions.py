@@ -88,3 +88,25 @@ def test_forecast_and_calibration_take_a_close_only_frame(tiny, googl_bars):
     same = tiny.forecast(built, hist["timestamps"], future, 3, sample_count=8, seed=4, calibrate=cal)
     assert fc.is_calibrated
     np.testing.assert_array_equal(fc.paths, same.paths)
+
+
+def test_forecast_needs_only_the_frame_and_pred_len(tiny, googl_bars):
+    """forecast(df, pred_len=3): the time column (or index) is found as the reader finds it and the future times are
+    the market's next bars, as forecast_df makes them; with future times given, pred_len is their count."""
+    from kronos.bars.calendars import market_times
+    from kronos.core.errors import InputError
+
+    hist = googl_bars.tail(150).reset_index(drop=True)
+    times = market_times(hist["timestamps"], 3)
+    explicit = tiny.forecast(hist, hist["timestamps"], pd.Series(times.times), 3, sample_count=4, seed=7)
+    short = tiny.forecast(hist, pred_len=3, sample_count=4, seed=7)
+    np.testing.assert_array_equal(short.paths, explicit.paths)
+    assert short.info["calendar"] == times.calendar == "XNYS"
+    indexed = hist.rename(columns={"timestamps": "Date"}).set_index("Date")
+    np.testing.assert_array_equal(tiny.forecast(indexed, pred_len=3, sample_count=4, seed=7).paths, explicit.paths)
+    counted = tiny.forecast(hist, y_timestamp=times.times, sample_count=4, seed=7)
+    np.testing.assert_array_equal(counted.paths, explicit.paths)
+    with pytest.raises(InputError, match="pred_len is needed when y_timestamp is not given"):
+        tiny.forecast(hist, sample_count=4)
+    with pytest.raises(InputError, match="no time column .* or time index"):
+        tiny.forecast(hist.drop(columns="timestamps"), pred_len=3, sample_count=4)

@@ -37,6 +37,7 @@ __all__ = [
     "level_name",
     "output_columns",
     "series_seed",
+    "series_times",
     "split_panel",
     "user_columns",
 ]
@@ -120,6 +121,41 @@ def user_columns(df: pd.DataFrame, id_col: str | None, time_col: str) -> tuple[p
     if id_col is None or ident not in df.columns:
         ident = None  # one series
     return feature_names(df, skip=(ident, found)), ident, found
+
+
+def series_times(
+    df: pd.DataFrame, x_timestamp: Any, y_timestamp: Any, pred_len: Any, calendar: Any = DEFAULT_CALENDAR
+) -> tuple[Any, Any, int, str | None]:
+    """What a one-series forecast needs when the caller leaves some of it out: ``(x, y, pred_len, calendar used)``.
+
+    ``x_timestamp`` None: the frame's time column as the reader finds it (``timestamps``, ``date``, ``ds`` ... in any
+    case) or its ``DatetimeIndex``. ``y_timestamp`` None: the ``pred_len`` bars after the history by
+    :func:`~kronos.bars.calendars.market_times` with ``calendar`` (as ``forecast_df`` and the command line make
+    them); the calendar used is returned (``None``: the learnt schedule or times given). ``pred_len`` None: the
+    length of ``y_timestamp``.
+    """
+    if x_timestamp is None:
+        if not isinstance(df, pd.DataFrame):
+            raise InputError(f"expected a pandas DataFrame, got {type(df).__name__}")
+        _, found = resolve_columns(df.columns)
+        if found is not None:
+            x_timestamp = df[found]
+        elif isinstance(df.index, pd.DatetimeIndex):
+            x_timestamp = df.index
+        else:
+            raise InputError(
+                f"x_timestamp is None and the frame has no time column (timestamps, date, ds ...) or time index; the "
+                f"columns are {list(df.columns)}"
+            )
+    if pred_len is None:
+        if y_timestamp is None:
+            raise InputError("pred_len is needed when y_timestamp is not given")
+        pred_len = len(pd.DatetimeIndex(y_timestamp)) if not isinstance(y_timestamp, pd.Series) else len(y_timestamp)
+    used = None
+    if y_timestamp is None:
+        times = market_times(x_timestamp, positive_int("pred_len", pred_len), calendar=calendar)
+        y_timestamp, used = pd.Series(times.times).rename(None), times.calendar
+    return x_timestamp, y_timestamp, int(pred_len), used
 
 
 def split_panel(df: pd.DataFrame, id_col: str | None, time_col: str) -> dict[Any, pd.DataFrame]:

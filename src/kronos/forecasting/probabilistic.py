@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 import torch
 
+from kronos.bars.calendars import DEFAULT_CALENDAR
 from kronos.bars.closeonly import from_closes
 from kronos.bars.preprocessing import validate_timestamps
 from kronos.bars.stocksplits import undo_frame_splits
@@ -51,11 +52,12 @@ class ProbabilisticApi(SeriesSampler):
     def forecast(
         self,
         df: pd.DataFrame,
-        x_timestamp: Any,
-        y_timestamp: Any,
-        pred_len: int,
+        x_timestamp: Any = None,
+        y_timestamp: Any = None,
+        pred_len: int | None = None,
         options: SamplingOptions | None = None,
         *,
+        calendar: str | Any | None = DEFAULT_CALENDAR,
         seed: int | None = None,
         generator: torch.Generator | None = None,
         calibrate: bool | CalibrationOptions = False,
@@ -66,6 +68,12 @@ class ProbabilisticApi(SeriesSampler):
         **sampling: Any,
     ) -> Forecast:
         """Every sample path in price space as a :class:`Forecast` (quantiles, intervals, ``prob_up`` ...).
+
+        ``predictor.forecast(df, pred_len=10)`` is enough: ``x_timestamp`` None takes the frame's time column
+        (``timestamps``, ``date``, ``ds`` ... in any case) or its time index, and ``y_timestamp`` None the market's
+        next ``pred_len`` bars by ``calendar`` (``"auto"``: an exchange calendar when one explains the history, else its
+        learnt schedule; ``info["calendar"]`` names it), as ``forecast_df`` and the command line make them; with
+        ``y_timestamp`` given, ``pred_len`` defaults to its length.
 
         Sampling settings: ``options`` (a :class:`SamplingOptions`) and/or its fields as keywords
         (``T``/``temperature``, ``top_k``, ``top_p``, ``sample_count``, ``use_cache``, ``window``,
@@ -99,13 +107,14 @@ class ProbabilisticApi(SeriesSampler):
         of the seed's stream, so a large forecast computed in slices of paths (as the server does, to stay
         fair to other requests) gets exactly the paths of one call.
         """
+        x_timestamp, y_timestamp, pred_len, used = panel.series_times(df, x_timestamp, y_timestamp, pred_len, calendar)
         seeds = None if seed is None else [check_seed(seed)]
         opts = SamplingOptions.resolve(options, **sampling)
         first_path = integer("first_path", first_path, minimum=0)
         if first_path and (seed is None or calibrate):
             raise InputError("first_path needs a seed and calibrate=False")
         draw = Draw(opts, seeds, generator, verbose, first_path)
-        return self._forecasts(
+        fc = self._forecasts(
             [df],
             [x_timestamp],
             [y_timestamp],
@@ -116,6 +125,9 @@ class ProbabilisticApi(SeriesSampler):
             lookback=lookback,
             splits=splits,
         )[0]
+        if used is not None:
+            fc.info["calendar"] = used
+        return fc
 
     def forecast_batch(
         self,
