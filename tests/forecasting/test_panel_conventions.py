@@ -110,3 +110,16 @@ def test_forecast_needs_only_the_frame_and_pred_len(tiny, googl_bars):
         tiny.forecast(hist, sample_count=4)
     with pytest.raises(InputError, match="no time column .* or time index"):
         tiny.forecast(hist.drop(columns="timestamps"), pred_len=3, sample_count=4)
+
+
+def test_a_forecasts_frame_is_its_row_of_forecast_df(tiny, googl_bars):
+    """Forecast.to_frame gives one series what forecast_df (and the CLI's CSV) give a panel: means, quantiles by
+    column and level, prob_up, per future bar."""
+    hist = googl_bars.tail(150).reset_index(drop=True)
+    long = tiny.forecast_df(hist, 3, sample_count=8, seed=4, quantiles=(0.05, 0.5, 0.95))
+    fc = tiny.forecast(hist, y_timestamp=long["timestamps"], sample_count=8, seed=series_seed(4, None))
+    frame = fc.to_frame((0.05, 0.5, 0.95))
+    assert list(frame.columns) == output_columns(None, "timestamps", (0.05, 0.5, 0.95))[1:]
+    np.testing.assert_array_equal(frame.to_numpy(), long.drop(columns="timestamps").to_numpy())
+    assert (frame.index == pd.DatetimeIndex(long["timestamps"])).all()
+    assert (frame["close_q0.05"] <= frame["close_q0.95"]).all() and frame["prob_up"].between(0, 1).all()

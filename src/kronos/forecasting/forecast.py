@@ -20,9 +20,14 @@ from kronos.bars.preprocessing import FEATURE_COLS
 from kronos.forecasting.conformal import ConformalCalibration
 from kronos.forecasting.plotting import plot_forecast, save_html, save_png
 
-__all__ = ["FEATURES", "Forecast"]
+__all__ = ["FEATURES", "Forecast", "level_name"]
 
 FEATURES: tuple[str, ...] = tuple(FEATURE_COLS)  # the model's columns, named once in kronos.bars.preprocessing
+
+
+def level_name(q: float) -> str:
+    """How a quantile level is written in column names and JSON keys: ``0.1`` (``close_q0.1``)."""
+    return f"{float(q):g}"
 
 
 @dataclass
@@ -121,6 +126,18 @@ class Forecast:
         """Per future bar, the share of paths whose close ends above the last observed close."""
         close = self.column("close")
         return pd.Series((close > self.last_close).mean(axis=0), index=self.timestamps, name="prob_up")
+
+    def to_frame(self, quantiles: Sequence[float] = (0.1, 0.5, 0.9)) -> pd.DataFrame:
+        """One row per future bar, indexed by its time: the six means, ``{column}_q{level}`` per column and level, and
+        ``prob_up`` — the columns of ``forecast_df``, the command line's CSV and the HTTP API, from one forecast."""
+        mean = self.paths.mean(axis=0)
+        qs = np.quantile(self.paths, list(quantiles), axis=0) if len(quantiles) else np.empty((0,) + mean.shape)
+        part: dict[str, Any] = {col: mean[:, j] for j, col in enumerate(self.columns)}
+        for j, col in enumerate(self.columns):
+            for k, q in enumerate(quantiles):
+                part[f"{col}_q{level_name(q)}"] = qs[k, :, j]
+        part["prob_up"] = self.prob_up().to_numpy()
+        return pd.DataFrame(part, index=self.timestamps)
 
     def paths_frame(self) -> pd.DataFrame:
         """Tidy long frame: one row per (path, bar) with the feature columns."""

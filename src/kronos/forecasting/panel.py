@@ -25,7 +25,7 @@ from kronos.bars.preprocessing import check_same_zone, feature_names, to_datetim
 from kronos.bars.reader import SYMBOL_COL, TIME_COL, resolve_columns
 from kronos.core.errors import InputError
 from kronos.core.validation import positive_int
-from kronos.forecasting.forecast import FEATURES, Forecast
+from kronos.forecasting.forecast import FEATURES, Forecast, level_name
 from kronos.forecasting.prepared import ENSEMBLE, Lookback
 from kronos.inference.options import SamplingOptions, derive_seed
 
@@ -74,11 +74,6 @@ class BatchForecaster(Protocol):
 def series_seed(seed: int, series_id: Any) -> int:
     """A stable 63-bit seed of one series from the run ``seed`` and the series' id (its string form)."""
     return derive_seed(seed, series_id)
-
-
-def level_name(q: float) -> str:
-    """How a quantile level is written in column names and JSON keys: ``0.1`` (``close_q0.1``)."""
-    return f"{float(q):g}"
 
 
 def output_columns(id_col: str | None, time_col: str, quantiles: Sequence[float]) -> list[str]:
@@ -306,18 +301,10 @@ def forecasts_to_long(
     """Stack forecasts into the long schema of :func:`output_columns` (rows by series, then time)."""
     parts = []
     for key, fc in zip(keys, forecasts):
-        part: dict[str, Any] = {}
+        part = fc.to_frame(quantiles).reset_index(drop=True)
+        part.insert(0, time_col, pd.DatetimeIndex(fc.timestamps))
         if id_col is not None:
-            part[id_col] = [key] * fc.horizon
-        part[time_col] = pd.DatetimeIndex(fc.timestamps)
-        mean = fc.paths.mean(axis=0)
-        for j, col in enumerate(FEATURES):
-            part[col] = mean[:, j]
-        qs = np.quantile(fc.paths, list(quantiles), axis=0) if len(quantiles) else np.empty((0,) + mean.shape)
-        for j, col in enumerate(FEATURES):
-            for k, q in enumerate(quantiles):
-                part[f"{col}_q{level_name(q)}"] = qs[k, :, j]
-        part["prob_up"] = fc.prob_up().to_numpy()
-        parts.append(pd.DataFrame(part))
+            part.insert(0, id_col, [key] * fc.horizon)
+        parts.append(part)
     out = pd.concat(parts, ignore_index=True)
     return out[output_columns(id_col, time_col, quantiles)]
