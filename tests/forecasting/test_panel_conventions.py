@@ -106,6 +106,15 @@ def test_forecast_needs_only_the_frame_and_pred_len(tiny, googl_bars):
     np.testing.assert_array_equal(tiny.forecast(indexed, pred_len=3, sample_count=4, seed=7).paths, explicit.paths)
     counted = tiny.forecast(hist, y_timestamp=times.times, sample_count=4, seed=7)
     np.testing.assert_array_equal(counted.paths, explicit.paths)
+    # day-first strings whose first date reads either way (09/02/2018) give the same history and future times:
+    # market_times reads times as the reader does (pandas alone took the first as month-first and failed on 13/02)
+    late = googl_bars[googl_bars["timestamps"] >= "2018-02-09"].reset_index(drop=True)
+    dmy = late.assign(timestamps=late["timestamps"].dt.strftime("%d/%m/%Y"))
+    assert dmy["timestamps"].iloc[0] == "09/02/2018"
+    again = tiny.forecast(dmy, pred_len=3, sample_count=4, seed=7)
+    iso = tiny.forecast(late, pred_len=3, sample_count=4, seed=7)
+    assert (again.timestamps == iso.timestamps).all()
+    np.testing.assert_array_equal(again.paths, iso.paths)
     with pytest.raises(InputError, match="pred_len is needed when y_timestamp is not given"):
         tiny.forecast(hist, sample_count=4)
     with pytest.raises(InputError, match="no time column .* or time index"):

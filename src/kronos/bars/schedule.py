@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from kronos.bars.preprocessing import to_datetime_index
 from kronos.core.errors import InputError
 
 __all__ = ["DST_ZONES", "Schedule", "continue_schedule", "infer_schedule", "localize", "to_index", "to_wall"]
@@ -102,11 +103,9 @@ class Schedule:
 
 def to_index(timestamps: object) -> pd.DatetimeIndex:
     """Sorted timestamps as a DatetimeIndex (at least two); :class:`InputError` naming the row otherwise."""
-    try:
-        src = timestamps if isinstance(timestamps, (pd.Series, pd.DatetimeIndex)) else pd.Series(np.asarray(timestamps))
-        idx = pd.DatetimeIndex(pd.to_datetime(src))
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise InputError(f"timestamps cannot be read as dates: {exc}") from None
+    # read as every door reads times: epoch units, day-first dates, offsets in the zone they fit
+    src = timestamps if isinstance(timestamps, (pd.Series, pd.DatetimeIndex)) else pd.Series(np.asarray(timestamps))
+    idx = to_datetime_index(src, name="timestamps")
     if idx.hasnans:
         raise InputError(f"timestamps have a missing value at row {int(np.flatnonzero(idx.isna())[0])}")
     if len(idx) < 2:
