@@ -78,8 +78,9 @@ class Job:
 
 
 def _instants(times: list[datetime]) -> list[datetime]:
-    """Times with UTC offsets as UTC instants: JSON carries offsets, not zones, so a history across a
-    daylight-saving change has two offsets; naive times stay as written (mixing both is refused later)."""
+    """Times with UTC offsets as UTC instants, for validating them: JSON carries offsets, not zones, so a history
+    across a daylight-saving change has two offsets (the bars are then read in the zone they fit,
+    :func:`kronos.bars.zones.local_zone`); naive times stay as written (mixing both is refused later)."""
     return [t.astimezone(timezone.utc) if t.tzinfo is not None else t for t in times]
 
 
