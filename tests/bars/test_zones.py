@@ -97,3 +97,24 @@ def test_times_written_with_their_offsets_read_back_as_the_same_local_times_and_
         back = to_datetime_index(strings)
     assert (back == aware).all()  # the same instants
     np.testing.assert_array_equal(back.tz_localize(None), aware.tz_localize(None))  # the same local times
+
+
+def test_offsets_written_every_usual_way_read_the_same():
+    """ISO with a colon, without one (+0100), UTC as Z, and datetime objects each with a fixed offset: one zone, the
+    same instants; a missing time stays missing, to be named by its row."""
+    aware = pd.date_range("2019-10-25", periods=300, freq="h", tz="UTC").tz_convert("Europe/London")
+    ways = {
+        "colon": pd.Series(aware.map(lambda t: t.isoformat())),
+        "no colon": pd.Series(aware.strftime("%Y-%m-%dT%H:%M:%S%z")),
+        "Z": pd.Series(aware.map(lambda t: t.isoformat().replace("+00:00", "Z"))),
+        "objects": pd.Series([t.to_pydatetime().astimezone(timezone(t.utcoffset())) for t in aware], dtype=object),
+    }
+    for way, values in ways.items():
+        with pytest.warns(OffsetZoneNotice, match="read in Europe/London"):
+            back = to_datetime_index(values)
+        assert str(back.tz) == "Europe/London" and (back == aware).all(), way
+    gap = ways["colon"].copy()
+    gap.iloc[5] = None
+    with pytest.warns(OffsetZoneNotice):
+        back = to_datetime_index(gap)
+    assert back.isna().sum() == 1 and pd.isna(back[5]) and (back[6:] == aware[6:]).all()

@@ -12,7 +12,7 @@ that fixed offset (no daylight-saving rule is implied by one offset).
 from __future__ import annotations
 
 import zoneinfo
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from functools import cache, lru_cache
 
@@ -21,7 +21,7 @@ import pandas as pd
 
 from kronos.core.errors import Notice
 
-__all__ = ["PREFERRED", "OffsetZoneNotice", "infer_zone", "local_zone", "offset_zone_text"]
+__all__ = ["PREFERRED", "OffsetZoneNotice", "infer_zone", "local_zone", "offset_zone_text", "zone_of_offsets"]
 
 #: Zones tried first (the exchanges' own zones): when several zones fit the offsets, a user's market is likelier one
 #: of these than a namesake such as America/Fort_Wayne.
@@ -112,16 +112,24 @@ def local_zone(times: Sequence[datetime]) -> timezone | str | None:
     offsets = [t.utcoffset() for t in times]
     if not offsets or any(o is None for o in offsets):
         return None
-    distinct = set(offsets)
-    if len(distinct) == 1:
-        return timezone(distinct.pop())  # type: ignore[arg-type]
     instants = pd.DatetimeIndex([t.astimezone(timezone.utc) for t in times])
-    return infer_zone(instants, offsets)  # type: ignore[arg-type]
+    return zone_of_offsets(instants, np.array([o.total_seconds() for o in offsets]))  # type: ignore[union-attr]
 
 
-def offset_zone_text(zone: str, times: Sequence[datetime]) -> str:
-    """The one wording of "read in the zone the offsets fit" (the library's notice, the HTTP API's note)."""
-    shown = sorted({_offset(t.utcoffset()) for t in times})
+def zone_of_offsets(instants: pd.DatetimeIndex, offsets: np.ndarray) -> timezone | str | None:
+    """:func:`local_zone` from arrays: tz-aware ``instants`` and each one's UTC offset in seconds."""
+    distinct = np.unique(offsets)
+    if len(distinct) == 0:
+        return None
+    if len(distinct) == 1:
+        return timezone(timedelta(seconds=float(distinct[0])))
+    return infer_zone(instants, [timedelta(seconds=float(o)) for o in offsets])
+
+
+def offset_zone_text(zone: str, offsets: Iterable[float]) -> str:
+    """The one wording of "read in the zone the offsets fit" (the library's notice, the HTTP API's note); ``offsets``
+    in seconds east of UTC."""
+    shown = sorted({_offset(timedelta(seconds=float(o))) for o in offsets})
     return (
         f"the times carry the UTC offsets {', '.join(shown)} (a daylight-saving change): read in {zone}, whose offsets "
         "they match, so the model's calendar features and the future bars are its local times"

@@ -138,7 +138,7 @@ def build_job(req: ForecastRequest, limits: Limits, pricing: Pricing | None = No
         if local is not None:
             stamps = stamps.tz_convert(local)
             if isinstance(local, str):
-                notes.append(offset_zone_text(local, [b.timestamps for b in req.bars]))
+                notes.append(offset_zone_text(local, [b.timestamps.utcoffset().total_seconds() for b in req.bars]))
     except InputError as exc:
         raise RequestError(422, ["body", "bars"], str(exc)) from None
     frame.insert(0, "timestamps", stamps)
