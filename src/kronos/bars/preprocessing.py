@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from kronos.bars.zones import OffsetZoneNotice, offset_zone_text, zone_of_offsets
+from kronos.bars.zones import in_their_zone, no_zone_fits, string_offsets
 from kronos.core.errors import InputError
 
 __all__ = [
@@ -269,10 +269,10 @@ def to_datetime_index(timestamps: Iterable, *, name: str = "timestamps", label: 
                 return pd.DatetimeIndex(pd.to_datetime(series.to_numpy(dtype=np.int64), unit=unit))
             return pd.DatetimeIndex(pd.to_datetime(vals, unit=unit))  # fractional seconds (or ms, us)
         dayfirst = _dayfirst(series, name=name, where=where)
-        written = _string_offsets(series)
+        written = string_offsets(series)
         if written is not None and written.nunique() > 1:  # strings with several offsets: no slow mixed parse
             utc = pd.DatetimeIndex(pd.to_datetime(series, utc=True, dayfirst=dayfirst))
-            return _in_their_zone(utc, written, name=name, where=where)
+            return in_their_zone(utc, written, name=name, where=where)
         objects_mixed = False
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -291,9 +291,9 @@ def to_datetime_index(timestamps: Iterable, *, name: str = "timestamps", label: 
             return pd.DatetimeIndex(parsed)
         present = [v for v in parsed if not pd.isna(v)]  # datetimes, each with its own offset (or none)
         if any(v.utcoffset() is None for v in present):
-            raise InputError(_no_zone_fits(where, name))
+            raise InputError(no_zone_fits(where, name))
         offsets = pd.Series([v.utcoffset().total_seconds() for v in present])
-        return _in_their_zone(pd.DatetimeIndex(pd.to_datetime(series, utc=True)), offsets, name=name, where=where)
+        return in_their_zone(pd.DatetimeIndex(pd.to_datetime(series, utc=True)), offsets, name=name, where=where)
     except InputError:
         raise
     except pd.errors.OutOfBoundsDatetime as exc:
@@ -302,45 +302,6 @@ def to_datetime_index(timestamps: Iterable, *, name: str = "timestamps", label: 
         ) from None
     except (TypeError, ValueError, OverflowError) as exc:
         raise InputError(f"{where}{name} cannot be read as timestamps ({exc})") from None
-
-
-#: A UTC offset at the end of a time string: ``Z``, ``+05:30``, ``-0400``.
-_TRAILING_OFFSET = r"(Z|[+-]\d{2}:?\d{2})\s*$"
-
-
-def _string_offsets(series: pd.Series) -> pd.Series | None:
-    """Seconds east of UTC written at the end of each time string (missing times left out), when every present
-    value is a string that ends with an offset; None otherwise."""
-    present = series.dropna()
-    if present.empty or not isinstance(present.iloc[0], str):
-        return None
-    text = present.astype(str)
-    found = text.str.extract(_TRAILING_OFFSET, expand=False)
-    if found.isna().any():
-        return None
-    digits = found.str.replace(":", "", regex=False).str.replace("Z", "+0000", regex=False)
-    sign = np.where(digits.str[0] == "-", -1.0, 1.0)
-    seconds = sign * (digits.str[1:3].astype(int) * 3600 + digits.str[3:5].astype(int) * 60)
-    return pd.Series(seconds, index=present.index)
-
-
-def _no_zone_fits(where: str, name: str) -> str:
-    return (
-        f"{where}{name} mix UTC offsets (or times with and without one) that no time zone fits; convert them first, "
-        "e.g. pd.to_datetime(values, utc=True).tz_convert('America/New_York')"
-    )
-
-
-def _in_their_zone(utc: pd.DatetimeIndex, offsets: pd.Series, *, name: str, where: str) -> pd.DatetimeIndex:
-    """Times written with several UTC offsets (a zone-aware index saved across a daylight-saving change), as UTC
-    instants ``utc`` with each present time's offset in seconds (``offsets``, in order), read in the zone the
-    offsets fit (:func:`kronos.bars.zones.zone_of_offsets`), with a notice; refused when none fits."""
-    present = utc[~utc.isna()]  # in the order of the offsets, one each
-    zone = zone_of_offsets(present, offsets.to_numpy(dtype=np.float64)) if len(present) == len(offsets) else None
-    if not isinstance(zone, str):
-        raise InputError(_no_zone_fits(where, name))
-    warnings.warn(f"{where}{name}: {offset_zone_text(zone, offsets.to_numpy())}", OffsetZoneNotice, stacklevel=4)
-    return utc.tz_convert(zone)
 
 
 _NUMERIC_DATE = re.compile(r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-]\d{2,4}\b")

@@ -11,6 +11,7 @@ that fixed offset (no daylight-saving rule is implied by one offset).
 
 from __future__ import annotations
 
+import warnings
 import zoneinfo
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone
@@ -19,9 +20,19 @@ from functools import cache, lru_cache
 import numpy as np
 import pandas as pd
 
-from kronos.core.errors import Notice
+from kronos.core.errors import InputError, Notice
 
-__all__ = ["PREFERRED", "OffsetZoneNotice", "infer_zone", "local_zone", "offset_zone_text", "zone_of_offsets"]
+__all__ = [
+    "PREFERRED",
+    "OffsetZoneNotice",
+    "in_their_zone",
+    "infer_zone",
+    "local_zone",
+    "no_zone_fits",
+    "offset_zone_text",
+    "string_offsets",
+    "zone_of_offsets",
+]
 
 #: Zones tried first (the exchanges' own zones): when several zones fit the offsets, a user's market is likelier one
 #: of these than a namesake such as America/Fort_Wayne.
@@ -140,3 +151,43 @@ def _offset(delta: timedelta | None) -> str:
     minutes = int((delta or timedelta()).total_seconds() // 60)
     sign = "-" if minutes < 0 else "+"
     return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+#: A UTC offset at the end of a time string: ``Z``, ``+05:30``, ``-0400``.
+_TRAILING_OFFSET = r"(Z|[+-]\d{2}:?\d{2})\s*$"
+
+
+def string_offsets(series: pd.Series) -> pd.Series | None:
+    """Seconds east of UTC written at the end of each time string (missing times left out), when every present
+    value is a string that ends with an offset; None otherwise."""
+    present = series.dropna()
+    if present.empty or not isinstance(present.iloc[0], str):
+        return None
+    text = present.astype(str)
+    found = text.str.extract(_TRAILING_OFFSET, expand=False)
+    if found.isna().any():
+        return None
+    digits = found.str.replace(":", "", regex=False).str.replace("Z", "+0000", regex=False)
+    sign = np.where(digits.str[0] == "-", -1.0, 1.0)
+    seconds = sign * (digits.str[1:3].astype(int) * 3600 + digits.str[3:5].astype(int) * 60)
+    return pd.Series(seconds, index=present.index)
+
+
+def no_zone_fits(where: str, name: str) -> str:
+    """The refusal of times whose offsets no zone fits (``where``: the frame or file, ``name``: the column)."""
+    return (
+        f"{where}{name} mix UTC offsets (or times with and without one) that no time zone fits; convert them first, "
+        "e.g. pd.to_datetime(values, utc=True).tz_convert('America/New_York')"
+    )
+
+
+def in_their_zone(utc: pd.DatetimeIndex, offsets: pd.Series, *, name: str, where: str) -> pd.DatetimeIndex:
+    """Times written with several UTC offsets (a zone-aware index saved across a daylight-saving change), as UTC
+    instants ``utc`` with each present time's offset in seconds (``offsets``, in order), read in the zone the
+    offsets fit (:func:`zone_of_offsets`), with a notice; refused when none fits."""
+    present = utc[~utc.isna()]  # in the order of the offsets, one each
+    zone = zone_of_offsets(present, offsets.to_numpy(dtype=np.float64)) if len(present) == len(offsets) else None
+    if not isinstance(zone, str):
+        raise InputError(no_zone_fits(where, name))
+    warnings.warn(f"{where}{name}: {offset_zone_text(zone, offsets.to_numpy())}", OffsetZoneNotice, stacklevel=4)
+    return utc.tz_convert(zone)
