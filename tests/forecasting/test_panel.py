@@ -65,6 +65,10 @@ def test_forecast_df_errors_name_the_series_by_its_id(tiny, panel):
     tiny.forecast_df(long, 3, sample_count=2, calibrate=True)  # long enough alone
     with pytest.raises(InputError, match=r"^series 'EURUSD': .*origins"):
         tiny.forecast_df(short, 3, sample_count=2, calibrate=True)
+    # several too short: one error names them all, so a universe is mended in one go
+    shorter = pd.concat([short, panel[panel["symbol"] == "NDX"]])
+    with pytest.raises(InputError, match=r"^series 'EURUSD': .*origins.*Too short as well: series 'NDX' \(\d+ bars\)$"):
+        tiny.forecast_df(shorter, 3, sample_count=2, calibrate=True)
     # the list API names a series by its place, or by the caller's labels
     frames = [
         panel[panel["symbol"] == s].drop(columns="symbol").sort_values("timestamps", ignore_index=True)

@@ -250,13 +250,21 @@ class ProbabilisticApi(SeriesSampler):
         if cal is not None:
             if not isinstance(cal, CalibrationOptions):
                 raise InputError(f"calibrate must be True, False or a CalibrationOptions, got {calibrate!r}")
-            windows = []
+            windows, short = [], []
             for df, label in zip(df_list, names):  # check the history is long enough before spending time on sampling
                 try:
                     # the forecast conditions on the same number of bars as every calibration origin
                     windows.append(cal.layout(len(df), pred_len, self.max_context, window)[1])
                 except InputError as exc:
-                    raise InputError(f"{label}: {exc}" if label else str(exc)) from None
+                    short.append((label, len(df), exc))
+            if short:  # every series that cannot be calibrated, so a panel is mended in one go
+                label, _, exc = short[0]
+                first = f"{label}: {exc}" if label else str(exc)
+                if len(short) == 1:
+                    raise InputError(first)
+                others = ", ".join(f"{lab} ({bars} bars)" for lab, bars, _ in short[1:6])
+                more = f" and {len(short) - 6} more" if len(short) > 6 else ""
+                raise InputError(f"{first}. Too short as well: {others}{more}")
         if members is not None:
             frames, stamps = df_list, xs
             # calibrated: the ensemble and every origin see the same window (each history cut to it first)
