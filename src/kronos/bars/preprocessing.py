@@ -282,10 +282,11 @@ def to_datetime_index(timestamps: Iterable, *, name: str = "timestamps", label: 
                 if "utc=True" not in str(exc):
                     raise
                 parsed, objects_mixed = series, True
-        # pandas warns (FutureWarning) when strings or objects mix UTC offsets
-        mixed = objects_mixed or any(issubclass(w.category, FutureWarning) for w in caught)
-        for w in caught:
-            if not issubclass(w.category, FutureWarning):
+        # pandas warns (FutureWarning, "mixed time zones") when strings or objects mix UTC offsets; others pass on
+        said = [(w, issubclass(w.category, FutureWarning) and "mixed time zones" in str(w.message)) for w in caught]
+        mixed = objects_mixed or any(offsets for _, offsets in said)
+        for w, offsets in said:
+            if not offsets:
                 warnings.warn(w.message, w.category, stacklevel=3)
         if not mixed:
             return pd.DatetimeIndex(parsed)
