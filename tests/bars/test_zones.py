@@ -53,7 +53,7 @@ def test_one_offset_is_a_fixed_zone_and_offsets_no_zone_fits_are_refused():
     assert local_zone(times) == timezone(timedelta(hours=5, minutes=30))
     assert local_zone([t.tz_localize(None) for t in times]) is None  # naive: nothing to read
     jumbled = pd.DatetimeIndex([f"2024-01-0{d} 10:00" for d in range(1, 7)], tz="UTC")
-    assert infer_zone(jumbled, [timedelta(hours=h) for h in (1, 7, 1, 7, 1, 7)]) is None
+    assert infer_zone(jumbled, np.array([3600.0 * h for h in (1, 7, 1, 7, 1, 7)])) is None
     strings = pd.Series([f"2024-01-0{d} 10:00:00+0{h}:00" for d, h in zip(range(1, 7), (1, 7, 1, 7, 1, 7))])
     frame = pd.DataFrame({"timestamps": strings, "open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0})
     with pytest.raises(InputError, match="mix UTC offsets .* that no time zone fits"):

@@ -103,9 +103,7 @@ class Schedule:
 
 def to_index(timestamps: object) -> pd.DatetimeIndex:
     """Sorted timestamps as a DatetimeIndex (at least two); :class:`InputError` naming the row otherwise."""
-    # read as every door reads times: epoch units, day-first dates, offsets in the zone they fit
-    src = timestamps if isinstance(timestamps, (pd.Series, pd.DatetimeIndex)) else pd.Series(np.asarray(timestamps))
-    idx = to_datetime_index(src, name="timestamps")
+    idx = to_datetime_index(timestamps, name="timestamps")  # as every door reads times
     if idx.hasnans:
         raise InputError(f"timestamps have a missing value at row {int(np.flatnonzero(idx.isna())[0])}")
     if len(idx) < 2:

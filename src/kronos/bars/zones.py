@@ -86,33 +86,28 @@ def _zone(name: str) -> zoneinfo.ZoneInfo:
     return zoneinfo.ZoneInfo(name)
 
 
-def infer_zone(instants: pd.DatetimeIndex, offsets: Sequence[timedelta]) -> str | None:
+def infer_zone(instants: pd.DatetimeIndex, offsets: np.ndarray) -> str | None:
     """The first zone (:data:`PREFERRED`, then by name, legacy links last) whose UTC offset at every instant is the one
-    given for it; None when no zone fits."""
+    given for it (``offsets``: seconds east of UTC, one per instant); None when no zone fits."""
     utc = pd.DatetimeIndex(instants).tz_convert("UTC")
-    want = np.array([o.total_seconds() for o in offsets], dtype=np.float64)
+    want = np.asarray(offsets, dtype=np.float64)
     # one instant per offset change suffices, plus both ends: zones differ where their rules change
     keep = np.ones(len(want), dtype=bool)
     keep[1:-1] = (want[1:-1] != want[:-2]) | (want[1:-1] != want[2:])
     utc, want = utc[keep], want[keep]
     naive = utc.tz_localize(None)
-
-    def fits(zone: str, rows: slice) -> bool:
-        try:
-            got = (utc[rows].tz_convert(zone).tz_localize(None) - naive[rows]).total_seconds().to_numpy()
-        except (KeyError, ValueError, zoneinfo.ZoneInfoNotFoundError):
-            return False
-        return bool(np.array_equal(got, want[rows]))
-
-    # most zones fail on the first few instants: try those first (plain datetimes, cheap), the rest only for a zone
-    # that passes them
+    # most zones fail on the first few instants: try those first (plain datetimes, cheap), all of them only for a
+    # zone that passes
     first = [(t.to_pydatetime(), w) for t, w in zip(utc[:8], want[:8])]
     for zone in _candidates():
         try:
             tz = _zone(zone)
+            if not all(t.astimezone(tz).utcoffset().total_seconds() == w for t, w in first):
+                continue
+            got = (utc.tz_convert(zone).tz_localize(None) - naive).total_seconds().to_numpy()
         except (KeyError, ValueError, zoneinfo.ZoneInfoNotFoundError):
             continue
-        if all(t.astimezone(tz).utcoffset().total_seconds() == w for t, w in first) and fits(zone, slice(None)):
+        if np.array_equal(got, want):
             return zone
     return None
 
@@ -134,21 +129,21 @@ def zone_of_offsets(instants: pd.DatetimeIndex, offsets: np.ndarray) -> timezone
         return None
     if len(distinct) == 1:
         return timezone(timedelta(seconds=float(distinct[0])))
-    return infer_zone(instants, [timedelta(seconds=float(o)) for o in offsets])
+    return infer_zone(instants, offsets)
 
 
 def offset_zone_text(zone: str, offsets: Iterable[float]) -> str:
     """The one wording of "read in the zone the offsets fit" (the library's notice, the HTTP API's note); ``offsets``
     in seconds east of UTC."""
-    shown = sorted({_offset(timedelta(seconds=float(o))) for o in offsets})
+    shown = sorted({_offset(float(o)) for o in offsets})
     return (
         f"the times carry the UTC offsets {', '.join(shown)} (a daylight-saving change): read in {zone}, whose offsets "
         "they match, so the model's calendar features and the future bars are its local times"
     )
 
 
-def _offset(delta: timedelta | None) -> str:
-    minutes = int((delta or timedelta()).total_seconds() // 60)
+def _offset(seconds: float) -> str:
+    minutes = int(seconds // 60)
     sign = "-" if minutes < 0 else "+"
     return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 

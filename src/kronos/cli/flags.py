@@ -15,7 +15,6 @@ import typer
 
 from kronos.bars.calendars import DEFAULT_CALENDAR
 from kronos.core.errors import InputError
-from kronos.evaluation.forecasters import calibrates
 from kronos.forecasting import prepared
 from kronos.forecasting.calibration import CalibrationOptions
 from kronos.forecasting.prepared import AUTO, ENSEMBLE
@@ -193,6 +192,8 @@ def evaluation_window(
     (``kronos-cal``) that plus ``calibration_origins x horizon``: its origins lie before the forecast's own window, and
     with the context alone it forecast from a shorter window than the product does (horizon 5) or failed (horizon 20).
     """
+    from kronos.evaluation.forecasters import calibrates  # here: the evaluation package costs every command 0.5 s
+
     if lookback != AUTO:
         return int(lookback)
     base = int(max_context or DEFAULT_LOOKBACK)

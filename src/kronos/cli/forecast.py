@@ -45,6 +45,21 @@ TIME_COLUMN_HELP = (
 )
 
 
+def note_calibration_cost(origins: int, samples: int, *, each_series: bool, by_default: bool) -> None:
+    """Say before the wait what calibration costs and how to make it cheaper (``by_default``: it was not asked for,
+    so name the flag that turns it off)."""
+    if by_default:
+        cheaper = "--no-calibrate (or fewer --origins / --samples) makes it fast"
+    else:
+        cheaper = "fewer --origins / --samples make it faster"
+    who = "each series on" if each_series else "on"
+    typer.echo(
+        f"note: calibrating {who} {origins} origins of {samples} paths each samples {origins + 1}x what the forecast "
+        f"alone does; {cheaper}",
+        err=True,
+    )
+
+
 def note_random_tiny() -> None:
     """Say loudly that the hidden ``--random-tiny`` model is in use: its numbers mean nothing."""
     err_console().print(
@@ -148,10 +163,7 @@ def forecast_command(
     if random_tiny:
         note_random_tiny()
     if calibrate:
-        err_console().print(
-            f"note: calibrating each series on {origins} origins of {samples} paths samples {origins + 1}x what the "
-            "forecast alone does"
-        )
+        note_calibration_cost(origins, samples, each_series=True, by_default=False)
     result, ctx = run_forecast(
         data=data,
         model=model,

@@ -28,7 +28,7 @@ from kronos.cli.flags import (
     splits_option,
     stride_option,
 )
-from kronos.cli.forecast import TIME_COLUMN_HELP, bar_table, note_random_tiny
+from kronos.cli.forecast import TIME_COLUMN_HELP, bar_table, note_calibration_cost, note_random_tiny
 from kronos.cli.output import console, err_console
 from kronos.core.errors import ParameterError
 from kronos.forecasting.calibration import CalibrationOptions
@@ -149,11 +149,7 @@ def forecast_dist_command(
     needed = window + (pred_len + (origins - 1) * (stride or pred_len) if calibrate else 0)
     hist = df.tail(needed).reset_index(drop=True)
     if calibrate:  # the default: say what it costs and how to skip it, before the wait
-        typer.echo(
-            f"note: calibrating on {origins} origins of {samples} paths each samples {origins + 1}x what the forecast "
-            "alone does; --no-calibrate (or fewer --origins / --samples) makes it fast",
-            err=True,
-        )
+        note_calibration_cost(origins, samples, each_series=False, by_default=True)
     calibration_lookback = window if len(df) >= needed else None  # short file: as many bars as fit
     fc = predictor.forecast(
         hist,

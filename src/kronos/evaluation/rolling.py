@@ -77,6 +77,7 @@ def forecast_origins(
     """
     lookback, horizon = config.lookback, config.horizon
     seeded = [_accepts_seed(f) for f in forecasters]
+    labelled = [_takes(f.forecast, "label") for f in forecasters]  # a user's forecaster may take no label
     stamps = pd.DatetimeIndex(frame["timestamps"])
     close = frame["close"].to_numpy(dtype=np.float64)
     chunks: list[dict[str, Any]] = []
@@ -117,12 +118,12 @@ def forecast_origins(
                     raise
     for k, (pos, origin_time, history, future_times, seed) in enumerate(origins):
         y_true = close[pos + 1 : pos + 1 + horizon]
-        for j, (forecaster, takes_seed) in enumerate(zip(forecasters, seeded)):
+        for j, (forecaster, takes_seed, takes_label) in enumerate(zip(forecasters, seeded, labelled)):
             try:
                 if j in batched:
                     fc = batched[j][k]
                 elif takes_seed:
-                    named = {"label": _origin_label(name, origin_time)} if _takes(forecaster.forecast, "label") else {}
+                    named = {"label": _origin_label(name, origin_time)} if takes_label else {}
                     fc = forecaster.forecast(history, future_times, config.num_samples, seed=seed, **named)
                 else:  # a plain ``forecast(history, future_timestamps, num_samples)`` is fine too
                     fc = forecaster.forecast(history, future_times, config.num_samples)

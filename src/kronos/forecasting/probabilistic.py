@@ -27,6 +27,7 @@ from kronos.forecasting import panel
 from kronos.forecasting.calibration import CalibrationOptions, ForecastFn, calibrate_forecasts
 from kronos.forecasting.ensemble import ensemble_forecasts
 from kronos.forecasting.forecast import Forecast
+from kronos.forecasting.frames import series_times
 from kronos.forecasting.notices import CollapsedPathsNotice, announce_floored_paths, announce_short_histories
 from kronos.forecasting.prepared import (
     ENSEMBLE,
@@ -107,7 +108,7 @@ class ProbabilisticApi(SeriesSampler):
         of the seed's stream, so a large forecast computed in slices of paths (as the server does, to stay
         fair to other requests) gets exactly the paths of one call.
         """
-        x_timestamp, y_timestamp, pred_len, used = panel.series_times(df, x_timestamp, y_timestamp, pred_len, calendar)
+        x_timestamp, y_timestamp, pred_len, used = series_times(df, x_timestamp, y_timestamp, pred_len, calendar)
         seeds = None if seed is None else [check_seed(seed)]
         opts = SamplingOptions.resolve(options, **sampling)
         first_path = integer("first_path", first_path, minimum=0)
